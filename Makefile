@@ -1,0 +1,36 @@
+# jobfleet-exporter: `make demo` to see it, `make test` to prove it.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint bench tools clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+## demo: run the exporter against the built-in simulators; metrics at http://127.0.0.1:9760/metrics
+demo: $(STAMP)
+	$(BIN)/jobfleet-exporter --demo
+
+## tools: install the system tools the end-to-end tests use (promtool)
+tools:
+	scripts/install-tools.sh
+
+## test: lint, then the whole suite (unit, integration against simulators, real Ray and promtool)
+test: $(STAMP) tools lint
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+## bench: measure scrape and poll cost (figures printed beside their baselines)
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

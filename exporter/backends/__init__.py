@@ -1,0 +1,18 @@
+"""Backends by name: each turns one API's JSON into the shared records."""
+
+from __future__ import annotations
+
+from ..config import Target
+from .base import Backend, Listing
+from .http import REASONS, ApiStats, PollError
+from .ray import RayBackend
+
+BACKENDS: dict[str, type[Backend]] = {"ray": RayBackend, "openyuanrong": RayBackend}
+
+
+def create_backend(target: Target, stats: ApiStats) -> Backend:
+    """The backend client for ``target``, its requests counted in ``stats``."""
+    return BACKENDS[target.backend](target, stats)
+
+
+__all__ = ["BACKENDS", "REASONS", "ApiStats", "Backend", "Listing", "PollError", "create_backend"]

@@ -1,0 +1,46 @@
+"""The face every backend shows: list jobs, list clusters, as the shared records."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import ClassVar
+
+from ..model import Cluster, Job, Phase
+
+
+@dataclass(slots=True)
+class Listing:
+    """One poll's answer. ``complete`` is False when the API said it returned only part.
+
+    ``skipped`` counts items that were unusable (no identity, wrong shape) and left out.
+    """
+
+    items: list
+    complete: bool = True
+    skipped: int = 0
+
+
+class Backend(ABC):
+    """One target's API. Implementations raise ``PollError`` for every failure."""
+
+    statuses: ClassVar[Mapping[str, Phase]]
+    cluster_states: ClassVar[tuple[str, ...]]
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+
+    @abstractmethod
+    def list_jobs(self, deadline: float) -> Listing:
+        """Every job the target knows (a ``Listing`` of ``Job``)."""
+
+    @abstractmethod
+    def list_clusters(self, deadline: float) -> Listing:
+        """Every cluster of the target (a ``Listing`` of ``Cluster``)."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections."""
+
+
+__all__ = ["Backend", "Cluster", "Job", "Listing"]

@@ -1,0 +1,164 @@
+"""HTTP for every backend: one GET with a hard deadline and a size cap, counted per operation.
+
+Failures become a ``PollError`` with a reason from ``REASONS``; messages never carry request
+headers, credentials or query strings.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import httpx
+
+from ..histogram import REQUEST_BUCKETS, Histogram
+
+REASONS = ("timeout", "connection", "http", "auth", "throttled", "parse", "too_large", "other")
+
+
+class PollError(Exception):
+    """A failed request or an unusable answer; ``reason`` is one of ``REASONS``."""
+
+    def __init__(
+        self,
+        reason: str,
+        message: str,
+        *,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.status = status
+        self.retry_after = retry_after
+
+
+class NotFound(PollError):
+    def __init__(self, message: str) -> None:
+        super().__init__("http", message, status=404)
+
+
+class ApiStats:
+    """Requests and their latency per (operation, code), shared by a target's pollers."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.requests: dict[tuple[str, str], int] = {}
+        self.durations: dict[str, Histogram] = {}
+
+    def record(self, operation: str, code: str, seconds: float) -> None:
+        with self.lock:
+            self.requests[(operation, code)] = self.requests.get((operation, code), 0) + 1
+            histogram = self.durations.get(operation)
+            if histogram is None:
+                histogram = self.durations[operation] = Histogram(REQUEST_BUCKETS)
+            histogram.observe(seconds)
+
+
+def _snippet(body: bytes) -> str:
+    text = body[:160].decode("utf-8", "replace")
+    return " ".join(text.split())[:120]
+
+
+def default_error(operation: str, response: httpx.Response, body: bytes) -> PollError:
+    """Classify an HTTP error answer by status alone (backends refine vendor codes)."""
+    status = response.status_code
+    detail = f"{operation}: HTTP {status}: {_snippet(body)}".rstrip(": ")
+    if status in (401, 403):
+        return PollError("auth", detail, status=status)
+    if status == 429:
+        return PollError("throttled", detail, status=status)
+    if status == 404:
+        return NotFound(detail)
+    return PollError("http", detail, status=status)
+
+
+ErrorClassifier = Callable[[str, httpx.Response, bytes], PollError]
+
+
+class ApiClient:
+    """A thin httpx wrapper: absolute deadline, response-size cap, request accounting."""
+
+    def __init__(
+        self,
+        base_url: str,
+        stats: ApiStats,
+        *,
+        max_response_bytes: int,
+        auth: httpx.Auth | None = None,
+        headers: Mapping[str, str] | None = None,
+        classify_error: ErrorClassifier = default_error,
+    ) -> None:
+        self.stats = stats
+        self.max_response_bytes = max_response_bytes
+        self.classify_error = classify_error
+        self._client = httpx.Client(
+            base_url=base_url,
+            auth=auth,
+            headers={"Accept": "application/json", **(headers or {})},
+            follow_redirects=False,
+            trust_env=False,
+        )
+
+    def close(self) -> None:
+        self._client.close()
+
+    def get_json(
+        self,
+        path: str,
+        operation: str,
+        *,
+        deadline: float,
+        params: Mapping[str, Any] | None = None,
+    ) -> Any:
+        """GET ``path`` and decode its JSON body, all before ``deadline`` (time.monotonic)."""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise PollError("timeout", f"{operation}: poll deadline passed before the request")
+        started = time.monotonic()
+        code = "error"
+        try:
+            with self._client.stream(
+                "GET", path, params=params, timeout=httpx.Timeout(remaining)
+            ) as response:
+                code = str(response.status_code)
+                body = self._read(response, operation, deadline)
+        except httpx.TimeoutException:
+            code = "timeout"
+            raise PollError("timeout", f"{operation}: timed out") from None
+        except httpx.TransportError as err:
+            raise PollError("connection", f"{operation}: {type(err).__name__}") from None
+        except PollError as err:
+            if err.reason == "timeout":
+                code = "timeout"
+            raise
+        finally:
+            self.stats.record(operation, code, time.monotonic() - started)
+        if response.status_code >= 400:
+            raise self.classify_error(operation, response, body)
+        if response.status_code >= 300:
+            raise PollError("http", f"{operation}: unexpected redirect (HTTP {code})")
+        try:
+            return json.loads(body)
+        except ValueError:
+            raise PollError(
+                "parse", f"{operation}: response is not JSON: {_snippet(body)}"
+            ) from None
+
+    def _read(self, response: httpx.Response, operation: str, deadline: float) -> bytes:
+        limit = self.max_response_bytes
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise PollError("too_large", f"{operation}: response of {declared} bytes over {limit}")
+        chunks, size = [], 0
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+            if size > limit:
+                raise PollError("too_large", f"{operation}: response over {limit} bytes")
+            if time.monotonic() > deadline:
+                raise PollError("timeout", f"{operation}: response not complete by the deadline")
+            chunks.append(chunk)
+        return b"".join(chunks)

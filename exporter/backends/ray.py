@@ -1,0 +1,199 @@
+"""Ray's Jobs REST API (a Ray dashboard) and openYuanrong, which copies it.
+
+The job list is one bare JSON array: no pagination. Ray serves ``/api/jobs/`` (the slash
+matters); openYuanrong documents ``/api/jobs``; whichever answers is remembered. Field quirks
+(API-NOTES §2): times are int, float or numeric strings, in seconds or milliseconds; null, ""
+and 0 mean unset; every key may be missing.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+from ..config import RayTarget
+from ..model import Cluster, ClusterGroup, Job, Phase
+from .base import Backend, Listing
+from .http import ApiClient, ApiStats, NotFound, PollError
+
+log = logging.getLogger(__name__)
+
+STATUSES = {
+    "PENDING": Phase.PENDING,
+    "RUNNING": Phase.RUNNING,
+    "SUCCEEDED": Phase.SUCCEEDED,
+    "FAILED": Phase.FAILED,
+    "STOPPED": Phase.CANCELLED,
+}
+CLUSTER_STATES = ("Running",)
+_MILLISECONDS_FROM = 1e11  # epoch values at or above this are milliseconds
+
+
+def parse_epoch(value: Any) -> float | None:
+    """Epoch seconds from an int, float or numeric string; None when unset or unusable."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            return None
+    if not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
+        return None
+    return value / 1000.0 if value >= _MILLISECONDS_FROM else float(value)
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return ""
+
+
+def parse_job(item: Any) -> Job | None:
+    """One element of the job list, or None when it has no usable identity."""
+    if not isinstance(item, dict):
+        return None
+    key = _text(item.get("submission_id")) or _text(item.get("job_id"))
+    if not key:
+        return None
+    status = _text(item.get("status")).upper() or "UNKNOWN"
+    metadata = item.get("metadata")
+    metadata = metadata if isinstance(metadata, dict) else {}
+    name = _text(metadata.get("job_name")) or _text(metadata.get("name")) or key
+    error_type = _text(item.get("error_type"))
+    return Job(
+        key=key,
+        name=name,
+        status=status,
+        phase=STATUSES.get(status, Phase.UNKNOWN),
+        job_type=_text(item.get("type")) or "SUBMISSION",
+        submit_time=parse_epoch(item.get("start_time")),
+        end_time=parse_epoch(item.get("end_time")),
+        extra_labels=(("error_type", error_type),) if error_type else (),
+    )
+
+
+def parse_jobs(payload: Any) -> Listing:
+    """The whole job list; raises PollError when it is not a JSON array."""
+    if not isinstance(payload, list):
+        raise PollError("parse", f"job list is a JSON {type(payload).__name__}, not an array")
+    jobs = [job for job in map(parse_job, payload) if job is not None]
+    return Listing(items=jobs, skipped=len(payload) - len(jobs))
+
+
+def _data(payload: Any, *path: str) -> Any:
+    for key in path:
+        if not isinstance(payload, dict):
+            return None
+        payload = payload.get(key)
+    return payload
+
+
+def _number(value: Any) -> float:
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return 0.0
+
+
+def parse_cluster(name: str, version: Any, nodes_payload: Any, status_payload: Any) -> Cluster:
+    """The Ray cluster behind a dashboard: /api/version, /api/v0/nodes, /api/cluster_status."""
+    nodes = _data(nodes_payload, "data", "result", "result")
+    if not isinstance(nodes, list):
+        raise PollError("parse", "/api/v0/nodes: no data.result.result list")
+    groups = {"head": ClusterGroup("head"), "worker": ClusterGroup("worker")}
+    created: float | None = None
+    for node in nodes:
+        if not isinstance(node, dict):
+            continue
+        group = groups["head" if node.get("is_head_node") is True else "worker"]
+        if node.get("state") != "ALIVE":
+            group.nodes_dead += 1
+            continue
+        group.nodes_alive += 1
+        resources = node.get("resources_total")
+        resources = resources if isinstance(resources, dict) else {}
+        group.cpu_cores += _number(resources.get("CPU"))
+        group.gpus += _number(resources.get("GPU"))
+        group.memory_bytes += _number(resources.get("memory"))
+        if node.get("is_head_node") is True:
+            created = parse_epoch(node.get("start_time_ms"))
+    usage = _data(status_payload, "data", "clusterStatus", "loadMetricsReport", "usage")
+    usage = usage if isinstance(usage, dict) else {}
+
+    def used(resource: str) -> float | None:
+        pair = usage.get(resource)
+        return _number(pair[0]) if isinstance(pair, list) and pair else None
+
+    version = version if isinstance(version, dict) else {}
+    session = _text(version.get("session_name"))
+    ray_version = _text(version.get("ray_version"))
+    return Cluster(
+        key=session or name,
+        name=name,
+        state="Running",
+        groups=list(groups.values()),
+        cpu_used=used("CPU"),
+        gpus_used=used("GPU"),
+        memory_used_bytes=used("memory"),
+        created_time=created,
+        started_time=created,
+        info_labels=(("version", ray_version),) if ray_version else (),
+    )
+
+
+class RayBackend(Backend):
+    """A Ray dashboard or an openYuanrong frontend."""
+
+    statuses = STATUSES
+    cluster_states = CLUSTER_STATES
+
+    def __init__(self, target: RayTarget, stats: ApiStats) -> None:
+        super().__init__(target.backend)
+        self.name = target.name
+        headers = {key: value.get_secret_value() for key, value in target.headers.items()}
+        token = target.credentials.bearer_token()
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        self.api = ApiClient(
+            target.url, stats, max_response_bytes=target.max_response_bytes, headers=headers
+        )
+        preferred = "/api/jobs" if target.backend == "openyuanrong" else "/api/jobs/"
+        self._jobs_paths = [
+            preferred,
+            preferred.rstrip("/") if preferred.endswith("/") else preferred + "/",
+        ]
+
+    def list_jobs(self, deadline: float) -> Listing:
+        path = self._jobs_paths[0]
+        try:
+            payload = self.api.get_json(path, "ListJobs", deadline=deadline)
+        except NotFound:
+            fallback = self._jobs_paths[1]
+            payload = self.api.get_json(fallback, "ListJobs", deadline=deadline)
+            log.info(
+                "target %s: job list found at %s (not %s); using it", self.name, fallback, path
+            )
+            self._jobs_paths.reverse()
+        return parse_jobs(payload)
+
+    def list_clusters(self, deadline: float) -> Listing:
+        try:
+            version = self.api.get_json("/api/version", "GetVersion", deadline=deadline)
+        except NotFound:
+            version = None
+        try:
+            nodes = self.api.get_json(
+                "/api/v0/nodes", "ListNodes", deadline=deadline, params={"limit": 10000}
+            )
+            status = self.api.get_json("/api/cluster_status", "GetClusterStatus", deadline=deadline)
+        except NotFound as err:
+            raise PollError(
+                "http", f"{err} (no cluster API here? set resources: [jobs] on this target)"
+            ) from None
+        return Listing(items=[parse_cluster(self.name, version, nodes, status)])
+
+    def close(self) -> None:
+        self.api.close()

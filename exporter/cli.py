@@ -1,0 +1,131 @@
+"""Command line: flags, logging, and the run modes (serve, --once, --check-config, --demo)."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Iterator, Sequence
+
+from . import __version__
+from .app import Exporter
+from .config import Config, ConfigError, load_config, parse_listen_address
+from .logs import LEVELS, setup_logging
+
+log = logging.getLogger("exporter")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="jobfleet-exporter",
+        description="Prometheus exporter for Ray and AI jobs across compute platforms.",
+    )
+    parser.add_argument(
+        "--config.file", dest="config_file", default="config.yaml", help="YAML configuration file"
+    )
+    parser.add_argument(
+        "--web.listen-address",
+        dest="listen_address",
+        default=None,
+        help="address to serve on (default: web.listen_address of the config, else :9760)",
+    )
+    parser.add_argument("--log.level", dest="log_level", choices=LEVELS, default="info")
+    parser.add_argument("--log.format", dest="log_format", choices=("text", "json"), default="text")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--check-config",
+        action="store_true",
+        help="validate the configuration, print what would be polled, and exit",
+    )
+    mode.add_argument(
+        "--once",
+        action="store_true",
+        help="poll every target once, print the exposition to stdout, and exit",
+    )
+    parser.add_argument(
+        "--demo", action="store_true", help="run against the built-in simulators on loopback"
+    )
+    parser.add_argument("--version", action="version", version=f"jobfleet-exporter {__version__}")
+    return parser
+
+
+def _seconds(value: float) -> str:
+    return f"{value:g}s"
+
+
+def describe(config: Config) -> str:
+    """What --check-config prints: every target and how it is polled, no secret values."""
+    lines = [f"configuration OK: {len(config.targets)} target(s)"]
+    for target in config.targets:
+        auth = "none"
+        credentials = getattr(target, "credentials", None)
+        if credentials is not None and credentials.bearer_token():
+            source = "file" if getattr(credentials, "token_file", None) else "config"
+            auth = f"bearer token (from {source})"
+        headers = ",".join(sorted(getattr(target, "headers", {}))) or "-"
+        lines.append(
+            f"target {target.name}: backend={target.backend} endpoint={target.endpoint_text()} "
+            f"resources={','.join(target.resources)} "
+            f"poll_interval={_seconds(target.poll_interval)} "
+            f"timeout={_seconds(target.timeout)} per_job_series={target.per_job_series} "
+            f"retention={_seconds(target.retention)} auth={auth} extra_headers={headers}"
+        )
+    return "\n".join(lines)
+
+
+@contextlib.contextmanager
+def _config(args: argparse.Namespace) -> Iterator[Config]:
+    if args.demo:
+        from .demo import demo_environment
+
+        with demo_environment() as config:
+            yield config
+    else:
+        yield load_config(args.config_file)
+
+
+def _install_signal_handlers(stop: threading.Event) -> None:
+    def handle(signum: int, _frame: object) -> None:
+        log.info("received %s", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handle)
+    signal.signal(signal.SIGINT, handle)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(args.log_level, args.log_format)
+    try:
+        with _config(args) as config:
+            if args.check_config:
+                print(describe(config))
+                return 0
+            exporter = Exporter(config)
+            if args.once:
+                ok = exporter.poll_all_once()
+                sys.stdout.buffer.write(exporter.exposition.body())
+                sys.stdout.flush()
+                exporter.close()
+                return 0 if ok else 1
+            address = args.listen_address or config.web.listen_address
+            try:
+                host, port = parse_listen_address(address)
+            except ValueError as err:
+                print(f"--web.listen-address: {err}", file=sys.stderr)
+                return 2
+            stop = threading.Event()
+            _install_signal_handlers(stop)
+            try:
+                exporter.serve(host, port, stop)
+            except OSError as err:
+                print(f"cannot listen on {address}: {err.strerror or err}", file=sys.stderr)
+                return 1
+            return 0
+    except ConfigError as err:
+        for problem in err.problems:
+            print(f"config error: {problem}", file=sys.stderr)
+        return 2

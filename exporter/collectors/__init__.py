@@ -1,0 +1,1 @@
+"""One renderer per concept: jobs, clusters, and the exporter's health per target."""

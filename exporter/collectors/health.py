@@ -1,0 +1,49 @@
+"""The exporter's own view of each target: poll outcomes and API requests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..backends.http import REASONS, ApiStats
+from ..histogram import REQUEST_BUCKETS, Histogram
+from ..render import Block
+
+
+@dataclass(slots=True)
+class ResourceHealth:
+    """Outcome of the polls of one (target, resource)."""
+
+    attempted: bool = False
+    up: bool = False
+    last_poll: float | None = None
+    last_success: float | None = None
+    last_error: str = ""
+    last_reason: str = ""
+    incomplete: bool = False
+    skipped_items: int = 0
+    durations: Histogram = field(default_factory=lambda: Histogram(REQUEST_BUCKETS))
+    errors: dict[str, int] = field(default_factory=lambda: dict.fromkeys(REASONS, 0))
+
+
+def render_health(block: Block, resource: str, health: ResourceHealth) -> None:
+    labels = (("resource", resource),)
+    block.add("jobfleet_target_up", int(health.up), labels)
+    if health.last_success is not None:
+        block.add("jobfleet_poll_last_success_timestamp_seconds", health.last_success, labels)
+    block.add_histogram("jobfleet_poll_duration_seconds", health.durations, labels)
+    for reason, count in health.errors.items():
+        block.add("jobfleet_poll_errors_total", count, (*labels, ("reason", reason)))
+    block.add("jobfleet_list_incomplete", int(health.incomplete), labels)
+    block.add("jobfleet_list_items_skipped_total", health.skipped_items, labels)
+
+
+def render_api(block: Block, stats: ApiStats) -> None:
+    with stats.lock:
+        for (operation, code), count in sorted(stats.requests.items()):
+            block.add(
+                "jobfleet_api_requests_total", count, (("operation", operation), ("code", code))
+            )
+        for operation, histogram in sorted(stats.durations.items()):
+            block.add_histogram(
+                "jobfleet_api_request_duration_seconds", histogram, (("operation", operation),)
+            )

@@ -1,0 +1,317 @@
+"""Configuration: YAML file -> env expansion -> validated pydantic models.
+
+Every problem becomes one line naming the field path (``targets[1].url: ...``); a value is never
+echoed back where it could be a secret.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+DEFAULT_LISTEN_ADDRESS = ":9760"
+
+
+class ConfigError(Exception):
+    """An invalid configuration: one line per problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+# --- value types -----------------------------------------------------------------------------
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration(value: Any) -> float:
+    """``30s``, ``5m``, ``1h30m``, ``250ms`` or a plain number of seconds -> seconds."""
+    if isinstance(value, bool):
+        raise ValueError("must be a duration such as 30s, 5m or 1h")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str) and value.strip():
+        text = value.strip()
+        try:
+            seconds = float(text)
+        except ValueError:
+            parts = _DURATION_PART.findall(text)
+            if "".join(n + u for n, u in parts) != text:
+                raise ValueError(
+                    f"bad duration {text!r}: use a number with a unit, such as 30s, 5m or 1h"
+                ) from None
+            seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
+    else:
+        raise ValueError("must be a duration such as 30s, 5m or 1h")
+    if seconds <= 0:
+        raise ValueError("must be a positive duration")
+    return seconds
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+
+def _read_secret_file(path: str) -> SecretStr:
+    try:
+        return SecretStr(Path(path).read_text(encoding="utf-8").strip())
+    except OSError as err:
+        raise ValueError(f"cannot read secret file {path}: {err.strerror or err}") from None
+
+
+SecretFile = Annotated[SecretStr, BeforeValidator(_read_secret_file)]
+
+
+def _check_http_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http:// or https:// URL with a host")
+    try:
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError:
+        raise ValueError("has an invalid port") from None
+    return url.rstrip("/")
+
+
+HttpUrl = Annotated[str, AfterValidator(_check_http_url)]
+
+
+def redact_url(url: str) -> str:
+    """The URL without user info, query or fragment, safe to print."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return f"{parts.scheme}://{netloc}{parts.path}"
+
+
+def parse_listen_address(address: str) -> tuple[str, int]:
+    """``:9760``, ``127.0.0.1:9760`` or ``[::1]:9760`` -> (host, port)."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError("must be host:port or :port, with a port from 1 to 65535")
+    return host.strip("[]"), int(port)
+
+
+def _check_listen_address(address: str) -> str:
+    parse_listen_address(address)
+    return address
+
+
+ListenAddress = Annotated[str, AfterValidator(_check_listen_address)]
+
+# --- models ----------------------------------------------------------------------------------
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Web(_Strict):
+    listen_address: ListenAddress = DEFAULT_LISTEN_ADDRESS
+
+
+PerJobSeries = Literal["none", "active", "all"]
+
+
+class Defaults(_Strict):
+    poll_interval: Duration = 30.0
+    timeout: Duration = 10.0
+    retention: Duration = 86400.0
+    per_job_series: PerJobSeries = "active"
+    max_response_bytes: int = Field(default=64 * 2**20, gt=0)
+
+
+class BearerCredentials(_Strict):
+    token: SecretStr | None = None
+    token_file: SecretFile | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> BearerCredentials:
+        if self.token is not None and self.token_file is not None:
+            raise ValueError("set token or token_file, not both")
+        return self
+
+    def bearer_token(self) -> str | None:
+        secret = self.token or self.token_file
+        return secret.get_secret_value() if secret else None
+
+
+_TARGET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
+
+
+class _TargetBase(_Strict):
+    name: str
+    poll_interval: Duration | None = None
+    timeout: Duration | None = None
+    retention: Duration | None = None
+    per_job_series: PerJobSeries | None = None
+    max_response_bytes: int | None = Field(default=None, gt=0)
+    resources: tuple[Literal["jobs", "clusters"], ...] = ("jobs", "clusters")
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, name: str) -> str:
+        if not _TARGET_NAME.match(name):
+            raise ValueError(
+                "must be 1-64 characters: letters, digits and _ . : -, starting with a "
+                "letter or digit"
+            )
+        return name
+
+    @field_validator("resources")
+    @classmethod
+    def _check_resources(cls, resources: tuple[str, ...]) -> tuple[str, ...]:
+        if not resources:
+            raise ValueError("must name at least one of: jobs, clusters")
+        return tuple(dict.fromkeys(resources))
+
+    def endpoint_text(self) -> str:
+        """Where this target is polled, safe to print."""
+        return ""
+
+    def with_defaults(self, defaults: Defaults) -> _TargetBase:
+        """This target with every unset setting taken from ``defaults``."""
+        inherited = {
+            key: getattr(defaults, key)
+            for key in Defaults.model_fields
+            if getattr(self, key) is None
+        }
+        return self.model_copy(update=inherited)
+
+
+class RayTarget(_TargetBase):
+    """A Ray dashboard (``ray``) or openYuanrong frontend (``openyuanrong``)."""
+
+    backend: Literal["ray", "openyuanrong"]
+    url: HttpUrl
+    credentials: BearerCredentials = BearerCredentials()
+    headers: dict[str, SecretStr] = Field(default_factory=dict)
+
+    def endpoint_text(self) -> str:
+        return redact_url(self.url)
+
+
+Target = RayTarget
+
+
+class Config(_Strict):
+    web: Web = Web()
+    defaults: Defaults = Defaults()
+    targets: list[Target] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _resolve_targets(self) -> Config:
+        seen: set[str] = set()
+        for index, target in enumerate(self.targets):
+            if target.name in seen:
+                raise ValueError(f"targets[{index}].name: duplicate target name {target.name!r}")
+            seen.add(target.name)
+        resolved = [target.with_defaults(self.defaults) for target in self.targets]
+        object.__setattr__(self, "targets", resolved)
+        return self
+
+
+# --- loading ---------------------------------------------------------------------------------
+
+_ENV_REF = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def _path_text(path: tuple[Any, ...]) -> str:
+    text = ""
+    for part in path:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text or "(top level)"
+
+
+def expand_env(node: Any, environ: dict[str, str], problems: list[str], path=()) -> Any:
+    """Expand ``${NAME}`` and ``${NAME:-default}`` in every string; ``$$`` is a literal ``$``."""
+    if isinstance(node, dict):
+        return {
+            key: expand_env(value, environ, problems, (*path, key)) for key, value in node.items()
+        }
+    if isinstance(node, list):
+        return [expand_env(value, environ, problems, (*path, i)) for i, value in enumerate(node)]
+    if not isinstance(node, str) or "$" not in node:
+        return node
+
+    def substitute(match: re.Match[str]) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        name, default = match.group(1), match.group(2)
+        value = environ.get(name)
+        if value is None or (value == "" and default is not None):
+            if default is None:
+                problems.append(f"{_path_text(path)}: environment variable {name} is not set")
+                return ""
+            return default
+        return value
+
+    return _ENV_REF.sub(substitute, node)
+
+
+def _error_line(error: dict[str, Any]) -> str:
+    loc = [part for part in error["loc"] if part not in ("ray", "openyuanrong")]
+    kind, message = error["type"], error["msg"]
+    if kind == "extra_forbidden":
+        message = "unknown key"
+    elif kind == "missing":
+        message = "required"
+    elif message.startswith("Value error, "):
+        message = message.removeprefix("Value error, ")
+    if message.startswith("targets[") and ": " in message:
+        return message
+    return f"{_path_text(tuple(loc))}: {message}"
+
+
+def parse_config(data: Any, environ: dict[str, str] | None = None) -> Config:
+    """Validate an already-parsed YAML document; raise ConfigError listing every problem."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(["(top level): must be a mapping of settings"])
+    problems: list[str] = []
+    data = expand_env(data, dict(os.environ if environ is None else environ), problems)
+    if problems:
+        raise ConfigError(problems)
+    try:
+        return Config.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError([_error_line(e) for e in err.errors()]) from None
+
+
+def load_config(path: str | Path, environ: dict[str, str] | None = None) -> Config:
+    """Read and validate the YAML config file at ``path``."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as err:
+        raise ConfigError([f"{path}: cannot read config file: {err.strerror or err}"]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(err, "problem", None) or "invalid YAML"
+        raise ConfigError([f"{path}: {where}{problem}"]) from None
+    return parse_config(data, environ)

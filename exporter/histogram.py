@@ -1,0 +1,37 @@
+"""A minimal cumulative histogram, rendered by the renderer in Prometheus' text format."""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Sequence
+
+JOB_DURATION_BUCKETS = (10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 14400, 28800, 86400)
+QUEUE_WAIT_BUCKETS = (1, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200)
+REQUEST_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+
+class Histogram:
+    __slots__ = ("bounds", "buckets", "count", "total")
+
+    def __init__(self, bounds: Sequence[float]) -> None:
+        self.bounds = tuple(float(b) for b in bounds)
+        self.buckets = [0] * len(self.bounds)
+        self.count = 0
+        self.total = 0.0
+
+    def observe(self, value: float) -> None:
+        value = max(0.0, value)
+        index = bisect.bisect_left(self.bounds, value)
+        if index < len(self.buckets):
+            self.buckets[index] += 1
+        self.count += 1
+        self.total += value
+
+    def cumulative(self) -> list[tuple[float, int]]:
+        """(upper bound, cumulative count) pairs, +Inf last."""
+        out, running = [], 0
+        for bound, n in zip(self.bounds, self.buckets, strict=True):
+            running += n
+            out.append((bound, running))
+        out.append((float("inf"), self.count))
+        return out

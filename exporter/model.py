@@ -1,0 +1,71 @@
+"""The shared records every backend produces, and the phases that unify their statuses."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+
+class Phase(enum.StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    UNKNOWN = "unknown"
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL_PHASES
+
+
+TERMINAL_PHASES = frozenset({Phase.SUCCEEDED, Phase.FAILED, Phase.CANCELLED})
+
+
+@dataclass(slots=True)
+class Job:
+    """One job as a backend reports it, normalized.
+
+    Times are epoch seconds or None when the backend did not say. ``submit_time`` is when the
+    job was submitted, ``start_time`` when it began to run (None where the API does not tell).
+    """
+
+    key: str
+    name: str
+    status: str
+    phase: Phase
+    job_type: str = ""
+    submit_time: float | None = None
+    start_time: float | None = None
+    end_time: float | None = None
+    resource_queue: str = ""
+    cu_hours: float | None = None
+    extra_labels: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(slots=True)
+class ClusterGroup:
+    """Capacity of one role (head, or a worker group) of a cluster."""
+
+    role: str
+    nodes_alive: int = 0
+    nodes_dead: int = 0
+    cpu_cores: float = 0.0
+    memory_bytes: float = 0.0
+    gpus: float = 0.0
+
+
+@dataclass(slots=True)
+class Cluster:
+    """One cluster as a backend reports it, normalized."""
+
+    key: str
+    name: str
+    state: str
+    groups: list[ClusterGroup] = field(default_factory=list)
+    cpu_used: float | None = None
+    memory_used_bytes: float | None = None
+    gpus_used: float | None = None
+    created_time: float | None = None
+    started_time: float | None = None
+    info_labels: tuple[tuple[str, str], ...] = ()

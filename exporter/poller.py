@@ -1,0 +1,133 @@
+"""One target at run time: poll a resource, reconcile, re-render its blocks."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from .backends import ApiStats, PollError, create_backend
+from .collectors.clusters import render_clusters
+from .collectors.health import ResourceHealth, render_api, render_health
+from .collectors.jobs import render_jobs
+from .config import Target
+from .model import Cluster
+from .reconcile import JobLedger
+from .render import Block, Exposition
+
+log = logging.getLogger(__name__)
+
+THROTTLE_BACKOFF_MAX = 600.0
+
+
+class TargetPoller:
+    """Owns a target's backend client and state; ``poll(resource)`` is called by the scheduler.
+
+    Polls of different resources may run at once; one resource is never polled concurrently.
+    """
+
+    def __init__(
+        self, target: Target, exposition: Exposition, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.target = target
+        self.exposition = exposition
+        self.clock = clock
+        self.stats = ApiStats()
+        self.backend = create_backend(target, self.stats)
+        self.ledger = JobLedger(self.backend.statuses, retention=target.retention)
+        self.clusters: list[Cluster] | None = None
+        self.health = {resource: ResourceHealth() for resource in target.resources}
+        self._not_before = dict.fromkeys(target.resources, 0.0)
+        self._throttle_streak = dict.fromkeys(target.resources, 0)
+        self._base = (("target", target.name), ("backend", target.backend))
+        self._lock = threading.Lock()
+        for resource in target.resources:
+            self._publish(resource)
+
+    def poll(self, resource: str) -> bool:
+        """Poll one resource now; True on success. Never raises."""
+        if time.monotonic() < self._not_before[resource]:
+            log.debug("target %s %s: backing off after throttling", self.target.name, resource)
+            return False
+        health = self.health[resource]
+        started = time.monotonic()
+        deadline = started + self.target.timeout
+        try:
+            listing = (
+                self.backend.list_jobs(deadline)
+                if resource == "jobs"
+                else self.backend.list_clusters(deadline)
+            )
+            now = self.clock()
+            with self._lock:
+                if resource == "jobs":
+                    self.ledger.apply(listing.items, now)
+                else:
+                    self.clusters = listing.items
+        except PollError as err:
+            self._failed(resource, err.reason, str(err), err.retry_after)
+        except Exception as err:  # a bug or an unforeseen answer must not stop polling
+            log.exception("target %s %s: poll failed unexpectedly", self.target.name, resource)
+            self._failed(resource, "other", f"internal error: {type(err).__name__}", None)
+        else:
+            self._succeeded(resource, listing.complete, listing.skipped, now)
+        finally:
+            health.attempted = True
+            health.last_poll = self.clock()
+            health.durations.observe(time.monotonic() - started)
+            self._publish(resource)
+        return health.up
+
+    def _succeeded(self, resource: str, complete: bool, skipped: int, now: float) -> None:
+        health = self.health[resource]
+        if not health.up and health.attempted:
+            log.info("target %s %s: poll succeeded again", self.target.name, resource)
+        if skipped:
+            log.warning(
+                "target %s %s: %d listed items had no identity or the wrong shape; skipped",
+                self.target.name,
+                resource,
+                skipped,
+            )
+        if health.incomplete != (not complete):
+            level = logging.WARNING if not complete else logging.INFO
+            log.log(level, "target %s %s: list complete: %s", self.target.name, resource, complete)
+        health.up, health.incomplete = True, not complete
+        health.skipped_items += skipped
+        health.last_success, health.last_error, health.last_reason = now, "", ""
+        self._throttle_streak[resource] = 0
+
+    def _failed(self, resource: str, reason: str, message: str, retry_after: float | None) -> None:
+        health = self.health[resource]
+        level = logging.DEBUG if reason == health.last_reason else logging.WARNING
+        log.log(
+            level, "target %s %s: poll failed (%s): %s", self.target.name, resource, reason, message
+        )
+        health.up, health.last_error, health.last_reason = False, message, reason
+        health.errors[reason] = health.errors.get(reason, 0) + 1
+        if reason == "throttled":
+            streak = self._throttle_streak[resource] = self._throttle_streak[resource] + 1
+            wait = (
+                retry_after
+                if retry_after is not None
+                else min(THROTTLE_BACKOFF_MAX, self.target.poll_interval * 2**streak)
+            )
+            self._not_before[resource] = time.monotonic() + wait
+
+    def _publish(self, resource: str) -> None:
+        block = Block(self._base)
+        render_health(block, resource, self.health[resource])
+        with self._lock:
+            if resource == "jobs" and self.ledger.baselined:
+                render_jobs(block, self.ledger, self.target.per_job_series)
+            elif resource == "clusters" and self.clusters is not None:
+                render_clusters(block, self.clusters, self.backend.cluster_states)
+        api = Block(self._base)
+        render_api(api, self.stats)
+        self.exposition.update(
+            {(self.target.name, resource): block.encode(), (self.target.name, "~api"): api.encode()}
+        )
+
+    def close(self) -> None:
+        self.backend.close()

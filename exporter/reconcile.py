@@ -1,0 +1,139 @@
+"""Per-target job state: what is tracked for the gauges, and what was already counted.
+
+The counting rules (docs/metrics.md, "Counting"): the first successful listing sets a baseline
+(finished jobs are remembered, not counted); from then on every job that reaches a terminal phase
+is counted exactly once, whatever its status does afterwards, whether polls fail in between, and
+whether it vanishes from the listing and comes back.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from .histogram import JOB_DURATION_BUCKETS, QUEUE_WAIT_BUCKETS, Histogram
+from .model import TERMINAL_PHASES, Job, Phase
+
+log = logging.getLogger(__name__)
+
+DAY = 86400.0
+
+
+@dataclass(slots=True)
+class KnownJob:
+    """What is remembered of every job seen, so nothing is counted twice."""
+
+    last_seen: float
+    counted: bool = False
+    started: bool = False
+    seen_pending: bool = False
+    finished_at: float | None = None
+    cu_hours: float | None = None
+
+
+class JobLedger:
+    """Reconciles successive job listings of one target into gauges, counters and histograms."""
+
+    def __init__(
+        self,
+        known_statuses: Mapping[str, Phase],
+        retention: float = DAY,
+        forget_after: float = 7 * DAY,
+    ) -> None:
+        self.known_statuses = known_statuses
+        self.retention = retention
+        self.forget_after = max(forget_after, retention)
+        self.baselined = False
+        self.known: dict[str, KnownJob] = {}
+        self.tracked: dict[str, Job] = {}
+        self.submitted = 0
+        self.finished: dict[tuple[Phase, str], int] = {
+            (phase, status): 0
+            for status, phase in known_statuses.items()
+            if phase in TERMINAL_PHASES
+        }
+        self.duration = {phase: Histogram(JOB_DURATION_BUCKETS) for phase in TERMINAL_PHASES}
+        self.queue_wait = Histogram(QUEUE_WAIT_BUCKETS)
+        self.cu_seconds: dict[str, float] = {}
+        self._unknown_logged: set[str] = set()
+
+    def apply(self, jobs: Iterable[Job], now: float) -> None:
+        """Reconcile one complete, successful listing taken at ``now``."""
+        counting = self.baselined
+        tracked: dict[str, Job] = {}
+        for job in jobs:
+            if job.key in tracked:
+                continue
+            self._note_unknown(job)
+            known = self.known.get(job.key)
+            if known is None:
+                known = self.known[job.key] = KnownJob(last_seen=now)
+                if counting:
+                    self.submitted += 1
+                else:
+                    known.counted = job.phase.terminal
+                    known.started = job.phase is not Phase.PENDING
+            known.last_seen = now
+            self._account_cu(job, known, counting)
+            self._observe_start(job, known, now)
+            if job.phase.terminal and not known.counted:
+                known.counted = True
+                self._count_finished(job)
+            if job.phase.terminal and known.finished_at is None:
+                known.finished_at = job.end_time if job.end_time is not None else now
+            if not job.phase.terminal or known.finished_at >= now - self.retention:
+                tracked[job.key] = job
+        self.tracked = tracked
+        self.baselined = True
+        self._forget(now)
+
+    def _note_unknown(self, job: Job) -> None:
+        if job.phase is Phase.UNKNOWN and job.status not in self._unknown_logged:
+            self._unknown_logged.add(job.status)
+            log.warning("unknown job status %r (job %s): phase 'unknown'", job.status, job.key)
+
+    def _account_cu(self, job: Job, known: KnownJob, counting: bool) -> None:
+        if job.cu_hours is None:
+            return
+        previous = known.cu_hours
+        if previous is None:
+            increase = job.cu_hours if counting else 0.0
+        else:
+            increase = job.cu_hours - previous
+        if increase > 0:
+            queue = job.resource_queue
+            self.cu_seconds[queue] = self.cu_seconds.get(queue, 0.0) + increase * 3600.0
+        known.cu_hours = max(job.cu_hours, previous or 0.0)
+
+    def _observe_start(self, job: Job, known: KnownJob, now: float) -> None:
+        """Observe queue wait once, when a job is first seen started.
+
+        Where the API gives no run-start time (Ray), the start is taken as the first poll that
+        sees the job running after having seen it pending: precise to one poll interval.
+        """
+        if job.phase is Phase.PENDING:
+            known.seen_pending = True
+            return
+        if known.started:
+            return
+        known.started = True
+        if job.submit_time is None:
+            return
+        if job.start_time is not None:
+            self.queue_wait.observe(job.start_time - job.submit_time)
+        elif job.phase is Phase.RUNNING and known.seen_pending:
+            self.queue_wait.observe(now - job.submit_time)
+
+    def _count_finished(self, job: Job) -> None:
+        pair = (job.phase, job.status)
+        self.finished[pair] = self.finished.get(pair, 0) + 1
+        begin = job.start_time if job.start_time is not None else job.submit_time
+        if begin is not None and job.end_time is not None and job.phase in self.duration:
+            self.duration[job.phase].observe(job.end_time - begin)
+
+    def _forget(self, now: float) -> None:
+        horizon = now - self.forget_after
+        stale = [key for key, known in self.known.items() if known.last_seen < horizon]
+        for key in stale:
+            del self.known[key]

@@ -1,0 +1,111 @@
+"""Prometheus text exposition: escaping, sample lines, and the store that serves them.
+
+Each (target, resource) renders its samples into one block per poll. The store joins blocks
+family by family (a family's samples must be contiguous), then keeps the plain and gzip bodies,
+so a scrape only hands out bytes.
+"""
+
+from __future__ import annotations
+
+import gzip
+import math
+import threading
+from collections.abc import Iterable
+
+from .families import FAMILIES
+from .histogram import Histogram
+
+MAX_LABEL_VALUE_LENGTH = 256
+_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"', "\n": "\\n", "\x00": ""})
+
+Labels = tuple[tuple[str, str], ...]
+
+
+def escape(value: str) -> str:
+    """Escape a label value and cap its length."""
+    if len(value) > MAX_LABEL_VALUE_LENGTH:
+        value = value[: MAX_LABEL_VALUE_LENGTH - 1] + "…"
+    return value.translate(_ESCAPES)
+
+
+def label_text(pairs: Iterable[tuple[str, str]]) -> str:
+    """Render ``name="value",...`` (without braces) from label pairs."""
+    return ",".join(f'{name}="{escape(value)}"' for name, value in pairs)
+
+
+def format_value(value: float) -> str:
+    if isinstance(value, int):
+        return str(value)
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    if math.isnan(value):
+        return "NaN"
+    if value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return repr(value)
+
+
+class Block:
+    """The samples of one (target, resource), grouped by family."""
+
+    def __init__(self, base: Labels) -> None:
+        self._base = label_text(base)
+        self._lines: dict[str, list[str]] = {}
+
+    def _labels(self, labels: Labels) -> str:
+        if not labels:
+            return self._base
+        extra = label_text(labels)
+        return f"{self._base},{extra}" if self._base else extra
+
+    def add(self, family: str, value: float, labels: Labels = ()) -> None:
+        text = self._labels(labels)
+        self._lines.setdefault(family, []).append(f"{family}{{{text}}} {format_value(value)}\n")
+
+    def add_histogram(self, family: str, histogram: Histogram, labels: Labels = ()) -> None:
+        text = self._labels(labels)
+        lines = self._lines.setdefault(family, [])
+        for bound, count in histogram.cumulative():
+            le = format_value(bound if math.isinf(bound) else float(bound))
+            lines.append(f'{family}_bucket{{{text},le="{le}"}} {count}\n')
+        lines.append(f"{family}_sum{{{text}}} {format_value(histogram.total)}\n")
+        lines.append(f"{family}_count{{{text}}} {histogram.count}\n")
+
+    def encode(self) -> dict[str, bytes]:
+        return {
+            family: "".join(lines).encode("utf-8", "replace")
+            for family, lines in self._lines.items()
+        }
+
+
+class Exposition:
+    """Thread-safe store of rendered blocks; builds the body once per update."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._blocks: dict[tuple[str, str], dict[str, bytes]] = {}
+        self._body = b""
+        self._gzipped = gzip.compress(b"")
+
+    def update(self, blocks: dict[tuple[str, str], dict[str, bytes]]) -> None:
+        """Replace the given blocks and rebuild the body once."""
+        with self._lock:
+            self._blocks.update(blocks)
+            self._rebuild()
+
+    def _rebuild(self) -> None:
+        parts: list[bytes] = []
+        blocks = [self._blocks[key] for key in sorted(self._blocks)]
+        for name, family in FAMILIES.items():
+            samples = [block[name] for block in blocks if name in block]
+            if samples:
+                parts.append(family.header())
+                parts.extend(samples)
+        self._body = b"".join(parts)
+        self._gzipped = gzip.compress(self._body, compresslevel=1)
+
+    def body(self) -> bytes:
+        return self._body
+
+    def gzipped(self) -> bytes:
+        return self._gzipped

@@ -1,0 +1,162 @@
+from exporter.backends.ray import STATUSES
+from exporter.model import Job, Phase
+from exporter.reconcile import JobLedger
+
+T0 = 1_800_000_000.0
+
+
+def job(key: str, status: str, submit: float = T0 - 100, end: float | None = None, **kw) -> Job:
+    return Job(
+        key=key,
+        name=key,
+        status=status,
+        phase=STATUSES.get(status, Phase.UNKNOWN),
+        submit_time=submit,
+        end_time=end,
+        **kw,
+    )
+
+
+def finished(ledger: JobLedger) -> dict[tuple[str, str], int]:
+    return {(p.value, s): n for (p, s), n in ledger.finished.items() if n}
+
+
+def test_counters_start_at_zero_for_every_terminal_status() -> None:
+    ledger = JobLedger(STATUSES)
+    assert ledger.finished == {
+        (Phase.SUCCEEDED, "SUCCEEDED"): 0,
+        (Phase.FAILED, "FAILED"): 0,
+        (Phase.CANCELLED, "STOPPED"): 0,
+    }
+
+
+def test_baseline_remembers_finished_jobs_without_counting() -> None:
+    ledger = JobLedger(STATUSES)
+    ledger.apply([job("a", "SUCCEEDED", end=T0 - 10), job("b", "RUNNING")], T0)
+    assert finished(ledger) == {}
+    assert ledger.submitted == 0
+    assert ledger.duration[Phase.SUCCEEDED].count == 0
+    ledger.apply([job("a", "SUCCEEDED", end=T0 - 10), job("b", "FAILED", end=T0 + 20)], T0 + 30)
+    assert finished(ledger) == {("failed", "FAILED"): 1}
+    assert ledger.duration[Phase.FAILED].count == 1
+    assert ledger.duration[Phase.FAILED].total == 120
+
+
+def test_each_job_counted_once_through_flicker_failure_and_vanishing() -> None:
+    ledger = JobLedger(STATUSES)
+    ledger.apply([], T0)
+    ledger.apply([job("x", "PENDING")], T0 + 10)
+    assert ledger.submitted == 1
+    ledger.apply([job("x", "SUCCEEDED", end=T0 + 15)], T0 + 20)
+    ledger.apply([job("x", "RUNNING")], T0 + 30)  # flicker back
+    ledger.apply([job("x", "FAILED", end=T0 + 35)], T0 + 40)  # and to another end
+    # a failed poll applies nothing; then the job vanishes and comes back
+    ledger.apply([], T0 + 60)
+    ledger.apply([job("x", "SUCCEEDED", end=T0 + 15)], T0 + 70)
+    assert finished(ledger) == {("succeeded", "SUCCEEDED"): 1}
+    assert ledger.submitted == 1
+    assert ledger.duration[Phase.SUCCEEDED].count == 1
+    assert sum(h.count for h in ledger.duration.values()) == 1
+
+
+def test_job_that_vanished_while_running_is_counted_when_it_returns_finished() -> None:
+    ledger = JobLedger(STATUSES)
+    ledger.apply([job("x", "RUNNING")], T0)
+    ledger.apply([], T0 + 10)
+    assert "x" not in ledger.tracked
+    ledger.apply([job("x", "STOPPED", end=T0 + 15)], T0 + 20)
+    assert finished(ledger) == {("cancelled", "STOPPED"): 1}
+    assert ledger.submitted == 0  # known since the baseline, not new
+
+
+def test_job_born_and_finished_between_polls_is_counted() -> None:
+    ledger = JobLedger(STATUSES)
+    ledger.apply([], T0)
+    ledger.apply([job("y", "FAILED", submit=T0 + 1, end=T0 + 5)], T0 + 10)
+    assert ledger.submitted == 1
+    assert finished(ledger) == {("failed", "FAILED"): 1}
+
+
+def test_duplicates_in_one_listing_count_once() -> None:
+    ledger = JobLedger(STATUSES)
+    ledger.apply([], T0)
+    ledger.apply([job("d", "SUCCEEDED", end=T0 + 1)] * 3, T0 + 10)
+    assert ledger.submitted == 1
+    assert finished(ledger) == {("succeeded", "SUCCEEDED"): 1}
+
+
+def test_retention_drops_old_finished_jobs_from_gauges_but_not_counts() -> None:
+    ledger = JobLedger(STATUSES, retention=3600)
+    ledger.apply([job("old", "SUCCEEDED", end=T0 - 7200), job("new", "SUCCEEDED", end=T0 - 60)], T0)
+    assert set(ledger.tracked) == {"new"}
+    ledger.apply(
+        [job("old", "SUCCEEDED", end=T0 - 7200), job("new", "SUCCEEDED", end=T0 - 60)], T0 + 3600
+    )
+    assert set(ledger.tracked) == set()
+    assert set(ledger.known) == {"old", "new"}
+
+
+def test_terminal_job_without_end_time_leaves_after_retention() -> None:
+    ledger = JobLedger(STATUSES, retention=100)
+    ledger.apply([], T0)
+    ledger.apply([job("n", "FAILED", end=None)], T0 + 10)
+    ledger.apply([job("n", "FAILED", end=None)], T0 + 50)
+    assert "n" in ledger.tracked
+    ledger.apply([job("n", "FAILED", end=None)], T0 + 200)
+    assert "n" not in ledger.tracked
+    assert finished(ledger) == {("failed", "FAILED"): 1}
+
+
+def test_queue_wait_observed_once_from_pending_to_running() -> None:
+    ledger = JobLedger(STATUSES)
+    ledger.apply([], T0)
+    ledger.apply([job("q", "PENDING", submit=T0 + 5)], T0 + 10)
+    ledger.apply([job("q", "RUNNING", submit=T0 + 5)], T0 + 40)
+    ledger.apply([job("q", "RUNNING", submit=T0 + 5)], T0 + 50)
+    ledger.apply([job("q", "SUCCEEDED", submit=T0 + 5, end=T0 + 55)], T0 + 60)
+    assert ledger.queue_wait.count == 1
+    assert ledger.queue_wait.total == 35
+
+
+def test_queue_wait_from_start_time_when_the_api_gives_it() -> None:
+    ledger = JobLedger(STATUSES)
+    ledger.apply([], T0)
+    ledger.apply([job("s", "RUNNING", submit=T0, start_time=T0 + 7)], T0 + 10)
+    assert (ledger.queue_wait.count, ledger.queue_wait.total) == (1, 7)
+
+
+def test_jobs_running_at_baseline_observe_no_queue_wait() -> None:
+    ledger = JobLedger(STATUSES)
+    ledger.apply([job("r", "RUNNING", start_time=T0 - 5)], T0)
+    ledger.apply([job("r", "SUCCEEDED", start_time=T0 - 5, end=T0 + 5)], T0 + 10)
+    assert ledger.queue_wait.count == 0
+    assert ledger.duration[Phase.SUCCEEDED].total == 10
+
+
+def test_cu_seconds_grow_from_baseline_and_never_decrease() -> None:
+    ledger = JobLedger({"Running": Phase.RUNNING, "Succeeded": Phase.SUCCEEDED})
+    q = "err-1.2.0"
+    ledger.apply([job("c", "Running", cu_hours=1.0, resource_queue=q)], T0)
+    assert ledger.cu_seconds == {}
+    ledger.apply([job("c", "Running", cu_hours=1.5, resource_queue=q)], T0 + 10)
+    ledger.apply([job("c", "Running", cu_hours=1.2, resource_queue=q)], T0 + 20)  # estimate dips
+    ledger.apply([job("c", "Succeeded", cu_hours=2.0, resource_queue=q, end=T0 + 25)], T0 + 30)
+    ledger.apply([job("n", "Succeeded", cu_hours=0.25, resource_queue=q, end=T0 + 35)], T0 + 40)
+    assert ledger.cu_seconds[q] == (1.0 + 0.25) * 3600
+
+
+def test_forgotten_after_long_absence() -> None:
+    ledger = JobLedger(STATUSES, retention=10, forget_after=100)
+    ledger.apply([job("g", "SUCCEEDED", end=T0)], T0)
+    ledger.apply([], T0 + 50)
+    assert "g" in ledger.known
+    ledger.apply([], T0 + 200)
+    assert "g" not in ledger.known
+
+
+def test_unknown_status_is_tracked_as_unknown_and_not_counted() -> None:
+    ledger = JobLedger(STATUSES)
+    ledger.apply([], T0)
+    ledger.apply([job("u", "RETRYING")], T0 + 1)
+    assert ledger.tracked["u"].phase is Phase.UNKNOWN
+    assert finished(ledger) == {}

@@ -1,0 +1,106 @@
+import gzip
+
+from exporter.app import build_info_block
+from exporter.backends.ray import STATUSES
+from exporter.collectors.jobs import render_jobs
+from exporter.histogram import Histogram
+from exporter.model import Job, Phase
+from exporter.reconcile import JobLedger
+from exporter.render import Block, Exposition, escape, format_value
+
+from .helpers import promtool_check_metrics, samples
+
+BASE = (("target", "t1"), ("backend", "ray"))
+
+
+def test_escape_quotes_backslashes_newlines_nul_and_caps_length() -> None:
+    assert escape('a"b\\c\nd\x00e') == 'a\\"b\\\\c\\nde'
+    assert len(escape("x" * 10_000)) == 256
+
+
+def test_values() -> None:
+    assert [format_value(v) for v in (3, 2.0, 0.25, float("inf"), 1e20)] == [
+        "3",
+        "2",
+        "0.25",
+        "+Inf",
+        "1e+20",
+    ]
+
+
+def test_histogram_lines_are_cumulative_with_sum_and_count() -> None:
+    histogram = Histogram((1, 5))
+    for v in (0.5, 1, 3, 7):
+        histogram.observe(v)
+    block = Block(BASE)
+    block.add_histogram("jobfleet_job_queue_wait_seconds", histogram)
+    text = block.encode()["jobfleet_job_queue_wait_seconds"].decode()
+    assert text.splitlines() == [
+        'jobfleet_job_queue_wait_seconds_bucket{target="t1",backend="ray",le="1"} 2',
+        'jobfleet_job_queue_wait_seconds_bucket{target="t1",backend="ray",le="5"} 3',
+        'jobfleet_job_queue_wait_seconds_bucket{target="t1",backend="ray",le="+Inf"} 4',
+        'jobfleet_job_queue_wait_seconds_sum{target="t1",backend="ray"} 11.5',
+        'jobfleet_job_queue_wait_seconds_count{target="t1",backend="ray"} 4',
+    ]
+
+
+def test_families_from_several_targets_are_grouped_under_one_header() -> None:
+    exposition = Exposition()
+    for name in ("b", "a"):
+        block = Block((("target", name), ("backend", "ray")))
+        block.add("jobfleet_target_up", 1, (("resource", "jobs"),))
+        block.add("jobfleet_jobs_submitted_total", 2)
+        exposition.update({(name, "jobs"): block.encode()})
+    text = exposition.body().decode()
+    assert text.count("# TYPE jobfleet_target_up gauge") == 1
+    lines = text.splitlines()
+    up = [i for i, line in enumerate(lines) if line.startswith("jobfleet_target_up{")]
+    assert up == [up[0], up[0] + 1]  # contiguous
+    assert gzip.decompress(exposition.gzipped()) == exposition.body()
+
+
+def hostile_ledger() -> JobLedger:
+    ledger = JobLedger(STATUSES)
+    ledger.apply([], 1e9)
+    names = [
+        'q"uote',
+        "back\\slash",
+        "new\nline",
+        "nul\x00",
+        "emoji 🚀",
+        "bad \udcff utf8",
+        "x" * 10_000,
+    ]
+    ledger.apply(
+        [
+            Job(key=f"k{i}", name=name, status="RUNNING", phase=Phase.RUNNING, submit_time=1e9)
+            for i, name in enumerate(names)
+        ],
+        1e9 + 1,
+    )
+    return ledger
+
+
+def test_hostile_job_names_render_to_valid_exposition() -> None:
+    exposition = Exposition()
+    exposition.update({("", "~build"): build_info_block()})
+    block = Block(BASE)
+    render_jobs(block, hostile_ledger(), "all")
+    exposition.update({("t1", "jobs"): block.encode()})
+    body = exposition.body()
+    parsed = samples(body)  # client_python's parser accepts it
+    names = {dict(labels)["job_name"] for (n, labels) in parsed if n == "jobfleet_job_info"}
+    assert 'q"uote' in names and "new\nline" in names and "emoji 🚀" in names
+    result = promtool_check_metrics(body)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_jobs_gauge_is_precreated_for_every_known_status() -> None:
+    ledger = JobLedger(STATUSES)
+    ledger.apply([], 1e9)
+    block = Block(BASE)
+    render_jobs(block, ledger, "active")
+    parsed = samples(b"".join(block.encode().values()))
+    statuses = {dict(ls)["status"] for (n, ls), v in parsed.items() if n == "jobfleet_jobs"}
+    assert statuses == set(STATUSES)
+    assert all(v == 0 for (n, _), v in parsed.items() if n == "jobfleet_jobs")
