@@ -43,7 +43,7 @@ class TargetPoller:
         self._base = (("target", target.name), ("backend", target.backend))
         self._lock = threading.Lock()
         for resource in target.resources:
-            self._publish(resource)
+            self.publish(resource)
 
     def poll(self, resource: str) -> bool:
         """Poll one resource now; True on success. Never raises."""
@@ -76,7 +76,7 @@ class TargetPoller:
             health.attempted = True
             health.last_poll = self.clock()
             health.durations.observe(time.monotonic() - started)
-            self._publish(resource)
+            self.publish(resource)
         return health.up
 
     def _succeeded(self, resource: str, complete: bool, skipped: int, now: float) -> None:
@@ -115,7 +115,7 @@ class TargetPoller:
             )
             self._not_before[resource] = time.monotonic() + wait
 
-    def _publish(self, resource: str) -> None:
+    def publish(self, resource: str) -> None:
         block = Block(self._base)
         render_health(block, resource, self.health[resource])
         with self._lock:

@@ -1,0 +1,1 @@
+"""Simulators of the backend APIs, shared by the tests and --demo."""
