@@ -30,6 +30,7 @@ def demo_environment() -> Iterator[Config]:
                     "backend": simulator.flavour,
                     "url": url,
                     "poll_interval": DEMO_POLL_INTERVAL,
+                    "per_job_series": "all",
                 }
             )
         yield parse_config({"web": {"listen_address": DEMO_LISTEN_ADDRESS}, "targets": targets})

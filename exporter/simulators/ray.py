@@ -518,6 +518,7 @@ class _Workload:
         self.plans: dict[str, tuple[float, float, str]] = {}  # id -> (start at, end at, final)
         self.next_arrival: float | None = None
         self.next_node_change: float | None = None
+        self.next_fault = 0.0
         self.workers = 2
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
@@ -539,6 +540,7 @@ class _Workload:
         if self.next_arrival is None:
             self.next_arrival = now
             self.next_node_change = now + 30
+            self.next_fault = now + 20
             self.sim.set_nodes(
                 alive_head=1, alive_workers=self.workers, cpus_per_node=8, gpus_per_node=1
             )
@@ -574,6 +576,9 @@ class _Workload:
                 gpus_per_node=1,
             )
             self.next_node_change = now + self.rng.uniform(20, 50)
+        if now >= self.next_fault:  # now and then a failed poll, so health metrics move too
+            self.sim.fail_next(1, status=503, body="upstream unavailable")
+            self.next_fault = now + self.rng.uniform(30, 60)
         running = sum(1 for j in records.values() if j["status"] == "RUNNING")
         self.sim.set_usage(
             cpu_used=min(running * 2.0, 8.0 * (self.workers + 1)),
