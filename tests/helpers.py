@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import queue
 import shutil
+import signal
+import socket
 import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+
+from exporter.app import Exporter
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -50,3 +61,71 @@ def promtool_check_metrics(text: bytes) -> subprocess.CompletedProcess:
     return subprocess.run(
         [promtool, "check", "metrics"], input=text, capture_output=True, timeout=30, check=False
     )
+
+
+@contextlib.contextmanager
+def serving(exporter: Exporter) -> Iterator[str]:
+    """Run ``exporter.serve`` on a free loopback port in a thread; yield its base URL."""
+    stop = threading.Event()
+    ports: queue.Queue[int] = queue.Queue()
+    thread = threading.Thread(
+        target=exporter.serve, args=("127.0.0.1", 0, stop), kwargs={"on_ready": ports.put}
+    )
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{ports.get(timeout=10)}"
+    finally:
+        stop.set()
+        thread.join(timeout=20)
+    assert not thread.is_alive(), "the exporter did not stop"
+
+
+def wait_ready(base_url: str, process: subprocess.Popen | None = None, timeout: float = 30) -> None:
+    """Poll /readyz until it answers 200; fail early if ``process`` dies."""
+    deadline = time.monotonic() + timeout
+    while True:
+        assert time.monotonic() < deadline, f"{base_url} never became ready"
+        if process is not None:
+            assert process.poll() is None, process.stderr.read() if process.stderr else "exited"
+        try:
+            if httpx.get(f"{base_url}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def exporter_process(*args: str) -> Iterator[tuple[subprocess.Popen, str]]:
+    """``python -m exporter ARGS`` listening on a free loopback port, ready; yield (process, URL).
+
+    The process is killed by its PID on the way out if the test did not stop it.
+    """
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "exporter", *args, "--web.listen-address", f"127.0.0.1:{port}"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(base, process)
+        yield process, base
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+
+
+def stop_with_sigterm(process: subprocess.Popen, timeout: float = 20) -> bytes:
+    """SIGTERM, expect a clean exit 0 in time; return what it logged."""
+    os.kill(process.pid, signal.SIGTERM)
+    assert process.wait(timeout=timeout) == 0
+    return process.stderr.read() if process.stderr else b""

@@ -1,7 +1,5 @@
 """The command as users run it: subprocesses, signals, exit codes."""
 
-import os
-import signal
 import socket
 import subprocess
 import sys
@@ -12,13 +10,14 @@ import httpx
 
 from exporter.simulators.ray import RaySimulator
 
-from .helpers import ROOT, promtool_check_metrics, value
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from .helpers import (
+    ROOT,
+    exporter_process,
+    free_port,
+    promtool_check_metrics,
+    stop_with_sigterm,
+    value,
+)
 
 
 def write_config(tmp_path: Path, url: str, **extra: str) -> Path:
@@ -71,33 +70,10 @@ def test_serves_until_sigterm_then_exits_cleanly(tmp_path: Path) -> None:
     with RaySimulator() as sim:
         sim.add_job("r", status="RUNNING")
         config = write_config(tmp_path, sim.url, poll_interval="1s")
-        port = free_port()
-        process = subprocess.Popen(
-            exporter_cmd("--config.file", str(config), "--web.listen-address", f"127.0.0.1:{port}"),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            cwd=ROOT,
-        )
-        try:
-            deadline = time.monotonic() + 20
-            while True:
-                assert time.monotonic() < deadline, "exporter never became ready"
-                assert process.poll() is None, process.stderr.read()
-                try:
-                    if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                time.sleep(0.1)
-            body = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).content
+        with exporter_process("--config.file", str(config)) as (process, base):
+            body = httpx.get(f"{base}/metrics", timeout=5).content
             assert value(body, "jobfleet_jobs", status="RUNNING") == 1
-            os.kill(process.pid, signal.SIGTERM)
-            assert process.wait(timeout=15) == 0
-            assert b"shutting down" in process.stderr.read()
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait(timeout=10)
+            assert b"shutting down" in stop_with_sigterm(process)
 
 
 def test_listen_address_in_use_is_a_clear_error(tmp_path: Path) -> None:

@@ -1,11 +1,5 @@
 """--demo: the simulated workload makes every metric move within a minute, and the demo serves."""
 
-import os
-import signal
-import subprocess
-import sys
-import time
-
 import httpx
 
 from exporter.app import Exporter
@@ -13,8 +7,7 @@ from exporter.config import parse_config
 from exporter.families import FAMILIES
 from exporter.simulators.ray import RaySimulator
 
-from .helpers import ROOT, samples, value
-from .test_cli import free_port
+from .helpers import exporter_process, samples, stop_with_sigterm, value
 
 # Families that cannot move for a Ray target: constant by nature, or never sent by Ray's API.
 STATIC = {
@@ -68,30 +61,8 @@ def test_workload_moves_every_metric_within_a_minute() -> None:
 
 
 def test_demo_serves_metrics_and_stops_on_sigterm() -> None:
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "exporter", "--demo", "--web.listen-address", f"127.0.0.1:{port}"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        cwd=ROOT,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert time.monotonic() < deadline, "demo never became ready"
-            assert process.poll() is None, process.stderr.read()
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        body = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).content
+    with exporter_process("--demo") as (process, base):
+        body = httpx.get(f"{base}/metrics", timeout=5).content
         for target in ("demo-ray", "demo-openyuanrong"):
             assert value(body, "jobfleet_poll_duration_seconds_count", target=target) >= 1
-        os.kill(process.pid, signal.SIGTERM)
-        assert process.wait(timeout=20) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(timeout=10)
+        stop_with_sigterm(process)

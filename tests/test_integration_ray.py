@@ -1,7 +1,6 @@
 """The exporter against the Ray / openYuanrong simulators over real HTTP on loopback."""
 
 import gzip
-import threading
 import time
 
 import httpx
@@ -10,7 +9,7 @@ from exporter.app import Exporter
 from exporter.config import parse_config
 from exporter.simulators.ray import RaySimulator
 
-from .helpers import promtool_check_metrics, value
+from .helpers import promtool_check_metrics, serving, value, wait_ready
 
 
 def exporter_for(*targets: dict) -> Exporter:
@@ -188,28 +187,20 @@ def test_a_hung_target_does_not_delay_another() -> None:
                 }
             )
         )
-        stop = threading.Event()
-        ports: list[int] = []
-        thread = threading.Thread(
-            target=exporter.serve, args=("127.0.0.1", 0, stop), kwargs={"on_ready": ports.append}
-        )
-        thread.start()
-        try:
-            time.sleep(3.5)  # inside the hung target's first 4 s poll
-            healthy_polls = exporter.pollers[0].health["jobs"].durations.count
-            hung_health = exporter.pollers[1].health["jobs"]
-            assert healthy_polls >= 3, healthy_polls
-            assert not hung_health.attempted
-            time.sleep(1.5)  # the hung poll ended by its deadline
-            assert hung_health.attempted and hung_health.last_reason == "timeout"
-            body = httpx.get(f"http://127.0.0.1:{ports[0]}/metrics", timeout=5).content
-            assert value(body, "jobfleet_target_up", target="healthy") == 1
-            assert value(body, "jobfleet_target_up", target="hung") == 0
-        finally:
-            hung.set_hang(False)
-            stop.set()
-            thread.join(timeout=15)
-        assert not thread.is_alive()
+        with serving(exporter) as base:
+            try:
+                time.sleep(3.5)  # inside the hung target's first 4 s poll
+                healthy_polls = exporter.pollers[0].health["jobs"].durations.count
+                hung_health = exporter.pollers[1].health["jobs"]
+                assert healthy_polls >= 3, healthy_polls
+                assert not hung_health.attempted
+                time.sleep(1.5)  # the hung poll ended by its deadline
+                assert hung_health.attempted and hung_health.last_reason == "timeout"
+                body = httpx.get(f"{base}/metrics", timeout=5).content
+                assert value(body, "jobfleet_target_up", target="healthy") == 1
+                assert value(body, "jobfleet_target_up", target="hung") == 0
+            finally:
+                hung.set_hang(False)
 
 
 def test_http_endpoints(ray_sim: RaySimulator) -> None:
@@ -222,39 +213,25 @@ def test_http_endpoints(ray_sim: RaySimulator) -> None:
         }
     )
     ray_sim.set_hang(True)
-    stop = threading.Event()
-    ports: list[int] = []
-    thread = threading.Thread(
-        target=exporter.serve, args=("127.0.0.1", 0, stop), kwargs={"on_ready": ports.append}
-    )
-    thread.start()
-    try:
-        deadline = time.monotonic() + 5
-        while not ports and time.monotonic() < deadline:
-            time.sleep(0.05)
-        base = f"http://127.0.0.1:{ports[0]}"
-        not_ready = httpx.get(f"{base}/readyz", timeout=5)
-        assert not_ready.status_code == 503 and "t/jobs" in not_ready.text
-        assert httpx.get(f"{base}/healthz", timeout=5).status_code == 200
-        ray_sim.set_hang(False)
-        deadline = time.monotonic() + 10
-        while httpx.get(f"{base}/readyz", timeout=5).status_code != 200:
-            assert time.monotonic() < deadline, "never ready"
-            time.sleep(0.1)
-        plain = httpx.get(f"{base}/metrics", timeout=5)
-        assert plain.headers["content-type"].startswith("text/plain; version=0.0.4")
-        raw = httpx.get(f"{base}/metrics", headers={"Accept-Encoding": "gzip"}, timeout=5)
-        assert raw.headers["content-encoding"] == "gzip"
-        assert raw.content == plain.content  # httpx decodes gzip
-        assert b"jobfleet_build_info" in plain.content
-        page = httpx.get(f"{base}/", timeout=5).text
-        assert "<td>t</td>" in page and ray_sim.url in page
-        assert "tok-123" not in page and "tok-123" not in plain.text
-        assert httpx.get(f"{base}/nope", timeout=5).status_code == 404
-    finally:
-        ray_sim.set_hang(False)
-        stop.set()
-        thread.join(timeout=15)
+    with serving(exporter) as base:
+        try:
+            not_ready = httpx.get(f"{base}/readyz", timeout=5)
+            assert not_ready.status_code == 503 and "t/jobs" in not_ready.text
+            assert httpx.get(f"{base}/healthz", timeout=5).status_code == 200
+            ray_sim.set_hang(False)
+            wait_ready(base, timeout=10)
+            plain = httpx.get(f"{base}/metrics", timeout=5)
+            assert plain.headers["content-type"].startswith("text/plain; version=0.0.4")
+            raw = httpx.get(f"{base}/metrics", headers={"Accept-Encoding": "gzip"}, timeout=5)
+            assert raw.headers["content-encoding"] == "gzip"
+            assert raw.content == plain.content  # httpx decodes gzip
+            assert b"jobfleet_build_info" in plain.content
+            page = httpx.get(f"{base}/", timeout=5).text
+            assert "<td>t</td>" in page and ray_sim.url in page
+            assert "tok-123" not in page and "tok-123" not in plain.text
+            assert httpx.get(f"{base}/nope", timeout=5).status_code == 404
+        finally:
+            ray_sim.set_hang(False)
 
 
 def test_gzip_body_matches_plain() -> None:
