@@ -237,3 +237,22 @@ def test_http_endpoints(ray_sim: RaySimulator) -> None:
 def test_gzip_body_matches_plain() -> None:
     exporter = exporter_for({"name": "t", "backend": "ray", "url": "http://127.0.0.1:9"})
     assert gzip.decompress(exporter.exposition.gzipped()) == exporter.exposition.body()
+
+
+def test_token_file_and_extra_headers_reach_the_wire(tmp_path) -> None:
+    token = tmp_path / "token"
+    token.write_text("file-token\n")
+    with RaySimulator(auth_token="file-token") as sim:
+        exporter = exporter_for(
+            {
+                **target(sim),
+                "resources": ["jobs"],
+                "credentials": {"token_file": str(token)},
+                "headers": {"X-Team": "platform"},
+            }
+        )
+        assert exporter.poll_all_once()
+        exporter.close()
+        (_, _, headers), *_ = sim.requests
+    assert headers["Authorization"] == "Bearer file-token"
+    assert headers["X-Team"] == "platform"
