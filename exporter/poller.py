@@ -7,11 +7,12 @@ import threading
 import time
 from collections.abc import Callable
 
-from .backends import ApiStats, PollError, create_backend
+from .backends import ApiStats, create_backend
 from .collectors.clusters import render_clusters
 from .collectors.health import ResourceHealth, render_api, render_health
 from .collectors.jobs import render_jobs
 from .config import Target
+from .errors import PollError
 from .model import Cluster
 from .reconcile import JobLedger
 from .render import Block, Exposition

@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from exporter.backends.http import PollError
 from exporter.backends.ray import parse_cluster, parse_epoch, parse_job, parse_jobs
+from exporter.errors import PollError
 from exporter.model import Phase
 
 from .helpers import RAY_TESTDATA, SHARED

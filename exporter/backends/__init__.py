@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from ..config import Target
+from ..errors import REASONS, PollError
 from .base import Backend, Listing
-from .http import REASONS, ApiStats, PollError
+from .http import ApiStats
 from .ray import RayBackend
 
 BACKENDS: dict[str, type[Backend]] = {"ray": RayBackend, "openyuanrong": RayBackend}

@@ -14,31 +14,8 @@ from typing import Any
 
 import httpx
 
+from ..errors import NotFound, PollError
 from ..histogram import REQUEST_BUCKETS, Histogram
-
-REASONS = ("timeout", "connection", "http", "auth", "throttled", "parse", "too_large", "other")
-
-
-class PollError(Exception):
-    """A failed request or an unusable answer; ``reason`` is one of ``REASONS``."""
-
-    def __init__(
-        self,
-        reason: str,
-        message: str,
-        *,
-        status: int | None = None,
-        retry_after: float | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.status = status
-        self.retry_after = retry_after
-
-
-class NotFound(PollError):
-    def __init__(self, message: str) -> None:
-        super().__init__("http", message, status=404)
 
 
 class ApiStats:

@@ -13,9 +13,10 @@ import math
 from typing import Any
 
 from ..config import RayTarget
+from ..errors import NotFound, PollError
 from ..model import Cluster, ClusterGroup, Job, Phase
 from .base import Backend, Listing
-from .http import ApiClient, ApiStats, NotFound, PollError
+from .http import ApiClient, ApiStats
 
 log = logging.getLogger(__name__)
 

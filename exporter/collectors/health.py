@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..backends.http import REASONS, ApiStats
+from ..backends.http import ApiStats
+from ..errors import REASONS
 from ..histogram import REQUEST_BUCKETS, Histogram
 from ..render import Block
 

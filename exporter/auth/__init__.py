@@ -1,0 +1,1 @@
+"""Request signers (one httpx.Auth per scheme) and the credential sources they read."""
