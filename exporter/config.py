@@ -25,6 +25,9 @@ from pydantic import (
     model_validator,
 )
 
+from .auth import alibaba_credentials
+from .auth.alibaba_credentials import CredentialProvider
+
 DEFAULT_LISTEN_ADDRESS = ":9760"
 
 
@@ -210,7 +213,107 @@ class RayTarget(_TargetBase):
         return redact_url(self.url)
 
 
-Target = RayTarget
+class AlibabaCredentials(_Strict):
+    """Keys from here (each also as ``*_file``); else ALIBABA_CLOUD_* variables; else RRSA."""
+
+    access_key_id: SecretStr | None = None
+    access_key_id_file: SecretFile | None = None
+    access_key_secret: SecretStr | None = None
+    access_key_secret_file: SecretFile | None = None
+    security_token: SecretStr | None = None
+    security_token_file: SecretFile | None = None
+    sts_endpoint: HttpUrl | None = None
+
+    @model_validator(mode="after")
+    def _pairs(self) -> AlibabaCredentials:
+        for name in ("access_key_id", "access_key_secret", "security_token"):
+            if getattr(self, name) is not None and getattr(self, f"{name}_file") is not None:
+                raise ValueError(f"set {name} or {name}_file, not both")
+        if bool(self.value("access_key_id")) != bool(self.value("access_key_secret")):
+            raise ValueError("access_key_id and access_key_secret go together")
+        return self
+
+    def value(self, name: str) -> str | None:
+        secret = getattr(self, name) or getattr(self, f"{name}_file")
+        return secret.get_secret_value() if secret else None
+
+    def source(self, field: str) -> str:
+        return "file" if getattr(self, f"{field}_file") is not None else "config"
+
+
+class EmrFilters(_Strict):
+    name: str | None = None
+    task_biz_id: str | None = None
+
+
+_REGION = re.compile(r"^[a-z]{2}(-[a-z0-9]+)+$")
+_WORKSPACE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+class EmrServerlessTarget(_TargetBase):
+    """Ray jobs and Ray clusters of an EMR Serverless Spark workspace."""
+
+    backend: Literal["emr_serverless"]
+    workspace_id: str
+    region: str | None = None
+    network: Literal["public", "vpc"] = "public"
+    endpoint: HttpUrl | None = None
+    credentials: AlibabaCredentials = AlibabaCredentials()
+    filters: EmrFilters = EmrFilters()
+    requests_per_second: float = Field(default=5.0, gt=0)
+    full_list_interval: Duration = 3600.0
+    max_pages: int = Field(default=1000, gt=0)
+
+    @field_validator("region")
+    @classmethod
+    def _check_region(cls, region: str | None) -> str | None:
+        if region is not None and not _REGION.match(region):
+            raise ValueError("must be a region id such as cn-hangzhou")
+        return region
+
+    @field_validator("workspace_id")
+    @classmethod
+    def _check_workspace(cls, workspace: str) -> str:
+        if not _WORKSPACE.match(workspace):
+            raise ValueError("must be a workspace id such as w-d2d82aa09155")
+        return workspace
+
+    @model_validator(mode="after")
+    def _where(self) -> EmrServerlessTarget:
+        if self.region is None and self.endpoint is None:
+            raise ValueError("set region (or endpoint)")
+        if self.credential_provider() is None:
+            raise ValueError(
+                "credentials: none found: set credentials.access_key_id and access_key_secret "
+                "(or their *_file), or ALIBABA_CLOUD_ACCESS_KEY_ID and "
+                "ALIBABA_CLOUD_ACCESS_KEY_SECRET, or RRSA's ALIBABA_CLOUD_ROLE_ARN, "
+                "ALIBABA_CLOUD_OIDC_PROVIDER_ARN and ALIBABA_CLOUD_OIDC_TOKEN_FILE"
+            )
+        return self
+
+    def credential_provider(self) -> CredentialProvider | None:
+        """Where this target's keys come from, resolved as the Alibaba SDKs do."""
+        creds = self.credentials
+        return alibaba_credentials.resolve(
+            creds.value("access_key_id"),
+            creds.value("access_key_secret"),
+            creds.value("security_token"),
+            creds.sts_endpoint,
+            os.environ,
+        )
+
+    def base_url(self) -> str:
+        if self.endpoint:
+            return self.endpoint
+        host = "emr-serverless-spark-vpc" if self.network == "vpc" else "emr-serverless-spark"
+        return f"https://{host}.{self.region}.aliyuncs.com"
+
+    def endpoint_text(self) -> str:
+        return f"{redact_url(self.base_url())} workspace={self.workspace_id}"
+
+
+Target = Annotated[RayTarget | EmrServerlessTarget, Field(discriminator="backend")]
+BACKEND_NAMES = ("ray", "openyuanrong", "emr_serverless")
 
 
 class Config(_Strict):
@@ -272,12 +375,16 @@ def expand_env(node: Any, environ: dict[str, str], problems: list[str], path=())
 
 
 def _error_line(error: dict[str, Any]) -> str:
-    loc = [part for part in error["loc"] if part not in ("ray", "openyuanrong")]
+    loc = [part for part in error["loc"] if part not in BACKEND_NAMES]
     kind, message = error["type"], error["msg"]
     if kind == "extra_forbidden":
         message = "unknown key"
-    elif kind == "missing":
+    elif kind in ("missing", "union_tag_not_found"):
         message = "required"
+    elif kind == "union_tag_invalid":
+        message = f"must be one of: {', '.join(BACKEND_NAMES)}"
+    if kind.startswith("union_tag"):
+        loc.append("backend")
     elif message.startswith("Value error, "):
         message = message.removeprefix("Value error, ")
     if message.startswith("targets[") and ": " in message:

@@ -42,6 +42,11 @@ _FAMILIES = [
     Family("jobfleet_job_submit_timestamp_seconds", "gauge", "When a job was submitted (epoch)."),
     Family("jobfleet_job_start_timestamp_seconds", "gauge", "When a job started (epoch)."),
     Family("jobfleet_job_end_timestamp_seconds", "gauge", "When a job ended (epoch)."),
+    Family(
+        "jobfleet_job_cu_hours",
+        "gauge",
+        "Compute-unit hours a job has consumed so far (the backend's estimate).",
+    ),
     # Clusters.
     Family("jobfleet_clusters", "gauge", "Clusters per state."),
     Family("jobfleet_cluster_info", "gauge", "Descriptive labels of a cluster; value 1."),
@@ -50,6 +55,21 @@ _FAMILIES = [
     Family("jobfleet_cluster_cpu_cores", "gauge", "CPU cores of a cluster's alive nodes by role."),
     Family("jobfleet_cluster_memory_bytes", "gauge", "Memory of a cluster's alive nodes by role."),
     Family("jobfleet_cluster_gpus", "gauge", "GPUs of a cluster's alive nodes by role."),
+    Family(
+        "jobfleet_cluster_group_info",
+        "gauge",
+        "Descriptive labels of a cluster's node group; value 1.",
+    ),
+    Family(
+        "jobfleet_cluster_group_replicas_min",
+        "gauge",
+        "Fewest nodes an autoscaling group may shrink to.",
+    ),
+    Family(
+        "jobfleet_cluster_group_replicas_max",
+        "gauge",
+        "Most nodes an autoscaling group may grow to.",
+    ),
     Family("jobfleet_cluster_cpu_cores_used", "gauge", "CPU cores in use in a cluster."),
     Family("jobfleet_cluster_memory_used_bytes", "gauge", "Memory in use in a cluster."),
     Family("jobfleet_cluster_gpus_used", "gauge", "GPUs in use in a cluster."),

@@ -45,14 +45,22 @@ class Job:
 
 @dataclass(slots=True)
 class ClusterGroup:
-    """Capacity of one role (head, or a worker group) of a cluster."""
+    """Capacity of one group of a cluster: the head, or a worker group.
+
+    ``role`` is ``head`` or ``worker``; ``group`` names the group (the role where the API has
+    no groups). ``min_replicas``/``max_replicas`` are set when the group autoscales.
+    """
 
     role: str
+    group: str = ""
     nodes_alive: int = 0
     nodes_dead: int = 0
     cpu_cores: float = 0.0
     memory_bytes: float = 0.0
     gpus: float = 0.0
+    min_replicas: int | None = None
+    max_replicas: int | None = None
+    info_labels: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(slots=True)

@@ -96,14 +96,14 @@ class JobLedger:
     def _account_cu(self, job: Job, known: KnownJob, counting: bool) -> None:
         if job.cu_hours is None:
             return
+        self.cu_seconds.setdefault(job.resource_queue, 0.0)  # present from 0, like every counter
         previous = known.cu_hours
         if previous is None:
             increase = job.cu_hours if counting else 0.0
         else:
             increase = job.cu_hours - previous
         if increase > 0:
-            queue = job.resource_queue
-            self.cu_seconds[queue] = self.cu_seconds.get(queue, 0.0) + increase * 3600.0
+            self.cu_seconds[job.resource_queue] += increase * 3600.0
         known.cu_hours = max(job.cu_hours, previous or 0.0)
 
     def _observe_start(self, job: Job, known: KnownJob, now: float) -> None:

@@ -137,7 +137,7 @@ def test_cu_seconds_grow_from_baseline_and_never_decrease() -> None:
     ledger = JobLedger({"Running": Phase.RUNNING, "Succeeded": Phase.SUCCEEDED})
     q = "err-1.2.0"
     ledger.apply([job("c", "Running", cu_hours=1.0, resource_queue=q)], T0)
-    assert ledger.cu_seconds == {}
+    assert ledger.cu_seconds == {q: 0.0}  # present from the baseline, at 0
     ledger.apply([job("c", "Running", cu_hours=1.5, resource_queue=q)], T0 + 10)
     ledger.apply([job("c", "Running", cu_hours=1.2, resource_queue=q)], T0 + 20)  # estimate dips
     ledger.apply([job("c", "Succeeded", cu_hours=2.0, resource_queue=q, end=T0 + 25)], T0 + 30)

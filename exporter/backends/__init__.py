@@ -5,10 +5,15 @@ from __future__ import annotations
 from ..config import Target
 from ..errors import REASONS, PollError
 from .base import Backend, Listing
+from .emr_serverless import EmrServerlessBackend
 from .http import ApiStats
 from .ray import RayBackend
 
-BACKENDS: dict[str, type[Backend]] = {"ray": RayBackend, "openyuanrong": RayBackend}
+BACKENDS: dict[str, type[Backend]] = {
+    "ray": RayBackend,
+    "openyuanrong": RayBackend,
+    "emr_serverless": EmrServerlessBackend,
+}
 
 
 def create_backend(target: Target, stats: ApiStats) -> Backend:

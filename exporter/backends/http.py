@@ -68,8 +68,12 @@ class ApiClient:
         auth: httpx.Auth | None = None,
         headers: Mapping[str, str] | None = None,
         classify_error: ErrorClassifier = default_error,
+        requests_per_second: float | None = None,
     ) -> None:
         self.stats = stats
+        self._interval = 1.0 / requests_per_second if requests_per_second else 0.0
+        self._next_slot = 0.0
+        self._slot_lock = threading.Lock()
         self.max_response_bytes = max_response_bytes
         self.classify_error = classify_error
         self._client = httpx.Client(
@@ -90,8 +94,10 @@ class ApiClient:
         *,
         deadline: float,
         params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> Any:
         """GET ``path`` and decode its JSON body, all before ``deadline`` (time.monotonic)."""
+        self._wait_for_slot(operation, deadline)
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise PollError("timeout", f"{operation}: poll deadline passed before the request")
@@ -99,7 +105,7 @@ class ApiClient:
         code = "error"
         try:
             with self._client.stream(
-                "GET", path, params=params, timeout=httpx.Timeout(remaining)
+                "GET", path, params=params, headers=headers, timeout=httpx.Timeout(remaining)
             ) as response:
                 code = str(response.status_code)
                 body = self._read(response, operation, deadline)
@@ -124,6 +130,20 @@ class ApiClient:
             raise PollError(
                 "parse", f"{operation}: response is not JSON: {_snippet(body)}"
             ) from None
+
+    def _wait_for_slot(self, operation: str, deadline: float) -> None:
+        """The per-target rate limit: requests at least 1/requests_per_second apart."""
+        if not self._interval:
+            return
+        with self._slot_lock:
+            now = time.monotonic()
+            slot = max(now, self._next_slot)
+            if slot > deadline:
+                raise PollError(
+                    "timeout", f"{operation}: rate limit leaves no time before the deadline"
+                )
+            self._next_slot = slot + self._interval
+        time.sleep(slot - now)
 
     def _read(self, response: httpx.Response, operation: str, deadline: float) -> bytes:
         limit = self.max_response_bytes

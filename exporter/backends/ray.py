@@ -104,7 +104,7 @@ def parse_cluster(name: str, version: Any, nodes_payload: Any, status_payload: A
     nodes = _data(nodes_payload, "data", "result", "result")
     if not isinstance(nodes, list):
         raise PollError("parse", "/api/v0/nodes: no data.result.result list")
-    groups = {"head": ClusterGroup("head"), "worker": ClusterGroup("worker")}
+    groups = {role: ClusterGroup(role, role) for role in ("head", "worker")}
     created: float | None = None
     for node in nodes:
         if not isinstance(node, dict):

@@ -16,12 +16,18 @@ def _per_cluster(block: Block, cluster: Cluster, states: Sequence[str]) -> None:
     for state in (*states, *(() if cluster.state in states else (cluster.state,))):
         block.add("jobfleet_cluster_state", int(state == cluster.state), (*key, ("state", state)))
     for group in cluster.groups:
-        role = (*key, ("role", group.role))
+        role = (*key, ("role", group.role), ("group", group.group or group.role))
         block.add("jobfleet_cluster_nodes", group.nodes_alive, (*role, ("state", "alive")))
         block.add("jobfleet_cluster_nodes", group.nodes_dead, (*role, ("state", "dead")))
         block.add("jobfleet_cluster_cpu_cores", group.cpu_cores, role)
         block.add("jobfleet_cluster_memory_bytes", group.memory_bytes, role)
         block.add("jobfleet_cluster_gpus", group.gpus, role)
+        if group.info_labels:
+            block.add("jobfleet_cluster_group_info", 1, (*role, *group.info_labels))
+        if group.min_replicas is not None:
+            block.add("jobfleet_cluster_group_replicas_min", group.min_replicas, role)
+        if group.max_replicas is not None:
+            block.add("jobfleet_cluster_group_replicas_max", group.max_replicas, role)
     for family, value in (
         ("jobfleet_cluster_cpu_cores_used", cluster.cpu_used),
         ("jobfleet_cluster_memory_used_bytes", cluster.memory_used_bytes),

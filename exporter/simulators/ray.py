@@ -14,8 +14,10 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Literal
+
+from .base import JsonHandler, Simulator
 
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "STOPPED"})
 MAX_HANG_SECONDS = 120.0
@@ -26,7 +28,7 @@ GIB = 2**30
 Flavour = Literal["ray", "openyuanrong"]
 
 
-class RaySimulator:
+class RaySimulator(Simulator):
     """An in-process HTTP server speaking the Ray Jobs API; thread-safe."""
 
     def __init__(
@@ -36,10 +38,10 @@ class RaySimulator:
         seed: int = 0,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        super().__init__()
         self.flavour = flavour
         self.auth_token = auth_token
         self.clock = clock
-        self.url = ""
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
@@ -52,38 +54,21 @@ class RaySimulator:
         self._unhang = threading.Event()
         self._unhang.set()
         self._stopped = threading.Event()
-        self._server: ThreadingHTTPServer | None = None
         self._workload: _Workload | None = None
         self._session = f"session_sim_{seed}"
         self.set_nodes()
 
     # --- lifecycle ------------------------------------------------------------------------
 
-    def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        """Serve in a daemon thread; return the base URL."""
-        self._server = ThreadingHTTPServer((host, port), _handler(self))
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, name="ray-sim", daemon=True).start()
-        self.url = f"http://{host}:{self._server.server_address[1]}"
-        return self.url
+    def handler_class(self) -> type[BaseHTTPRequestHandler]:
+        return _handler(self)
 
     def stop(self) -> None:
         self._stopped.set()
         self._unhang.set()
         if self._workload:
             self._workload.stop()
-        if self._server:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> RaySimulator:
-        if self._server is None:
-            self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        super().stop()
 
     # --- jobs -----------------------------------------------------------------------------
 
@@ -396,32 +381,16 @@ def _message(status: str) -> str:
 def _handler(sim: RaySimulator) -> type[BaseHTTPRequestHandler]:
     jobs_path = "/api/jobs/" if sim.flavour == "ray" else "/api/jobs"
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-        def _reply(self, status: int, body: Any, content_type: str = "application/json") -> None:
-            data = body if isinstance(body, bytes) else json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def _text(self, status: int, text: str) -> None:
-            self._reply(status, text.encode(), "text/plain; charset=utf-8")
-
+    class Handler(JsonHandler):
         def _authorized(self) -> bool:
             if sim.auth_token is None:
                 return True
             header = self.headers.get("Authorization") or self.headers.get("X-Ray-Authorization")
             if not header:
-                self._text(401, "Unauthorized: missing authentication token")
+                self.text(401, "Unauthorized: missing authentication token")
                 return False
             if header != f"Bearer {sim.auth_token}":
-                self._text(403, "Forbidden: invalid authentication token")
+                self.text(403, "Forbidden: invalid authentication token")
                 return False
             return True
 
@@ -430,17 +399,17 @@ def _handler(sim: RaySimulator) -> type[BaseHTTPRequestHandler]:
             sim._log(self.command, path, dict(self.headers.items()))
             if path == "/api/authentication_mode":
                 mode = "token" if sim.auth_token else "disabled"
-                self._reply(200, {"authentication_mode": mode})
+                self.reply(200, {"authentication_mode": mode})
                 return None
             if not self._authorized():
                 return None
             sim._wait_unhang()
             failure = sim._take_failure()
             if failure:
-                self._text(*failure)
+                self.text(*failure)
                 return None
             if sim._garbage:
-                self._reply(200, b'{"truncated": [', "application/json")
+                self.reply(200, b'{"truncated": [', "application/json")
                 return None
             params = dict(p.split("=", 1) for p in query.split("&") if "=" in p)
             return path, params
@@ -451,25 +420,25 @@ def _handler(sim: RaySimulator) -> type[BaseHTTPRequestHandler]:
                 return
             path, params = prelude
             if path == jobs_path:
-                self._reply(200, sim.job_list())
+                self.reply(200, sim.job_list())
             elif path.startswith("/api/jobs/") and path.count("/") == 3 and path != "/api/jobs/":
                 job_key = path.rsplit("/", 1)[1]
                 with sim._lock:
                     record = sim._find(job_key)
                     rendered = sim.render_job(record) if record else None
                 if rendered is None:
-                    self._text(404, f"Job {job_key} does not exist.")
+                    self.text(404, f"Job {job_key} does not exist.")
                 else:
-                    self._reply(200, rendered)
+                    self.reply(200, rendered)
             elif path == "/api/v0/nodes":
                 limit = params.get("limit", "100")
-                self._reply(200, sim.nodes_payload(int(limit) if limit.isdigit() else 100))
+                self.reply(200, sim.nodes_payload(int(limit) if limit.isdigit() else 100))
             elif path == "/api/cluster_status":
-                self._reply(200, sim.cluster_status_payload())
+                self.reply(200, sim.cluster_status_payload())
             elif path == "/api/version":
-                self._reply(200, sim.version_payload())
+                self.reply(200, sim.version_payload())
             else:
-                self._text(404, "404: Not Found")
+                self.text(404, "404: Not Found")
 
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
@@ -483,7 +452,7 @@ def _handler(sim: RaySimulator) -> type[BaseHTTPRequestHandler]:
                     request = json.loads(raw or b"{}")
                     entrypoint = request["entrypoint"]
                 except (ValueError, KeyError, TypeError):
-                    self._text(400, "Failed to parse request body: entrypoint is required")
+                    self.text(400, "Failed to parse request body: entrypoint is required")
                     return
                 key = sim.add_job(
                     request.get("submission_id"),
@@ -491,17 +460,17 @@ def _handler(sim: RaySimulator) -> type[BaseHTTPRequestHandler]:
                     metadata=request.get("metadata"),
                     runtime_env=request.get("runtime_env"),
                 )
-                self._reply(200, {"submission_id": key, "job_id": None})
+                self.reply(200, {"submission_id": key, "job_id": None})
             elif path.startswith("/api/jobs/") and path.endswith("/stop"):
                 job_key = path.split("/")[3]
                 try:
                     sim.set_status(job_key, "STOPPED")
                 except KeyError:
-                    self._text(404, f"Job {job_key} does not exist.")
+                    self.text(404, f"Job {job_key} does not exist.")
                     return
-                self._reply(200, {"stopped": True})
+                self.reply(200, {"stopped": True})
             else:
-                self._text(404, "404: Not Found")
+                self.text(404, "404: Not Found")
 
     return Handler
 
