@@ -60,18 +60,12 @@ def describe(config: Config) -> str:
     """What --check-config prints: every target and how it is polled, no secret values."""
     lines = [f"configuration OK: {len(config.targets)} target(s)"]
     for target in config.targets:
-        auth = "none"
-        credentials = getattr(target, "credentials", None)
-        if credentials is not None and credentials.bearer_token():
-            source = "file" if getattr(credentials, "token_file", None) else "config"
-            auth = f"bearer token (from {source})"
-        headers = ",".join(sorted(getattr(target, "headers", {}))) or "-"
         lines.append(
             f"target {target.name}: backend={target.backend} endpoint={target.endpoint_text()} "
             f"resources={','.join(target.resources)} "
             f"poll_interval={_seconds(target.poll_interval)} "
             f"timeout={_seconds(target.timeout)} per_job_series={target.per_job_series} "
-            f"retention={_seconds(target.retention)} auth={auth} extra_headers={headers}"
+            f"retention={_seconds(target.retention)} auth={target.auth_text()}"
         )
     return "\n".join(lines)
 

@@ -121,6 +121,14 @@ def _check_listen_address(address: str) -> str:
 
 ListenAddress = Annotated[str, AfterValidator(_check_listen_address)]
 
+
+def _empty_if_none(value: Any) -> Any:
+    """A YAML section left with only comments is null: read it as an empty section."""
+    return {} if value is None else value
+
+
+EmptyIfNone = BeforeValidator(_empty_if_none)
+
 # --- models ----------------------------------------------------------------------------------
 
 
@@ -191,6 +199,10 @@ class _TargetBase(_Strict):
         """Where this target is polled, safe to print."""
         return ""
 
+    def auth_text(self) -> str:
+        """How this target authenticates, safe to print: never a secret value."""
+        return "none"
+
     def with_defaults(self, defaults: Defaults) -> _TargetBase:
         """This target with every unset setting taken from ``defaults``."""
         inherited = {
@@ -206,11 +218,21 @@ class RayTarget(_TargetBase):
 
     backend: Literal["ray", "openyuanrong"]
     url: HttpUrl
-    credentials: BearerCredentials = BearerCredentials()
+    credentials: Annotated[BearerCredentials, EmptyIfNone] = BearerCredentials()
     headers: dict[str, SecretStr] = Field(default_factory=dict)
 
     def endpoint_text(self) -> str:
         return redact_url(self.url)
+
+    def auth_text(self) -> str:
+        credentials = self.credentials
+        auth = "none"
+        if credentials.bearer_token():
+            source = "file" if credentials.token_file is not None else "config"
+            auth = f"bearer token (from {source})"
+        if self.headers:
+            auth += f", extra headers: {','.join(sorted(self.headers))}"
+        return auth
 
 
 class AlibabaCredentials(_Strict):
@@ -258,8 +280,8 @@ class EmrServerlessTarget(_TargetBase):
     region: str | None = None
     network: Literal["public", "vpc"] = "public"
     endpoint: HttpUrl | None = None
-    credentials: AlibabaCredentials = AlibabaCredentials()
-    filters: EmrFilters = EmrFilters()
+    credentials: Annotated[AlibabaCredentials, EmptyIfNone] = AlibabaCredentials()
+    filters: Annotated[EmrFilters, EmptyIfNone] = EmrFilters()
     requests_per_second: float = Field(default=5.0, gt=0)
     full_list_interval: Duration = 3600.0
     max_pages: int = Field(default=1000, gt=0)
@@ -311,14 +333,18 @@ class EmrServerlessTarget(_TargetBase):
     def endpoint_text(self) -> str:
         return f"{redact_url(self.base_url())} workspace={self.workspace_id}"
 
+    def auth_text(self) -> str:
+        provider = self.credential_provider()
+        return f"ACS3 access key ({getattr(provider, 'source', 'unknown')})"
+
 
 Target = Annotated[RayTarget | EmrServerlessTarget, Field(discriminator="backend")]
 BACKEND_NAMES = ("ray", "openyuanrong", "emr_serverless")
 
 
 class Config(_Strict):
-    web: Web = Web()
-    defaults: Defaults = Defaults()
+    web: Annotated[Web, EmptyIfNone] = Web()
+    defaults: Annotated[Defaults, EmptyIfNone] = Defaults()
     targets: list[Target] = Field(min_length=1)
 
     @model_validator(mode="after")

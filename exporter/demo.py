@@ -6,6 +6,7 @@ import contextlib
 from collections.abc import Iterator
 
 from .config import Config, parse_config
+from .simulators.emr_serverless import EmrServerlessSimulator
 from .simulators.ray import RaySimulator
 
 DEMO_LISTEN_ADDRESS = "127.0.0.1:9760"
@@ -15,25 +16,31 @@ DEMO_POLL_INTERVAL = "5s"
 @contextlib.contextmanager
 def demo_environment() -> Iterator[Config]:
     """Start the simulators with an evolving workload; yield a config polling them."""
-    simulators = [
-        ("demo-ray", RaySimulator(flavour="ray", seed=1)),
-        ("demo-openyuanrong", RaySimulator(flavour="openyuanrong", seed=2)),
-    ]
-    targets = []
+    ray = RaySimulator(flavour="ray", seed=1)
+    yuanrong = RaySimulator(flavour="openyuanrong", seed=2)
+    emr = EmrServerlessSimulator(seed=3)
+    simulators = (ray, yuanrong, emr)
     try:
-        for name, simulator in simulators:
-            url = simulator.start()
-            simulator.start_workload(rate_per_min=12)
-            targets.append(
-                {
-                    "name": name,
-                    "backend": simulator.flavour,
-                    "url": url,
-                    "poll_interval": DEMO_POLL_INTERVAL,
-                    "per_job_series": "all",
-                }
-            )
+        for simulator in simulators:
+            simulator.start()
+            simulator.start_workload()
+        common = {"poll_interval": DEMO_POLL_INTERVAL, "per_job_series": "all"}
+        targets = [
+            {"name": "demo-ray", "backend": "ray", "url": ray.url, **common},
+            {"name": "demo-openyuanrong", "backend": "openyuanrong", "url": yuanrong.url, **common},
+            {
+                "name": "demo-emr",
+                "backend": "emr_serverless",
+                "workspace_id": emr.workspace_id,
+                "endpoint": emr.url,
+                "credentials": {
+                    "access_key_id": emr.access_key_id,
+                    "access_key_secret": emr.access_key_secret,
+                },
+                **common,
+            },
+        ]
         yield parse_config({"web": {"listen_address": DEMO_LISTEN_ADDRESS}, "targets": targets})
     finally:
-        for _, simulator in simulators:
+        for simulator in simulators:
             simulator.stop()

@@ -43,9 +43,9 @@ _FAMILIES = [
     Family("jobfleet_job_start_timestamp_seconds", "gauge", "When a job started (epoch)."),
     Family("jobfleet_job_end_timestamp_seconds", "gauge", "When a job ended (epoch)."),
     Family(
-        "jobfleet_job_cu_hours",
+        "jobfleet_job_cu_seconds",
         "gauge",
-        "Compute-unit hours a job has consumed so far (the backend's estimate).",
+        "Compute-unit seconds a job has consumed so far (the backend's cuHours estimate x 3600).",
     ),
     # Clusters.
     Family("jobfleet_clusters", "gauge", "Clusters per state."),

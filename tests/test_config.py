@@ -11,14 +11,20 @@ from .helpers import ROOT
 GOOD_TARGET = {"name": "a", "backend": "ray", "url": "http://127.0.0.1:8265"}
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess:
+ALIBABA_ENV = {
+    "ALIBABA_CLOUD_ACCESS_KEY_ID": "LTAIexample",
+    "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "s3",
+}
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "exporter", *args],
         capture_output=True,
         text=True,
         timeout=60,
         cwd=ROOT,
-        env={"PATH": "/usr/bin:/bin"},
+        env={"PATH": "/usr/bin:/bin", **(env or {})},
         check=False,
     )
 
@@ -58,15 +64,25 @@ def test_broken_config_exits_2_with_one_line_naming_the_field(tmp_path: Path, ca
     assert "Traceback" not in result.stderr
 
 
-def test_example_config_loads_and_check_config_describes_it() -> None:
+def test_example_config_loads_and_check_config_describes_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name, value in ALIBABA_ENV.items():
+        monkeypatch.setenv(name, value)
     config = load_config(ROOT / "config.example.yaml", environ={})
-    assert [t.backend for t in config.targets] == ["ray", "openyuanrong"]
-    assert config.targets[1].poll_interval == 60
-    result = run_cli("--config.file", "config.example.yaml", "--check-config")
+    assert [t.backend for t in config.targets] == ["emr_serverless", "ray", "openyuanrong"]
+    assert config.targets[2].poll_interval == 60
+    result = run_cli("--config.file", "config.example.yaml", "--check-config", env=ALIBABA_ENV)
     assert result.returncode == 0, result.stderr
     assert "target ray-prod: backend=ray endpoint=http://ray-head.example.internal:8265" in (
         result.stdout
     )
+    assert (
+        "target emr-hangzhou: backend=emr_serverless "
+        "endpoint=https://emr-serverless-spark.cn-hangzhou.aliyuncs.com workspace=w-d2d82aa09155"
+    ) in result.stdout
+    assert "auth=ACS3 access key (environment)" in result.stdout
+    assert "s3" not in result.stdout.replace("emr-serverless-spark", "")
 
 
 def test_env_expansion_default_and_literal_dollar() -> None:
@@ -90,7 +106,7 @@ def test_token_file_is_read_and_never_printed(tmp_path: Path) -> None:
     assert config.targets[0].credentials.bearer_token() == "s3cr3t-token-value"
     result = run_cli("--config.file", str(path), "--check-config")
     assert result.returncode == 0, result.stderr
-    assert "auth=bearer token (from file)" in result.stdout
+    assert "auth=bearer token (from file), extra headers: X-Api-Key" in result.stdout
     for secret_text in ("s3cr3t-token-value", "pw", "token=abc", "hdr-secret"):
         assert secret_text not in result.stdout + result.stderr
 
@@ -147,3 +163,40 @@ def test_yaml_syntax_error_names_the_line(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "line 3" in result.stderr or "line 2" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+EMR = {"name": "e", "backend": "emr_serverless", "workspace_id": "w-1", "region": "cn-hangzhou"}
+
+
+def test_emr_target_needs_credentials_and_a_place(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in (*ALIBABA_ENV, "ALIBABA_CLOUD_ROLE_ARN"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(ConfigError) as err:
+        parse_config({"targets": [EMR]})
+    assert err.value.problems[0].startswith("targets[0]: credentials: none found")
+    keys = {"access_key_id": "id", "access_key_secret": "secret"}
+    with pytest.raises(ConfigError) as err:
+        parse_config({"targets": [{**EMR, "region": None, "credentials": keys}]})
+    assert err.value.problems == ["targets[0]: set region (or endpoint)"]
+    with pytest.raises(ConfigError) as err:
+        parse_config({"targets": [{**EMR, "credentials": {"access_key_id": "id"}}]})
+    assert "access_key_id and access_key_secret go together" in err.value.problems[0]
+
+
+def test_emr_endpoints_from_region_and_network(tmp_path: Path) -> None:
+    secret = tmp_path / "secret"
+    secret.write_text("from-file\n")
+    keys = {"access_key_id": "id", "access_key_secret_file": str(secret)}
+    public, vpc, own = parse_config(
+        {
+            "targets": [
+                {**EMR, "credentials": keys},
+                {**EMR, "name": "v", "network": "vpc", "credentials": keys},
+                {**EMR, "name": "o", "endpoint": "http://127.0.0.1:1234", "credentials": keys},
+            ]
+        }
+    ).targets
+    assert public.base_url() == "https://emr-serverless-spark.cn-hangzhou.aliyuncs.com"
+    assert vpc.base_url() == "https://emr-serverless-spark-vpc.cn-hangzhou.aliyuncs.com"
+    assert own.base_url() == "http://127.0.0.1:1234"
+    assert public.credential_provider().get().access_key_secret == "from-file"

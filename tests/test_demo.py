@@ -1,26 +1,28 @@
 """--demo: the simulated workload makes every metric move within a minute, and the demo serves."""
 
+import time
+
 import httpx
 
 from exporter.app import Exporter
 from exporter.config import parse_config
 from exporter.families import FAMILIES
+from exporter.simulators.emr_serverless import EmrServerlessSimulator
 from exporter.simulators.ray import RaySimulator
 
 from .helpers import exporter_process, samples, stop_with_sigterm, value
 
-# Families that cannot move for a Ray target: constant by nature, or never sent by Ray's API.
+# Families that cannot move in the demo: constant by nature, or never sent by its backends.
 STATIC = {
     "jobfleet_build_info",
     "jobfleet_cluster_info",
-    "jobfleet_cluster_state",
-    "jobfleet_clusters",
+    "jobfleet_cluster_group_info",
+    "jobfleet_cluster_group_replicas_min",
+    "jobfleet_cluster_group_replicas_max",
     "jobfleet_cluster_created_timestamp_seconds",
     "jobfleet_cluster_started_timestamp_seconds",
     "jobfleet_list_incomplete",
     "jobfleet_list_items_skipped_total",
-    "jobfleet_job_start_timestamp_seconds",
-    "jobfleet_cu_seconds_total",
 }
 
 
@@ -29,24 +31,35 @@ def family_of(sample_name: str) -> str:
 
 
 def test_workload_moves_every_metric_within_a_minute() -> None:
-    now = [1_900_000_000.0]
-    with RaySimulator(seed=1, clock=lambda: now[0]) as sim:
+    now = [time.time()]
+    clock = lambda: now[0]  # noqa: E731
+    with (
+        RaySimulator(seed=1, clock=clock) as ray,
+        EmrServerlessSimulator(seed=3, clock=clock) as emr,
+    ):
+        emr_target = {
+            "name": "emr",
+            "backend": "emr_serverless",
+            "workspace_id": emr.workspace_id,
+            "endpoint": emr.url,
+            "credentials": {
+                "access_key_id": emr.access_key_id,
+                "access_key_secret": emr.access_key_secret,
+            },
+        }
+        ray_target = {"name": "ray", "backend": "ray", "url": ray.url}
         exporter = Exporter(
             parse_config(
-                {
-                    "targets": [
-                        {"name": "demo", "backend": "ray", "url": sim.url, "per_job_series": "all"}
-                    ]
-                }
+                {"defaults": {"per_job_series": "all"}, "targets": [ray_target, emr_target]}
             )
         )
-        poller = exporter.pollers[0]
-        poller.clock = lambda: now[0]
+        for poller in exporter.pollers:
+            poller.clock = clock
         snapshots = []
         for _ in range(13):  # 60 simulated seconds, a poll every 5
-            sim.step(now[0])
-            poller.poll("jobs")
-            poller.poll("clusters")
+            ray.step(now[0])
+            emr.step(now[0])
+            exporter.poll_all_once()
             snapshots.append(samples(exporter.exposition.body()))
             now[0] += 5
         exporter.close()
@@ -63,6 +76,6 @@ def test_workload_moves_every_metric_within_a_minute() -> None:
 def test_demo_serves_metrics_and_stops_on_sigterm() -> None:
     with exporter_process("--demo") as (process, base):
         body = httpx.get(f"{base}/metrics", timeout=5).content
-        for target in ("demo-ray", "demo-openyuanrong"):
+        for target in ("demo-ray", "demo-openyuanrong", "demo-emr"):
             assert value(body, "jobfleet_poll_duration_seconds_count", target=target) >= 1
         stop_with_sigterm(process)

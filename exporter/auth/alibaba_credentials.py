@@ -126,14 +126,14 @@ def resolve(
 ) -> CredentialProvider | None:
     """Config keys first, then the SDK's environment variables, then RRSA; None if nothing."""
     if access_key_id and access_key_secret:
-        return StaticCredentials(
-            AccessKey(access_key_id, access_key_secret, security_token or None), "config"
-        )
+        key = AccessKey(access_key_id, access_key_secret, security_token or None)
+        return StaticCredentials(key, "config, STS token" if security_token else "config")
     env_id = environ.get("ALIBABA_CLOUD_ACCESS_KEY_ID")
     env_secret = environ.get("ALIBABA_CLOUD_ACCESS_KEY_SECRET")
     if env_id and env_secret:
         token = environ.get("ALIBABA_CLOUD_SECURITY_TOKEN") or None
-        return StaticCredentials(AccessKey(env_id, env_secret, token), "environment")
+        source = "environment, STS token" if token else "environment"
+        return StaticCredentials(AccessKey(env_id, env_secret, token), source)
     rrsa = [
         environ.get(name)
         for name in (

@@ -19,7 +19,7 @@ def _per_job(block: Block, job: Job) -> None:
         ("jobfleet_job_submit_timestamp_seconds", job.submit_time),
         ("jobfleet_job_start_timestamp_seconds", job.start_time),
         ("jobfleet_job_end_timestamp_seconds", job.end_time),
-        ("jobfleet_job_cu_hours", job.cu_hours),
+        ("jobfleet_job_cu_seconds", None if job.cu_hours is None else job.cu_hours * 3600),
     ):
         if value is not None:
             block.add(family, value, key)

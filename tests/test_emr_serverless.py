@@ -1,0 +1,387 @@
+"""EMR Serverless Spark: parsing the seeds, and the backend against its simulator over HTTP."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from exporter.app import Exporter
+from exporter.auth.alibaba_credentials import OidcRoleCredentials
+from exporter.backends.emr_serverless import (
+    classify_error,
+    parse_cluster,
+    parse_job,
+    parse_memory,
+)
+from exporter.collectors.clusters import render_clusters
+from exporter.collectors.jobs import render_jobs
+from exporter.config import parse_config
+from exporter.model import Phase
+from exporter.reconcile import JobLedger
+from exporter.render import Block
+from exporter.simulators.emr_serverless import EmrServerlessSimulator
+
+from .helpers import SHARED, promtool_check_metrics, samples, value
+
+
+def seed_json(name: str) -> dict:
+    text = (SHARED / "seeds" / name).read_text()
+    start = text.index("{", text.index("Examples"))
+    depth = 0
+    for end, char in enumerate(text[start:], start):
+        depth += {"{": 1, "}": -1}.get(char, 0)
+        if depth == 0:
+            return json.loads(text[start : end + 1])
+    raise AssertionError("no JSON example in the seed")
+
+
+def emr_target(sim: EmrServerlessSimulator, name: str = "emr", **extra) -> dict:
+    return {
+        "name": name,
+        "backend": "emr_serverless",
+        "workspace_id": sim.workspace_id,
+        "endpoint": sim.url,
+        "timeout": "20s",
+        "requests_per_second": 1000,
+        "credentials": {
+            "access_key_id": sim.access_key_id,
+            "access_key_secret": sim.access_key_secret,
+        },
+        **extra,
+    }
+
+
+def exporter_for(*targets: dict) -> Exporter:
+    return Exporter(parse_config({"targets": list(targets)}))
+
+
+def list_requests(sim: EmrServerlessSimulator) -> list[dict[str, str]]:
+    return [query for action, query in sim.requests if action == "ListRayJob"]
+
+
+# --- seeds and parsing -----------------------------------------------------------------------
+
+
+def test_seed_job_and_cluster_parse_into_documented_metrics_without_tokens() -> None:
+    (item,) = seed_json("000_096f7d139f868886.txt")["rayJobs"]
+    job = parse_job(item)
+    assert (job.key, job.name, job.status, job.phase) == (
+        "rj-uiulpgow9xljimm1",
+        "testRayJob",
+        "Running",
+        Phase.RUNNING,
+    )
+    assert (job.submit_time, job.start_time, job.end_time) == (
+        1776945399.0,
+        1776945499.0,
+        1776945509.0,
+    )
+    assert job.cu_hours == 120
+    assert job.resource_queue == "err-1.2.0 (Ray 2.55.1, Python 3.12)"
+    (raw_cluster,) = seed_json("001_744c85386f5062d1.txt")["rayClusters"]
+    cluster = parse_cluster(raw_cluster)
+    head, worker = cluster.groups
+    assert (head.role, head.nodes_alive, head.cpu_cores, head.memory_bytes) == (
+        "head",
+        1,
+        2,
+        8589934592,
+    )
+    assert (worker.group, worker.nodes_alive, worker.cpu_cores, worker.memory_bytes) == (
+        "Group1",
+        2,
+        4,
+        2 * 8589934592,
+    )
+    assert (worker.min_replicas, worker.max_replicas) == (None, None)  # autoscaling is off
+    assert cluster.created_time == 1723722279.8
+
+    ledger = JobLedger(parse_job.__globals__["STATUSES"])
+    ledger.apply([job], 1776945600.0)
+    block = Block((("target", "t"), ("backend", "emr_serverless")))
+    render_jobs(block, ledger, "all")
+    render_clusters(block, [cluster], ("Starting", "Running", "Stopping", "Stopped", "Error"))
+    body = b"".join(block.encode().values())
+    assert b"token=" not in body and b"dashboard" not in body
+    assert value(body, "jobfleet_job_cu_seconds", job_id="rj-uiulpgow9xljimm1") == 120 * 3600
+    assert value(body, "jobfleet_job_info", cluster_state="Running") == 1
+    assert value(body, "jobfleet_cluster_memory_bytes", group="head") == 8589934592
+    assert value(body, "jobfleet_cluster_state", state="Running") == 1
+    assert value(body, "jobfleet_cluster_state", state="Error") == 0
+    assert value(body, "jobfleet_cluster_info", network_service="vpc") == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [
+        ("8Gi", 8 * 2**30),
+        ("512Mi", 512 * 2**20),
+        ("16G", 16e9),
+        ("2", 2 * 2**30),
+        ("8589934592", 8589934592),
+        ("", 0),
+        ("lots", 0),
+    ],
+)
+def test_memory_sizes(text: str, size: float) -> None:
+    assert parse_memory(text) == size
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "headers", "reason", "retry_after"),
+    [
+        (429, {"Code": "Throttling.User"}, {"x-acs-retry-after": "1500"}, "throttled", 1.5),
+        (400, {"code": "Throttling.Api", "message": "slow down"}, {}, "throttled", None),
+        (400, {"Code": "SignatureDoesNotMatch"}, {}, "auth", None),
+        (404, {"Code": "InvalidAccessKeyId.NotFound"}, {}, "auth", None),
+        (403, {"Code": "Forbidden.RAM"}, {}, "auth", None),
+        (503, {"Code": "ServiceUnavailable", "RequestId": "R-1"}, {}, "http", None),
+        (500, "<html>oops</html>", {}, "http", None),
+    ],
+)
+def test_error_classification(status, body, headers, reason, retry_after) -> None:
+    raw = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+    response = httpx.Response(status, headers=headers, content=raw)
+    error = classify_error("ListRayJob", response, raw)
+    assert (error.reason, error.retry_after) == (reason, retry_after)
+
+
+# --- against the simulator -------------------------------------------------------------------
+
+
+def test_250_jobs_over_3_pages_appear_exactly_once() -> None:
+    with EmrServerlessSimulator() as sim:
+        base = time.time() - 86400
+        for i in range(250):
+            sim.add_job(f"rj-{i:04d}", status="Succeeded", submit_time=base + i, cu_hours=0.5)
+        exporter = exporter_for(emr_target(sim, per_job_series="all", resources=["jobs"]))
+        assert exporter.poll_all_once()
+        exporter.close()
+        pages = [query["pageNum"] for query in list_requests(sim)]
+    body = exporter.exposition.body()
+    assert pages == ["1", "2", "3"]
+    assert value(body, "jobfleet_jobs", status="Succeeded") == 250
+    ids = [
+        dict(labels)["job_id"] for (name, labels) in samples(body) if name == "jobfleet_job_info"
+    ]
+    assert sorted(ids) == [f"rj-{i:04d}" for i in range(250)]
+    lint = promtool_check_metrics(body)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+
+
+def test_job_inserted_mid_walk_is_neither_lost_nor_doubled() -> None:
+    with EmrServerlessSimulator() as sim:
+        base = time.time() - 3600
+        for i in range(250):
+            sim.add_job(f"rj-{i:04d}", status="Running", submit_time=base + i)
+        inserted = []
+
+        def insert_once(page: int) -> None:
+            if page == 2 and not inserted:
+                inserted.append(sim.add_job("rj-newcomer", status="Submitted"))
+
+        sim.on_list_page = insert_once
+        exporter = exporter_for(emr_target(sim, per_job_series="all", resources=["jobs"]))
+        assert exporter.poll_all_once()
+        exporter.close()
+    body = exporter.exposition.body()
+    ids = [
+        dict(labels)["job_id"] for (name, labels) in samples(body) if name == "jobfleet_job_info"
+    ]
+    assert len(ids) == len(set(ids)) == 251
+    assert "rj-newcomer" in ids
+    assert value(body, "jobfleet_jobs") == 251
+
+
+def test_steady_state_poll_asks_for_new_and_active_jobs_only() -> None:
+    with EmrServerlessSimulator() as sim:
+        now = time.time()
+        for i in range(10_000):
+            sim.add_job(
+                f"rj-old-{i:05d}",
+                status="Succeeded",
+                submit_time=now - 30 * 86400 + i * 200,
+                cu_hours=1,
+            )
+        active = [
+            sim.add_job(f"rj-act-{i:02d}", status="Running", submit_time=now - 600 + i)
+            for i in range(20)
+        ]
+        exporter = exporter_for(emr_target(sim, resources=["jobs"]))
+        poller = exporter.pollers[0]
+        assert poller.poll("jobs")
+        full_walk = len(list_requests(sim))
+        sim.set_job(active[0], status="Succeeded", cu_hours=2.0)
+        sim.add_job("rj-brand-new", status="Submitted")
+        sim.requests.clear()
+        assert poller.poll("jobs")
+        steady = list_requests(sim)
+        exporter.close()
+    body = exporter.exposition.body()
+    assert full_walk >= 101
+    assert 1 <= len(steady) <= 5, steady
+    assert all("submitTime" in query or "submissionId" in query for query in steady)
+    window = json.loads(steady[0]["submitTime"])
+    assert set(window) == {"startTime", "endTime"}
+    assert value(body, "jobfleet_jobs_finished_total", status="Succeeded") == 1
+    assert value(body, "jobfleet_jobs_submitted_total") == 1
+    assert value(body, "jobfleet_jobs", status="Running") == 19
+    assert value(body, "jobfleet_jobs", status="Submitted") == 1
+
+
+def test_throttling_is_counted_and_retry_after_honoured() -> None:
+    with EmrServerlessSimulator() as sim:
+        sim.add_job("rj-1", status="Running")
+        exporter = exporter_for(emr_target(sim, resources=["jobs"]))
+        poller = exporter.pollers[0]
+        sim.throttle_next(1, retry_after_ms=1500)
+        assert not poller.poll("jobs")
+        sent = len(sim.requests)
+        assert not poller.poll("jobs")  # inside the retry-after: no request at all
+        assert len(sim.requests) == sent
+        time.sleep(1.6)
+        assert poller.poll("jobs")
+        exporter.close()
+    body = exporter.exposition.body()
+    assert value(body, "jobfleet_poll_errors_total", reason="throttled") == 1
+    assert value(body, "jobfleet_api_requests_total", operation="ListRayJob", code="429") == 1
+    assert value(body, "jobfleet_target_up", resource="jobs") == 1
+
+
+def test_a_bad_secret_is_reason_auth_and_target_down() -> None:
+    with EmrServerlessSimulator() as sim:
+        target = emr_target(sim)
+        target["credentials"] = {**target["credentials"], "access_key_secret": "wrong-secret-value"}
+        exporter = exporter_for(target)
+        assert not exporter.poll_all_once()
+        exporter.close()
+    body = exporter.exposition.body()
+    for resource in ("jobs", "clusters"):
+        assert value(body, "jobfleet_target_up", resource=resource) == 0
+        assert value(body, "jobfleet_poll_errors_total", resource=resource, reason="auth") == 1
+    assert value(body, "jobfleet_api_requests_total", code="400") == 2
+    assert (
+        exporter.pollers[0]
+        .health["jobs"]
+        .last_error.startswith("ListRayJob: HTTP 400 SignatureDoesNotMatch")
+    )
+    assert b"wrong-secret-value" not in body
+
+
+def test_filters_reach_the_wire() -> None:
+    with EmrServerlessSimulator() as sim:
+        sim.add_job("rj-1", name="nightly", status="Running", task_biz_id="TSK-9")
+        sim.add_job("rj-2", name="other", status="Running")
+        exporter = exporter_for(
+            emr_target(sim, resources=["jobs"], filters={"name": "nightly", "task_biz_id": "TSK-9"})
+        )
+        assert exporter.poll_all_once()
+        exporter.close()
+        (query,) = list_requests(sim)
+    assert (query["name"], query["taskBizId"]) == ("nightly", "TSK-9")
+    assert value(exporter.exposition.body(), "jobfleet_jobs", status="Running") == 1
+
+
+def test_clusters_paged_until_a_short_page_with_states_and_groups() -> None:
+    with EmrServerlessSimulator() as sim:
+        for i in range(130):
+            sim.add_cluster(f"ray-{i:03d}", state="Error" if i == 7 else "Running", worker_groups=2)
+        exporter = exporter_for(emr_target(sim, resources=["clusters"]))
+        assert exporter.poll_all_once()
+        exporter.close()
+        pages = [q["pageNum"] for action, q in sim.requests if action == "ListRayCluster"]
+    body = exporter.exposition.body()
+    assert pages == ["1", "2"]
+    assert value(body, "jobfleet_clusters", state="Running") == 129
+    assert value(body, "jobfleet_clusters", state="Error") == 1
+    assert value(body, "jobfleet_clusters", state="Stopped") == 0
+    assert value(body, "jobfleet_cluster_state", cluster_id="ray-007", state="Error") == 1
+    assert (
+        value(body, "jobfleet_cluster_group_replicas_max", cluster_id="ray-007", group="Group2")
+        == 10
+    )
+    assert value(body, "jobfleet_cluster_gpus", cluster_id="ray-007") == 0
+    assert (
+        value(
+            body,
+            "jobfleet_cluster_group_info",
+            cluster_id="ray-007",
+            gpu_spec="ecs.gn6i-c4g1.xlarge",
+        )
+        == 1
+    )
+    assert b"token=" not in body
+
+
+def test_cu_seconds_equal_the_jobs_cu_hours_increase() -> None:
+    start = time.time()
+    now = [start]
+    with EmrServerlessSimulator(seed=3, clock=lambda: now[0]) as sim:
+        sim.step(now[0])
+        for i in range(5):  # running at the baseline: only their growth counts
+            sim.add_job(f"rj-pre-{i}", status="Running", cu_hours=1.0 + i)
+        exporter = exporter_for(emr_target(sim, resources=["jobs"], per_job_series="none"))
+        poller = exporter.pollers[0]
+        poller.clock = lambda: now[0]
+        assert poller.poll("jobs")
+        baseline = {job["submissionId"]: job["cuHours"] for job in sim.jobs()}
+        for _ in range(10):  # 300 simulated seconds, a poll every 30, the workload every 5
+            for _ in range(6):
+                now[0] += 5
+                sim.step(now[0])
+            for i in range(5):
+                sim.set_job(f"rj-pre-{i}", cu_hours=1.0 + i + (now[0] - start) / 3600)
+            assert poller.poll("jobs")
+        exporter.close()
+        truth = sum(job["cuHours"] - baseline.get(job["submissionId"], 0.0) for job in sim.jobs())
+        short_lived = [
+            job
+            for job in sim.jobs()
+            if job["status"] not in ("Running", "Submitted", "Pending")
+            and (job["endTime"] - job["submitTime"]) / 1000 < 30
+        ]
+    counted = value(exporter.exposition.body(), "jobfleet_cu_seconds_total")
+    assert truth > 0 and short_lived, "the workload must run jobs, some between two polls"
+    assert counted == pytest.approx(truth * 3600, rel=1e-9)
+
+
+def test_rrsa_credentials_through_sts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    token_file = tmp_path / "oidc-token"
+    token_file.write_text("eyJhbGciOi.simulated.oidc\n")
+    with EmrServerlessSimulator(oidc_token="eyJhbGciOi.simulated.oidc") as sim:
+        sim.add_job("rj-1", status="Running")
+        monkeypatch.delenv("ALIBABA_CLOUD_ACCESS_KEY_ID", raising=False)
+        monkeypatch.setenv("ALIBABA_CLOUD_ROLE_ARN", "acs:ram::123:role/exporter")
+        monkeypatch.setenv("ALIBABA_CLOUD_OIDC_PROVIDER_ARN", "acs:ram::123:oidc-provider/ack")
+        monkeypatch.setenv("ALIBABA_CLOUD_OIDC_TOKEN_FILE", str(token_file))
+        target = {**emr_target(sim), "credentials": {"sts_endpoint": sim.url}}
+        exporter = exporter_for(target)
+        assert exporter.poll_all_once() and exporter.poll_all_once()
+        exporter.close()
+        assert sim.sts_calls == 1  # cached until close to expiry
+        assert value(exporter.exposition.body(), "jobfleet_jobs", status="Running") == 1
+
+        clock = [time.time()]
+        provider = OidcRoleCredentials(
+            "acs:ram::123:role/x",
+            "acs:ram::123:oidc-provider/y",
+            str(token_file),
+            sim.url,
+            clock=lambda: clock[0],
+        )
+        first = provider.get()
+        assert provider.get() == first
+        clock[0] += sim.sts_lifetime - 200  # inside the refresh margin
+        assert provider.get() != first
+        assert sim.sts_calls == 3
+
+        token_file.write_text("not-the-token")
+        clock[0] += sim.sts_lifetime
+        with pytest.raises(Exception) as err:
+            provider.get()
+        assert err.value.reason == "auth"
+        assert "not-the-token" not in str(err.value)
