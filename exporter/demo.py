@@ -26,19 +26,9 @@ def demo_environment() -> Iterator[Config]:
             simulator.start_workload()
         common = {"poll_interval": DEMO_POLL_INTERVAL, "per_job_series": "all"}
         targets = [
-            {"name": "demo-ray", "backend": "ray", "url": ray.url, **common},
-            {"name": "demo-openyuanrong", "backend": "openyuanrong", "url": yuanrong.url, **common},
-            {
-                "name": "demo-emr",
-                "backend": "emr_serverless",
-                "workspace_id": emr.workspace_id,
-                "endpoint": emr.url,
-                "credentials": {
-                    "access_key_id": emr.access_key_id,
-                    "access_key_secret": emr.access_key_secret,
-                },
-                **common,
-            },
+            ray.target_config("demo-ray", **common),
+            yuanrong.target_config("demo-openyuanrong", **common),
+            emr.target_config("demo-emr", **common),
         ]
         yield parse_config({"web": {"listen_address": DEMO_LISTEN_ADDRESS}, "targets": targets})
     finally:

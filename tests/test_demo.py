@@ -37,20 +37,12 @@ def test_workload_moves_every_metric_within_a_minute() -> None:
         RaySimulator(seed=1, clock=clock) as ray,
         EmrServerlessSimulator(seed=3, clock=clock) as emr,
     ):
-        emr_target = {
-            "name": "emr",
-            "backend": "emr_serverless",
-            "workspace_id": emr.workspace_id,
-            "endpoint": emr.url,
-            "credentials": {
-                "access_key_id": emr.access_key_id,
-                "access_key_secret": emr.access_key_secret,
-            },
-        }
-        ray_target = {"name": "ray", "backend": "ray", "url": ray.url}
         exporter = Exporter(
             parse_config(
-                {"defaults": {"per_job_series": "all"}, "targets": [ray_target, emr_target]}
+                {
+                    "defaults": {"per_job_series": "all"},
+                    "targets": [ray.target_config("ray"), emr.target_config("emr")],
+                }
             )
         )
         for poller in exporter.pollers:

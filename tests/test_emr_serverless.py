@@ -40,19 +40,7 @@ def seed_json(name: str) -> dict:
 
 
 def emr_target(sim: EmrServerlessSimulator, name: str = "emr", **extra) -> dict:
-    return {
-        "name": name,
-        "backend": "emr_serverless",
-        "workspace_id": sim.workspace_id,
-        "endpoint": sim.url,
-        "timeout": "20s",
-        "requests_per_second": 1000,
-        "credentials": {
-            "access_key_id": sim.access_key_id,
-            "access_key_secret": sim.access_key_secret,
-        },
-        **extra,
-    }
+    return sim.target_config(name, timeout="20s", requests_per_second=1000, **extra)
 
 
 def exporter_for(*targets: dict) -> Exporter:

@@ -26,6 +26,7 @@ from ..config import EmrServerlessTarget
 from ..errors import PollError
 from ..model import Cluster, ClusterGroup, Job, Phase
 from .base import Backend, Listing
+from .fields import mapping, number, text
 from .http import ApiClient, ApiStats, default_error
 
 log = logging.getLogger(__name__)
@@ -51,50 +52,29 @@ AUTH_CODE_PREFIXES = ("InvalidAccessKeyId", "InvalidSecurityToken", "Forbidden")
 # --- parsing ---------------------------------------------------------------------------------
 
 
-def _text(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return str(value)
-    return ""
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, str):
-        try:
-            value = float(value.strip())
-        except ValueError:
-            return None
-    if isinstance(value, int | float) and math.isfinite(value):
-        return float(value)
-    return None
-
-
 def epoch_ms(value: Any) -> float | None:
     """Epoch seconds from epoch milliseconds (int or numeric string); None when unset."""
-    number = _number(value)
-    return number / 1000.0 if number and number > 0 else None
+    milliseconds = number(value)
+    return milliseconds / 1000.0 if milliseconds and milliseconds > 0 else None
 
 
 def parse_job(item: Any) -> Job | None:
     """One element of ``rayJobs``; None without a submissionId."""
     if not isinstance(item, dict):
         return None
-    key = _text(item.get("submissionId"))
+    key = text(item.get("submissionId"))
     if not key:
         return None
-    status = _text(item.get("status")) or "Unknown"
-    queue = _text(item.get("resourceQueue"))
+    status = text(item.get("status")) or "Unknown"
+    queue = text(item.get("resourceQueue"))
     labels = [("resource_queue", queue)] if queue else []
-    cluster_state = _text(item.get("clusterState"))
+    cluster_state = text(item.get("clusterState"))
     if cluster_state:
         labels.append(("cluster_state", cluster_state))
-    cu_hours = _number(item.get("cuHours"))
+    cu_hours = number(item.get("cuHours"))
     return Job(
         key=key,
-        name=_text(item.get("name")) or key,
+        name=text(item.get("name")) or key,
         status=status,
         phase=STATUSES.get(status, Phase.UNKNOWN),
         job_type="RayJob",
@@ -118,7 +98,7 @@ def parse_memory(value: Any) -> float:
 
     The API documents memory in Gi, so a plain number below 2^20 is GiB; a larger one is bytes.
     """
-    match = _MEMORY.match(_text(value))
+    match = _MEMORY.match(text(value))
     if not match:
         return 0.0
     number, unit = float(match.group(1)), match.group(2)
@@ -128,26 +108,26 @@ def parse_memory(value: Any) -> float:
 
 
 def _int(value: Any) -> int | None:
-    number = _number(value)
-    return int(number) if number is not None else None
+    whole = number(value)
+    return int(whole) if whole is not None else None
 
 
 def _group(spec: dict[str, Any], role: str, name: str, autoscaling: bool) -> ClusterGroup:
     replicas = max(_int(spec.get("replica")) or 0, 0)
     labels = [
-        (label, _text(spec.get(key)))
+        (label, text(spec.get(key)))
         for label, key in (
             ("worker_type", "workerType"),
             ("gpu_spec", "gpuSpec"),
             ("queue", "queueName"),
         )
-        if _text(spec.get(key))
+        if text(spec.get(key))
     ]
     return ClusterGroup(
         role=role,
         group=name,
         nodes_alive=replicas,
-        cpu_cores=(_number(spec.get("cpu")) or 0.0) * replicas,
+        cpu_cores=(number(spec.get("cpu")) or 0.0) * replicas,
         memory_bytes=parse_memory(spec.get("memory")) * replicas,
         min_replicas=_int(spec.get("minReplica")) if autoscaling else None,
         max_replicas=_int(spec.get("maxReplica")) if autoscaling else None,
@@ -159,28 +139,28 @@ def parse_cluster(item: Any) -> Cluster | None:
     """One element of ``rayClusters``; None without a clusterId."""
     if not isinstance(item, dict):
         return None
-    key = _text(item.get("clusterId"))
+    key = text(item.get("clusterId"))
     if not key:
         return None
-    head = item.get("headSpec") if isinstance(item.get("headSpec"), dict) else {}
+    head = mapping(item.get("headSpec"))
     autoscaling = head.get("enableAutoScaling") is True
     groups = [_group(head, "head", "head", False)]
     workers = item.get("workerSpec") if isinstance(item.get("workerSpec"), list) else []
     for index, spec in enumerate(w for w in workers if isinstance(w, dict)):
-        name = _text(spec.get("groupName")) or f"worker-{index}"
+        name = text(spec.get("groupName")) or f"worker-{index}"
         groups.append(_group(spec, "worker", name, autoscaling))
     info = [
-        (label, _text(item.get(key)))
+        (label, text(item.get(key)))
         for label, key in (
             ("version", "displayReleaseVersion"),
             ("network_service", "networkServiceName"),
         )
-        if _text(item.get(key))
+        if text(item.get(key))
     ]
     return Cluster(
         key=key,
-        name=_text(item.get("name")) or key,
-        state=_text(item.get("state")) or "Unknown",
+        name=text(item.get("name")) or key,
+        state=text(item.get("state")) or "Unknown",
         groups=groups,
         created_time=epoch_ms(item.get("createTime")),
         started_time=epoch_ms(item.get("startTime")),
@@ -202,13 +182,13 @@ def classify_error(operation: str, response: httpx.Response, body: bytes) -> Pol
         payload = None
     if not isinstance(payload, dict):
         return default_error(operation, response, body)
-    code = _text(payload.get("Code") or payload.get("code"))
-    message = " ".join(_text(payload.get("Message") or payload.get("message")).split())[:200]
-    request_id = _text(payload.get("RequestId") or payload.get("requestId"))
+    code = text(payload.get("Code") or payload.get("code"))
+    message = " ".join(text(payload.get("Message") or payload.get("message")).split())[:200]
+    request_id = text(payload.get("RequestId") or payload.get("requestId"))
     status = response.status_code
     detail = f"{operation}: HTTP {status} {code}: {message} (request {request_id or '-'})"
     if status == 429 or code.startswith("Throttling"):
-        retry_ms = _number(response.headers.get("x-acs-retry-after"))
+        retry_ms = number(response.headers.get("x-acs-retry-after"))
         retry_after = retry_ms / 1000.0 if retry_ms and retry_ms > 0 else None
         return PollError("throttled", detail, status=status, retry_after=retry_after)
     if code in AUTH_CODES or code.startswith(AUTH_CODE_PREFIXES) or status in (401, 403):

@@ -9,13 +9,13 @@ and 0 mean unset; every key may be missing.
 from __future__ import annotations
 
 import logging
-import math
 from typing import Any
 
 from ..config import RayTarget
 from ..errors import NotFound, PollError
 from ..model import Cluster, ClusterGroup, Job, Phase
 from .base import Backend, Listing
+from .fields import mapping, number, text
 from .http import ApiClient, ApiStats
 
 log = logging.getLogger(__name__)
@@ -33,44 +33,29 @@ _MILLISECONDS_FROM = 1e11  # epoch values at or above this are milliseconds
 
 def parse_epoch(value: Any) -> float | None:
     """Epoch seconds from an int, float or numeric string; None when unset or unusable."""
-    if value is None or isinstance(value, bool):
+    seconds = number(value)
+    if seconds is None or seconds <= 0:
         return None
-    if isinstance(value, str):
-        try:
-            value = float(value.strip())
-        except ValueError:
-            return None
-    if not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
-        return None
-    return value / 1000.0 if value >= _MILLISECONDS_FROM else float(value)
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return str(value)
-    return ""
+    return seconds / 1000.0 if seconds >= _MILLISECONDS_FROM else seconds
 
 
 def parse_job(item: Any) -> Job | None:
     """One element of the job list, or None when it has no usable identity."""
     if not isinstance(item, dict):
         return None
-    key = _text(item.get("submission_id")) or _text(item.get("job_id"))
+    key = text(item.get("submission_id")) or text(item.get("job_id"))
     if not key:
         return None
-    status = _text(item.get("status")).upper() or "UNKNOWN"
-    metadata = item.get("metadata")
-    metadata = metadata if isinstance(metadata, dict) else {}
-    name = _text(metadata.get("job_name")) or _text(metadata.get("name")) or key
-    error_type = _text(item.get("error_type"))
+    status = text(item.get("status")).upper() or "UNKNOWN"
+    metadata = mapping(item.get("metadata"))
+    name = text(metadata.get("job_name")) or text(metadata.get("name")) or key
+    error_type = text(item.get("error_type"))
     return Job(
         key=key,
         name=name,
         status=status,
         phase=STATUSES.get(status, Phase.UNKNOWN),
-        job_type=_text(item.get("type")) or "SUBMISSION",
+        job_type=text(item.get("type")) or "SUBMISSION",
         submit_time=parse_epoch(item.get("start_time")),
         end_time=parse_epoch(item.get("end_time")),
         extra_labels=(("error_type", error_type),) if error_type else (),
@@ -93,10 +78,8 @@ def _data(payload: Any, *path: str) -> Any:
     return payload
 
 
-def _number(value: Any) -> float:
-    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-        return float(value)
-    return 0.0
+def _amount(value: Any) -> float:
+    return number(value) or 0.0
 
 
 def parse_cluster(name: str, version: Any, nodes_payload: Any, status_payload: Any) -> Cluster:
@@ -114,23 +97,22 @@ def parse_cluster(name: str, version: Any, nodes_payload: Any, status_payload: A
             group.nodes_dead += 1
             continue
         group.nodes_alive += 1
-        resources = node.get("resources_total")
-        resources = resources if isinstance(resources, dict) else {}
-        group.cpu_cores += _number(resources.get("CPU"))
-        group.gpus += _number(resources.get("GPU"))
-        group.memory_bytes += _number(resources.get("memory"))
+        resources = mapping(node.get("resources_total"))
+        group.cpu_cores += _amount(resources.get("CPU"))
+        group.gpus += _amount(resources.get("GPU"))
+        group.memory_bytes += _amount(resources.get("memory"))
         if node.get("is_head_node") is True:
             created = parse_epoch(node.get("start_time_ms"))
     usage = _data(status_payload, "data", "clusterStatus", "loadMetricsReport", "usage")
-    usage = usage if isinstance(usage, dict) else {}
+    usage = mapping(usage)
 
     def used(resource: str) -> float | None:
         pair = usage.get(resource)
-        return _number(pair[0]) if isinstance(pair, list) and pair else None
+        return _amount(pair[0]) if isinstance(pair, list) and pair else None
 
-    version = version if isinstance(version, dict) else {}
-    session = _text(version.get("session_name"))
-    ray_version = _text(version.get("ray_version"))
+    version = mapping(version)
+    session = text(version.get("session_name"))
+    ray_version = text(version.get("ray_version"))
     return Cluster(
         key=session or name,
         name=name,

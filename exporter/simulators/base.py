@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import random
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 
@@ -35,14 +37,33 @@ class JsonHandler(BaseHTTPRequestHandler):
 
 
 class Simulator:
-    """Serves ``handler_class()`` on loopback in a daemon thread; a context manager."""
+    """Serves ``handler_class()`` on loopback in a daemon thread; a context manager.
+
+    ``start_workload`` runs the simulator's evolving workload in the background (the demo);
+    tests call ``step(now)`` to advance it on a clock of their own.
+    """
+
+    DEFAULT_RATE_PER_MIN = 12.0
 
     def __init__(self) -> None:
         self.url = ""
         self._server: ThreadingHTTPServer | None = None
+        self._workload: Workload | None = None
 
     def handler_class(self) -> type[BaseHTTPRequestHandler]:
         raise NotImplementedError
+
+    def new_workload(self, rate_per_min: float) -> Workload:
+        raise NotImplementedError
+
+    def start_workload(self, rate_per_min: float | None = None) -> None:
+        self._workload = self.new_workload(rate_per_min or self.DEFAULT_RATE_PER_MIN)
+        self._workload.start()
+
+    def step(self, now: float) -> None:
+        if self._workload is None:
+            self._workload = self.new_workload(self.DEFAULT_RATE_PER_MIN)
+        self._workload.step(now)
 
     def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Serve in a daemon thread; return the base URL."""
@@ -54,6 +75,8 @@ class Simulator:
         return self.url
 
     def stop(self) -> None:
+        if self._workload:
+            self._workload.stop()
         if self._server:
             self._server.shutdown()
             self._server.server_close()
@@ -66,3 +89,31 @@ class Simulator:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class Workload:
+    """A seeded, evolving workload: ``step(now)`` advances it; ``start`` runs that every 0.5 s
+    in a thread (the demo), while tests call ``step`` with a fake clock instead."""
+
+    def __init__(self, clock: Callable[[], float], rate_per_min: float, seed: float) -> None:
+        self.clock = clock
+        self.rng = random.Random(seed)
+        self.mean_gap = 60.0 / max(rate_per_min, 0.1)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def step(self, now: float) -> None:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name=type(self).__name__, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread and self._thread is not threading.current_thread():
+            self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.5):
+            self.step(self.clock())

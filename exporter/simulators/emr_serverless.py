@@ -23,7 +23,7 @@ from urllib.parse import parse_qsl
 
 from ..auth.acs3 import authorization
 from ..auth.canonical import canonical_query, query_pairs
-from .base import JsonHandler, Simulator
+from .base import JsonHandler, Simulator, Workload
 
 MAX_CLOCK_SKEW = 900.0
 REQUIRED_SIGNED = {
@@ -49,6 +49,8 @@ class ApiError(Exception):
 
 class EmrServerlessSimulator(Simulator):
     """Thread-safe; tests drive it with add_job/set_job/add_cluster and the fault knobs."""
+
+    DEFAULT_RATE_PER_MIN = 6.0
 
     def __init__(
         self,
@@ -77,15 +79,23 @@ class EmrServerlessSimulator(Simulator):
         self._nonces: set[str] = set()
         self._temporary: dict[str, tuple[str, str, float]] = {}  # id -> (secret, token, expiry)
         self._throttle: list[tuple[int, str, int | None]] = []
-        self._workload: _Workload | None = None
 
     def handler_class(self) -> type[BaseHTTPRequestHandler]:
         return _handler(self)
 
-    def stop(self) -> None:
-        if self._workload:
-            self._workload.stop()
-        super().stop()
+    def target_config(self, name: str, **settings: Any) -> dict[str, Any]:
+        """A config target that polls this simulator."""
+        return {
+            "name": name,
+            "backend": "emr_serverless",
+            "workspace_id": self.workspace_id,
+            "endpoint": self.url,
+            "credentials": {
+                "access_key_id": self.access_key_id,
+                "access_key_secret": self.access_key_secret,
+            },
+            **settings,
+        }
 
     # --- jobs -----------------------------------------------------------------------------
 
@@ -237,14 +247,8 @@ class EmrServerlessSimulator(Simulator):
 
     # --- workload -------------------------------------------------------------------------
 
-    def start_workload(self, rate_per_min: float = 6) -> None:
-        self._workload = _Workload(self, rate_per_min, self._rng.random())
-        self._workload.start()
-
-    def step(self, now: float) -> None:
-        if self._workload is None:
-            self._workload = _Workload(self, 6, self._rng.random())
-        self._workload.step(now)
+    def new_workload(self, rate_per_min: float) -> Workload:
+        return _Workload(self, rate_per_min, self._rng.random())
 
     # --- request handling -----------------------------------------------------------------
 
@@ -440,34 +444,18 @@ def _handler(sim: EmrServerlessSimulator) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-class _Workload:
+class _Workload(Workload):
     """Jobs arrive, queue, run while their cuHours grow, and end in every status; clusters
     start, scale and now and then fail."""
 
     NAMES = ("train-llm", "etl-features", "batch-infer", "eval-suite", "tune-hparams")
 
     def __init__(self, sim: EmrServerlessSimulator, rate_per_min: float, seed: float) -> None:
+        super().__init__(sim.clock, rate_per_min, seed)
         self.sim = sim
-        self.rng = random.Random(seed)
-        self.mean_gap = 60.0 / max(rate_per_min, 0.1)
         self.plans: dict[str, tuple[float, float, str, float]] = {}  # start, end, final, CU rate
         self.next_arrival: float | None = None
         self.next_cluster_change = 0.0
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="emr-sim-workload", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread and self._thread is not threading.current_thread():
-            self._thread.join(timeout=5)
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.5):
-            self.step(self.sim.clock())
 
     def step(self, now: float) -> None:
         if self.next_arrival is None:

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
 from typing import Any, Literal
 
-from .base import JsonHandler, Simulator
+from .base import JsonHandler, Simulator, Workload
 
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "STOPPED"})
 MAX_HANG_SECONDS = 120.0
@@ -54,7 +54,6 @@ class RaySimulator(Simulator):
         self._unhang = threading.Event()
         self._unhang.set()
         self._stopped = threading.Event()
-        self._workload: _Workload | None = None
         self._session = f"session_sim_{seed}"
         self.set_nodes()
 
@@ -63,11 +62,13 @@ class RaySimulator(Simulator):
     def handler_class(self) -> type[BaseHTTPRequestHandler]:
         return _handler(self)
 
+    def target_config(self, name: str, **settings: Any) -> dict[str, Any]:
+        """A config target that polls this simulator."""
+        return {"name": name, "backend": self.flavour, "url": self.url, **settings}
+
     def stop(self) -> None:
         self._stopped.set()
         self._unhang.set()
-        if self._workload:
-            self._workload.stop()
         super().stop()
 
     # --- jobs -----------------------------------------------------------------------------
@@ -216,16 +217,8 @@ class RaySimulator(Simulator):
 
     # --- workload -------------------------------------------------------------------------
 
-    def start_workload(self, rate_per_min: float = 12) -> None:
-        """Submit, start and finish jobs continuously (a background thread, until stop)."""
-        self._workload = _Workload(self, rate_per_min, self._rng.random())
-        self._workload.start()
-
-    def step(self, now: float) -> None:
-        """Advance the workload to ``now`` (the thread calls this; tests may too)."""
-        if self._workload is None:
-            self._workload = _Workload(self, 12, self._rng.random())
-        self._workload.step(now)
+    def new_workload(self, rate_per_min: float) -> Workload:
+        return _Workload(self, rate_per_min, self._rng.random())
 
     # --- rendering ------------------------------------------------------------------------
 
@@ -475,35 +468,19 @@ def _handler(sim: RaySimulator) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-class _Workload:
+class _Workload(Workload):
     """A seeded workload: jobs arrive, wait, run, and end in every status; nodes come and go."""
 
     NAMES = ("train-resnet", "etl-nightly", "eval-llm", "tune-xgb", "embed-docs", "batch-infer")
 
     def __init__(self, sim: RaySimulator, rate_per_min: float, seed: float) -> None:
+        super().__init__(sim.clock, rate_per_min, seed)
         self.sim = sim
-        self.rng = random.Random(seed)
-        self.mean_gap = 60.0 / max(rate_per_min, 0.1)
         self.plans: dict[str, tuple[float, float, str]] = {}  # id -> (start at, end at, final)
         self.next_arrival: float | None = None
         self.next_node_change: float | None = None
         self.next_fault = 0.0
         self.workers = 2
-        self._thread: threading.Thread | None = None
-        self._stop = threading.Event()
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="ray-sim-workload", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread and self._thread is not threading.current_thread():
-            self._thread.join(timeout=5)
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.5):
-            self.step(self.sim.clock())
 
     def step(self, now: float) -> None:
         if self.next_arrival is None:

@@ -1,0 +1,34 @@
+"""Tolerant readers for JSON fields: APIs send numbers as strings, nulls, and wrong types."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+
+def text(value: Any) -> str:
+    """A string field; numbers become their text, anything else ""."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return ""
+
+
+def number(value: Any) -> float | None:
+    """A finite number from an int, float or numeric string; None otherwise."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            return None
+    if isinstance(value, int | float) and math.isfinite(value):
+        return float(value)
+    return None
+
+
+def mapping(value: Any) -> dict[str, Any]:
+    """An object field, or {} when it is anything else."""
+    return value if isinstance(value, dict) else {}
