@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 
@@ -20,6 +21,13 @@ class Phase(enum.StrEnum):
 
 
 TERMINAL_PHASES = frozenset({Phase.SUCCEEDED, Phase.FAILED, Phase.CANCELLED})
+
+StatusPairs = tuple[tuple[Phase, str], ...]
+
+
+def status_pairs(statuses: Mapping[str, Phase]) -> StatusPairs:
+    """The (phase, native status) pairs a backend knows, from its status -> phase table."""
+    return tuple((phase, status) for status, phase in statuses.items())
 
 
 @dataclass(slots=True)

@@ -36,7 +36,7 @@ class TargetPoller:
         self.clock = clock
         self.stats = ApiStats()
         self.backend = create_backend(target, self.stats)
-        self.ledger = JobLedger(self.backend.statuses, retention=target.retention)
+        self.ledger = JobLedger(self.backend.known_pairs, retention=target.retention)
         self.clusters: list[Cluster] | None = None
         self.health = {resource: ResourceHealth() for resource in target.resources}
         self._not_before = dict.fromkeys(target.resources, 0.0)

@@ -9,11 +9,11 @@ whether it vanishes from the listing and comes back.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from .histogram import JOB_DURATION_BUCKETS, QUEUE_WAIT_BUCKETS, Histogram
-from .model import TERMINAL_PHASES, Job, Phase
+from .model import TERMINAL_PHASES, Job, Phase, StatusPairs
 
 log = logging.getLogger(__name__)
 
@@ -37,11 +37,11 @@ class JobLedger:
 
     def __init__(
         self,
-        known_statuses: Mapping[str, Phase],
+        known_pairs: StatusPairs,
         retention: float = DAY,
         forget_after: float = 7 * DAY,
     ) -> None:
-        self.known_statuses = known_statuses
+        self.known_pairs = known_pairs
         self.retention = retention
         self.forget_after = max(forget_after, retention)
         self.baselined = False
@@ -49,9 +49,7 @@ class JobLedger:
         self.tracked: dict[str, Job] = {}
         self.submitted = 0
         self.finished: dict[tuple[Phase, str], int] = {
-            (phase, status): 0
-            for status, phase in known_statuses.items()
-            if phase in TERMINAL_PHASES
+            (phase, status): 0 for phase, status in known_pairs if phase in TERMINAL_PHASES
         }
         self.duration = {phase: Histogram(JOB_DURATION_BUCKETS) for phase in TERMINAL_PHASES}
         self.queue_wait = Histogram(QUEUE_WAIT_BUCKETS)

@@ -12,6 +12,7 @@ import pytest
 from exporter.app import Exporter
 from exporter.auth.alibaba_credentials import OidcRoleCredentials
 from exporter.backends.emr_serverless import (
+    EmrServerlessBackend,
     classify_error,
     parse_cluster,
     parse_job,
@@ -88,7 +89,7 @@ def test_seed_job_and_cluster_parse_into_documented_metrics_without_tokens() -> 
     assert (worker.min_replicas, worker.max_replicas) == (None, None)  # autoscaling is off
     assert cluster.created_time == 1723722279.8
 
-    ledger = JobLedger(parse_job.__globals__["STATUSES"])
+    ledger = JobLedger(EmrServerlessBackend.known_pairs)
     ledger.apply([job], 1776945600.0)
     block = Block((("target", "t"), ("backend", "emr_serverless")))
     render_jobs(block, ledger, "all")

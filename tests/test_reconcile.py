@@ -1,7 +1,8 @@
 from exporter.backends.ray import STATUSES
-from exporter.model import Job, Phase
+from exporter.model import Job, Phase, status_pairs
 from exporter.reconcile import JobLedger
 
+RAY_PAIRS = status_pairs(STATUSES)
 T0 = 1_800_000_000.0
 
 
@@ -22,7 +23,7 @@ def finished(ledger: JobLedger) -> dict[tuple[str, str], int]:
 
 
 def test_counters_start_at_zero_for_every_terminal_status() -> None:
-    ledger = JobLedger(STATUSES)
+    ledger = JobLedger(RAY_PAIRS)
     assert ledger.finished == {
         (Phase.SUCCEEDED, "SUCCEEDED"): 0,
         (Phase.FAILED, "FAILED"): 0,
@@ -31,7 +32,7 @@ def test_counters_start_at_zero_for_every_terminal_status() -> None:
 
 
 def test_baseline_remembers_finished_jobs_without_counting() -> None:
-    ledger = JobLedger(STATUSES)
+    ledger = JobLedger(RAY_PAIRS)
     ledger.apply([job("a", "SUCCEEDED", end=T0 - 10), job("b", "RUNNING")], T0)
     assert finished(ledger) == {}
     assert ledger.submitted == 0
@@ -43,7 +44,7 @@ def test_baseline_remembers_finished_jobs_without_counting() -> None:
 
 
 def test_each_job_counted_once_through_flicker_failure_and_vanishing() -> None:
-    ledger = JobLedger(STATUSES)
+    ledger = JobLedger(RAY_PAIRS)
     ledger.apply([], T0)
     ledger.apply([job("x", "PENDING")], T0 + 10)
     assert ledger.submitted == 1
@@ -60,7 +61,7 @@ def test_each_job_counted_once_through_flicker_failure_and_vanishing() -> None:
 
 
 def test_job_that_vanished_while_running_is_counted_when_it_returns_finished() -> None:
-    ledger = JobLedger(STATUSES)
+    ledger = JobLedger(RAY_PAIRS)
     ledger.apply([job("x", "RUNNING")], T0)
     ledger.apply([], T0 + 10)
     assert "x" not in ledger.tracked
@@ -70,7 +71,7 @@ def test_job_that_vanished_while_running_is_counted_when_it_returns_finished() -
 
 
 def test_job_born_and_finished_between_polls_is_counted() -> None:
-    ledger = JobLedger(STATUSES)
+    ledger = JobLedger(RAY_PAIRS)
     ledger.apply([], T0)
     ledger.apply([job("y", "FAILED", submit=T0 + 1, end=T0 + 5)], T0 + 10)
     assert ledger.submitted == 1
@@ -78,7 +79,7 @@ def test_job_born_and_finished_between_polls_is_counted() -> None:
 
 
 def test_duplicates_in_one_listing_count_once() -> None:
-    ledger = JobLedger(STATUSES)
+    ledger = JobLedger(RAY_PAIRS)
     ledger.apply([], T0)
     ledger.apply([job("d", "SUCCEEDED", end=T0 + 1)] * 3, T0 + 10)
     assert ledger.submitted == 1
@@ -86,7 +87,7 @@ def test_duplicates_in_one_listing_count_once() -> None:
 
 
 def test_retention_drops_old_finished_jobs_from_gauges_but_not_counts() -> None:
-    ledger = JobLedger(STATUSES, retention=3600)
+    ledger = JobLedger(RAY_PAIRS, retention=3600)
     ledger.apply([job("old", "SUCCEEDED", end=T0 - 7200), job("new", "SUCCEEDED", end=T0 - 60)], T0)
     assert set(ledger.tracked) == {"new"}
     ledger.apply(
@@ -97,7 +98,7 @@ def test_retention_drops_old_finished_jobs_from_gauges_but_not_counts() -> None:
 
 
 def test_terminal_job_without_end_time_leaves_after_retention() -> None:
-    ledger = JobLedger(STATUSES, retention=100)
+    ledger = JobLedger(RAY_PAIRS, retention=100)
     ledger.apply([], T0)
     ledger.apply([job("n", "FAILED", end=None)], T0 + 10)
     ledger.apply([job("n", "FAILED", end=None)], T0 + 50)
@@ -108,7 +109,7 @@ def test_terminal_job_without_end_time_leaves_after_retention() -> None:
 
 
 def test_queue_wait_observed_once_from_pending_to_running() -> None:
-    ledger = JobLedger(STATUSES)
+    ledger = JobLedger(RAY_PAIRS)
     ledger.apply([], T0)
     ledger.apply([job("q", "PENDING", submit=T0 + 5)], T0 + 10)
     ledger.apply([job("q", "RUNNING", submit=T0 + 5)], T0 + 40)
@@ -119,14 +120,14 @@ def test_queue_wait_observed_once_from_pending_to_running() -> None:
 
 
 def test_queue_wait_from_start_time_when_the_api_gives_it() -> None:
-    ledger = JobLedger(STATUSES)
+    ledger = JobLedger(RAY_PAIRS)
     ledger.apply([], T0)
     ledger.apply([job("s", "RUNNING", submit=T0, start_time=T0 + 7)], T0 + 10)
     assert (ledger.queue_wait.count, ledger.queue_wait.total) == (1, 7)
 
 
 def test_jobs_running_at_baseline_observe_no_queue_wait() -> None:
-    ledger = JobLedger(STATUSES)
+    ledger = JobLedger(RAY_PAIRS)
     ledger.apply([job("r", "RUNNING", start_time=T0 - 5)], T0)
     ledger.apply([job("r", "SUCCEEDED", start_time=T0 - 5, end=T0 + 5)], T0 + 10)
     assert ledger.queue_wait.count == 0
@@ -134,7 +135,7 @@ def test_jobs_running_at_baseline_observe_no_queue_wait() -> None:
 
 
 def test_cu_seconds_grow_from_baseline_and_never_decrease() -> None:
-    ledger = JobLedger({"Running": Phase.RUNNING, "Succeeded": Phase.SUCCEEDED})
+    ledger = JobLedger(((Phase.RUNNING, "Running"), (Phase.SUCCEEDED, "Succeeded")))
     q = "err-1.2.0"
     ledger.apply([job("c", "Running", cu_hours=1.0, resource_queue=q)], T0)
     assert ledger.cu_seconds == {q: 0.0}  # present from the baseline, at 0
@@ -146,7 +147,7 @@ def test_cu_seconds_grow_from_baseline_and_never_decrease() -> None:
 
 
 def test_forgotten_after_long_absence() -> None:
-    ledger = JobLedger(STATUSES, retention=10, forget_after=100)
+    ledger = JobLedger(RAY_PAIRS, retention=10, forget_after=100)
     ledger.apply([job("g", "SUCCEEDED", end=T0)], T0)
     ledger.apply([], T0 + 50)
     assert "g" in ledger.known
@@ -155,7 +156,7 @@ def test_forgotten_after_long_absence() -> None:
 
 
 def test_unknown_status_is_tracked_as_unknown_and_not_counted() -> None:
-    ledger = JobLedger(STATUSES)
+    ledger = JobLedger(RAY_PAIRS)
     ledger.apply([], T0)
     ledger.apply([job("u", "RETRYING")], T0 + 1)
     assert ledger.tracked["u"].phase is Phase.UNKNOWN

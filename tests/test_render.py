@@ -4,12 +4,13 @@ from exporter.app import build_info_block
 from exporter.backends.ray import STATUSES
 from exporter.collectors.jobs import render_jobs
 from exporter.histogram import Histogram
-from exporter.model import Job, Phase
+from exporter.model import Job, Phase, status_pairs
 from exporter.reconcile import JobLedger
 from exporter.render import Block, Exposition, escape, format_value
 
 from .helpers import promtool_check_metrics, samples
 
+RAY_PAIRS = status_pairs(STATUSES)
 BASE = (("target", "t1"), ("backend", "ray"))
 
 
@@ -60,7 +61,7 @@ def test_families_from_several_targets_are_grouped_under_one_header() -> None:
 
 
 def hostile_ledger() -> JobLedger:
-    ledger = JobLedger(STATUSES)
+    ledger = JobLedger(RAY_PAIRS)
     ledger.apply([], 1e9)
     names = [
         'q"uote',
@@ -96,7 +97,7 @@ def test_hostile_job_names_render_to_valid_exposition() -> None:
 
 
 def test_jobs_gauge_is_precreated_for_every_known_status() -> None:
-    ledger = JobLedger(STATUSES)
+    ledger = JobLedger(RAY_PAIRS)
     ledger.apply([], 1e9)
     block = Block(BASE)
     render_jobs(block, ledger, "active")

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ..model import Cluster, Job, Phase
+from ..model import Cluster, Job, StatusPairs
 
 
 @dataclass(slots=True)
@@ -25,7 +24,7 @@ class Listing:
 class Backend(ABC):
     """One target's API. Implementations raise ``PollError`` for every failure."""
 
-    statuses: ClassVar[Mapping[str, Phase]]
+    known_pairs: ClassVar[StatusPairs]
     cluster_states: ClassVar[tuple[str, ...]]
 
     def __init__(self, kind: str) -> None:

@@ -24,7 +24,7 @@ import httpx
 from ..auth.acs3 import Acs3Auth
 from ..config import EmrServerlessTarget
 from ..errors import PollError
-from ..model import Cluster, ClusterGroup, Job, Phase
+from ..model import Cluster, ClusterGroup, Job, Phase, status_pairs
 from .base import Backend, Listing
 from .fields import mapping, number, text
 from .http import ApiClient, ApiStats, default_error
@@ -200,7 +200,7 @@ def classify_error(operation: str, response: httpx.Response, body: bytes) -> Pol
 
 
 class EmrServerlessBackend(Backend):
-    statuses = STATUSES
+    known_pairs = status_pairs(STATUSES)
     cluster_states = CLUSTER_STATES
 
     def __init__(

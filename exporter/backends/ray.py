@@ -13,7 +13,7 @@ from typing import Any
 
 from ..config import RayTarget
 from ..errors import NotFound, PollError
-from ..model import Cluster, ClusterGroup, Job, Phase
+from ..model import Cluster, ClusterGroup, Job, Phase, status_pairs
 from .base import Backend, Listing
 from .fields import mapping, number, text
 from .http import ApiClient, ApiStats
@@ -130,7 +130,7 @@ def parse_cluster(name: str, version: Any, nodes_payload: Any, status_payload: A
 class RayBackend(Backend):
     """A Ray dashboard or an openYuanrong frontend."""
 
-    statuses = STATUSES
+    known_pairs = status_pairs(STATUSES)
     cluster_states = CLUSTER_STATES
 
     def __init__(self, target: RayTarget, stats: ApiStats) -> None:

@@ -27,7 +27,7 @@ def _per_job(block: Block, job: Job) -> None:
 
 def render_jobs(block: Block, ledger: JobLedger, per_job_series: str) -> None:
     """Gauges of tracked jobs, counters and histograms of what finished, per-job series."""
-    counts = {(phase.value, status): 0 for status, phase in ledger.known_statuses.items()}
+    counts = {(phase.value, status): 0 for phase, status in ledger.known_pairs}
     for job in ledger.tracked.values():
         pair = (job.phase.value, job.status)
         counts[pair] = counts.get(pair, 0) + 1
