@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 from .config import Config, parse_config
 from .simulators.emr_serverless import EmrServerlessSimulator
+from .simulators.modelarts_lite import ModelArtsLiteSimulator
 from .simulators.ray import RaySimulator
 
 DEMO_LISTEN_ADDRESS = "127.0.0.1:9760"
@@ -19,7 +20,8 @@ def demo_environment() -> Iterator[Config]:
     ray = RaySimulator(flavour="ray", seed=1)
     yuanrong = RaySimulator(flavour="openyuanrong", seed=2)
     emr = EmrServerlessSimulator(seed=3)
-    simulators = (ray, yuanrong, emr)
+    modelarts = ModelArtsLiteSimulator(seed=4)
+    simulators = (ray, yuanrong, emr, modelarts)
     try:
         for simulator in simulators:
             simulator.start()
@@ -29,6 +31,7 @@ def demo_environment() -> Iterator[Config]:
             ray.target_config("demo-ray", **common),
             yuanrong.target_config("demo-openyuanrong", **common),
             emr.target_config("demo-emr", **common),
+            modelarts.target_config("demo-modelarts", **common),
         ]
         yield parse_config({"web": {"listen_address": DEMO_LISTEN_ADDRESS}, "targets": targets})
     finally:

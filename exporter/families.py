@@ -35,6 +35,7 @@ _FAMILIES = [
         "Run time of finished jobs (start, or submission where no start is known, to end).",
     ),
     Family("jobfleet_job_queue_wait_seconds", "histogram", "Time from submission to start."),
+    Family("jobfleet_jobs_by_type", "gauge", "Jobs currently tracked, by job type."),
     Family("jobfleet_cu_seconds_total", "counter", "Compute-unit seconds consumed by jobs."),
     # Jobs: per job, bounded by per_job_series and the retention window.
     Family("jobfleet_job_info", "gauge", "Descriptive labels of a tracked job; value 1."),
@@ -42,6 +43,16 @@ _FAMILIES = [
     Family("jobfleet_job_submit_timestamp_seconds", "gauge", "When a job was submitted (epoch)."),
     Family("jobfleet_job_start_timestamp_seconds", "gauge", "When a job started (epoch)."),
     Family("jobfleet_job_end_timestamp_seconds", "gauge", "When a job ended (epoch)."),
+    Family(
+        "jobfleet_job_updated_timestamp_seconds",
+        "gauge",
+        "When the backend last updated a job (epoch).",
+    ),
+    Family(
+        "jobfleet_job_abnormal_nodes",
+        "gauge",
+        "Nodes on which a job failed (ModelArts Lite).",
+    ),
     Family(
         "jobfleet_job_cu_seconds",
         "gauge",

@@ -48,6 +48,8 @@ class Job:
     end_time: float | None = None
     resource_queue: str = ""
     cu_hours: float | None = None
+    abnormal_nodes: int | None = None
+    updated_time: float | None = None
     extra_labels: tuple[tuple[str, str], ...] = ()
 
 

@@ -14,6 +14,8 @@ GOOD_TARGET = {"name": "a", "backend": "ray", "url": "http://127.0.0.1:8265"}
 ALIBABA_ENV = {
     "ALIBABA_CLOUD_ACCESS_KEY_ID": "LTAIexample",
     "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "s3",
+    "HUAWEICLOUD_SDK_AK": "HPUAexample",
+    "HUAWEICLOUD_SDK_SK": "s4",
 }
 
 
@@ -70,8 +72,13 @@ def test_example_config_loads_and_check_config_describes_it(
     for name, value in ALIBABA_ENV.items():
         monkeypatch.setenv(name, value)
     config = load_config(ROOT / "config.example.yaml", environ={})
-    assert [t.backend for t in config.targets] == ["emr_serverless", "ray", "openyuanrong"]
-    assert config.targets[2].poll_interval == 60
+    assert [t.backend for t in config.targets] == [
+        "emr_serverless",
+        "modelarts_lite",
+        "ray",
+        "openyuanrong",
+    ]
+    assert config.targets[3].poll_interval == 60
     result = run_cli("--config.file", "config.example.yaml", "--check-config", env=ALIBABA_ENV)
     assert result.returncode == 0, result.stderr
     assert "target ray-prod: backend=ray endpoint=http://ray-head.example.internal:8265" in (
@@ -82,6 +89,7 @@ def test_example_config_loads_and_check_config_describes_it(
         "endpoint=https://emr-serverless-spark.cn-hangzhou.aliyuncs.com workspace=w-d2d82aa09155"
     ) in result.stdout
     assert "auth=ACS3 access key (environment)" in result.stdout
+    assert "auth=AK/SK signature (environment)" in result.stdout
     assert "s3" not in result.stdout.replace("emr-serverless-spark", "")
 
 

@@ -8,6 +8,7 @@ from exporter.app import Exporter
 from exporter.config import parse_config
 from exporter.families import FAMILIES
 from exporter.simulators.emr_serverless import EmrServerlessSimulator
+from exporter.simulators.modelarts_lite import ModelArtsLiteSimulator
 from exporter.simulators.ray import RaySimulator
 
 from .helpers import exporter_process, samples, stop_with_sigterm, value
@@ -36,12 +37,17 @@ def test_workload_moves_every_metric_within_a_minute() -> None:
     with (
         RaySimulator(seed=1, clock=clock) as ray,
         EmrServerlessSimulator(seed=3, clock=clock) as emr,
+        ModelArtsLiteSimulator(seed=4, clock=clock) as modelarts,
     ):
         exporter = Exporter(
             parse_config(
                 {
                     "defaults": {"per_job_series": "all"},
-                    "targets": [ray.target_config("ray"), emr.target_config("emr")],
+                    "targets": [
+                        ray.target_config("ray"),
+                        emr.target_config("emr"),
+                        modelarts.target_config("modelarts"),
+                    ],
                 }
             )
         )
@@ -49,8 +55,8 @@ def test_workload_moves_every_metric_within_a_minute() -> None:
             poller.clock = clock
         snapshots = []
         for _ in range(13):  # 60 simulated seconds, a poll every 5
-            ray.step(now[0])
-            emr.step(now[0])
+            for simulator in (ray, emr, modelarts):
+                simulator.step(now[0])
             exporter.poll_all_once()
             snapshots.append(samples(exporter.exposition.body()))
             now[0] += 5
@@ -68,6 +74,6 @@ def test_workload_moves_every_metric_within_a_minute() -> None:
 def test_demo_serves_metrics_and_stops_on_sigterm() -> None:
     with exporter_process("--demo") as (process, base):
         body = httpx.get(f"{base}/metrics", timeout=5).content
-        for target in ("demo-ray", "demo-openyuanrong", "demo-emr"):
+        for target in ("demo-ray", "demo-openyuanrong", "demo-emr", "demo-modelarts"):
             assert value(body, "jobfleet_poll_duration_seconds_count", target=target) >= 1
         stop_with_sigterm(process)

@@ -7,12 +7,14 @@ from ..errors import REASONS, PollError
 from .base import Backend, Listing
 from .emr_serverless import EmrServerlessBackend
 from .http import ApiStats
+from .modelarts_lite import ModelArtsLiteBackend
 from .ray import RayBackend
 
 BACKENDS: dict[str, type[Backend]] = {
     "ray": RayBackend,
     "openyuanrong": RayBackend,
     "emr_serverless": EmrServerlessBackend,
+    "modelarts_lite": ModelArtsLiteBackend,
 }
 
 

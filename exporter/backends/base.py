@@ -6,6 +6,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import ClassVar
 
+from ..errors import PollError
 from ..model import Cluster, Job, StatusPairs
 
 
@@ -34,9 +35,9 @@ class Backend(ABC):
     def list_jobs(self, deadline: float) -> Listing:
         """Every job the target knows (a ``Listing`` of ``Job``)."""
 
-    @abstractmethod
     def list_clusters(self, deadline: float) -> Listing:
         """Every cluster of the target (a ``Listing`` of ``Cluster``)."""
+        raise PollError("other", f"backend {self.kind} has no cluster API")
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""

@@ -27,7 +27,7 @@ from ..errors import PollError
 from ..model import Cluster, ClusterGroup, Job, Phase, status_pairs
 from .base import Backend, Listing
 from .fields import mapping, number, text
-from .http import ApiClient, ApiStats, default_error
+from .http import ApiClient, ApiStats, default_error, first_text, json_object, vendor_error
 
 log = logging.getLogger(__name__)
 
@@ -175,25 +175,23 @@ def _items(payload: Any, field: str, operation: str) -> list[Any]:
 
 
 def classify_error(operation: str, response: httpx.Response, body: bytes) -> PollError:
-    """Alibaba's error shape: ``{Code|code, Message|message, RequestId|requestId}``."""
-    try:
-        payload = json.loads(body)
-    except ValueError:
-        payload = None
-    if not isinstance(payload, dict):
+    """Alibaba's error shape: ``{Code|code, Message|message, RequestId|requestId}``;
+    ``x-acs-retry-after`` (milliseconds) says how long to wait after throttling."""
+    payload = json_object(body)
+    if payload is None:
         return default_error(operation, response, body)
-    code = text(payload.get("Code") or payload.get("code"))
-    message = " ".join(text(payload.get("Message") or payload.get("message")).split())[:200]
-    request_id = text(payload.get("RequestId") or payload.get("requestId"))
-    status = response.status_code
-    detail = f"{operation}: HTTP {status} {code}: {message} (request {request_id or '-'})"
-    if status == 429 or code.startswith("Throttling"):
-        retry_ms = number(response.headers.get("x-acs-retry-after"))
-        retry_after = retry_ms / 1000.0 if retry_ms and retry_ms > 0 else None
-        return PollError("throttled", detail, status=status, retry_after=retry_after)
-    if code in AUTH_CODES or code.startswith(AUTH_CODE_PREFIXES) or status in (401, 403):
-        return PollError("auth", detail, status=status)
-    return PollError("http", detail, status=status)
+    code = first_text(payload, "Code", "code")
+    retry_ms = number(response.headers.get("x-acs-retry-after"))
+    return vendor_error(
+        operation,
+        response,
+        code,
+        first_text(payload, "Message", "message"),
+        first_text(payload, "RequestId", "requestId"),
+        throttled=response.status_code == 429 or code.startswith("Throttling"),
+        auth=code in AUTH_CODES or code.startswith(AUTH_CODE_PREFIXES),
+        retry_after=retry_ms / 1000.0 if retry_ms and retry_ms > 0 else None,
+    )
 
 
 # --- the backend -----------------------------------------------------------------------------

@@ -56,6 +56,42 @@ def default_error(operation: str, response: httpx.Response, body: bytes) -> Poll
 ErrorClassifier = Callable[[str, httpx.Response, bytes], PollError]
 
 
+def json_object(body: bytes) -> dict[str, Any] | None:
+    """The body as a JSON object, or None."""
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return None
+    return payload if isinstance(payload, dict) else None
+
+
+def first_text(payload: dict[str, Any], *keys: str) -> str:
+    """The first non-empty string among ``keys`` (vendors spell their error fields several ways)."""
+    return next((v for k in keys if isinstance(v := payload.get(k), str) and v), "")
+
+
+def vendor_error(
+    operation: str,
+    response: httpx.Response,
+    code: str,
+    message: str,
+    request_id: str,
+    *,
+    throttled: bool,
+    auth: bool,
+    retry_after: float | None = None,
+) -> PollError:
+    """A PollError from a cloud API's error answer, its reason decided by the backend."""
+    status = response.status_code
+    message = " ".join(message.split())[:200]
+    detail = f"{operation}: HTTP {status} {code}: {message} (request {request_id or '-'})"
+    if throttled:
+        return PollError("throttled", detail, status=status, retry_after=retry_after)
+    if auth or status in (401, 403):
+        return PollError("auth", detail, status=status)
+    return PollError("http", detail, status=status)
+
+
 class ApiClient:
     """A thin httpx wrapper: absolute deadline, response-size cap, request accounting."""
 

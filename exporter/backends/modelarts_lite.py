@@ -1,0 +1,187 @@
+"""Huawei Cloud ModelArts Lite Server jobs: ``GET /v1/{project_id}/dev-servers/jobs``.
+
+The API takes filters but no page parameter, yet answers with ``current/pages/size/total``: when
+those say the answer is partial, the listing is marked incomplete (and still used). Polls are
+cheap: only the active jobs (``status=PROCESSING``) each interval, the full list every
+``full_list_interval``, and a job that left PROCESSING is fetched by ``id`` so its final status
+is counted at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from ..auth.sdk_hmac import HuaweiKey, IamTokenAuth, SdkHmacAuth, query_value
+from ..config import ModelArtsLiteTarget
+from ..errors import PollError
+from ..labels import LabelCap
+from ..model import Job, Phase
+from .base import Backend, Listing
+from .fields import number, text
+from .http import ApiClient, ApiStats, default_error, first_text, json_object, vendor_error
+from .ray import parse_epoch
+
+log = logging.getLogger(__name__)
+
+ACTIVE = "PROCESSING"
+KNOWN_PAIRS = (
+    (Phase.RUNNING, "PROCESSING"),
+    (Phase.SUCCEEDED, "FINISHED"),
+    (Phase.FAILED, "FINISHED"),
+    (Phase.CANCELLED, "DELETED"),
+)
+THROTTLE_CODES = ("APIG.0308",)
+AUTH_CODES = ("APIG.0301", "APIG.0303", "APIG.1002", "APIG.0307")
+
+
+def phase_of(status: str, abnormal_nodes: int | None) -> Phase:
+    """FINISHED with nodes where the task failed is a failure (DESIGN.md)."""
+    if status == "PROCESSING":
+        return Phase.RUNNING
+    if status == "FINISHED":
+        return Phase.FAILED if abnormal_nodes else Phase.SUCCEEDED
+    if status == "DELETED":
+        return Phase.CANCELLED
+    return Phase.UNKNOWN
+
+
+def parse_job(item: Any, job_type: Callable[[str], str] = str) -> Job | None:
+    """One element of ``data``; None without an id. ``job_type`` bounds the open-ended type."""
+    if not isinstance(item, dict):
+        return None
+    key = text(item.get("id"))
+    if not key:
+        return None
+    status = text(item.get("status")).upper() or "UNKNOWN"
+    abnormal = number(item.get("abnormal_count"))
+    abnormal_nodes = int(abnormal) if abnormal is not None and abnormal >= 0 else None
+    phase = phase_of(status, abnormal_nodes)
+    updated = parse_epoch(item.get("update_at"))
+    return Job(
+        key=key,
+        name=text(item.get("name")) or key,
+        status=status,
+        phase=phase,
+        job_type=job_type(text(item.get("type")) or "UNKNOWN"),
+        submit_time=parse_epoch(item.get("create_at")),
+        end_time=updated if phase.terminal else None,
+        updated_time=updated,
+        abnormal_nodes=abnormal_nodes,
+    )
+
+
+def parse_page(payload: Any, job_type: Callable[[str], str] = str) -> tuple[list[Job], bool, int]:
+    """(jobs, partial, skipped): partial when ``pages > 1`` or ``total`` exceeds the data."""
+    if not isinstance(payload, dict) or not isinstance(payload.get("data"), list):
+        raise PollError("parse", "job list: answer has no data list")
+    data = payload["data"]
+    jobs = [job for job in (parse_job(item, job_type) for item in data) if job is not None]
+    pages, total = number(payload.get("pages")), number(payload.get("total"))
+    partial = (pages is not None and pages > 1) or (total is not None and total > len(data))
+    return jobs, partial, len(data) - len(jobs)
+
+
+def classify_error(operation: str, response: httpx.Response, body: bytes) -> PollError:
+    """Huawei's shape: ``error_code``/``error_msg`` (or ``errorCode``/``errorMsg``,
+    ``code``/``message``); the request id comes in ``X-Request-Id``."""
+    payload = json_object(body)
+    if payload is None:
+        return default_error(operation, response, body)
+    code = first_text(payload, "error_code", "errorCode", "code")
+    return vendor_error(
+        operation,
+        response,
+        code,
+        first_text(payload, "error_msg", "errorMsg", "message"),
+        response.headers.get("X-Request-Id", ""),
+        throttled=response.status_code == 429 or code in THROTTLE_CODES,
+        auth=code in AUTH_CODES,
+        retry_after=number(response.headers.get("Retry-After")),
+    )
+
+
+class ModelArtsLiteBackend(Backend):
+    known_pairs = KNOWN_PAIRS
+    cluster_states = ()
+
+    def __init__(
+        self,
+        target: ModelArtsLiteTarget,
+        stats: ApiStats,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__(target.backend)
+        self.target = target
+        self.clock = clock
+        found = target.auth()
+        assert found is not None  # the config refuses a target without credentials
+        secret = found[1]
+        if isinstance(secret, HuaweiKey):
+            auth: httpx.Auth = SdkHmacAuth(secret, target.project())
+        elif isinstance(secret, Path):
+            auth = IamTokenAuth(token_file=str(secret))
+        else:
+            auth = IamTokenAuth(token=secret)
+        self.api = ApiClient(
+            target.base_url(),
+            stats,
+            max_response_bytes=target.max_response_bytes,
+            auth=auth,
+            headers={"X-Project-Id": target.project()},
+            classify_error=classify_error,
+            requests_per_second=target.requests_per_second,
+        )
+        self._path = f"/v1/{target.project()}/dev-servers/jobs"
+        self._filters = {
+            key: query_value(value)
+            for key, value in target.filters.model_dump().items()
+            if value is not None
+        }
+        self._job_type = LabelCap("job_type", target.job_type_cap)
+        self._jobs: dict[str, Job] | None = None
+        self._next_full = 0.0
+        self._full_partial = False
+
+    def _get(self, params: dict[str, str], deadline: float) -> tuple[list[Job], bool, int]:
+        payload = self.api.get_json(
+            self._path, "ListDevServerJobs", deadline=deadline, params=params
+        )
+        return parse_page(payload, self._job_type)
+
+    def list_jobs(self, deadline: float) -> Listing:
+        now = self.clock()
+        if self._jobs is None or now >= self._next_full or "status" in self._filters:
+            jobs, partial, skipped = self._get(self._filters, deadline)
+            self._jobs = {job.key: job for job in jobs}
+            self._full_partial, incomplete = partial, partial
+            self._next_full = now + self.target.full_list_interval
+        else:
+            incomplete, skipped = self._refresh_active(deadline)
+        return Listing(items=list(self._jobs.values()), complete=not incomplete, skipped=skipped)
+
+    def _refresh_active(self, deadline: float) -> tuple[bool, int]:
+        """The PROCESSING jobs, and by id each one that has left PROCESSING since."""
+        assert self._jobs is not None
+        active, partial, skipped = self._get({**self._filters, "status": ACTIVE}, deadline)
+        fresh = {job.key: job for job in active}
+        for key, job in list(self._jobs.items()):
+            if job.status != ACTIVE or key in fresh:
+                continue
+            found, _, more = self._get({"id": key}, deadline)
+            skipped += more
+            match = next((j for j in found if j.key == key), None)
+            if match is None:
+                del self._jobs[key]  # gone from the API
+            else:
+                fresh[key] = match
+        self._jobs.update(fresh)
+        return self._full_partial or partial, skipped
+
+    def close(self) -> None:
+        self.api.close()

@@ -1,0 +1,248 @@
+"""ModelArts Lite Server jobs: parsing the seed, and the backend against its simulator over HTTP."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from exporter.app import Exporter
+from exporter.backends.modelarts_lite import classify_error, parse_page
+from exporter.config import ConfigError, parse_config
+from exporter.model import Phase
+from exporter.simulators.modelarts_lite import ModelArtsLiteSimulator
+
+from .helpers import SHARED, promtool_check_metrics, samples, value
+
+
+def seed_example() -> dict:
+    text = (SHARED / "seeds" / "003_333c3f050b6e4876.txt").read_text()
+    start = text.index("{", text.index("Example Responses"))
+    return json.loads(text[start : text.index("Status Codes", start)])
+
+
+def exporter_for(*targets: dict) -> Exporter:
+    return Exporter(parse_config({"targets": list(targets)}))
+
+
+def test_seed_example_parses_to_two_finished_jobs() -> None:
+    jobs, partial, skipped = parse_page(seed_example())
+    assert (partial, skipped) == (False, 0)
+    by_id = {job.key: job for job in jobs}
+    upgrade = by_id["03af7361-5cba-44d4-b29b-4dcc5d9dff51"]
+    diagnosis = by_id["62c89f77-fc81-45a8-9647-d6e457e73954"]
+    assert (upgrade.status, upgrade.phase, upgrade.job_type) == (
+        "FINISHED",
+        Phase.SUCCEEDED,
+        "ASCEND_SOFTWARE_UPGRADE",
+    )
+    assert (diagnosis.job_type, diagnosis.name, diagnosis.abnormal_nodes) == (
+        "ASCEND_DIAGNOSIS",
+        "diagnosis-81ef",
+        0,
+    )
+    assert upgrade.submit_time == pytest.approx(1749536420.547)
+    assert upgrade.updated_time == pytest.approx(1749536603.947)
+    assert upgrade.end_time == upgrade.updated_time
+
+
+def test_finished_with_abnormal_nodes_is_failed_and_string_times_are_read() -> None:
+    page = {
+        "data": [
+            {"id": "a", "status": "FINISHED", "abnormal_count": 2, "create_at": "1749536420547"},
+            {"id": "b", "status": "DELETED", "type": "X"},
+            {"id": "c", "status": "PROCESSING"},
+            {"name": "no id"},
+        ],
+        "pages": 1,
+        "total": 4,
+    }
+    jobs, partial, skipped = parse_page(page)
+    assert [(j.key, j.phase) for j in jobs] == [
+        ("a", Phase.FAILED),
+        ("b", Phase.CANCELLED),
+        ("c", Phase.RUNNING),
+    ]
+    assert jobs[0].submit_time == pytest.approx(1749536420.547)
+    assert (partial, skipped) == (False, 1)
+    assert parse_page({"data": [], "pages": 2, "total": 0})[1] is True
+    assert parse_page({"data": [{"id": "x"}], "total": 7})[1] is True
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "headers", "reason"),
+    [
+        (429, {"error_code": "APIG.0308", "error_msg": "throttled"}, {}, "throttled"),
+        (400, {"errorCode": "APIG.0308", "errorMsg": "throttled"}, {}, "throttled"),
+        (401, {"error_code": "APIG.0301", "error_msg": "verify aksk signature fail"}, {}, "auth"),
+        (403, {"code": "ModelArts.0203", "message": "no permission"}, {}, "auth"),
+        (500, {"error_code": "ModelArts.0001"}, {"X-Request-Id": "r-1"}, "http"),
+    ],
+)
+def test_error_classification(status, body, headers, reason) -> None:
+    raw = json.dumps(body).encode()
+    error = classify_error(
+        "ListDevServerJobs", httpx.Response(status, headers=headers, content=raw), raw
+    )
+    assert error.reason == reason
+    if "X-Request-Id" in headers:
+        assert "(request r-1)" in str(error)
+
+
+def test_filters_reach_the_wire() -> None:
+    with ModelArtsLiteSimulator() as sim:
+        sim.add_job("j-1", name="nightly", job_type="COMMON", status="FINISHED", visible=False)
+        sim.add_job("j-2", name="nightly", job_type="COMMON", status="FINISHED")
+        filters = {
+            "id": "j-1",
+            "name": "nightly",
+            "type": "COMMON",
+            "status": "FINISHED",
+            "visible": False,
+        }
+        exporter = exporter_for(sim.target_config("ma", filters=filters, per_job_series="all"))
+        assert exporter.poll_all_once()
+        exporter.close()
+        (query,) = sim.requests
+    assert query == {
+        "id": "j-1",
+        "name": "nightly",
+        "type": "COMMON",
+        "status": "FINISHED",
+        "visible": "false",
+    }
+    assert value(exporter.exposition.body(), "jobfleet_job_info", job_id="j-1") == 1
+
+
+def test_partial_answer_is_reported_and_still_exported(caplog: pytest.LogCaptureFixture) -> None:
+    with ModelArtsLiteSimulator(page_limit=3) as sim:
+        for i in range(5):
+            sim.add_job(f"j-{i}", status="PROCESSING", create_at=time.time() - i)
+        exporter = exporter_for(sim.target_config("ma"))
+        with caplog.at_level(logging.WARNING):
+            assert exporter.poll_all_once()
+            assert exporter.poll_all_once()
+        exporter.close()
+    body = exporter.exposition.body()
+    assert value(body, "jobfleet_list_incomplete", resource="jobs") == 1
+    assert value(body, "jobfleet_jobs", status="PROCESSING") == 3
+    assert sum("list complete: False" in record.getMessage() for record in caplog.records) == 1
+
+
+def test_job_leaving_processing_with_abnormal_nodes_counts_once_as_failed() -> None:
+    with ModelArtsLiteSimulator() as sim:
+        for i in range(50):
+            sim.add_job(f"old-{i}", status="FINISHED", create_at=time.time() - 86400)
+        sim.add_job("busy", status="PROCESSING", job_type="ASCEND_DIAGNOSIS")
+        exporter = exporter_for(sim.target_config("ma"))
+        poller = exporter.pollers[0]
+        assert poller.poll("jobs")
+        sim.set_job("busy", status="FINISHED", abnormal_count=2)
+        sim.requests.clear()
+        assert poller.poll("jobs")  # the next interval
+        assert sim.requests == [{"status": "PROCESSING"}, {"id": "busy"}]
+        assert poller.poll("jobs")
+        exporter.close()
+    body = exporter.exposition.body()
+    assert value(body, "jobfleet_jobs_finished_total", phase="failed", status="FINISHED") == 1
+    assert value(body, "jobfleet_jobs_finished_total", phase="succeeded") == 0
+    assert value(body, "jobfleet_jobs_by_type", job_type="ASCEND_DIAGNOSIS") == 1
+    lint = promtool_check_metrics(body)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+
+
+def test_bad_signature_is_reason_auth_and_target_down() -> None:
+    with ModelArtsLiteSimulator() as sim:
+        target = sim.target_config("ma")
+        target["credentials"]["secret_key"] = "not-the-secret-key"
+        exporter = exporter_for(target)
+        assert not exporter.poll_all_once()
+        exporter.close()
+    body = exporter.exposition.body()
+    assert value(body, "jobfleet_target_up", resource="jobs") == 0
+    assert value(body, "jobfleet_poll_errors_total", reason="auth") == 1
+    assert value(body, "jobfleet_api_requests_total", code="401") == 1
+    assert "APIG.0301" in exporter.pollers[0].health["jobs"].last_error
+    assert b"not-the-secret-key" not in body
+
+
+def test_throttling_is_counted_and_backed_off() -> None:
+    with ModelArtsLiteSimulator() as sim:
+        sim.add_job("j", status="PROCESSING")
+        exporter = exporter_for(sim.target_config("ma", poll_interval="1s"))
+        poller = exporter.pollers[0]
+        sim.throttle_next(1)
+        assert not poller.poll("jobs")
+        sent = len(sim.requests)
+        assert not poller.poll("jobs")  # backing off: no request
+        assert len(sim.requests) == sent
+        time.sleep(2.1)  # 1 s interval x 2 after the first throttled answer
+        assert poller.poll("jobs")
+        exporter.close()
+    body = exporter.exposition.body()
+    assert value(body, "jobfleet_poll_errors_total", reason="throttled") == 1
+    assert value(body, "jobfleet_api_requests_total", code="429") == 1
+
+
+def test_iam_token_and_temporary_credentials(tmp_path: Path) -> None:
+    token_file = tmp_path / "iam-token"
+    token_file.write_text("MIIsimulatedIAMtoken\n")
+    with ModelArtsLiteSimulator(iam_token="MIIsimulatedIAMtoken", security_token="sts+/=") as sim:
+        sim.add_job("j", status="PROCESSING")
+        by_token = {
+            **sim.target_config("token"),
+            "credentials": {"auth_token_file": str(token_file)},
+        }
+        wrong = {**sim.target_config("wrong"), "credentials": {"auth_token": "nope"}}
+        exporter = exporter_for(by_token, wrong, sim.target_config("sts"))
+        exporter.poll_all_once()
+        exporter.close()
+    body = exporter.exposition.body()
+    assert value(body, "jobfleet_target_up", target="token") == 1
+    assert value(body, "jobfleet_target_up", target="sts") == 1
+    assert value(body, "jobfleet_target_up", target="wrong") == 0
+    assert value(body, "jobfleet_poll_errors_total", target="wrong", reason="auth") == 1
+
+
+def test_open_ended_job_types_are_capped() -> None:
+    with ModelArtsLiteSimulator() as sim:
+        for i, job_type in enumerate(("A", "B", "C", "D")):
+            sim.add_job(f"j-{i}", job_type=job_type, create_at=time.time() - 10 + i)
+        exporter = exporter_for(sim.target_config("ma", job_type_cap=2))
+        assert exporter.poll_all_once()
+        exporter.close()
+    types = {
+        dict(labels)["job_type"]: v
+        for (name, labels), v in samples(exporter.exposition.body()).items()
+        if name == "jobfleet_jobs_by_type"
+    }
+    assert len(types) == 3 and types["other"] == 2
+
+
+def test_endpoint_project_and_credentials_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HUAWEICLOUD_SDK_AK", "AK")
+    monkeypatch.setenv("HUAWEICLOUD_SDK_SK", "SK")
+    monkeypatch.setenv("HUAWEICLOUD_SDK_PROJECT_ID", "p-123")
+    base = {"name": "m", "backend": "modelarts_lite"}
+    singapore, beijing = parse_config(
+        {
+            "targets": [
+                {**base, "region": "ap-southeast-1"},
+                {**base, "name": "b", "region": "cn-north-4"},
+            ]
+        }
+    ).targets
+    assert singapore.base_url() == "https://modelarts.ap-southeast-1.myhuaweicloud.cn"
+    assert beijing.base_url() == "https://modelarts.cn-north-4.myhuaweicloud.com"
+    assert singapore.project() == "p-123"
+    assert singapore.auth_text() == "AK/SK signature (environment)"
+    monkeypatch.delenv("HUAWEICLOUD_SDK_SK")
+    with pytest.raises(ConfigError) as err:
+        parse_config({"targets": [{**base, "region": "cn-north-4"}]})
+    assert err.value.problems[0].startswith("targets[0]: credentials: none found")
