@@ -12,7 +12,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -129,3 +129,47 @@ def stop_with_sigterm(process: subprocess.Popen, timeout: float = 20) -> bytes:
     os.kill(process.pid, signal.SIGTERM)
     assert process.wait(timeout=timeout) == 0
     return process.stderr.read() if process.stderr else b""
+
+
+@contextlib.contextmanager
+def simulated_fleet(per_job_series: str = "all") -> Iterator[tuple[Exporter, Callable[[], None]]]:
+    """An exporter polling all four simulators on a fake clock; yield it and ``advance()``,
+    which moves the workloads 5 simulated seconds on and polls every target once."""
+    from exporter.config import parse_config
+    from exporter.simulators.emr_serverless import EmrServerlessSimulator
+    from exporter.simulators.modelarts_lite import ModelArtsLiteSimulator
+    from exporter.simulators.ray import RaySimulator
+
+    now = [time.time()]
+
+    def clock() -> float:
+        return now[0]
+
+    simulators = {
+        "ray": RaySimulator(seed=1, clock=clock),
+        "openyuanrong": RaySimulator(flavour="openyuanrong", seed=2, clock=clock),
+        "emr": EmrServerlessSimulator(seed=3, clock=clock),
+        "modelarts": ModelArtsLiteSimulator(seed=4, clock=clock),
+    }
+    with contextlib.ExitStack() as stack:
+        for simulator in simulators.values():
+            stack.enter_context(simulator)
+        exporter = Exporter(
+            parse_config(
+                {
+                    "defaults": {"per_job_series": per_job_series},
+                    "targets": [sim.target_config(name) for name, sim in simulators.items()],
+                }
+            )
+        )
+        stack.callback(exporter.close)
+        for poller in exporter.pollers:
+            poller.clock = clock
+
+        def advance() -> None:
+            for simulator in simulators.values():
+                simulator.step(now[0])
+            exporter.poll_all_once()
+            now[0] += 5
+
+        yield exporter, advance

@@ -1,17 +1,10 @@
 """--demo: the simulated workload makes every metric move within a minute, and the demo serves."""
 
-import time
-
 import httpx
 
-from exporter.app import Exporter
-from exporter.config import parse_config
 from exporter.families import FAMILIES
-from exporter.simulators.emr_serverless import EmrServerlessSimulator
-from exporter.simulators.modelarts_lite import ModelArtsLiteSimulator
-from exporter.simulators.ray import RaySimulator
 
-from .helpers import exporter_process, samples, stop_with_sigterm, value
+from .helpers import exporter_process, samples, simulated_fleet, stop_with_sigterm, value
 
 # Families that cannot move in the demo: constant by nature, or never sent by its backends.
 STATIC = {
@@ -32,35 +25,11 @@ def family_of(sample_name: str) -> str:
 
 
 def test_workload_moves_every_metric_within_a_minute() -> None:
-    now = [time.time()]
-    clock = lambda: now[0]  # noqa: E731
-    with (
-        RaySimulator(seed=1, clock=clock) as ray,
-        EmrServerlessSimulator(seed=3, clock=clock) as emr,
-        ModelArtsLiteSimulator(seed=4, clock=clock) as modelarts,
-    ):
-        exporter = Exporter(
-            parse_config(
-                {
-                    "defaults": {"per_job_series": "all"},
-                    "targets": [
-                        ray.target_config("ray"),
-                        emr.target_config("emr"),
-                        modelarts.target_config("modelarts"),
-                    ],
-                }
-            )
-        )
-        for poller in exporter.pollers:
-            poller.clock = clock
+    with simulated_fleet() as (exporter, advance):
         snapshots = []
         for _ in range(13):  # 60 simulated seconds, a poll every 5
-            for simulator in (ray, emr, modelarts):
-                simulator.step(now[0])
-            exporter.poll_all_once()
+            advance()
             snapshots.append(samples(exporter.exposition.body()))
-            now[0] += 5
-        exporter.close()
     first = snapshots[1]  # the first poll after the baseline
     moved = {
         family_of(name)

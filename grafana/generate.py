@@ -1,0 +1,535 @@
+"""Writes the Grafana dashboards under grafana/dashboards/ from the panel lists below.
+
+    python grafana/generate.py          # rewrite the JSON files
+    python grafana/generate.py --check  # exit 1 if a file differs from what this would write
+
+Every dashboard has a Prometheus datasource variable and multi-value ``target``/``backend``
+variables; every query filters on them with ``S`` below.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+S = 'target=~"$target", backend=~"$backend"'
+DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
+
+
+def q(expr: str, legend: str = "", instant: bool = False, table: bool = False) -> dict:
+    target = {"datasource": DATASOURCE, "expr": expr, "legendFormat": legend or "__auto"}
+    if instant:
+        target["instant"], target["range"] = True, False
+    if table:
+        target["format"] = "table"
+    return target
+
+
+def panel(
+    kind: str,
+    title: str,
+    targets: list[dict],
+    unit: str = "short",
+    w: int = 12,
+    h: int = 8,
+    description: str = "",
+    **options: object,
+) -> dict:
+    return {
+        "type": kind,
+        "title": title,
+        "description": description,
+        "datasource": DATASOURCE,
+        "targets": targets,
+        "fieldConfig": {"defaults": {"unit": unit}, "overrides": []},
+        "options": options,
+        "_size": (w, h),
+    }
+
+
+def layout(panels: list[dict]) -> list[dict]:
+    """Place panels left to right, wrapping at Grafana's 24 columns; number them and refIds."""
+    x = y = row_height = 0
+    for number, item in enumerate(panels, start=1):
+        w, h = item.pop("_size")
+        if x + w > 24:
+            x, y, row_height = 0, y + row_height, 0
+        item["id"] = number
+        item["gridPos"] = {"h": h, "w": w, "x": x, "y": y}
+        for index, target in enumerate(item["targets"]):
+            target["refId"] = chr(ord("A") + index)
+        x, row_height = x + w, max(row_height, h)
+    return panels
+
+
+def variable(name: str, label: str) -> dict:
+    query = f"label_values(jobfleet_target_up, {name})"
+    return {
+        "type": "query",
+        "name": name,
+        "label": label,
+        "datasource": DATASOURCE,
+        "query": {"query": query, "refId": f"{name}-values"},
+        "refresh": 2,
+        "multi": True,
+        "includeAll": True,
+        "allValue": ".*",
+        "current": {"text": "All", "value": "$__all"},
+        "sort": 1,
+    }
+
+
+def dashboard(uid: str, title: str, description: str, panels: list[dict]) -> dict:
+    return {
+        "uid": uid,
+        "title": title,
+        "description": description,
+        "tags": ["jobfleet"],
+        "editable": True,
+        "graphTooltip": 1,
+        "refresh": "1m",
+        "schemaVersion": 39,
+        "time": {"from": "now-6h", "to": "now"},
+        "timezone": "browser",
+        "templating": {
+            "list": [
+                {
+                    "type": "datasource",
+                    "name": "datasource",
+                    "label": "Data source",
+                    "query": "prometheus",
+                    "current": {},
+                },
+                variable("target", "Target"),
+                variable("backend", "Backend"),
+            ]
+        },
+        "links": [
+            {"type": "dashboards", "tags": ["jobfleet"], "asDropdown": True, "title": "jobfleet"}
+        ],
+        "panels": layout(panels),
+    }
+
+
+def quantiles(metric: str, selector: str, by: str = "") -> list[dict]:
+    group = f"{by}, le" if by else "le"
+    return [
+        q(
+            f"histogram_quantile({p}, sum by ({group}) (rate({metric}_bucket{{{selector}}}[$__rate_interval])))",
+            f"p{int(p * 100)}" + (f" {{{{{by}}}}}" if by else ""),
+        )
+        for p in (0.5, 0.9, 0.99)
+    ]
+
+
+OVERVIEW = dashboard(
+    "jobfleet-overview",
+    "jobfleet / Fleet overview",
+    "Jobs by phase, throughput, failures, durations, cost and target health across the fleet.",
+    [
+        panel(
+            "stat",
+            "Jobs by phase now",
+            [q(f"sum by (phase) (jobfleet_jobs{{{S}}})", "{{phase}}", instant=True)],
+            w=12,
+            h=5,
+            description="Jobs tracked now: active ones, and finished ones within the retention window.",
+            colorMode="background",
+            textMode="value_and_name",
+        ),
+        panel(
+            "stat",
+            "Targets up",
+            [q(f"min by (target) (jobfleet_target_up{{{S}}})", "{{target}}", instant=True)],
+            w=12,
+            h=5,
+            description="1 when the last poll of every resource of the target succeeded.",
+            colorMode="background",
+            textMode="value_and_name",
+        ),
+        panel(
+            "timeseries",
+            "Submitted and finished per hour",
+            [
+                q(f"sum(target_backend:jobfleet_jobs_submitted:increase1h{{{S}}})", "submitted"),
+                q(
+                    f"sum by (phase) (target_backend_phase:jobfleet_jobs_finished:increase1h{{{S}}})",
+                    "finished {{phase}}",
+                ),
+            ],
+            description="Jobs seen new, and jobs that reached each terminal phase, over the past hour.",
+        ),
+        panel(
+            "timeseries",
+            "Failure ratio (1 h)",
+            [q(f"target_backend:jobfleet_job_failure_ratio:1h{{{S}}}", "{{target}}")],
+            unit="percentunit",
+            description="Failed / finished over the past hour, per target.",
+        ),
+        panel(
+            "timeseries",
+            "Job duration (succeeded)",
+            quantiles("jobfleet_job_duration_seconds", f'{S}, phase="succeeded"'),
+            unit="s",
+            w=8,
+        ),
+        panel(
+            "timeseries",
+            "Queue wait",
+            quantiles("jobfleet_job_queue_wait_seconds", S),
+            unit="s",
+            w=8,
+        ),
+        panel(
+            "timeseries",
+            "Failed and cancelled job durations (p90)",
+            [
+                q(
+                    f'histogram_quantile(0.9, sum by (phase, le) (rate(jobfleet_job_duration_seconds_bucket{{{S}, phase!="succeeded"}}[$__rate_interval])))',
+                    "{{phase}}",
+                )
+            ],
+            unit="s",
+            w=8,
+        ),
+        panel(
+            "timeseries",
+            "CU-hours per hour",
+            [
+                q(
+                    f"sum by (resource_queue) (increase(jobfleet_cu_seconds_total{{{S}}}[1h])) / 3600",
+                    "{{resource_queue}}",
+                )
+            ],
+            unit="short",
+            description="Compute units consumed (EMR cuHours), by engine queue.",
+        ),
+        panel(
+            "timeseries",
+            "CU-hours per day",
+            [
+                q(
+                    f"sum by (target) (increase(jobfleet_cu_seconds_total{{{S}}}[1d])) / 3600",
+                    "{{target}}",
+                )
+            ],
+            unit="short",
+        ),
+    ],
+)
+
+JOBS = dashboard(
+    "jobfleet-jobs",
+    "jobfleet / Jobs",
+    "Per target: jobs by native status and type, the active jobs, the slowest and longest waiting.",
+    [
+        panel(
+            "timeseries",
+            "Tracked jobs by native status",
+            [q(f"sum by (target, status) (jobfleet_jobs{{{S}}})", "{{target}} {{status}}")],
+        ),
+        panel(
+            "timeseries",
+            "Finished per hour by native status",
+            [
+                q(
+                    f"sum by (target, status) (increase(jobfleet_jobs_finished_total{{{S}}}[1h]))",
+                    "{{target}} {{status}}",
+                )
+            ],
+        ),
+        panel(
+            "bargauge",
+            "Tracked jobs by type",
+            [
+                q(
+                    f"sum by (target, job_type) (jobfleet_jobs_by_type{{{S}}})",
+                    "{{target}} {{job_type}}",
+                    instant=True,
+                )
+            ],
+            w=8,
+            displayMode="gradient",
+        ),
+        panel(
+            "table",
+            "Active jobs",
+            [
+                q(
+                    f'jobfleet_job_status{{{S}, phase=~"pending|running"}} * on (target, backend, job_id) group_left (job_name, job_type) jobfleet_job_info{{{S}}}',
+                    instant=True,
+                    table=True,
+                )
+            ],
+            w=16,
+            description="Needs per_job_series: active (default) or all.",
+        ),
+        panel(
+            "bargauge",
+            "Longest running now",
+            [
+                q(
+                    f'topk(10, (time() - jobfleet_job_submit_timestamp_seconds{{{S}}}) and on (target, backend, job_id) (jobfleet_job_status{{{S}, phase="running"}} == 1))',
+                    "{{target}} {{job_id}}",
+                    instant=True,
+                )
+            ],
+            unit="s",
+            w=12,
+            displayMode="gradient",
+        ),
+        panel(
+            "bargauge",
+            "Longest pending now",
+            [
+                q(
+                    f'topk(10, (time() - jobfleet_job_submit_timestamp_seconds{{{S}}}) and on (target, backend, job_id) (jobfleet_job_status{{{S}, phase="pending"}} == 1))',
+                    "{{target}} {{job_id}}",
+                    instant=True,
+                )
+            ],
+            unit="s",
+            w=12,
+            displayMode="gradient",
+        ),
+        panel(
+            "bargauge",
+            "Most CU-hours (EMR)",
+            [
+                q(
+                    f"topk(10, jobfleet_job_cu_seconds{{{S}}}) / 3600",
+                    "{{target}} {{job_id}}",
+                    instant=True,
+                )
+            ],
+            w=12,
+            displayMode="gradient",
+        ),
+        panel(
+            "bargauge",
+            "Most abnormal nodes (ModelArts)",
+            [
+                q(
+                    f"topk(10, jobfleet_job_abnormal_nodes{{{S}}})",
+                    "{{target}} {{job_id}}",
+                    instant=True,
+                )
+            ],
+            w=12,
+            displayMode="gradient",
+        ),
+    ],
+)
+
+CLUSTERS = dashboard(
+    "jobfleet-clusters",
+    "jobfleet / Clusters",
+    "Cluster states over time, capacity and use, nodes alive and dead, autoscaling bounds.",
+    [
+        panel(
+            "state-timeline",
+            "Cluster state",
+            [q(f"jobfleet_cluster_state{{{S}}} == 1", "{{target}} {{cluster_id}} {{state}}")],
+            w=24,
+            h=8,
+        ),
+        panel(
+            "bargauge",
+            "Clusters per state",
+            [q(f"sum by (state) (jobfleet_clusters{{{S}}})", "{{state}}", instant=True)],
+            w=8,
+            displayMode="gradient",
+        ),
+        panel(
+            "timeseries",
+            "Nodes alive and dead",
+            [
+                q(
+                    f"sum by (target, cluster_id, state) (jobfleet_cluster_nodes{{{S}}})",
+                    "{{target}} {{cluster_id}} {{state}}",
+                )
+            ],
+            w=16,
+        ),
+        panel(
+            "timeseries",
+            "CPU cores: total and used",
+            [
+                q(
+                    f"sum by (target, cluster_id) (jobfleet_cluster_cpu_cores{{{S}}})",
+                    "{{cluster_id}} total",
+                ),
+                q(f"jobfleet_cluster_cpu_cores_used{{{S}}}", "{{cluster_id}} used"),
+            ],
+            w=8,
+        ),
+        panel(
+            "timeseries",
+            "Memory: total and used",
+            [
+                q(
+                    f"sum by (target, cluster_id) (jobfleet_cluster_memory_bytes{{{S}}})",
+                    "{{cluster_id}} total",
+                ),
+                q(f"jobfleet_cluster_memory_used_bytes{{{S}}}", "{{cluster_id}} used"),
+            ],
+            unit="bytes",
+            w=8,
+        ),
+        panel(
+            "timeseries",
+            "GPUs: total and used",
+            [
+                q(
+                    f"sum by (target, cluster_id) (jobfleet_cluster_gpus{{{S}}})",
+                    "{{cluster_id}} total",
+                ),
+                q(f"jobfleet_cluster_gpus_used{{{S}}}", "{{cluster_id}} used"),
+            ],
+            w=8,
+        ),
+        panel(
+            "timeseries",
+            "Worker replicas and autoscaling bounds",
+            [
+                q(
+                    f'jobfleet_cluster_nodes{{{S}, role="worker", state="alive"}}',
+                    "{{cluster_id}} {{group}} replicas",
+                ),
+                q(f"jobfleet_cluster_group_replicas_min{{{S}}}", "{{cluster_id}} {{group}} min"),
+                q(f"jobfleet_cluster_group_replicas_max{{{S}}}", "{{cluster_id}} {{group}} max"),
+            ],
+            w=24,
+        ),
+    ],
+)
+
+HEALTH = dashboard(
+    "jobfleet-health",
+    "jobfleet / Exporter health",
+    "Is the exporter polling every target, how fast, what the APIs answer, and how fresh the data is.",
+    [
+        panel(
+            "state-timeline",
+            "Poll success",
+            [q(f"jobfleet_target_up{{{S}}}", "{{target}} {{resource}}")],
+            w=24,
+            h=7,
+        ),
+        panel(
+            "timeseries",
+            "Poll duration (p90)",
+            [
+                q(
+                    f"histogram_quantile(0.9, sum by (target, resource, le) (rate(jobfleet_poll_duration_seconds_bucket{{{S}}}[$__rate_interval])))",
+                    "{{target}} {{resource}}",
+                )
+            ],
+            unit="s",
+            w=8,
+        ),
+        panel(
+            "timeseries",
+            "Age of the last successful poll",
+            [
+                q(
+                    f"time() - jobfleet_poll_last_success_timestamp_seconds{{{S}}}",
+                    "{{target}} {{resource}}",
+                )
+            ],
+            unit="s",
+            w=8,
+        ),
+        panel(
+            "timeseries",
+            "Failed polls by reason (per hour)",
+            [
+                q(
+                    f"sum by (target, reason) (increase(jobfleet_poll_errors_total{{{S}}}[1h]))",
+                    "{{target}} {{reason}}",
+                )
+            ],
+            w=8,
+        ),
+        panel(
+            "timeseries",
+            "API requests by operation and code",
+            [
+                q(
+                    f"sum by (target, operation, code) (rate(jobfleet_api_requests_total{{{S}}}[$__rate_interval]))",
+                    "{{target}} {{operation}} {{code}}",
+                )
+            ],
+            unit="reqps",
+        ),
+        panel(
+            "timeseries",
+            "API latency (p90)",
+            [
+                q(
+                    f"histogram_quantile(0.9, sum by (target, operation, le) (rate(jobfleet_api_request_duration_seconds_bucket{{{S}}}[$__rate_interval])))",
+                    "{{target}} {{operation}}",
+                )
+            ],
+            unit="s",
+        ),
+        panel(
+            "timeseries",
+            "Throttled polls (per hour)",
+            [
+                q(
+                    f'sum by (target) (increase(jobfleet_poll_errors_total{{{S}, reason="throttled"}}[1h]))',
+                    "{{target}}",
+                )
+            ],
+            w=8,
+        ),
+        panel(
+            "stat",
+            "Partial lists",
+            [q(f"jobfleet_list_incomplete{{{S}}}", "{{target}} {{resource}}", instant=True)],
+            w=8,
+            colorMode="background",
+            textMode="value_and_name",
+        ),
+        panel("table", "Exporter build", [q("jobfleet_build_info", instant=True, table=True)], w=8),
+    ],
+)
+
+DASHBOARDS = {
+    "fleet-overview.json": OVERVIEW,
+    "jobs.json": JOBS,
+    "clusters.json": CLUSTERS,
+    "exporter-health.json": HEALTH,
+}
+
+
+def render(data: dict) -> str:
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="fail if a file is out of date")
+    args = parser.parse_args()
+    stale = []
+    for name, data in DASHBOARDS.items():
+        path = HERE / "dashboards" / name
+        text = render(data)
+        if args.check:
+            if not path.exists() or path.read_text() != text:
+                stale.append(name)
+        else:
+            path.parent.mkdir(exist_ok=True)
+            path.write_text(text)
+    if stale:
+        print(f"out of date (run python grafana/generate.py): {', '.join(stale)}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

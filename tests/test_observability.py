@@ -1,0 +1,164 @@
+"""Rules, alerts, Alertmanager config and dashboards: linted by the real tools, and every metric
+they name checked against what the exporter really exports."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from functools import cache
+
+import promql_parser
+import pytest
+import yaml
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models.dashboard import Dashboard
+
+from .helpers import ROOT, need, samples, simulated_fleet
+
+RULES = ROOT / "rules"
+DASHBOARDS = sorted((ROOT / "grafana" / "dashboards").glob("*.json"))
+
+
+def tool(name: str) -> str:
+    path = shutil.which(name)
+    need(path is not None, f"{name} is not installed (scripts/install-tools.sh)")
+    return path
+
+
+def run(*command: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        command, capture_output=True, text=True, timeout=60, cwd=ROOT, check=False
+    )
+
+
+def alert_rules() -> list[dict]:
+    groups = yaml.safe_load((RULES / "alerts.yml").read_text())["groups"]
+    return [rule for group in groups for rule in group["rules"]]
+
+
+def recording_names() -> set[str]:
+    groups = yaml.safe_load((RULES / "recording.yml").read_text())["groups"]
+    return {rule["record"] for group in groups for rule in group["rules"]}
+
+
+def test_promtool_checks_the_rule_files() -> None:
+    result = run(tool("promtool"), "check", "rules", "rules/recording.yml", "rules/alerts.yml")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS: 10 rules found" in result.stdout
+
+
+def test_promtool_rule_unit_tests_pass() -> None:
+    result = run(tool("promtool"), "test", "rules", "rules/tests/alerts_test.yml")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_alert_is_tested_firing_and_not_firing() -> None:
+    tests = yaml.safe_load((RULES / "tests" / "alerts_test.yml").read_text())["tests"]
+    cases = [case for test in tests for case in test.get("alert_rule_test", [])]
+    for rule in alert_rules():
+        outcomes = {bool(c["exp_alerts"]) for c in cases if c["alertname"] == rule["alert"]}
+        assert outcomes == {True, False}, rule["alert"]
+
+
+def test_every_alert_has_severity_annotations_and_a_runbook_section() -> None:
+    runbooks = (ROOT / "docs" / "runbooks.md").read_text()
+    for rule in alert_rules():
+        assert rule["labels"]["severity"] in ("warning", "critical"), rule["alert"]
+        assert {"summary", "description", "runbook_url"} <= set(rule["annotations"])
+        anchor = rule["annotations"]["runbook_url"].rsplit("#", 1)[1]
+        assert anchor == rule["alert"].lower()
+        assert f"\n## {rule['alert']}\n" in runbooks
+
+
+def test_amtool_accepts_the_alertmanager_config() -> None:
+    result = run(tool("amtool"), "check-config", "alertmanager/alertmanager.yml")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_dashboards_are_generated_and_complete() -> None:
+    result = run("python3", "grafana/generate.py", "--check")
+    assert result.returncode == 0, result.stdout
+    assert [d.name for d in DASHBOARDS] == [
+        "clusters.json",
+        "exporter-health.json",
+        "fleet-overview.json",
+        "jobs.json",
+    ]
+    for path in DASHBOARDS:
+        names = {v["name"] for v in json.loads(path.read_text())["templating"]["list"]}
+        assert names == {"datasource", "target", "backend"}, path.name
+
+
+def keys(node: object, path: str = "") -> set[str]:
+    if isinstance(node, dict):
+        return {f"{path}.{k}" for k in node} | {
+            key for k, v in node.items() for key in keys(v, f"{path}.{k}")
+        }
+    if isinstance(node, list):
+        return {key for i, v in enumerate(node) for key in keys(v, f"{path}[{i}]")}
+    return set()
+
+
+@pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.name)
+def test_dashboard_json_survives_the_schema_round_trip(path) -> None:
+    data = json.loads(path.read_text())
+    again = json.loads(json.dumps(Dashboard.from_json(data), cls=JSONEncoder))
+    assert keys(data) - keys(again) == set()
+
+
+def concrete(expr: str) -> str:
+    """A dashboard expression with Grafana's variables replaced, as Prometheus would get it."""
+    return expr.replace("$__rate_interval", "1m").replace("$target", ".*").replace("$backend", ".*")
+
+
+def dashboard_exprs() -> list[tuple[str, str, str]]:
+    out = []
+    for path in DASHBOARDS:
+        for panel in json.loads(path.read_text())["panels"]:
+            for target in panel["targets"]:
+                out.append((path.stem, panel["title"], concrete(target["expr"])))
+    return out
+
+
+def rule_exprs() -> list[str]:
+    return [rule["expr"] for rule in alert_rules()] + [
+        rule["expr"]
+        for group in yaml.safe_load((RULES / "recording.yml").read_text())["groups"]
+        for rule in group["rules"]
+    ]
+
+
+def metric_names(node: object) -> set[str]:
+    if type(node).__name__ == "VectorSelector":
+        return {node.name}
+    found: set[str] = set()
+    for attr in ("lhs", "rhs", "expr", "param", "vector_selector", "args"):
+        value = getattr(node, attr, None)
+        for item in value if isinstance(value, list | tuple) else [value]:
+            if item is not None and type(item).__module__.startswith("promql_parser"):
+                found |= metric_names(item)
+    return found
+
+
+@cache
+def exported_names() -> frozenset[str]:
+    """Sample names the exporter really emits, with all four backends polled for a while."""
+    with simulated_fleet() as (exporter, advance):
+        for _ in range(13):
+            advance()
+        body = exporter.exposition.body()
+    return frozenset(name for name, _ in samples(body)) | frozenset(
+        re.findall(r"^# TYPE (\S+)", body.decode(), re.MULTILINE)
+    )
+
+
+def test_every_promql_expression_parses_and_names_only_exported_metrics() -> None:
+    known = exported_names() | recording_names()
+    exprs = [expr for *_, expr in dashboard_exprs()] + rule_exprs()
+    assert len(exprs) > 60
+    for expr in exprs:
+        names = metric_names(promql_parser.parse(expr))
+        assert names, expr
+        assert names <= known, (expr, names - known)
