@@ -1,0 +1,203 @@
+"""A real Prometheus scrapes a real exporter process (all four simulated backends), evaluates the
+rules, and sends alerts to a real Alertmanager, which delivers them to a webhook in this test."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from exporter.simulators.emr_serverless import EmrServerlessSimulator
+from exporter.simulators.modelarts_lite import ModelArtsLiteSimulator
+from exporter.simulators.ray import RaySimulator
+
+from ..helpers import ROOT, exporter_process, free_port, need
+from ..test_observability import dashboard_exprs, recording_names
+
+pytestmark = pytest.mark.e2e
+
+
+@contextlib.contextmanager
+def daemon(command: list[str], log: Path) -> Iterator[subprocess.Popen]:
+    """A server process, stopped by its PID on the way out."""
+    with open(log, "wb") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            yield process
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def webhook() -> Iterator[tuple[str, list[dict]]]:
+    """An Alertmanager webhook receiver; yields its URL and the alerts it got."""
+    received: list[dict] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            received.extend(json.loads(body).get("alerts", []))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/alerts", received
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def eventually(check, timeout: float, step: float = 0.5) -> bool:
+    """True as soon as ``check()`` is truthy; False if it never is within ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(step)
+    return True
+
+
+def test_prometheus_rules_dashboards_and_alerts_end_to_end(tmp_path: Path) -> None:
+    prometheus, alertmanager = shutil.which("prometheus"), shutil.which("prometheus-alertmanager")
+    need(prometheus is not None, "prometheus is not installed (scripts/install-tools.sh)")
+    need(alertmanager is not None, "prometheus-alertmanager is not installed")
+    ray, yuanrong = RaySimulator(seed=1), RaySimulator(flavour="openyuanrong", seed=2)
+    emr, modelarts = EmrServerlessSimulator(seed=3), ModelArtsLiteSimulator(seed=4)
+    with contextlib.ExitStack() as stack:
+        for simulator in (ray, yuanrong, emr, modelarts):
+            stack.enter_context(simulator)
+            simulator.start_workload(30)
+        ray.add_job("stuck-for-2h", status="PENDING", start_time=time.time() - 7200)
+        bad_keys = emr.target_config("emr-bad-keys", resources=["jobs"])
+        bad_keys["credentials"]["access_key_secret"] = "not-the-secret"
+        common = {"poll_interval": "2s", "per_job_series": "all"}
+        targets = [
+            ray.target_config("ray", **common),
+            yuanrong.target_config("openyuanrong", **common),
+            emr.target_config("emr", **common),
+            modelarts.target_config("modelarts", **common),
+            {**bad_keys, **common},
+        ]
+        config = tmp_path / "exporter.yaml"
+        config.write_text(yaml.safe_dump({"targets": targets}))
+        _, exporter_url = stack.enter_context(exporter_process("--config.file", str(config)))
+
+        hook_url, received = stack.enter_context(webhook())
+        am_port = free_port()
+        (tmp_path / "am.yml").write_text(
+            yaml.safe_dump(
+                {
+                    "route": {
+                        "receiver": "test",
+                        "group_by": ["alertname", "target"],
+                        "group_wait": "1s",
+                        "group_interval": "1s",
+                    },
+                    "receivers": [{"name": "test", "webhook_configs": [{"url": hook_url}]}],
+                }
+            )
+        )
+        stack.enter_context(
+            daemon(
+                [
+                    alertmanager,
+                    f"--config.file={tmp_path / 'am.yml'}",
+                    f"--storage.path={tmp_path / 'am-data'}",
+                    f"--web.listen-address=127.0.0.1:{am_port}",
+                    "--cluster.listen-address=",
+                ],
+                tmp_path / "alertmanager.log",
+            )
+        )
+
+        # The shipped rules, evaluated every second (the recording group's 30 s is dropped).
+        for name in ("recording.yml", "alerts.yml"):
+            rules = yaml.safe_load((ROOT / "rules" / name).read_text())
+            for group in rules["groups"]:
+                group.pop("interval", None)
+            (tmp_path / name).write_text(yaml.safe_dump(rules))
+        prom_port, alerts_to = free_port(), f"127.0.0.1:{am_port}"
+        (tmp_path / "prometheus.yml").write_text(
+            yaml.safe_dump(
+                {
+                    "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+                    "rule_files": [str(tmp_path / "recording.yml"), str(tmp_path / "alerts.yml")],
+                    "alerting": {"alertmanagers": [{"static_configs": [{"targets": [alerts_to]}]}]},
+                    "scrape_configs": [
+                        {
+                            "job_name": "jobfleet",
+                            "static_configs": [{"targets": [exporter_url.removeprefix("http://")]}],
+                        }
+                    ],
+                }
+            )
+        )
+        stack.enter_context(
+            daemon(
+                [
+                    prometheus,
+                    f"--config.file={tmp_path / 'prometheus.yml'}",
+                    f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                    f"--web.listen-address=127.0.0.1:{prom_port}",
+                ],
+                tmp_path / "prometheus.log",
+            )
+        )
+        api = f"http://127.0.0.1:{prom_port}/api/v1/query"
+
+        def query(expr: str) -> list:
+            try:
+                answer = httpx.get(api, params={"query": expr}, timeout=5).json()
+            except (httpx.HTTPError, ValueError):
+                return []
+            assert answer.get("status") != "error", (expr, answer)
+            return answer["data"]["result"] if answer.get("status") == "success" else []
+
+        assert eventually(lambda: query("jobfleet_build_info"), 30), "no scrape"
+        every_target_polled = "count(increase(jobfleet_poll_duration_seconds_count[1m]) > 0) >= 5"
+        assert eventually(lambda: query(every_target_polled), 30), "targets not polled"
+
+        empty = [
+            (dashboard, title, expr)
+            for dashboard, title, expr in dashboard_exprs()
+            if not eventually(lambda expr=expr: query(expr), 15)
+        ]
+        assert empty == [], f"dashboard queries without data: {empty}"
+        missing = [
+            name
+            for name in sorted(recording_names())
+            if not eventually(lambda n=name: query(n), 15)
+        ]
+        assert missing == [], f"recording rules without data: {missing}"
+
+        def delivered() -> set[str]:
+            return {alert["labels"]["alertname"] for alert in received}
+
+        expected = {"JobfleetJobPendingTooLong", "JobfleetAuthFailing"}
+        assert eventually(lambda: expected <= delivered(), 60, step=1), delivered()
+        by_name = {alert["labels"]["alertname"]: alert for alert in received}
+        pending, auth = by_name["JobfleetJobPendingTooLong"], by_name["JobfleetAuthFailing"]
+        assert pending["labels"]["job_id"] == "stuck-for-2h"
+        assert auth["labels"]["target"] == "emr-bad-keys"
+        assert auth["annotations"]["runbook_url"].endswith("#jobfleetauthfailing")
