@@ -93,7 +93,9 @@ class MetricsServer:
             },
         )
         self._httpd = server_class((host, port), handler)
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="http", daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, args=(0.1,), name="http", daemon=True
+        )
 
     @property
     def port(self) -> int:

@@ -70,7 +70,9 @@ class Simulator:
         self._server = ThreadingHTTPServer((host, port), self.handler_class())
         self._server.daemon_threads = True
         name = type(self).__name__
-        threading.Thread(target=self._server.serve_forever, name=name, daemon=True).start()
+        threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), name=name, daemon=True
+        ).start()
         self.url = f"http://{host}:{self._server.server_address[1]}"
         return self.url
 
