@@ -58,6 +58,15 @@ class Block:
         extra = label_text(labels)
         return f"{self._base},{extra}" if self._base else extra
 
+    def series(self, family: str, labels: Labels) -> tuple[list[str], str]:
+        """The line list of ``family`` and the rendered label text for ``labels``, for
+        collectors that write many samples sharing labels (per-job series) without
+        re-rendering them each time."""
+        return self._lines.setdefault(family, []), self._labels(labels)
+
+    def lines(self, family: str) -> list[str]:
+        return self._lines.setdefault(family, [])
+
     def add(self, family: str, value: float, labels: Labels = ()) -> None:
         text = self._labels(labels)
         self._lines.setdefault(family, []).append(f"{family}{{{text}}} {format_value(value)}\n")

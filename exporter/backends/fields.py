@@ -8,7 +8,7 @@ from typing import Any
 
 def text(value: Any) -> str:
     """A string field; numbers become their text, anything else ""."""
-    if isinstance(value, str):
+    if type(value) is str:  # the common case first: this runs for every field of every job
         return value
     if isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)
@@ -17,6 +17,8 @@ def text(value: Any) -> str:
 
 def number(value: Any) -> float | None:
     """A finite number from an int, float or numeric string; None otherwise."""
+    if type(value) is int:
+        return float(value)
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, str):
