@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import httpx
+import orjson
 
 from ..errors import NotFound, PollError
 from ..histogram import REQUEST_BUCKETS, Histogram
@@ -161,6 +162,10 @@ class ApiClient:
         if response.status_code >= 300:
             raise PollError("http", f"{operation}: unexpected redirect (HTTP {code})")
         try:
+            return orjson.loads(body)  # about twice as fast as json on large job lists
+        except ValueError:
+            pass
+        try:  # what orjson refuses and json reads: integers beyond 64 bits, NaN
             return json.loads(body)
         except ValueError:
             raise PollError(
