@@ -75,6 +75,7 @@ class EmrServerlessSimulator(Simulator):
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
         self._jobs: dict[str, dict[str, Any]] = {}
+        self._order: list[dict[str, Any]] | None = None
         self._clusters: dict[str, dict[str, Any]] = {}
         self._nonces: set[str] = set()
         self._temporary: dict[str, tuple[str, str, float]] = {}  # id -> (secret, token, expiry)
@@ -120,6 +121,7 @@ class EmrServerlessSimulator(Simulator):
                 start_time = submit
             if end_time is None and status not in ACTIVE:
                 end_time = self.clock()
+            self._order = None
             self._jobs[key] = {
                 "submissionId": key,
                 "name": name,
@@ -157,6 +159,7 @@ class EmrServerlessSimulator(Simulator):
     def remove_job(self, key: str) -> None:
         with self._lock:
             self._jobs.pop(key, None)
+            self._order = None
 
     def jobs(self) -> list[dict[str, Any]]:
         with self._lock:
@@ -318,25 +321,34 @@ class EmrServerlessSimulator(Simulator):
                 raise ApiError(400, "InvalidParameter", "submitTime is not valid JSON.") from None
         if self.on_list_page is not None:
             self.on_list_page(page_num)
+        wanted = [
+            (field, query[param])
+            for param, field in (
+                ("name", "name"),
+                ("submissionId", "submissionId"),
+                ("taskBizId", "taskBizId"),
+            )
+            if param in query
+        ]
         with self._lock:
-            jobs = [
-                job
-                for job in self._jobs.values()
-                if all(
-                    job[field] == query[param]
-                    for param, field in (
-                        ("name", "name"),
-                        ("submissionId", "submissionId"),
-                        ("taskBizId", "taskBizId"),
-                    )
-                    if param in query
-                )
-                and (window is None or start <= job["submitTime"] <= end)
-            ]
-            jobs.sort(key=lambda job: (job["submitTime"], job["submissionId"]), reverse=True)
+            jobs = self._newest_first()
+            if wanted:
+                jobs = [job for job in jobs if all(job[f] == v for f, v in wanted)]
+            if window is not None:
+                jobs = [job for job in jobs if start <= job["submitTime"] <= end]
             page = jobs[(page_num - 1) * page_size : page_num * page_size]
             rendered = [{k: v for k, v in job.items() if k != "taskBizId"} for job in page]
         return {"requestId": _request_id(), "totalCount": len(jobs), "rayJobs": rendered}
+
+    def _newest_first(self) -> list[dict[str, Any]]:
+        """Jobs by submitTime, newest first; sorted again only after the set of jobs changed."""
+        if self._order is None:
+            self._order = sorted(
+                self._jobs.values(),
+                key=lambda job: (job["submitTime"], job["submissionId"]),
+                reverse=True,
+            )
+        return self._order
 
     def list_clusters(self, query: dict[str, str]) -> dict[str, Any]:
         page_num, page_size = _paging(query)
