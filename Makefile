@@ -30,7 +30,7 @@ lint: $(STAMP)
 
 ## bench: measure scrape and poll cost (figures printed beside their baselines)
 bench: $(STAMP)
-	$(BIN)/python bench/run.py
+	$(BIN)/python -m bench.run
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -285,7 +285,7 @@ class EmrServerlessTarget(_TargetBase):
     filters: Annotated[EmrFilters, EmptyIfNone] = EmrFilters()
     requests_per_second: float = Field(default=5.0, gt=0)
     full_list_interval: Duration = 3600.0
-    max_pages: int = Field(default=1000, gt=0)
+    max_pages: int = Field(default=10_000, gt=0)
 
     @field_validator("region")
     @classmethod

@@ -11,6 +11,7 @@ page: ListRayCluster has no ``totalCount``. ``dashboardUrl`` carries a token and
 from __future__ import annotations
 
 import bisect
+import functools
 import json
 import logging
 import math
@@ -26,7 +27,7 @@ from ..config import EmrServerlessTarget
 from ..errors import PollError
 from ..model import Cluster, ClusterGroup, Job, Phase, status_pairs
 from .base import Backend, Listing
-from .fields import mapping, number, text
+from .fields import mapping, number, text, word
 from .http import ApiClient, ApiStats, default_error, first_text, json_object, vendor_error
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,15 @@ def epoch_ms(value: Any) -> float | None:
     return milliseconds / 1000.0 if milliseconds and milliseconds > 0 else None
 
 
+@functools.lru_cache(maxsize=1024)
+def _job_labels(queue: str, cluster_state: str) -> tuple[tuple[str, str], ...]:
+    """Shared by every job with the same engine and cluster state."""
+    labels = [("resource_queue", queue)] if queue else []
+    if cluster_state:
+        labels.append(("cluster_state", cluster_state))
+    return tuple(labels)
+
+
 def parse_job(item: Any) -> Job | None:
     """One element of ``rayJobs``; None without a submissionId."""
     if not isinstance(item, dict):
@@ -65,12 +75,8 @@ def parse_job(item: Any) -> Job | None:
     key = text(item.get("submissionId"))
     if not key:
         return None
-    status = text(item.get("status")) or "Unknown"
-    queue = text(item.get("resourceQueue"))
-    labels = [("resource_queue", queue)] if queue else []
-    cluster_state = text(item.get("clusterState"))
-    if cluster_state:
-        labels.append(("cluster_state", cluster_state))
+    status = word(item.get("status")) or "Unknown"
+    queue = word(item.get("resourceQueue"))
     cu_hours = number(item.get("cuHours"))
     return Job(
         key=key,
@@ -83,7 +89,7 @@ def parse_job(item: Any) -> Job | None:
         end_time=epoch_ms(item.get("endTime")),
         resource_queue=queue,
         cu_hours=cu_hours if cu_hours is not None and cu_hours >= 0 else None,
-        extra_labels=tuple(labels),
+        extra_labels=_job_labels(queue, word(item.get("clusterState"))),
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 from typing import Any
 
 
@@ -13,6 +14,12 @@ def text(value: Any) -> str:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)
     return ""
+
+
+def word(value: Any) -> str:
+    """A string field from a small vocabulary (a status, a type): interned, so the thousands of
+    jobs holding it share one string instead of one copy each."""
+    return sys.intern(text(value))
 
 
 def number(value: Any) -> float | None:

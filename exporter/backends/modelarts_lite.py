@@ -23,7 +23,7 @@ from ..errors import PollError
 from ..labels import LabelCap
 from ..model import Job, Phase
 from .base import Backend, Listing
-from .fields import number, text
+from .fields import number, text, word
 from .http import ApiClient, ApiStats, default_error, first_text, json_object, vendor_error
 from .ray import parse_epoch
 
@@ -58,7 +58,7 @@ def parse_job(item: Any, job_type: Callable[[str], str] = str) -> Job | None:
     key = text(item.get("id"))
     if not key:
         return None
-    status = text(item.get("status")).upper() or "UNKNOWN"
+    status = word(text(item.get("status")).upper()) or "UNKNOWN"
     abnormal = number(item.get("abnormal_count"))
     abnormal_nodes = int(abnormal) if abnormal is not None and abnormal >= 0 else None
     phase = phase_of(status, abnormal_nodes)

@@ -8,6 +8,7 @@ and 0 mean unset; every key may be missing.
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any
 
@@ -15,7 +16,7 @@ from ..config import RayTarget
 from ..errors import NotFound, PollError
 from ..model import Cluster, ClusterGroup, Job, Phase, status_pairs
 from .base import Backend, Listing
-from .fields import mapping, number, text
+from .fields import mapping, number, text, word
 from .http import ApiClient, ApiStats
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,11 @@ def parse_epoch(value: Any) -> float | None:
     return seconds / 1000.0 if seconds >= _MILLISECONDS_FROM else seconds
 
 
+@functools.lru_cache(maxsize=1024)
+def _error_labels(error_type: str) -> tuple[tuple[str, str], ...]:
+    return (("error_type", error_type),)
+
+
 def parse_job(item: Any) -> Job | None:
     """One element of the job list, or None when it has no usable identity."""
     if not isinstance(item, dict):
@@ -46,27 +52,32 @@ def parse_job(item: Any) -> Job | None:
     key = text(item.get("submission_id")) or text(item.get("job_id"))
     if not key:
         return None
-    status = text(item.get("status")).upper() or "UNKNOWN"
+    status = word(text(item.get("status")).upper()) or "UNKNOWN"
     metadata = mapping(item.get("metadata"))
     name = text(metadata.get("job_name")) or text(metadata.get("name")) or key
-    error_type = text(item.get("error_type"))
+    error_type = word(item.get("error_type"))
     return Job(
         key=key,
         name=name,
         status=status,
         phase=STATUSES.get(status, Phase.UNKNOWN),
-        job_type=text(item.get("type")) or "SUBMISSION",
+        job_type=word(item.get("type")) or "SUBMISSION",
         submit_time=parse_epoch(item.get("start_time")),
         end_time=parse_epoch(item.get("end_time")),
-        extra_labels=(("error_type", error_type),) if error_type else (),
+        extra_labels=_error_labels(error_type) if error_type else (),
     )
 
 
 def parse_jobs(payload: Any) -> Listing:
-    """The whole job list; raises PollError when it is not a JSON array."""
+    """The whole job list; raises PollError when it is not a JSON array. Consumes ``payload``."""
     if not isinstance(payload, list):
         raise PollError("parse", f"job list is a JSON {type(payload).__name__}, not an array")
-    jobs = [job for job in map(parse_job, payload) if job is not None]
+    jobs = []
+    for index, item in enumerate(payload):
+        payload[index] = None  # free each answer item as it is read: its memory is reused
+        job = parse_job(item)  # by the records built next, instead of fragmenting the heap
+        if job is not None:
+            jobs.append(job)
     return Listing(items=jobs, skipped=len(payload) - len(jobs))
 
 

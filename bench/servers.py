@@ -1,0 +1,75 @@
+"""One /metrics server per process, for the scrape benchmark: ``python -m bench.servers KIND N M``.
+
+- ours:   the exporter's MetricsServer over state holding the workload;
+- naive:  the usual way, client_python Gauges with labels, generate_latest on every scrape,
+          holding exactly the series our exposition holds;
+- static: the same bytes from a constant, over the same kind of HTTP server (the floor).
+Prints ``port N`` when ready, then serves until killed.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from prometheus_client import CollectorRegistry, Gauge, start_http_server
+from prometheus_client.parser import text_string_to_metric_families
+
+from exporter.server import MetricsServer
+
+from .common import loaded_exporter
+
+
+def naive_registry(body: bytes) -> CollectorRegistry:
+    registry = CollectorRegistry()
+    for family in text_string_to_metric_families(body.decode()):
+        if family.type != "gauge" or not family.samples:
+            continue  # the per-job series the comparison is about are all gauges
+        names = sorted(family.samples[0].labels)
+        gauge = Gauge(family.name, family.documentation, names, registry=registry)
+        for sample in family.samples:
+            gauge.labels(**sample.labels).set(sample.value)
+    return registry
+
+
+def static_server(body: bytes) -> ThreadingHTTPServer:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # as the exporter's server does
+
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def main() -> None:
+    kind, jobs, active = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    exporter = loaded_exporter(jobs, active)
+    body = exporter.exposition.body()
+    if kind == "ours":
+        server = MetricsServer("127.0.0.1", 0, exporter.exposition, lambda: exporter.pollers)
+        server.start()
+        port = server.port
+    elif kind == "naive":
+        httpd, _ = start_http_server(0, addr="127.0.0.1", registry=naive_registry(body))
+        port = httpd.server_port
+    else:
+        port = static_server(body).server_port
+    print(f"port {port}", flush=True)
+    threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()
