@@ -76,6 +76,7 @@ class RaySimulator(Simulator):
         self._lock = threading.Lock()
         self._jobs: dict[str, dict[str, Any]] = {}
         self._next_job_id = 2
+        self._used_job_ids: set[str] = set()
         self._nodes: list[dict[str, Any]] = []
         self._node_shape: dict[str, float] = {}
         self._hosts = 0
@@ -124,6 +125,8 @@ class RaySimulator(Simulator):
         terminal job without ``end_time`` ended now. Raises ValueError when the id is taken.
         """
         with self._lock:
+            if job_id is not None:
+                self._used_job_ids.add(job_id)
             if type == "DRIVER":
                 submission_id, job_id = None, job_id or self._new_job_id()
             else:
@@ -195,10 +198,10 @@ class RaySimulator(Simulator):
         return next((r for r in self._jobs.values() if r["job_id"] == job), None)
 
     def _new_job_id(self) -> str:
-        taken = {job["job_id"] for job in self._jobs.values()}
-        while (job_id := f"{self._next_job_id:02d}000000") in taken:
+        while (job_id := f"{self._next_job_id:02d}000000") in self._used_job_ids:
             self._next_job_id += 1
         self._next_job_id += 1
+        self._used_job_ids.add(job_id)
         return job_id
 
     def _new_submission_id(self) -> str:
