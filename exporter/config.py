@@ -149,7 +149,7 @@ class Defaults(_Strict):
     timeout: Duration = 10.0
     retention: Duration = 86400.0
     per_job_series: PerJobSeries = "active"
-    max_response_bytes: int = Field(default=64 * 2**20, gt=0)
+    max_response_bytes: int = Field(default=128 * 2**20, gt=0)
 
 
 class BearerCredentials(_Strict):
