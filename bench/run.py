@@ -26,7 +26,7 @@ def main() -> None:
     )
     sections = (
         lambda: scrape.run((1_000, 10_000) if args.quick else (1_000, 10_000, 100_000)),
-        lambda: ingest.run(jobs),
+        lambda: ingest.run((1_000, 10_000) if args.quick else (1_000, 10_000, 100_000)),
         lambda: memory.run(jobs),
         lambda: api_cost.run(jobs, 100),
         lambda: clusters.run(1_000),

@@ -3,7 +3,8 @@
 - ours:   the exporter's MetricsServer over state holding the workload;
 - naive:  the usual way, client_python Gauges with labels, generate_latest on every scrape,
           holding exactly the series our exposition holds;
-- static: the same bytes from a constant, over the same kind of HTTP server (the floor).
+- static: the same bytes from a constant, over the same kind of HTTP server (the floor);
+- raysim: the Ray Jobs API simulator holding the workload's jobs (for the ingest benchmark).
 Prints ``port N`` when ready, then serves until killed.
 """
 
@@ -11,14 +12,16 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.server import MetricsServer
+from exporter.simulators.ray import RaySimulator
 
-from .common import loaded_exporter
+from .common import STATUSES, loaded_exporter
 
 
 def naive_registry(body: bytes) -> CollectorRegistry:
@@ -54,8 +57,28 @@ def static_server(body: bytes) -> ThreadingHTTPServer:
     return server
 
 
+def ray_simulator(jobs: int, active: int) -> int:
+    now = time.time()
+    simulator = RaySimulator()
+    for i in range(jobs):
+        running = i < active
+        simulator.add_job(
+            f"raysubmit_{i:012d}",
+            status="RUNNING" if running else STATUSES[i % 3],
+            start_time=now - 3600 + i % 3000,
+            end_time=None if running else now - 60,
+            entrypoint="python train.py --epochs 10",
+            metadata={"job_name": f"train-{i % 500}", "owner": "bench"},
+        )
+    simulator.start()
+    return int(simulator.url.rsplit(":", 1)[1])
+
+
 def main() -> None:
     kind, jobs, active = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    if kind == "raysim":
+        print(f"port {ray_simulator(jobs, active)}", flush=True)
+        threading.Event().wait()
     exporter = loaded_exporter(jobs, active)
     body = exporter.exposition.body()
     if kind == "ours":
