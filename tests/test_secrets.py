@@ -1,0 +1,118 @@
+"""Secrets never leave: planted keys, tokens, token-bearing URLs and runtime_env variables are
+absent from /metrics, the landing page, debug logs, --check-config output and error messages."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import yaml
+
+from exporter.simulators.emr_serverless import EmrServerlessSimulator
+from exporter.simulators.modelarts_lite import ModelArtsLiteSimulator
+from exporter.simulators.ray import RaySimulator
+
+from .helpers import ROOT, exporter_process, stop_with_sigterm, wait_ready
+
+RAY_TOKEN = "planted-ray-bearer-token-5f3a"
+RUNTIME_SECRET = "planted-runtime-env-secret-77c1"
+URL_SECRET = "planted-url-password-91de"
+HEADER_SECRET = "planted-header-value-0b2e"
+EMR_SECRET = "plantedEmrAccessKeySecret4411"
+STS_TOKEN = "plantedStsSecurityToken+/=9d0c"
+HUAWEI_SK = "plantedHuaweiSecretKey7d2b"
+HUAWEI_STS = "plantedHuaweiSecurityToken3e6f"
+WRONG_SECRET = "plantedWrongSecretThatFails8c4a"
+
+
+def planted(extra: list[str]) -> list[str]:
+    return [
+        RAY_TOKEN,
+        RUNTIME_SECRET,
+        URL_SECRET,
+        HEADER_SECRET,
+        EMR_SECRET,
+        STS_TOKEN,
+        HUAWEI_SK,
+        HUAWEI_STS,
+        WRONG_SECRET,
+        *extra,
+    ]
+
+
+def test_planted_secrets_never_leave(tmp_path: Path) -> None:
+    ray = RaySimulator(auth_token=RAY_TOKEN)
+    emr = EmrServerlessSimulator(access_key_secret=EMR_SECRET)
+    modelarts = ModelArtsLiteSimulator(secret_key=HUAWEI_SK, security_token=HUAWEI_STS)
+    with ray, emr, modelarts:
+        ray.add_job(
+            "with-env",
+            status="RUNNING",
+            runtime_env={"env_vars": {"API_KEY": RUNTIME_SECRET}},
+            entrypoint=f"python train.py --password {RUNTIME_SECRET}",
+        )
+        ray.add_job("failing", status="FAILED", error_type="JOB_ENTRYPOINT_COMMAND_ERROR")
+        emr.add_job("rj-1", status="Running", cu_hours=1.0)
+        emr.add_cluster("ray-1")
+        modelarts.add_job("m-1", status="PROCESSING")
+        dashboard_tokens = [
+            url.split("token=", 1)[1]
+            for url in [job["dashboardUrl"] for job in emr.jobs()]
+            + [cluster["dashboardUrl"] for cluster in emr.list_clusters({})["rayClusters"]]
+        ]
+        host = ray.url.removeprefix("http://")
+        emr_sts = emr.target_config("emr-sts", resources=["jobs"])
+        emr_sts["credentials"]["security_token"] = STS_TOKEN  # refused: the token is unknown
+        bad_ray = ray.target_config("ray-wrong")
+        bad_ray["credentials"] = {"token": WRONG_SECRET}
+        config = {
+            "defaults": {"per_job_series": "all", "poll_interval": "1s"},
+            "targets": [
+                {
+                    **ray.target_config("ray"),
+                    "credentials": {"token": RAY_TOKEN},
+                    "headers": {"X-Api-Key": HEADER_SECRET},
+                },
+                bad_ray,
+                {**ray.target_config("ray-userinfo"), "url": f"http://user:{URL_SECRET}@{host}"},
+                emr.target_config("emr"),
+                emr_sts,
+                modelarts.target_config("modelarts"),
+            ],
+        }
+        path = tmp_path / "config.yaml"
+        path.write_text(yaml.safe_dump(config))
+        checked = subprocess.run(
+            [sys.executable, "-m", "exporter", "--config.file", str(path), "--check-config"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=ROOT,
+            check=False,
+        )
+        assert checked.returncode == 0, checked.stderr
+        args = ("--config.file", str(path), "--log.level", "debug")
+        with exporter_process(*args) as (process, base):
+            wait_ready(base, process)
+            time.sleep(2.5)  # a few polls, successful and failing, logged at debug level
+            metrics = httpx.get(f"{base}/metrics", timeout=10).text
+            landing = httpx.get(f"{base}/", timeout=10).text
+            logs = stop_with_sigterm(process).decode()
+
+    assert 'jobfleet_target_up{target="ray",backend="ray",resource="jobs"} 1' in metrics
+    assert 'target="ray-wrong",backend="ray",resource="jobs"} 0' in metrics
+    assert "ray-wrong" in landing and "HTTP 403" in landing  # the error is shown, not the token
+    assert "debug" in logs.lower()
+    outputs = {
+        "metrics": metrics,
+        "landing page": landing,
+        "logs": logs,
+        "check-config": checked.stdout + checked.stderr,
+    }
+    for secret in planted(dashboard_tokens):
+        for where, text in outputs.items():
+            assert secret not in text, f"{secret!r} leaked into {where}"
+    assert "token=" not in metrics and "token=" not in landing
