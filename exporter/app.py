@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 import platform
 import threading
+import time
 from collections.abc import Callable
 
 from . import __version__
-from .config import Config
+from .config import Config, ConfigError
 from .poller import TargetPoller
 from .render import Block, Exposition
 from .scheduler import PollScheduler
@@ -17,21 +18,89 @@ from .server import MetricsServer
 log = logging.getLogger(__name__)
 
 
-def build_info_block() -> dict[str, bytes]:
+def process_block(reload_ok: bool, loaded_at: float) -> dict[str, bytes]:
+    """The exporter's own series: build info and the state of its configuration."""
     block = Block(())
     labels = (("version", __version__), ("python_version", platform.python_version()))
     block.add("jobfleet_build_info", 1, labels)
+    block.add("jobfleet_config_last_reload_successful", int(reload_ok))
+    block.add("jobfleet_config_last_reload_success_timestamp_seconds", loaded_at)
     return block.encode()
 
 
 class Exporter:
-    """Everything one configuration needs at run time."""
+    """Everything one configuration needs at run time.
 
-    def __init__(self, config: Config) -> None:
+    ``load_config``, when given, re-reads the configuration for a reload (SIGHUP or
+    ``POST /-/reload``): targets added, removed or changed are applied without a restart;
+    unchanged targets keep their pollers, and so their counters.
+    """
+
+    def __init__(self, config: Config, load_config: Callable[[], Config] | None = None) -> None:
         self.config = config
+        self.load_config = load_config
         self.exposition = Exposition()
-        self.exposition.update({("", "~build"): build_info_block()})
+        self._reload_lock = threading.Lock()
+        self._scheduler: PollScheduler | None = None
+        self._publish_process_block(ok=True)
         self.pollers = [TargetPoller(target, self.exposition) for target in config.targets]
+
+    def _publish_process_block(self, ok: bool) -> None:
+        if ok:
+            self._loaded_at = time.time()
+        self.exposition.update({("", "~build"): process_block(ok, self._loaded_at)})
+
+    def reload(self) -> tuple[bool, str]:
+        """Re-read the configuration and apply it; (ok, what happened). A bad new
+        configuration is refused and the running one stays."""
+        if self.load_config is None:
+            return False, "no configuration file to reload (demo mode)"
+        with self._reload_lock:
+            try:
+                config = self.load_config()
+            except ConfigError as err:
+                self._publish_process_block(ok=False)
+                log.error("configuration reload refused: %s", "; ".join(err.problems))
+                return False, "\n".join(err.problems)
+            summary = self._apply(config)
+            self._publish_process_block(ok=True)
+            log.info("configuration reloaded: %s", summary)
+            return True, summary
+
+    def _apply(self, config: Config) -> str:
+        if config.web != self.config.web:
+            log.warning("web settings changed: they take effect at the next restart")
+        current = {poller.target.name: poller for poller in self.pollers}
+        pollers, added, retired = [], [], []
+        for target in config.targets:
+            poller = current.pop(target.name, None)
+            if poller is not None and poller.target == target:
+                pollers.append(poller)
+                continue
+            if poller is not None:
+                retired.append(poller)
+            added.append(TargetPoller(target, self.exposition))
+            pollers.append(added[-1])
+        retired.extend(current.values())
+        if self._scheduler is not None:
+            self._scheduler.remove(retired)
+            self._scheduler.add(added)
+        for poller in retired:
+            poller.close()
+        kept = {(p.target.name, key) for p in pollers for key in (*p.target.resources, "~api")}
+        self.exposition.remove(
+            [
+                (p.target.name, key)
+                for p in retired
+                for key in (*p.target.resources, "~api")
+                if (p.target.name, key) not in kept
+            ]
+        )
+        self.pollers, self.config = pollers, config
+        return (
+            f"{len(pollers)} targets: {len(added)} new or changed, "
+            f"{len(retired)} removed or replaced, {len(pollers) - len(added)} unchanged"
+        )
 
     def poll_all_once(self) -> bool:
         """Poll every (target, resource) once, all at once; True if every poll succeeded."""
@@ -56,22 +125,28 @@ class Exporter:
         port: int,
         stop: threading.Event,
         on_ready: Callable[[int], None] | None = None,
+        reload_requested: threading.Event | None = None,
     ) -> None:
-        """Serve and poll until ``stop`` is set."""
-        server = MetricsServer(host, port, self.exposition, lambda: self.pollers)
-        scheduler = PollScheduler(self.pollers)
+        """Serve and poll until ``stop`` is set; reload whenever ``reload_requested`` is."""
+        server = MetricsServer(
+            host, port, self.exposition, lambda: self.pollers, reload=self.reload
+        )
+        self._scheduler = PollScheduler(self.pollers)
         server.start()
         log.info(
             "listening on %s:%d; polling %d targets", host or "*", server.port, len(self.pollers)
         )
         if on_ready:
             on_ready(server.port)
-        scheduler.start()
+        self._scheduler.start()
         try:
-            stop.wait()
+            while not stop.wait(0.2):
+                if reload_requested is not None and reload_requested.is_set():
+                    reload_requested.clear()
+                    self.reload()
         finally:
             log.info("shutting down")
-            scheduler.shutdown()
+            self._scheduler.shutdown()
             server.stop()
             self.close()
 

@@ -81,13 +81,13 @@ def _config(args: argparse.Namespace) -> Iterator[Config]:
         yield load_config(args.config_file)
 
 
-def _install_signal_handlers(stop: threading.Event) -> None:
+def _install_signal_handlers(stop: threading.Event, reload: threading.Event) -> None:
     def handle(signum: int, _frame: object) -> None:
         log.info("received %s", signal.Signals(signum).name)
-        stop.set()
+        (reload if signum == signal.SIGHUP else stop).set()
 
-    signal.signal(signal.SIGTERM, handle)
-    signal.signal(signal.SIGINT, handle)
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, handle)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -98,7 +98,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.check_config:
                 print(describe(config))
                 return 0
-            exporter = Exporter(config)
+            reloader = None if args.demo else lambda: load_config(args.config_file)
+            exporter = Exporter(config, reloader)
             if args.once:
                 ok = exporter.poll_all_once()
                 sys.stdout.buffer.write(exporter.exposition.body())
@@ -111,10 +112,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             except ValueError as err:
                 print(f"--web.listen-address: {err}", file=sys.stderr)
                 return 2
-            stop = threading.Event()
-            _install_signal_handlers(stop)
+            stop, reload = threading.Event(), threading.Event()
+            _install_signal_handlers(stop, reload)
             try:
-                exporter.serve(host, port, stop)
+                exporter.serve(host, port, stop, reload_requested=reload)
             except OSError as err:
                 print(f"cannot listen on {address}: {err.strerror or err}", file=sys.stderr)
                 return 1

@@ -21,6 +21,16 @@ class Family:
 
 _FAMILIES = [
     Family("jobfleet_build_info", "gauge", "Build information of the exporter."),
+    Family(
+        "jobfleet_config_last_reload_successful",
+        "gauge",
+        "1 if the last configuration reload succeeded (or none was asked for).",
+    ),
+    Family(
+        "jobfleet_config_last_reload_success_timestamp_seconds",
+        "gauge",
+        "When the configuration was last loaded successfully (epoch).",
+    ),
     # Jobs: aggregates.
     Family("jobfleet_jobs", "gauge", "Jobs currently tracked, by phase and native status."),
     Family("jobfleet_jobs_submitted_total", "counter", "New jobs seen since the baseline."),

@@ -102,6 +102,13 @@ class Exposition:
             self._blocks.update(blocks)
             self._rebuild()
 
+    def remove(self, keys: list[tuple[str, str]]) -> None:
+        """Drop blocks (a target that was removed) and rebuild the body once."""
+        with self._lock:
+            for key in keys:
+                self._blocks.pop(key, None)
+            self._rebuild()
+
     def _rebuild(self) -> None:
         parts: list[bytes] = []
         blocks = [self._blocks[key] for key in sorted(self._blocks)]

@@ -24,13 +24,19 @@ class PollScheduler:
     runs missed while a poll overran into one; a little jitter spreads polls of many targets.
     """
 
+    MIN_WORKERS = 64  # threads start lazily; room for targets added by a reload
+
     def __init__(self, pollers: Sequence[TargetPoller]) -> None:
         workers = max(1, sum(len(p.target.resources) for p in pollers))
         self._scheduler = BackgroundScheduler(
-            executors={"default": ThreadPoolExecutor(max_workers=workers)},
+            executors={"default": ThreadPoolExecutor(max(workers * 2, self.MIN_WORKERS))},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
             timezone=dt.UTC,
         )
+        self.add(pollers)
+
+    def add(self, pollers: Sequence[TargetPoller]) -> None:
+        """Schedule the pollers' resources, each polled at once and then every interval."""
         now = dt.datetime.now(dt.UTC)
         for poller in pollers:
             interval = poller.target.poll_interval
@@ -44,6 +50,11 @@ class PollScheduler:
                     id=job_id(poller, resource),
                     next_run_time=now,
                 )
+
+    def remove(self, pollers: Sequence[TargetPoller]) -> None:
+        for poller in pollers:
+            for resource in poller.target.resources:
+                self._scheduler.remove_job(job_id(poller, resource))
 
     def start(self) -> None:
         self._scheduler.start()

@@ -81,8 +81,9 @@ class MetricsServer:
         port: int,
         exposition: Exposition,
         pollers: Callable[[], Sequence[TargetPoller]],
+        reload: Callable[[], tuple[bool, str]] | None = None,
     ) -> None:
-        handler = _handler(exposition, pollers)
+        handler = _handler(exposition, pollers, reload)
         server_class = type(
             "Server",
             (ThreadingHTTPServer,),
@@ -110,7 +111,9 @@ class MetricsServer:
 
 
 def _handler(
-    exposition: Exposition, pollers: Callable[[], Sequence[TargetPoller]]
+    exposition: Exposition,
+    pollers: Callable[[], Sequence[TargetPoller]],
+    reload: Callable[[], tuple[bool, str]] | None,
 ) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = f"jobfleet-exporter/{__version__}"
@@ -147,6 +150,18 @@ def _handler(
 
         def do_HEAD(self) -> None:
             self.do_GET()
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            if length:
+                self.rfile.read(min(length, 65536))
+            if self.path.split("?", 1)[0] != "/-/reload":
+                self._send(404, b"not found\n", "text/plain; charset=utf-8")
+            elif reload is None:
+                self._send(405, b"reload is not available\n", "text/plain; charset=utf-8")
+            else:
+                ok, message = reload()
+                self._send(200 if ok else 500, f"{message}\n".encode(), "text/plain; charset=utf-8")
 
         def _send(self, status: int, body: bytes, content_type: str, gzip: bool = False) -> None:
             self.send_response(status)

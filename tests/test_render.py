@@ -1,6 +1,6 @@
 import gzip
 
-from exporter.app import build_info_block
+from exporter.app import process_block
 from exporter.backends.ray import STATUSES
 from exporter.collectors.jobs import render_jobs
 from exporter.histogram import Histogram
@@ -84,7 +84,7 @@ def hostile_ledger() -> JobLedger:
 
 def test_hostile_job_names_render_to_valid_exposition() -> None:
     exposition = Exposition()
-    exposition.update({("", "~build"): build_info_block()})
+    exposition.update({("", "~build"): process_block(True, 1e9)})
     block = Block(BASE)
     render_jobs(block, hostile_ledger(), "all")
     exposition.update({("t1", "jobs"): block.encode()})
