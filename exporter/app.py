@@ -14,6 +14,7 @@ from .poller import TargetPoller
 from .render import Block, Exposition
 from .scheduler import PollScheduler
 from .server import MetricsServer
+from .webconfig import WebSecurity
 
 log = logging.getLogger(__name__)
 
@@ -126,10 +127,11 @@ class Exporter:
         stop: threading.Event,
         on_ready: Callable[[int], None] | None = None,
         reload_requested: threading.Event | None = None,
+        security: WebSecurity | None = None,
     ) -> None:
         """Serve and poll until ``stop`` is set; reload whenever ``reload_requested`` is."""
         server = MetricsServer(
-            host, port, self.exposition, lambda: self.pollers, reload=self.reload
+            host, port, self.exposition, lambda: self.pollers, self.reload, security
         )
         self._scheduler = PollScheduler(self.pollers)
         server.start()

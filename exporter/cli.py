@@ -14,6 +14,7 @@ from . import __version__
 from .app import Exporter
 from .config import Config, ConfigError, load_config, parse_listen_address
 from .logs import LEVELS, setup_logging
+from .webconfig import WebSecurity
 
 log = logging.getLogger("exporter")
 
@@ -31,6 +32,12 @@ def build_parser() -> argparse.ArgumentParser:
         dest="listen_address",
         default=None,
         help="address to serve on (default: web.listen_address of the config, else :9760)",
+    )
+    parser.add_argument(
+        "--web.config.file",
+        dest="web_config_file",
+        default=None,
+        help="TLS and basic auth, exporter-toolkit format (default: web.config_file)",
     )
     parser.add_argument("--log.level", dest="log_level", choices=LEVELS, default="info")
     parser.add_argument("--log.format", dest="log_format", choices=("text", "json"), default="text")
@@ -112,10 +119,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             except ValueError as err:
                 print(f"--web.listen-address: {err}", file=sys.stderr)
                 return 2
+            web_config = args.web_config_file or config.web.config_file
+            security = WebSecurity(web_config) if web_config else None
             stop, reload = threading.Event(), threading.Event()
             _install_signal_handlers(stop, reload)
             try:
-                exporter.serve(host, port, stop, reload_requested=reload)
+                exporter.serve(host, port, stop, reload_requested=reload, security=security)
             except OSError as err:
                 print(f"cannot listen on {address}: {err.strerror or err}", file=sys.stderr)
                 return 1

@@ -139,6 +139,7 @@ class _Strict(BaseModel):
 
 class Web(_Strict):
     listen_address: ListenAddress = DEFAULT_LISTEN_ADDRESS
+    config_file: Path | None = None  # TLS and basic auth, exporter-toolkit format
 
 
 PerJobSeries = Literal["none", "active", "all"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import html
 import logging
 import socket
+import ssl
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -13,6 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from . import __version__
 from .poller import TargetPoller
 from .render import Exposition
+from .webconfig import WebSecurity
 
 log = logging.getLogger(__name__)
 
@@ -82,18 +85,20 @@ class MetricsServer:
         exposition: Exposition,
         pollers: Callable[[], Sequence[TargetPoller]],
         reload: Callable[[], tuple[bool, str]] | None = None,
+        security: WebSecurity | None = None,
     ) -> None:
-        handler = _handler(exposition, pollers, reload)
+        handler = _handler(exposition, pollers, reload, security)
         server_class = type(
             "Server",
-            (ThreadingHTTPServer,),
-            {
-                "address_family": socket.AF_INET6 if ":" in host else socket.AF_INET,
-                "daemon_threads": True,
-                "allow_reuse_address": True,
-            },
+            (_QuietServer,),
+            {"address_family": socket.AF_INET6 if ":" in host else socket.AF_INET},
         )
         self._httpd = server_class((host, port), handler)
+        if security is not None and security.context is not None:
+            # The handshake runs in the request's thread (Handler.setup), not in the accept loop.
+            self._httpd.socket = security.context.wrap_socket(
+                self._httpd.socket, server_side=True, do_handshake_on_connect=False
+            )
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, args=(0.1,), name="http", daemon=True
         )
@@ -110,10 +115,20 @@ class MetricsServer:
         self._httpd.server_close()
 
 
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """A failed handshake or a client gone mid-request: worth a debug line, no traceback."""
+        log.debug("http connection from %s failed: %s", client_address, sys.exc_info()[1])
+
+
 def _handler(
     exposition: Exposition,
     pollers: Callable[[], Sequence[TargetPoller]],
     reload: Callable[[], tuple[bool, str]] | None,
+    security: WebSecurity | None,
 ) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = f"jobfleet-exporter/{__version__}"
@@ -121,8 +136,26 @@ def _handler(
         # Headers and body go out in separate writes: without TCP_NODELAY, Nagle's algorithm
         # and the client's delayed ACK stall every keep-alive response by ~40 ms.
         disable_nagle_algorithm = True
+        timeout = 30  # a client that stalls is dropped rather than holding a thread
+
+        def setup(self) -> None:
+            super().setup()
+            if isinstance(self.request, ssl.SSLSocket):
+                self.request.do_handshake()
+
+        def _denied(self) -> bool:
+            if security is None or security.authorized(self.headers.get("Authorization")):
+                return False
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", 'Basic realm="jobfleet-exporter"')
+            self.send_header("Content-Length", "13")
+            self.end_headers()
+            self.wfile.write(b"unauthorized\n")
+            return True
 
         def do_GET(self) -> None:
+            if self._denied():
+                return
             path = self.path.split("?", 1)[0]
             if path == "/metrics":
                 if "gzip" in self.headers.get("Accept-Encoding", ""):
@@ -155,6 +188,8 @@ def _handler(
             length = int(self.headers.get("Content-Length") or 0)
             if length:
                 self.rfile.read(min(length, 65536))
+            if self._denied():
+                return
             if self.path.split("?", 1)[0] != "/-/reload":
                 self._send(404, b"not found\n", "text/plain; charset=utf-8")
             elif reload is None:
