@@ -9,11 +9,12 @@ import time
 from collections.abc import Callable
 
 from . import __version__
-from .config import Config, ConfigError
+from .config import Config, ConfigError, Target
 from .poller import TargetPoller
 from .render import Block, Exposition
 from .scheduler import PollScheduler
 from .server import MetricsServer
+from .state import StateFile
 from .webconfig import WebSecurity
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,16 @@ class Exporter:
         self._reload_lock = threading.Lock()
         self._scheduler: PollScheduler | None = None
         self._publish_process_block(ok=True)
-        self.pollers = [TargetPoller(target, self.exposition) for target in config.targets]
+        self.state = StateFile(config.state_file) if config.state_file else None
+        self._saved = self.state.load() if self.state else {}
+        if self.state:
+            self.state.forget({target.name for target in config.targets})
+        self.pollers = [self._poller(target) for target in config.targets]
+
+    def _poller(self, target: Target, saved: dict | None = None) -> TargetPoller:
+        """A poller for ``target``, continuing from ``saved`` counts or the state file's."""
+        saved = saved if saved is not None else self._saved.pop(target.name, None)
+        return TargetPoller(target, self.exposition, state=self.state, saved=saved)
 
     def _publish_process_block(self, ok: bool) -> None:
         if ok:
@@ -80,7 +90,8 @@ class Exporter:
                 continue
             if poller is not None:
                 retired.append(poller)
-            added.append(TargetPoller(target, self.exposition))
+            # a changed target carries its counts over
+            added.append(self._poller(target, poller.ledger.to_state() if poller else None))
             pollers.append(added[-1])
         retired.extend(current.values())
         if self._scheduler is not None:

@@ -468,6 +468,7 @@ BACKEND_NAMES = ("ray", "openyuanrong", "emr_serverless", "modelarts_lite")
 class Config(_Strict):
     web: Annotated[Web, EmptyIfNone] = Web()
     defaults: Annotated[Defaults, EmptyIfNone] = Defaults()
+    state_file: Path | None = None
     targets: list[Target] = Field(min_length=1)
 
     @model_validator(mode="after")

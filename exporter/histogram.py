@@ -27,6 +27,16 @@ class Histogram:
         self.count += 1
         self.total += value
 
+    def to_state(self) -> dict:
+        return {"buckets": list(self.buckets), "count": self.count, "total": self.total}
+
+    def restore(self, state: dict) -> None:
+        """Take counts saved by ``to_state`` (ignored unless the bucket layout matches)."""
+        buckets = state.get("buckets")
+        if isinstance(buckets, list) and len(buckets) == len(self.buckets):
+            self.buckets = [int(n) for n in buckets]
+            self.count, self.total = int(state["count"]), float(state["total"])
+
     def cumulative(self) -> list[tuple[float, int]]:
         """(upper bound, cumulative count) pairs, +Inf last."""
         out, running = [], 0

@@ -16,6 +16,7 @@ from .errors import PollError
 from .model import Cluster
 from .reconcile import JobLedger
 from .render import Block, Exposition
+from .state import StateFile
 
 log = logging.getLogger(__name__)
 
@@ -29,14 +30,26 @@ class TargetPoller:
     """
 
     def __init__(
-        self, target: Target, exposition: Exposition, clock: Callable[[], float] = time.time
+        self,
+        target: Target,
+        exposition: Exposition,
+        clock: Callable[[], float] = time.time,
+        state: StateFile | None = None,
+        saved: dict | None = None,
     ) -> None:
         self.target = target
         self.exposition = exposition
         self.clock = clock
+        self.state = state
         self.stats = ApiStats()
         self.backend = create_backend(target, self.stats)
         self.ledger = JobLedger(self.backend.known_pairs, retention=target.retention)
+        if saved is not None:
+            try:
+                self.ledger.restore(saved)
+            except (KeyError, TypeError, ValueError) as err:
+                log.error("target %s: saved state unusable (%r): starting clean", target.name, err)
+                self.ledger = JobLedger(self.backend.known_pairs, retention=target.retention)
         self.clusters: list[Cluster] | None = None
         self.health = {resource: ResourceHealth() for resource in target.resources}
         self._not_before = dict.fromkeys(target.resources, 0.0)
@@ -64,6 +77,7 @@ class TargetPoller:
             with self._lock:
                 if resource == "jobs":
                     self.ledger.apply(listing.items, now)
+                    self._save()
                 else:
                     self.clusters = listing.items
         except PollError as err:
@@ -79,6 +93,16 @@ class TargetPoller:
             health.durations.observe(time.monotonic() - started)
             self.publish(resource)
         return health.up
+
+    def _save(self) -> None:
+        """Persist what was counted before it is published: after a crash, a restart goes on
+        from counts at least as high as any that was scraped."""
+        if self.state is None:
+            return
+        try:
+            self.state.save(self.target.name, self.ledger.to_state())
+        except OSError as err:
+            log.error("target %s: cannot write the state file: %s", self.target.name, err)
 
     def _succeeded(self, resource: str, complete: bool, skipped: int, now: float) -> None:
         health = self.health[resource]

@@ -56,6 +56,38 @@ class JobLedger:
         self.cu_seconds: dict[str, float] = {}
         self._unknown_logged: set[str] = set()
 
+    # --- persistence (state_file): what was counted, so a restart neither recounts nor misses
+
+    def to_state(self) -> dict:
+        """Everything counted, as JSON-ready data; the gauges are rebuilt by the next poll."""
+        return {
+            "baselined": self.baselined,
+            "submitted": self.submitted,
+            "finished": [[phase.value, status, n] for (phase, status), n in self.finished.items()],
+            "duration": {phase.value: h.to_state() for phase, h in self.duration.items()},
+            "queue_wait": self.queue_wait.to_state(),
+            "cu_seconds": self.cu_seconds,
+            "known": {
+                key: [k.last_seen, k.counted, k.started, k.seen_pending, k.finished_at, k.cu_hours]
+                for key, k in self.known.items()
+            },
+        }
+
+    def restore(self, state: dict) -> None:
+        """Continue from ``to_state`` data: counters carry on from their saved values."""
+        self.baselined = bool(state["baselined"])
+        self.submitted = int(state["submitted"])
+        for phase, status, n in state["finished"]:
+            self.finished[(Phase(phase), str(status))] = int(n)
+        for phase, saved in state["duration"].items():
+            self.duration[Phase(phase)].restore(saved)
+        self.queue_wait.restore(state["queue_wait"])
+        self.cu_seconds = {str(q): float(v) for q, v in state["cu_seconds"].items()}
+        self.known = {
+            str(key): KnownJob(float(seen), bool(c), bool(s), bool(p), fin, cu)
+            for key, (seen, c, s, p, fin, cu) in state["known"].items()
+        }
+
     def apply(self, jobs: Iterable[Job], now: float) -> None:
         """Reconcile one complete, successful listing taken at ``now``."""
         counting = self.baselined
