@@ -15,7 +15,7 @@ from .canonical import (
     EMPTY_SHA256,
     canonical_headers,
     canonical_query,
-    query_pairs,
+    canonicalize_query,
     sha256_hex,
 )
 
@@ -69,8 +69,7 @@ class Acs3Auth(httpx.Auth):
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         key: AccessKey = self.credentials.get()
-        query = canonical_query(query_pairs(request.url.query))
-        request.url = request.url.copy_with(query=query.encode() or None)
+        pairs = canonicalize_query(request)
         body = request.content or b""
         signed = {
             "host": request.url.netloc.decode(),
@@ -88,7 +87,7 @@ class Acs3Auth(httpx.Auth):
         request.headers["Authorization"] = authorization(
             request.method,
             request.url.path,
-            query_pairs(query.encode()),
+            pairs,
             signed,
             key.access_key_id,
             key.access_key_secret,

@@ -6,6 +6,8 @@ import hashlib
 from collections.abc import Iterable, Mapping
 from urllib.parse import parse_qsl, quote
 
+import httpx
+
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
 
@@ -23,6 +25,14 @@ def canonical_query(pairs: Iterable[tuple[str, str]]) -> str:
 def query_pairs(raw_query: bytes) -> list[tuple[str, str]]:
     """Decode a query string as sent on the wire into (key, value) pairs."""
     return parse_qsl(raw_query.decode("ascii"), keep_blank_values=True)
+
+
+def canonicalize_query(request: httpx.Request) -> list[tuple[str, str]]:
+    """Rewrite the request's query to its canonical form, so what is sent is exactly what is
+    signed; return its (key, value) pairs."""
+    query = canonical_query(query_pairs(request.url.query))
+    request.url = request.url.copy_with(query=query.encode() or None)
+    return query_pairs(query.encode())
 
 
 def canonical_headers(headers: Mapping[str, str]) -> tuple[str, str]:

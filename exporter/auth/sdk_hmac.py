@@ -15,8 +15,8 @@ from .canonical import (
     EMPTY_SHA256,
     canonical_headers,
     canonical_query,
+    canonicalize_query,
     percent_encode,
-    query_pairs,
     sha256_hex,
 )
 
@@ -83,8 +83,7 @@ class SdkHmacAuth(httpx.Auth):
         self.clock = clock
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        query = canonical_query(query_pairs(request.url.query))
-        request.url = request.url.copy_with(query=query.encode() or None)
+        pairs = canonicalize_query(request)
         signed = {
             "Content-Type": "application/json",
             "Host": request.url.netloc.decode(),
@@ -98,7 +97,7 @@ class SdkHmacAuth(httpx.Auth):
         request.headers["Authorization"] = authorization(
             request.method,
             request.url.path,
-            query_pairs(query.encode()),
+            pairs,
             signed,
             self.key.access_key,
             self.key.secret_key,
