@@ -374,3 +374,17 @@ def test_rrsa_credentials_through_sts(tmp_path: Path, monkeypatch: pytest.Monkey
             provider.get()
         assert err.value.reason == "auth"
         assert "not-the-token" not in str(err.value)
+
+
+def test_pagination_that_never_ends_is_stopped_by_the_page_cap() -> None:
+    with EmrServerlessSimulator() as sim:
+        for i in range(450):
+            sim.add_job(f"rj-{i:04d}", status="Running", submit_time=time.time() - 1000 + i)
+        exporter = exporter_for(emr_target(sim, resources=["jobs"], max_pages=2))
+        assert exporter.poll_all_once()
+        exporter.close()
+        pages = [query["pageNum"] for query in list_requests(sim)]
+    body = exporter.exposition.body()
+    assert pages == ["1", "2"]
+    assert value(body, "jobfleet_list_incomplete", resource="jobs") == 1
+    assert value(body, "jobfleet_jobs", status="Running") == 200  # what came is exported

@@ -1,0 +1,241 @@
+"""The fault matrix: every backend, through a fault-injecting proxy in front of its simulator.
+
+For each fault: the poll ends by its deadline, /metrics keeps the last good data with
+``target_up 0`` and the right ``reason``, and after recovery the counters are exact (a job that
+finished during the fault is counted once).
+"""
+
+from __future__ import annotations
+
+import http.client
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from exporter.app import Exporter
+from exporter.config import parse_config
+from exporter.simulators.emr_serverless import EmrServerlessSimulator
+from exporter.simulators.modelarts_lite import ModelArtsLiteSimulator
+from exporter.simulators.ray import RaySimulator
+
+from .helpers import free_port, value
+
+TIMEOUT_S = 1.5
+MAX_HOLD_S = 30.0
+
+
+class FaultProxy:
+    """Forwards GETs to ``upstream`` unchanged, or answers with the current fault instead."""
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream.removeprefix("http://")
+        self.fault: str | None = None
+        self.released = threading.Event()
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                fault = proxy.fault
+                if fault is None:
+                    return self.forward()
+                return FAULTS[fault](self, proxy)
+
+            def forward(self) -> None:
+                connection = http.client.HTTPConnection(proxy.upstream, timeout=10)
+                connection.request("GET", self.path, headers=dict(self.headers.items()))
+                answer = connection.getresponse()
+                body = answer.read()
+                self.send_response(answer.status)
+                for name, text in answer.getheaders():
+                    if name.lower() not in ("content-length", "connection", "transfer-encoding"):
+                        self.send_header(name, text)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                connection.close()
+
+            def answer(self, status: int, body: bytes, content_type: str, **headers: str) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                for name, text in headers.items():
+                    self.send_header(name.replace("_", "-"), text)
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
+
+    def close(self) -> None:
+        self.released.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _hang(handler, proxy: FaultProxy) -> None:
+    proxy.released.wait(MAX_HOLD_S)
+
+
+def _drip(handler, proxy: FaultProxy) -> None:
+    handler.send_response(200)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", "1000000")
+    handler.end_headers()
+    deadline = time.monotonic() + MAX_HOLD_S
+    while not proxy.released.is_set() and time.monotonic() < deadline:
+        try:
+            handler.wfile.write(b" ")
+        except OSError:
+            return
+        time.sleep(0.1)
+
+
+def _truncated(handler, proxy: FaultProxy) -> None:
+    handler.send_response(200)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", "5000")
+    handler.end_headers()
+    handler.wfile.write(b'[{"submission_id": "x", "sta')
+    handler.close_connection = True
+
+
+def _huge(handler, proxy: FaultProxy) -> None:
+    size = 50 * 2**20
+    handler.send_response(200)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Transfer-Encoding", "chunked")  # no length: refused while reading
+    handler.end_headers()
+    chunk = b" " * 65536
+    try:
+        for _ in range(size // len(chunk)):
+            handler.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+        handler.wfile.write(b"0\r\n\r\n")
+    except OSError:
+        pass
+    handler.close_connection = True
+
+
+FAULTS: dict[str, Callable] = {
+    "hang": _hang,
+    "drip": _drip,
+    "truncated": _truncated,
+    "huge": _huge,
+    "500": lambda h, p: h.answer(500, b'{"error": "internal"}', "application/json"),
+    "502 html": lambda h, p: h.answer(502, b"<html><body>Bad Gateway</body></html>", "text/html"),
+    "503": lambda h, p: h.answer(503, b"Service Unavailable", "text/plain"),
+    "429 retry-after": lambda h, p: h.answer(
+        429,
+        b'{"Code":"Throttling.User"}',
+        "application/json",
+        Retry_After="0",
+        x_acs_retry_after="100",
+    ),
+    "malformed json": lambda h, p: h.answer(200, b'{"rayJobs": [,,]', "application/json"),
+    "html 200": lambda h, p: h.answer(200, b"<!doctype html><p>login</p>", "text/html"),
+}
+EXPECTED_REASON = {
+    "hang": "timeout",
+    "drip": "timeout",
+    "truncated": "connection",
+    "huge": "too_large",
+    "500": "http",
+    "502 html": "http",
+    "503": "http",
+    "429 retry-after": "throttled",
+    "malformed json": "parse",
+    "html 200": "parse",
+}
+
+
+@contextmanager
+def backend(kind: str) -> Iterator[tuple[object, Callable[[], None], str]]:
+    """(simulator, finish_one_job, status counted) for each backend, one job running."""
+    if kind in ("ray", "openyuanrong"):
+        sim = RaySimulator(flavour=kind)
+        with sim:
+            sim.add_job("j", status="RUNNING")
+            yield sim, lambda: sim.set_status("j", "SUCCEEDED"), "SUCCEEDED"
+    elif kind == "emr_serverless":
+        sim = EmrServerlessSimulator()
+        with sim:
+            sim.add_job("rj-1", status="Running", cu_hours=0.5)
+            yield sim, lambda: sim.set_job("rj-1", status="Succeeded", cu_hours=1.0), "Succeeded"
+    else:
+        sim = ModelArtsLiteSimulator()
+        with sim:
+            sim.add_job("m-1", status="PROCESSING")
+            yield sim, lambda: sim.set_job("m-1", status="FINISHED"), "FINISHED"
+
+
+BACKENDS = ("ray", "openyuanrong", "emr_serverless", "modelarts_lite")
+
+
+@pytest.mark.parametrize("fault", sorted(FAULTS))
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_fault_is_survived_and_counted_exactly_after_recovery(kind: str, fault: str) -> None:
+    with backend(kind) as (sim, finish, status):
+        proxy = FaultProxy(sim.url)
+        try:
+            target = sim.target_config(
+                "t",
+                resources=["jobs"],
+                timeout=f"{TIMEOUT_S}s",
+                poll_interval="100ms",
+                max_response_bytes=2**20,
+            )
+            target = {**target, ("endpoint" if "endpoint" in target else "url"): proxy.url}
+            exporter = Exporter(parse_config({"targets": [target]}))
+            poller = exporter.pollers[0]
+            assert poller.poll("jobs"), poller.health["jobs"].last_error
+            good = exporter.exposition.body()
+
+            proxy.fault = fault
+            finish()
+            started = time.monotonic()
+            assert not poller.poll("jobs")
+            assert time.monotonic() - started < TIMEOUT_S + 1.0, "the poll overran its deadline"
+            body = exporter.exposition.body()
+            assert value(body, "jobfleet_target_up", resource="jobs") == 0
+            assert poller.health["jobs"].last_reason == EXPECTED_REASON[fault], poller.health[
+                "jobs"
+            ].last_error
+            assert value(body, "jobfleet_poll_errors_total", reason=EXPECTED_REASON[fault]) == 1
+            assert value(body, "jobfleet_jobs") == value(good, "jobfleet_jobs")  # last good data
+
+            proxy.fault = None
+            proxy.released.set()
+            deadline = time.monotonic() + 5
+            while not poller.poll("jobs"):  # a throttled target first waits out its backoff
+                assert time.monotonic() < deadline, poller.health["jobs"].last_error
+                time.sleep(0.1)
+            body = exporter.exposition.body()
+            assert value(body, "jobfleet_target_up", resource="jobs") == 1
+            assert value(body, "jobfleet_jobs_finished_total", status=status) == 1
+            assert value(body, "jobfleet_jobs_finished_total") == 1
+            exporter.close()
+        finally:
+            proxy.close()
+
+
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_connection_refused(kind: str) -> None:
+    with backend(kind) as (sim, _, _):
+        target = sim.target_config("t", resources=["jobs"], timeout="2s")
+        closed = f"http://127.0.0.1:{free_port()}"
+        target = {**target, ("endpoint" if "endpoint" in target else "url"): closed}
+        exporter = Exporter(parse_config({"targets": [target]}))
+        assert not exporter.poll_all_once()
+        exporter.close()
+    assert exporter.pollers[0].health["jobs"].last_reason == "connection"
+    assert value(exporter.exposition.body(), "jobfleet_target_up", resource="jobs") == 0
