@@ -166,12 +166,13 @@ class ModelArtsLiteBackend(Backend):
         return Listing(items=list(self._jobs.values()), complete=not incomplete, skipped=skipped)
 
     def _refresh_active(self, deadline: float) -> tuple[bool, int]:
-        """The PROCESSING jobs, and by id each one that has left PROCESSING since."""
+        """The PROCESSING jobs, and by id each one not yet ended that is no longer among them
+        (it left PROCESSING, or was last seen in a status this exporter does not know)."""
         assert self._jobs is not None
         active, partial, skipped = self._get({**self._filters, "status": ACTIVE}, deadline)
         fresh = {job.key: job for job in active}
         for key, job in list(self._jobs.items()):
-            if job.status != ACTIVE or key in fresh:
+            if job.phase.terminal or key in fresh:
                 continue
             found, _, more = self._get({"id": key}, deadline)
             skipped += more
