@@ -8,6 +8,7 @@ finished during the fault is counted once).
 from __future__ import annotations
 
 import http.client
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -34,6 +35,7 @@ class FaultProxy:
     def __init__(self, upstream: str) -> None:
         self.upstream = upstream.removeprefix("http://")
         self.fault: str | None = None
+        self.transform: Callable[[object], object] | None = None
         self.released = threading.Event()
         proxy = self
 
@@ -54,6 +56,8 @@ class FaultProxy:
                 connection.request("GET", self.path, headers=dict(self.headers.items()))
                 answer = connection.getresponse()
                 body = answer.read()
+                if proxy.transform is not None and answer.status == 200:
+                    body = json.dumps(proxy.transform(json.loads(body))).encode()
                 self.send_response(answer.status)
                 for name, text in answer.getheaders():
                     if name.lower() not in ("content-length", "connection", "transfer-encoding"):
@@ -239,3 +243,78 @@ def test_connection_refused(kind: str) -> None:
         exporter.close()
     assert exporter.pollers[0].health["jobs"].last_reason == "connection"
     assert value(exporter.exposition.body(), "jobfleet_target_up", resource="jobs") == 0
+
+
+def _job_items(payload: object) -> list:
+    """The job records of any backend's answer: Ray's bare array, EMR's rayJobs, ModelArts' data."""
+    if isinstance(payload, list):
+        return payload
+    if isinstance(payload, dict):
+        for key in ("rayJobs", "data"):
+            if isinstance(payload.get(key), list):
+                return payload[key]
+    return []
+
+
+def _wrong_types(payload: object) -> object:
+    for item in _job_items(payload):
+        for key in ("status", "name", "type", "start_time", "submitTime", "create_at", "metadata"):
+            if key in item:
+                item[key] = [1, {"x": None}] if key != "status" else 123
+    return payload
+
+
+def _unknown_status(payload: object) -> object:
+    for item in _job_items(payload):
+        item["status"] = "MYSTERY_STATE"
+    return payload
+
+
+def _missing_fields(payload: object) -> object:
+    for item in _job_items(payload):
+        for key in list(item):
+            if key not in ("submission_id", "job_id", "submissionId", "id"):
+                del item[key]
+    return payload
+
+
+def _duplicated(payload: object) -> object:
+    items = _job_items(payload)
+    items.extend([dict(item) for item in items] * 2)
+    return payload
+
+
+TRANSFORMS = {
+    "wrong types": _wrong_types,
+    "unknown status": _unknown_status,
+    "missing fields": _missing_fields,
+    "duplicated items": _duplicated,
+}
+
+
+@pytest.mark.parametrize("transform", sorted(TRANSFORMS))
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_odd_answers_are_tolerated_and_counts_stay_exact(kind: str, transform: str) -> None:
+    with backend(kind) as (sim, finish, status):
+        proxy = FaultProxy(sim.url)
+        try:
+            target = sim.target_config("t", resources=["jobs"], timeout="3s", per_job_series="all")
+            target = {**target, ("endpoint" if "endpoint" in target else "url"): proxy.url}
+            exporter = Exporter(parse_config({"targets": [target]}))
+            poller = exporter.pollers[0]
+            assert poller.poll("jobs")
+            proxy.transform = TRANSFORMS[transform]
+            finish()
+            assert poller.poll("jobs"), poller.health["jobs"].last_error  # no failure, no crash
+            odd = exporter.exposition.body()
+            assert value(odd, "jobfleet_target_up", resource="jobs") == 1
+            proxy.transform = None
+            assert poller.poll("jobs") and poller.poll("jobs")
+            body = exporter.exposition.body()
+            exporter.close()
+        finally:
+            proxy.close()
+    assert value(body, "jobfleet_jobs_finished_total") == 1  # once, whatever came between
+    assert value(body, "jobfleet_jobs_finished_total", status=status) == 1
+    if transform == "unknown status":
+        assert value(odd, "jobfleet_jobs", status="MYSTERY_STATE") == 1
