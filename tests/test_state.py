@@ -16,6 +16,7 @@ import yaml
 
 from exporter.app import Exporter
 from exporter.config import parse_config
+from exporter.simulators.emr_serverless import EmrServerlessSimulator
 from exporter.simulators.ray import RaySimulator
 
 from .helpers import exporter_process, samples, value
@@ -71,29 +72,89 @@ def test_jobs_finished_while_down_are_counted_once_after_restart(tmp_path: Path)
     assert value(body, "jobfleet_job_duration_seconds_count") == 3
 
 
-def finished_total(body: bytes) -> float:
-    return sum(v for (n, _), v in samples(body).items() if n == "jobfleet_jobs_finished_total")
+def total(body: bytes, family: str) -> float:
+    return sum(v for (n, _), v in samples(body).items() if n == family)
 
 
-@pytest.mark.timeout(240)
-def test_soak_2000_jobs_five_kill_9_restarts(tmp_path: Path) -> None:
-    rng = random.Random(7)
-    state, config_path = tmp_path / "state.json", tmp_path / "config.yaml"
-    with RaySimulator(seed=7) as sim:
+class RayWork:
+    """Ray jobs: created pending or running, ended in every terminal status."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self.rng, self.sim = rng, RaySimulator(seed=7)
+        self.active: list[str] = []
+        self.finished = self.created = 0
+        self.cu = 0.0
+
+    def before_baseline(self) -> None:
         for i in range(100):
-            sim.add_job(f"before-{i}", status=rng.choice(TERMINAL))
-        active = [sim.add_job(f"start-{i}", status="RUNNING") for i in range(50)]
-        target = sim.target_config("soak", resources=["jobs"], poll_interval="300ms", timeout="2s")
-        config_path.write_text(
-            yaml.safe_dump(
-                {
-                    "state_file": str(state),
-                    "defaults": {"per_job_series": "none"},
-                    "targets": [target],
-                }
-            )
+            self.sim.add_job(f"before-{i}", status=self.rng.choice(TERMINAL))
+        self.active = [self.sim.add_job(f"start-{i}", status="RUNNING") for i in range(50)]
+
+    def create(self) -> None:
+        status = self.rng.choice(("PENDING", "RUNNING"))
+        self.active.append(self.sim.add_job(f"job-{self.created}", status=status))
+
+    def end(self, key: str) -> None:
+        self.sim.set_status(key, self.rng.choice(TERMINAL))
+
+    def fault(self) -> None:
+        self.sim.fail_next(self.rng.randint(1, 3), status=self.rng.choice((500, 503)))
+
+
+class EmrWork:
+    """EMR jobs whose cuHours grow while they run; throttling now and then."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self.rng, self.sim = rng, EmrServerlessSimulator(seed=7)
+        self.active: list[str] = []
+        self.finished = self.created = 0
+        self.cu = 0.0  # cuHours consumed since the baseline: what jobfleet_cu_seconds_total counts
+        self.cu_of: dict[str, float] = {}
+
+    def before_baseline(self) -> None:
+        for i in range(100):
+            self.sim.add_job(f"rj-before-{i}", status="Succeeded", cu_hours=2.0)
+        for i in range(50):
+            key = self.sim.add_job(f"rj-start-{i}", status="Running", cu_hours=1.0)
+            self.active.append(key)
+            self.cu_of[key] = 1.0
+
+    def _grow(self, key: str) -> None:
+        more = self.rng.choice((0.25, 0.5, 1.0))
+        self.cu_of[key] += more
+        self.cu += more
+        self.sim.set_job(key, cu_hours=self.cu_of[key])
+
+    def create(self) -> None:
+        key = self.sim.add_job(f"rj-{self.created}", status="Running", cu_hours=0.0)
+        self.active.append(key)
+        self.cu_of[key] = 0.0
+        for running in self.rng.sample(self.active, min(5, len(self.active))):
+            self._grow(running)
+
+    def end(self, key: str) -> None:
+        self._grow(key)
+        status = self.rng.choice(("Succeeded", "Failed", "Cancelled", "Timeout"))
+        self.sim.set_job(key, status=status)
+
+    def fault(self) -> None:
+        self.sim.throttle_next(1, retry_after_ms=self.rng.choice((50, 200)))
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("work_class", [RayWork, EmrWork], ids=["ray", "emr_serverless"])
+def test_soak_2000_jobs_five_kill_9_restarts(tmp_path: Path, work_class) -> None:
+    rng = random.Random(7)
+    work = work_class(rng)
+    state, config_path = tmp_path / "state.json", tmp_path / "config.yaml"
+    families = ("jobfleet_jobs_finished_total", "jobfleet_cu_seconds_total")
+    with work.sim as sim:
+        work.before_baseline()
+        target = sim.target_config(
+            "soak", resources=["jobs"], poll_interval="300ms", timeout="5s", per_job_series="none"
         )
-        observed = {"increase": 0.0, "last": None, "resets": 0}
+        config_path.write_text(yaml.safe_dump({"state_file": str(state), "targets": [target]}))
+        observed = {family: {"increase": 0.0, "last": None, "resets": 0} for family in families}
         current: dict[str, str] = {}
         stop_sampling = threading.Event()
 
@@ -101,20 +162,23 @@ def test_soak_2000_jobs_five_kill_9_restarts(tmp_path: Path) -> None:
             while not stop_sampling.wait(0.1):
                 try:
                     body = httpx.get(current["url"] + "/metrics", timeout=2).content
-                    total = finished_total(body)
-                except (httpx.HTTPError, KeyError, ValueError, AssertionError):
+                except (httpx.HTTPError, KeyError):
                     continue
-                last = observed["last"]
-                if last is not None:
-                    if total >= last:
-                        observed["increase"] += total - last
-                    else:
-                        observed["resets"] += 1
-                        observed["increase"] += total
-                observed["last"] = total
+                for family, seen in observed.items():
+                    now, last = total(body, family), seen["last"]
+                    if last is not None:
+                        if now >= last:
+                            seen["increase"] += now - last
+                        else:
+                            seen["resets"] += 1
+                            seen["increase"] += now
+                    seen["last"] = now
 
-        finished_after_baseline = 0
-        created = 0
+        def settled() -> bool:
+            finished = observed["jobfleet_jobs_finished_total"]["last"]
+            cu = observed["jobfleet_cu_seconds_total"]["last"] or 0.0
+            return finished == work.finished and abs(cu - work.cu * 3600) < 1e-6
+
         sampler = threading.Thread(target=sample, daemon=True)
         for restart in range(6):
             with exporter_process("--config.file", str(config_path)) as (process, base):
@@ -122,42 +186,38 @@ def test_soak_2000_jobs_five_kill_9_restarts(tmp_path: Path) -> None:
                 if restart == 0:
                     deadline = time.monotonic() + 20
                     while (
-                        b"jobfleet_jobs_finished_total"
-                        not in httpx.get(base + "/metrics", timeout=5).content
+                        b"jobfleet_jobs_finished_total" not in httpx.get(base + "/metrics").content
                     ):
                         assert time.monotonic() < deadline, "no baseline"
                         time.sleep(0.1)
                     sampler.start()
-                # drive the workload: new jobs, finished jobs, and now and then a failing API
+                # the workload: new jobs, ended jobs, and now and then a failing API
                 for _ in range(40 if restart < 5 else 50):
                     for _ in range(8):
-                        if created < 2000:
-                            active.append(
-                                sim.add_job(
-                                    f"job-{created}", status=rng.choice(("PENDING", "RUNNING"))
-                                )
-                            )
-                            created += 1
-                    rng.shuffle(active)
-                    for _ in range(min(len(active), 8)):
-                        sim.set_status(active.pop(), rng.choice(TERMINAL))
-                        finished_after_baseline += 1
+                        if work.created < 2000:
+                            work.create()
+                            work.created += 1
+                    rng.shuffle(work.active)
+                    for _ in range(min(len(work.active), 8)):
+                        work.end(work.active.pop())
+                        work.finished += 1
                     if rng.random() < 0.1:
-                        sim.fail_next(rng.randint(1, 3), status=rng.choice((500, 503)))
+                        work.fault()
                     time.sleep(0.05)
                 if restart < 5:
                     os.kill(process.pid, signal.SIGKILL)
                     process.wait(timeout=10)
                     continue
-                while active:
-                    sim.set_status(active.pop(), rng.choice(TERMINAL))
-                    finished_after_baseline += 1
-                deadline = time.monotonic() + 20
-                while observed["last"] != finished_after_baseline and time.monotonic() < deadline:
+                while work.active:
+                    work.end(work.active.pop())
+                    work.finished += 1
+                deadline = time.monotonic() + 30
+                while not settled() and time.monotonic() < deadline:
                     time.sleep(0.2)
                 stop_sampling.set()
                 sampler.join(timeout=5)
-    assert created == 2000
-    assert observed["last"] == finished_after_baseline
-    assert observed["increase"] == finished_after_baseline
-    assert observed["resets"] == 0
+    assert work.created == 2000
+    finished, cu = observed["jobfleet_jobs_finished_total"], observed["jobfleet_cu_seconds_total"]
+    assert finished["last"] == finished["increase"] == work.finished == 2050
+    assert cu["increase"] == pytest.approx(work.cu * 3600, rel=1e-9, abs=1e-6)
+    assert finished["resets"] == cu["resets"] == 0
