@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import http.client
 import json
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -145,6 +146,7 @@ FAULTS: dict[str, Callable] = {
         Retry_After="0",
         x_acs_retry_after="100",
     ),
+    "429 no retry-after": lambda h, p: h.answer(429, b"Too Many Requests", "text/plain"),
     "malformed json": lambda h, p: h.answer(200, b'{"rayJobs": [,,]', "application/json"),
     "html 200": lambda h, p: h.answer(200, b"<!doctype html><p>login</p>", "text/html"),
 }
@@ -157,6 +159,7 @@ EXPECTED_REASON = {
     "502 html": "http",
     "503": "http",
     "429 retry-after": "throttled",
+    "429 no retry-after": "throttled",
     "malformed json": "parse",
     "html 200": "parse",
 }
@@ -318,3 +321,71 @@ def test_odd_answers_are_tolerated_and_counts_stay_exact(kind: str, transform: s
     assert value(body, "jobfleet_jobs_finished_total", status=status) == 1
     if transform == "unknown status":
         assert value(odd, "jobfleet_jobs", status="MYSTERY_STATE") == 1
+
+
+@contextmanager
+def black_hole() -> Iterator[str]:
+    """A port whose accept queue is full: connecting hangs until the client's timeout."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    fillers = []
+    for _ in range(3):
+        filler = socket.socket()
+        filler.setblocking(False)
+        with suppress(BlockingIOError):
+            filler.connect(("127.0.0.1", port))
+        fillers.append(filler)
+    time.sleep(0.1)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        for sock in (*fillers, listener):
+            sock.close()
+
+
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_connect_timeout(kind: str) -> None:
+    with backend(kind) as (sim, _, _), black_hole() as url:
+        target = sim.target_config("t", resources=["jobs"], timeout="1s")
+        target = {**target, ("endpoint" if "endpoint" in target else "url"): url}
+        exporter = Exporter(parse_config({"targets": [target]}))
+        started = time.monotonic()
+        assert not exporter.poll_all_once()
+        assert time.monotonic() - started < 2.5
+        exporter.close()
+    assert exporter.pollers[0].health["jobs"].last_reason == "timeout"
+
+
+VENDOR_THROTTLING = {
+    "emr_serverless": b'{"Code": "Throttling.Api", "Message": "flow control", "RequestId": "r"}',
+    "modelarts_lite": b'{"error_code": "APIG.0308", "error_msg": "The request is throttled"}',
+}
+
+
+@pytest.mark.parametrize("kind", sorted(VENDOR_THROTTLING))
+def test_vendor_throttling_codes_without_retry_after(kind: str) -> None:
+    """A vendor's throttling code in a 400 answer is throttling too, and is backed off."""
+    with backend(kind) as (sim, _, _):
+        proxy = FaultProxy(sim.url)
+        try:
+            FAULTS["vendor throttling"] = lambda h, p: h.answer(
+                400, VENDOR_THROTTLING[kind], "application/json"
+            )
+            target = sim.target_config("t", resources=["jobs"], poll_interval="1s", timeout="2s")
+            target = {**target, ("endpoint" if "endpoint" in target else "url"): proxy.url}
+            exporter = Exporter(parse_config({"targets": [target]}))
+            poller = exporter.pollers[0]
+            proxy.fault = "vendor throttling"
+            assert not poller.poll("jobs")
+            assert poller.health["jobs"].last_reason == "throttled"
+            proxy.fault = None
+            assert not poller.poll("jobs")  # still backing off (1 s interval x 2)
+            time.sleep(2.1)
+            assert poller.poll("jobs")
+            exporter.close()
+        finally:
+            FAULTS.pop("vendor throttling", None)
+            proxy.close()
+    assert value(exporter.exposition.body(), "jobfleet_poll_errors_total", reason="throttled") == 1
