@@ -14,17 +14,20 @@ from .poller import TargetPoller
 from .render import Block, Exposition
 from .scheduler import PollScheduler
 from .server import MetricsServer
+from .sharding import Shard
 from .state import StateFile
 from .webconfig import WebSecurity
 
 log = logging.getLogger(__name__)
 
 
-def process_block(reload_ok: bool, loaded_at: float) -> dict[str, bytes]:
-    """The exporter's own series: build info and the state of its configuration."""
+def process_block(reload_ok: bool, loaded_at: float, shard: Shard) -> dict[str, bytes]:
+    """The exporter's own series: build info, its shard, and the state of its configuration."""
     block = Block(())
     labels = (("version", __version__), ("python_version", platform.python_version()))
     block.add("jobfleet_build_info", 1, labels)
+    block.add("jobfleet_shard_ordinal", shard.ordinal)
+    block.add("jobfleet_total_shards", shard.total)
     block.add("jobfleet_config_last_reload_successful", int(reload_ok))
     block.add("jobfleet_config_last_reload_success_timestamp_seconds", loaded_at)
     return block.encode()
@@ -38,7 +41,14 @@ class Exporter:
     unchanged targets keep their pollers, and so their counters.
     """
 
-    def __init__(self, config: Config, load_config: Callable[[], Config] | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        load_config: Callable[[], Config] | None = None,
+        shard: Shard = Shard(),  # noqa: B008 - immutable
+    ) -> None:
+        self.shard = shard
+        config = shard.select(config)
         self.config = config
         self.load_config = load_config
         self.exposition = Exposition()
@@ -59,7 +69,7 @@ class Exporter:
     def _publish_process_block(self, ok: bool) -> None:
         if ok:
             self._loaded_at = time.time()
-        self.exposition.update({("", "~build"): process_block(ok, self._loaded_at)})
+        self.exposition.update({("", "~build"): process_block(ok, self._loaded_at, self.shard)})
 
     def reload(self) -> tuple[bool, str]:
         """Re-read the configuration and apply it; (ok, what happened). A bad new
@@ -68,7 +78,7 @@ class Exporter:
             return False, "no configuration file to reload (demo mode)"
         with self._reload_lock:
             try:
-                config = self.load_config()
+                config = self.shard.select(self.load_config())
             except ConfigError as err:
                 self._publish_process_block(ok=False)
                 log.error("configuration reload refused: %s", "; ".join(err.problems))

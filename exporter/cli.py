@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import logging
 import signal
+import socket
 import sys
 import threading
 from collections.abc import Iterator, Sequence
@@ -14,6 +15,7 @@ from . import __version__
 from .app import Exporter
 from .config import Config, ConfigError, load_config, parse_listen_address
 from .logs import LEVELS, setup_logging
+from .sharding import shard_from
 from .webconfig import WebSecurity
 
 log = logging.getLogger("exporter")
@@ -38,6 +40,19 @@ def build_parser() -> argparse.ArgumentParser:
         dest="web_config_file",
         default=None,
         help="TLS and basic auth, exporter-toolkit format (default: web.config_file)",
+    )
+    parser.add_argument(
+        "--shard",
+        type=int,
+        default=None,
+        help="this replica's shard, 0..M-1 (default: the ordinal ending the host name, when M > 1)",
+    )
+    parser.add_argument(
+        "--total-shards",
+        dest="total_shards",
+        type=int,
+        default=1,
+        help="replicas sharing the targets; each polls the targets it owns (default 1)",
     )
     parser.add_argument("--log.level", dest="log_level", choices=LEVELS, default="info")
     parser.add_argument("--log.format", dest="log_format", choices=("text", "json"), default="text")
@@ -105,8 +120,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.check_config:
                 print(describe(config))
                 return 0
+            try:
+                shard = shard_from(args.shard, args.total_shards, socket.gethostname())
+            except ValueError as err:
+                print(f"sharding: {err}", file=sys.stderr)
+                return 2
             reloader = None if args.demo else lambda: load_config(args.config_file)
-            exporter = Exporter(config, reloader)
+            exporter = Exporter(config, reloader, shard)
             if args.once:
                 ok = exporter.poll_all_once()
                 sys.stdout.buffer.write(exporter.exposition.body())

@@ -21,6 +21,8 @@ class Family:
 
 _FAMILIES = [
     Family("jobfleet_build_info", "gauge", "Build information of the exporter."),
+    Family("jobfleet_shard_ordinal", "gauge", "Which shard this replica is (0 when unsharded)."),
+    Family("jobfleet_total_shards", "gauge", "How many shards share the targets (1: unsharded)."),
     Family(
         "jobfleet_config_last_reload_successful",
         "gauge",

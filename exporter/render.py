@@ -69,7 +69,8 @@ class Block:
 
     def add(self, family: str, value: float, labels: Labels = ()) -> None:
         text = self._labels(labels)
-        self._lines.setdefault(family, []).append(f"{family}{{{text}}} {format_value(value)}\n")
+        series = f"{family}{{{text}}}" if text else family
+        self._lines.setdefault(family, []).append(f"{series} {format_value(value)}\n")
 
     def add_histogram(self, family: str, histogram: Histogram, labels: Labels = ()) -> None:
         text = self._labels(labels)

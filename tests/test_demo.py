@@ -9,6 +9,8 @@ from .helpers import exporter_process, samples, simulated_fleet, stop_with_sigte
 # Families that cannot move in the demo: constant by nature, or never sent by its backends.
 STATIC = {
     "jobfleet_build_info",
+    "jobfleet_shard_ordinal",
+    "jobfleet_total_shards",
     "jobfleet_config_last_reload_successful",
     "jobfleet_config_last_reload_success_timestamp_seconds",
     "jobfleet_cluster_info",

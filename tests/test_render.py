@@ -7,6 +7,7 @@ from exporter.histogram import Histogram
 from exporter.model import Job, Phase, status_pairs
 from exporter.reconcile import JobLedger
 from exporter.render import Block, Exposition, escape, format_value
+from exporter.sharding import Shard
 
 from .helpers import promtool_check_metrics, samples
 
@@ -84,7 +85,7 @@ def hostile_ledger() -> JobLedger:
 
 def test_hostile_job_names_render_to_valid_exposition() -> None:
     exposition = Exposition()
-    exposition.update({("", "~build"): process_block(True, 1e9)})
+    exposition.update({("", "~build"): process_block(True, 1e9, Shard())})
     block = Block(BASE)
     render_jobs(block, hostile_ledger(), "all")
     exposition.update({("t1", "jobs"): block.encode()})
