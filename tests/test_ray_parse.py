@@ -2,7 +2,8 @@ import json
 
 import pytest
 
-from exporter.backends.ray import parse_cluster, parse_epoch, parse_job, parse_jobs
+from exporter.backends.fields import parse_epoch
+from exporter.backends.ray import parse_cluster, parse_job, parse_jobs
 from exporter.errors import PollError
 from exporter.model import Phase
 

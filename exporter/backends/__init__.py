@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from ..config import Target
-from ..errors import REASONS, PollError
 from .base import Backend, Listing
 from .emr_serverless import EmrServerlessBackend
 from .http import ApiStats
@@ -23,4 +22,4 @@ def create_backend(target: Target, stats: ApiStats) -> Backend:
     return BACKENDS[target.backend](target, stats)
 
 
-__all__ = ["BACKENDS", "REASONS", "ApiStats", "Backend", "Listing", "PollError", "create_backend"]
+__all__ = ["BACKENDS", "ApiStats", "Backend", "Listing", "create_backend"]

@@ -27,7 +27,7 @@ from ..config import EmrServerlessTarget
 from ..errors import PollError
 from ..model import Cluster, ClusterGroup, Job, Phase, status_pairs
 from .base import Backend, Listing
-from .fields import mapping, number, text, word
+from .fields import mapping, number, parse_epoch, text, word
 from .http import ApiClient, ApiStats, default_error, first_text, json_object, vendor_error
 
 log = logging.getLogger(__name__)
@@ -51,12 +51,6 @@ AUTH_CODE_PREFIXES = ("InvalidAccessKeyId", "InvalidSecurityToken", "Forbidden")
 
 
 # --- parsing ---------------------------------------------------------------------------------
-
-
-def epoch_ms(value: Any) -> float | None:
-    """Epoch seconds from epoch milliseconds (int or numeric string); None when unset."""
-    milliseconds = number(value)
-    return milliseconds / 1000.0 if milliseconds and milliseconds > 0 else None
 
 
 @functools.lru_cache(maxsize=1024)
@@ -84,9 +78,9 @@ def parse_job(item: Any) -> Job | None:
         status=status,
         phase=STATUSES.get(status, Phase.UNKNOWN),
         job_type="RayJob",
-        submit_time=epoch_ms(item.get("submitTime")),
-        start_time=epoch_ms(item.get("startTime")),
-        end_time=epoch_ms(item.get("endTime")),
+        submit_time=parse_epoch(item.get("submitTime")),
+        start_time=parse_epoch(item.get("startTime")),
+        end_time=parse_epoch(item.get("endTime")),
         resource_queue=queue,
         cu_hours=cu_hours if cu_hours is not None and cu_hours >= 0 else None,
         extra_labels=_job_labels(queue, word(item.get("clusterState"))),
@@ -168,8 +162,8 @@ def parse_cluster(item: Any) -> Cluster | None:
         name=text(item.get("name")) or key,
         state=text(item.get("state")) or "Unknown",
         groups=groups,
-        created_time=epoch_ms(item.get("createTime")),
-        started_time=epoch_ms(item.get("startTime")),
+        created_time=parse_epoch(item.get("createTime")),
+        started_time=parse_epoch(item.get("startTime")),
         info_labels=tuple(info),
     )
 

@@ -41,3 +41,14 @@ def number(value: Any) -> float | None:
 def mapping(value: Any) -> dict[str, Any]:
     """An object field, or {} when it is anything else."""
     return value if isinstance(value, dict) else {}
+
+
+_MILLISECONDS_FROM = 1e11  # epoch values at or above this are milliseconds
+
+
+def parse_epoch(value: Any) -> float | None:
+    """Epoch seconds from an int, float or numeric string; None when unset or unusable."""
+    seconds = float(value) if type(value) is int else number(value)
+    if seconds is None or seconds <= 0:
+        return None
+    return seconds / 1000.0 if seconds >= _MILLISECONDS_FROM else seconds

@@ -23,9 +23,8 @@ from ..errors import PollError
 from ..labels import LabelCap
 from ..model import Job, Phase
 from .base import Backend, Listing
-from .fields import number, text, word
+from .fields import number, parse_epoch, text, word
 from .http import ApiClient, ApiStats, default_error, first_text, json_object, vendor_error
-from .ray import parse_epoch
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from ..config import RayTarget
 from ..errors import NotFound, PollError
 from ..model import Cluster, ClusterGroup, Job, Phase, status_pairs
 from .base import Backend, Listing
-from .fields import mapping, number, text, word
+from .fields import mapping, number, parse_epoch, text, word
 from .http import ApiClient, ApiStats
 
 log = logging.getLogger(__name__)
@@ -29,15 +29,6 @@ STATUSES = {
     "STOPPED": Phase.CANCELLED,
 }
 CLUSTER_STATES = ("Running",)
-_MILLISECONDS_FROM = 1e11  # epoch values at or above this are milliseconds
-
-
-def parse_epoch(value: Any) -> float | None:
-    """Epoch seconds from an int, float or numeric string; None when unset or unusable."""
-    seconds = float(value) if type(value) is int else number(value)
-    if seconds is None or seconds <= 0:
-        return None
-    return seconds / 1000.0 if seconds >= _MILLISECONDS_FROM else seconds
 
 
 @functools.lru_cache(maxsize=1024)
