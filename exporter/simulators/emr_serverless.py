@@ -232,10 +232,6 @@ class EmrServerlessSimulator(Simulator):
                 for spec in cluster["workerSpec"]:
                     spec["replica"] = replicas
 
-    def remove_cluster(self, key: str) -> None:
-        with self._lock:
-            self._clusters.pop(key, None)
-
     # --- faults ---------------------------------------------------------------------------
 
     def throttle_next(
