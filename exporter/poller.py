@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import traceback
 from collections.abc import Callable
 
 from .backends import ApiStats, create_backend
@@ -83,7 +84,16 @@ class TargetPoller:
         except PollError as err:
             self._failed(resource, err.reason, str(err), err.retry_after)
         except Exception as err:  # a bug or an unforeseen answer must not stop polling
-            log.exception("target %s %s: poll failed unexpectedly", self.target.name, resource)
+            # Where it broke, not the message: an exception's text may quote a URL or a header.
+            where = traceback.extract_tb(err.__traceback__)[-1]
+            log.error(
+                "target %s %s: poll failed unexpectedly: %s at %s:%d",
+                self.target.name,
+                resource,
+                type(err).__name__,
+                where.filename,
+                where.lineno,
+            )
             self._failed(resource, "other", f"internal error: {type(err).__name__}", None)
         else:
             self._succeeded(resource, listing.complete, listing.skipped, now)

@@ -256,3 +256,19 @@ def test_token_file_and_extra_headers_reach_the_wire(tmp_path) -> None:
         (_, _, headers), *_ = sim.requests
     assert headers["Authorization"] == "Bearer file-token"
     assert headers["X-Team"] == "platform"
+
+
+def test_an_unexpected_error_is_counted_and_logged_without_its_message(
+    ray_sim: RaySimulator, caplog, monkeypatch
+) -> None:
+    exporter = exporter_for({**target(ray_sim), "resources": ["jobs"]})
+    poller = exporter.pollers[0]
+
+    def broken(deadline: float) -> None:
+        raise RuntimeError("http://user:leaked-password@host/")
+
+    monkeypatch.setattr(poller.backend, "list_jobs", broken)
+    assert not poller.poll("jobs")
+    exporter.close()
+    assert poller.health["jobs"].last_reason == "other"
+    assert "RuntimeError at" in caplog.text and "leaked-password" not in caplog.text
