@@ -57,6 +57,7 @@ class TargetPoller:
         self._throttle_streak = dict.fromkeys(target.resources, 0)
         self._base = (("target", target.name), ("backend", target.backend))
         self._lock = threading.Lock()
+        self._api_lock = threading.Lock()
         for resource in target.resources:
             self.publish(resource)
 
@@ -158,11 +159,15 @@ class TargetPoller:
                 render_jobs(block, self.ledger, self.target.per_job_series)
             elif resource == "clusters" and self.clusters is not None:
                 render_clusters(block, self.clusters, self.backend.cluster_states)
-        api = Block(self._base)
-        render_api(api, self.stats)
-        self.exposition.update(
-            {(self.target.name, resource): block.encode(), (self.target.name, "~api"): api.encode()}
-        )
+        encoded = block.encode()
+        # The request counters are shared by the target's resources, polled in parallel: render
+        # and store them under one lock, or a slower poll could store an older snapshot last.
+        with self._api_lock:
+            api = Block(self._base)
+            render_api(api, self.stats)
+            self.exposition.update(
+                {(self.target.name, resource): encoded, (self.target.name, "~api"): api.encode()}
+            )
 
     def close(self) -> None:
         self.backend.close()
