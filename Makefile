@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/jobfleet-exporter --demo
 
-## tools: install the system tools the end-to-end tests use (promtool)
+## tools: install the system tools the end-to-end tests use (promtool, amtool, docker, helm)
 tools:
 	scripts/install-tools.sh
 

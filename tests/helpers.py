@@ -27,6 +27,12 @@ RAY_TESTDATA = SHARED / "testdata" / "ray"
 REQUIRE_E2E = os.environ.get("JOBFLEET_REQUIRE_E2E") == "1"
 
 
+def cache_dir() -> Path:
+    """``${XDG_CACHE_HOME:-$HOME/.cache}/jobfleet``: heavy test tools, installed once, reused."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "jobfleet"
+
+
 def need(condition: bool, reason: str) -> None:
     """Skip when a real component is missing, unless the e2e run requires it."""
     if condition:

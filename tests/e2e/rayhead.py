@@ -42,6 +42,8 @@ from typing import Any
 
 import httpx
 
+from ..helpers import cache_dir
+
 RAY_VERSION = "2.60.0"
 INSTALL_TIMEOUT = 900.0  # pip install ray[default]: ~1 min on a good day
 START_TIMEOUT = 90.0
@@ -51,12 +53,6 @@ TAG_VARIABLE = "JOBFLEET_RAYHEAD"
 # A custom resource that no node of ours has: asking for it keeps a job PENDING.
 NO_SUCH_RESOURCE = "jobfleet_never_available"
 _DRIVER_JOB_ID_LINE = "JOBFLEET_DRIVER_JOB_ID="
-
-
-def cache_dir() -> Path:
-    """``${XDG_CACHE_HOME:-$HOME/.cache}/jobfleet``."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "jobfleet"
 
 
 def ensure_ray_venv() -> Path:
