@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench tools clean
+.PHONY: demo test lint bench tools lock image clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,20 @@ lint: $(STAMP)
 ## bench: measure scrape and poll cost (figures printed beside their baselines)
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
+
+## lock: re-pin the image's dependencies (requirements.lock) and build tools
+## (requirements-build.lock), with hashes, from pyproject.toml and the public index
+PIP_COMPILE = PIP_CONFIG_FILE=/dev/null PIP_FIND_LINKS= $(BIN)/pip-compile --quiet --generate-hashes \
+	--strip-extras --no-emit-index-url --no-emit-find-links --index-url https://pypi.org/simple
+lock: $(STAMP)
+	PIP_CONFIG_FILE=/dev/null $(BIN)/pip install --quiet pip-tools==7.6.2
+	$(PIP_COMPILE) --output-file requirements.lock pyproject.toml
+	$(PIP_COMPILE) --all-build-deps --only-build-deps --allow-unsafe \
+		--output-file requirements-build.lock pyproject.toml
+
+## image: build the container image (jobfleet-exporter:dev)
+image:
+	docker build --tag jobfleet-exporter:dev .
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

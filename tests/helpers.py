@@ -101,6 +101,16 @@ def wait_ready(base_url: str, process: subprocess.Popen | None = None, timeout: 
         time.sleep(0.1)
 
 
+def eventually(check: Callable[[], object], timeout: float = 15.0, step: float = 0.2) -> bool:
+    """True as soon as ``check()`` is truthy; False if it never is within ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(step)
+    return True
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from pathlib import Path
 
 import httpx
@@ -13,7 +12,7 @@ import yaml
 
 from exporter.simulators.ray import RaySimulator
 
-from .helpers import exporter_process, stop_with_sigterm, value
+from .helpers import eventually, exporter_process, stop_with_sigterm, value
 
 
 def write(path: Path, *targets: dict) -> None:
@@ -22,15 +21,6 @@ def write(path: Path, *targets: dict) -> None:
 
 def scrape(base: str) -> bytes:
     return httpx.get(f"{base}/metrics", timeout=5).content
-
-
-def eventually(check, timeout: float = 15.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.2)
-    return True
 
 
 def test_reload_by_signal_and_http(tmp_path: Path) -> None:

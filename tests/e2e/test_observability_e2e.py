@@ -21,7 +21,7 @@ from exporter.simulators.emr_serverless import EmrServerlessSimulator
 from exporter.simulators.modelarts_lite import ModelArtsLiteSimulator
 from exporter.simulators.ray import RaySimulator
 
-from ..helpers import ROOT, exporter_process, free_port, need
+from ..helpers import ROOT, eventually, exporter_process, free_port, need
 from ..test_observability import dashboard_exprs, recording_names
 
 pytestmark = pytest.mark.e2e
@@ -66,16 +66,6 @@ def webhook() -> Iterator[tuple[str, list[dict]]]:
     finally:
         server.shutdown()
         server.server_close()
-
-
-def eventually(check, timeout: float, step: float = 0.5) -> bool:
-    """True as soon as ``check()`` is truthy; False if it never is within ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(step)
-    return True
 
 
 def test_prometheus_rules_dashboards_and_alerts_end_to_end(tmp_path: Path) -> None:
@@ -174,20 +164,20 @@ def test_prometheus_rules_dashboards_and_alerts_end_to_end(tmp_path: Path) -> No
             assert answer.get("status") != "error", (expr, answer)
             return answer["data"]["result"] if answer.get("status") == "success" else []
 
-        assert eventually(lambda: query("jobfleet_build_info"), 30), "no scrape"
+        assert eventually(lambda: query("jobfleet_build_info"), 30, step=0.5), "no scrape"
         every_target_polled = "count(increase(jobfleet_poll_duration_seconds_count[1m]) > 0) >= 5"
-        assert eventually(lambda: query(every_target_polled), 30), "targets not polled"
+        assert eventually(lambda: query(every_target_polled), 30, step=0.5), "targets not polled"
 
         empty = [
             (dashboard, title, expr)
             for dashboard, title, expr in dashboard_exprs()
-            if not eventually(lambda expr=expr: query(expr), 15)
+            if not eventually(lambda expr=expr: query(expr), 15, step=0.5)
         ]
         assert empty == [], f"dashboard queries without data: {empty}"
         missing = [
             name
             for name in sorted(recording_names())
-            if not eventually(lambda n=name: query(n), 15)
+            if not eventually(lambda n=name: query(n), 15, step=0.5)
         ]
         assert missing == [], f"recording rules without data: {missing}"
 
