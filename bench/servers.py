@@ -32,7 +32,7 @@ def naive_registry(body: bytes) -> CollectorRegistry:
         names = sorted(family.samples[0].labels)
         gauge = Gauge(family.name, family.documentation, names, registry=registry)
         for sample in family.samples:
-            gauge.labels(**sample.labels).set(sample.value)
+            (gauge.labels(**sample.labels) if names else gauge).set(sample.value)
     return registry
 
 
