@@ -36,6 +36,16 @@ def missing_tools() -> list[str]:
     return [tool for tool in ("dockerd", "docker", "mmdebstrap") if shutil.which(tool) is None]
 
 
+def unmount_below(directory: Path) -> None:
+    """Unmount what dockerd leaves mounted in its exec root (the ``netns/default`` nsfs bind),
+    deepest first, so that the directory can be removed."""
+    prefix = f"{directory}/"
+    with open("/proc/self/mounts") as mounts:
+        points = [line.split()[1] for line in mounts if line.split()[1].startswith(prefix)]
+    for point in sorted(points, key=len, reverse=True):
+        subprocess.run(["umount", "--lazy", point], capture_output=True, timeout=30, check=False)
+
+
 class DockerEngine:
     """``dockerd`` on a private socket; a context manager."""
 
@@ -98,6 +108,7 @@ class DockerEngine:
         if self._lock is not None:
             self._lock.close()
             self._lock = None
+        unmount_below(self.run_dir)
         shutil.rmtree(self.run_dir, ignore_errors=True)
 
     def log_tail(self, lines: int = 20) -> str:
