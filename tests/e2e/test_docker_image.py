@@ -31,7 +31,6 @@ from ..helpers import (
     promtool_check_metrics,
     samples,
     value,
-    wait_ready,
 )
 from ..test_helm_chart import only, render, rendered_config
 from .dockerd import DockerEngine, missing_tools
@@ -101,6 +100,21 @@ def logs(engine: DockerEngine, cid: str) -> str:
     return (result.stdout + result.stderr)[-3000:]
 
 
+def ready(engine: DockerEngine, cid: str, base: str, timeout: float = 60) -> None:
+    """Wait for /readyz to answer 200; fail with the log as soon as the container has exited."""
+
+    def answers() -> bool:
+        with contextlib.suppress(httpx.TransportError):
+            return httpx.get(f"{base}/readyz", timeout=1).status_code == 200
+        return False
+
+    def settled() -> bool:
+        return answers() or not inspect(engine, cid)["State"]["Running"]
+
+    if not (eventually(settled, timeout) and answers()):
+        pytest.fail(f"the container never became ready; its log:\n{logs(engine, cid)}")
+
+
 def test_image_metadata(engine: DockerEngine, image: str) -> None:
     config = inspect(engine, image)["Config"]
     assert config["User"] == f"{UID}:{UID}"
@@ -130,10 +144,7 @@ def test_demo_serves_metrics_to_the_host_as_non_root(engine: DockerEngine, image
         "--demo",
         f"--web.listen-address=127.0.0.1:{port}",
     ) as cid:
-        try:
-            wait_ready(base, timeout=60)
-        except AssertionError:
-            pytest.fail(f"the demo never became ready; container log:\n{logs(engine, cid)}")
+        ready(engine, cid, base)
         body = httpx.get(f"{base}/metrics", timeout=10).content
         assert value(body, "jobfleet_build_info", version=__version__) == 1
         for target in ("demo-ray", "demo-openyuanrong", "demo-emr", "demo-modelarts"):
@@ -186,7 +197,7 @@ def test_state_on_a_volume_survives_a_restart(
     ray_sim.add_job("first", status="RUNNING")
     ray_sim.add_job("second", status="RUNNING")
     with container(engine, *run) as cid:
-        wait_ready(base, timeout=60)
+        ready(engine, cid, base)
         assert finished() == 0
         ray_sim.set_status("first", "SUCCEEDED")
         assert eventually(lambda: finished() == 1, 20), logs(engine, cid)
@@ -198,7 +209,7 @@ def test_state_on_a_volume_survives_a_restart(
 
     ray_sim.set_status("second", "SUCCEEDED")  # while no exporter runs
     with container(engine, *run) as cid:
-        wait_ready(base, timeout=60)
+        ready(engine, cid, base)
         assert eventually(lambda: finished() == 2, 20), logs(engine, cid)
         assert finished() == 2
         assert "ray-docker" in json.loads((state / "state.json").read_text())["targets"]
@@ -330,21 +341,6 @@ def loopback_args(spec: dict, port: int) -> list[str]:
     has a network namespace of its own, here the container shares the host's (the last
     --web.listen-address wins)."""
     return [*spec["args"], f"--web.listen-address=127.0.0.1:{port}"]
-
-
-def ready(engine: DockerEngine, cid: str, base: str, timeout: float = 60) -> None:
-    """Wait for /readyz to answer 200; fail with the log as soon as the container has exited."""
-
-    def answers() -> bool:
-        with contextlib.suppress(httpx.TransportError):
-            return httpx.get(f"{base}/readyz", timeout=1).status_code == 200
-        return False
-
-    def settled() -> bool:
-        return answers() or not inspect(engine, cid)["State"]["Running"]
-
-    if not (eventually(settled, timeout) and answers()):
-        pytest.fail(f"the chart's pod never became ready; container log:\n{logs(engine, cid)}")
 
 
 def test_the_image_runs_the_charts_pod(
