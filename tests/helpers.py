@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import queue
 import shutil
@@ -22,9 +23,15 @@ from prometheus_client.parser import text_string_to_metric_families
 from exporter.app import Exporter
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
-RAY_TESTDATA = SHARED / "testdata" / "ray"
+# Data the tests read, each file's origin in tests/data/README.md.
+TEST_DATA = ROOT / "tests" / "data"
+RAY_TESTDATA = TEST_DATA / "ray"
 REQUIRE_E2E = os.environ.get("JOBFLEET_REQUIRE_E2E") == "1"
+
+
+def vendor_example(name: str) -> object:
+    """A vendor's documented example response, from ``tests/data/vendor-examples/``."""
+    return json.loads((TEST_DATA / "vendor-examples" / name).read_text())
 
 
 def cache_dir() -> Path:

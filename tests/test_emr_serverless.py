@@ -1,4 +1,4 @@
-"""EMR Serverless Spark: parsing the seeds, and the backend against its simulator over HTTP."""
+"""EMR Serverless Spark: the documented examples parsed, the backend against its simulator."""
 
 from __future__ import annotations
 
@@ -26,18 +26,7 @@ from exporter.reconcile import JobLedger
 from exporter.render import Block
 from exporter.simulators.emr_serverless import EmrServerlessSimulator
 
-from .helpers import SHARED, promtool_check_metrics, samples, value
-
-
-def seed_json(name: str) -> dict:
-    text = (SHARED / "seeds" / name).read_text()
-    start = text.index("{", text.index("Examples"))
-    depth = 0
-    for end, char in enumerate(text[start:], start):
-        depth += {"{": 1, "}": -1}.get(char, 0)
-        if depth == 0:
-            return json.loads(text[start : end + 1])
-    raise AssertionError("no JSON example in the seed")
+from .helpers import promtool_check_metrics, samples, value, vendor_example
 
 
 def emr_target(sim: EmrServerlessSimulator, name: str = "emr", **extra) -> dict:
@@ -56,7 +45,7 @@ def list_requests(sim: EmrServerlessSimulator) -> list[dict[str, str]]:
 
 
 def test_seed_job_and_cluster_parse_into_documented_metrics_without_tokens() -> None:
-    (item,) = seed_json("000_096f7d139f868886.txt")["rayJobs"]
+    (item,) = vendor_example("emr-serverless-ListRayJob.json")["rayJobs"]
     job = parse_job(item)
     assert (job.key, job.name, job.status, job.phase) == (
         "rj-uiulpgow9xljimm1",
@@ -71,7 +60,7 @@ def test_seed_job_and_cluster_parse_into_documented_metrics_without_tokens() -> 
     )
     assert job.cu_hours == 120
     assert job.resource_queue == "err-1.2.0 (Ray 2.55.1, Python 3.12)"
-    (raw_cluster,) = seed_json("001_744c85386f5062d1.txt")["rayClusters"]
+    (raw_cluster,) = vendor_example("emr-serverless-ListRayCluster.json")["rayClusters"]
     cluster = parse_cluster(raw_cluster)
     head, worker = cluster.groups
     assert (head.role, head.nodes_alive, head.cpu_cores, head.memory_bytes) == (

@@ -1,4 +1,4 @@
-"""ModelArts Lite Server jobs: parsing the seed, and the backend against its simulator over HTTP."""
+"""ModelArts Lite Server jobs: the documented example parsed, the backend against its simulator."""
 
 from __future__ import annotations
 
@@ -16,13 +16,12 @@ from exporter.config import ConfigError, parse_config
 from exporter.model import Phase
 from exporter.simulators.modelarts_lite import ModelArtsLiteSimulator
 
-from .helpers import SHARED, promtool_check_metrics, samples, value
+from .helpers import promtool_check_metrics, samples, value, vendor_example
 
 
 def seed_example() -> dict:
-    text = (SHARED / "seeds" / "003_333c3f050b6e4876.txt").read_text()
-    start = text.index("{", text.index("Example Responses"))
-    return json.loads(text[start : text.index("Status Codes", start)])
+    """The documented example response of the Lite Server job list."""
+    return vendor_example("modelarts-lite-list-jobs.json")
 
 
 def exporter_for(*targets: dict) -> Exporter:

@@ -7,7 +7,7 @@ from exporter.backends.ray import parse_cluster, parse_job, parse_jobs
 from exporter.errors import PollError
 from exporter.model import Phase
 
-from .helpers import RAY_TESTDATA, SHARED
+from .helpers import RAY_TESTDATA, vendor_example
 
 
 def load(name: str):
@@ -15,10 +15,8 @@ def load(name: str):
 
 
 def seed_example() -> list:
-    text = (SHARED / "seeds" / "002_aa63caa9be3d27b3.txt").read_text()
-    start = text.index("Query list successful")
-    body = text[text.index("[", start) : text.index("Query list is empty")]
-    return json.loads(body)
+    """openYuanrong's documented "Query list successful" example."""
+    return vendor_example("openyuanrong-query-job-list.json")
 
 
 def test_openyuanrong_seed_example_parses_to_epoch_seconds_and_status() -> None:

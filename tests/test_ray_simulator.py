@@ -13,7 +13,7 @@ import pytest
 
 from exporter.simulators.ray import RaySimulator
 
-from .helpers import RAY_TESTDATA, SHARED
+from .helpers import RAY_TESTDATA, vendor_example
 
 T0 = 1_795_351_000.0
 
@@ -24,8 +24,7 @@ def load_capture(name: str):
 
 def seed_example() -> dict:
     """The one job of openYuanrong's documented "Query list successful" example."""
-    text = (SHARED / "seeds" / "002_aa63caa9be3d27b3.txt").read_text()
-    (job,), _ = json.JSONDecoder().raw_decode(text, text.index("[\n  {"))
+    (job,) = vendor_example("openyuanrong-query-job-list.json")
     return job
 
 

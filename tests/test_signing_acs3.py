@@ -10,9 +10,9 @@ from exporter.auth.acs3 import Acs3Auth, authorization
 from exporter.auth.alibaba_credentials import AccessKey, StaticCredentials
 from exporter.auth.canonical import canonical_query, query_pairs
 
-from .helpers import SHARED
+from .helpers import TEST_DATA
 
-VECTORS = json.loads((SHARED / "testdata" / "signing-vectors.json").read_text())["acs3"]
+VECTORS = json.loads((TEST_DATA / "signing-vectors.json").read_text())["acs3"]
 
 
 @pytest.mark.parametrize("vector", VECTORS, ids=[v["id"] for v in VECTORS])

@@ -10,9 +10,9 @@ import pytest
 from exporter.auth.canonical import query_pairs
 from exporter.auth.sdk_hmac import HuaweiKey, IamTokenAuth, SdkHmacAuth, authorization
 
-from .helpers import SHARED
+from .helpers import TEST_DATA
 
-VECTORS = json.loads((SHARED / "testdata" / "signing-vectors.json").read_text())["sdk_hmac_sha256"]
+VECTORS = json.loads((TEST_DATA / "signing-vectors.json").read_text())["sdk_hmac_sha256"]
 
 
 @pytest.mark.parametrize("vector", VECTORS, ids=[v["id"] for v in VECTORS])
