@@ -19,7 +19,7 @@ from exporter.config import parse_config
 from exporter.simulators.emr_serverless import EmrServerlessSimulator
 from exporter.simulators.ray import RaySimulator
 
-from .helpers import exporter_process, samples, value
+from .helpers import eventually, exporter_process, samples, value
 
 TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")
 
@@ -158,21 +158,26 @@ def test_soak_2000_jobs_five_kill_9_restarts(tmp_path: Path, work_class) -> None
         current: dict[str, str] = {}
         stop_sampling = threading.Event()
 
-        def sample() -> None:  # what Prometheus' increase() would see, scraping every 0.1 s
+        def take_sample() -> bool:
+            """One scrape, folded into what Prometheus' increase() would see."""
+            try:
+                body = httpx.get(current["url"] + "/metrics", timeout=2).content
+            except (httpx.HTTPError, KeyError):
+                return False
+            for family, seen in observed.items():
+                now, last = total(body, family), seen["last"]
+                if last is not None:
+                    if now >= last:
+                        seen["increase"] += now - last
+                    else:
+                        seen["resets"] += 1
+                        seen["increase"] += now
+                seen["last"] = now
+            return True
+
+        def sample() -> None:  # scraping every 0.1 s, as Prometheus would
             while not stop_sampling.wait(0.1):
-                try:
-                    body = httpx.get(current["url"] + "/metrics", timeout=2).content
-                except (httpx.HTTPError, KeyError):
-                    continue
-                for family, seen in observed.items():
-                    now, last = total(body, family), seen["last"]
-                    if last is not None:
-                        if now >= last:
-                            seen["increase"] += now - last
-                        else:
-                            seen["resets"] += 1
-                            seen["increase"] += now
-                    seen["last"] = now
+                take_sample()
 
         def settled() -> bool:
             finished = observed["jobfleet_jobs_finished_total"]["last"]
@@ -184,12 +189,17 @@ def test_soak_2000_jobs_five_kill_9_restarts(tmp_path: Path, work_class) -> None
             with exporter_process("--config.file", str(config_path)) as (process, base):
                 current["url"] = base
                 if restart == 0:
-                    deadline = time.monotonic() + 20
-                    while (
-                        b"jobfleet_jobs_finished_total" not in httpx.get(base + "/metrics").content
-                    ):
-                        assert time.monotonic() < deadline, "no baseline"
-                        time.sleep(0.1)
+                    assert eventually(
+                        lambda: (
+                            b"jobfleet_jobs_finished_total" in httpx.get(base + "/metrics").content
+                        ),
+                        timeout=20,
+                        step=0.1,
+                    ), "no baseline"
+                    # The first reading is taken before the workload starts: a reading taken
+                    # later could already include finished jobs, which increase() would miss.
+                    assert take_sample(), "the baseline scrape failed"
+                    assert observed["jobfleet_jobs_finished_total"]["last"] == 0
                     sampler.start()
                 # the workload: new jobs, ended jobs, and now and then a failing API
                 for _ in range(40 if restart < 5 else 50):
@@ -203,7 +213,7 @@ def test_soak_2000_jobs_five_kill_9_restarts(tmp_path: Path, work_class) -> None
                         work.finished += 1
                     if rng.random() < 0.1:
                         work.fault()
-                    time.sleep(0.05)
+                    time.sleep(0.05)  # pacing: the workload moves between polls
                 if restart < 5:
                     os.kill(process.pid, signal.SIGKILL)
                     process.wait(timeout=10)
@@ -211,9 +221,7 @@ def test_soak_2000_jobs_five_kill_9_restarts(tmp_path: Path, work_class) -> None
                 while work.active:
                     work.end(work.active.pop())
                     work.finished += 1
-                deadline = time.monotonic() + 30
-                while not settled() and time.monotonic() < deadline:
-                    time.sleep(0.2)
+                eventually(settled, timeout=30)
                 stop_sampling.set()
                 sampler.join(timeout=5)
     assert work.created == 2000
