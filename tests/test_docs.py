@@ -1,5 +1,9 @@
 import re
+from pathlib import Path
 
+import pytest
+
+from exporter.backends import BACKENDS
 from exporter.families import FAMILIES
 
 from .helpers import ROOT
@@ -26,3 +30,43 @@ def test_every_repository_path_the_deploy_guide_links_exists() -> None:
     assert not missing
     for family in set(re.findall(r"\b(jobfleet_[a-z_]+?)(?:_bucket)?\b", text)):
         assert family in FAMILIES, f"deploy.md names {family}, which the exporter does not export"
+
+
+BACKEND_PAGES = ("ray.md", "emr-serverless.md", "modelarts-lite.md")
+LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+def relative_links(page: Path) -> list[str]:
+    """The page's links into the repository (no URL, no bare anchor), anchors dropped."""
+    links = (link.split("#")[0] for link in LINK.findall(page.read_text()))
+    return [link for link in links if link and "://" not in link and not link.startswith("mailto:")]
+
+
+@pytest.mark.parametrize(
+    "page",
+    ["README.md", *(f"docs/{p.name}" for p in sorted((ROOT / "docs").glob("*.md")))]
+    + [f"docs/backends/{name}" for name in BACKEND_PAGES]
+    + ["tests/data/README.md"],
+)
+def test_every_repository_link_resolves(page: str) -> None:
+    path = ROOT / page
+    missing = [link for link in relative_links(path) if not (path.parent / link).exists()]
+    assert not missing, f"{page} links to missing {missing}"
+
+
+def test_every_backend_has_a_page_linked_from_the_readme_and_the_metric_reference() -> None:
+    readme = relative_links(ROOT / "README.md")
+    metrics = relative_links(ROOT / "docs" / "metrics.md")
+    for name in BACKEND_PAGES:
+        assert f"docs/backends/{name}" in readme
+        assert f"backends/{name}" in metrics
+    pages = " ".join((ROOT / "docs" / "backends" / name).read_text() for name in BACKEND_PAGES)
+    for backend in BACKENDS:
+        assert f"backend: {backend}" in pages, f"no page documents backend {backend}"
+
+
+def test_backend_pages_name_only_metrics_the_exporter_exports() -> None:
+    for name in BACKEND_PAGES:
+        text = (ROOT / "docs" / "backends" / name).read_text()
+        for family in set(re.findall(r"\b(jobfleet_[a-z_]+)\b", text)):
+            assert family in FAMILIES, f"{name} names {family}, which is not exported"

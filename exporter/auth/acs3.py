@@ -1,4 +1,4 @@
-"""ACS3-HMAC-SHA256, the Alibaba Cloud OpenAPI signature (API-NOTES §1)."""
+"""ACS3-HMAC-SHA256, the Alibaba Cloud OpenAPI signature (docs/backends/emr-serverless.md)."""
 
 from __future__ import annotations
 

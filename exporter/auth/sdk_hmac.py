@@ -1,4 +1,7 @@
-"""SDK-HMAC-SHA256, Huawei Cloud's API signature (API-NOTES §3), and the IAM-token alternative."""
+"""SDK-HMAC-SHA256, Huawei Cloud's API signature, and the IAM-token alternative.
+
+What is signed and how: docs/backends/modelarts-lite.md, "Permissions and credentials".
+"""
 
 from __future__ import annotations
 

@@ -40,7 +40,7 @@ AUTH_CODES = ("APIG.0301", "APIG.0303", "APIG.1002", "APIG.0307")
 
 
 def phase_of(status: str, abnormal_nodes: int | None) -> Phase:
-    """FINISHED with nodes where the task failed is a failure (DESIGN.md)."""
+    """FINISHED with nodes where the task failed is a failure (docs/metrics.md, Phases)."""
     if status == "PROCESSING":
         return Phase.RUNNING
     if status == "FINISHED":

@@ -2,8 +2,8 @@
 
 The job list is one bare JSON array: no pagination. Ray serves ``/api/jobs/`` (the slash
 matters); openYuanrong documents ``/api/jobs``; whichever answers is remembered. Field quirks
-(API-NOTES §2): times are int, float or numeric strings, in seconds or milliseconds; null, ""
-and 0 mean unset; every key may be missing.
+(docs/backends/ray.md, Quirks): times are int, float or numeric strings, in seconds or
+milliseconds; null, "" and 0 mean unset; every key may be missing.
 """
 
 from __future__ import annotations

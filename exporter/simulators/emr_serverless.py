@@ -1,9 +1,10 @@
 """A simulator of EMR Serverless Spark's ListRayJob and ListRayCluster, and of STS
 AssumeRoleWithOIDC, for tests and ``--demo``.
 
-It checks every request as the real service does (API-NOTES §1): the ACS3 signature over the
-headers ``SignedHeaders`` lists and the query as sent, a fresh nonce, ``x-acs-date`` within 15
-minutes, STS tokens; failures get Alibaba's error shape. Jobs are listed newest first.
+It checks every request as the real service does (docs/backends/emr-serverless.md): the ACS3
+signature over the headers ``SignedHeaders`` lists and the query as sent, a fresh nonce,
+``x-acs-date`` within 15 minutes, STS tokens; failures get Alibaba's error shape. Jobs are listed
+newest first.
 """
 
 from __future__ import annotations

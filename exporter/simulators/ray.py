@@ -1,6 +1,6 @@
 """A simulator of Ray's Jobs REST API and its openYuanrong flavour, for tests and ``--demo``.
 
-Faithful to API-NOTES §2, the captured Ray 2.60 responses (``shared/testdata/ray``) and Ray's
+Faithful to docs/backends/ray.md, the Ray 2.60 answers recorded in ``tests/data/ray`` and Ray's
 dashboard code: Ray serves ``/api/jobs/`` (404 on ``/api/jobs``), integer epoch milliseconds and
 nulls; openYuanrong serves ``/api/jobs`` (404 on ``/api/jobs/``), epoch SECONDS as strings, ``""``
 for unset, and no ``job_id``/``message``. Token auth answers 401 without a token and 403 with a
