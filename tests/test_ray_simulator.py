@@ -13,7 +13,7 @@ import pytest
 
 from exporter.simulators.ray import RaySimulator
 
-from .helpers import RAY_TESTDATA, vendor_example
+from .helpers import RAY_TESTDATA, eventually, vendor_example
 
 T0 = 1_795_351_000.0
 
@@ -382,7 +382,7 @@ def test_stop_releases_hung_requests() -> None:
 
     caller = threading.Thread(target=call)
     caller.start()
-    time.sleep(0.3)
+    assert eventually(lambda: sim.requests, timeout=10, step=0.01), "the request never arrived"
     started = time.monotonic()
     sim.stop()
     caller.join(timeout=10)
@@ -487,11 +487,6 @@ def test_workload_thread_runs_on_the_real_clock_and_stops() -> None:
     sim = RaySimulator(seed=3)
     sim.start()
     sim.start_workload(rate_per_min=600)
-    deadline = time.monotonic() + 10
-    while not sim.jobs() and time.monotonic() < deadline:
-        time.sleep(0.1)
+    assert eventually(sim.jobs, timeout=10, step=0.05)
     sim.stop()
-    assert sim.jobs()
-    count = len(sim.jobs())
-    time.sleep(1.2)
-    assert len(sim.jobs()) == count  # no more steps after stop()
+    assert not sim.workload_running()  # stop() joined the thread: no step can follow

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -15,7 +14,7 @@ from exporter.simulators.emr_serverless import EmrServerlessSimulator
 from exporter.simulators.modelarts_lite import ModelArtsLiteSimulator
 from exporter.simulators.ray import RaySimulator
 
-from .helpers import ROOT, exporter_process, stop_with_sigterm, wait_ready
+from .helpers import ROOT, eventually, exporter_process, samples, stop_with_sigterm, wait_ready
 
 RAY_TOKEN = "planted-ray-bearer-token-5f3a"
 RUNTIME_SECRET = "planted-runtime-env-secret-77c1"
@@ -97,7 +96,14 @@ def test_planted_secrets_never_leave(tmp_path: Path) -> None:
         args = ("--config.file", str(path), "--log.level", "debug")
         with exporter_process(*args) as (process, base):
             wait_ready(base, process)
-            time.sleep(2.5)  # a few polls, successful and failing, logged at debug level
+
+            def polled_twice() -> bool:  # a few polls, successful and failing, logged at debug
+                body = httpx.get(f"{base}/metrics", timeout=10).content
+                family = "jobfleet_poll_duration_seconds_count"
+                counts = [v for (n, _), v in samples(body).items() if n == family]
+                return bool(counts) and min(counts) >= 2
+
+            assert eventually(polled_twice, timeout=30)
             metrics = httpx.get(f"{base}/metrics", timeout=10).text
             landing = httpx.get(f"{base}/", timeout=10).text
             logs = stop_with_sigterm(process).decode()

@@ -61,6 +61,10 @@ class Simulator:
         self._workload = self.new_workload(rate_per_min or self.DEFAULT_RATE_PER_MIN)
         self._workload.start()
 
+    def workload_running(self) -> bool:
+        """Whether the background workload thread is alive."""
+        return self._workload is not None and self._workload.running()
+
     def step(self, now: float) -> None:
         if self._workload is None:
             self._workload = self.new_workload(self.DEFAULT_RATE_PER_MIN)
@@ -116,6 +120,9 @@ class Workload:
         self._stop.set()
         if self._thread and self._thread is not threading.current_thread():
             self._thread.join(timeout=5)
+
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
 
     def _run(self) -> None:
         while not self._stop.wait(0.5):
