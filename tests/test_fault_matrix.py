@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import select
 import socket
 import threading
 import time
@@ -337,7 +338,8 @@ def black_hole() -> Iterator[str]:
         with suppress(BlockingIOError):
             filler.connect(("127.0.0.1", port))
         fillers.append(filler)
-    time.sleep(0.1)
+    # the first filler's handshake completes into the full accept queue; the others wait
+    assert select.select([], fillers, [], 10)[1], "the accept queue never filled"
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
