@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 import threading
+import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
@@ -13,6 +14,12 @@ from typing import Any, Self
 class JsonHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
+    # The server's own clock, which dates every answer (the ``Date`` header): a simulator sets
+    # it to its (possibly fake, possibly skewed) clock, like a cloud whose clock is not ours.
+    server_clock: Callable[[], float] = staticmethod(time.time)
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        return super().date_time_string(self.server_clock() if timestamp is None else timestamp)
 
     def log_message(self, *args: object) -> None:
         pass

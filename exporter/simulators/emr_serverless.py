@@ -5,6 +5,13 @@ It checks every request as the real service does (docs/backends/emr-serverless.m
 signature over the headers ``SignedHeaders`` lists and the query as sent, a fresh nonce,
 ``x-acs-date`` within 15 minutes, STS tokens; failures get Alibaba's error shape. Jobs are listed
 newest first.
+
+What real clouds do to a paged list can be switched on, seeded, from tests: a clock ahead of ours
+(``clock_skew``: job times, the ``Date`` header and the signature check follow it), jobs listed
+only some time after their ``submitTime`` (``add_job(visible_delay=...)``), an order among equal
+``submitTime`` values that changes with every request (``shuffle_ties``), jobs deleted between
+two pages of a walk (``delete_between_pages``) and empty but successful answers
+(``empty_answers``).
 """
 
 from __future__ import annotations
@@ -73,7 +80,12 @@ class EmrServerlessSimulator(Simulator):
         self.requests: list[tuple[str, dict[str, str]]] = []  # (action, query)
         self.sts_calls = 0
         self.on_list_page: Callable[[int], None] | None = None
+        self.clock_skew = 0.0
+        self.shuffle_ties = False
         self._rng = random.Random(seed)
+        self._tie_rng = random.Random(seed + 1)
+        self._delete_queue: list[str] = []
+        self._empty_answers = 0
         self._lock = threading.Lock()
         self._jobs: dict[str, dict[str, Any]] = {}
         self._order: list[dict[str, Any]] | None = None
@@ -84,6 +96,10 @@ class EmrServerlessSimulator(Simulator):
 
     def handler_class(self) -> type[BaseHTTPRequestHandler]:
         return _handler(self)
+
+    def now(self) -> float:
+        """The cloud's clock: ``clock()`` plus ``clock_skew``."""
+        return self.clock() + self.clock_skew
 
     def target_config(self, name: str, **settings: Any) -> dict[str, Any]:
         """A config target that polls this simulator."""
@@ -110,18 +126,21 @@ class EmrServerlessSimulator(Simulator):
         submit_time: float | None = None,
         start_time: float | None = None,
         end_time: float | None = None,
-        cu_hours: float = 0.0,
+        cu_hours: float | None = 0.0,
         resource_queue: str = "err-1.2.0 (Ray 2.55.1, Python 3.12)",
         task_biz_id: str = "",
         cluster_state: str = "Running",
+        visible_delay: float = 0.0,
     ) -> str:
+        """Add a job (times on the cloud's clock); ``cu_hours=None`` is a null reading, and the
+        job is listed only from ``visible_delay`` seconds after its ``submitTime``."""
         with self._lock:
             key = submission_id or f"rj-{self._rng.getrandbits(64):016x}"
-            submit = self.clock() if submit_time is None else submit_time
+            submit = self.now() if submit_time is None else submit_time
             if start_time is None and status not in ("Submitted", "Pending"):
                 start_time = submit
             if end_time is None and status not in ACTIVE:
-                end_time = self.clock()
+                end_time = self.now()
             self._order = None
             self._jobs[key] = {
                 "submissionId": key,
@@ -136,6 +155,7 @@ class EmrServerlessSimulator(Simulator):
                 "cuHours": cu_hours,
                 "clusterState": cluster_state,
                 "taskBizId": task_biz_id,
+                "visibleAt": int((submit + visible_delay) * 1000),
             }
             return key
 
@@ -145,7 +165,7 @@ class EmrServerlessSimulator(Simulator):
         """Move a job on; leaving an active status sets its end time, duration and cluster state."""
         with self._lock:
             job = self._jobs[key]
-            now_ms = int(self.clock() * 1000)
+            now_ms = int(self.now() * 1000)
             if cu_hours is not None:
                 job["cuHours"] = cu_hours
             if status is None:
@@ -179,7 +199,7 @@ class EmrServerlessSimulator(Simulator):
     ) -> str:
         with self._lock:
             key = cluster_id or f"ray-{self._rng.getrandbits(48):012x}"
-            created = int(self.clock() * 1000) - 86_400_000
+            created = int(self.now() * 1000) - 86_400_000
             self._clusters[key] = {
                 "clusterId": key,
                 "name": name,
@@ -235,6 +255,17 @@ class EmrServerlessSimulator(Simulator):
 
     # --- faults ---------------------------------------------------------------------------
 
+    def delete_between_pages(self, keys: list[str]) -> None:
+        """Before each of the next ``len(keys)`` ListRayJob requests for a page after the first,
+        delete the next of these jobs (like a user deleting jobs while a walk pages)."""
+        with self._lock:
+            self._delete_queue.extend(keys)
+
+    def empty_answers(self, n: int) -> None:
+        """The next ``n`` ListRayJob requests succeed with no jobs and ``totalCount`` 0."""
+        with self._lock:
+            self._empty_answers += n
+
     def throttle_next(
         self,
         n: int,
@@ -279,7 +310,7 @@ class EmrServerlessSimulator(Simulator):
             sent = dt.datetime.strptime(headers["x-acs-date"], "%Y-%m-%dT%H:%M:%SZ")
         except ValueError:
             raise ApiError(400, "InvalidTimeStamp.Format", "x-acs-date is malformed.") from None
-        if abs(sent.replace(tzinfo=dt.UTC).timestamp() - self.clock()) > MAX_CLOCK_SKEW:
+        if abs(sent.replace(tzinfo=dt.UTC).timestamp() - self.now()) > MAX_CLOCK_SKEW:
             raise ApiError(400, "InvalidTimeStamp.Expired", "x-acs-date is out of range.")
         nonce = headers["x-acs-signature-nonce"]
         with self._lock:
@@ -297,7 +328,7 @@ class EmrServerlessSimulator(Simulator):
         if temporary is None:
             raise ApiError(404, "InvalidAccessKeyId.NotFound", "Specified access key is not found.")
         secret, token, expiry = temporary
-        if self.clock() > expiry:
+        if self.now() > expiry:
             raise ApiError(
                 400, "InvalidSecurityToken.Expired", "Specified SecurityToken is expired."
             )
@@ -328,17 +359,31 @@ class EmrServerlessSimulator(Simulator):
             if param in query
         ]
         with self._lock:
-            jobs = self._newest_first()
+            if self._empty_answers:
+                self._empty_answers -= 1
+                return {"requestId": _request_id(), "totalCount": 0, "rayJobs": []}
+            if page_num > 1 and self._delete_queue:
+                self._jobs.pop(self._delete_queue.pop(0), None)
+                self._order = None
+            now_ms = self.now() * 1000
+            jobs = [job for job in self._newest_first() if job["visibleAt"] <= now_ms]
             if wanted:
                 jobs = [job for job in jobs if all(job[f] == v for f, v in wanted)]
             if window is not None:
                 jobs = [job for job in jobs if start <= job["submitTime"] <= end]
             page = jobs[(page_num - 1) * page_size : page_num * page_size]
-            rendered = [{k: v for k, v in job.items() if k != "taskBizId"} for job in page]
+            hidden = ("taskBizId", "visibleAt")
+            rendered = [{k: v for k, v in job.items() if k not in hidden} for job in page]
         return {"requestId": _request_id(), "totalCount": len(jobs), "rayJobs": rendered}
 
     def _newest_first(self) -> list[dict[str, Any]]:
-        """Jobs by submitTime, newest first; sorted again only after the set of jobs changed."""
+        """Jobs by submitTime, newest first; sorted again only after the set of jobs changed.
+        With ``shuffle_ties``, jobs of equal submitTime come in a new order every time."""
+        if self.shuffle_ties:
+            draw = self._tie_rng.random
+            return sorted(
+                self._jobs.values(), key=lambda job: (job["submitTime"], draw()), reverse=True
+            )
         if self._order is None:
             self._order = sorted(
                 self._jobs.values(),
@@ -363,7 +408,7 @@ class EmrServerlessSimulator(Simulator):
             raise ApiError(400, "MissingParameter", "RoleArn and OIDCProviderArn are required.")
         key_id = f"STS.{self._rng.getrandbits(64):016x}"
         secret, token = uuid.uuid4().hex, f"CAIS{uuid.uuid4().hex}"
-        expiry = self.clock() + self.sts_lifetime
+        expiry = self.now() + self.sts_lifetime
         with self._lock:
             self._temporary[key_id] = (secret, token, expiry)
             self.sts_calls += 1
@@ -396,6 +441,8 @@ def _request_id() -> str:
 
 def _handler(sim: EmrServerlessSimulator) -> type[BaseHTTPRequestHandler]:
     class Handler(JsonHandler):
+        server_clock = staticmethod(sim.now)
+
         def error(self, err: ApiError, headers: dict[str, str] | None = None) -> None:
             body = {
                 "RequestId": _request_id(),

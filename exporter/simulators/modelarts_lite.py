@@ -4,7 +4,8 @@ It checks SDK-HMAC-SHA256 signatures (over the headers ``SignedHeaders`` lists a
 sent), ``X-Sdk-Date`` within 15 minutes, ``X-Security-Token`` for temporary keys, or an IAM
 token in ``X-Auth-Token``; failures get Huawei's error shape and an ``X-Request-Id``. Like the
 real API it has no page parameter but answers with page metadata, partial when more jobs match
-than ``page_limit``.
+than ``page_limit`` (the newest ``page_limit`` jobs are answered). ``empty_answers`` makes the
+next answers empty but successful.
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ class ModelArtsLiteSimulator(Simulator):
         self._lock = threading.Lock()
         self._jobs: dict[str, dict[str, Any]] = {}
         self._throttle = 0
+        self._empty_answers = 0
 
     def handler_class(self) -> type[BaseHTTPRequestHandler]:
         return _handler(self)
@@ -136,6 +138,11 @@ class ModelArtsLiteSimulator(Simulator):
         with self._lock:
             return [dict(job) for job in self._jobs.values()]
 
+    def empty_answers(self, n: int) -> None:
+        """The next ``n`` job-list requests succeed with no jobs."""
+        with self._lock:
+            self._empty_answers += n
+
     def throttle_next(self, n: int) -> None:
         with self._lock:
             self._throttle += n
@@ -189,6 +196,9 @@ class ModelArtsLiteSimulator(Simulator):
         if "visible" in query and query["visible"] not in ("true", "false"):
             raise ApiError(400, "ModelArts.0101", "visible must be true or false")
         with self._lock:
+            if self._empty_answers:
+                self._empty_answers -= 1
+                return {"current": 1, "data": [], "pages": 1, "size": 0, "total": 0}
             matched = [
                 job
                 for job in self._jobs.values()
@@ -212,6 +222,8 @@ class ModelArtsLiteSimulator(Simulator):
 
 def _handler(sim: ModelArtsLiteSimulator) -> type[BaseHTTPRequestHandler]:
     class Handler(JsonHandler):
+        server_clock = staticmethod(sim.clock)
+
         def do_GET(self) -> None:
             request_id = uuid.uuid4().hex
             headers = {name.lower(): value for name, value in self.headers.items()}

@@ -6,6 +6,8 @@ nulls; openYuanrong serves ``/api/jobs`` (404 on ``/api/jobs/``), epoch SECONDS 
 for unset, and no ``job_id``/``message``. Token auth answers 401 without a token and 403 with a
 wrong one. Tests drive it with ``add_job``/``set_status`` and the fault knobs; the demo runs a
 seeded, evolving workload (``start_workload``; tests call ``step(now)`` on a clock of their own).
+``restart_head`` is a head restart without GCS fault tolerance: the jobs are gone, DRIVER job
+ids start again from ``02000000`` and ``/api/version`` names a new session.
 
 The internal job records (``jobs()``) keep times in epoch seconds; rendering converts them.
 """
@@ -83,6 +85,7 @@ class RaySimulator(Simulator):
         self._usage = {"CPU": 0.0, "GPU": 0.0, "memory": 0.0, "objectStoreMemory": 0.0}
         self._failures: deque[tuple[int, str]] = deque()
         self._garbage = False
+        self._empty_answers = 0
         self._unhang = threading.Event()
         self._unhang.set()
         self._session = self._session_name()
@@ -196,6 +199,16 @@ class RaySimulator(Simulator):
         if job in self._jobs:
             return self._jobs[job]
         return next((r for r in self._jobs.values() if r["job_id"] == job), None)
+
+    def restart_head(self) -> None:
+        """The head restarts without GCS fault tolerance: every job is forgotten, job ids are
+        handed out again from ``02000000`` (so ids, and resubmitted submission ids, come back
+        for new jobs) and the cluster gets a new session name."""
+        with self._lock:
+            self._jobs.clear()
+            self._next_job_id = 2
+            self._used_job_ids.clear()
+            self._session = self._session_name()
 
     def _new_job_id(self) -> str:
         while (job_id := f"{self._next_job_id:02d}000000") in self._used_job_ids:
@@ -324,6 +337,11 @@ class RaySimulator(Simulator):
         else:
             self._unhang.set()
 
+    def empty_answers(self, n: int) -> None:
+        """The next ``n`` job-list requests succeed with an empty list."""
+        with self._lock:
+            self._empty_answers += n
+
     def set_garbage(self, on: bool) -> None:
         """While on, API requests get 200 with a body that is not valid JSON."""
         with self._lock:
@@ -442,6 +460,9 @@ class RaySimulator(Simulator):
 
     def _job_list(self) -> list[dict[str, Any]]:
         with self._lock:
+            if self._empty_answers:
+                self._empty_answers -= 1
+                return []
             jobs = [self._render(job) for job in self._jobs.values()]
             self._order_rng.shuffle(jobs)
         return jobs
@@ -724,6 +745,8 @@ def _autoscaling_status(nodes: int, usage: dict[str, list[float]]) -> str:
 
 def _handler(sim: RaySimulator) -> type[BaseHTTPRequestHandler]:
     class Handler(JsonHandler):
+        server_clock = staticmethod(sim.clock)
+
         def do_GET(self) -> None:
             self._serve(b"")
 
