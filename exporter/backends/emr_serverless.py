@@ -27,7 +27,7 @@ from ..config import EmrServerlessTarget
 from ..errors import PollError
 from ..model import Cluster, ClusterGroup, Job, Phase, status_pairs
 from .base import Backend, Listing
-from .fields import mapping, number, parse_epoch, text, word
+from .fields import MAX_MAGNITUDE, mapping, number, parse_epoch, read_item, text, word
 from .http import ApiClient, ApiStats, default_error, first_text, json_object, vendor_error
 
 log = logging.getLogger(__name__)
@@ -99,12 +99,15 @@ def parse_memory(value: Any) -> float:
     The API documents memory in Gi, so a plain number below 2^20 is GiB; a larger one is bytes.
     """
     match = _MEMORY.match(text(value))
-    if not match:
+    amount = number(match.group(1)) if match else None
+    if amount is None:
         return 0.0
-    number, unit = float(match.group(1)), match.group(2)
+    unit = match.group(2)
     if unit:
-        return number * _UNITS[unit]
-    return number * GIB if number < 2**20 else number
+        amount *= _UNITS[unit]
+    elif amount < 2**20:
+        amount *= GIB
+    return amount if amount < MAX_MAGNITUDE else 0.0
 
 
 def _int(value: Any) -> int | None:
@@ -299,7 +302,7 @@ class EmrServerlessBackend(Backend):
     def _collect(items: Iterable[Any], found: dict[str, Job]) -> int:
         skipped = 0
         for item in items:
-            job = parse_job(item)
+            job = read_item(parse_job, item)
             if job is None:
                 skipped += 1
             else:
@@ -357,7 +360,7 @@ class EmrServerlessBackend(Backend):
             )
             items = _items(payload, "rayClusters", "ListRayCluster")
             for item in items:
-                cluster = parse_cluster(item)
+                cluster = read_item(parse_cluster, item)
                 if cluster is None:
                     skipped += 1
                 else:

@@ -1,10 +1,15 @@
-"""Tolerant readers for JSON fields: APIs send numbers as strings, nulls, and wrong types."""
+"""Tolerant readers for JSON fields and items: APIs send numbers as strings, nulls, wrong types,
+and now and then a value no field can use."""
 
 from __future__ import annotations
 
-import math
+import logging
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def text(value: Any) -> str:
@@ -22,10 +27,16 @@ def word(value: Any) -> str:
     return sys.intern(text(value))
 
 
+MAX_MAGNITUDE = float(2**63)  # no field read here holds more than a signed 64-bit integer
+
+
 def number(value: Any) -> float | None:
-    """A finite number from an int, float or numeric string; None otherwise."""
+    """A finite number of usable magnitude from an int, float or numeric string; None otherwise.
+
+    Beyond ``MAX_MAGNITUDE`` a value is a broken or hostile answer, not a size, count or time.
+    """
     if type(value) is int:
-        return float(value)
+        return float(value) if -MAX_MAGNITUDE < value < MAX_MAGNITUDE else None
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, str):
@@ -33,8 +44,8 @@ def number(value: Any) -> float | None:
             value = float(value.strip())
         except ValueError:
             return None
-    if isinstance(value, int | float) and math.isfinite(value):
-        return float(value)
+    if isinstance(value, int | float) and -MAX_MAGNITUDE < value < MAX_MAGNITUDE:
+        return float(value)  # NaN fails both comparisons
     return None
 
 
@@ -44,11 +55,27 @@ def mapping(value: Any) -> dict[str, Any]:
 
 
 _MILLISECONDS_FROM = 1e11  # epoch values at or above this are milliseconds
+_LAST_EPOCH = 253402300799.0  # 9999-12-31T23:59:59Z: anything later is no time an API reports
 
 
 def parse_epoch(value: Any) -> float | None:
     """Epoch seconds from an int, float or numeric string; None when unset or unusable."""
-    seconds = float(value) if type(value) is int else number(value)
+    if type(value) is int:  # the common case first: two of these per job
+        seconds: float | None = float(value) if 0 < value < MAX_MAGNITUDE else None
+    else:
+        seconds = number(value)
     if seconds is None or seconds <= 0:
         return None
-    return seconds / 1000.0 if seconds >= _MILLISECONDS_FROM else seconds
+    if seconds >= _MILLISECONDS_FROM:
+        seconds /= 1000.0
+    return seconds if seconds <= _LAST_EPOCH else None
+
+
+def read_item(parse: Callable[[Any], T | None], item: Any) -> T | None:
+    """``parse(item)``, or None when the item breaks the parser in a way it did not foresee:
+    that one item is then skipped (and counted by the caller), never the whole answer."""
+    try:
+        return parse(item)
+    except (ValueError, TypeError, OverflowError, RecursionError) as err:
+        log.debug("unreadable item skipped: %s", type(err).__name__)
+        return None

@@ -9,6 +9,7 @@ is counted at once.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -23,7 +24,7 @@ from ..errors import PollError
 from ..labels import LabelCap
 from ..model import Job, Phase
 from .base import Backend, Listing
-from .fields import number, parse_epoch, text, word
+from .fields import number, parse_epoch, read_item, text, word
 from .http import ApiClient, ApiStats, default_error, first_text, json_object, vendor_error
 
 log = logging.getLogger(__name__)
@@ -80,7 +81,8 @@ def parse_page(payload: Any, job_type: Callable[[str], str] = str) -> tuple[list
     if not isinstance(payload, dict) or not isinstance(payload.get("data"), list):
         raise PollError("parse", "job list: answer has no data list")
     data = payload["data"]
-    jobs = [job for job in (parse_job(item, job_type) for item in data) if job is not None]
+    parse = functools.partial(parse_job, job_type=job_type)
+    jobs = [job for job in (read_item(parse, item) for item in data) if job is not None]
     pages, total = number(payload.get("pages")), number(payload.get("total"))
     partial = (pages is not None and pages > 1) or (total is not None and total > len(data))
     return jobs, partial, len(data) - len(jobs)

@@ -16,7 +16,7 @@ from ..config import RayTarget
 from ..errors import NotFound, PollError
 from ..model import Cluster, ClusterGroup, Job, Phase, status_pairs
 from .base import Backend, Listing
-from .fields import mapping, number, parse_epoch, text, word
+from .fields import mapping, number, parse_epoch, read_item, text, word
 from .http import ApiClient, ApiStats
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ def parse_jobs(payload: Any) -> Listing:
     jobs = []
     for index, item in enumerate(payload):
         payload[index] = None  # free each answer item as it is read: its memory is reused
-        job = parse_job(item)  # by the records built next, instead of fragmenting the heap
+        job = read_item(parse_job, item)  # by the records built next, not fragmenting the heap
         if job is not None:
             jobs.append(job)
     return Listing(items=jobs, skipped=len(payload) - len(jobs))

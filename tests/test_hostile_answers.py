@@ -1,0 +1,225 @@
+"""Hostile answers, through each backend's simulator behind a rewriting proxy: one bad item
+(invalid UTF-8, a number no field can use) never costs the other jobs, and a document too deep
+to parse is reason ``parse``, quickly."""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from exporter.app import Exporter
+from exporter.backends.decode import UndecodableJson, decode_json
+from exporter.backends.fields import number, parse_epoch, read_item
+from exporter.config import parse_config
+from exporter.simulators.emr_serverless import EmrServerlessSimulator
+from exporter.simulators.modelarts_lite import ModelArtsLiteSimulator
+from exporter.simulators.ray import RaySimulator
+
+from .helpers import promtool_check_metrics, samples, value
+
+BACKENDS = ("ray", "openyuanrong", "emr_serverless", "modelarts_lite")
+BAD_BYTES = b"name \xff\xfe\xc3 end"  # not UTF-8: a stray byte pair and a cut sequence
+HUGE_NUMBER = b"9" * 5000  # past Python's 4,300-digit limit for reading an int
+MARKER = "@@MARKER@@"
+JOB_IDS = ("good-1", "odd", "good-2")
+ID_FIELD = {"ray": "submission_id", "emr_serverless": "submissionId", "modelarts_lite": "id"}
+TIME_FIELD = {"ray": "start_time", "emr_serverless": "submitTime", "modelarts_lite": "create_at"}
+
+
+class RewritingProxy:
+    """Forwards GETs to ``upstream`` and hands each 200 answer's body through ``rewrite``."""
+
+    def __init__(self, upstream: str, rewrite: Callable[[bytes], bytes]) -> None:
+        address = upstream.removeprefix("http://")
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                connection = http.client.HTTPConnection(address, timeout=10)
+                connection.request("GET", self.path, headers=dict(self.headers.items()))
+                answer = connection.getresponse()
+                body = answer.read()
+                connection.close()
+                if answer.status == 200:
+                    body = rewrite(body)
+                self.send_response(answer.status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def __enter__(self) -> RewritingProxy:
+        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@contextlib.contextmanager
+def three_jobs(kind: str) -> Iterator[Any]:
+    """The backend's simulator with three running jobs; the middle one, ``odd``, named MARKER."""
+    if kind in ("ray", "openyuanrong"):
+        with RaySimulator(flavour=kind) as sim:
+            for key in JOB_IDS:
+                name = MARKER if key == "odd" else key
+                sim.add_job(key, status="RUNNING", metadata={"job_name": name})
+            yield sim
+    elif kind == "emr_serverless":
+        with EmrServerlessSimulator() as sim:
+            for key in JOB_IDS:
+                sim.add_job(key, name=MARKER if key == "odd" else key, status="Running")
+            yield sim
+    else:
+        with ModelArtsLiteSimulator() as sim:
+            for key in JOB_IDS:
+                sim.add_job(key, name=MARKER if key == "odd" else key, status="PROCESSING")
+            yield sim
+
+
+def _items(payload: Any) -> list[dict[str, Any]]:
+    if isinstance(payload, dict):
+        payload = payload.get("rayJobs", payload.get("data"))
+    return [item for item in payload or () if isinstance(item, dict)]
+
+
+def invalid_utf8(body: bytes) -> bytes:
+    return body.replace(MARKER.encode(), BAD_BYTES)
+
+
+def huge_time_of_odd(kind: str) -> Callable[[bytes], bytes]:
+    """The ``odd`` job's submission time becomes a 5,000-digit number."""
+    family = "ray" if kind == "openyuanrong" else kind
+
+    def rewrite(body: bytes) -> bytes:
+        payload = json.loads(body)
+        for item in _items(payload):
+            if item.get(ID_FIELD[family]) == "odd":
+                item[TIME_FIELD[family]] = MARKER
+        return json.dumps(payload).encode().replace(f'"{MARKER}"'.encode(), HUGE_NUMBER)
+
+    return rewrite
+
+
+def poll_through(kind: str, rewrite: Callable[[bytes], bytes]) -> tuple[Exporter, bytes]:
+    """One jobs poll of ``kind``'s simulator through a proxy applying ``rewrite``."""
+    with three_jobs(kind) as sim, RewritingProxy(sim.url, rewrite) as proxy:
+        target = sim.target_config("t", resources=["jobs"], timeout="3s", per_job_series="all")
+        target["endpoint" if "endpoint" in target else "url"] = proxy.url
+        exporter = Exporter(parse_config({"targets": [target]}))
+        try:
+            exporter.poll_all_once()
+        finally:
+            exporter.close()
+    return exporter, exporter.exposition.body()
+
+
+def job_series(body: bytes, family: str) -> dict[str, dict[str, str]]:
+    return {
+        labels["job_id"]: labels
+        for (name, frozen) in samples(body)
+        if name == family and "job_id" in (labels := dict(frozen))
+    }
+
+
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_invalid_utf8_in_one_job_keeps_every_job_with_the_damage_replaced(kind: str) -> None:
+    exporter, body = poll_through(kind, invalid_utf8)
+    assert exporter.pollers[0].health["jobs"].last_error == ""
+    assert value(body, "jobfleet_target_up", resource="jobs") == 1
+    info = job_series(body, "jobfleet_job_info")
+    assert sorted(info) == sorted(JOB_IDS)
+    assert info["odd"]["job_name"] == BAD_BYTES.decode("utf-8", "replace")
+    assert info["good-1"]["job_name"] == "good-1"
+    assert value(body, "jobfleet_list_items_skipped_total") == 0
+    lint = promtool_check_metrics(body)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+
+
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_huge_number_leaves_its_field_unset_and_every_job_exported(kind: str) -> None:
+    exporter, body = poll_through(kind, huge_time_of_odd(kind))
+    assert exporter.pollers[0].health["jobs"].last_error == ""
+    assert value(body, "jobfleet_target_up", resource="jobs") == 1
+    assert sorted(job_series(body, "jobfleet_job_info")) == sorted(JOB_IDS)
+    submitted = job_series(body, "jobfleet_job_submit_timestamp_seconds")
+    assert sorted(submitted) == ["good-1", "good-2"]  # odd's time is unset, not 9e4999
+
+
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_deep_json_is_a_quick_parse_error(kind: str) -> None:
+    depth = 100_000
+    exporter, body = poll_through(kind, lambda _: b"[" * depth + b"]" * depth)
+    health = exporter.pollers[0].health["jobs"]
+    assert (health.last_reason, value(body, "jobfleet_target_up", resource="jobs")) == ("parse", 0)
+    assert "nested too deep" in health.last_error
+    assert value(body, "jobfleet_poll_errors_total", reason="parse") == 1
+    assert value(body, "jobfleet_poll_errors_total", reason="other") == 0
+    assert value(body, "jobfleet_poll_duration_seconds_sum", resource="jobs") < 2.0
+
+
+# --- the readers behind it, case by case ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "decoded"),
+    [
+        (b'[{"name": "a\xffb"}]', [{"name": "a\ufffdb"}]),
+        (b'{"n": ' + HUGE_NUMBER + b', "m": 7}', {"n": None, "m": 7}),
+        (b"[NaN, Infinity, -Infinity, 1.5]", [None, None, None, 1.5]),
+        (b"[1e999]", [float("inf")]),  # read, then refused by every number field
+        (b"[123456789012345678901234567890]", [1.2345678901234568e29]),
+        (b'\xef\xbb\xbf{"bom": true}', {"bom": True}),
+        ('["\u00e9"]'.encode("utf-16"), ["\u00e9"]),
+    ],
+)
+def test_lenient_decoding(body: bytes, decoded: Any) -> None:
+    assert decode_json(body) == decoded
+
+
+@pytest.mark.parametrize(
+    "body", [b"[" * 100_000, b"[" * 100_000 + b"]" * 100_000, b'{"a":' * 50_000, b"", b"[,]"]
+)
+def test_undecodable_documents_fail_fast_as_undecodable(body: bytes) -> None:
+    started = time.monotonic()
+    with pytest.raises(UndecodableJson):
+        decode_json(body)
+    assert time.monotonic() - started < 1.0
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [10**30, -(10**30), 2**63, 1e300, "1e300", "9" * 5000, float("inf"), float("nan"), "NaN"],
+)
+def test_numbers_of_absurd_magnitude_are_unset(raw: object) -> None:
+    assert number(raw) is None
+    assert parse_epoch(raw) is None
+
+
+def test_epochs_past_year_9999_are_unset() -> None:
+    assert parse_epoch(253402300799000) == 253402300799.0
+    assert parse_epoch(253402300800000) is None
+
+
+def test_an_item_that_breaks_its_parser_is_skipped_not_raised() -> None:
+    def parse(item: Any) -> str:
+        return "ok" if item == 1 else str(int(item))
+
+    assert [read_item(parse, item) for item in (1, "x", [2], 10**5000)] == ["ok", None, None, None]
