@@ -13,10 +13,9 @@ from .config import Config, ConfigError, Target
 from .poller import TargetPoller
 from .render import Block, Exposition
 from .scheduler import PollScheduler
-from .server import MetricsServer
+from .server import MetricsServer, WebOptions
 from .sharding import Shard
 from .state import StateFile
-from .webconfig import WebSecurity
 
 log = logging.getLogger(__name__)
 
@@ -148,12 +147,10 @@ class Exporter:
         stop: threading.Event,
         on_ready: Callable[[int], None] | None = None,
         reload_requested: threading.Event | None = None,
-        security: WebSecurity | None = None,
+        web: WebOptions = WebOptions(),  # noqa: B008 - immutable
     ) -> None:
         """Serve and poll until ``stop`` is set; reload whenever ``reload_requested`` is."""
-        server = MetricsServer(
-            host, port, self.exposition, lambda: self.pollers, self.reload, security
-        )
+        server = MetricsServer(host, port, self.exposition, lambda: self.pollers, self.reload, web)
         self._scheduler = PollScheduler(self.pollers)
         server.start()
         log.info(

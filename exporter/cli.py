@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import resource
 import signal
 import socket
 import sys
@@ -15,6 +16,7 @@ from . import __version__
 from .app import Exporter
 from .config import Config, ConfigError, load_config, parse_listen_address
 from .logs import LEVELS, setup_logging
+from .server import WebOptions
 from .sharding import shard_from
 from .webconfig import WebSecurity
 
@@ -40,6 +42,19 @@ def build_parser() -> argparse.ArgumentParser:
         dest="web_config_file",
         default=None,
         help="TLS and basic auth, exporter-toolkit format (default: web.config_file)",
+    )
+    parser.add_argument(
+        "--web.enable-lifecycle",
+        dest="enable_lifecycle",
+        action="store_true",
+        help="accept POST /-/reload (SIGHUP always reloads)",
+    )
+    parser.add_argument(
+        "--web.max-connections",
+        dest="max_connections",
+        type=_positive,
+        default=512,
+        help="concurrent HTTP connections; more wait until one closes (default 512)",
     )
     parser.add_argument(
         "--shard",
@@ -72,6 +87,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"jobfleet-exporter {__version__}")
     return parser
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return value
+
+
+def _raise_open_files_limit() -> None:
+    """Each connection is a file descriptor: allow as many as the hard limit does."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = hard if hard != resource.RLIM_INFINITY else 1 << 16
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
 
 
 def _seconds(value: float) -> str:
@@ -140,11 +171,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"--web.listen-address: {err}", file=sys.stderr)
                 return 2
             web_config = args.web_config_file or config.web.config_file
-            security = WebSecurity(web_config) if web_config else None
+            web = WebOptions(
+                security=WebSecurity(web_config) if web_config else None,
+                enable_lifecycle=args.enable_lifecycle,
+                max_connections=args.max_connections,
+            )
             stop, reload = threading.Event(), threading.Event()
             _install_signal_handlers(stop, reload)
+            _raise_open_files_limit()
             try:
-                exporter.serve(host, port, stop, reload_requested=reload, security=security)
+                exporter.serve(host, port, stop, reload_requested=reload, web=web)
             except OSError as err:
                 print(f"cannot listen on {address}: {err.strerror or err}", file=sys.stderr)
                 return 1

@@ -1,18 +1,29 @@
-"""The HTTP face: /metrics hands out pre-built bytes; /, /healthz, /readyz describe the state."""
+"""The HTTP face: /metrics hands out pre-built bytes; /, /healthz, /readyz describe the state.
+
+Hardened like exporter-toolkit's server: strict request framing (a body is read whole or the
+connection closed, so it is never parsed as a request), a cap on concurrent connections, time
+limits on idle connections and on reading a request's headers, and TLS contexts taken fresh
+for each connection (see webconfig).
+"""
 
 from __future__ import annotations
 
 import html
+import io
 import logging
+import re
 import socket
 import ssl
 import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from . import __version__
+from .negotiation import GZIP, choose_encoding
 from .poller import TargetPoller
 from .render import Exposition
 from .webconfig import WebSecurity
@@ -20,6 +31,24 @@ from .webconfig import WebSecurity
 log = logging.getLogger(__name__)
 
 METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+TEXT = "text/plain; charset=utf-8"
+MAX_BODY_BYTES = 64 * 1024  # no endpoint takes a body; POST /-/reload may carry a small one
+LINGER_SECONDS = 2.0  # after refusing a request whose body is left unread (see _Handler.finish)
+LINGER_BYTES = 1 << 20
+ACCEPT_WAIT = 0.2  # how often the accept loop, at the connection cap, looks for a shutdown
+_DIGITS = re.compile(r"[0-9]{1,18}")
+
+
+@dataclass(frozen=True)
+class WebOptions:
+    """How the HTTP server behaves: security, lifecycle API, and its limits."""
+
+    security: WebSecurity | None = None
+    enable_lifecycle: bool = False  # POST /-/reload, as Prometheus' --web.enable-lifecycle
+    max_connections: int = 512  # more wait in the listen backlog until one closes
+    header_timeout: float = 10.0  # to read a request's headers (and body), and a TLS handshake
+    idle_timeout: float = 30.0  # a keep-alive connection waiting for its next request
+    write_timeout: float = 60.0  # to send one response
 
 
 def _when(epoch: float | None) -> str:
@@ -85,20 +114,17 @@ class MetricsServer:
         exposition: Exposition,
         pollers: Callable[[], Sequence[TargetPoller]],
         reload: Callable[[], tuple[bool, str]] | None = None,
-        security: WebSecurity | None = None,
+        options: WebOptions = WebOptions(),
     ) -> None:
-        handler = _handler(exposition, pollers, reload, security)
+        handler = _handler(exposition, pollers, reload, options)
         server_class = type(
             "Server",
-            (_QuietServer,),
+            (_BoundedServer,),
             {"address_family": socket.AF_INET6 if ":" in host else socket.AF_INET},
         )
-        self._httpd = server_class((host, port), handler)
-        if security is not None and security.context is not None:
-            # The handshake runs in the request's thread (Handler.setup), not in the accept loop.
-            self._httpd.socket = security.context.wrap_socket(
-                self._httpd.socket, server_side=True, do_handshake_on_connect=False
-            )
+        security = options.security
+        tls = security.tls_context if security is not None and security.tls else None
+        self._httpd = server_class((host, port), handler, options.max_connections, tls)
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, args=(0.1,), name="http", daemon=True
         )
@@ -115,42 +141,211 @@ class MetricsServer:
         self._httpd.server_close()
 
 
-class _QuietServer(ThreadingHTTPServer):
+class _BoundedServer(ThreadingHTTPServer):
+    """One thread per connection, at most ``max_connections`` at a time: the accept loop waits
+    for a free slot, and new clients wait in the listen backlog meanwhile.
+
+    A TLS connection is wrapped with the context current when it is accepted (its handshake
+    runs in its own thread, in the handler's setup), so rotated certificates and client CAs
+    apply from the next connection on.
+    """
+
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 1024
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        handler: type[BaseHTTPRequestHandler],
+        max_connections: int,
+        tls: Callable[[], ssl.SSLContext | None] | None,
+    ) -> None:
+        self._slots = threading.BoundedSemaphore(max_connections)
+        self._tls = tls
+        super().__init__(address, handler)
+
+    def get_request(self) -> tuple[socket.socket, tuple]:
+        if not self._slots.acquire(timeout=ACCEPT_WAIT):
+            raise OSError("at the connection limit")  # serve_forever tries again
+        try:
+            sock, address = self.socket.accept()
+        except BaseException:
+            self._slots.release()
+            raise
+        try:
+            context = self._tls() if self._tls is not None else None
+            if context is not None:
+                sock = context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        except BaseException:
+            sock.close()
+            self._slots.release()
+            raise
+        return sock, address
+
+    def shutdown_request(self, request: socket.socket) -> None:  # type: ignore[override]
+        """Called once for every accepted connection, whatever happened to it."""
+        try:
+            super().shutdown_request(request)
+        finally:
+            self._slots.release()
 
     def handle_error(self, request: object, client_address: object) -> None:
         """A failed handshake or a client gone mid-request: worth a debug line, no traceback."""
         log.debug("http connection from %s failed: %s", client_address, sys.exc_info()[1])
 
 
+class _DeadlineReader(io.RawIOBase):
+    """Reads from a socket until ``deadline`` (time.monotonic) as a whole, not per recv: a
+    client trickling one byte at a time cannot stretch it."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self.deadline = 0.0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("read deadline passed")
+        self._sock.settimeout(remaining)
+        return self._sock.recv_into(buffer)
+
+
+class _SocketWriter(io.BufferedIOBase):
+    """Every write goes out whole (sendall), at once."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: bytes) -> int:  # type: ignore[override]
+        self._sock.sendall(data)
+        return len(data)
+
+
 def _handler(
     exposition: Exposition,
     pollers: Callable[[], Sequence[TargetPoller]],
     reload: Callable[[], tuple[bool, str]] | None,
-    security: WebSecurity | None,
+    options: WebOptions,
 ) -> type[BaseHTTPRequestHandler]:
+    security = options.security
+
     class Handler(BaseHTTPRequestHandler):
         server_version = f"jobfleet-exporter/{__version__}"
         protocol_version = "HTTP/1.1"
-        # Headers and body go out in separate writes: without TCP_NODELAY, Nagle's algorithm
-        # and the client's delayed ACK stall every keep-alive response by ~40 ms.
-        disable_nagle_algorithm = True
-        timeout = 30  # a client that stalls is dropped rather than holding a thread
 
         def setup(self) -> None:
-            super().setup()
-            if isinstance(self.request, ssl.SSLSocket):
-                self.request.do_handshake()
+            self.connection = self.request
+            self.connection.settimeout(options.header_timeout)
+            # Headers and body go out in separate writes: without TCP_NODELAY, Nagle's
+            # algorithm and the client's delayed ACK stall every keep-alive response by ~40 ms.
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, True)
+            if isinstance(self.connection, ssl.SSLSocket):
+                self.connection.do_handshake()
+            self._reader = _DeadlineReader(self.connection)
+            self.rfile = io.BufferedReader(self._reader)
+            self.wfile = _SocketWriter(self.connection)
+            self._linger = False
+
+        def handle(self) -> None:
+            """Requests one after the other: the first within header_timeout of the connection,
+            the next ones after at most idle_timeout of silence; each request's headers and body
+            within header_timeout of its first byte."""
+            self.close_connection = False
+            wait = options.header_timeout
+            while not self.close_connection:
+                self._reader.deadline = time.monotonic() + wait
+                try:
+                    if not self.rfile.peek(1):
+                        return  # the client closed
+                except OSError:
+                    return  # silent too long (TimeoutError), or gone
+                self._reader.deadline = time.monotonic() + options.header_timeout
+                self.handle_one_request()
+                wait = options.idle_timeout
+
+        def finish(self) -> None:
+            super().finish()
+            if self._linger:
+                self._drain()
+
+        def _drain(self) -> None:
+            """Before closing on a body left unread: stop sending, then read and discard what
+            the client still sends (bounded), so the close does not reset the connection and
+            destroy the response before the client has read it."""
+            try:
+                socket.socket.shutdown(self.connection, socket.SHUT_WR)
+                deadline = time.monotonic() + LINGER_SECONDS
+                left = LINGER_BYTES
+                while left > 0 and (remaining := deadline - time.monotonic()) > 0:
+                    self.connection.settimeout(remaining)
+                    data = self.connection.recv(65536)
+                    if not data:
+                        return
+                    left -= len(data)
+            except OSError:
+                return
+
+        def _refuse(self, status: HTTPStatus, message: str) -> None:
+            """An error that ends the connection: the rest of the request stays unread."""
+            self._linger = True
+            self.send_error(status, message)  # sends Connection: close
+
+        def _body_length(self) -> int | None:
+            """The body's length from Content-Length; None once a refusal is sent."""
+            if "Transfer-Encoding" in self.headers:
+                self._refuse(HTTPStatus.LENGTH_REQUIRED, "a body needs a Content-Length")
+                return None
+            values = [
+                value.strip()
+                for header in self.headers.get_all("Content-Length", [])
+                for value in header.split(",")
+            ]
+            if not values:
+                return 0
+            if len(set(values)) != 1 or not _DIGITS.fullmatch(values[0]):
+                self._refuse(HTTPStatus.BAD_REQUEST, "invalid Content-Length")
+                return None
+            length = int(values[0])
+            if length > MAX_BODY_BYTES:
+                self._refuse(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "request body too large")
+                return None
+            return length
+
+        def handle_expect_100(self) -> bool:
+            """Refuse a body we will not take before the client sends it."""
+            return self._body_length() is not None and super().handle_expect_100()
+
+        def parse_request(self) -> bool:
+            """The request line and headers, then the body, read whole whatever the method."""
+            if not super().parse_request():
+                return False
+            length = self._body_length()
+            if length is None:
+                return False
+            self.body = self.rfile.read(length) if length else b""
+            if len(self.body) < length:
+                self.close_connection = True  # the client went away mid-body
+                return False
+            self.connection.settimeout(options.write_timeout)
+            return True
 
         def _denied(self) -> bool:
             if security is None or security.authorized(self.headers.get("Authorization")):
                 return False
             self.send_response(401)
             self.send_header("WWW-Authenticate", 'Basic realm="jobfleet-exporter"')
+            self.send_header("Content-Type", TEXT)
             self.send_header("Content-Length", "13")
             self.end_headers()
-            self.wfile.write(b"unauthorized\n")
+            if self.command != "HEAD":
+                self.wfile.write(b"unauthorized\n")
             return True
 
         def do_GET(self) -> None:
@@ -158,14 +353,11 @@ def _handler(
                 return
             path = self.path.split("?", 1)[0]
             if path == "/metrics":
-                if "gzip" in self.headers.get("Accept-Encoding", ""):
-                    self._send(200, exposition.gzipped(), METRICS_CONTENT_TYPE, gzip=True)
-                else:
-                    self._send(200, exposition.body(), METRICS_CONTENT_TYPE)
+                self._metrics()
             elif path == "/":
                 self._send(200, landing_page(pollers()), "text/html; charset=utf-8")
             elif path == "/healthz":
-                self._send(200, b"ok\n", "text/plain; charset=utf-8")
+                self._send(200, b"ok\n", TEXT)
             elif path == "/readyz":
                 waiting = [
                     f"{p.target.name}/{resource}"
@@ -175,35 +367,53 @@ def _handler(
                 ]
                 if waiting:
                     body = ("waiting for a first poll of: " + ", ".join(waiting) + "\n").encode()
-                    self._send(503, body, "text/plain; charset=utf-8")
+                    self._send(503, body, TEXT)
                 else:
-                    self._send(200, b"ready\n", "text/plain; charset=utf-8")
+                    self._send(200, b"ready\n", TEXT)
+            elif path == "/-/reload":
+                self._send(405, b"use POST\n", TEXT, headers={"Allow": "POST"})
             else:
-                self._send(404, b"not found\n", "text/plain; charset=utf-8")
+                self._send(404, b"not found\n", TEXT)
 
         def do_HEAD(self) -> None:
             self.do_GET()
 
+        def _metrics(self) -> None:
+            encoding = choose_encoding(self.headers.get("Accept-Encoding"))
+            vary = {"Vary": "Accept-Encoding"}
+            if encoding is None:
+                self._send(406, b"neither gzip nor identity is acceptable\n", TEXT, vary)
+            elif encoding == GZIP:
+                body = exposition.gzipped()
+                self._send(200, body, METRICS_CONTENT_TYPE, vary | {"Content-Encoding": "gzip"})
+            else:
+                self._send(200, exposition.body(), METRICS_CONTENT_TYPE, vary)
+
         def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            if length:
-                self.rfile.read(min(length, 65536))
             if self._denied():
                 return
             if self.path.split("?", 1)[0] != "/-/reload":
-                self._send(404, b"not found\n", "text/plain; charset=utf-8")
+                self._send(404, b"not found\n", TEXT)
+            elif not options.enable_lifecycle:
+                self._send(403, b"Lifecycle API is not enabled.\n", TEXT)
             elif reload is None:
-                self._send(405, b"reload is not available\n", "text/plain; charset=utf-8")
+                self._send(405, b"reload is not available\n", TEXT)
             else:
                 ok, message = reload()
-                self._send(200 if ok else 500, f"{message}\n".encode(), "text/plain; charset=utf-8")
+                self._send(200 if ok else 500, f"{message}\n".encode(), TEXT)
 
-        def _send(self, status: int, body: bytes, content_type: str, gzip: bool = False) -> None:
+        def _send(
+            self,
+            status: int,
+            body: bytes,
+            content_type: str,
+            headers: dict[str, str] | None = None,
+        ) -> None:
             self.send_response(status)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
-            if gzip:
-                self.send_header("Content-Encoding", "gzip")
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
             self.end_headers()
             if self.command != "HEAD":
                 self.wfile.write(body)

@@ -1,7 +1,7 @@
 """``--web.config.file``: TLS and basic auth in the exporter-toolkit web-config format.
 
     tls_server_config:
-      cert_file: server.crt
+      cert_file: server.crt                          # relative paths: from the file's directory
       key_file: server.key
       client_auth_type: RequireAndVerifyClientCert   # mTLS; or NoClientCert (default), ...
       client_ca_file: ca.crt
@@ -9,27 +9,27 @@
     basic_auth_users:
       prometheus: $2y$10$...                         # bcrypt hashes (htpasswd -nBC 10)
 
-The file is re-read when it changes: users at the next request, certificates at the next
-handshake. Passwords are checked with bcrypt also for unknown users, so a wrong user name and a
-wrong password take the same time.
+The web-config file and the certificate, key and client CA files it names are watched: when
+any of them changes (modification time, size or inode), the next connection or request reads
+them all again into a fresh TLS context and a fresh credentials cache, so a rotated client CA
+stops trusting the old one at once. A broken new version is logged and the old one kept.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import contextlib
 import logging
 import os
+import re
 import ssl
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-import bcrypt
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from .basicauth import BasicAuth, PasswordCheck, bcrypt_check
 from .config import ConfigError
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ CLIENT_AUTH = {
 }
 VERSIONS = {"TLS10": ssl.TLSVersion.TLSv1, "TLS11": ssl.TLSVersion.TLSv1_1}
 VERSIONS |= {"TLS12": ssl.TLSVersion.TLSv1_2, "TLS13": ssl.TLSVersion.TLSv1_3}
-_DUMMY_HASH = bcrypt.hashpw(b"no such user", bcrypt.gensalt(rounds=10))
+BCRYPT_HASH = re.compile(r"\$2[aby]\$(0[4-9]|[12][0-9]|3[01])\$[./A-Za-z0-9]{53}")
 
 
 class _Strict(BaseModel):
@@ -58,6 +58,12 @@ class TlsServerConfig(_Strict):
     min_version: Literal[tuple(VERSIONS)] = "TLS12"  # type: ignore[valid-type]
     max_version: Literal[tuple(VERSIONS)] | None = None  # type: ignore[valid-type]
 
+    def files(self) -> tuple[Path, ...]:
+        """The files the TLS context is built from."""
+        return (self.cert_file, self.key_file) + (
+            (self.client_ca_file,) if self.client_ca_file else ()
+        )
+
 
 class WebConfig(_Strict):
     tls_server_config: TlsServerConfig | None = None
@@ -65,9 +71,11 @@ class WebConfig(_Strict):
 
 
 def load_web_config(path: str | Path) -> WebConfig:
-    """Read and check a web-config file; ConfigError lists every problem."""
+    """Read and check a web-config file; ConfigError lists every problem. The certificate
+    files are read by :func:`tls_context`."""
+    path = Path(path)
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         config = WebConfig.model_validate(data)
     except OSError as err:
         raise ConfigError([f"{path}: cannot read web config: {err.strerror or err}"]) from None
@@ -84,15 +92,24 @@ def load_web_config(path: str | Path) -> WebConfig:
     if tls is not None:
         if tls.client_auth_type == "RequireAndVerifyClientCert" and tls.client_ca_file is None:
             raise ConfigError([f"{path}: client_ca_file is required to verify client certs"])
-        _context(tls)  # fail now on unreadable or mismatched certificates
+        base = path.parent
+        tls = tls.model_copy(
+            update={
+                "cert_file": base / tls.cert_file,
+                "key_file": base / tls.key_file,
+                "client_ca_file": base / tls.client_ca_file if tls.client_ca_file else None,
+            }
+        )
+        config = config.model_copy(update={"tls_server_config": tls})
     for user, hashed in (config.basic_auth_users or {}).items():
-        if not hashed.startswith(("$2a$", "$2b$", "$2y$")):
+        if not BCRYPT_HASH.fullmatch(hashed):
             raise ConfigError([f"{path}: basic_auth_users.{user}: not a bcrypt hash"])
     return config
 
 
-def _context(tls: TlsServerConfig, context: ssl.SSLContext | None = None) -> ssl.SSLContext:
-    context = context or ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+def tls_context(tls: TlsServerConfig) -> ssl.SSLContext:
+    """A new server-side SSLContext from the files ``tls`` names, read now."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     try:
         context.minimum_version = VERSIONS[tls.min_version]
         if tls.max_version:
@@ -106,48 +123,98 @@ def _context(tls: TlsServerConfig, context: ssl.SSLContext | None = None) -> ssl
     return context
 
 
+FileStamp = tuple[int, int, int] | None
+
+
+def _stamp(path: Path) -> FileStamp:
+    """What tells a changed file from the same one, with a single stat (symlinks followed)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+
+def _files(config: WebConfig) -> tuple[Path, ...]:
+    tls = config.tls_server_config
+    return tls.files() if tls else ()
+
+
+@dataclass(frozen=True)
+class _Settings:
+    """One reading of the web config and its files."""
+
+    config: WebConfig
+    context: ssl.SSLContext | None
+    auth: BasicAuth | None
+
+
 class WebSecurity:
-    """The live web config: the TLS context to wrap the listener with, and the auth check."""
+    """The live web config: the TLS context for each new connection, and the auth check.
 
-    def __init__(self, path: str | Path) -> None:
+    Whether the server speaks TLS at all is fixed at start; adding or removing
+    ``tls_server_config`` later is refused until a restart.
+    """
+
+    def __init__(self, path: str | Path, check: PasswordCheck = bcrypt_check) -> None:
         self.path = Path(path)
+        self._check = check
         self._lock = threading.Lock()
-        self.config = load_web_config(self.path)
-        self._mtime = os.stat(self.path).st_mtime_ns
-        tls = self.config.tls_server_config
-        self.context = _context(tls) if tls else None
+        self._settings = self._read()
+        self._seen = self._stamps(self._settings.config)
 
-    def _refresh(self) -> None:
-        """Re-read the file if it changed; a broken new file is logged and the old one kept."""
-        try:
-            mtime = os.stat(self.path).st_mtime_ns
-        except OSError:
-            return
-        with self._lock:
-            if mtime == self._mtime:
-                return
-            self._mtime = mtime
-            try:
-                config = load_web_config(self.path)
-                if config.tls_server_config and self.context is not None:
-                    _context(config.tls_server_config, self.context)
-            except ConfigError as err:
-                log.error("web config not reloaded: %s", "; ".join(err.problems))
-                return
-            self.config = config
-            log.info("web config reloaded from %s", self.path)
+    @property
+    def config(self) -> WebConfig:
+        return self._settings.config
+
+    @property
+    def tls(self) -> bool:
+        """Whether connections are TLS (decided at start)."""
+        return self._settings.context is not None
+
+    def tls_context(self) -> ssl.SSLContext | None:
+        """The context for a connection accepted now: re-read first if any file changed."""
+        return self._current().context
 
     def authorized(self, header: str | None) -> bool:
         """Check an ``Authorization`` header against basic_auth_users (True when none set)."""
-        self._refresh()
-        users = self.config.basic_auth_users
-        if not users:
-            return True
-        user, password = "", ""
-        if header and header.startswith("Basic "):
-            with contextlib.suppress(binascii.Error, UnicodeDecodeError):
-                user, _, password = base64.b64decode(header[6:]).decode().partition(":")
-        hashed = users.get(user)
-        # one bcrypt check whether or not the user exists: no timing difference to learn from
-        matches = bcrypt.checkpw(password.encode(), hashed.encode() if hashed else _DUMMY_HASH)
-        return matches and hashed is not None
+        auth = self._current().auth
+        return auth is None or auth.authorized(header)
+
+    def _stamps(self, config: WebConfig) -> tuple[FileStamp, ...]:
+        return (_stamp(self.path), *(_stamp(p) for p in _files(config)))
+
+    def _read(self) -> _Settings:
+        config = load_web_config(self.path)
+        tls = config.tls_server_config
+        users = config.basic_auth_users
+        return _Settings(
+            config=config,
+            context=tls_context(tls) if tls else None,
+            auth=BasicAuth(users, self._check) if users else None,
+        )
+
+    def _current(self) -> _Settings:
+        """The settings in force, re-read when a watched file changed since the last look."""
+        settings = self._settings
+        stamps = self._stamps(settings.config)
+        if stamps == self._seen:
+            return settings
+        with self._lock:
+            settings = self._settings
+            stamps = self._stamps(settings.config)
+            if stamps == self._seen:
+                return settings
+            self._seen = stamps  # a broken version is reported once, not at every request
+            try:
+                fresh = self._read()
+                if (fresh.context is None) != (settings.context is None):
+                    raise ConfigError(["adding or removing tls_server_config needs a restart"])
+            except ConfigError as err:
+                log.error("web config not reloaded: %s", "; ".join(err.problems))
+                return settings
+            if _files(fresh.config) != _files(settings.config):
+                self._seen = self._stamps(fresh.config)  # it names other files: watch those
+            self._settings = fresh
+            log.info("web config reloaded from %s", self.path)
+            return fresh

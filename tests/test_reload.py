@@ -29,7 +29,10 @@ def test_reload_by_signal_and_http(tmp_path: Path) -> None:
         one.add_job("a", status="RUNNING")
         two.add_job("b", status="RUNNING")
         write(config, one.target_config("one"))
-        with exporter_process("--config.file", str(config)) as (process, base):
+        with exporter_process("--config.file", str(config), "--web.enable-lifecycle") as (
+            process,
+            base,
+        ):
             one.set_status("a", "SUCCEEDED")  # counted after the baseline
             assert eventually(
                 lambda: (

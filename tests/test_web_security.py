@@ -16,70 +16,18 @@ import pytest
 
 from exporter.simulators.ray import RaySimulator
 
-from .helpers import ROOT, free_port, need
-
-
-def openssl(*args: str, cwd: Path) -> None:
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
+from .helpers import ROOT, free_port
+from .pki import make_ca, make_cert, need_openssl
 
 
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A CA, a server certificate for 127.0.0.1, and a client certificate, all from openssl."""
-    need(
-        subprocess.run(["openssl", "version"], capture_output=True, check=False).returncode == 0,
-        "openssl is not installed",
-    )
+    need_openssl()
     d = tmp_path_factory.mktemp("pki")
-    openssl(
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.crt",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=test-ca",
-        cwd=d,
-    )
-    (d / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
-    for name, cn in (("server", "127.0.0.1"), ("client", "prometheus")):
-        openssl(
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            f"{name}.key",
-            "-out",
-            f"{name}.csr",
-            "-subj",
-            f"/CN={cn}",
-            cwd=d,
-        )
-        extra = ["-extfile", "san.ext"] if name == "server" else []
-        openssl(
-            "x509",
-            "-req",
-            "-in",
-            f"{name}.csr",
-            "-CA",
-            "ca.crt",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            f"{name}.crt",
-            "-days",
-            "2",
-            *extra,
-            cwd=d,
-        )
+    make_ca(d, "ca")
+    make_cert(d, "ca", "server", "127.0.0.1", server=True)
+    make_cert(d, "ca", "client", "prometheus")
     return d
 
 
