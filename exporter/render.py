@@ -8,7 +8,9 @@ so a scrape only hands out bytes.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import math
+import re
 import threading
 from collections.abc import Iterable
 
@@ -16,16 +18,47 @@ from .families import FAMILIES
 from .histogram import Histogram
 
 MAX_LABEL_VALUE_LENGTH = 256
-_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"', "\n": "\\n", "\x00": ""})
+DIGEST_LENGTH = 8  # hex digits of sha256 appended to a value that had to change
+_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"', "\n": "\\n"})
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")  # NUL, and surrogates no UTF-8 can carry
 
 Labels = tuple[tuple[str, str], ...]
 
 
+def storable(value: str) -> str:
+    """``value`` as a label value Prometheus stores, still distinct from every other value.
+
+    Values of at most ``MAX_LABEL_VALUE_LENGTH`` characters with nothing unstorable are kept as
+    they are. Otherwise NUL is dropped, a lone surrogate becomes U+FFFD, the result is cut to
+    fit, and ``~`` and the first 8 hex digits of the original's sha256 are appended (after ``…``
+    when cut): two ids that share their first 255 characters, or differ only by a character
+    dropped here, stay two series.
+    """
+    if len(value) <= MAX_LABEL_VALUE_LENGTH:  # the common case, checked cheaply: every job's
+        if value.isascii():  # labels pass here at every poll
+            if "\x00" not in value:
+                return value
+        elif not _UNSTORABLE.search(value):
+            return value
+    digest = hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:DIGEST_LENGTH]
+    cleaned = _UNSTORABLE.sub(lambda m: "" if m.group() == "\x00" else "\ufffd", value)
+    room = MAX_LABEL_VALUE_LENGTH - len(digest) - 1
+    if len(cleaned) > room:
+        return f"{cleaned[: room - 1]}…~{digest}"
+    return f"{cleaned}~{digest}"
+
+
 def escape(value: str) -> str:
-    """Escape a label value and cap its length."""
-    if len(value) > MAX_LABEL_VALUE_LENGTH:
-        value = value[: MAX_LABEL_VALUE_LENGTH - 1] + "…"
-    return value.translate(_ESCAPES)
+    """A label value, made storable and distinct (``storable``), escaped for the text format.
+
+    This runs for every label of every per-job series at every poll: plain ASCII values within
+    the cap skip both the cleaning and the translation, with only a few C-speed scans.
+    """
+    if len(value) > MAX_LABEL_VALUE_LENGTH or not value.isascii() or "\x00" in value:
+        value = storable(value)
+    if "\\" in value or '"' in value or "\n" in value:
+        return value.translate(_ESCAPES)
+    return value
 
 
 def label_text(pairs: Iterable[tuple[str, str]]) -> str:

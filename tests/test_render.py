@@ -16,7 +16,8 @@ BASE = (("target", "t1"), ("backend", "ray"))
 
 
 def test_escape_quotes_backslashes_newlines_nul_and_caps_length() -> None:
-    assert escape('a"b\\c\nd\x00e') == 'a\\"b\\\\c\\nde'
+    assert escape('a"b\\c\nde') == 'a\\"b\\\\c\\nde'
+    assert escape('a"b\\c\nd\x00e').startswith('a\\"b\\\\c\\nde~')  # NUL dropped, hash added
     assert len(escape("x" * 10_000)) == 256
 
 
