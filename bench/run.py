@@ -10,7 +10,7 @@ import os
 import platform
 import time
 
-from . import api_cost, clusters, ingest, memory, scrape
+from . import api_cost, clusters, ingest, memory, scrape, web_auth
 
 
 def main() -> None:
@@ -30,6 +30,7 @@ def main() -> None:
         lambda: memory.run(jobs),
         lambda: api_cost.run(jobs, 100),
         lambda: clusters.run(1_000),
+        lambda: web_auth.run(),
     )
     for section in sections:
         print(section(), end="\n\n", flush=True)

@@ -29,7 +29,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from .basicauth import BasicAuth, PasswordCheck, bcrypt_check
+from .basicauth import CACHE_SIZE, BasicAuth, PasswordCheck, bcrypt_check
 from .config import ConfigError
 
 log = logging.getLogger(__name__)
@@ -156,9 +156,15 @@ class WebSecurity:
     ``tls_server_config`` later is refused until a restart.
     """
 
-    def __init__(self, path: str | Path, check: PasswordCheck = bcrypt_check) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        check: PasswordCheck = bcrypt_check,
+        cache_size: int = CACHE_SIZE,
+    ) -> None:
         self.path = Path(path)
         self._check = check
+        self._cache_size = cache_size
         self._lock = threading.Lock()
         self._settings = self._read()
         self._seen = self._stamps(self._settings.config)
@@ -191,7 +197,7 @@ class WebSecurity:
         return _Settings(
             config=config,
             context=tls_context(tls) if tls else None,
-            auth=BasicAuth(users, self._check) if users else None,
+            auth=BasicAuth(users, self._check, self._cache_size) if users else None,
         )
 
     def _current(self) -> _Settings:
