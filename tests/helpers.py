@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import os
 import queue
@@ -21,6 +22,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.app import Exporter
+from exporter.poller import TargetPoller
 
 ROOT = Path(__file__).resolve().parents[1]
 # Data the tests read, each file's origin in tests/data/README.md.
@@ -152,6 +154,17 @@ def stop_with_sigterm(process: subprocess.Popen, timeout: float = 20) -> bytes:
     os.kill(process.pid, signal.SIGTERM)
     assert process.wait(timeout=timeout) == 0
     return process.stderr.read() if process.stderr else b""
+
+
+def on_clock(poller: TargetPoller, clock: Callable[[], float]) -> None:
+    """Run a poller, its backend's schedule and its request signing on ``clock``."""
+    poller.clock = clock
+    backend = poller.backend
+    if hasattr(backend, "clock"):
+        backend.clock = clock
+    auth = backend.api._client.auth
+    if hasattr(auth, "clock"):
+        auth.clock = lambda: dt.datetime.fromtimestamp(clock(), dt.UTC)
 
 
 @contextlib.contextmanager

@@ -12,14 +12,18 @@ from ..model import Cluster, Job, StatusPairs
 
 @dataclass(slots=True)
 class Listing:
-    """One poll's answer. ``complete`` is False when the API said it returned only part.
+    """One poll's answer. ``complete`` is False when the API said it returned only part, or
+    the list moved under the walk so that it may have missed some.
 
     ``skipped`` counts items that were unusable (no identity, wrong shape) and left out.
+    ``as_of`` is the API's clock when the listing began (its ``Date`` header), None when the
+    API did not say: job times are on that clock.
     """
 
     items: list
     complete: bool = True
     skipped: int = 0
+    as_of: float | None = None
 
 
 class Backend(ABC):

@@ -17,7 +17,8 @@ import logging
 import math
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -35,6 +36,9 @@ log = logging.getLogger(__name__)
 API_VERSION = "2023-08-08"
 PAGE_SIZE = 100
 WATERMARK_OVERLAP = 600.0  # seconds re-read before the newest submitTime seen
+OPEN_END = 86400.0  # a window's end lies this far past both clocks: open-ended in effect
+WALK_ATTEMPTS = 3  # walks taken before one the list moved under counts as incomplete
+TIE_ROUNDS = 10  # reads of a group of equal submitTime before it counts as incomplete
 STATUSES = {
     "Submitted": Phase.PENDING,
     "Pending": Phase.PENDING,
@@ -171,6 +175,49 @@ def parse_cluster(item: Any) -> Cluster | None:
     )
 
 
+def _window(start_ms: int, end_ms: int) -> str:
+    """The ``submitTime`` filter: one query parameter of compact JSON."""
+    return json.dumps({"endTime": end_ms, "startTime": start_ms}, separators=(",", ":"))
+
+
+def _parse_items(items: list[Any]) -> tuple[list[Job], int]:
+    """(jobs in the answer's order, items without an identity)."""
+    jobs = [job for job in (read_item(parse_job, item) for item in items) if job is not None]
+    return jobs, len(items) - len(jobs)
+
+
+@dataclass(slots=True)
+class _Page:
+    number: int
+    jobs: list[Job]
+    size: int
+    total: int
+    skipped: int
+    date: float | None
+
+
+@dataclass(slots=True)
+class _Walk:
+    """What a walk found, and how far it can be trusted."""
+
+    found: dict[str, Job] = field(default_factory=dict)
+    complete: bool = True
+    unstable: bool = False  # the list moved under it: take it again soon
+    capped: bool = False
+    skipped: int = 0
+    as_of: float | None = None
+
+    def add(self, page: _Page) -> int:
+        """Take in one page; the number of jobs it brought that were not found before."""
+        before = len(self.found)
+        for job in page.jobs:
+            self.found[job.key] = job
+        self.skipped += page.skipped
+        if self.as_of is None:
+            self.as_of = page.date
+        return len(self.found) - before
+
+
 def _items(payload: Any, field: str, operation: str) -> list[Any]:
     if not isinstance(payload, dict) or not isinstance(payload.get(field), list):
         raise PollError("parse", f"{operation}: answer has no {field} list")
@@ -243,18 +290,28 @@ class EmrServerlessBackend(Backend):
     def list_jobs(self, deadline: float) -> Listing:
         now = self.clock()
         if self._jobs is None or now >= self._next_full_walk:
-            jobs, complete, skipped = self._walk({}, deadline)
-            self._jobs, self._complete = jobs, complete
-            self._next_full_walk = now + self.target.full_list_interval
+            walk = self._walk({}, deadline)
+            if walk.complete or self._jobs is None:
+                self._jobs = walk.found
+            else:  # a job still active is never dropped on the strength of an incomplete walk
+                active = {k: j for k, j in self._jobs.items() if not j.phase.terminal}
+                self._jobs = {**active, **walk.found}
+            self._complete = walk.complete
+            # a walk the list moved under is taken again at the next poll
+            self._next_full_walk = now + (0.0 if walk.unstable else self.target.full_list_interval)
+            skipped, as_of = walk.skipped, walk.as_of
         else:
-            skipped = self._refresh(now, deadline)
-        self._watermark = max(
-            (job.submit_time or 0.0 for job in self._jobs.values()), default=self._watermark
+            skipped, as_of = self._refresh(deadline)
+        newest = max((job.submit_time or 0.0 for job in self._jobs.values()), default=None)
+        # With no job yet (an empty first answer), the window starts at the API's clock, not
+        # at the epoch.
+        self._watermark = newest if newest is not None else as_of or self._watermark or now
+        return Listing(
+            items=list(self._jobs.values()), complete=self._complete, skipped=skipped, as_of=as_of
         )
-        return Listing(items=list(self._jobs.values()), complete=self._complete, skipped=skipped)
 
-    def _page(self, params: dict[str, Any], page: int, deadline: float) -> tuple[list[Any], int]:
-        payload = self.api.get_json(
+    def _page(self, params: dict[str, Any], page: int, deadline: float) -> _Page:
+        payload, date = self.api.get_json_dated(
             self._jobs_path,
             "ListRayJob",
             deadline=deadline,
@@ -263,54 +320,107 @@ class EmrServerlessBackend(Backend):
         )
         items = _items(payload, "rayJobs", "ListRayJob")
         total = _int(payload.get("totalCount"))
-        return items, total if total is not None else len(items)
+        jobs, skipped = _parse_items(items)
+        total = total if total is not None else len(items)
+        return _Page(page, jobs, len(items), total, skipped, date)
 
-    def _walk(self, params: dict[str, Any], deadline: float) -> tuple[dict[str, Job], bool, int]:
-        """Every job matching ``params``, page by page; tolerant of a list that moves meanwhile.
+    def _walk(self, params: dict[str, Any], deadline: float) -> _Walk:
+        """Every job matching ``params``, page by page, sure to miss none.
 
-        A job inserted at the head while paging pushes the rest down: the page boundary item
-        shows twice (deduplicated by submissionId) and the newcomer sits on a page already
-        read, so when fewer jobs than ``totalCount`` were found the first pages are re-read
-        until they bring nothing new.
+        A job inserted while paging pushes the rest down: a boundary item shows twice, nothing
+        is missed. A job deleted while paging pulls the rest up, so the item at a page boundary
+        would be skipped: when ``totalCount`` drops between two pages, the walk is taken again
+        (``WALK_ATTEMPTS`` times at most, then it is incomplete and ``unstable``). Jobs of equal
+        ``submitTime`` may come in any order, a new one per request: a group of them across a
+        page boundary is read on its own until every one of them is seen.
         """
-        found: dict[str, Job] = {}
-        skipped, page, total = 0, 1, 0
+        walk = _Walk()
+        for _ in range(WALK_ATTEMPTS):
+            stable, boundary_times, last = self._pass(params, deadline, walk)
+            if walk.capped:
+                return walk
+            if stable:
+                # jobs submitted meanwhile sit on pages already read: read those again
+                for again in range(1, last.number + 1):
+                    if len(walk.found) >= last.total or not walk.add(
+                        self._page(params, again, deadline)
+                    ):
+                        break
+                for at in sorted(boundary_times):
+                    if not self._read_ties(params, at, deadline, walk):
+                        walk.complete, walk.unstable = False, True
+                        log.warning(
+                            "target %s: jobs submitted at one instant never listed in full",
+                            self.target.name,
+                        )
+                return walk
+        walk.complete, walk.unstable = False, True
+        log.warning(
+            "target %s: ListRayJob changed under %d walks in a row; taken as incomplete",
+            self.target.name,
+            WALK_ATTEMPTS,
+        )
+        return walk
+
+    def _pass(
+        self, params: dict[str, Any], deadline: float, walk: _Walk
+    ) -> tuple[bool, set[float], _Page]:
+        """Read every page once into ``walk``; (no job deleted meanwhile, the ``submitTime``
+        of groups across page boundaries, the last page read)."""
+        boundary_times: set[float] = set()
+        previous: _Page | None = None
+        page_num = 1
         while True:
-            if page > self.target.max_pages:
+            if page_num > self.target.max_pages:
                 log.warning(
                     "target %s: ListRayJob stopped at the page cap (%d pages)",
                     self.target.name,
                     self.target.max_pages,
                 )
-                return found, False, skipped
-            items, total = self._page(params, page, deadline)
-            skipped += self._collect(items, found)
-            if len(items) < PAGE_SIZE or page * PAGE_SIZE >= total:
-                break
-            page += 1
-        for again in range(1, page + 1):
-            if len(found) >= total:
-                break
-            items, total = self._page(params, again, deadline)
-            before = len(found)
-            skipped += self._collect(items, found)
-            if len(found) == before:
-                break
-        return found, True, skipped
+                walk.complete, walk.capped = False, True
+                assert previous is not None
+                return False, boundary_times, previous
+            page = self._page(params, page_num, deadline)
+            walk.add(page)
+            if previous is not None:
+                if page.total < previous.total:
+                    return False, boundary_times, page
+                if page.jobs and previous.jobs:
+                    last, first = previous.jobs[-1].submit_time, page.jobs[0].submit_time
+                    if last is not None and last == first:
+                        boundary_times.add(last)
+            if page.size < PAGE_SIZE or page_num * PAGE_SIZE >= page.total:
+                return True, boundary_times, page
+            previous, page_num = page, page_num + 1
 
-    @staticmethod
-    def _collect(items: Iterable[Any], found: dict[str, Job]) -> int:
-        skipped = 0
-        for item in items:
-            job = read_item(parse_job, item)
-            if job is None:
-                skipped += 1
-            else:
-                found[job.key] = job
-        return skipped
+    def _read_ties(self, params: dict[str, Any], at: float, deadline: float, walk: _Walk) -> bool:
+        """Read every job submitted at ``at`` (epoch seconds), however they are ordered."""
+        millis = round(at * 1000)
+        window = {"submitTime": _window(millis, millis)}
+        seen: set[str] = set()
+        for _ in range(TIE_ROUNDS):
+            page_num, total = 1, None
+            while True:
+                page = self._page({**params, **window}, page_num, deadline)
+                walk.add(page)
+                seen.update(job.key for job in page.jobs)
+                if total is not None and page.total != total:
+                    break  # changed meanwhile: this round does not tell
+                total = page.total
+                if page.size < PAGE_SIZE or page_num * PAGE_SIZE >= total:
+                    if len(seen) >= total:
+                        return True
+                    break
+                page_num += 1
+        return False
 
-    def _refresh(self, now: float, deadline: float) -> int:
-        """Ask for new jobs and the still-active ones, at the lowest request count."""
+    def _refresh(self, deadline: float) -> tuple[int, float | None]:
+        """Ask for new jobs and the still-active ones, at the lowest request count.
+
+        The window is open-ended (its end a day past the API's clock and ours, so a clock
+        ahead of ours hides nothing) and starts ``WATERMARK_OVERLAP`` before the newest
+        ``submitTime`` seen: a job listed up to that long after its submission is still found.
+        """
         assert self._jobs is not None
         submits = sorted(job.submit_time or 0.0 for job in self._jobs.values())
         active = sorted(
@@ -327,23 +437,25 @@ class EmrServerlessBackend(Backend):
             cost = older_count + max(1, math.ceil(in_window / PAGE_SIZE))
             if cost < best_cost:
                 best_cost, best_cut = cost, cut
-        window = json.dumps(
-            {"endTime": int((now + WATERMARK_OVERLAP) * 1000), "startTime": int(best_cut * 1000)},
-            separators=(",", ":"),
-        )
-        fresh, complete, skipped = self._walk({"submitTime": window}, deadline)
+        end = max(self._watermark, self.clock()) + OPEN_END
+        window = _window(int(best_cut * 1000), int(end * 1000))
+        walk = self._walk({"submitTime": window}, deadline)
+        fresh, skipped = walk.found, walk.skipped
         for job in active:
             if (job.submit_time or 0.0) >= best_cut:
-                if complete and job.key not in fresh:  # gone from its window: deleted
+                if walk.complete and job.key not in fresh:  # gone from its window: deleted
                     self._jobs.pop(job.key, None)
                 continue
-            items, _ = self._page({"submissionId": job.key}, 1, deadline)
-            skipped += self._collect(items, fresh)
-            if job.key not in fresh:
+            page = self._page({"submissionId": job.key}, 1, deadline)
+            skipped += page.skipped
+            match = next((j for j in page.jobs if j.key == job.key), None)
+            if match is None:
                 self._jobs.pop(job.key, None)
+            else:
+                fresh[job.key] = match
         self._jobs.update(fresh)
-        self._complete = complete
-        return skipped
+        self._complete = walk.complete
+        return skipped, walk.as_of
 
     # clusters
 

@@ -6,6 +6,8 @@ headers, credentials or query strings.
 
 from __future__ import annotations
 
+import datetime as dt
+import email.utils
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -92,6 +94,15 @@ def vendor_error(
     return PollError("http", detail, status=status)
 
 
+def server_date(response: httpx.Response) -> float | None:
+    """The ``Date`` header as epoch seconds, or None when absent or unreadable."""
+    try:
+        date = email.utils.parsedate_to_datetime(response.headers["date"])
+    except (KeyError, TypeError, ValueError, IndexError):
+        return None
+    return (date if date.tzinfo else date.replace(tzinfo=dt.UTC)).timestamp()
+
+
 class ApiClient:
     """A thin httpx wrapper: absolute deadline, response-size cap, request accounting."""
 
@@ -133,6 +144,21 @@ class ApiClient:
         headers: Mapping[str, str] | None = None,
     ) -> Any:
         """GET ``path`` and decode its JSON body, all before ``deadline`` (time.monotonic)."""
+        return self.get_json_dated(
+            path, operation, deadline=deadline, params=params, headers=headers
+        )[0]
+
+    def get_json_dated(
+        self,
+        path: str,
+        operation: str,
+        *,
+        deadline: float,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> tuple[Any, float | None]:
+        """``get_json`` and the server's clock when it answered (its ``Date`` header, epoch
+        seconds; None without one): job times are on that clock, which need not be ours."""
         self._wait_for_slot(operation, deadline)
         remaining = deadline - time.monotonic()
         if remaining <= 0:
@@ -161,11 +187,12 @@ class ApiClient:
         if response.status_code >= 300:
             raise PollError("http", f"{operation}: unexpected redirect (HTTP {code})")
         try:
-            return decode_json(body)
+            payload = decode_json(body)
         except UndecodableJson as err:
             raise PollError(
                 "parse", f"{operation}: response is not JSON ({err}): {_snippet(body)}"
             ) from None
+        return payload, server_date(response)
 
     def _wait_for_slot(self, operation: str, deadline: float) -> None:
         """The per-target rate limit: requests at least 1/requests_per_second apart."""

@@ -4,7 +4,8 @@ The API takes filters but no page parameter, yet answers with ``current/pages/si
 those say the answer is partial, the listing is marked incomplete (and still used). Polls are
 cheap: only the active jobs (``status=PROCESSING``) each interval, the full list every
 ``full_list_interval``, and a job that left PROCESSING is fetched by ``id`` so its final status
-is counted at once.
+is counted at once. A partial full list never drops a job still active: the PROCESSING list
+is read with it, and every active job in neither answer is fetched by ``id``.
 """
 
 from __future__ import annotations
@@ -149,33 +150,47 @@ class ModelArtsLiteBackend(Backend):
         self._next_full = 0.0
         self._full_partial = False
 
-    def _get(self, params: dict[str, str], deadline: float) -> tuple[list[Job], bool, int]:
-        payload = self.api.get_json(
+    def _get(
+        self, params: dict[str, str], deadline: float
+    ) -> tuple[list[Job], bool, int, float | None]:
+        """(jobs, partial, skipped, the API's clock)."""
+        payload, date = self.api.get_json_dated(
             self._path, "ListDevServerJobs", deadline=deadline, params=params
         )
-        return parse_page(payload, self._job_type)
+        return (*parse_page(payload, self._job_type), date)
 
     def list_jobs(self, deadline: float) -> Listing:
         now = self.clock()
+        skipped = 0
         if self._jobs is None or now >= self._next_full or "status" in self._filters:
-            jobs, partial, skipped = self._get(self._filters, deadline)
-            self._jobs = {job.key: job for job in jobs}
+            jobs, partial, skipped, as_of = self._get(self._filters, deadline)
+            listed = {job.key: job for job in jobs}
+            if partial and self._jobs is not None:
+                # a partial answer never drops a job still active: it is checked by id below
+                active = {key: job for key, job in self._jobs.items() if not job.phase.terminal}
+                listed = {**active, **listed}
+            self._jobs = listed
             self._full_partial, incomplete = partial, partial
             self._next_full = now + self.target.full_list_interval
+            if not partial or "status" in self._filters:
+                return Listing(list(self._jobs.values()), not incomplete, skipped, as_of)
+            # the active jobs the partial answer left out come from the PROCESSING list
+            incomplete, more, _ = self._refresh_active(deadline)
+            skipped += more
         else:
-            incomplete, skipped = self._refresh_active(deadline)
-        return Listing(items=list(self._jobs.values()), complete=not incomplete, skipped=skipped)
+            incomplete, skipped, as_of = self._refresh_active(deadline)
+        return Listing(list(self._jobs.values()), not incomplete, skipped, as_of)
 
-    def _refresh_active(self, deadline: float) -> tuple[bool, int]:
+    def _refresh_active(self, deadline: float) -> tuple[bool, int, float | None]:
         """The PROCESSING jobs, and by id each one not yet ended that is no longer among them
         (it left PROCESSING, or was last seen in a status this exporter does not know)."""
         assert self._jobs is not None
-        active, partial, skipped = self._get({**self._filters, "status": ACTIVE}, deadline)
+        active, partial, skipped, as_of = self._get({**self._filters, "status": ACTIVE}, deadline)
         fresh = {job.key: job for job in active}
         for key, job in list(self._jobs.items()):
             if job.phase.terminal or key in fresh:
                 continue
-            found, _, more = self._get({"id": key}, deadline)
+            found, _, more, _ = self._get({"id": key}, deadline)
             skipped += more
             match = next((j for j in found if j.key == key), None)
             if match is None:
@@ -183,7 +198,7 @@ class ModelArtsLiteBackend(Backend):
             else:
                 fresh[key] = match
         self._jobs.update(fresh)
-        return self._full_partial or partial, skipped
+        return self._full_partial or partial, skipped, as_of
 
     def close(self) -> None:
         self.api.close()

@@ -154,15 +154,17 @@ class RayBackend(Backend):
     def list_jobs(self, deadline: float) -> Listing:
         path = self._jobs_paths[0]
         try:
-            payload = self.api.get_json(path, "ListJobs", deadline=deadline)
+            payload, as_of = self.api.get_json_dated(path, "ListJobs", deadline=deadline)
         except NotFound:
             fallback = self._jobs_paths[1]
-            payload = self.api.get_json(fallback, "ListJobs", deadline=deadline)
+            payload, as_of = self.api.get_json_dated(fallback, "ListJobs", deadline=deadline)
             log.info(
                 "target %s: job list found at %s (not %s); using it", self.name, fallback, path
             )
             self._jobs_paths.reverse()
-        return parse_jobs(payload)
+        listing = parse_jobs(payload)
+        listing.as_of = as_of
+        return listing
 
     def list_clusters(self, deadline: float) -> Listing:
         try:

@@ -1,0 +1,130 @@
+"""Listings that cannot lose a job: pages that move, ties, partial answers, other clocks."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Iterator
+
+from exporter.app import Exporter
+from exporter.config import parse_config
+from exporter.poller import TargetPoller
+from exporter.simulators.emr_serverless import EmrServerlessSimulator
+from exporter.simulators.modelarts_lite import ModelArtsLiteSimulator
+
+from .helpers import on_clock
+
+T0 = float(int(time.time()))
+
+
+@contextlib.contextmanager
+def polling(target: dict, now: list[float]) -> Iterator[TargetPoller]:
+    exporter = Exporter(parse_config({"targets": [target]}))
+    poller = exporter.pollers[0]
+    on_clock(poller, lambda: now[0])
+    try:
+        yield poller
+    finally:
+        exporter.close()
+
+
+def emr_target(sim: EmrServerlessSimulator) -> dict:
+    return sim.target_config("emr", resources=["jobs"], requests_per_second=1000)
+
+
+def listed(poller: TargetPoller) -> set[str]:
+    return set(poller.ledger.tracked)
+
+
+def windows(sim: EmrServerlessSimulator) -> list[dict]:
+    return [
+        json.loads(query["submitTime"])
+        for action, query in sim.requests
+        if action == "ListRayJob" and "submitTime" in query
+    ]
+
+
+def finished(poller: TargetPoller) -> int:
+    return sum(poller.ledger.finished.values())
+
+
+def test_emr_job_deleted_between_pages_costs_no_other_job() -> None:
+    now = [T0]
+    with EmrServerlessSimulator(clock=lambda: now[0]) as sim:
+        keys = [
+            sim.add_job(f"rj-{i:04d}", status="Succeeded", submit_time=T0 - 3600 + i)
+            for i in range(250)
+        ]
+        sim.delete_between_pages([keys[200]])  # on page 1: the rest moves up one place
+        with polling(emr_target(sim), now) as poller:
+            assert poller.poll("jobs")
+            assert listed(poller) >= set(keys) - {keys[200]}
+            assert poller.health["jobs"].incomplete is False
+
+
+def test_emr_ties_in_any_order_are_all_read() -> None:
+    now = [T0]
+    with EmrServerlessSimulator(clock=lambda: now[0], seed=7) as sim:
+        sim.shuffle_ties = True
+        keys = [
+            sim.add_job(f"rj-{i:04d}", status="Succeeded", submit_time=T0 - 60) for i in range(250)
+        ]
+        keys += [
+            sim.add_job(f"rj-new-{i}", status="Succeeded", submit_time=T0 - i) for i in range(30)
+        ]
+        with polling(emr_target(sim), now) as poller:
+            assert poller.poll("jobs")
+            assert listed(poller) == set(keys)
+            assert poller.health["jobs"].incomplete is False
+
+
+def test_emr_empty_first_answer_keeps_the_window_at_the_api_clock() -> None:
+    now = [T0]
+    with EmrServerlessSimulator(clock=lambda: now[0]) as sim:
+        for i in range(300):
+            sim.add_job(f"rj-{i:04d}", status="Succeeded", submit_time=T0 - 86400 + i)
+        sim.empty_answers(1)
+        with polling(emr_target(sim), now) as poller:
+            assert poller.poll("jobs")
+            now[0] += 30
+            assert poller.poll("jobs")
+            (window,) = windows(sim)
+            assert window["startTime"] == (T0 - 600) * 1000
+            assert finished(poller) == 0 and poller.ledger.submitted == 0
+
+
+def test_emr_cloud_clock_ahead_and_late_listing_hide_no_job() -> None:
+    now = [T0]
+    with EmrServerlessSimulator(clock=lambda: now[0]) as sim:
+        sim.clock_skew = 720.0  # the cloud's clock 12 minutes ahead of ours
+        sim.add_job("rj-old", status="Running")
+        with polling(emr_target(sim), now) as poller:
+            assert poller.poll("jobs")
+            now[0] += 30
+            sim.add_job("rj-new", status="Running")  # submitted on the cloud's clock
+            late = sim.add_job("rj-late", status="Submitted", visible_delay=500)
+            assert poller.poll("jobs")
+            assert "rj-new" in listed(poller) and late not in listed(poller)
+            now[0] += 500
+            sim.set_job(late, status="Succeeded")
+            assert poller.poll("jobs")
+            assert late in listed(poller)
+            assert (poller.ledger.submitted, finished(poller)) == (2, 1)
+            assert all(w["endTime"] > (now[0] + 720) * 1000 for w in windows(sim))
+
+
+def test_modelarts_partial_list_keeps_an_old_active_job_and_counts_it() -> None:
+    now = [T0]
+    with ModelArtsLiteSimulator(page_limit=3, clock=lambda: now[0]) as sim:
+        old = sim.add_job(create_at=T0 - 7200)  # PROCESSING, beyond the answered part
+        for i in range(5):
+            sim.add_job(status="FINISHED", create_at=T0 - 60 + i)
+        target = sim.target_config("ma", resources=["jobs"], requests_per_second=1000)
+        with polling(target, now) as poller:
+            assert poller.poll("jobs")
+            assert old in listed(poller)
+            now[0] += 30
+            sim.set_job(old, status="FINISHED")
+            assert poller.poll("jobs")
+            assert (finished(poller), poller.ledger.submitted) == (1, 0)
