@@ -1,6 +1,6 @@
 # jobfleet-exporter container image.
 #
-#   docker build -t jobfleet-exporter .
+#   docker build -t jobfleet-exporter --build-arg REVISION="$(git rev-parse HEAD)" .
 #   docker run -p 9760:9760 jobfleet-exporter --demo --web.listen-address=:9760
 #
 # BASE_IMAGE is any Debian-like image with python3 (>= 3.11) and its venv module; both stages
@@ -20,15 +20,19 @@ RUN python3 -m venv /opt/build \
     && python3 -m venv --without-pip /opt/jobfleet-exporter \
     && /opt/build/bin/pip --python /opt/jobfleet-exporter/bin/python install --no-cache-dir \
         --require-hashes -r requirements.lock
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md LICENSE ./
 COPY exporter ./exporter
+# The commit built, for jobfleet_build_info{revision} and the revision label.
+ARG REVISION=unknown
 # The project itself: no dependency resolution and no download, only what the locks pinned.
-RUN /opt/build/bin/pip wheel --no-cache-dir --no-deps --no-build-isolation --no-index -w /wheels . \
+RUN printf '%s\n' "${REVISION}" > exporter/REVISION \
+    && /opt/build/bin/pip wheel --no-cache-dir --no-deps --no-build-isolation --no-index -w /wheels . \
     && /opt/build/bin/pip --python /opt/jobfleet-exporter/bin/python install --no-cache-dir \
         --no-deps --no-index /wheels/*.whl \
     && mkdir /state
 
 FROM ${BASE_IMAGE}
+# VERSION is exporter.__version__ (a test checks this default agrees; the release passes the tag).
 ARG VERSION=0.1.0
 ARG REVISION=unknown
 LABEL org.opencontainers.image.title="jobfleet-exporter" \

@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from . import __version__
+from . import __revision__, __version__
 from .config import Config, ConfigError, Target
 from .poller import TargetPoller
 from .render import Block, Exposition
@@ -23,7 +23,11 @@ log = logging.getLogger(__name__)
 def process_block(reload_ok: bool, loaded_at: float, shard: Shard) -> dict[str, bytes]:
     """The exporter's own series: build info, its shard, and the state of its configuration."""
     block = Block(())
-    labels = (("version", __version__), ("python_version", platform.python_version()))
+    labels = (
+        ("version", __version__),
+        ("revision", __revision__),
+        ("python_version", platform.python_version()),
+    )
     block.add("jobfleet_build_info", 1, labels)
     block.add("jobfleet_shard_ordinal", shard.ordinal)
     block.add("jobfleet_total_shards", shard.total)

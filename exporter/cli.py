@@ -12,7 +12,7 @@ import sys
 import threading
 from collections.abc import Iterator, Sequence
 
-from . import __version__
+from . import __revision__, __version__
 from .app import Exporter
 from .config import Config, ConfigError, load_config, parse_listen_address
 from .logs import LEVELS, setup_logging
@@ -85,7 +85,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--demo", action="store_true", help="run against the built-in simulators on loopback"
     )
-    parser.add_argument("--version", action="version", version=f"jobfleet-exporter {__version__}")
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"jobfleet-exporter {__version__} (revision {__revision__})",
+    )
     return parser
 
 
