@@ -24,27 +24,30 @@ tools:
 test: $(STAMP) tools lint
 	$(BIN)/python -m pytest -q
 
+## lint: ruff, and actionlint on the GitHub Actions workflows
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/actionlint .github/workflows/*.yml
 
 ## bench: measure scrape and poll cost (figures printed beside their baselines)
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
 
 ## lock: re-pin the image's dependencies (requirements.lock) and build tools
-## (requirements-build.lock), with hashes, from pyproject.toml and the public index
-PIP_COMPILE = PIP_CONFIG_FILE=/dev/null PIP_FIND_LINKS= $(BIN)/pip-compile --quiet --generate-hashes \
-	--strip-extras --no-emit-index-url --no-emit-find-links --index-url https://pypi.org/simple
+## (requirements-build.lock), with hashes, from pyproject.toml and pip's configured index
+PIP_COMPILE = $(BIN)/pip-compile --quiet --generate-hashes --strip-extras \
+	--no-emit-index-url --no-emit-find-links
 lock: $(STAMP)
-	PIP_CONFIG_FILE=/dev/null $(BIN)/pip install --quiet pip-tools==7.6.2
+	$(BIN)/pip install --quiet pip-tools==7.6.2
 	$(PIP_COMPILE) --output-file requirements.lock pyproject.toml
 	$(PIP_COMPILE) --all-build-deps --only-build-deps --allow-unsafe \
 		--output-file requirements-build.lock pyproject.toml
 
-## image: build the container image (jobfleet-exporter:dev)
+## image: build the container image (jobfleet-exporter:dev), labelled with the commit
 image:
-	docker build --tag jobfleet-exporter:dev .
+	docker build --tag jobfleet-exporter:dev \
+		--build-arg REVISION=$$(git rev-parse HEAD 2>/dev/null || echo unknown) .
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
