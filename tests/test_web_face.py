@@ -13,6 +13,8 @@ import signal
 import socket
 import ssl
 import statistics
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -32,8 +34,11 @@ from exporter.sharding import Shard
 from exporter.simulators.ray import RaySimulator
 from exporter.webconfig import WebSecurity
 
-from .helpers import eventually, exporter_process
+from .helpers import ROOT, eventually, exporter_process
 from .pki import make_ca, make_cert, need_openssl
+
+# a target nobody answers for: the exporter runs, its readiness does not depend on it answering
+RAY_UNREACHABLE = {"name": "t", "backend": "ray", "url": "http://127.0.0.1:9"}
 
 
 class Calls:
@@ -514,3 +519,31 @@ def test_metrics_answer_with_500_idle_connections_open(
             f"\n500 idle connections: /metrics answered in {took * 1e3:.1f} ms; "
             f"exporter threads {threads_before} -> {threads}"
         )
+
+
+def test_the_max_connections_flag_caps_the_threads(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({"targets": [RAY_UNREACHABLE]}))
+    with exporter_process("--config.file", str(config), "--web.max-connections", "3") as (
+        process,
+        base,
+    ):
+        port = int(base.rsplit(":", 1)[1])
+        before = process_threads(process.pid)
+        with contextlib.ExitStack() as stack:
+            for _ in range(10):
+                stack.enter_context(socket.create_connection(("127.0.0.1", port), timeout=10))
+            assert eventually(lambda: process_threads(process.pid) == before + 3, timeout=5)
+            assert all(process_threads(process.pid) <= before + 3 for _ in range(20))
+
+
+def test_max_connections_must_be_positive(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "exporter", "--web.max-connections", "0", "--check-config"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=ROOT,
+        check=False,
+    )
+    assert result.returncode == 2 and "must be 1 or more" in result.stderr
