@@ -4,17 +4,52 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import time
 
 LEVELS = ("debug", "info", "warning", "error")
 
 
+def _timestamp(record: logging.LogRecord) -> str:
+    return (
+        time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+        + f".{int(record.msecs):03d}Z"
+    )
+
+
+_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+_UNSAFE = re.compile(r'[\\"\x00-\x1f\x7f\u2028\u2029]')
+
+
+def quoted(value: str) -> str:
+    """A logfmt value: quoted, with backslashes, quotes and control characters escaped, so
+    that no text (a job id, a backend's message) can end the line or forge a field."""
+
+    def escape(match: re.Match[str]) -> str:
+        char = match.group(0)
+        return _ESCAPES.get(char) or f"\\u{ord(char):04x}"
+
+    return '"' + _UNSAFE.sub(escape, value) + '"'
+
+
+class LogfmtFormatter(logging.Formatter):
+    """``ts=… level=… logger=… msg="…"``, one line per record whatever the message holds."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = (
+            f"ts={_timestamp(record)} level={record.levelname} logger={record.name} "
+            f"msg={quoted(record.getMessage())}"
+        )
+        if record.exc_info:
+            line += f" exc={quoted(self.formatException(record.exc_info))}"
+        return line
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
+            "ts": _timestamp(record),
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),
@@ -31,12 +66,7 @@ def setup_logging(level: str, fmt: str) -> None:
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        formatter = logging.Formatter(
-            "ts=%(asctime)s.%(msecs)03dZ level=%(levelname)s logger=%(name)s msg=%(message)s",
-            datefmt="%Y-%m-%dT%H:%M:%S",
-        )
-        formatter.converter = time.gmtime
-        handler.setFormatter(formatter)
+        handler.setFormatter(LogfmtFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
