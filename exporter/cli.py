@@ -18,6 +18,7 @@ from .config import Config, ConfigError, load_config, parse_listen_address
 from .logs import LEVELS, setup_logging
 from .server import WebOptions
 from .sharding import shard_from
+from .tls import TlsSettings
 from .webconfig import WebSecurity
 
 log = logging.getLogger("exporter")
@@ -123,8 +124,15 @@ def describe(config: Config) -> str:
             f"poll_interval={_seconds(target.poll_interval)} "
             f"timeout={_seconds(target.timeout)} per_job_series={target.per_job_series} "
             f"retention={_seconds(target.retention)} auth={target.auth_text()}"
+            + _tls_text(target.tls_settings())
         )
     return "\n".join(lines)
+
+
+def _tls_text(tls: TlsSettings) -> str:
+    """The backend TLS settings that differ from the default: file paths, never contents."""
+    shown = [f"{key}={value}" for key, value in vars(tls).items() if value not in (None, False)]
+    return f" tls={','.join(shown)}" if shown else ""
 
 
 @contextlib.contextmanager

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -28,6 +29,7 @@ from pydantic import (
 from .auth import alibaba_credentials
 from .auth.alibaba_credentials import CredentialProvider
 from .auth.sdk_hmac import HuaweiKey
+from .tls import TlsSettings, ssl_context
 
 DEFAULT_LISTEN_ADDRESS = ":9760"
 
@@ -151,6 +153,54 @@ class Defaults(_Strict):
     retention: Duration = 86400.0
     per_job_series: PerJobSeries = "active"
     max_response_bytes: int = Field(default=128 * 2**20, gt=0)
+    max_retry_after: Duration = 600.0
+
+
+def _readable_file(path: Path) -> Path:
+    """A regular file this process can read (a FIFO or device would hang or never end)."""
+    try:
+        if not stat.S_ISREG(path.stat().st_mode):
+            raise ValueError(f"not a regular file: {path}")
+        with path.open("rb"):
+            pass
+    except OSError as err:
+        raise ValueError(f"cannot read {path}: {err.strerror or err}") from None
+    return path
+
+
+ReadableFile = Annotated[Path, AfterValidator(_readable_file)]
+
+
+class TlsConfig(_Strict):
+    """How a backend's TLS server is verified, as Prometheus' ``tls_config``."""
+
+    ca_file: ReadableFile | None = None
+    cert_file: ReadableFile | None = None
+    key_file: ReadableFile | None = None
+    server_name: str | None = None
+    insecure_skip_verify: bool = False
+
+    @model_validator(mode="after")
+    def _usable(self) -> TlsConfig:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together")
+        try:
+            ssl_context(self.settings())
+        except (OSError, ValueError) as err:  # ssl.SSLError is an OSError
+            raise ValueError(f"unusable TLS files: {err}") from None
+        return self
+
+    def settings(self) -> TlsSettings:
+        def text(path: Path | None) -> str | None:
+            return str(path) if path is not None else None
+
+        return TlsSettings(
+            text(self.ca_file),
+            text(self.cert_file),
+            text(self.key_file),
+            self.server_name,
+            self.insecure_skip_verify,
+        )
 
 
 class BearerCredentials(_Strict):
@@ -178,6 +228,8 @@ class _TargetBase(_Strict):
     retention: Duration | None = None
     per_job_series: PerJobSeries | None = None
     max_response_bytes: int | None = Field(default=None, gt=0)
+    max_retry_after: Duration | None = None
+    tls: TlsConfig | None = None
     resources: tuple[Literal["jobs", "clusters"], ...] = ("jobs", "clusters")
 
     @field_validator("name")
@@ -200,6 +252,9 @@ class _TargetBase(_Strict):
     def endpoint_text(self) -> str:
         """Where this target is polled, safe to print."""
         return ""
+
+    def tls_settings(self) -> TlsSettings:
+        return self.tls.settings() if self.tls is not None else TlsSettings()
 
     def auth_text(self) -> str:
         """How this target authenticates, safe to print: never a secret value."""

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-REASONS = ("timeout", "connection", "http", "auth", "throttled", "parse", "too_large", "other")
+REASONS = (
+    "timeout",
+    "connection",
+    "tls",
+    "http",
+    "auth",
+    "throttled",
+    "parse",
+    "too_large",
+    "other",
+)
 
 
 class PollError(Exception):

@@ -37,10 +37,12 @@ class TargetPoller:
         clock: Callable[[], float] = time.time,
         state: StateFile | None = None,
         saved: dict | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.target = target
         self.exposition = exposition
         self.clock = clock
+        self.monotonic = monotonic  # when backoffs end; HTTP deadlines keep the real clock
         self.state = state
         self.stats = ApiStats()
         self.backend = create_backend(target, self.stats)
@@ -55,6 +57,7 @@ class TargetPoller:
         self.health = {resource: ResourceHealth() for resource in target.resources}
         self._not_before = dict.fromkeys(target.resources, 0.0)
         self._throttle_streak = dict.fromkeys(target.resources, 0)
+        self._retry_capped = False  # logged once
         self._base = (("target", target.name), ("backend", target.backend))
         self._lock = threading.Lock()
         self._api_lock = threading.Lock()
@@ -63,7 +66,7 @@ class TargetPoller:
 
     def poll(self, resource: str) -> bool:
         """Poll one resource now; True on success. Never raises."""
-        if time.monotonic() < self._not_before[resource]:
+        if self.monotonic() < self._not_before[resource]:
             log.debug("target %s %s: backing off after throttling", self.target.name, resource)
             return False
         health = self.health[resource]
@@ -135,6 +138,7 @@ class TargetPoller:
         self._throttle_streak[resource] = 0
 
     def _failed(self, resource: str, reason: str, message: str, retry_after: float | None) -> None:
+        message = self.backend.scrub(message)  # backend text: secrets masked, length bounded
         health = self.health[resource]
         level = logging.DEBUG if reason == health.last_reason else logging.WARNING
         log.log(
@@ -145,11 +149,27 @@ class TargetPoller:
         if reason == "throttled":
             streak = self._throttle_streak[resource] = self._throttle_streak[resource] + 1
             wait = (
-                retry_after
+                self._capped_retry_after(resource, retry_after)
                 if retry_after is not None
                 else min(THROTTLE_BACKOFF_MAX, self.target.poll_interval * 2**streak)
             )
-            self._not_before[resource] = time.monotonic() + wait
+            self._not_before[resource] = self.monotonic() + wait
+
+    def _capped_retry_after(self, resource: str, retry_after: float) -> float:
+        """A server-given wait, at most ``max_retry_after``: a huge one must not stop polling."""
+        cap = self.target.max_retry_after
+        if retry_after <= cap:
+            return retry_after
+        if not self._retry_capped:
+            self._retry_capped = True
+            log.warning(
+                "target %s %s: server asked to wait %.0fs; waiting max_retry_after (%.0fs)",
+                self.target.name,
+                resource,
+                min(retry_after, 1e12),
+                cap,
+            )
+        return cap
 
     def publish(self, resource: str) -> None:
         block = Block(self._base)

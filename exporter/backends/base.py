@@ -8,6 +8,7 @@ from typing import ClassVar
 
 from ..errors import PollError
 from ..model import Cluster, Job, StatusPairs
+from ..scrub import Scrubber
 
 
 @dataclass(slots=True)
@@ -34,6 +35,7 @@ class Backend(ABC):
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
+        self.scrub = Scrubber()  # masks the target's secrets in text a backend sent
 
     @abstractmethod
     def list_jobs(self, deadline: float) -> Listing:

@@ -24,9 +24,11 @@ from typing import Any
 import httpx
 
 from ..auth.acs3 import Acs3Auth
+from ..auth.alibaba_credentials import StaticCredentials
 from ..config import EmrServerlessTarget
 from ..errors import PollError
 from ..model import Cluster, ClusterGroup, Job, Phase, status_pairs
+from ..scrub import NO_SECRETS, Scrubber, model_secrets
 from .base import Backend, Listing
 from .fields import MAX_MAGNITUDE, mapping, number, parse_epoch, read_item, text, word
 from .http import ApiClient, ApiStats, default_error, first_text, json_object, vendor_error
@@ -224,12 +226,14 @@ def _items(payload: Any, field: str, operation: str) -> list[Any]:
     return payload[field]
 
 
-def classify_error(operation: str, response: httpx.Response, body: bytes) -> PollError:
+def classify_error(
+    operation: str, response: httpx.Response, body: bytes, scrub: Scrubber = NO_SECRETS
+) -> PollError:
     """Alibaba's error shape: ``{Code|code, Message|message, RequestId|requestId}``;
     ``x-acs-retry-after`` (milliseconds) says how long to wait after throttling."""
     payload = json_object(body)
     if payload is None:
-        return default_error(operation, response, body)
+        return default_error(operation, response, body, scrub)
     code = first_text(payload, "Code", "code")
     retry_ms = number(response.headers.get("x-acs-retry-after"))
     return vendor_error(
@@ -238,6 +242,7 @@ def classify_error(operation: str, response: httpx.Response, body: bytes) -> Pol
         code,
         first_text(payload, "Message", "message"),
         first_text(payload, "RequestId", "requestId"),
+        scrub,
         throttled=response.status_code == 429 or code.startswith("Throttling"),
         auth=code in AUTH_CODES or code.startswith(AUTH_CODE_PREFIXES),
         retry_after=retry_ms / 1000.0 if retry_ms and retry_ms > 0 else None,
@@ -262,6 +267,11 @@ class EmrServerlessBackend(Backend):
         self.clock = clock
         provider = target.credential_provider()
         assert provider is not None  # the config refuses a target without credentials
+        secrets = model_secrets(target)
+        if isinstance(provider, StaticCredentials):  # keys from the environment, too
+            key = provider.key
+            secrets += [key.access_key_id, key.access_key_secret, key.security_token or ""]
+        self.scrub = Scrubber(secrets)
         self.api = ApiClient(
             target.base_url(),
             stats,
@@ -269,6 +279,8 @@ class EmrServerlessBackend(Backend):
             auth=Acs3Auth(provider, API_VERSION),
             classify_error=classify_error,
             requests_per_second=target.requests_per_second,
+            tls=target.tls_settings(),
+            scrub=self.scrub,
         )
         prefix = f"/api/v1/workspaces/{target.workspace_id}"
         self._jobs_path, self._clusters_path = f"{prefix}/rayJob", f"{prefix}/rayCluster"

@@ -1,13 +1,14 @@
 """HTTP for every backend: one GET with a hard deadline and a size cap, counted per operation.
 
 Failures become a ``PollError`` with a reason from ``REASONS``; messages never carry request
-headers, credentials or query strings.
+headers, credentials or query strings, and backend text in them is scrubbed and bounded.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import email.utils
+import ssl
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -17,7 +18,14 @@ import httpx
 
 from ..errors import NotFound, PollError
 from ..histogram import REQUEST_BUCKETS, Histogram
+from ..scrub import NO_SECRETS, Scrubber, header_secrets
+from ..tls import TlsSettings
+from .body import ACCEPT_ENCODING, read_body
 from .decode import UndecodableJson, decode_json
+from .transport import TRANSPORTS, deadline_scope
+
+MAX_DETAIL = 200  # characters of a backend's error message kept
+MAX_FIELD = 64  # characters of an error code or request id kept
 
 
 class ApiStats:
@@ -42,10 +50,12 @@ def _snippet(body: bytes) -> str:
     return " ".join(text.split())[:120]
 
 
-def default_error(operation: str, response: httpx.Response, body: bytes) -> PollError:
+def default_error(
+    operation: str, response: httpx.Response, body: bytes, scrub: Scrubber = NO_SECRETS
+) -> PollError:
     """Classify an HTTP error answer by status alone (backends refine vendor codes)."""
     status = response.status_code
-    detail = f"{operation}: HTTP {status}: {_snippet(body)}".rstrip(": ")
+    detail = f"{operation}: HTTP {status}: {scrub.body(body, 120)}".rstrip(": ")
     if status in (401, 403):
         return PollError("auth", detail, status=status)
     if status == 429:
@@ -55,7 +65,7 @@ def default_error(operation: str, response: httpx.Response, body: bytes) -> Poll
     return PollError("http", detail, status=status)
 
 
-ErrorClassifier = Callable[[str, httpx.Response, bytes], PollError]
+ErrorClassifier = Callable[[str, httpx.Response, bytes, Scrubber], PollError]
 
 
 def json_object(body: bytes) -> dict[str, Any] | None:
@@ -78,6 +88,7 @@ def vendor_error(
     code: str,
     message: str,
     request_id: str,
+    scrub: Scrubber,
     *,
     throttled: bool,
     auth: bool,
@@ -85,8 +96,9 @@ def vendor_error(
 ) -> PollError:
     """A PollError from a cloud API's error answer, its reason decided by the backend."""
     status = response.status_code
-    message = " ".join(message.split())[:200]
-    detail = f"{operation}: HTTP {status} {code}: {message} (request {request_id or '-'})"
+    code, request_id = scrub(code, MAX_FIELD), scrub(request_id, MAX_FIELD)
+    detail = f"{operation}: HTTP {status} {code}: {scrub(message, MAX_DETAIL)}"
+    detail += f" (request {request_id or '-'})"
     if throttled:
         return PollError("throttled", detail, status=status, retry_after=retry_after)
     if auth or status in (401, 403):
@@ -103,8 +115,42 @@ def server_date(response: httpx.Response) -> float | None:
     return (date if date.tzinfo else date.replace(tzinfo=dt.UTC)).timestamp()
 
 
+def retry_after_seconds(value: str | None, now: float) -> float | None:
+    """A ``Retry-After`` value: seconds, or an HTTP date (``now`` is ``time.time()``)."""
+    if not value:
+        return None
+    try:
+        seconds = float(value.strip())
+    except ValueError:
+        try:
+            seconds = email.utils.parsedate_to_datetime(value).timestamp() - now
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+    return seconds if seconds > 0 and seconds == seconds else None
+
+
+def transport_error(operation: str, err: httpx.TransportError, deadline: float) -> PollError:
+    """The reason a request failed below HTTP: past the deadline (whatever the symptom, as the
+    watchdog closes sockets), TLS verification, or the connection."""
+    if isinstance(err, httpx.TimeoutException) or time.monotonic() >= deadline:
+        return PollError("timeout", f"{operation}: timed out")
+    cause: BaseException | None = err
+    while cause is not None:
+        if isinstance(cause, ssl.SSLError):
+            why = getattr(cause, "verify_message", None) or cause.reason or str(cause)
+            return PollError("tls", f"{operation}: TLS: {why}")
+        if isinstance(cause, OSError) and cause.strerror:
+            return PollError("connection", f"{operation}: {type(err).__name__}: {cause.strerror}")
+        cause = cause.__cause__ or cause.__context__
+    return PollError("connection", f"{operation}: {type(err).__name__}")
+
+
 class ApiClient:
-    """A thin httpx wrapper: absolute deadline, response-size cap, request accounting."""
+    """A thin httpx wrapper: absolute deadline, response-size cap, request accounting.
+
+    Connections come from a pool shared by every client with the same TLS settings; the
+    client keeps its own base URL, auth and headers.
+    """
 
     def __init__(
         self,
@@ -116,6 +162,8 @@ class ApiClient:
         headers: Mapping[str, str] | None = None,
         classify_error: ErrorClassifier = default_error,
         requests_per_second: float | None = None,
+        tls: TlsSettings | None = None,
+        scrub: Scrubber | None = None,
     ) -> None:
         self.stats = stats
         self._interval = 1.0 / requests_per_second if requests_per_second else 0.0
@@ -123,12 +171,20 @@ class ApiClient:
         self._slot_lock = threading.Lock()
         self.max_response_bytes = max_response_bytes
         self.classify_error = classify_error
+        self.scrub = scrub or Scrubber()
+        tls = tls or TlsSettings()
+        self._extensions = {"sni_hostname": tls.server_name} if tls.server_name else None
         self._client = httpx.Client(
             base_url=base_url,
             auth=auth,
-            headers={"Accept": "application/json", **(headers or {})},
+            headers={
+                "Accept": "application/json",
+                "Accept-Encoding": ACCEPT_ENCODING,
+                **(headers or {}),
+            },
             follow_redirects=False,
             trust_env=False,
+            transport=TRANSPORTS.handle(tls),
         )
 
     def close(self) -> None:
@@ -166,16 +222,24 @@ class ApiClient:
         started = time.monotonic()
         code = "error"
         try:
-            with self._client.stream(
-                "GET", path, params=params, headers=headers, timeout=httpx.Timeout(remaining)
-            ) as response:
+            with (
+                deadline_scope(deadline),
+                self._client.stream(
+                    "GET",
+                    path,
+                    params=params,
+                    headers=headers,
+                    timeout=httpx.Timeout(remaining),
+                    extensions=self._extensions,
+                ) as response,
+            ):
                 code = str(response.status_code)
-                body = self._read(response, operation, deadline)
-        except httpx.TimeoutException:
-            code = "timeout"
-            raise PollError("timeout", f"{operation}: timed out") from None
+                body = read_body(response, operation, self.max_response_bytes, deadline)
         except httpx.TransportError as err:
-            raise PollError("connection", f"{operation}: {type(err).__name__}") from None
+            error = transport_error(operation, err, deadline)
+            if error.reason == "timeout":
+                code = "timeout"
+            raise error from None
         except PollError as err:
             if err.reason == "timeout":
                 code = "timeout"
@@ -183,7 +247,10 @@ class ApiClient:
         finally:
             self.stats.record(operation, code, time.monotonic() - started)
         if response.status_code >= 400:
-            raise self.classify_error(operation, response, body)
+            # what this request sent (signatures, tokens re-read from files, STS keys) is
+            # masked too, not only the configured secrets
+            scrub = self.scrub.extended(header_secrets(response.request.headers))
+            raise self.classify_error(operation, response, body, scrub)
         if response.status_code >= 300:
             raise PollError("http", f"{operation}: unexpected redirect (HTTP {code})")
         try:
@@ -207,18 +274,3 @@ class ApiClient:
                 )
             self._next_slot = slot + self._interval
         time.sleep(slot - now)
-
-    def _read(self, response: httpx.Response, operation: str, deadline: float) -> bytes:
-        limit = self.max_response_bytes
-        declared = response.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > limit:
-            raise PollError("too_large", f"{operation}: response of {declared} bytes over {limit}")
-        chunks, size = [], 0
-        for chunk in response.iter_bytes():
-            size += len(chunk)
-            if size > limit:
-                raise PollError("too_large", f"{operation}: response over {limit} bytes")
-            if time.monotonic() > deadline:
-                raise PollError("timeout", f"{operation}: response not complete by the deadline")
-            chunks.append(chunk)
-        return b"".join(chunks)

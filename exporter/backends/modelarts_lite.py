@@ -24,9 +24,18 @@ from ..config import ModelArtsLiteTarget
 from ..errors import PollError
 from ..labels import LabelCap
 from ..model import Job, Phase
+from ..scrub import NO_SECRETS, Scrubber, model_secrets
 from .base import Backend, Listing
 from .fields import number, parse_epoch, read_item, text, word
-from .http import ApiClient, ApiStats, default_error, first_text, json_object, vendor_error
+from .http import (
+    ApiClient,
+    ApiStats,
+    default_error,
+    first_text,
+    json_object,
+    retry_after_seconds,
+    vendor_error,
+)
 
 log = logging.getLogger(__name__)
 
@@ -89,12 +98,14 @@ def parse_page(payload: Any, job_type: Callable[[str], str] = str) -> tuple[list
     return jobs, partial, len(data) - len(jobs)
 
 
-def classify_error(operation: str, response: httpx.Response, body: bytes) -> PollError:
+def classify_error(
+    operation: str, response: httpx.Response, body: bytes, scrub: Scrubber = NO_SECRETS
+) -> PollError:
     """Huawei's shape: ``error_code``/``error_msg`` (or ``errorCode``/``errorMsg``,
     ``code``/``message``); the request id comes in ``X-Request-Id``."""
     payload = json_object(body)
     if payload is None:
-        return default_error(operation, response, body)
+        return default_error(operation, response, body, scrub)
     code = first_text(payload, "error_code", "errorCode", "code")
     return vendor_error(
         operation,
@@ -102,9 +113,10 @@ def classify_error(operation: str, response: httpx.Response, body: bytes) -> Pol
         code,
         first_text(payload, "error_msg", "errorMsg", "message"),
         response.headers.get("X-Request-Id", ""),
+        scrub,
         throttled=response.status_code == 429 or code in THROTTLE_CODES,
         auth=code in AUTH_CODES,
-        retry_after=number(response.headers.get("Retry-After")),
+        retry_after=retry_after_seconds(response.headers.get("Retry-After"), time.time()),
     )
 
 
@@ -124,12 +136,15 @@ class ModelArtsLiteBackend(Backend):
         found = target.auth()
         assert found is not None  # the config refuses a target without credentials
         secret = found[1]
-        if isinstance(secret, HuaweiKey):
+        secrets = model_secrets(target)
+        if isinstance(secret, HuaweiKey):  # keys from the environment, too
             auth: httpx.Auth = SdkHmacAuth(secret, target.project())
+            secrets += [secret.access_key, secret.secret_key, secret.security_token or ""]
         elif isinstance(secret, Path):
             auth = IamTokenAuth(token_file=str(secret))
         else:
             auth = IamTokenAuth(token=secret)
+        self.scrub = Scrubber(secrets)
         self.api = ApiClient(
             target.base_url(),
             stats,
@@ -138,6 +153,8 @@ class ModelArtsLiteBackend(Backend):
             headers={"X-Project-Id": target.project()},
             classify_error=classify_error,
             requests_per_second=target.requests_per_second,
+            tls=target.tls_settings(),
+            scrub=self.scrub,
         )
         self._path = f"/v1/{target.project()}/dev-servers/jobs"
         self._filters = {

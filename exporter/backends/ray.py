@@ -15,6 +15,7 @@ from typing import Any
 from ..config import RayTarget
 from ..errors import NotFound, PollError
 from ..model import Cluster, ClusterGroup, Job, Phase, status_pairs
+from ..scrub import Scrubber, model_secrets
 from .base import Backend, Listing
 from .fields import mapping, number, parse_epoch, read_item, text, word
 from .http import ApiClient, ApiStats
@@ -142,8 +143,14 @@ class RayBackend(Backend):
         token = target.credentials.bearer_token()
         if token:
             headers["Authorization"] = f"Bearer {token}"
+        self.scrub = Scrubber(model_secrets(target))
         self.api = ApiClient(
-            target.url, stats, max_response_bytes=target.max_response_bytes, headers=headers
+            target.url,
+            stats,
+            max_response_bytes=target.max_response_bytes,
+            headers=headers,
+            tls=target.tls_settings(),
+            scrub=self.scrub,
         )
         preferred = "/api/jobs" if target.backend == "openyuanrong" else "/api/jobs/"
         self._jobs_paths = [
