@@ -38,6 +38,7 @@ from .dockerd import DockerEngine, missing_tools
 pytestmark = pytest.mark.e2e
 
 IMAGE = "jobfleet-exporter:e2e"
+REVISION = "0123456789abcdef0123456789abcdef01234567"  # what a release passes: the commit
 UID = 65532
 STATE_DIR = "/var/lib/jobfleet-exporter"
 # The hardening a careful operator adds; the image must work under all of it.
@@ -65,6 +66,7 @@ def image(engine: DockerEngine) -> str:
         "--network=host",  # no bridge here: pip in the build uses the host's network
         f"--build-arg=BASE_IMAGE={base}",
         f"--build-arg=VERSION={__version__}",
+        f"--build-arg=REVISION={REVISION}",
         f"--tag={IMAGE}",
         str(ROOT),
         timeout=900,
@@ -124,6 +126,7 @@ def test_image_metadata(engine: DockerEngine, image: str) -> None:
     assert config["Healthcheck"]["Test"][0] == "CMD"
     labels = config["Labels"]
     assert labels["org.opencontainers.image.version"] == __version__
+    assert labels["org.opencontainers.image.revision"] == REVISION
     assert labels["org.opencontainers.image.title"] == "jobfleet-exporter"
     assert labels["org.opencontainers.image.source"].startswith("https://")
     # The runtime venv carries no installer: pip stayed in the build stage.
@@ -146,7 +149,7 @@ def test_demo_serves_metrics_to_the_host_as_non_root(engine: DockerEngine, image
     ) as cid:
         ready(engine, cid, base)
         body = httpx.get(f"{base}/metrics", timeout=10).content
-        assert value(body, "jobfleet_build_info", version=__version__) == 1
+        assert value(body, "jobfleet_build_info", version=__version__, revision=REVISION) == 1
         for target in ("demo-ray", "demo-openyuanrong", "demo-emr", "demo-modelarts"):
             assert value(body, "jobfleet_target_up", target=target, resource="jobs") == 1
         assert promtool_check_metrics(body).returncode == 0
