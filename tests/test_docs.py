@@ -46,7 +46,7 @@ def relative_links(page: Path) -> list[str]:
     "page",
     ["README.md", *(f"docs/{p.name}" for p in sorted((ROOT / "docs").glob("*.md")))]
     + [f"docs/backends/{name}" for name in BACKEND_PAGES]
-    + ["tests/data/README.md"],
+    + ["tests/data/README.md", "CONTRIBUTING.md", "SECURITY.md", "CHANGELOG.md"],
 )
 def test_every_repository_link_resolves(page: str) -> None:
     path = ROOT / page
