@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint bench tools lock image clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml exporter/__init__.py  # the version lives in the latter
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
