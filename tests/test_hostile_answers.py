@@ -9,6 +9,7 @@ import http.client
 import json
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -18,6 +19,7 @@ import pytest
 from exporter.app import Exporter
 from exporter.backends.decode import UndecodableJson, decode_json
 from exporter.backends.fields import number, parse_epoch, read_item
+from exporter.backends.modelarts_lite import MAX_FETCHES_BY_ID, UNKNOWN_RECHECKS
 from exporter.config import parse_config
 from exporter.simulators.emr_serverless import EmrServerlessSimulator
 from exporter.simulators.modelarts_lite import ModelArtsLiteSimulator
@@ -223,3 +225,64 @@ def test_an_item_that_breaks_its_parser_is_skipped_not_raised() -> None:
         return "ok" if item == 1 else str(int(item))
 
     assert [read_item(parse, item) for item in (1, "x", [2], 10**5000)] == ["ok", None, None, None]
+
+
+# --- ModelArts: fetches by id stay bounded -------------------------------------------------
+
+
+def modelarts_exporter(sim: ModelArtsLiteSimulator) -> Exporter:
+    """A target whose rate (100 requests/s) lets a 1 s poll make about 100 requests, not 201."""
+    target = sim.target_config("ma", timeout="1s", requests_per_second=100, per_job_series="all")
+    return Exporter(parse_config({"targets": [target]}))
+
+
+def test_jobs_in_an_unknown_status_are_not_fetched_by_id_at_every_poll() -> None:
+    with ModelArtsLiteSimulator() as sim:
+        for i in range(200):
+            sim.add_job(f"odd-{i}", status="SUSPENDED")  # no status this exporter knows
+        sim.add_job("busy", status="PROCESSING")
+        exporter = modelarts_exporter(sim)
+        poller = exporter.pollers[0]
+        try:
+            assert poller.poll("jobs")  # the full list
+            for _ in range(3):
+                sim.requests.clear()
+                assert poller.poll("jobs"), poller.health["jobs"].last_error
+                assert sim.requests == [{"status": "PROCESSING"}]
+        finally:
+            exporter.close()
+    body = exporter.exposition.body()
+    assert value(body, "jobfleet_jobs", phase="unknown", status="SUSPENDED") == 200
+    assert value(body, "jobfleet_jobs", status="PROCESSING") == 1
+    assert value(body, "jobfleet_poll_errors_total") == 0
+
+
+def test_jobs_leaving_processing_are_fetched_by_id_a_bounded_number_per_poll() -> None:
+    with ModelArtsLiteSimulator() as sim:
+        keys = [sim.add_job(f"j-{i:03}", status="PROCESSING") for i in range(200)]
+        exporter = modelarts_exporter(sim)
+        poller = exporter.pollers[0]
+        try:
+            assert poller.poll("jobs")  # the full list
+            for key in keys:  # all leave PROCESSING at once: half end, half to an unknown status
+                sim.set_job(key, status="FINISHED" if int(key[2:]) % 2 else "SUSPENDED")
+            fetched: Counter[str] = Counter()
+            for _ in range(40):
+                sim.requests.clear()
+                assert poller.poll("jobs"), poller.health["jobs"].last_error  # within 1 s
+                by_id = [query["id"] for query in sim.requests if "id" in query]
+                assert len(sim.requests) == 1 + len(by_id) <= 1 + MAX_FETCHES_BY_ID
+                fetched.update(by_id)
+                if not by_id:
+                    break
+        finally:
+            exporter.close()
+    assert not by_id, "still fetching by id after 40 polls"
+    suspended = {key for key in keys if int(key[2:]) % 2 == 0}
+    assert {key: fetched[key] for key in keys} == {
+        key: 1 + UNKNOWN_RECHECKS if key in suspended else 1 for key in keys
+    }  # every job asked for, none starved; an unknown status only a few times, not forever
+    body = exporter.exposition.body()
+    assert value(body, "jobfleet_jobs_finished_total", status="FINISHED") == 100
+    assert value(body, "jobfleet_jobs", phase="unknown", status="SUSPENDED") == 100
+    assert value(body, "jobfleet_poll_errors_total") == 0

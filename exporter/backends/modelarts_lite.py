@@ -4,8 +4,9 @@ The API takes filters but no page parameter, yet answers with ``current/pages/si
 those say the answer is partial, the listing is marked incomplete (and still used). Polls are
 cheap: only the active jobs (``status=PROCESSING``) each interval, the full list every
 ``full_list_interval``, and a job that left PROCESSING is fetched by ``id`` so its final status
-is counted at once. A partial full list never drops a job still active: the PROCESSING list
-is read with it, and every active job in neither answer is fetched by ``id``.
+is counted at once (at most ``MAX_FETCHES_BY_ID`` a poll, the rest in the next polls). A partial
+full list never drops a job still active: the PROCESSING list is read with it, and every active
+job in neither answer is fetched by ``id``.
 """
 
 from __future__ import annotations
@@ -40,6 +41,9 @@ from .http import (
 log = logging.getLogger(__name__)
 
 ACTIVE = "PROCESSING"
+WATCHED = frozenset({Phase.PENDING, Phase.RUNNING})  # what is asked for by id between full lists
+MAX_FETCHES_BY_ID = 20  # per poll: 21 requests take ~4 s at the default 5 requests/s
+UNKNOWN_RECHECKS = 3  # fetches by id of a job that went from active to an unknown status
 KNOWN_PAIRS = (
     (Phase.RUNNING, "PROCESSING"),
     (Phase.SUCCEEDED, "FINISHED"),
@@ -164,6 +168,9 @@ class ModelArtsLiteBackend(Backend):
         }
         self._job_type = LabelCap("job_type", target.job_type_cap)
         self._jobs: dict[str, Job] | None = None
+        self._polls = 0  # incremental polls so far
+        self._checked: dict[str, int] = {}  # job -> the incremental poll that last saw it
+        self._rechecks: dict[str, int] = {}  # job in an unknown status -> fetches by id left
         self._next_full = 0.0
         self._full_partial = False
 
@@ -187,6 +194,7 @@ class ModelArtsLiteBackend(Backend):
                 active = {key: job for key, job in self._jobs.items() if not job.phase.terminal}
                 listed = {**active, **listed}
             self._jobs = listed
+            self._checked, self._rechecks = {}, {}
             self._full_partial, incomplete = partial, partial
             self._next_full = now + self.target.full_list_interval
             if not partial or "status" in self._filters:
@@ -199,23 +207,47 @@ class ModelArtsLiteBackend(Backend):
         return Listing(list(self._jobs.values()), not incomplete, skipped, as_of)
 
     def _refresh_active(self, deadline: float) -> tuple[bool, int, float | None]:
-        """The PROCESSING jobs, and by id each one not yet ended that is no longer among them
-        (it left PROCESSING, or was last seen in a status this exporter does not know)."""
+        """The PROCESSING jobs, and by id up to ``MAX_FETCHES_BY_ID`` of the jobs last seen
+        active that the PROCESSING list no longer holds, those waiting longest first; the rest
+        wait for the next polls.
+
+        A job in a status this exporter does not know (phase unknown) is not active. One that
+        came to it from an active status is asked for again in ``UNKNOWN_RECHECKS`` more polls
+        (such a status is often a short step to the end), then waits for the next full list.
+        """
         assert self._jobs is not None
+        self._polls += 1
         active, partial, skipped, as_of = self._get({**self._filters, "status": ACTIVE}, deadline)
         fresh = {job.key: job for job in active}
-        for key, job in list(self._jobs.items()):
-            if job.phase.terminal or key in fresh:
-                continue
+        due = [
+            key
+            for key, job in self._jobs.items()
+            if key not in fresh and (job.phase in WATCHED or key in self._rechecks)
+        ]
+        due.sort(key=lambda key: self._checked.get(key, 0))
+        for key in due[:MAX_FETCHES_BY_ID]:
             found, _, more, _ = self._get({"id": key}, deadline)
             skipped += more
             match = next((j for j in found if j.key == key), None)
+            self._count_recheck(key, self._jobs[key], match)
             if match is None:
                 del self._jobs[key]  # gone from the API
+                self._checked.pop(key, None)
             else:
                 fresh[key] = match
         self._jobs.update(fresh)
+        self._checked.update(dict.fromkeys(fresh, self._polls))
         return self._full_partial or partial, skipped, as_of
+
+    def _count_recheck(self, key: str, before: Job, after: Job | None) -> None:
+        """How many more fetches by id ``key`` gets while its status is unknown here."""
+        left = 0
+        if after is not None and after.phase is Phase.UNKNOWN:
+            left = UNKNOWN_RECHECKS if before.phase in WATCHED else self._rechecks[key] - 1
+        if left:
+            self._rechecks[key] = left
+        else:
+            self._rechecks.pop(key, None)
 
     def close(self) -> None:
         self.api.close()
