@@ -231,8 +231,8 @@ def test_an_item_that_breaks_its_parser_is_skipped_not_raised() -> None:
 
 
 def modelarts_exporter(sim: ModelArtsLiteSimulator) -> Exporter:
-    """A target whose rate (100 requests/s) lets a 1 s poll make about 100 requests, not 201."""
-    target = sim.target_config("ma", timeout="1s", requests_per_second=100, per_job_series="all")
+    """A target whose rate (100 requests/s) lets a 1.5 s poll make 150 requests, not 201."""
+    target = sim.target_config("ma", timeout="1.5s", requests_per_second=100, per_job_series="all")
     return Exporter(parse_config({"targets": [target]}))
 
 
@@ -269,7 +269,7 @@ def test_jobs_leaving_processing_are_fetched_by_id_a_bounded_number_per_poll() -
             fetched: Counter[str] = Counter()
             for _ in range(40):
                 sim.requests.clear()
-                assert poller.poll("jobs"), poller.health["jobs"].last_error  # within 1 s
+                assert poller.poll("jobs"), poller.health["jobs"].last_error  # within 1.5 s
                 by_id = [query["id"] for query in sim.requests if "id" in query]
                 assert len(sim.requests) == 1 + len(by_id) <= 1 + MAX_FETCHES_BY_ID
                 fetched.update(by_id)
