@@ -183,6 +183,15 @@ class _BoundedServer(ThreadingHTTPServer):
             raise
         return sock, address
 
+    def process_request(self, request: socket.socket, client_address: tuple) -> None:  # type: ignore[override]
+        """A daemon thread per connection, named after the port it was accepted on."""
+        threading.Thread(
+            target=self.process_request_thread,
+            args=(request, client_address),
+            name=f"http-connection-{self.server_address[1]}",
+            daemon=True,
+        ).start()
+
     def shutdown_request(self, request: socket.socket) -> None:  # type: ignore[override]
         """Called once for every accepted connection, whatever happened to it."""
         try:
