@@ -256,7 +256,7 @@ def _handler(
             # algorithm and the client's delayed ACK stall every keep-alive response by ~40 ms.
             self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, True)
             if isinstance(self.connection, ssl.SSLSocket):
-                self.connection.do_handshake()
+                self.connection.do_handshake()  # the timeout bounds the handshake as a whole
             self._reader = _DeadlineReader(self.connection)
             self.rfile = io.BufferedReader(self._reader)
             self.wfile = _SocketWriter(self.connection)
