@@ -36,6 +36,8 @@ class Job:
 
     Times are epoch seconds or None when the backend did not say. ``submit_time`` is when the
     job was submitted, ``start_time`` when it began to run (None where the API does not tell).
+    ``run`` tells apart jobs a platform lists under the same ``key`` at different times (an id
+    handed out again); "" where ids are never reused.
     """
 
     key: str
@@ -51,6 +53,7 @@ class Job:
     abnormal_nodes: int | None = None
     updated_time: float | None = None
     extra_labels: tuple[tuple[str, str], ...] = ()
+    run: str = ""
 
 
 @dataclass(slots=True)

@@ -81,7 +81,7 @@ class TargetPoller:
             now = self.clock()
             with self._lock:
                 if resource == "jobs":
-                    self.ledger.apply(listing.items, now)
+                    self.ledger.apply(listing.items, now, listing.as_of, listing.complete)
                     self._save()
                 else:
                     self.clusters = listing.items

@@ -1,9 +1,12 @@
 """Per-target job state: what is tracked for the gauges, and what was already counted.
 
-The counting rules (docs/metrics.md, "Counting"): the first successful listing sets a baseline
-(finished jobs are remembered, not counted); from then on every job that reaches a terminal phase
-is counted exactly once, whatever its status does afterwards, whether polls fail in between, and
-whether it vanishes from the listing and comes back.
+The counting rules (docs/metrics.md, "Counting"): the first successful listing sets a baseline,
+a set of jobs and a time on the API's clock: jobs finished then, or found later to have ended
+before that time, are remembered, not counted; from then on every job that reaches a terminal
+phase is counted exactly once, whatever its status does afterwards, whether polls fail in
+between, and whether it vanishes from the listing and comes back. A job is one run: an id the
+platform hands out again (``Job.run`` differs) is a new job. A job is forgotten only after
+complete listings have gone without it for ``forget_after``.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ class KnownJob:
     seen_pending: bool = False
     finished_at: float | None = None
     cu_hours: float | None = None
+    run: str = ""  # which run of its id (Job.run)
+    absent_since: float | None = None  # first complete listing without it, since last seen
 
 
 class JobLedger:
@@ -45,6 +50,7 @@ class JobLedger:
         self.retention = retention
         self.forget_after = max(forget_after, retention)
         self.baselined = False
+        self.baseline_time: float | None = None  # on the API's clock
         self.known: dict[str, KnownJob] = {}
         self.tracked: dict[str, Job] = {}
         self.submitted = 0
@@ -62,13 +68,23 @@ class JobLedger:
         """Everything counted, as JSON-ready data; the gauges are rebuilt by the next poll."""
         return {
             "baselined": self.baselined,
+            "baseline_time": self.baseline_time,
             "submitted": self.submitted,
             "finished": [[phase.value, status, n] for (phase, status), n in self.finished.items()],
             "duration": {phase.value: h.to_state() for phase, h in self.duration.items()},
             "queue_wait": self.queue_wait.to_state(),
             "cu_seconds": self.cu_seconds,
             "known": {
-                key: [k.last_seen, k.counted, k.started, k.seen_pending, k.finished_at, k.cu_hours]
+                key: [
+                    k.last_seen,
+                    k.counted,
+                    k.started,
+                    k.seen_pending,
+                    k.finished_at,
+                    k.cu_hours,
+                    k.run,
+                    k.absent_since,
+                ]
                 for key, k in self.known.items()
             },
         }
@@ -76,6 +92,8 @@ class JobLedger:
     def restore(self, state: dict) -> None:
         """Continue from ``to_state`` data: counters carry on from their saved values."""
         self.baselined = bool(state["baselined"])
+        saved_time = state.get("baseline_time")  # absent from state saved before it existed
+        self.baseline_time = None if saved_time is None else float(saved_time)
         self.submitted = int(state["submitted"])
         for phase, status, n in state["finished"]:
             self.finished[(Phase(phase), str(status))] = int(n)
@@ -83,29 +101,39 @@ class JobLedger:
             self.duration[Phase(phase)].restore(saved)
         self.queue_wait.restore(state["queue_wait"])
         self.cu_seconds = {str(q): float(v) for q, v in state["cu_seconds"].items()}
-        self.known = {
-            str(key): KnownJob(float(seen), bool(c), bool(s), bool(p), fin, cu)
-            for key, (seen, c, s, p, fin, cu) in state["known"].items()
-        }
+        self.known = {str(key): _known_job(entry) for key, entry in state["known"].items()}
 
-    def apply(self, jobs: Iterable[Job], now: float) -> None:
-        """Reconcile one complete, successful listing taken at ``now``."""
+    def apply(
+        self, jobs: Iterable[Job], now: float, as_of: float | None = None, complete: bool = True
+    ) -> None:
+        """Reconcile one successful listing taken at ``now`` (our clock), ``as_of`` on the API's
+        clock (None: ours). Only a ``complete`` listing can tell that a job is gone."""
+        api_now = now if as_of is None else as_of
         counting = self.baselined
+        if not counting:
+            self.baseline_time = api_now
         tracked: dict[str, Job] = {}
+        seen: set[str] = set()
         for job in jobs:
-            if job.key in tracked:
+            if job.key in seen:
                 continue
+            seen.add(job.key)
             self._note_unknown(job)
             known = self.known.get(job.key)
+            if known is not None and job.run and known.run != job.run:
+                if known.run:  # the id was handed out again: this is another job
+                    known = None
+                else:  # remembered before runs were told apart: this is its run
+                    known.run = job.run
             if known is None:
-                known = self.known[job.key] = KnownJob(last_seen=now)
+                known = self.known[job.key] = KnownJob(last_seen=now, run=job.run)
                 if counting:
-                    self.submitted += 1
+                    self._first_seen_after_baseline(job, known)
                 else:
                     known.counted = job.phase.terminal
                     known.started = job.phase is not Phase.PENDING
-            known.last_seen = now
-            self._account_cu(job, known, counting)
+            known.last_seen, known.absent_since = now, None
+            self._account_cu(job, known, counting, api_now)
             self._observe_start(job, known, now)
             if job.phase.terminal and not known.counted:
                 known.counted = True
@@ -116,25 +144,50 @@ class JobLedger:
                 tracked[job.key] = job
         self.tracked = tracked
         self.baselined = True
-        self._forget(now)
+        if complete:
+            self._forget(now, seen)
+
+    def _before_baseline(self, moment: float | None) -> bool:
+        return moment is not None and self.baseline_time is not None and moment < self.baseline_time
+
+    def _first_seen_after_baseline(self, job: Job, known: KnownJob) -> None:
+        """A job the baseline did not list (a partial or moving list, a late one): counted as
+        submitted only if submitted after the baseline time; if it ended before, remembered."""
+        if not self._before_baseline(job.submit_time):
+            self.submitted += 1
+        if job.phase.terminal and self._before_baseline(job.end_time):
+            known.counted = True
+            known.started = True
 
     def _note_unknown(self, job: Job) -> None:
         if job.phase is Phase.UNKNOWN and job.status not in self._unknown_logged:
             self._unknown_logged.add(job.status)
             log.warning("unknown job status %r (job %s): phase 'unknown'", job.status, job.key)
 
-    def _account_cu(self, job: Job, known: KnownJob, counting: bool) -> None:
+    def _account_cu(self, job: Job, known: KnownJob, counting: bool, api_now: float) -> None:
         if job.cu_hours is None:
             return
         self.cu_seconds.setdefault(job.resource_queue, 0.0)  # present from 0, like every counter
         previous = known.cu_hours
         if previous is None:
-            increase = job.cu_hours if counting else 0.0
+            increase = job.cu_hours * self._share_after_baseline(job, api_now) if counting else 0.0
         else:
             increase = job.cu_hours - previous
         if increase > 0:
             self.cu_seconds[job.resource_queue] += increase * 3600.0
         known.cu_hours = max(job.cu_hours, previous or 0.0)
+
+    def _share_after_baseline(self, job: Job, api_now: float) -> float:
+        """The part of a job's first ``cuHours`` reading consumed after the baseline time: all
+        of it for a job begun since, none for one ended before, else pro rata of its run time
+        (the same for a job running at the baseline whose reading was null then)."""
+        begin = job.start_time if job.start_time is not None else job.submit_time
+        if self.baseline_time is None or begin is None or begin >= self.baseline_time:
+            return 1.0
+        stop = job.end_time if job.end_time is not None else api_now
+        if stop <= self.baseline_time:
+            return 0.0
+        return (stop - self.baseline_time) / (stop - begin)
 
     def _observe_start(self, job: Job, known: KnownJob, now: float) -> None:
         """Observe queue wait once, when a job is first seen started.
@@ -162,8 +215,33 @@ class JobLedger:
         if begin is not None and job.end_time is not None and job.phase in self.duration:
             self.duration[job.phase].observe(job.end_time - begin)
 
-    def _forget(self, now: float) -> None:
-        horizon = now - self.forget_after
-        stale = [key for key, known in self.known.items() if known.last_seen < horizon]
+    def _forget(self, now: float, seen: set[str]) -> None:
+        """Forget a job once complete listings have gone without it for ``forget_after``: the
+        platform no longer returns it. Absence is counted from the first complete listing that
+        lacks it, so a first poll after a long outage forgets nothing."""
+        stale = []
+        for key, known in self.known.items():
+            if key in seen:
+                continue
+            if known.absent_since is None:
+                known.absent_since = now
+            elif now - known.absent_since >= self.forget_after:
+                stale.append(key)
         for key in stale:
             del self.known[key]
+
+
+def _known_job(entry: list) -> KnownJob:
+    """A saved ``known`` entry; those saved before runs and absences were kept have 6 fields."""
+    seen, counted, started, pending, finished_at, cu_hours, *rest = entry
+    run, absent_since = rest if rest else ("", None)
+    return KnownJob(
+        float(seen),
+        bool(counted),
+        bool(started),
+        bool(pending),
+        finished_at,
+        cu_hours,
+        str(run),
+        None if absent_since is None else float(absent_since),
+    )

@@ -1,3 +1,5 @@
+import json
+
 from exporter.backends.ray import STATUSES
 from exporter.model import Job, Phase, status_pairs
 from exporter.reconcile import JobLedger
@@ -46,14 +48,15 @@ def test_baseline_remembers_finished_jobs_without_counting() -> None:
 def test_each_job_counted_once_through_flicker_failure_and_vanishing() -> None:
     ledger = JobLedger(RAY_PAIRS)
     ledger.apply([], T0)
-    ledger.apply([job("x", "PENDING")], T0 + 10)
+    submit = T0 + 5  # after the baseline: new work
+    ledger.apply([job("x", "PENDING", submit)], T0 + 10)
     assert ledger.submitted == 1
-    ledger.apply([job("x", "SUCCEEDED", end=T0 + 15)], T0 + 20)
-    ledger.apply([job("x", "RUNNING")], T0 + 30)  # flicker back
-    ledger.apply([job("x", "FAILED", end=T0 + 35)], T0 + 40)  # and to another end
+    ledger.apply([job("x", "SUCCEEDED", submit, end=T0 + 15)], T0 + 20)
+    ledger.apply([job("x", "RUNNING", submit)], T0 + 30)  # flicker back
+    ledger.apply([job("x", "FAILED", submit, end=T0 + 35)], T0 + 40)  # and to another end
     # a failed poll applies nothing; then the job vanishes and comes back
     ledger.apply([], T0 + 60)
-    ledger.apply([job("x", "SUCCEEDED", end=T0 + 15)], T0 + 70)
+    ledger.apply([job("x", "SUCCEEDED", submit, end=T0 + 15)], T0 + 70)
     assert finished(ledger) == {("succeeded", "SUCCEEDED"): 1}
     assert ledger.submitted == 1
     assert ledger.duration[Phase.SUCCEEDED].count == 1
@@ -81,7 +84,7 @@ def test_job_born_and_finished_between_polls_is_counted() -> None:
 def test_duplicates_in_one_listing_count_once() -> None:
     ledger = JobLedger(RAY_PAIRS)
     ledger.apply([], T0)
-    ledger.apply([job("d", "SUCCEEDED", end=T0 + 1)] * 3, T0 + 10)
+    ledger.apply([job("d", "SUCCEEDED", submit=T0 + 1, end=T0 + 2)] * 3, T0 + 10)
     assert ledger.submitted == 1
     assert finished(ledger) == {("succeeded", "SUCCEEDED"): 1}
 
@@ -142,7 +145,8 @@ def test_cu_seconds_grow_from_baseline_and_never_decrease() -> None:
     ledger.apply([job("c", "Running", cu_hours=1.5, resource_queue=q)], T0 + 10)
     ledger.apply([job("c", "Running", cu_hours=1.2, resource_queue=q)], T0 + 20)  # estimate dips
     ledger.apply([job("c", "Succeeded", cu_hours=2.0, resource_queue=q, end=T0 + 25)], T0 + 30)
-    ledger.apply([job("n", "Succeeded", cu_hours=0.25, resource_queue=q, end=T0 + 35)], T0 + 40)
+    born = job("n", "Succeeded", T0 + 31, cu_hours=0.25, resource_queue=q, end=T0 + 35)
+    ledger.apply([born], T0 + 40)
     assert ledger.cu_seconds[q] == (1.0 + 0.25) * 3600
 
 
@@ -161,3 +165,82 @@ def test_unknown_status_is_tracked_as_unknown_and_not_counted() -> None:
     ledger.apply([job("u", "RETRYING")], T0 + 1)
     assert ledger.tracked["u"].phase is Phase.UNKNOWN
     assert finished(ledger) == {}
+
+
+# --- identity, baseline time, forgetting (docs/metrics.md "Counting") ---
+
+
+def test_a_job_first_seen_after_the_baseline_that_ended_before_it_is_remembered() -> None:
+    ledger = JobLedger(RAY_PAIRS)
+    ledger.apply([], T0)  # an empty (or partial) baseline
+    old = job("old", "SUCCEEDED", submit=T0 - 500, end=T0 - 100)
+    across = job("across", "FAILED", submit=T0 - 500, end=T0 + 5)
+    ledger.apply([old, across], T0 + 10)
+    assert ledger.submitted == 0  # both submitted before the baseline time
+    assert finished(ledger) == {("failed", "FAILED"): 1}  # only the one that ended after it
+
+
+def test_the_baseline_time_is_the_apis_clock() -> None:
+    ledger = JobLedger(RAY_PAIRS)
+    ledger.apply([], T0, as_of=T0 + 720)  # the cloud's clock 12 minutes ahead
+    assert ledger.baseline_time == T0 + 720
+    ledger.apply([job("j", "SUCCEEDED", submit=T0 + 700, end=T0 + 710)], T0 + 10, T0 + 730)
+    assert (ledger.submitted, finished(ledger)) == (0, {})
+
+
+def test_a_reused_id_is_a_new_job() -> None:
+    ledger = JobLedger(RAY_PAIRS)
+    ledger.apply([job("02000000", "SUCCEEDED", end=T0 - 5, run="1")], T0)
+    ledger.apply([job("02000000", "SUCCEEDED", end=T0 - 5, run="1")], T0 + 10)
+    assert (ledger.submitted, finished(ledger)) == (0, {})
+    again = job("02000000", "RUNNING", submit=T0 + 20, run="2")
+    ledger.apply([again], T0 + 30)
+    ledger.apply([job("02000000", "SUCCEEDED", submit=T0 + 20, end=T0 + 35, run="2")], T0 + 40)
+    assert (ledger.submitted, finished(ledger)) == (1, {("succeeded", "SUCCEEDED"): 1})
+
+
+def test_cu_of_a_job_across_the_baseline_is_pro_rated_without_a_reading() -> None:
+    pairs = ((Phase.RUNNING, "Running"), (Phase.SUCCEEDED, "Succeeded"))
+    ledger = JobLedger(pairs)
+    q = "queue"
+    start = T0 - 1800
+    ledger.apply([job("c", "Running", start, start_time=start, resource_queue=q)], T0)  # null
+    done = job("c", "Succeeded", start, start_time=start, end=T0 + 1800, cu_hours=10.0)
+    done.resource_queue = q
+    ledger.apply([done], T0 + 1900)
+    assert ledger.cu_seconds[q] == 5.0 * 3600  # half its run was after the baseline
+    missed = job("m", "Succeeded", start, start_time=start, end=T0 + 600, cu_hours=2.4)
+    missed.resource_queue = q
+    ledger.apply([missed], T0 + 2000)
+    assert ledger.cu_seconds[q] == (5.0 + 0.6) * 3600  # first seen late: the same rule
+
+
+def test_forgotten_only_after_complete_listings_lacked_it_for_the_period() -> None:
+    ledger = JobLedger(RAY_PAIRS, retention=10, forget_after=100)
+    ledger.apply([job("g", "SUCCEEDED", end=T0 - 1)], T0)
+    ledger.apply([], T0 + 1000, complete=False)  # an incomplete listing proves nothing
+    ledger.apply([], T0 + 5000)  # the first poll after a long outage: absence starts now
+    assert "g" in ledger.known
+    ledger.apply([job("g", "SUCCEEDED", end=T0 - 1)], T0 + 5050)  # it was only missed
+    assert finished(ledger) == {}
+    ledger.apply([], T0 + 5100)
+    ledger.apply([], T0 + 5199)
+    assert "g" in ledger.known
+    ledger.apply([], T0 + 5200)
+    assert "g" not in ledger.known
+
+
+def test_state_keeps_the_baseline_time_runs_and_absences() -> None:
+    ledger = JobLedger(RAY_PAIRS)
+    ledger.apply([job("r", "RUNNING", run="7"), job("gone", "SUCCEEDED", end=T0 - 1)], T0, T0 - 3)
+    ledger.apply([job("r", "RUNNING", run="7")], T0 + 10)
+    restored = JobLedger(RAY_PAIRS)
+    restored.restore(json.loads(json.dumps(ledger.to_state())))
+    assert restored.baseline_time == T0 - 3
+    assert restored.known["r"].run == "7"
+    assert restored.known["gone"].absent_since == T0 + 10
+    old = ledger.to_state()
+    del old["baseline_time"]
+    old["known"] = {key: entry[:6] for key, entry in old["known"].items()}
+    restored.restore(old)  # saved before these fields existed
+    assert restored.baseline_time is None and restored.known["r"].run == ""

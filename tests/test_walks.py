@@ -12,6 +12,7 @@ from exporter.config import parse_config
 from exporter.poller import TargetPoller
 from exporter.simulators.emr_serverless import EmrServerlessSimulator
 from exporter.simulators.modelarts_lite import ModelArtsLiteSimulator
+from exporter.simulators.ray import RaySimulator
 
 from .helpers import on_clock
 
@@ -128,3 +129,22 @@ def test_modelarts_partial_list_keeps_an_old_active_job_and_counts_it() -> None:
             sim.set_job(old, status="FINISHED")
             assert poller.poll("jobs")
             assert (finished(poller), poller.ledger.submitted) == (1, 0)
+
+
+def test_ray_ids_reused_after_a_head_restart_are_new_jobs() -> None:
+    now = [T0]
+    with RaySimulator(clock=lambda: now[0]) as sim:
+        sim.add_job(type="DRIVER", status="SUCCEEDED")
+        sim.add_job("my-job", status="SUCCEEDED")
+        with polling(sim.target_config("ray", resources=["jobs"]), now) as poller:
+            assert poller.poll("jobs")
+            now[0] += 60
+            sim.restart_head()
+            assert sim.add_job(type="DRIVER", status="RUNNING") == "02000000"
+            sim.add_job("my-job", status="RUNNING")
+            assert poller.poll("jobs")
+            now[0] += 30
+            sim.set_status("02000000", "SUCCEEDED")
+            sim.set_status("my-job", "FAILED")
+            assert poller.poll("jobs")
+            assert (poller.ledger.submitted, finished(poller)) == (2, 2)

@@ -48,15 +48,19 @@ def parse_job(item: Any) -> Job | None:
     metadata = mapping(item.get("metadata"))
     name = text(metadata.get("job_name")) or text(metadata.get("name")) or key
     error_type = word(item.get("error_type"))
+    submitted = parse_epoch(item.get("start_time"))
     return Job(
         key=key,
         name=name,
         status=status,
         phase=STATUSES.get(status, Phase.UNKNOWN),
         job_type=word(item.get("type")) or "SUBMISSION",
-        submit_time=parse_epoch(item.get("start_time")),
+        submit_time=submitted,
         end_time=parse_epoch(item.get("end_time")),
         extra_labels=_error_labels(error_type) if error_type else (),
+        # After a head restart without GCS fault tolerance, Ray hands out DRIVER ids from
+        # 02000000 again and a submission id may be reused: the submission time tells runs apart.
+        run=f"{round(submitted * 1000)}" if submitted is not None else "",
     )
 
 
