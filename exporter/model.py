@@ -19,8 +19,15 @@ class Phase(enum.StrEnum):
     def terminal(self) -> bool:
         return self in TERMINAL_PHASES
 
+    @property
+    def active(self) -> bool:
+        """Pending or running: worth asking about between full lists. Unknown is not active:
+        a job in a status no backend table knows waits for the next full list."""
+        return self in ACTIVE_PHASES
+
 
 TERMINAL_PHASES = frozenset({Phase.SUCCEEDED, Phase.FAILED, Phase.CANCELLED})
+ACTIVE_PHASES = frozenset({Phase.PENDING, Phase.RUNNING})
 
 StatusPairs = tuple[tuple[Phase, str], ...]
 

@@ -286,3 +286,26 @@ def test_jobs_leaving_processing_are_fetched_by_id_a_bounded_number_per_poll() -
     assert value(body, "jobfleet_jobs_finished_total", status="FINISHED") == 100
     assert value(body, "jobfleet_jobs", phase="unknown", status="SUSPENDED") == 100
     assert value(body, "jobfleet_poll_errors_total") == 0
+
+
+def test_emr_jobs_in_an_unknown_status_are_not_asked_for_at_every_poll() -> None:
+    with EmrServerlessSimulator() as sim:
+        now = time.time()
+        for i in range(200):  # old, spread over a month, in a status no table knows
+            sim.add_job(f"odd-{i:03}", status="Suspended", submit_time=now - 30 * 86400 + i * 3600)
+        sim.add_job("busy", status="Running", submit_time=now - 60)
+        target = sim.target_config(
+            "emr", resources=["jobs"], timeout="3s", requests_per_second=1000
+        )
+        exporter = Exporter(parse_config({"targets": [target]}))
+        poller = exporter.pollers[0]
+        try:
+            assert poller.poll("jobs")  # the full walk
+            for _ in range(3):
+                sim.requests.clear()
+                assert poller.poll("jobs"), poller.health["jobs"].last_error
+                queries = [query for action, query in sim.requests if action == "ListRayJob"]
+                assert len(queries) == 1 and "submitTime" in queries[0], queries  # the window
+        finally:
+            exporter.close()
+    assert value(exporter.exposition.body(), "jobfleet_jobs", phase="unknown") == 200

@@ -440,7 +440,7 @@ class EmrServerlessBackend(Backend):
         assert self._jobs is not None
         submits = sorted(job.submit_time or 0.0 for job in self._jobs.values())
         active = sorted(
-            (job for job in self._jobs.values() if not job.phase.terminal),
+            (job for job in self._jobs.values() if job.phase.active),  # unknown waits for a walk
             key=lambda job: job.submit_time or 0.0,
         )
         window_start = self._watermark - WATERMARK_OVERLAP

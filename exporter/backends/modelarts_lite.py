@@ -41,7 +41,6 @@ from .http import (
 log = logging.getLogger(__name__)
 
 ACTIVE = "PROCESSING"
-WATCHED = frozenset({Phase.PENDING, Phase.RUNNING})  # what is asked for by id between full lists
 MAX_FETCHES_BY_ID = 20  # per poll: 21 requests take ~4 s at the default 5 requests/s
 UNKNOWN_RECHECKS = 3  # fetches by id of a job that went from active to an unknown status
 KNOWN_PAIRS = (
@@ -222,7 +221,7 @@ class ModelArtsLiteBackend(Backend):
         due = [
             key
             for key, job in self._jobs.items()
-            if key not in fresh and (job.phase in WATCHED or key in self._rechecks)
+            if key not in fresh and (job.phase.active or key in self._rechecks)
         ]
         due.sort(key=lambda key: self._checked.get(key, 0))
         for key in due[:MAX_FETCHES_BY_ID]:
@@ -243,7 +242,7 @@ class ModelArtsLiteBackend(Backend):
         """How many more fetches by id ``key`` gets while its status is unknown here."""
         left = 0
         if after is not None and after.phase is Phase.UNKNOWN:
-            left = UNKNOWN_RECHECKS if before.phase in WATCHED else self._rechecks[key] - 1
+            left = UNKNOWN_RECHECKS if before.phase.active else self._rechecks[key] - 1
         if left:
             self._rechecks[key] = left
         else:
