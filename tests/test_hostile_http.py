@@ -654,3 +654,12 @@ def test_tls_settings_are_checked_when_the_config_is_read(
     garbage = tmp_path / "garbage.pem"
     garbage.write_text("not a certificate")
     assert "unusable TLS files" in problems({"ca_file": str(garbage)})
+
+
+def test_check_config_shows_tls_paths_not_contents(private_ca: dict[str, Path]) -> None:
+    from exporter.cli import describe
+
+    tls = {"ca_file": str(private_ca["ca"]), "server_name": "backend.internal"}
+    text = describe(parse_config({"targets": [ray_target("t", "https://h", tls=tls)]}))
+    assert f"tls=ca_file={private_ca['ca']},server_name=backend.internal" in text
+    assert "BEGIN CERTIFICATE" not in text

@@ -6,13 +6,15 @@ from __future__ import annotations
 import time
 
 from exporter.backends import ApiStats, create_backend
-from exporter.backends.transport import TRANSPORTS
 from exporter.config import parse_config
 from exporter.simulators.ray import RaySimulator
+from exporter.tls import TlsSettings
+from exporter.transport import TRANSPORTS
 
 
 def test_targets_share_a_pool_per_tls_setting_and_closing_one_keeps_the_others() -> None:
-    baseline = len(TRANSPORTS)
+    default, skip = TlsSettings(), TlsSettings(insecure_skip_verify=True)
+    baseline = TRANSPORTS.users(default)
     with RaySimulator(seed=1) as sim:
         sim.add_job("one")
         targets = [
@@ -35,12 +37,12 @@ def test_targets_share_a_pool_per_tls_setting_and_closing_one_keeps_the_others()
         try:
             for backend in backends:
                 assert len(backend.list_jobs(time.monotonic() + 10).items) == 1
-            assert len(TRANSPORTS) == baseline + 2  # the default settings, and skip-verify
+            assert (TRANSPORTS.users(default), TRANSPORTS.users(skip)) == (baseline + 50, 1)
             backends[0].close()
             backends[-1].close()
-            assert len(TRANSPORTS) == baseline + 1
+            assert (TRANSPORTS.users(default), TRANSPORTS.users(skip)) == (baseline + 49, 0)
             assert len(backends[1].list_jobs(time.monotonic() + 10).items) == 1
         finally:
             for backend in backends:
                 backend.close()
-    assert len(TRANSPORTS) == baseline
+    assert TRANSPORTS.users(default) == baseline

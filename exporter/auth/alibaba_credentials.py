@@ -18,11 +18,15 @@ from typing import Protocol
 import httpx
 
 from ..errors import PollError
+from ..scrub import shorten
+from ..tls import TlsSettings
+from ..transport import TRANSPORTS, deadline_scope
 
 STS_VERSION = "2015-04-01"
 DEFAULT_STS_ENDPOINT = "https://sts.aliyuncs.com"
 REFRESH_MARGIN_SECONDS = 300.0
 SESSION_DURATION_SECONDS = 3600
+STS_TIMEOUT_SECONDS = 10.0  # and never past the deadline of the poll that needs the keys
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,7 @@ class OidcRoleCredentials:
         self._lock = threading.Lock()
         self._key: AccessKey | None = None
         self._expires = 0.0
+        self._client = httpx.Client(transport=TRANSPORTS.handle(TlsSettings()), trust_env=False)
 
     def get(self) -> AccessKey:
         with self._lock:
@@ -81,24 +86,24 @@ class OidcRoleCredentials:
         except OSError as err:
             raise PollError("auth", f"cannot read the OIDC token file: {err.strerror}") from None
         try:
-            response = httpx.post(
-                f"{self.sts_endpoint}/",
-                params={
-                    "Action": "AssumeRoleWithOIDC",
-                    "Format": "JSON",
-                    "Version": STS_VERSION,
-                    "Timestamp": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                },
-                data={
-                    "RoleArn": self.role_arn,
-                    "OIDCProviderArn": self.provider_arn,
-                    "OIDCToken": token,
-                    "RoleSessionName": self.session_name,
-                    "DurationSeconds": str(SESSION_DURATION_SECONDS),
-                },
-                timeout=10,
-                trust_env=False,
-            )
+            with deadline_scope(time.monotonic() + STS_TIMEOUT_SECONDS):
+                response = self._client.post(
+                    f"{self.sts_endpoint}/",
+                    params={
+                        "Action": "AssumeRoleWithOIDC",
+                        "Format": "JSON",
+                        "Version": STS_VERSION,
+                        "Timestamp": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    },
+                    data={
+                        "RoleArn": self.role_arn,
+                        "OIDCProviderArn": self.provider_arn,
+                        "OIDCToken": token,
+                        "RoleSessionName": self.session_name,
+                        "DurationSeconds": str(SESSION_DURATION_SECONDS),
+                    },
+                    timeout=STS_TIMEOUT_SECONDS,
+                )
         except httpx.HTTPError as err:
             raise PollError("auth", f"AssumeRoleWithOIDC: {type(err).__name__}") from None
         try:
@@ -107,6 +112,7 @@ class OidcRoleCredentials:
             payload = {}
         if response.status_code != 200:
             code = payload.get("Code", "") if isinstance(payload, dict) else ""
+            code = shorten(code, 64) if isinstance(code, str) else ""
             raise PollError("auth", f"AssumeRoleWithOIDC: HTTP {response.status_code} {code}")
         try:
             creds = payload["Credentials"]

@@ -20,9 +20,9 @@ from ..errors import NotFound, PollError
 from ..histogram import REQUEST_BUCKETS, Histogram
 from ..scrub import NO_SECRETS, Scrubber, header_secrets
 from ..tls import TlsSettings
+from ..transport import TRANSPORTS, deadline_scope
 from .body import ACCEPT_ENCODING, read_body
 from .decode import UndecodableJson, decode_json
-from .transport import TRANSPORTS, deadline_scope
 
 MAX_DETAIL = 200  # characters of a backend's error message kept
 MAX_FIELD = 64  # characters of an error code or request id kept

@@ -25,7 +25,7 @@ from typing import Any
 import httpcore
 import httpx
 
-from ..tls import TlsSettings, ssl_context
+from .tls import TlsSettings, ssl_context
 
 WATCHDOG_MARGIN = 0.25  # seconds past the deadline before the watchdog shuts sockets down
 KEEPALIVE_EXPIRY = 5.0
@@ -271,9 +271,11 @@ class SharedTransports:
             del self._entries[settings]
         entry[0].close()
 
-    def __len__(self) -> int:
+    def users(self, settings: TlsSettings) -> int:
+        """How many holds the transport for ``settings`` has (0: there is none)."""
         with self._lock:
-            return len(self._entries)
+            entry = self._entries.get(settings)
+            return entry[1] if entry else 0
 
 
 TRANSPORTS = SharedTransports()
