@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 
 from . import __revision__, __version__
+from .backends import check_backends
 from .config import Config, ConfigError, Target
 from .poller import TargetPoller
 from .render import Block, Exposition
@@ -62,7 +63,13 @@ class Exporter:
         self._saved = self.state.load() if self.state else {}
         if self.state:
             self.state.forget({target.name for target in config.targets})
-        self.pollers = [self._poller(target) for target in config.targets]
+        self.pollers: list[TargetPoller] = []
+        try:
+            for target in config.targets:
+                self.pollers.append(self._poller(target))
+        except ConfigError:  # a target's client cannot be built: nothing may stay half-open
+            self.close()
+            raise
 
     def _poller(self, target: Target, saved: dict | None = None) -> TargetPoller:
         """A poller for ``target``, continuing from ``saved`` counts or the state file's."""
@@ -82,11 +89,13 @@ class Exporter:
         with self._reload_lock:
             try:
                 config = self.shard.select(self.load_config())
+                # new clients are built first, so that a refusal leaves nothing half-applied
+                check_backends(t for t in config.targets if t not in self.config.targets)
+                summary = self._apply(config)
             except ConfigError as err:
                 self._publish_process_block(ok=False)
                 log.error("configuration reload refused: %s", "; ".join(err.problems))
                 return False, "\n".join(err.problems)
-            summary = self._apply(config)
             self._publish_process_block(ok=True)
             log.info("configuration reloaded: %s", summary)
             return True, summary

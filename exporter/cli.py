@@ -11,9 +11,11 @@ import socket
 import sys
 import threading
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 from . import __revision__, __version__
 from .app import Exporter
+from .backends import check_backends
 from .config import Config, ConfigError, load_config, parse_listen_address
 from .logs import LEVELS, setup_logging
 from .server import WebOptions
@@ -155,12 +157,31 @@ def _install_signal_handlers(stop: threading.Event, reload: threading.Event) -> 
         signal.signal(signum, handle)
 
 
+def check(config: Config, web_config: str | Path | None) -> None:
+    """What start builds from the configuration, built once and dropped: every target's
+    client and the web config. ConfigError lists what would stop the exporter."""
+    problems = []
+    try:
+        check_backends(config.targets)
+    except ConfigError as err:
+        problems.extend(err.problems)
+    if web_config:
+        try:
+            WebSecurity(web_config)  # reads the web config and its certificates, as start does
+        except ConfigError as err:
+            problems.extend(err.problems)
+    if problems:
+        raise ConfigError(problems)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.log_level, args.log_format)
     try:
         with _config(args) as config:
+            web_config = args.web_config_file or config.web.config_file
             if args.check_config:
+                check(config, web_config)
                 print(describe(config))
                 return 0
             try:
@@ -169,8 +190,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"sharding: {err}", file=sys.stderr)
                 return 2
             reloader = None if args.demo else lambda: load_config(args.config_file)
-            exporter = Exporter(config, reloader, shard)
             if args.once:
+                exporter = Exporter(config, reloader, shard)
                 ok = exporter.poll_all_once()
                 sys.stdout.buffer.write(exporter.exposition.body())
                 sys.stdout.flush()
@@ -182,12 +203,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             except ValueError as err:
                 print(f"--web.listen-address: {err}", file=sys.stderr)
                 return 2
-            web_config = args.web_config_file or config.web.config_file
             web = WebOptions(
                 security=WebSecurity(web_config) if web_config else None,
                 enable_lifecycle=args.enable_lifecycle,
                 max_connections=args.max_connections,
             )
+            exporter = Exporter(config, reloader, shard)
             stop, reload = threading.Event(), threading.Event()
             _install_signal_handlers(stop, reload)
             _raise_open_files_limit()

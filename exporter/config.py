@@ -6,6 +6,7 @@ echoed back where it could be a secret.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import stat
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-import yaml
+import httpx
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -29,15 +30,33 @@ from pydantic import (
 from .auth import alibaba_credentials
 from .auth.alibaba_credentials import CredentialProvider
 from .auth.sdk_hmac import HuaweiKey
+from .config_files import (
+    CONFIG_FILE_LIMIT,
+    FileProblem,
+    read_secret_file,
+    read_text_file,
+)
 from .tls import TlsSettings, ssl_context
+from .yaml_loader import YamlProblem, load_yaml
 
 DEFAULT_LISTEN_ADDRESS = ":9760"
+
+
+MAX_PROBLEM_LENGTH = 500
+
+
+def one_line(text: str, limit: int = MAX_PROBLEM_LENGTH) -> str:
+    """``text`` as one printable line: control characters escaped, cut at ``limit``."""
+    if not text.isprintable():
+        text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class ConfigError(Exception):
     """An invalid configuration: one line per problem."""
 
     def __init__(self, problems: list[str]) -> None:
+        problems = [one_line(problem) for problem in problems]
         super().__init__("\n".join(problems))
         self.problems = problems
 
@@ -62,7 +81,7 @@ def parse_duration(value: Any) -> float:
             parts = _DURATION_PART.findall(text)
             if "".join(n + u for n, u in parts) != text:
                 raise ValueError(
-                    f"bad duration {text!r}: use a number with a unit, such as 30s, 5m or 1h"
+                    "bad duration: use a number with a unit, such as 30s, 5m or 1h"
                 ) from None
             seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
     else:
@@ -75,17 +94,82 @@ def parse_duration(value: Any) -> float:
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 
 
-def _read_secret_file(path: str) -> SecretStr:
+# What HTTP can carry: a header value is visible ASCII with inner spaces or tabs (RFC 9110,
+# obs-text excluded); a token or key is visible ASCII without spaces. httpx refuses anything
+# else when the client is built or the request is sent, so it is refused here, in the config.
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+_HEADER_VALUE = re.compile(r"^(?:[\x21-\x7e](?:[\x20\x21-\x7e\t]*[\x21-\x7e])?)?$")
+_CREDENTIAL = re.compile(r"^[\x21-\x7e]*$")
+CREDENTIAL_RULE = "must be visible ASCII characters, without spaces or control characters"
+HEADER_VALUE_RULE = (
+    "must be visible ASCII characters (inner spaces allowed), without line breaks, "
+    "control characters or leading and trailing spaces"
+)
+
+
+def check_credential(value: str) -> str:
+    """A token or key that can be sent in a header; raises ValueError without echoing it."""
+    if not _CREDENTIAL.match(value):
+        raise ValueError(CREDENTIAL_RULE)
+    return value
+
+
+def _check_secret(secret: SecretStr) -> SecretStr:
+    check_credential(secret.get_secret_value())
+    return secret
+
+
+class FileSecret(SecretStr):
+    """A secret read from a file: its value, and the path it came from (safe to print)."""
+
+    def __init__(self, value: str, path: str = "") -> None:
+        super().__init__(value)
+        self.path = path
+
+
+def _read_secret_file(path: Any) -> FileSecret:
+    if not isinstance(path, str | Path):
+        raise ValueError("must be a file path")
     try:
-        return SecretStr(Path(path).read_text(encoding="utf-8").strip())
-    except OSError as err:
-        raise ValueError(f"cannot read secret file {path}: {err.strerror or err}") from None
+        value = read_secret_file(path)
+    except FileProblem as err:
+        raise ValueError(str(err)) from None
+    if not value:
+        raise ValueError(f"{path} is empty")
+    if not _CREDENTIAL.match(value):
+        raise ValueError(f"the content of {path} {CREDENTIAL_RULE}")
+    return FileSecret(value, str(path))
 
 
-SecretFile = Annotated[SecretStr, BeforeValidator(_read_secret_file)]
+def _check_token_file(path: Path) -> Path:
+    _read_secret_file(path)
+    return path
+
+
+Secret = Annotated[SecretStr, AfterValidator(_check_secret)]
+TokenFilePath = Annotated[Path, AfterValidator(_check_token_file)]
+SecretFile = Annotated[FileSecret, BeforeValidator(_read_secret_file)]
+
+
+def _check_header_name(name: str) -> str:
+    if not _HEADER_NAME.match(name):
+        raise ValueError("must be a header name: letters, digits and !#$%&'*+-.^_`|~")
+    return name
+
+
+def _check_header_value(value: SecretStr) -> SecretStr:
+    if not _HEADER_VALUE.match(value.get_secret_value()):
+        raise ValueError(HEADER_VALUE_RULE)
+    return value
+
+
+HeaderName = Annotated[str, AfterValidator(_check_header_name)]
+HeaderValue = Annotated[SecretStr, AfterValidator(_check_header_value)]
 
 
 def _check_http_url(url: str) -> str:
+    if not url.isprintable() or any(c.isspace() for c in url):
+        raise ValueError("must not contain spaces or control characters")
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError("must be an http:// or https:// URL with a host")
@@ -93,10 +177,26 @@ def _check_http_url(url: str) -> str:
         parts.port  # noqa: B018 - raises on a bad port
     except ValueError:
         raise ValueError("has an invalid port") from None
+    try:
+        httpx.URL(url)  # what the client will parse: an invalid IDNA host, for one
+    except (httpx.InvalidURL, UnicodeError):
+        raise ValueError("is not a valid URL") from None
     return url.rstrip("/")
 
 
 HttpUrl = Annotated[str, AfterValidator(_check_http_url)]
+
+
+def _check_no_userinfo(url: str) -> str:
+    if "@" in urlsplit(url).netloc:
+        raise ValueError(
+            "must not carry user info (user:password@): this backend authenticates with its "
+            "credentials"
+        )
+    return url
+
+
+SignedHttpUrl = Annotated[HttpUrl, AfterValidator(_check_no_userinfo)]
 
 
 def redact_url(url: str) -> str:
@@ -109,12 +209,21 @@ def redact_url(url: str) -> str:
     return f"{parts.scheme}://{netloc}{parts.path}"
 
 
+_HOST_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]{0,252}$")
+
+
 def parse_listen_address(address: str) -> tuple[str, int]:
     """``:9760``, ``127.0.0.1:9760`` or ``[::1]:9760`` -> (host, port)."""
     host, sep, port = address.rpartition(":")
-    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+    if not sep or not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
         raise ValueError("must be host:port or :port, with a port from 1 to 65535")
-    return host.strip("[]"), int(port)
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if host and not _HOST_NAME.match(host):
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            raise ValueError("must be host:port with an IP address or host name") from None
+    return host, int(port)
 
 
 def _check_listen_address(address: str) -> str:
@@ -204,7 +313,7 @@ class TlsConfig(_Strict):
 
 
 class BearerCredentials(_Strict):
-    token: SecretStr | None = None
+    token: Secret | None = None
     token_file: SecretFile | None = None
 
     @model_validator(mode="after")
@@ -271,37 +380,87 @@ class _TargetBase(_Strict):
 
 
 class RayTarget(_TargetBase):
-    """A Ray dashboard (``ray``) or openYuanrong frontend (``openyuanrong``)."""
+    """A Ray dashboard (``ray``) or openYuanrong frontend (``openyuanrong``).
+
+    One credential source: user info in ``url`` (basic auth), ``credentials`` (a bearer token)
+    or an ``Authorization`` entry in ``headers``; each would replace the other silently."""
 
     backend: Literal["ray", "openyuanrong"]
     url: HttpUrl
     credentials: Annotated[BearerCredentials, EmptyIfNone] = BearerCredentials()
-    headers: dict[str, SecretStr] = Field(default_factory=dict)
+    headers: dict[HeaderName, HeaderValue] = Field(default_factory=dict)
+
+    @field_validator("headers")
+    @classmethod
+    def _distinct_headers(cls, headers: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        seen: set[str] = set()
+        for name in headers:
+            if name.lower() in seen:
+                raise ValueError(f"{name} is given twice (header names ignore case)")
+            seen.add(name.lower())
+        return headers
+
+    @model_validator(mode="after")
+    def _one_credential_source(self) -> RayTarget:
+        token_field = "token_file" if self.credentials.token_file is not None else "token"
+        sources = [
+            text
+            for text, present in (
+                ("user info in url", self.userinfo()),
+                (f"credentials.{token_field}", self.credentials.bearer_token()),
+                (f"headers.{self._authorization_header()}", self._authorization_header()),
+            )
+            if present
+        ]
+        if len(sources) > 1:
+            raise ValueError(f"more than one credential source ({', '.join(sources)}): keep one")
+        return self
+
+    def userinfo(self) -> bool:
+        """Whether ``url`` carries user info, which the client sends as basic auth."""
+        return "@" in urlsplit(self.url).netloc
+
+    def _authorization_header(self) -> str | None:
+        return next((name for name in self.headers if name.lower() == "authorization"), None)
 
     def endpoint_text(self) -> str:
         return redact_url(self.url)
 
     def auth_text(self) -> str:
-        credentials = self.credentials
-        auth = "none"
-        if credentials.bearer_token():
-            source = "file" if credentials.token_file is not None else "config"
-            auth = f"bearer token (from {source})"
-        if self.headers:
-            auth += f", extra headers: {','.join(sorted(self.headers))}"
+        token = self.credentials.token_file or self.credentials.token
+        if self.userinfo():
+            auth = "basic auth (user and password from the URL)"
+        elif self.credentials.bearer_token():
+            source = f"file {token.path}" if isinstance(token, FileSecret) else "credentials.token"
+            auth = f"Authorization: Bearer token (from {source})"
+        elif header := self._authorization_header():
+            auth = f"{header} header (from headers)"
+        else:
+            auth = "none"
+        others = sorted(name for name in self.headers if name.lower() != "authorization")
+        if others:
+            auth += f"; headers: {', '.join(others)}"
         return auth
+
+
+def _check_environment_credentials(*names: str) -> None:
+    """Keys taken from the environment must be sendable too (checked when they are set)."""
+    for name in names:
+        value = os.environ.get(name)
+        if value and not _CREDENTIAL.match(value):
+            raise ValueError(f"credentials: environment variable {name} {CREDENTIAL_RULE}")
 
 
 class AlibabaCredentials(_Strict):
     """Keys from here (each also as ``*_file``); else ALIBABA_CLOUD_* variables; else RRSA."""
 
-    access_key_id: SecretStr | None = None
+    access_key_id: Secret | None = None
     access_key_id_file: SecretFile | None = None
-    access_key_secret: SecretStr | None = None
+    access_key_secret: Secret | None = None
     access_key_secret_file: SecretFile | None = None
-    security_token: SecretStr | None = None
+    security_token: Secret | None = None
     security_token_file: SecretFile | None = None
-    sts_endpoint: HttpUrl | None = None
+    sts_endpoint: SignedHttpUrl | None = None
 
     @model_validator(mode="after")
     def _pairs(self) -> AlibabaCredentials:
@@ -336,7 +495,7 @@ class EmrServerlessTarget(_TargetBase):
     workspace_id: str
     region: str | None = None
     network: Literal["public", "vpc"] = "public"
-    endpoint: HttpUrl | None = None
+    endpoint: SignedHttpUrl | None = None
     credentials: Annotated[AlibabaCredentials, EmptyIfNone] = AlibabaCredentials()
     filters: Annotated[EmrFilters, EmptyIfNone] = EmrFilters()
     requests_per_second: float = Field(default=5.0, gt=0)
@@ -361,12 +520,19 @@ class EmrServerlessTarget(_TargetBase):
     def _where(self) -> EmrServerlessTarget:
         if self.region is None and self.endpoint is None:
             raise ValueError("set region (or endpoint)")
-        if self.credential_provider() is None:
+        provider = self.credential_provider()
+        if provider is None:
             raise ValueError(
                 "credentials: none found: set credentials.access_key_id and access_key_secret "
                 "(or their *_file), or ALIBABA_CLOUD_ACCESS_KEY_ID and "
                 "ALIBABA_CLOUD_ACCESS_KEY_SECRET, or RRSA's ALIBABA_CLOUD_ROLE_ARN, "
                 "ALIBABA_CLOUD_OIDC_PROVIDER_ARN and ALIBABA_CLOUD_OIDC_TOKEN_FILE"
+            )
+        if getattr(provider, "source", "").startswith("environment"):
+            _check_environment_credentials(
+                "ALIBABA_CLOUD_ACCESS_KEY_ID",
+                "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
+                "ALIBABA_CLOUD_SECURITY_TOKEN",
             )
         return self
 
@@ -398,14 +564,14 @@ class EmrServerlessTarget(_TargetBase):
 class HuaweiCredentials(_Strict):
     """AK/SK (each also as ``*_file``) or an IAM token; else HUAWEICLOUD_SDK_* variables."""
 
-    access_key: SecretStr | None = None
+    access_key: Secret | None = None
     access_key_file: SecretFile | None = None
-    secret_key: SecretStr | None = None
+    secret_key: Secret | None = None
     secret_key_file: SecretFile | None = None
-    security_token: SecretStr | None = None
+    security_token: Secret | None = None
     security_token_file: SecretFile | None = None
-    auth_token: SecretStr | None = None
-    auth_token_file: Path | None = None
+    auth_token: Secret | None = None
+    auth_token_file: TokenFilePath | None = None  # re-read when it changes
 
     @model_validator(mode="after")
     def _pairs(self) -> HuaweiCredentials:
@@ -416,8 +582,6 @@ class HuaweiCredentials(_Strict):
             raise ValueError("set auth_token or auth_token_file, not both")
         if bool(self.value("access_key")) != bool(self.value("secret_key")):
             raise ValueError("access_key and secret_key go together")
-        if self.auth_token_file is not None and not self.auth_token_file.is_file():
-            raise ValueError(f"auth_token_file: no such file: {self.auth_token_file}")
         return self
 
     def value(self, name: str) -> str | None:
@@ -442,7 +606,7 @@ class ModelArtsLiteTarget(_TargetBase):
     backend: Literal["modelarts_lite"]
     project_id: str | None = None
     region: str | None = None
-    endpoint: HttpUrl | None = None
+    endpoint: SignedHttpUrl | None = None
     credentials: Annotated[HuaweiCredentials, EmptyIfNone] = HuaweiCredentials()
     filters: Annotated[ModelArtsFilters, EmptyIfNone] = ModelArtsFilters()
     requests_per_second: float = Field(default=5.0, gt=0)
@@ -466,11 +630,16 @@ class ModelArtsLiteTarget(_TargetBase):
             raise ValueError("project_id: required (or set HUAWEICLOUD_SDK_PROJECT_ID)")
         if not _PROJECT.match(project):
             raise ValueError("project_id: must be 1-64 letters, digits or hyphens")
-        if self.auth() is None:
+        found = self.auth()
+        if found is None:
             raise ValueError(
                 "credentials: none found: set credentials.access_key and secret_key (or their "
                 "*_file), or credentials.auth_token (or auth_token_file), or "
                 "HUAWEICLOUD_SDK_AK and HUAWEICLOUD_SDK_SK"
+            )
+        if found[0].endswith("(environment)"):
+            _check_environment_credentials(
+                "HUAWEICLOUD_SDK_AK", "HUAWEICLOUD_SDK_SK", "HUAWEICLOUD_SDK_SECURITY_TOKEN"
             )
         return self
 
@@ -507,11 +676,9 @@ class ModelArtsLiteTarget(_TargetBase):
 
     def auth_text(self) -> str:
         found = self.auth()
-        return (
-            f"SDK-HMAC-SHA256 {found[0]}"
-            if found and found[0].startswith("aksk")
-            else (found[0] if found else "none")
-        )
+        if found and isinstance(found[1], Path):
+            return f"{found[0]} {found[1]}"
+        return found[0] if found else "none"
 
 
 Target = Annotated[
@@ -520,10 +687,23 @@ Target = Annotated[
 BACKEND_NAMES = ("ray", "openyuanrong", "emr_serverless", "modelarts_lite")
 
 
+def _check_state_path(path: Path) -> Path:
+    """An existing state file must be a regular file: it is read whole and replaced by rename."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return path
+    except OSError as err:
+        raise ValueError(f"cannot use {path}: {err.strerror or type(err).__name__}") from None
+    if not stat.S_ISREG(mode):
+        raise ValueError(f"{path} is not a regular file")
+    return path
+
+
 class Config(_Strict):
     web: Annotated[Web, EmptyIfNone] = Web()
     defaults: Annotated[Defaults, EmptyIfNone] = Defaults()
-    state_file: Path | None = None
+    state_file: Annotated[Path, AfterValidator(_check_state_path)] | None = None
     targets: list[Target] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -543,13 +723,19 @@ class Config(_Strict):
 _ENV_REF = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
+MAX_KEY_LENGTH = 64
+
+
 def _path_text(path: tuple[Any, ...]) -> str:
     text = ""
     for part in path:
         if isinstance(part, int):
             text += f"[{part}]"
-        else:
-            text += f".{part}" if text else str(part)
+            continue
+        part = str(part)
+        if len(part) > MAX_KEY_LENGTH:
+            part = part[: MAX_KEY_LENGTH - 1] + "…"
+        text += f".{part}" if text else part
     return text or "(top level)"
 
 
@@ -579,11 +765,34 @@ def expand_env(node: Any, environ: dict[str, str], problems: list[str], path=())
     return _ENV_REF.sub(substitute, node)
 
 
+def _error_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Pydantic's location without its own markers: the backend tag after a target index
+    (``targets.0.ray.url``) and ``[key]`` after a mapping key."""
+    return tuple(
+        part
+        for i, part in enumerate(loc)
+        if part != "[key]" and not (part in BACKEND_NAMES and i >= 2 and loc[i - 2] == "targets")
+    )
+
+
+# pydantic's wording where it names Python types
+_MESSAGES = {
+    "extra_forbidden": "unknown key",
+    "path_type": "must be a file path",
+    "model_type": "must be a mapping of settings",
+    "model_attributes_type": "must be a mapping of settings",
+    "dict_type": "must be a mapping",
+    "list_type": "must be a list",
+    "tuple_type": "must be a list",
+    "string_type": "must be a string",
+}
+
+
 def _error_line(error: dict[str, Any]) -> str:
-    loc = [part for part in error["loc"] if part not in BACKEND_NAMES]
+    loc = list(_error_loc(tuple(error["loc"])))
     kind, message = error["type"], error["msg"]
-    if kind == "extra_forbidden":
-        message = "unknown key"
+    if kind in _MESSAGES:
+        message = _MESSAGES[kind]
     elif kind in ("missing", "union_tag_not_found"):
         message = "required"
     elif kind == "union_tag_invalid":
@@ -610,20 +819,22 @@ def parse_config(data: Any, environ: dict[str, str] | None = None) -> Config:
     try:
         return Config.model_validate(data)
     except ValidationError as err:
-        raise ConfigError([_error_line(e) for e in err.errors()]) from None
+        raise ConfigError([_error_line(e) for e in err.errors(include_input=False)]) from None
 
 
 def load_config(path: str | Path, environ: dict[str, str] | None = None) -> Config:
-    """Read and validate the YAML config file at ``path``."""
+    """Read and validate the YAML config file at ``path``: the one path taken by
+    ``--check-config``, start and reload. Every problem is a ConfigError, never a traceback."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as err:
-        raise ConfigError([f"{path}: cannot read config file: {err.strerror or err}"]) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(err, "problem", None) or "invalid YAML"
-        raise ConfigError([f"{path}: {where}{problem}"]) from None
-    return parse_config(data, environ)
+        text = read_text_file(path, CONFIG_FILE_LIMIT)
+        return parse_config(load_yaml(text), environ)
+    except ConfigError:
+        raise
+    except FileProblem as err:
+        raise ConfigError([f"config file: {err}"]) from None
+    except YamlProblem as err:
+        raise ConfigError([f"{path}: {err}"]) from None
+    except Exception as err:  # a last resort: whatever it is, a line naming its kind, no value
+        raise ConfigError(
+            [f"{path}: cannot load the configuration ({type(err).__name__})"]
+        ) from None

