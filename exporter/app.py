@@ -186,3 +186,5 @@ class Exporter:
     def close(self) -> None:
         for poller in self.pollers:
             poller.close()
+        if self.state is not None:
+            self.state.close()

@@ -30,12 +30,9 @@ class Histogram:
     def to_state(self) -> dict:
         return {"buckets": list(self.buckets), "count": self.count, "total": self.total}
 
-    def restore(self, state: dict) -> None:
-        """Take counts saved by ``to_state`` (ignored unless the bucket layout matches)."""
-        buckets = state.get("buckets")
-        if isinstance(buckets, list) and len(buckets) == len(self.buckets):
-            self.buckets = [int(n) for n in buckets]
-            self.count, self.total = int(state["count"]), float(state["total"])
+    def restore(self, buckets: list[int], count: int, total: float) -> None:
+        """Take counts saved by ``to_state``, checked by the caller against this layout."""
+        self.buckets, self.count, self.total = list(buckets), count, total
 
     def cumulative(self) -> list[tuple[float, int]]:
         """(upper bound, cumulative count) pairs, +Inf last."""

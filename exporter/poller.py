@@ -51,7 +51,7 @@ class TargetPoller:
             try:
                 self.ledger.restore(saved)
             except (KeyError, TypeError, ValueError) as err:
-                log.error("target %s: saved state unusable (%r): starting clean", target.name, err)
+                log.error("target %s: saved state unusable (%s): starting clean", target.name, err)
                 self.ledger = JobLedger(self.backend.known_pairs, retention=target.retention)
         self.clusters: list[Cluster] | None = None
         self.health = {resource: ResourceHealth() for resource in target.resources}

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from .histogram import JOB_DURATION_BUCKETS, QUEUE_WAIT_BUCKETS, Histogram
+from .ledger_state import check_ledger_state
 from .model import TERMINAL_PHASES, Job, Phase, StatusPairs
 
 log = logging.getLogger(__name__)
@@ -89,19 +90,24 @@ class JobLedger:
             },
         }
 
-    def restore(self, state: dict) -> None:
-        """Continue from ``to_state`` data: counters carry on from their saved values."""
-        self.baselined = bool(state["baselined"])
-        saved_time = state.get("baseline_time")  # absent from state saved before it existed
-        self.baseline_time = None if saved_time is None else float(saved_time)
-        self.submitted = int(state["submitted"])
-        for phase, status, n in state["finished"]:
-            self.finished[(Phase(phase), str(status))] = int(n)
-        for phase, saved in state["duration"].items():
-            self.duration[Phase(phase)].restore(saved)
-        self.queue_wait.restore(state["queue_wait"])
-        self.cu_seconds = {str(q): float(v) for q, v in state["cu_seconds"].items()}
-        self.known = {str(key): _known_job(entry) for key, entry in state["known"].items()}
+    def restore(self, state: object) -> None:
+        """Continue from ``to_state`` data: counters carry on from their saved values.
+
+        Everything is checked before anything is taken: SavedStateError (naming the field)
+        leaves this ledger as it was."""
+        saved = check_ledger_state(state)
+        self.baselined = saved.baselined
+        self.baseline_time = saved.baseline_time
+        self.submitted = saved.submitted
+        self.finished.update(saved.finished)
+        for phase, histogram in saved.duration.items():
+            if histogram.buckets is not None:
+                self.duration[phase].restore(histogram.buckets, histogram.count, histogram.total)
+        if saved.queue_wait.buckets is not None:
+            wait = saved.queue_wait
+            self.queue_wait.restore(wait.buckets, wait.count, wait.total)
+        self.cu_seconds = dict(saved.cu_seconds)
+        self.known = {key: KnownJob(*entry) for key, entry in saved.known.items()}
 
     def apply(
         self, jobs: Iterable[Job], now: float, as_of: float | None = None, complete: bool = True
@@ -229,19 +235,3 @@ class JobLedger:
                 stale.append(key)
         for key in stale:
             del self.known[key]
-
-
-def _known_job(entry: list) -> KnownJob:
-    """A saved ``known`` entry; those saved before runs and absences were kept have 6 fields."""
-    seen, counted, started, pending, finished_at, cu_hours, *rest = entry
-    run, absent_since = rest if rest else ("", None)
-    return KnownJob(
-        float(seen),
-        bool(counted),
-        bool(started),
-        bool(pending),
-        finished_at,
-        cu_hours,
-        str(run),
-        None if absent_since is None else float(absent_since),
-    )
