@@ -53,6 +53,8 @@ class TargetPoller:
             except (KeyError, TypeError, ValueError) as err:
                 log.error("target %s: saved state unusable (%s): starting clean", target.name, err)
                 self.ledger = JobLedger(self.backend.known_pairs, retention=target.retention)
+            else:
+                self.backend.resume(self.ledger.unfinished())
         self.clusters: list[Cluster] | None = None
         self.health = {resource: ResourceHealth() for resource in target.resources}
         self._not_before = dict.fromkeys(target.resources, 0.0)

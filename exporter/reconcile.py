@@ -109,6 +109,10 @@ class JobLedger:
         self.cu_seconds = dict(saved.cu_seconds)
         self.known = {key: KnownJob(*entry) for key, entry in saved.known.items()}
 
+    def unfinished(self) -> list[str]:
+        """Jobs remembered as seen but not yet counted finished."""
+        return [key for key, known in self.known.items() if not known.counted]
+
     def apply(
         self, jobs: Iterable[Job], now: float, as_of: float | None = None, complete: bool = True
     ) -> None:
@@ -154,11 +158,15 @@ class JobLedger:
             self._forget(now, seen)
 
     def _before_baseline(self, moment: float | None) -> bool:
-        return moment is not None and self.baseline_time is not None and moment < self.baseline_time
+        """At or before the baseline time (the API's ``Date`` has whole seconds: a job that
+        ended in the baseline's own second was due in its listing)."""
+        return (
+            moment is not None and self.baseline_time is not None and moment <= self.baseline_time
+        )
 
     def _first_seen_after_baseline(self, job: Job, known: KnownJob) -> None:
         """A job the baseline did not list (a partial or moving list, a late one): counted as
-        submitted only if submitted after the baseline time; if it ended before, remembered."""
+        submitted only if submitted after the baseline time; if it ended by then, remembered."""
         if not self._before_baseline(job.submit_time):
             self.submitted += 1
         if job.phase.terminal and self._before_baseline(job.end_time):

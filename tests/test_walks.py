@@ -80,19 +80,22 @@ def test_emr_ties_in_any_order_are_all_read() -> None:
             assert poller.health["jobs"].incomplete is False
 
 
-def test_emr_empty_first_answer_keeps_the_window_at_the_api_clock() -> None:
+def test_emr_empty_first_answer_is_walked_again_and_counts_no_old_job() -> None:
     now = [T0]
     with EmrServerlessSimulator(clock=lambda: now[0]) as sim:
         for i in range(300):
             sim.add_job(f"rj-{i:04d}", status="Succeeded", submit_time=T0 - 86400 + i)
         sim.empty_answers(1)
         with polling(emr_target(sim), now) as poller:
-            assert poller.poll("jobs")
+            assert poller.poll("jobs")  # the baseline: empty
+            now[0] += 30
+            assert poller.poll("jobs")  # an empty walk is taken again: the old jobs come
+            assert len(listed(poller)) == 300 and not windows(sim)
             now[0] += 30
             assert poller.poll("jobs")
-            (window,) = windows(sim)
-            assert window["startTime"] == (T0 - 600) * 1000
-            assert finished(poller) == 0 and poller.ledger.submitted == 0
+            starts = {window["startTime"] for window in windows(sim)}
+            assert starts == {(T0 - 86400 + 299 - 600) * 1000}
+            assert finished(poller) == 0 and poller.ledger.submitted == 0  # all ended before
 
 
 def test_emr_cloud_clock_ahead_and_late_listing_hide_no_job() -> None:
@@ -148,3 +151,27 @@ def test_ray_ids_reused_after_a_head_restart_are_new_jobs() -> None:
             sim.set_status("my-job", "FAILED")
             assert poller.poll("jobs")
             assert (poller.ledger.submitted, finished(poller)) == (2, 2)
+
+
+def test_modelarts_restart_follows_unfinished_jobs_a_partial_list_lacks(tmp_path) -> None:
+    now = [T0]
+    with ModelArtsLiteSimulator(page_limit=3, clock=lambda: now[0]) as sim:
+        old = sim.add_job(create_at=T0 - 7200)
+        for i in range(5):
+            sim.add_job(status="FINISHED", create_at=T0 - 60 + i)
+        target = sim.target_config("ma", resources=["jobs"], requests_per_second=1000)
+        config = {"state_file": str(tmp_path / "state.json"), "targets": [target]}
+        first = Exporter(parse_config(config))
+        on_clock(first.pollers[0], lambda: now[0])
+        assert first.pollers[0].poll("jobs")
+        first.close()
+        now[0] += 600
+        sim.set_job(old, status="FINISHED")  # while the exporter is down
+        second = Exporter(parse_config(config))
+        try:
+            poller = second.pollers[0]
+            on_clock(poller, lambda: now[0])
+            assert poller.poll("jobs")
+            assert (finished(poller), poller.ledger.submitted) == (1, 0)
+        finally:
+            second.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -40,6 +41,10 @@ class Backend(ABC):
     @abstractmethod
     def list_jobs(self, deadline: float) -> Listing:
         """Every job the target knows (a ``Listing`` of ``Job``)."""
+
+    def resume(self, unfinished: Iterable[str]) -> None:  # noqa: B027 - optional hook
+        """After a restart: the jobs the saved state knows as not yet finished. A backend that
+        does not list every job each poll must follow these until it sees them end."""
 
     def list_clusters(self, deadline: float) -> Listing:
         """Every cluster of the target (a ``Listing`` of ``Cluster``)."""

@@ -309,8 +309,10 @@ class EmrServerlessBackend(Backend):
                 active = {k: j for k, j in self._jobs.items() if not j.phase.terminal}
                 self._jobs = {**active, **walk.found}
             self._complete = walk.complete
-            # a walk the list moved under is taken again at the next poll
-            self._next_full_walk = now + (0.0 if walk.unstable else self.target.full_list_interval)
+            # a walk the list moved under, or an empty answer (often a passing fault: one page to
+            # ask again), is taken again at the next poll
+            again = walk.unstable or not walk.found
+            self._next_full_walk = now + (0.0 if again else self.target.full_list_interval)
             skipped, as_of = walk.skipped, walk.as_of
         else:
             skipped, as_of = self._refresh(deadline)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -167,6 +167,7 @@ class ModelArtsLiteBackend(Backend):
         }
         self._job_type = LabelCap("job_type", target.job_type_cap)
         self._jobs: dict[str, Job] | None = None
+        self._unconfirmed: set[str] = set()  # unfinished in the saved state, not seen since
         self._polls = 0  # incremental polls so far
         self._checked: dict[str, int] = {}  # job -> the incremental poll that last saw it
         self._rechecks: dict[str, int] = {}  # job in an unknown status -> fetches by id left
@@ -194,6 +195,8 @@ class ModelArtsLiteBackend(Backend):
                 listed = {**active, **listed}
             self._jobs = listed
             self._checked, self._rechecks = {}, {}
+            if not partial:  # a complete list holds every job: one it lacks is gone
+                self._unconfirmed.clear()
             self._full_partial, incomplete = partial, partial
             self._next_full = now + self.target.full_list_interval
             if not partial or "status" in self._filters:
@@ -218,16 +221,23 @@ class ModelArtsLiteBackend(Backend):
         self._polls += 1
         active, partial, skipped, as_of = self._get({**self._filters, "status": ACTIVE}, deadline)
         fresh = {job.key: job for job in active}
+        self._unconfirmed -= fresh.keys() | self._jobs.keys()
         due = [
             key
             for key, job in self._jobs.items()
             if key not in fresh and (job.phase.active or key in self._rechecks)
         ]
+        due.extend(self._unconfirmed)
         due.sort(key=lambda key: self._checked.get(key, 0))
         for key in due[:MAX_FETCHES_BY_ID]:
             found, _, more, _ = self._get({"id": key}, deadline)
             skipped += more
             match = next((j for j in found if j.key == key), None)
+            if key in self._unconfirmed:
+                self._unconfirmed.discard(key)
+                if match is not None:
+                    fresh[key] = match
+                continue
             self._count_recheck(key, self._jobs[key], match)
             if match is None:
                 del self._jobs[key]  # gone from the API
@@ -247,6 +257,10 @@ class ModelArtsLiteBackend(Backend):
             self._rechecks[key] = left
         else:
             self._rechecks.pop(key, None)
+
+    def resume(self, unfinished: Iterable[str]) -> None:
+        """Jobs a partial full list may not show are fetched by id until seen once."""
+        self._unconfirmed = set(unfinished)
 
     def close(self) -> None:
         self.api.close()
