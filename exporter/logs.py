@@ -9,6 +9,12 @@ import sys
 import time
 
 LEVELS = ("debug", "info", "warning", "error")
+MAX_MESSAGE = 4096  # characters: a huge value (a job id, a backend's text) cannot make a huge line
+
+
+def message(record: logging.LogRecord) -> str:
+    text = record.getMessage()
+    return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 1] + "…"
 
 
 def _timestamp(record: logging.LogRecord) -> str:
@@ -39,7 +45,7 @@ class LogfmtFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line = (
             f"ts={_timestamp(record)} level={record.levelname} logger={record.name} "
-            f"msg={quoted(record.getMessage())}"
+            f"msg={quoted(message(record))}"
         )
         if record.exc_info:
             line += f" exc={quoted(self.formatException(record.exc_info))}"
@@ -52,7 +58,7 @@ class JsonFormatter(logging.Formatter):
             "ts": _timestamp(record),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "msg": record.getMessage(),
+            "msg": message(record),
         }
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)

@@ -59,7 +59,8 @@ def default_error(
     if status in (401, 403):
         return PollError("auth", detail, status=status)
     if status == 429:
-        return PollError("throttled", detail, status=status)
+        wait = retry_after_seconds(response.headers.get("Retry-After"), time.time())
+        return PollError("throttled", detail, status=status, retry_after=wait)
     if status == 404:
         return NotFound(detail)
     return PollError("http", detail, status=status)
