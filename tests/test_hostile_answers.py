@@ -7,14 +7,19 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
+import re
+import socket
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+import yaml
 
 from exporter.app import Exporter
 from exporter.backends.decode import UndecodableJson, decode_json
@@ -25,7 +30,15 @@ from exporter.simulators.emr_serverless import EmrServerlessSimulator
 from exporter.simulators.modelarts_lite import ModelArtsLiteSimulator
 from exporter.simulators.ray import RaySimulator
 
-from .helpers import promtool_check_metrics, samples, value
+from .helpers import exporter_process, promtool_check_metrics, samples, value
+from .test_hostile_http import (
+    RawServer,
+    answer,
+    assert_good_exported,
+    good_ray,
+    ray_target,
+    read_request,
+)
 
 BACKENDS = ("ray", "openyuanrong", "emr_serverless", "modelarts_lite")
 BAD_BYTES = b"name \xff\xfe\xc3 end"  # not UTF-8: a stray byte pair and a cut sequence
@@ -175,6 +188,35 @@ def test_deep_json_is_a_quick_parse_error(kind: str) -> None:
     assert value(body, "jobfleet_poll_errors_total", reason="parse") == 1
     assert value(body, "jobfleet_poll_errors_total", reason="other") == 0
     assert value(body, "jobfleet_poll_duration_seconds_sum", resource="jobs") < 2.0
+
+
+def test_deep_json_in_a_running_exporter_is_parse_with_bounded_memory(tmp_path: Path) -> None:
+    depth = 4 * 2**20  # 8 MiB of brackets
+    deep = b"[" * depth + b"]" * depth
+
+    def serve(conn: socket.socket) -> None:
+        read_request(conn)
+        answer(conn, "200 OK", deep, Content_Type="application/json")
+
+    with RawServer(serve) as server, good_ray() as good:
+        config = tmp_path / "config.yaml"
+        config.write_text(
+            yaml.safe_dump(
+                {"defaults": {"timeout": "5s"}, "targets": [ray_target("deep", server.url), good]}
+            )
+        )
+        with exporter_process("--config.file", str(config)) as (process, base):
+            metrics = httpx.get(f"{base}/metrics", timeout=5).content
+            status = Path(f"/proc/{process.pid}/status").read_text()
+            process.kill()
+            process.wait(timeout=10)
+    peak_kib = int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1))
+    assert peak_kib < 200 * 1024, f"peak RSS {peak_kib} KiB"
+    assert value(metrics, "jobfleet_poll_errors_total", target="deep", reason="parse") == 1
+    assert value(metrics, "jobfleet_poll_errors_total", target="deep", reason="other") == 0
+    assert value(metrics, "jobfleet_target_up", target="deep") == 0
+    assert value(metrics, "jobfleet_poll_duration_seconds_sum", target="deep") < 2.0
+    assert_good_exported(metrics)
 
 
 # --- the readers behind it, case by case ---------------------------------------------------
