@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import platform
 import threading
 import time
+import traceback
 from collections.abc import Callable
 
 from . import __revision__, __version__
 from .backends import check_backends
 from .config import Config, ConfigError, Target
+from .identity import fingerprint
 from .poller import TargetPoller
 from .render import Block, Exposition
-from .scheduler import PollScheduler
+from .scheduler import PollScheduler, first_poll
 from .server import MetricsServer, WebOptions
 from .sharding import Shard
 from .state import StateFile
@@ -41,8 +44,12 @@ class Exporter:
     """Everything one configuration needs at run time.
 
     ``load_config``, when given, re-reads the configuration for a reload (SIGHUP or
-    ``POST /-/reload``): targets added, removed or changed are applied without a restart;
-    unchanged targets keep their pollers, and so their counters.
+    ``POST /-/reload``). A reload follows the rule of a restart (``state``): unchanged targets
+    keep their pollers; a target that keeps its identity continues counting, also when it was
+    removed and comes back; one whose identity changed starts a new baseline.
+
+    With ``defer_pollers`` the pollers are built by ``serve`` once the port listens (thousands
+    of targets take seconds to build), else here.
     """
 
     def __init__(
@@ -50,6 +57,8 @@ class Exporter:
         config: Config,
         load_config: Callable[[], Config] | None = None,
         shard: Shard = Shard(),  # noqa: B008 - immutable
+        *,
+        defer_pollers: bool = False,
     ) -> None:
         self.shard = shard
         config = shard.select(config)
@@ -59,22 +68,54 @@ class Exporter:
         self._reload_lock = threading.Lock()
         self._scheduler: PollScheduler | None = None
         self._publish_process_block(ok=True)
-        self.state = StateFile(config.state_file) if config.state_file else None
-        self._saved = self.state.load() if self.state else {}
-        if self.state:
-            self.state.forget({target.name for target in config.targets})
+        self.state = StateFile(config.state_file)
+        self.state.load()
+        self.state.forget(target.name for target in config.targets)
         self.pollers: list[TargetPoller] = []
-        try:
-            for target in config.targets:
-                self.pollers.append(self._poller(target))
-        except ConfigError:  # a target's client cannot be built: nothing may stay half-open
-            self.close()
-            raise
+        if not defer_pollers:
+            try:
+                self._build_pollers()
+            except ConfigError:  # a target's client cannot be built: nothing may stay half-open
+                self.close()
+                raise
 
-    def _poller(self, target: Target, saved: dict | None = None) -> TargetPoller:
-        """A poller for ``target``, continuing from ``saved`` counts or the state file's."""
-        saved = saved if saved is not None else self._saved.pop(target.name, None)
-        return TargetPoller(target, self.exposition, state=self.state, saved=saved)
+    def _poller(self, target: Target) -> TargetPoller:
+        """A poller for ``target``, continuing from the counts of its identity, if any."""
+        saved = self.state.restore(target.name, fingerprint(target))
+        persisted = self.state if self.state.path is not None else None
+        return TargetPoller(target, self.exposition, state=persisted, saved=saved)
+
+    def _build_pollers(
+        self, stop: threading.Event | None = None, start: dt.datetime | None = None
+    ) -> None:
+        """Build the pollers of the configured targets not built yet, in configuration order;
+        when serving, each is scheduled as it is built, the first polls of all spread over an
+        interval from ``start``."""
+        with self._reload_lock:
+            start = start or dt.datetime.now(dt.UTC)
+            targets = self.config.targets
+            for rank, target in enumerate(targets[len(self.pollers) :], len(self.pollers)):
+                if stop is not None and stop.is_set():
+                    return
+                poller = self._poller(target)
+                self.pollers.append(poller)
+                if self._scheduler is not None:
+                    first = first_poll(start, target.poll_interval, rank, len(targets))
+                    self._scheduler.add(poller, first)
+
+    def waiting(self) -> list[str]:
+        """The (target/resource) pairs not tried yet: built or not, for ``/readyz``."""
+        pollers = list(self.pollers)
+        tried = [
+            f"{p.target.name}/{resource}"
+            for p in pollers
+            for resource, health in p.health.items()
+            if not health.attempted
+        ]
+        unbuilt = (
+            self.config.targets[len(pollers) :] if len(pollers) < len(self.config.targets) else []
+        )
+        return tried + [f"{t.name}/{resource}" for t in unbuilt for resource in t.resources]
 
     def _publish_process_block(self, ok: bool) -> None:
         if ok:
@@ -82,8 +123,9 @@ class Exporter:
         self.exposition.update({("", "~build"): process_block(ok, self._loaded_at, self.shard)})
 
     def reload(self) -> tuple[bool, str]:
-        """Re-read the configuration and apply it; (ok, what happened). A bad new
-        configuration is refused and the running one stays."""
+        """Re-read the configuration and apply it; (ok, what happened). Never raises: a bad
+        new configuration is refused and the running one stays; a failure while applying is
+        logged and reported as a failed reload."""
         if self.load_config is None:
             return False, "no configuration file to reload (demo mode)"
         with self._reload_lock:
@@ -96,6 +138,17 @@ class Exporter:
                 self._publish_process_block(ok=False)
                 log.error("configuration reload refused: %s", "; ".join(err.problems))
                 return False, "\n".join(err.problems)
+            except Exception as err:  # the serve loop and the HTTP handler must outlive it
+                self._publish_process_block(ok=False)
+                # Where it broke, not the message: an exception's text may quote a secret.
+                where = traceback.extract_tb(err.__traceback__)[-1]
+                log.error(
+                    "configuration reload failed: %s at %s:%d",
+                    type(err).__name__,
+                    where.filename,
+                    where.lineno,
+                )
+                return False, f"reload failed: internal error: {type(err).__name__}"
             self._publish_process_block(ok=True)
             log.info("configuration reloaded: %s", summary)
             return True, summary
@@ -103,37 +156,40 @@ class Exporter:
     def _apply(self, config: Config) -> str:
         if config.web != self.config.web:
             log.warning("web settings changed: they take effect at the next restart")
+        if config.state_file != self.config.state_file:
+            log.warning("state_file changed: it takes effect at the next restart")
         current = {poller.target.name: poller for poller in self.pollers}
-        pollers, added, retired = [], [], []
+        unchanged, changed = {}, []
         for target in config.targets:
             poller = current.pop(target.name, None)
             if poller is not None and poller.target == target:
-                pollers.append(poller)
-                continue
-            if poller is not None:
-                retired.append(poller)
-            # a changed target carries its counts over
-            added.append(self._poller(target, poller.ledger.to_state() if poller else None))
-            pollers.append(added[-1])
-        retired.extend(current.values())
+                unchanged[target.name] = poller
+            else:
+                changed.append((target, poller))
+        removed = list(current.values())
+        retired = [poller for _, poller in changed if poller is not None] + removed
         if self._scheduler is not None:
             self._scheduler.remove(retired)
-            self._scheduler.add(added)
+        # Retire first: a poll in flight applies nothing more, and the counts read here are
+        # final. The state then holds them as it would across a restart.
+        self.state.keep_absent([(p.target.name, p.identity, p.retire()) for p in retired])
+        for poller in removed:
+            self.exposition.release(poller.target.name, poller)
+        start = dt.datetime.now(dt.UTC)
+        added = {}
+        for rank, (target, _) in enumerate(changed):
+            added[target.name] = self._poller(target)
+            if self._scheduler is not None:
+                first = first_poll(start, target.poll_interval, rank, len(changed))
+                self._scheduler.add(added[target.name], first)
+        self.pollers = [unchanged.get(t.name) or added[t.name] for t in config.targets]
+        self.config = config
+        self.state.forget(target.name for target in config.targets)
         for poller in retired:
             poller.close()
-        kept = {(p.target.name, key) for p in pollers for key in (*p.target.resources, "~api")}
-        self.exposition.remove(
-            [
-                (p.target.name, key)
-                for p in retired
-                for key in (*p.target.resources, "~api")
-                if (p.target.name, key) not in kept
-            ]
-        )
-        self.pollers, self.config = pollers, config
         return (
-            f"{len(pollers)} targets: {len(added)} new or changed, "
-            f"{len(retired)} removed or replaced, {len(pollers) - len(added)} unchanged"
+            f"{len(self.pollers)} targets: {len(changed)} new or changed, "
+            f"{len(retired)} removed or replaced, {len(unchanged)} unchanged"
         )
 
     def poll_all_once(self) -> bool:
@@ -162,17 +218,32 @@ class Exporter:
         reload_requested: threading.Event | None = None,
         web: WebOptions = WebOptions(),  # noqa: B008 - immutable
     ) -> None:
-        """Serve and poll until ``stop`` is set; reload whenever ``reload_requested`` is."""
-        server = MetricsServer(host, port, self.exposition, lambda: self.pollers, self.reload, web)
-        self._scheduler = PollScheduler(self.pollers)
+        """Serve and poll until ``stop`` is set; reload whenever ``reload_requested`` is.
+
+        The port listens first (``/healthz`` answers at once, ``/readyz`` once every target
+        was tried); then the pollers not built yet are built and scheduled one by one.
+        """
+        server = MetricsServer(
+            host, port, self.exposition, lambda: self.pollers, self.reload, web, self.waiting
+        )
+        self._scheduler = PollScheduler(sum(len(t.resources) for t in self.config.targets))
         server.start()
         log.info(
-            "listening on %s:%d; polling %d targets", host or "*", server.port, len(self.pollers)
+            "listening on %s:%d; polling %d targets",
+            host or "*",
+            server.port,
+            len(self.config.targets),
         )
-        if on_ready:
-            on_ready(server.port)
-        self._scheduler.start()
         try:
+            if on_ready:
+                on_ready(server.port)
+            start, total = dt.datetime.now(dt.UTC), len(self.config.targets)
+            for rank, poller in enumerate(self.pollers):  # built already (not deferred)
+                self._scheduler.add(
+                    poller, first_poll(start, poller.target.poll_interval, rank, total)
+                )
+            self._scheduler.start()
+            self._build_pollers(stop, start)
             while not stop.wait(0.2):
                 if reload_requested is not None and reload_requested.is_set():
                     reload_requested.clear()
@@ -186,5 +257,4 @@ class Exporter:
     def close(self) -> None:
         for poller in self.pollers:
             poller.close()
-        if self.state is not None:
-            self.state.close()
+        self.state.close()

@@ -208,7 +208,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 enable_lifecycle=args.enable_lifecycle,
                 max_connections=args.max_connections,
             )
-            exporter = Exporter(config, reloader, shard)
+            # The port opens before the pollers are built: /healthz answers at once.
+            exporter = Exporter(config, reloader, shard, defer_pollers=True)
             stop, reload = threading.Event(), threading.Event()
             _install_signal_handlers(stop, reload)
             _raise_open_files_limit()

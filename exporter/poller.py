@@ -14,6 +14,7 @@ from .collectors.health import ResourceHealth, render_api, render_health
 from .collectors.jobs import render_jobs
 from .config import Target
 from .errors import PollError
+from .identity import fingerprint
 from .model import Cluster
 from .reconcile import JobLedger
 from .render import Block, Exposition
@@ -28,6 +29,13 @@ class TargetPoller:
     """Owns a target's backend client and state; ``poll(resource)`` is called by the scheduler.
 
     Polls of different resources may run at once; one resource is never polled concurrently.
+    ``clock`` is the wall clock of what is counted; ``monotonic`` says when a backoff after
+    throttling ends (tests step both instead of waiting). ``state``, when given, is saved
+    after each successful job poll.
+
+    A poller retired by a reload (``retire``) applies nothing more: a poll it had in flight
+    ends without counting or saving, and the exposition refuses its publish once its target's
+    name is released or claimed by a new poller.
     """
 
     def __init__(
@@ -40,10 +48,12 @@ class TargetPoller:
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.target = target
+        self.identity = fingerprint(target)
         self.exposition = exposition
         self.clock = clock
         self.monotonic = monotonic  # when backoffs end; HTTP deadlines keep the real clock
         self.state = state
+        self.retired = False
         self.stats = ApiStats()
         self.backend = create_backend(target, self.stats)
         self.ledger = JobLedger(self.backend.known_pairs, retention=target.retention)
@@ -63,6 +73,7 @@ class TargetPoller:
         self._base = (("target", target.name), ("backend", target.backend))
         self._lock = threading.Lock()
         self._api_lock = threading.Lock()
+        exposition.claim(target.name, self, keep=(*target.resources, "~api"))
         for resource in target.resources:
             self.publish(resource)
 
@@ -82,7 +93,9 @@ class TargetPoller:
             )
             now = self.clock()
             with self._lock:
-                if resource == "jobs":
+                if self.retired:
+                    log.debug("target %s %s: retired during a poll", self.target.name, resource)
+                elif resource == "jobs":
                     self.ledger.apply(listing.items, now, listing.as_of, listing.complete)
                     self._save()
                 else:
@@ -116,7 +129,7 @@ class TargetPoller:
         if self.state is None:
             return
         try:
-            self.state.save(self.target.name, self.ledger.to_state())
+            self.state.save(self.target.name, self.identity, self.ledger.to_state())
         except OSError as err:
             log.error("target %s: cannot write the state file: %s", self.target.name, err)
 
@@ -188,8 +201,16 @@ class TargetPoller:
             api = Block(self._base)
             render_api(api, self.stats)
             self.exposition.update(
-                {(self.target.name, resource): encoded, (self.target.name, "~api"): api.encode()}
+                {(self.target.name, resource): encoded, (self.target.name, "~api"): api.encode()},
+                owner=self,
             )
+
+    def retire(self) -> dict:
+        """Count no more (a poll in flight is discarded); the counts so far, read under the
+        lock that every change of the ledger holds."""
+        with self._lock:
+            self.retired = True
+            return self.ledger.to_state()
 
     def close(self) -> None:
         self.backend.close()

@@ -1,8 +1,8 @@
 """Prometheus text exposition: escaping, sample lines, and the store that serves them.
 
 Each (target, resource) renders its samples into one block per poll. The store joins blocks
-family by family (a family's samples must be contiguous), then keeps the plain and gzip bodies,
-so a scrape only hands out bytes.
+family by family (a family's samples must be contiguous) when a scrape follows a change, and
+keeps the plain and gzip bodies until the next change, so other scrapes only hand out bytes.
 """
 
 from __future__ import annotations
@@ -122,40 +122,95 @@ class Block:
 
 
 class Exposition:
-    """Thread-safe store of rendered blocks; builds the body once per update."""
+    """Thread-safe store of rendered blocks, keyed by (target name, resource).
+
+    Publishing stores a block and costs its own size: the body is joined, and gzipped, only
+    when a scrape asks for it after a change, once however many blocks changed.
+
+    A target's blocks are published by the one owner that claimed its name (its poller): a
+    poller retired by a reload loses its claim, so a poll it had in flight cannot bring its
+    series back (the check and the store are one step under the lock).
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._blocks: dict[tuple[str, str], dict[str, bytes]] = {}
-        self._body = b""
-        self._gzipped = gzip.compress(b"")
+        self._owners: dict[str, object] = {}
+        self._order: list[tuple[str, str]] | None = []
+        self._version = 0
+        self._body: bytes | None = b""
+        self._gzipped: tuple[int, bytes] = (0, gzip.compress(b""))
 
-    def update(self, blocks: dict[tuple[str, str], dict[str, bytes]]) -> None:
-        """Replace the given blocks and rebuild the body once."""
+    def claim(self, name: str, owner: object, keep: Iterable[str] = ()) -> None:
+        """Make ``owner`` the only publisher of ``name``'s blocks; drop those of its blocks
+        whose resource is not in ``keep`` (what the previous owner published and the new one
+        will not)."""
+        keep = set(keep)
         with self._lock:
+            self._owners[name] = owner
+            self._drop([key for key in self._blocks if key[0] == name and key[1] not in keep])
+
+    def release(self, name: str, owner: object) -> None:
+        """``owner`` publishes no more: drop ``name``'s blocks unless another owner claimed it."""
+        with self._lock:
+            if self._owners.get(name) is owner:
+                del self._owners[name]
+                self._drop([key for key in self._blocks if key[0] == name])
+
+    def update(self, blocks: dict[tuple[str, str], dict[str, bytes]], owner: object = None) -> bool:
+        """Store the given blocks; False (nothing stored) when ``owner`` lost its claim on
+        their target. Blocks without an owner (the exporter's own) are always stored."""
+        with self._lock:
+            if owner is not None and any(self._owners.get(name) is not owner for name, _ in blocks):
+                return False
+            if not blocks.keys() <= self._blocks.keys():
+                self._order = None
             self._blocks.update(blocks)
-            self._rebuild()
+            self._changed()
+            return True
 
-    def remove(self, keys: list[tuple[str, str]]) -> None:
-        """Drop blocks (a target that was removed) and rebuild the body once."""
-        with self._lock:
-            for key in keys:
-                self._blocks.pop(key, None)
-            self._rebuild()
+    def _drop(self, keys: list[tuple[str, str]]) -> None:
+        for key in keys:
+            del self._blocks[key]
+        if keys:
+            self._order = None
+            self._changed()
 
-    def _rebuild(self) -> None:
-        parts: list[bytes] = []
-        blocks = [self._blocks[key] for key in sorted(self._blocks)]
-        for name, family in FAMILIES.items():
-            samples = [block[name] for block in blocks if name in block]
-            if samples:
-                parts.append(family.header())
-                parts.extend(samples)
-        self._body = b"".join(parts)
-        self._gzipped = gzip.compress(self._body, compresslevel=1)
+    def _changed(self) -> None:
+        self._version += 1
+        self._body = None
 
-    def body(self) -> bytes:
+    def _joined(self) -> bytes:
+        """The body, joined family by family (a family's samples must be contiguous)."""
+        if self._body is None:
+            if self._order is None:
+                self._order = sorted(self._blocks)
+            by_family: dict[str, list[bytes]] = {}
+            for key in self._order:
+                for name, samples in self._blocks[key].items():
+                    by_family.setdefault(name, []).append(samples)
+            parts: list[bytes] = []
+            for name, family in FAMILIES.items():
+                samples = by_family.get(name)
+                if samples:
+                    parts.append(family.header())
+                    parts.extend(samples)
+            self._body = b"".join(parts)
         return self._body
 
+    def body(self) -> bytes:
+        with self._lock:
+            return self._joined()
+
     def gzipped(self) -> bytes:
-        return self._gzipped
+        """The body gzipped, compressed outside the lock so publishing does not wait for it."""
+        with self._lock:
+            version, cached = self._gzipped
+            if version == self._version:
+                return cached
+            version, body = self._version, self._joined()
+        compressed = gzip.compress(body, compresslevel=1)
+        with self._lock:
+            if version > self._gzipped[0]:
+                self._gzipped = (version, compressed)
+        return compressed

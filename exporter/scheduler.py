@@ -10,46 +10,49 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from .poller import TargetPoller
 
-MAX_JITTER_SECONDS = 5.0
-
 
 def job_id(poller: TargetPoller, resource: str) -> str:
     return f"{poller.target.name}/{resource}"
 
 
+def first_poll(start: dt.datetime, interval: float, rank: int, of: int) -> dt.datetime:
+    """When the ``rank``-th of ``of`` pollers started together first polls: spread evenly
+    over one interval (the first at once), so thousands of targets do not all poll at once."""
+    return start + dt.timedelta(seconds=interval * rank / max(of, 1))
+
+
 class PollScheduler:
-    """A thread per (target, resource), so a slow or hung target never delays another.
+    """Polls run in a thread pool, so a slow or hung target never delays another.
 
     ``max_instances=1`` keeps one resource from being polled twice at once; ``coalesce`` folds
-    runs missed while a poll overran into one; a little jitter spreads polls of many targets.
+    runs missed while a poll overran into one. Threads start only as polls overlap; the pool
+    is sized for the configured (target, resource) pairs, within ``MAX_WORKERS``.
     """
 
-    MIN_WORKERS = 64  # threads start lazily; room for targets added by a reload
+    MIN_WORKERS = 64  # room for targets added by a reload
+    MAX_WORKERS = 1024  # beyond, polls wait for a thread (only when many targets hang at once)
 
-    def __init__(self, pollers: Sequence[TargetPoller]) -> None:
-        workers = max(1, sum(len(p.target.resources) for p in pollers))
+    def __init__(self, resources: int) -> None:
+        workers = min(max(resources * 2, self.MIN_WORKERS), self.MAX_WORKERS)
         self._scheduler = BackgroundScheduler(
-            executors={"default": ThreadPoolExecutor(max(workers * 2, self.MIN_WORKERS))},
+            executors={"default": ThreadPoolExecutor(workers)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
             timezone=dt.UTC,
         )
-        self.add(pollers)
 
-    def add(self, pollers: Sequence[TargetPoller]) -> None:
-        """Schedule the pollers' resources, each polled at once and then every interval."""
-        now = dt.datetime.now(dt.UTC)
-        for poller in pollers:
-            interval = poller.target.poll_interval
-            for resource in poller.target.resources:
-                self._scheduler.add_job(
-                    poller.poll,
-                    "interval",
-                    args=[resource],
-                    seconds=interval,
-                    jitter=min(MAX_JITTER_SECONDS, interval / 10),
-                    id=job_id(poller, resource),
-                    next_run_time=now,
-                )
+    def add(self, poller: TargetPoller, first: dt.datetime | None = None) -> None:
+        """Schedule the poller's resources: first polled at ``first`` (default: now), then
+        every interval."""
+        first = max(first or dt.datetime.now(dt.UTC), dt.datetime.now(dt.UTC))
+        for resource in poller.target.resources:
+            self._scheduler.add_job(
+                poller.poll,
+                "interval",
+                args=[resource],
+                seconds=poller.target.poll_interval,
+                id=job_id(poller, resource),
+                next_run_time=first,
+            )
 
     def remove(self, pollers: Sequence[TargetPoller]) -> None:
         for poller in pollers:

@@ -115,8 +115,11 @@ class MetricsServer:
         pollers: Callable[[], Sequence[TargetPoller]],
         reload: Callable[[], tuple[bool, str]] | None = None,
         options: WebOptions = WebOptions(),
+        waiting: Callable[[], list[str]] | None = None,
     ) -> None:
-        handler = _handler(exposition, pollers, reload, options)
+        """``waiting`` names the (target/resource) pairs not tried yet, for ``/readyz``;
+        by default those of ``pollers``."""
+        handler = _handler(exposition, pollers, reload, options, waiting or _untried(pollers))
         server_class = type(
             "Server",
             (_BoundedServer,),
@@ -237,11 +240,27 @@ class _SocketWriter(io.BufferedIOBase):
         return len(data)
 
 
+def _untried(pollers: Callable[[], Sequence[TargetPoller]]) -> Callable[[], list[str]]:
+    def untried() -> list[str]:
+        return [
+            f"{p.target.name}/{resource}"
+            for p in pollers()
+            for resource, health in p.health.items()
+            if not health.attempted
+        ]
+
+    return untried
+
+
+MAX_LISTED_WAITING = 20
+
+
 def _handler(
     exposition: Exposition,
     pollers: Callable[[], Sequence[TargetPoller]],
     reload: Callable[[], tuple[bool, str]] | None,
     options: WebOptions,
+    waiting_for: Callable[[], list[str]],
 ) -> type[BaseHTTPRequestHandler]:
     security = options.security
 
@@ -368,14 +387,12 @@ def _handler(
             elif path == "/healthz":
                 self._send(200, b"ok\n", TEXT)
             elif path == "/readyz":
-                waiting = [
-                    f"{p.target.name}/{resource}"
-                    for p in pollers()
-                    for resource, health in p.health.items()
-                    if not health.attempted
-                ]
+                waiting = waiting_for()
                 if waiting:
-                    body = ("waiting for a first poll of: " + ", ".join(waiting) + "\n").encode()
+                    listed = ", ".join(waiting[:MAX_LISTED_WAITING])
+                    more = len(waiting) - MAX_LISTED_WAITING
+                    listed += f" and {more} more" if more > 0 else ""
+                    body = f"waiting for a first poll of: {listed}\n".encode()
                     self._send(503, body, TEXT)
                 else:
                     self._send(200, b"ready\n", TEXT)
