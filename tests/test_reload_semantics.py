@@ -186,6 +186,7 @@ def test_absent_entries_are_kept_for_forget_after_then_dropped(tmp_path: Path) -
     state.save("stays", "id-1", {"submitted": 1})
     state.keep_absent([("gone", "id-2", {"submitted": 2})])
     state.forget({"stays"})
+    state.close()
     now[0] += 6 * 86400  # a restart within the week: the entry is still there
     again = StateFile(path, clock=lambda: now[0], forget_after=7 * 86400)
     again.load()
@@ -198,6 +199,7 @@ def test_absent_entries_are_kept_for_forget_after_then_dropped(tmp_path: Path) -
     assert again.restore("stays", "id-1") == {"submitted": 1}
     assert again.restore("stays", "another identity") is None  # and dropped
     assert again.restore("stays", "id-1") is None
+    again.close()
 
 
 def test_a_version_1_state_file_is_adopted(tmp_path: Path) -> None:
@@ -206,6 +208,7 @@ def test_a_version_1_state_file_is_adopted(tmp_path: Path) -> None:
     state = StateFile(path)
     state.load()
     assert state.restore("t", "any identity") == {"submitted": 4}
+    state.close()
 
 
 def test_a_reload_that_fails_unexpectedly_is_logged_and_the_exporter_lives(caplog) -> None:
