@@ -15,10 +15,14 @@ def job_id(poller: TargetPoller, resource: str) -> str:
     return f"{poller.target.name}/{resource}"
 
 
+SPREAD = 0.9  # of an interval: the last first poll leaves time to finish within the interval
+
+
 def first_poll(start: dt.datetime, interval: float, rank: int, of: int) -> dt.datetime:
-    """When the ``rank``-th of ``of`` pollers started together first polls: spread evenly
-    over one interval (the first at once), so thousands of targets do not all poll at once."""
-    return start + dt.timedelta(seconds=interval * rank / max(of, 1))
+    """When the ``rank``-th of ``of`` pollers started together first polls: spread evenly over
+    most of one interval (the first at once), so thousands of targets do not all poll at once,
+    and all have polled once within an interval. Deterministic: configuration order."""
+    return start + dt.timedelta(seconds=SPREAD * interval * rank / max(of, 1))
 
 
 class PollScheduler:
