@@ -31,6 +31,7 @@ from exporter.logs import JsonFormatter, LogfmtFormatter
 from exporter.poller import TargetPoller
 from exporter.render import Exposition
 from exporter.simulators.ray import RaySimulator
+from exporter.transport import WATCHDOG_MARGIN, deadline_scope
 
 from .helpers import exporter_process, value
 
@@ -194,6 +195,24 @@ def test_a_trickling_peer_cannot_hold_a_poll_past_its_timeout(make_handler, sche
     assert value(body, "jobfleet_poll_errors_total", target="slow", reason="timeout") == 1
     assert value(body, "jobfleet_api_requests_total", target="slow", code="timeout") >= 1
     assert_good_exported(body)
+
+
+def test_the_watchdog_unblocks_a_read_that_ignores_the_deadline() -> None:
+    """The backstop: a socket read with no timeout at all is still ended by the watchdog."""
+    ours, theirs = socket.socketpair()
+    fallback = threading.Timer(5, theirs.shutdown, args=(socket.SHUT_RDWR,))  # a failing test
+    with ours, theirs:  # ends instead of hanging
+        ours.settimeout(None)
+        fallback.start()
+        started = time.monotonic()
+        with deadline_scope(started + 0.2) as exchange:
+            exchange.attach(ours)
+            data = ours.recv(1)  # nothing is ever sent: only the watchdog can end this
+        took = time.monotonic() - started
+        fallback.cancel()
+        fallback.join()
+    assert data == b""
+    assert 0.2 <= took < 0.2 + WATCHDOG_MARGIN + MARGIN_S
 
 
 # --- size -------------------------------------------------------------------------------------
