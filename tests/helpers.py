@@ -120,6 +120,20 @@ def eventually(check: Callable[[], object], timeout: float = 15.0, step: float =
     return True
 
 
+class SteppedClock:
+    """A monotonic clock that moves only when told: inject it where a backoff would make a
+    test wait, then ``advance`` past the backoff instead of sleeping."""
+
+    def __init__(self, start: float | None = None) -> None:
+        self.now = time.monotonic() if start is None else start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

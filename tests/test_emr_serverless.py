@@ -26,7 +26,7 @@ from exporter.reconcile import JobLedger
 from exporter.render import Block
 from exporter.simulators.emr_serverless import EmrServerlessSimulator
 
-from .helpers import promtool_check_metrics, samples, value, vendor_example
+from .helpers import SteppedClock, promtool_check_metrics, samples, value, vendor_example
 
 
 def emr_target(sim: EmrServerlessSimulator, name: str = "emr", **extra) -> dict:
@@ -216,12 +216,15 @@ def test_throttling_is_counted_and_retry_after_honoured() -> None:
         sim.add_job("rj-1", status="Running")
         exporter = exporter_for(emr_target(sim, resources=["jobs"]))
         poller = exporter.pollers[0]
+        poller.monotonic = clock = SteppedClock()
         sim.throttle_next(1, retry_after_ms=1500)
         assert not poller.poll("jobs")
         sent = len(sim.requests)
         assert not poller.poll("jobs")  # inside the retry-after: no request at all
+        clock.advance(1.4)
+        assert not poller.poll("jobs")
         assert len(sim.requests) == sent
-        time.sleep(1.6)
+        clock.advance(0.2)
         assert poller.poll("jobs")
         exporter.close()
     body = exporter.exposition.body()

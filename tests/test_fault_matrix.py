@@ -25,7 +25,7 @@ from exporter.simulators.emr_serverless import EmrServerlessSimulator
 from exporter.simulators.modelarts_lite import ModelArtsLiteSimulator
 from exporter.simulators.ray import RaySimulator
 
-from .helpers import free_port, value
+from .helpers import SteppedClock, free_port, value
 
 TIMEOUT_S = 1.5
 MAX_HOLD_S = 30.0
@@ -205,6 +205,7 @@ def test_fault_is_survived_and_counted_exactly_after_recovery(kind: str, fault: 
             target = {**target, ("endpoint" if "endpoint" in target else "url"): proxy.url}
             exporter = Exporter(parse_config({"targets": [target]}))
             poller = exporter.pollers[0]
+            poller.monotonic = clock = SteppedClock()
             assert poller.poll("jobs"), poller.health["jobs"].last_error
             good = exporter.exposition.body()
 
@@ -223,10 +224,8 @@ def test_fault_is_survived_and_counted_exactly_after_recovery(kind: str, fault: 
 
             proxy.fault = None
             proxy.released.set()
-            deadline = time.monotonic() + 5
-            while not poller.poll("jobs"):  # a throttled target first waits out its backoff
-                assert time.monotonic() < deadline, poller.health["jobs"].last_error
-                time.sleep(0.1)
+            clock.advance(3600)  # past any backoff: a throttled target waits up to 10 min
+            assert poller.poll("jobs"), poller.health["jobs"].last_error
             body = exporter.exposition.body()
             assert value(body, "jobfleet_target_up", resource="jobs") == 1
             assert value(body, "jobfleet_jobs_finished_total", status=status) == 1
@@ -379,12 +378,15 @@ def test_vendor_throttling_codes_without_retry_after(kind: str) -> None:
             target = {**target, ("endpoint" if "endpoint" in target else "url"): proxy.url}
             exporter = Exporter(parse_config({"targets": [target]}))
             poller = exporter.pollers[0]
+            poller.monotonic = clock = SteppedClock()
             proxy.fault = "vendor throttling"
             assert not poller.poll("jobs")
             assert poller.health["jobs"].last_reason == "throttled"
             proxy.fault = None
             assert not poller.poll("jobs")  # still backing off (1 s interval x 2)
-            time.sleep(2.1)
+            clock.advance(1.9)
+            assert not poller.poll("jobs")
+            clock.advance(0.2)
             assert poller.poll("jobs")
             exporter.close()
         finally:

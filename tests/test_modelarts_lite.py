@@ -16,7 +16,7 @@ from exporter.config import ConfigError, parse_config
 from exporter.model import Phase
 from exporter.simulators.modelarts_lite import ModelArtsLiteSimulator
 
-from .helpers import promtool_check_metrics, samples, value, vendor_example
+from .helpers import SteppedClock, promtool_check_metrics, samples, value, vendor_example
 
 
 def seed_example() -> dict:
@@ -174,12 +174,15 @@ def test_throttling_is_counted_and_backed_off() -> None:
         sim.add_job("j", status="PROCESSING")
         exporter = exporter_for(sim.target_config("ma", poll_interval="1s"))
         poller = exporter.pollers[0]
+        poller.monotonic = clock = SteppedClock()
         sim.throttle_next(1)
         assert not poller.poll("jobs")
         sent = len(sim.requests)
         assert not poller.poll("jobs")  # backing off: no request
+        clock.advance(1.9)  # the backoff is 1 s interval x 2 after the first throttled answer
+        assert not poller.poll("jobs")
         assert len(sim.requests) == sent
-        time.sleep(2.1)  # 1 s interval x 2 after the first throttled answer
+        clock.advance(0.2)
         assert poller.poll("jobs")
         exporter.close()
     body = exporter.exposition.body()
