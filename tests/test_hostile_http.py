@@ -36,7 +36,7 @@ from exporter.transport import WATCHDOG_MARGIN, deadline_scope
 from .helpers import exporter_process, value
 
 TIMEOUT_S = 1.0
-MARGIN_S = 0.6  # the watchdog's margin, thread scheduling, and a loaded CI machine
+MARGIN_S = 1.0  # the watchdog's margin, thread scheduling, and a loaded CI machine
 
 Handler = Callable[[socket.socket], None]
 
@@ -221,7 +221,7 @@ def test_the_watchdog_unblocks_a_read_that_ignores_the_deadline() -> None:
 @pytest.fixture(scope="module")
 def nested_gzip_bomb() -> bytes:
     """512 MiB of zeros, gzipped twice: a few KB on the wire."""
-    inner = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    inner = zlib.compressobj(1, zlib.DEFLATED, 16 + zlib.MAX_WBITS)  # fast; still ~6 KB
     block = bytes(2**20)
     once = b"".join(inner.compress(block) for _ in range(512)) + inner.flush()
     return gzip.compress(once, 9)
