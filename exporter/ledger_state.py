@@ -36,6 +36,7 @@ class HistogramState:
 class LedgerState:
     baselined: bool
     baseline_time: float | None
+    last_complete: float | None
     submitted: int
     finished: dict[tuple[Phase, str], int]
     duration: dict[Phase, HistogramState]
@@ -144,6 +145,7 @@ def check_ledger_state(value: Any) -> LedgerState:
         baselined=_bool(state.get("baselined"), "baselined"),
         # absent from state saved before it existed
         baseline_time=_optional_number(state.get("baseline_time"), "baseline_time", None),
+        last_complete=_optional_number(state.get("last_complete"), "last_complete", None),
         submitted=_count(state.get("submitted"), "submitted"),
         finished=finished,
         duration=duration,

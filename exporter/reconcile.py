@@ -22,6 +22,7 @@ from .model import TERMINAL_PHASES, Job, Phase, StatusPairs
 log = logging.getLogger(__name__)
 
 DAY = 86400.0
+ABSENCE_GAP = 3600.0  # complete listings further apart do not prove a job gone in between
 
 
 @dataclass(slots=True)
@@ -52,6 +53,7 @@ class JobLedger:
         self.forget_after = max(forget_after, retention)
         self.baselined = False
         self.baseline_time: float | None = None  # on the API's clock
+        self.last_complete: float | None = None  # the last complete listing (our clock)
         self.known: dict[str, KnownJob] = {}
         self.tracked: dict[str, Job] = {}
         self.submitted = 0
@@ -70,6 +72,7 @@ class JobLedger:
         return {
             "baselined": self.baselined,
             "baseline_time": self.baseline_time,
+            "last_complete": self.last_complete,
             "submitted": self.submitted,
             "finished": [[phase.value, status, n] for (phase, status), n in self.finished.items()],
             "duration": {phase.value: h.to_state() for phase, h in self.duration.items()},
@@ -98,6 +101,7 @@ class JobLedger:
         saved = check_ledger_state(state)
         self.baselined = saved.baselined
         self.baseline_time = saved.baseline_time
+        self.last_complete = saved.last_complete
         self.submitted = saved.submitted
         self.finished.update(saved.finished)
         for phase, histogram in saved.duration.items():
@@ -232,14 +236,18 @@ class JobLedger:
     def _forget(self, now: float, seen: set[str]) -> None:
         """Forget a job once complete listings have gone without it for ``forget_after``: the
         platform no longer returns it. Absence is counted from the first complete listing that
-        lacks it, so a first poll after a long outage forgets nothing."""
+        lacks it, and counted again from the start after a gap of more than ``ABSENCE_GAP``
+        between two complete listings (an outage, a long run of failed polls): what the
+        exporter did not watch proves nothing, so a first poll after an outage forgets nothing."""
+        watched = self.last_complete is not None and now - self.last_complete <= ABSENCE_GAP
         stale = []
         for key, known in self.known.items():
             if key in seen:
                 continue
-            if known.absent_since is None:
+            if known.absent_since is None or not watched:
                 known.absent_since = now
             elif now - known.absent_since >= self.forget_after:
                 stale.append(key)
         for key in stale:
             del self.known[key]
+        self.last_complete = now

@@ -171,8 +171,8 @@ def stop_with_sigterm(process: subprocess.Popen, timeout: float = 20) -> bytes:
 
 
 def on_clock(poller: TargetPoller, clock: Callable[[], float]) -> None:
-    """Run a poller, its backend's schedule and its request signing on ``clock``."""
-    poller.clock = clock
+    """Run a poller, its backends' schedule and backoffs, and its request signing on ``clock``."""
+    poller.clock = poller.monotonic = clock
     backend = poller.backend
     if hasattr(backend, "clock"):
         backend.clock = clock

@@ -244,3 +244,13 @@ def test_state_keeps_the_baseline_time_runs_and_absences() -> None:
     old["known"] = {key: entry[:6] for key, entry in old["known"].items()}
     restored.restore(old)  # saved before these fields existed
     assert restored.baseline_time is None and restored.known["r"].run == ""
+
+
+def test_absence_is_counted_again_after_a_gap_in_complete_listings() -> None:
+    ledger = JobLedger(RAY_PAIRS, retention=10, forget_after=7 * 86400)
+    ledger.apply([job("h", "SUCCEEDED", end=T0 - 1)], T0)
+    ledger.apply([], T0 + 30)  # an (empty) answer without it: absence starts
+    ledger.apply([], T0 + 8 * 86400)  # the first poll after an 8-day outage
+    assert "h" in ledger.known
+    ledger.apply([job("h", "SUCCEEDED", end=T0 - 1)], T0 + 8 * 86400 + 30)
+    assert finished(ledger) == {}
