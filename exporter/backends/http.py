@@ -45,11 +45,6 @@ class ApiStats:
             histogram.observe(seconds)
 
 
-def _snippet(body: bytes) -> str:
-    text = body[:160].decode("utf-8", "replace")
-    return " ".join(text.split())[:120]
-
-
 def default_error(
     operation: str, response: httpx.Response, body: bytes, scrub: Scrubber = NO_SECRETS
 ) -> PollError:
@@ -258,7 +253,7 @@ class ApiClient:
             payload = decode_json(body)
         except UndecodableJson as err:
             raise PollError(
-                "parse", f"{operation}: response is not JSON ({err}): {_snippet(body)}"
+                "parse", f"{operation}: response is not JSON ({err}): {self.scrub.body(body, 120)}"
             ) from None
         return payload, server_date(response)
 
