@@ -32,7 +32,9 @@ from .auth.alibaba_credentials import CredentialProvider
 from .auth.sdk_hmac import HuaweiKey
 from .config_files import (
     CONFIG_FILE_LIMIT,
+    PEM_FILE_LIMIT,
     FileProblem,
+    check_regular_file,
     read_secret_file,
     read_text_file,
 )
@@ -97,9 +99,9 @@ Duration = Annotated[float, BeforeValidator(parse_duration)]
 # What HTTP can carry: a header value is visible ASCII with inner spaces or tabs (RFC 9110,
 # obs-text excluded); a token or key is visible ASCII without spaces. httpx refuses anything
 # else when the client is built or the request is sent, so it is refused here, in the config.
-_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
-_HEADER_VALUE = re.compile(r"^(?:[\x21-\x7e](?:[\x20\x21-\x7e\t]*[\x21-\x7e])?)?$")
-_CREDENTIAL = re.compile(r"^[\x21-\x7e]*$")
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_HEADER_VALUE = re.compile(r"(?:[\x21-\x7e](?:[\x20\x21-\x7e\t]*[\x21-\x7e])?)?")
+_CREDENTIAL = re.compile(r"[\x21-\x7e]*")
 CREDENTIAL_RULE = "must be visible ASCII characters, without spaces or control characters"
 HEADER_VALUE_RULE = (
     "must be visible ASCII characters (inner spaces allowed), without line breaks, "
@@ -109,7 +111,7 @@ HEADER_VALUE_RULE = (
 
 def check_credential(value: str) -> str:
     """A token or key that can be sent in a header; raises ValueError without echoing it."""
-    if not _CREDENTIAL.match(value):
+    if not _CREDENTIAL.fullmatch(value):
         raise ValueError(CREDENTIAL_RULE)
     return value
 
@@ -136,7 +138,7 @@ def _read_secret_file(path: Any) -> FileSecret:
         raise ValueError(str(err)) from None
     if not value:
         raise ValueError(f"{path} is empty")
-    if not _CREDENTIAL.match(value):
+    if not _CREDENTIAL.fullmatch(value):
         raise ValueError(f"the content of {path} {CREDENTIAL_RULE}")
     return FileSecret(value, str(path))
 
@@ -152,13 +154,13 @@ SecretFile = Annotated[FileSecret, BeforeValidator(_read_secret_file)]
 
 
 def _check_header_name(name: str) -> str:
-    if not _HEADER_NAME.match(name):
+    if not _HEADER_NAME.fullmatch(name):
         raise ValueError("must be a header name: letters, digits and !#$%&'*+-.^_`|~")
     return name
 
 
 def _check_header_value(value: SecretStr) -> SecretStr:
-    if not _HEADER_VALUE.match(value.get_secret_value()):
+    if not _HEADER_VALUE.fullmatch(value.get_secret_value()):
         raise ValueError(HEADER_VALUE_RULE)
     return value
 
@@ -209,7 +211,7 @@ def redact_url(url: str) -> str:
     return f"{parts.scheme}://{netloc}{parts.path}"
 
 
-_HOST_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]{0,252}$")
+_HOST_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,252}")
 
 
 def parse_listen_address(address: str) -> tuple[str, int]:
@@ -218,7 +220,7 @@ def parse_listen_address(address: str) -> tuple[str, int]:
     if not sep or not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
         raise ValueError("must be host:port or :port, with a port from 1 to 65535")
     host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
-    if host and not _HOST_NAME.match(host):
+    if host and not _HOST_NAME.fullmatch(host):
         try:
             ipaddress.ip_address(host)
         except ValueError:
@@ -268,16 +270,19 @@ class Defaults(_Strict):
 def _readable_file(path: Path) -> Path:
     """A regular file this process can read (a FIFO or device would hang or never end)."""
     try:
-        if not stat.S_ISREG(path.stat().st_mode):
-            raise ValueError(f"not a regular file: {path}")
-        with path.open("rb"):
-            pass
-    except OSError as err:
-        raise ValueError(f"cannot read {path}: {err.strerror or err}") from None
+        check_regular_file(path, PEM_FILE_LIMIT)
+    except FileProblem as err:
+        raise ValueError(str(err)) from None
     return path
 
 
 ReadableFile = Annotated[Path, AfterValidator(_readable_file)]
+
+
+def _check_host_name(name: str) -> str:
+    if not _HOST_NAME.fullmatch(name):
+        raise ValueError("must be a host name: letters, digits, - and .")
+    return name
 
 
 class TlsConfig(_Strict):
@@ -286,7 +291,7 @@ class TlsConfig(_Strict):
     ca_file: ReadableFile | None = None
     cert_file: ReadableFile | None = None
     key_file: ReadableFile | None = None
-    server_name: str | None = None
+    server_name: Annotated[str, AfterValidator(_check_host_name)] | None = None
     insecure_skip_verify: bool = False
 
     @model_validator(mode="after")
@@ -327,7 +332,7 @@ class BearerCredentials(_Strict):
         return secret.get_secret_value() if secret else None
 
 
-_TARGET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
+_TARGET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
 
 
 class _TargetBase(_Strict):
@@ -344,7 +349,7 @@ class _TargetBase(_Strict):
     @field_validator("name")
     @classmethod
     def _check_name(cls, name: str) -> str:
-        if not _TARGET_NAME.match(name):
+        if not _TARGET_NAME.fullmatch(name):
             raise ValueError(
                 "must be 1-64 characters: letters, digits and _ . : -, starting with a "
                 "letter or digit"
@@ -447,7 +452,7 @@ def _check_environment_credentials(*names: str) -> None:
     """Keys taken from the environment must be sendable too (checked when they are set)."""
     for name in names:
         value = os.environ.get(name)
-        if value and not _CREDENTIAL.match(value):
+        if value and not _CREDENTIAL.fullmatch(value):
             raise ValueError(f"credentials: environment variable {name} {CREDENTIAL_RULE}")
 
 
@@ -484,8 +489,8 @@ class EmrFilters(_Strict):
     task_biz_id: str | None = None
 
 
-_REGION = re.compile(r"^[a-z]{2}(-[a-z0-9]+)+$")
-_WORKSPACE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_REGION = re.compile(r"[a-z]{2}(-[a-z0-9]+)+")
+_WORKSPACE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 class EmrServerlessTarget(_TargetBase):
@@ -505,14 +510,14 @@ class EmrServerlessTarget(_TargetBase):
     @field_validator("region")
     @classmethod
     def _check_region(cls, region: str | None) -> str | None:
-        if region is not None and not _REGION.match(region):
+        if region is not None and not _REGION.fullmatch(region):
             raise ValueError("must be a region id such as cn-hangzhou")
         return region
 
     @field_validator("workspace_id")
     @classmethod
     def _check_workspace(cls, workspace: str) -> str:
-        if not _WORKSPACE.match(workspace):
+        if not _WORKSPACE.fullmatch(workspace):
             raise ValueError("must be a workspace id such as w-d2d82aa09155")
         return workspace
 
@@ -597,7 +602,7 @@ class ModelArtsFilters(_Strict):
     visible: bool | None = None
 
 
-_PROJECT = re.compile(r"^[A-Za-z0-9-]{1,64}$")
+_PROJECT = re.compile(r"[A-Za-z0-9-]{1,64}")
 
 
 class ModelArtsLiteTarget(_TargetBase):
@@ -617,7 +622,7 @@ class ModelArtsLiteTarget(_TargetBase):
     @field_validator("region")
     @classmethod
     def _check_region(cls, region: str | None) -> str | None:
-        if region is not None and not _REGION.match(region):
+        if region is not None and not _REGION.fullmatch(region):
             raise ValueError("must be a region id such as cn-north-4")
         return region
 
@@ -628,7 +633,7 @@ class ModelArtsLiteTarget(_TargetBase):
         project = self.project()
         if not project:
             raise ValueError("project_id: required (or set HUAWEICLOUD_SDK_PROJECT_ID)")
-        if not _PROJECT.match(project):
+        if not _PROJECT.fullmatch(project):
             raise ValueError("project_id: must be 1-64 letters, digits or hyphens")
         found = self.auth()
         if found is None:

@@ -33,7 +33,7 @@ def read_regular_file(path: str | Path, limit: int) -> bytes:
     try:
         info = os.fstat(fd)
         if stat.S_ISDIR(info.st_mode):
-            raise FileProblem(f"cannot read {path}: it is a directory")
+            raise FileProblem(f"cannot read {path}: not a regular file (a directory)")
         if not stat.S_ISREG(info.st_mode):
             raise FileProblem(f"cannot read {path}: not a regular file")
         if info.st_size > limit:
