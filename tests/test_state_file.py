@@ -140,8 +140,8 @@ def test_a_corrupt_target_entry_starts_that_target_clean(
 ) -> None:
     mutate, field = CORRUPTIONS[case]
     data = copy.deepcopy(saved)
-    entry = data["targets"]["bad"]
-    data["targets"]["bad"] = mutate(entry) or entry
+    counts = data["targets"]["bad"]["counts"]
+    data["targets"]["bad"]["counts"] = mutate(counts) or counts
     path = tmp_path / "state.json"
     path.write_text(json.dumps(data))
     caplog.set_level(logging.INFO)
@@ -166,14 +166,15 @@ def test_a_corrupt_target_entry_starts_that_target_clean(
     for (name, _labels), number in samples(body).items():
         assert number >= 0 or not name.endswith(("_total", "_count", "_sum", "_bucket")), name
     assert str(POISON) not in body.decode()
-    rewritten = json.loads(path.read_text())["targets"]["bad"]
+    rewritten = json.loads(path.read_text())["targets"]["bad"]["counts"]
     assert rewritten["baselined"] is True and rewritten["submitted"] >= 0  # usable again
 
 
 def test_negative_count_is_never_exported(saved: dict, simulator: RaySimulator, tmp_path: Path):
     data = copy.deepcopy(saved)
     for entry in data["targets"].values():
-        entry["finished"] = [[phase, status, -5] for phase, status, _ in entry["finished"]]
+        counts = entry["counts"]
+        counts["finished"] = [[phase, status, -5] for phase, status, _ in counts["finished"]]
     path = tmp_path / "state.json"
     path.write_text(json.dumps(data))
     exporter = Exporter(config_for(simulator, path))
@@ -203,7 +204,7 @@ def test_unusable_file_starts_every_target_clean(
         assert exporter.poll_all_once()
     finally:
         exporter.close()
-    assert json.loads(path.read_text())["version"] == 1
+    assert set(json.loads(path.read_text())["targets"]) == {"good", "bad"}  # rewritten whole
 
 
 def test_leftover_temporary_files_are_removed_at_start(
