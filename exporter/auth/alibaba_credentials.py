@@ -8,6 +8,7 @@ rotates it).
 from __future__ import annotations
 
 import datetime as dt
+import json
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -17,6 +18,7 @@ from typing import Protocol
 
 import httpx
 
+from ..body import read_body
 from ..errors import PollError
 from ..scrub import shorten
 from ..tls import TlsSettings
@@ -27,6 +29,7 @@ DEFAULT_STS_ENDPOINT = "https://sts.aliyuncs.com"
 REFRESH_MARGIN_SECONDS = 300.0
 SESSION_DURATION_SECONDS = 3600
 STS_TIMEOUT_SECONDS = 10.0  # and never past the deadline of the poll that needs the keys
+MAX_STS_ANSWER = 1 << 20  # bytes, raw and decoded
 
 
 @dataclass(frozen=True)
@@ -85,9 +88,12 @@ class OidcRoleCredentials:
             token = Path(self.token_file).read_text(encoding="utf-8").strip()
         except OSError as err:
             raise PollError("auth", f"cannot read the OIDC token file: {err.strerror}") from None
+        deadline = time.monotonic() + STS_TIMEOUT_SECONDS
         try:
-            with deadline_scope(time.monotonic() + STS_TIMEOUT_SECONDS):
-                response = self._client.post(
+            with (
+                deadline_scope(deadline),
+                self._client.stream(
+                    "POST",
                     f"{self.sts_endpoint}/",
                     params={
                         "Action": "AssumeRoleWithOIDC",
@@ -103,11 +109,13 @@ class OidcRoleCredentials:
                         "DurationSeconds": str(SESSION_DURATION_SECONDS),
                     },
                     timeout=STS_TIMEOUT_SECONDS,
-                )
+                ) as response,
+            ):
+                body = read_body(response, "AssumeRoleWithOIDC", MAX_STS_ANSWER, deadline)
         except httpx.HTTPError as err:
             raise PollError("auth", f"AssumeRoleWithOIDC: {type(err).__name__}") from None
         try:
-            payload = response.json()
+            payload = json.loads(body)
         except ValueError:
             payload = {}
         if response.status_code != 200:

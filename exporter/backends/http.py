@@ -16,12 +16,12 @@ from typing import Any
 
 import httpx
 
+from ..body import ACCEPT_ENCODING, read_body
 from ..errors import NotFound, PollError
 from ..histogram import REQUEST_BUCKETS, Histogram
 from ..scrub import NO_SECRETS, Scrubber, header_secrets
 from ..tls import TlsSettings
 from ..transport import TRANSPORTS, deadline_scope
-from .body import ACCEPT_ENCODING, read_body
 from .decode import UndecodableJson, decode_json
 
 MAX_DETAIL = 200  # characters of a backend's error message kept
