@@ -32,9 +32,11 @@ from .auth.alibaba_credentials import CredentialProvider
 from .auth.sdk_hmac import HuaweiKey
 from .config_files import (
     CONFIG_FILE_LIMIT,
+    CREDENTIAL_RULE,
     PEM_FILE_LIMIT,
     FileProblem,
     check_regular_file,
+    is_credential,
     read_secret_file,
     read_text_file,
 )
@@ -97,27 +99,20 @@ Duration = Annotated[float, BeforeValidator(parse_duration)]
 
 
 # What HTTP can carry: a header value is visible ASCII with inner spaces or tabs (RFC 9110,
-# obs-text excluded); a token or key is visible ASCII without spaces. httpx refuses anything
-# else when the client is built or the request is sent, so it is refused here, in the config.
+# obs-text excluded); a token or key is visible ASCII without spaces (``is_credential``).
+# httpx refuses anything else when the client is built or the request is sent, so it is
+# refused here, in the config.
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _HEADER_VALUE = re.compile(r"(?:[\x21-\x7e](?:[\x20\x21-\x7e\t]*[\x21-\x7e])?)?")
-_CREDENTIAL = re.compile(r"[\x21-\x7e]*")
-CREDENTIAL_RULE = "must be visible ASCII characters, without spaces or control characters"
 HEADER_VALUE_RULE = (
     "must be visible ASCII characters (inner spaces allowed), without line breaks, "
     "control characters or leading and trailing spaces"
 )
 
 
-def check_credential(value: str) -> str:
-    """A token or key that can be sent in a header; raises ValueError without echoing it."""
-    if not _CREDENTIAL.fullmatch(value):
-        raise ValueError(CREDENTIAL_RULE)
-    return value
-
-
 def _check_secret(secret: SecretStr) -> SecretStr:
-    check_credential(secret.get_secret_value())
+    if not is_credential(secret.get_secret_value()):
+        raise ValueError(CREDENTIAL_RULE)  # never the value
     return secret
 
 
@@ -133,14 +128,9 @@ def _read_secret_file(path: Any) -> FileSecret:
     if not isinstance(path, str | Path):
         raise ValueError("must be a file path")
     try:
-        value = read_secret_file(path)
+        return FileSecret(read_secret_file(path), str(path))
     except FileProblem as err:
         raise ValueError(str(err)) from None
-    if not value:
-        raise ValueError(f"{path} is empty")
-    if not _CREDENTIAL.fullmatch(value):
-        raise ValueError(f"the content of {path} {CREDENTIAL_RULE}")
-    return FileSecret(value, str(path))
 
 
 def _check_token_file(path: Path) -> Path:
@@ -452,7 +442,7 @@ def _check_environment_credentials(*names: str) -> None:
     """Keys taken from the environment must be sendable too (checked when they are set)."""
     for name in names:
         value = os.environ.get(name)
-        if value and not _CREDENTIAL.fullmatch(value):
+        if value and not is_credential(value):
             raise ValueError(f"credentials: environment variable {name} {CREDENTIAL_RULE}")
 
 

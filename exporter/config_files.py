@@ -8,6 +8,7 @@ or a reload: the file is opened without blocking, checked with ``fstat`` on the 
 from __future__ import annotations
 
 import os
+import re
 import stat
 from pathlib import Path
 
@@ -59,9 +60,26 @@ def read_text_file(path: str | Path, limit: int) -> str:
         raise FileProblem(f"cannot read {path}: not UTF-8 text") from None
 
 
+# A token or key goes into a request header: visible ASCII, no spaces (RFC 9110 field values
+# without obs-text); httpx refuses anything else when the request is built.
+_CREDENTIAL = re.compile(r"[\x21-\x7e]*")
+CREDENTIAL_RULE = "must be visible ASCII characters, without spaces or control characters"
+
+
+def is_credential(value: str) -> bool:
+    """Whether ``value`` can be sent as a token or key."""
+    return _CREDENTIAL.fullmatch(value) is not None
+
+
 def read_secret_file(path: str | Path) -> str:
-    """A secret (token, key) from a file, without surrounding whitespace."""
-    return read_text_file(path, SECRET_FILE_LIMIT).strip()
+    """A token or key from a file, without surrounding whitespace; FileProblem when the file
+    is unusable, empty, or holds what cannot be sent (its content is never quoted)."""
+    value = read_text_file(path, SECRET_FILE_LIMIT).strip()
+    if not value:
+        raise FileProblem(f"{path} is empty")
+    if not is_credential(value):
+        raise FileProblem(f"the content of {path} {CREDENTIAL_RULE}")
+    return value
 
 
 def check_regular_file(path: str | Path, limit: int) -> None:

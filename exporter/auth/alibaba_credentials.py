@@ -13,12 +13,12 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Protocol
 
 import httpx
 
 from ..body import read_body
+from ..config_files import FileProblem, read_secret_file
 from ..errors import PollError
 from ..scrub import shorten
 from ..tls import TlsSettings
@@ -85,9 +85,9 @@ class OidcRoleCredentials:
 
     def _assume_role(self) -> tuple[AccessKey, float]:
         try:
-            token = Path(self.token_file).read_text(encoding="utf-8").strip()
-        except OSError as err:
-            raise PollError("auth", f"cannot read the OIDC token file: {err.strerror}") from None
+            token = read_secret_file(self.token_file)
+        except FileProblem as err:
+            raise PollError("auth", f"OIDC token file: {err}") from None
         deadline = time.monotonic() + STS_TIMEOUT_SECONDS
         try:
             with (

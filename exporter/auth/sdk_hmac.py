@@ -14,6 +14,8 @@ from pathlib import Path
 
 import httpx
 
+from ..config_files import FileProblem, read_secret_file
+from ..errors import PollError
 from .canonical import (
     EMPTY_SHA256,
     canonical_headers,
@@ -118,10 +120,15 @@ class IamTokenAuth(httpx.Auth):
         self._mtime = -1.0
 
     def token(self) -> str:
+        """The token; from the file when it changed (PollError ``auth`` when it is unusable)."""
         if self._file is not None:
-            mtime = self._file.stat().st_mtime
-            if mtime != self._mtime:
-                self._token, self._mtime = self._file.read_text(encoding="utf-8").strip(), mtime
+            try:
+                mtime = self._file.stat().st_mtime
+                if mtime != self._mtime:
+                    self._token, self._mtime = read_secret_file(self._file), mtime
+            except (OSError, FileProblem) as err:
+                why = err if isinstance(err, FileProblem) else err.strerror
+                raise PollError("auth", f"auth_token_file: {why}") from None
         return self._token or ""
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
