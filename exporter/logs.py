@@ -13,8 +13,12 @@ MAX_MESSAGE = 4096  # characters: a huge value (a job id, a backend's text) cann
 
 
 def message(record: logging.LogRecord) -> str:
+    """The record's message, bounded, and encodable: a lone surrogate (which a backend's
+    JSON can carry as an escape) becomes ``\\udXXX`` text instead of failing the write."""
     text = record.getMessage()
-    return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 1] + "…"
+    if len(text) > MAX_MESSAGE:
+        text = text[: MAX_MESSAGE - 1] + "…"
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _timestamp(record: logging.LogRecord) -> str:

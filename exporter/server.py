@@ -101,7 +101,7 @@ def landing_page(pollers: Sequence[TargetPoller]) -> bytes:
         "<p><a href='/metrics'>Metrics</a> · <a href='/healthz'>Health</a> · "
         "<a href='/readyz'>Readiness</a></p>"
         f"<table><tr>{head}</tr>{''.join(rows)}</table></body></html>"
-    ).encode()
+    ).encode("utf-8", "backslashreplace")  # a backend's text may hold a lone surrogate
 
 
 class MetricsServer:
