@@ -152,3 +152,31 @@ def test_iam_token_file_is_reread_bounded_and_never_blocks(tmp_path: Path) -> No
             assert exporter.poll_all_once()
         finally:
             exporter.close()
+
+
+@pytest.mark.parametrize(
+    ("variable", "target"),
+    [
+        (
+            "HUAWEICLOUD_SDK_SK",
+            {"backend": "modelarts_lite", "region": "cn-north-4", "project_id": "p1"},
+        ),
+        (
+            "ALIBABA_CLOUD_ACCESS_KEY_ID",
+            {"backend": "emr_serverless", "region": "cn-hangzhou", "workspace_id": "w-1"},
+        ),
+    ],
+)
+def test_keys_from_the_environment_must_be_sendable_too(
+    variable: str, target: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("HUAWEICLOUD_SDK_AK", "HUAWEICLOUD_SDK_SK"):
+        monkeypatch.setenv(name, "HPUAkey0001")
+    for name in ("ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET"):
+        monkeypatch.setenv(name, "LTAIkey0001")
+    monkeypatch.setenv(variable, f"{TOKEN}\u00e9")
+    with pytest.raises(ConfigError) as refused:
+        parse_config({"targets": [{"name": "t", **target}]})
+    (problem,) = refused.value.problems
+    assert problem.startswith(f"targets[0]: credentials: environment variable {variable} must be")
+    assert TOKEN not in problem
