@@ -4,7 +4,8 @@ bcrypt is slow on purpose (~70 ms at cost 10): checking it on every scrape would
 than the scrape. A verdict is cached under the SHA-256 of the presented ``user:password``, in
 a bounded LRU, for as long as the users stay the same (the owner builds a new BasicAuth when the
 users file changes). An unknown user is checked against a dummy hash of the highest cost
-configured, so a first attempt takes as long whether or not the user exists.
+configured, so a first attempt takes as long whether or not the user exists. Concurrent
+requests with the same new credentials wait for one check rather than each running bcrypt.
 """
 
 from __future__ import annotations
@@ -60,12 +61,8 @@ class BasicAuth:
         self._check = check
         self._cache_size = cache_size
         self._cache: OrderedDict[bytes, bool] = OrderedDict()
+        self._pending: dict[bytes, threading.Event] = {}
         self._lock = threading.Lock()
-
-    @property
-    def dummy(self) -> bytes:
-        """The hash unknown users are checked against."""
-        return self._dummy
 
     def authorized(self, header: str | None) -> bool:
         presented = credentials(header)
@@ -75,15 +72,26 @@ class BasicAuth:
         if len(password) > MAX_PASSWORD_BYTES:
             return False
         key = hashlib.sha256(user + b":" + password).digest()
-        with self._lock:
-            verdict = self._cache.get(key)
-            if verdict is not None:
-                self._cache.move_to_end(key)
-                return verdict
-        hashed = self._users.get(user)
-        verdict = self._check(password, hashed or self._dummy) and hashed is not None
-        with self._lock:
-            self._cache[key] = verdict
-            if len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
+        while True:
+            with self._lock:
+                verdict = self._cache.get(key)
+                if verdict is not None:
+                    self._cache.move_to_end(key)
+                    return verdict
+                pending = self._pending.get(key)
+                if pending is None:  # this thread checks; the same credentials wait for it
+                    pending = self._pending[key] = threading.Event()
+                    break
+            pending.wait()
+        try:
+            hashed = self._users.get(user)
+            verdict = self._check(password, hashed or self._dummy) and hashed is not None
+            with self._lock:
+                self._cache[key] = verdict
+                if len(self._cache) > self._cache_size:
+                    self._cache.popitem(last=False)
+        finally:
+            with self._lock:
+                del self._pending[key]
+            pending.set()
         return verdict

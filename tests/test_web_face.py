@@ -321,6 +321,30 @@ def test_bcrypt_runs_once_per_distinct_credential(
         )
 
 
+def test_concurrent_first_requests_with_the_same_credentials_run_bcrypt_once(
+    tmp_path: Path,
+) -> None:
+    calls = Calls()
+    web = users_file(tmp_path / "web.yml", prometheus=("s3cret", 10))
+    security = WebSecurity(web, check=counting_check(calls))
+    with served(WebOptions(security=security)) as (port, _):
+        start = threading.Barrier(10)
+        statuses: list[int] = []
+
+        def scrape() -> None:
+            start.wait(timeout=10)
+            url = f"http://127.0.0.1:{port}/metrics"
+            statuses.append(httpx.get(url, auth=("prometheus", "s3cret"), timeout=30).status_code)
+
+        threads = [threading.Thread(target=scrape) for _ in range(10)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+    assert statuses == [200] * 10
+    assert calls.count == 1
+
+
 def test_unknown_users_are_checked_against_a_hash_of_the_highest_cost(tmp_path: Path) -> None:
     calls = Calls()
     web = users_file(tmp_path / "web.yml", cheap=("a", 4), dear=("b", 11))
