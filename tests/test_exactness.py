@@ -33,12 +33,14 @@ import exporter.state
 import exporter.transport
 from exporter.app import Exporter
 from exporter.config import parse_config
+from exporter.simulators.emr_serverless import EmrServerlessSimulator
+from exporter.simulators.modelarts_lite import ModelArtsLiteSimulator
 from exporter.simulators.ray import RaySimulator
 
 from .helpers import on_clock
 
 HISTORIES = int(os.environ.get("JOBFLEET_HISTORIES", "200"))
-POLLS = 16  # polls per history, restarts and outages aside
+POLLS = 16  # polls per history, restarts and outages aside (fewer where polls cost more)
 INTERVAL = 30  # seconds between polls, on our clock
 OUTAGE = 8 * 86400  # longer than forget_after
 T0 = 1_800_000_000
@@ -167,7 +169,7 @@ class History:
         raise NotImplementedError
 
     def outage(self, start: float, end: float) -> None:
-        for at in sorted(self.rng.uniform(start, end) for _ in range(3)):
+        for at in sorted(self.rng.sample(range(int(start), int(end)), 3)):
             self.happen(at)
 
     # the truth
@@ -205,11 +207,13 @@ class History:
         return f"{prefix}-{self.serial:05d}"
 
 
-def run_history(history: History, exporting: Exporting, faults: Callable[[], None]) -> None:
+def run_history(
+    history: History, exporting: Exporting, faults: Callable[[], None], polls: int
+) -> None:
     """Poll, check, let things happen; now and then restart, go down for days, or fail."""
     exporting.start()
     try:
-        for _ in range(POLLS):
+        for _ in range(polls):
             history.before_poll()
             ok = exporting.poll()
             history.trace.append(f"{history.now[0]:.0f} poll ok={ok}")
@@ -352,9 +356,256 @@ def test_ray_counts_exactly_whatever_happens(tmp_path: Path) -> None:
             check(seed, history, exporting, lambda: sim.fail_next(1, status=503))
 
 
-def check(seed: int, history: History, exporting: Exporting, fault: Callable[[], None]) -> None:
+def check(
+    seed: int,
+    history: History,
+    exporting: Exporting,
+    fault: Callable[[], None],
+    polls: int = POLLS,
+) -> None:
     try:
-        run_history(history, exporting, fault)
+        run_history(history, exporting, fault, polls)
     except AssertionError as err:
         trace = "\n".join(history.trace[-40:])
         raise AssertionError(f"history {seed}: {err}\n{trace}") from err
+
+
+# --- EMR Serverless -----------------------------------------------------------------------------
+
+EMR_ENDS = {
+    "Succeeded": "succeeded",
+    "Failed": "failed",
+    "Timeout": "failed",
+    "Cancelled": "cancelled",
+}
+
+
+class EmrHistory(History):
+    """Jobs queue, run while their cuHours grow (or stay null until they end), and end; some
+    are listed minutes after their submitTime, bursts share one submitTime, finished jobs are
+    deleted while a walk pages; the cloud's clock may be 12 minutes ahead; the first answer
+    may be empty."""
+
+    def __init__(self, seed: int, now: list[float], sim: EmrServerlessSimulator) -> None:
+        super().__init__(seed, now)
+        self.sim = sim
+        rng = self.rng
+        sim.clock_skew = 720.0 if rng.random() < 0.3 else 0.0
+        sim.shuffle_ties = rng.random() < 0.5
+        self.first = self.api_now()  # the baseline is taken at or after this
+        self.empty_pending = 0
+        if rng.random() < 0.3:
+            sim.empty_answers(1)
+            self.empty_pending = 1
+        # finished long ago; or over a page, most sharing a submitTime across the page boundary
+        tied = rng.random() < 0.5
+        for i in range(rng.randint(101, 120) if tied else rng.randint(0, 60)):
+            submit = self.first - 20000 + (0 if tied and i < 101 else 7 * i)
+            self._add(submit, started=submit + 5, ended=submit + 60 + rng.randint(0, 99))
+        for _ in range(rng.randint(0, 6)):  # running at the baseline
+            submit = self.first - rng.randint(600, 3000)
+            self._add(submit, started=submit + 10)
+        if rng.random() < 0.3:  # a page of newer finished jobs, one deleted during the first walk
+            block = [self._add(self.first - 590 + 2 * i, ended=self.first - 10) for i in range(100)]
+            sim.delete_between_pages([rng.choice(block).key])
+        for _ in range(rng.randint(0, 2)):  # listed only after the baseline
+            submit = self.first - rng.randint(50, 300)
+            ended = submit + 20 if rng.random() < 0.5 else None
+            self._add(submit, started=submit + 10, ended=ended, delay=450)
+
+    def api_now(self) -> float:
+        return self.now[0] + self.sim.clock_skew
+
+    def _add(
+        self,
+        submit: float,
+        started: float | None = None,
+        ended: float | None = None,
+        delay: float = 0,
+    ) -> Model:
+        rng = self.rng
+        job = Model(self.new_key("rj"), submit, rate=rng.choice((4.0, 8.0, 16.0)))
+        job.null_cu, job.visible_at = rng.random() < 0.2, submit + delay
+        job.start, job.end = started, ended
+        status = "Submitted" if started is None else "Running"
+        if ended is not None:
+            status = rng.choice(tuple(EMR_ENDS))
+            job.phase, job.status = EMR_ENDS[status], status
+        elif started is not None:
+            job.phase = "running"
+        cu = self._cu(job, ended if ended is not None else self.api_now())
+        self.sim.add_job(
+            job.key,
+            status=status,
+            submit_time=submit,
+            start_time=started,
+            end_time=ended,
+            cu_hours=None if job.null_cu and ended is None else cu,
+            visible_delay=delay,
+        )
+        self.jobs[job.key] = job
+        return job
+
+    @staticmethod
+    def _cu(job: Model, at: float) -> float:
+        return 0.0 if job.start is None else job.rate * max(0.0, at - job.start) / 3600
+
+    def before_poll(self) -> None:
+        at = self.api_now()
+        for job in self.jobs.values():
+            if job.phase == "running" and not job.null_cu and not job.gone:
+                self.sim.set_job(job.key, cu_hours=self._cu(job, at))
+
+    def happen(self, at: float) -> None:
+        self.now[0] = at
+        api = self.api_now()
+        roll = self.rng.random()
+        active = [job for job in self.jobs.values() if not job.ended]
+        if roll < 0.03:  # a burst sharing one submitTime: older jobs move to the next page
+            for _ in range(self.rng.randint(101, 105)):
+                self._add(api - 1, started=api - 1, ended=api)
+            self.trace.append(f"{api:.0f} burst")
+        elif roll < 0.4 or not active:
+            delay = self.rng.randint(30, 500) if self.rng.random() < 0.2 else 0
+            job = self._add(api, delay=delay)
+            self.trace.append(f"{api:.0f} submit {job.key} delay {delay}")
+        elif roll < 0.6:
+            waiting = [job for job in active if job.start is None]
+            if waiting:
+                job = self.rng.choice(waiting)
+                self.sim.set_job(job.key, status="Running")
+                job.start, job.phase = api, "running"
+                self.trace.append(f"{api:.0f} start {job.key}")
+        elif roll < 0.85:
+            job = self.rng.choice(active)
+            status = self.rng.choice(tuple(EMR_ENDS))
+            job.end, job.phase, job.status = api, EMR_ENDS[status], status
+            cu = self._cu(job, api) if job.start is not None else None
+            self.sim.set_job(job.key, status=status, cu_hours=cu)
+            self.trace.append(f"{api:.0f} end {job.key} {status}")
+        else:  # deleted by a user, between two pages of some walk
+            done = [
+                job
+                for job in self.jobs.values()
+                if not job.gone and (job.seen_ended or (job.ended and job.end < self.first))
+            ]
+            if done:
+                job = self.rng.choice(done)
+                self.sim.delete_between_pages([job.key])
+                job.gone = True
+                self.trace.append(f"{api:.0f} delete {job.key} between pages")
+
+    def seen_by_poll(self, ok: bool) -> list[Model]:
+        if self.empty_pending:
+            self.empty_pending -= 1
+            return []
+        api = self.api_now()
+        return [job for job in self.jobs.values() if not job.gone and job.visible_at <= api]
+
+
+@pytest.mark.timeout(180)
+def test_emr_counts_exactly_whatever_happens(tmp_path: Path) -> None:
+    now = [float(T0)]
+    for seed in range(HISTORIES):
+        now[0] = float(T0)
+        with EmrServerlessSimulator(seed=seed, clock=lambda: now[0]) as sim:
+            history = EmrHistory(seed, now, sim)
+            now[0] = float(T0)
+            target = sim.target_config(
+                "emr", resources=["jobs"], requests_per_second=1000, full_list_interval="2m"
+            )
+            exporting = Exporting(target, tmp_path / f"state-{seed}.json", lambda: now[0])
+            throttle = lambda: sim.throttle_next(1, retry_after_ms=1)  # noqa: E731
+            check(seed, history, exporting, throttle, polls=10)
+
+
+# --- ModelArts Lite -----------------------------------------------------------------------------
+
+MA_ENDS = (("FINISHED", 0, "succeeded"), ("FINISHED", 2, "failed"), ("DELETED", 0, "cancelled"))
+
+
+class ModelArtsHistory(History):
+    """Jobs start PROCESSING and end; some start and end between two polls (only a full list
+    can show them); the API answers only the newest ``page_limit`` jobs of a list; the first
+    answer may be empty."""
+
+    def __init__(self, seed: int, now: list[float], sim: ModelArtsLiteSimulator) -> None:
+        super().__init__(seed, now)
+        self.sim = sim
+        self.mark = 0
+        rng = self.rng
+        first = now[0]
+        for i in range(rng.randint(0, 15)):  # finished long ago
+            self._add(first - 20000 + 10 * i, ended=first - 19000 + 10 * i)
+        for i in range(rng.randint(0, 4)):  # running at the baseline
+            self._add(first - 600 - 100 * i)
+        self.empty_pending = 0
+        if rng.random() < 0.3:
+            sim.empty_answers(1)
+            self.empty_pending = 1
+
+    def _add(self, created: float, ended: float | None = None) -> Model:
+        self.now[0] = created
+        job = Model(self.sim.add_job(create_at=created), created, "running")
+        self.jobs[job.key] = job
+        if ended is not None:
+            self._end(job, ended)
+        return job
+
+    def _end(self, job: Model, at: float) -> None:
+        self.now[0] = at
+        status, abnormal, phase = self.rng.choice(MA_ENDS)
+        self.sim.set_job(job.key, status=status, abnormal_count=abnormal)
+        job.end, job.phase, job.status = at, phase, status
+
+    def before_poll(self) -> None:
+        self.mark = len(self.sim.requests)
+
+    def happen(self, at: float) -> None:
+        roll = self.rng.random()
+        active = [job for job in self.jobs.values() if not job.ended]
+        if roll < 0.4 or not active:
+            job = self._add(at)
+            self.trace.append(f"{at:.0f} submit {job.key}")
+        elif roll < 0.55:
+            job = self._add(at, ended=at)  # never PROCESSING at a poll
+            self.trace.append(f"{at:.0f} submit and end {job.key} {job.status}")
+        elif roll < 0.9:
+            job = self.rng.choice(active)
+            self._end(job, at)
+            self.trace.append(f"{at:.0f} end {job.key} {job.status}")
+
+    def _newest(self, jobs: list[Model]) -> list[Model]:
+        return sorted(jobs, key=lambda job: job.submit, reverse=True)[: self.sim.page_limit]
+
+    def seen_by_poll(self, ok: bool) -> list[Model]:
+        if self.empty_pending:
+            self.empty_pending -= 1
+            return []
+        asked = self.sim.requests[self.mark :]
+        full = any("status" not in query and "id" not in query for query in asked)
+        jobs = list(self.jobs.values())
+        seen = {job.key: job for job in self._newest(jobs)} if full else {}
+        if not full or len(jobs) > self.sim.page_limit:  # the PROCESSING list was read too
+            active = [job for job in jobs if not job.ended]
+            seen.update((job.key, job) for job in self._newest(active))
+            # and each job known active that neither answer showed, by id
+            seen.update((job.key, job) for job in jobs if job.known_active)
+        self.trace.append(f"full={full} seen={len(seen)}")
+        return list(seen.values())
+
+
+@pytest.mark.timeout(180)
+def test_modelarts_counts_exactly_whatever_happens(tmp_path: Path) -> None:
+    now = [float(T0)]
+    for seed in range(HISTORIES):
+        now[0] = float(T0)
+        limit = random.Random(seed).choice((5, 8, 12))
+        with ModelArtsLiteSimulator(page_limit=limit, seed=seed, clock=lambda: now[0]) as sim:
+            history = ModelArtsHistory(seed, now, sim)
+            now[0] = float(T0)
+            target = sim.target_config(
+                "ma", resources=["jobs"], requests_per_second=1000, full_list_interval="3m"
+            )
+            exporting = Exporting(target, tmp_path / f"state-{seed}.json", lambda: now[0])
+            check(seed, history, exporting, lambda: sim.throttle_next(1))

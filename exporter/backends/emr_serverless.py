@@ -39,7 +39,7 @@ API_VERSION = "2023-08-08"
 PAGE_SIZE = 100
 WATERMARK_OVERLAP = 600.0  # seconds re-read before the newest submitTime seen
 OPEN_END = 86400.0  # a window's end lies this far past both clocks: open-ended in effect
-WALK_ATTEMPTS = 3  # walks taken before one the list moved under counts as incomplete
+MAX_STEPS_BACK = 20  # pages read again for deletions in one walk before it is incomplete
 TIE_ROUNDS = 10  # reads of a group of equal submitTime before it counts as incomplete
 STATUSES = {
     "Submitted": Phase.PENDING,
@@ -220,6 +220,18 @@ class _Walk:
         return len(self.found) - before
 
 
+def _boundary_times(pages: dict[int, _Page]) -> list[float]:
+    """The submitTime of each group of equal ones split across two consecutive pages."""
+    times = set()
+    for index, page in pages.items():
+        following = pages.get(index + 1)
+        if page.jobs and following is not None and following.jobs:
+            last, first = page.jobs[-1].submit_time, following.jobs[0].submit_time
+            if last is not None and last == first:
+                times.add(last)
+    return sorted(times)
+
+
 def _items(payload: Any, field: str, operation: str) -> list[Any]:
     if not isinstance(payload, dict) or not isinstance(payload.get(field), list):
         raise PollError("parse", f"{operation}: answer has no {field} list")
@@ -342,52 +354,17 @@ class EmrServerlessBackend(Backend):
         """Every job matching ``params``, page by page, sure to miss none.
 
         A job inserted while paging pushes the rest down: a boundary item shows twice, nothing
-        is missed. A job deleted while paging pulls the rest up, so the item at a page boundary
-        would be skipped: when ``totalCount`` drops between two pages, the walk is taken again
-        (``WALK_ATTEMPTS`` times at most, then it is incomplete and ``unstable``). Jobs of equal
-        ``submitTime`` may come in any order, a new one per request: when a walk found fewer
-        jobs than ``totalCount``, each group of them across a page boundary is read on its own
-        until every one of them is seen.
+        is missed. A job deleted while paging pulls the rest up, so the first item of the page
+        about to be read moves to the end of the page read before: when ``totalCount`` drops
+        between two reads, the page before is read again (``MAX_STEPS_BACK`` times at most,
+        then the walk is incomplete and ``unstable``). Jobs of equal ``submitTime`` may come in
+        any order, a new one per request: when a walk found fewer jobs than ``totalCount``,
+        each group of them across a page boundary is read on its own until all are seen.
         """
         walk = _Walk()
-        for _ in range(WALK_ATTEMPTS):
-            stable, boundary_times, last = self._pass(params, deadline, walk)
-            if walk.capped:
-                return walk
-            if stable:
-                # jobs submitted meanwhile sit on pages already read: read those again
-                for again in range(1, last.number + 1):
-                    if len(walk.found) >= last.total or not walk.add(
-                        self._page(params, again, deadline)
-                    ):
-                        break
-                # still short: a group of equal submitTime across a page boundary was
-                # reordered between two pages (with no job deleted, none can be missing else)
-                short = len(walk.found) < last.total
-                for at in sorted(boundary_times) if short else ():
-                    if not self._read_ties(params, at, deadline, walk):
-                        walk.complete, walk.unstable = False, True
-                        log.warning(
-                            "target %s: jobs submitted at one instant never listed in full",
-                            self.target.name,
-                        )
-                return walk
-        walk.complete, walk.unstable = False, True
-        log.warning(
-            "target %s: ListRayJob changed under %d walks in a row; taken as incomplete",
-            self.target.name,
-            WALK_ATTEMPTS,
-        )
-        return walk
-
-    def _pass(
-        self, params: dict[str, Any], deadline: float, walk: _Walk
-    ) -> tuple[bool, set[float], _Page]:
-        """Read every page once into ``walk``; (no job deleted meanwhile, the ``submitTime``
-        of groups across page boundaries, the last page read)."""
-        boundary_times: set[float] = set()
-        previous: _Page | None = None
-        page_num = 1
+        pages: dict[int, _Page] = {}
+        previous: _Page | None = None  # the page read last, whichever it was
+        page_num, steps_back = 1, 0
         while True:
             if page_num > self.target.max_pages:
                 log.warning(
@@ -396,20 +373,39 @@ class EmrServerlessBackend(Backend):
                     self.target.max_pages,
                 )
                 walk.complete, walk.capped = False, True
-                assert previous is not None
-                return False, boundary_times, previous
+                return walk
             page = self._page(params, page_num, deadline)
             walk.add(page)
-            if previous is not None:
-                if page.total < previous.total:
-                    return False, boundary_times, page
-                if page.jobs and previous.jobs:
-                    last, first = previous.jobs[-1].submit_time, page.jobs[0].submit_time
-                    if last is not None and last == first:
-                        boundary_times.add(last)
+            if previous is not None and page.total < previous.total and page_num > 1:
+                steps_back += 1
+                if steps_back > MAX_STEPS_BACK:
+                    walk.complete, walk.unstable = False, True
+                    log.warning(
+                        "target %s: ListRayJob kept shrinking under the walk; incomplete",
+                        self.target.name,
+                    )
+                    return walk
+                previous, page_num = page, page_num - 1
+                continue
+            pages[page_num] = previous = page
             if page.size < PAGE_SIZE or page_num * PAGE_SIZE >= page.total:
-                return True, boundary_times, page
-            previous, page_num = page, page_num + 1
+                break
+            page_num += 1
+        # jobs submitted meanwhile sit on pages already read: read those again
+        for again in range(1, page_num + 1):
+            if len(walk.found) >= page.total or not walk.add(self._page(params, again, deadline)):
+                break
+        if len(walk.found) < page.total:
+            # a group of equal submitTime across a page boundary was reordered between two
+            # reads (with no job deleted, nothing else can be missing)
+            for at in _boundary_times(pages):
+                if not self._read_ties(params, at, deadline, walk):
+                    walk.complete, walk.unstable = False, True
+                    log.warning(
+                        "target %s: jobs submitted at one instant never listed in full",
+                        self.target.name,
+                    )
+        return walk
 
     def _read_ties(self, params: dict[str, Any], at: float, deadline: float, walk: _Walk) -> bool:
         """Read every job submitted at ``at`` (epoch seconds), however they are ordered."""
