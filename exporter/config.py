@@ -56,11 +56,18 @@ def one_line(text: str, limit: int = MAX_PROBLEM_LENGTH) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+MAX_PROBLEMS = 100
+
+
 class ConfigError(Exception):
-    """An invalid configuration: one line per problem."""
+    """An invalid configuration: one line per problem, the first ``MAX_PROBLEMS`` of them
+    (a generated file can hold thousands; a reload's HTTP answer and the log stay small)."""
 
     def __init__(self, problems: list[str]) -> None:
-        problems = [one_line(problem) for problem in problems]
+        more = len(problems) - MAX_PROBLEMS
+        problems = [one_line(problem) for problem in problems[:MAX_PROBLEMS]]
+        if more > 0:
+            problems.append(f"... and {more} more problems")
         super().__init__("\n".join(problems))
         self.problems = problems
 

@@ -209,3 +209,15 @@ def test_emr_endpoints_from_region_and_network(tmp_path: Path) -> None:
     assert vpc.base_url() == "https://emr-serverless-spark-vpc.cn-hangzhou.aliyuncs.com"
     assert own.base_url() == "http://127.0.0.1:1234"
     assert public.credential_provider().get().access_key_secret == "from-file"
+
+
+def test_problem_lines_are_bounded_in_count_and_length(tmp_path: Path) -> None:
+    keys = "".join(f"  k{i}_{'x' * 1000}: 1\n" for i in range(500))
+    path = tmp_path / "config.yaml"
+    path.write_text(f"targets:\n- name: a\n  backend: ray\n  url: http://x:1\n{keys}")
+    with pytest.raises(ConfigError) as refused:
+        load_config(path)
+    problems = refused.value.problems
+    assert len(problems) == 101 and problems[-1] == "... and 400 more problems"
+    assert all(len(line) <= 500 for line in problems)
+    assert problems[0].startswith("targets[0].k0_xxx") and problems[0].endswith("…: unknown key")
