@@ -134,6 +134,12 @@ class SteppedClock:
         self.now += seconds
 
 
+def peak_rss_kib(pid: int) -> int:
+    """A running process's peak resident memory so far (VmHWM), in KiB."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:"))
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
-import re
 import socket
 import threading
 import time
@@ -30,7 +29,7 @@ from exporter.simulators.emr_serverless import EmrServerlessSimulator
 from exporter.simulators.modelarts_lite import ModelArtsLiteSimulator
 from exporter.simulators.ray import RaySimulator
 
-from .helpers import exporter_process, promtool_check_metrics, samples, value
+from .helpers import exporter_process, peak_rss_kib, promtool_check_metrics, samples, value
 from .test_hostile_http import (
     RawServer,
     answer,
@@ -207,10 +206,9 @@ def test_deep_json_in_a_running_exporter_is_parse_with_bounded_memory(tmp_path: 
         )
         with exporter_process("--config.file", str(config)) as (process, base):
             metrics = httpx.get(f"{base}/metrics", timeout=5).content
-            status = Path(f"/proc/{process.pid}/status").read_text()
+            peak_kib = peak_rss_kib(process.pid)
             process.kill()
             process.wait(timeout=10)
-    peak_kib = int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1))
     assert peak_kib < 200 * 1024, f"peak RSS {peak_kib} KiB"
     assert value(metrics, "jobfleet_poll_errors_total", target="deep", reason="parse") == 1
     assert value(metrics, "jobfleet_poll_errors_total", target="deep", reason="other") == 0

@@ -6,14 +6,12 @@ from __future__ import annotations
 import contextlib
 import json
 import shutil
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import httpx
 import pytest
 import yaml
 
@@ -23,24 +21,9 @@ from exporter.simulators.ray import RaySimulator
 
 from ..helpers import ROOT, eventually, exporter_process, free_port, need
 from ..test_observability import dashboard_exprs, recording_names
+from .prometheus import daemon, prometheus_scraping
 
 pytestmark = pytest.mark.e2e
-
-
-@contextlib.contextmanager
-def daemon(command: list[str], log: Path) -> Iterator[subprocess.Popen]:
-    """A server process, stopped by its PID on the way out."""
-    with open(log, "wb") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
-        try:
-            yield process
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
 
 
 @contextlib.contextmanager
@@ -69,8 +52,7 @@ def webhook() -> Iterator[tuple[str, list[dict]]]:
 
 
 def test_prometheus_rules_dashboards_and_alerts_end_to_end(tmp_path: Path) -> None:
-    prometheus, alertmanager = shutil.which("prometheus"), shutil.which("prometheus-alertmanager")
-    need(prometheus is not None, "prometheus is not installed (scripts/install-tools.sh)")
+    alertmanager = shutil.which("prometheus-alertmanager")
     need(alertmanager is not None, "prometheus-alertmanager is not installed")
     ray, yuanrong = RaySimulator(seed=1), RaySimulator(flavour="openyuanrong", seed=2)
     emr, modelarts = EmrServerlessSimulator(seed=3), ModelArtsLiteSimulator(seed=4)
@@ -127,42 +109,16 @@ def test_prometheus_rules_dashboards_and_alerts_end_to_end(tmp_path: Path) -> No
             for group in rules["groups"]:
                 group.pop("interval", None)
             (tmp_path / name).write_text(yaml.safe_dump(rules))
-        prom_port, alerts_to = free_port(), f"127.0.0.1:{am_port}"
-        (tmp_path / "prometheus.yml").write_text(
-            yaml.safe_dump(
-                {
-                    "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-                    "rule_files": [str(tmp_path / "recording.yml"), str(tmp_path / "alerts.yml")],
-                    "alerting": {"alertmanagers": [{"static_configs": [{"targets": [alerts_to]}]}]},
-                    "scrape_configs": [
-                        {
-                            "job_name": "jobfleet",
-                            "static_configs": [{"targets": [exporter_url.removeprefix("http://")]}],
-                        }
-                    ],
-                }
+        alerts_to = f"127.0.0.1:{am_port}"
+        prometheus_server = stack.enter_context(
+            prometheus_scraping(
+                exporter_url,
+                tmp_path,
+                rule_files=[str(tmp_path / "recording.yml"), str(tmp_path / "alerts.yml")],
+                alerting={"alertmanagers": [{"static_configs": [{"targets": [alerts_to]}]}]},
             )
         )
-        stack.enter_context(
-            daemon(
-                [
-                    prometheus,
-                    f"--config.file={tmp_path / 'prometheus.yml'}",
-                    f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-                    f"--web.listen-address=127.0.0.1:{prom_port}",
-                ],
-                tmp_path / "prometheus.log",
-            )
-        )
-        api = f"http://127.0.0.1:{prom_port}/api/v1/query"
-
-        def query(expr: str) -> list:
-            try:
-                answer = httpx.get(api, params={"query": expr}, timeout=5).json()
-            except (httpx.HTTPError, ValueError):
-                return []
-            assert answer.get("status") != "error", (expr, answer)
-            return answer["data"]["result"] if answer.get("status") == "success" else []
+        query = prometheus_server.query
 
         assert eventually(lambda: query("jobfleet_build_info"), 30, step=0.5), "no scrape"
         every_target_polled = "count(increase(jobfleet_poll_duration_seconds_count[1m]) > 0) >= 5"

@@ -4,28 +4,23 @@ to 256 characters or cleaned of what it cannot store (22 ids: 22 series, not 20)
 from __future__ import annotations
 
 import contextlib
-import shutil
 from pathlib import Path
 
-import httpx
 import pytest
-import yaml
 
 from exporter.app import Exporter
 from exporter.config import parse_config
 from exporter.simulators.emr_serverless import EmrServerlessSimulator
 from exporter.simulators.ray import RaySimulator
 
-from ..helpers import eventually, free_port, need, serving
+from ..helpers import eventually, serving
 from ..test_unique_label_values import COLLIDING_IDS
-from .test_observability_e2e import daemon
+from .prometheus import prometheus_scraping
 
 pytestmark = pytest.mark.e2e
 
 
 def test_prometheus_stores_one_series_per_colliding_id(tmp_path: Path) -> None:
-    prometheus = shutil.which("prometheus")
-    need(prometheus is not None, "prometheus is not installed (scripts/install-tools.sh)")
     with contextlib.ExitStack() as stack:
         ray = stack.enter_context(RaySimulator())
         emr = stack.enter_context(EmrServerlessSimulator())
@@ -40,40 +35,10 @@ def test_prometheus_stores_one_series_per_colliding_id(tmp_path: Path) -> None:
         stack.callback(exporter.close)
         exporter_url = stack.enter_context(serving(exporter))
 
-        port = free_port()
-        (tmp_path / "prometheus.yml").write_text(
-            yaml.safe_dump(
-                {
-                    "global": {"scrape_interval": "1s"},
-                    "scrape_configs": [
-                        {
-                            "job_name": "jobfleet",
-                            "static_configs": [{"targets": [exporter_url.removeprefix("http://")]}],
-                        }
-                    ],
-                }
-            )
-        )
-        stack.enter_context(
-            daemon(
-                [
-                    prometheus,
-                    f"--config.file={tmp_path / 'prometheus.yml'}",
-                    f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-                    f"--web.listen-address=127.0.0.1:{port}",
-                ],
-                tmp_path / "prometheus.log",
-            )
-        )
+        prometheus = stack.enter_context(prometheus_scraping(exporter_url, tmp_path))
 
         def count(expr: str) -> float | None:
-            try:
-                answer = httpx.get(
-                    f"http://127.0.0.1:{port}/api/v1/query", params={"query": expr}, timeout=5
-                ).json()
-            except (httpx.HTTPError, ValueError):
-                return None
-            result = answer.get("data", {}).get("result", [])
+            result = prometheus.query(expr)
             return float(result[0]["value"][1]) if result else None
 
         jobs = 'count(jobfleet_job_info{target="ray"})'
