@@ -1,6 +1,6 @@
 """``make bench``: every benchmark, each printing its table beside its baseline.
 
-python -m bench.run [--quick]   # --quick: 1k and 10k only, for a smoke run
+python -m bench.run [--quick]   # --quick: 1k and 10k jobs, 100 and 1k targets, for a smoke run
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import os
 import platform
 import time
 
-from . import api_cost, clusters, ingest, memory, scrape, web_auth
+from . import api_cost, clusters, ingest, memory, scrape, targets, web_auth
 
 
 def main() -> None:
@@ -30,6 +30,7 @@ def main() -> None:
         lambda: memory.run(jobs),
         lambda: api_cost.run(jobs, 100),
         lambda: clusters.run(1_000),
+        lambda: targets.run((100, 1_000) if args.quick else (100, 1_000, 10_000)),
         lambda: web_auth.run(),
     )
     for section in sections:
