@@ -19,6 +19,7 @@ import tempfile
 import time
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 import httpx
 import yaml
@@ -52,14 +53,15 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _poll_errors(base: str) -> int:
-    """Failed polls so far (timeouts when the simulators fall behind), from /metrics."""
+def _poll_errors(base: str) -> str:
+    """Failed polls so far by reason (timeouts when the simulators fall behind), from /metrics."""
     body = httpx.get(f"{base}/metrics", timeout=60).text
-    return sum(
-        int(float(line.rsplit(" ", 1)[1]))
-        for line in body.splitlines()
-        if line.startswith("jobfleet_poll_errors_total{")
-    )
+    reasons: dict[str, int] = {}
+    for line in body.splitlines():
+        if line.startswith("jobfleet_poll_errors_total{"):
+            reason = line.split('reason="', 1)[1].split('"', 1)[0]
+            reasons[reason] = reasons.get(reason, 0) + int(float(line.rsplit(" ", 1)[1]))
+    return ", ".join(f"{n} {reason}" for reason, n in sorted(reasons.items()) if n) or "0"
 
 
 def _get(client: httpx.Client, url: str) -> int | None:
@@ -69,7 +71,7 @@ def _get(client: httpx.Client, url: str) -> int | None:
         return None
 
 
-def measure(code: Path, config: Path, port: int, budget_s: float) -> dict[str, float | None]:
+def measure(code: Path, config: Path, port: int, budget_s: float) -> dict[str, Any]:
     """Spawn ``python -m exporter`` from ``code``; seconds to /healthz 200 and to /readyz 200
     (None when not within ``budget_s``), and its RSS then (or when given up)."""
     base = f"http://127.0.0.1:{port}"
@@ -90,7 +92,7 @@ def measure(code: Path, config: Path, port: int, budget_s: float) -> dict[str, f
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    result: dict[str, float | None] = {"healthz": None, "ready": None}
+    result: dict[str, Any] = {"healthz": None, "ready": None}
     try:
         with httpx.Client(timeout=5) as client:
             while time.monotonic() - started < budget_s and process.poll() is None:
