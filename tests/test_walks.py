@@ -118,6 +118,51 @@ def test_emr_cloud_clock_ahead_and_late_listing_hide_no_job() -> None:
             assert all(w["endTime"] > (now[0] + 720) * 1000 for w in windows(sim))
 
 
+def test_emr_lookback_grows_after_a_job_listed_late(caplog) -> None:
+    """A job listed 20 minutes after its submitTime, while newer jobs move the window on, is
+    found by the next full walk; from then on the window looks back far enough to find the
+    next such job at the first poll after it is listed."""
+    now = [T0]
+    with EmrServerlessSimulator(clock=lambda: now[0]) as sim:
+        sim.add_job("rj-old", status="Succeeded", submit_time=T0 - 60)
+        target = emr_target(sim) | {"poll_interval": "30s", "full_list_interval": "1h"}
+
+        def walks() -> int:
+            return sum(
+                1
+                for action, query in sim.requests
+                if action == "ListRayJob"
+                and str(query.get("pageNum")) == "1"
+                and not {"submitTime", "submissionId"} & set(query)
+            )
+
+        with polling(target, now) as poller:
+            assert poller.poll("jobs")
+            walks_before = walks()
+
+            def poll_until_listed(key: str, visible_at: float) -> float:
+                """Poll every 30 s while a new job is submitted each minute; when was ``key``
+                first listed."""
+                for step in range(240):
+                    now[0] += 30
+                    if step % 2 == 0:
+                        sim.add_job(f"rj-stream-{now[0]:.0f}", status="Succeeded")
+                    assert poller.poll("jobs")
+                    if key in listed(poller):
+                        return now[0] - visible_at
+                raise AssertionError(f"{key} never listed")
+
+            first = sim.add_job("rj-late-1", status="Running", visible_delay=1200)
+            waited = poll_until_listed(first, now[0] + 1200)
+            assert walks() == walks_before + 1  # found by the next full walk, not by a window
+            assert waited > 30
+            assert "listed more than 600s after their submitTime" in caplog.text
+
+            second = sim.add_job("rj-late-2", status="Running", visible_delay=1200)
+            assert poll_until_listed(second, now[0] + 1200) <= 30  # the first poll after
+            assert poller.ledger.submitted >= 2 + 40
+
+
 def test_modelarts_partial_list_keeps_an_old_active_job_and_counts_it() -> None:
     now = [T0]
     with ModelArtsLiteSimulator(page_limit=3, clock=lambda: now[0]) as sim:

@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 
 API_VERSION = "2023-08-08"
 PAGE_SIZE = 100
-WATERMARK_OVERLAP = 600.0  # seconds re-read before the newest submitTime seen
+WATERMARK_OVERLAP = 600.0  # seconds re-read before the newest submitTime seen, at least
 OPEN_END = 86400.0  # a window's end lies this far past both clocks: open-ended in effect
 MAX_STEPS_BACK = 20  # pages read again for deletions in one walk before it is incomplete
 TIE_ROUNDS = 10  # reads of a group of equal submitTime before it counts as incomplete
@@ -306,6 +306,8 @@ class EmrServerlessBackend(Backend):
         }
         self._jobs: dict[str, Job] | None = None
         self._watermark = 0.0
+        self._lookback = WATERMARK_OVERLAP  # grows when a walk finds a job listed later
+        self._window_start: float | None = None  # of the last incremental poll since a walk
         self._next_full_walk = 0.0
         self._complete = True
 
@@ -315,6 +317,7 @@ class EmrServerlessBackend(Backend):
         now = self.clock()
         if self._jobs is None or now >= self._next_full_walk:
             walk = self._walk({}, deadline)
+            self._learn_lookback(walk, now)
             if walk.complete or self._jobs is None:
                 self._jobs = walk.found
             else:  # a job still active is never dropped on the strength of an incomplete walk
@@ -335,6 +338,38 @@ class EmrServerlessBackend(Backend):
         return Listing(
             items=list(self._jobs.values()), complete=self._complete, skipped=skipped, as_of=as_of
         )
+
+    def _learn_lookback(self, walk: _Walk, now: float) -> None:
+        """Widen the incremental window for jobs the API lists late.
+
+        A job first found by a full walk, though submitted before the start of the last
+        incremental window, was listed by the API later than the lookback: no incremental poll
+        could find it. The lookback grows to how old the job is now (an upper bound of its
+        delay) plus one poll interval, at most ``full_list_interval``, so the next such job is
+        found by the first poll after it is listed rather than by the next walk.
+        """
+        start, self._window_start = self._window_start, None
+        if self._jobs is None or start is None:
+            return
+        as_of = walk.as_of if walk.as_of is not None else now
+        missed = [
+            job.submit_time
+            for key, job in walk.found.items()
+            if key not in self._jobs and job.submit_time is not None and job.submit_time < start
+        ]
+        if not missed:
+            return
+        delay = min(as_of - min(missed) + self.target.poll_interval, self.target.full_list_interval)
+        if delay > self._lookback:
+            log.warning(
+                "target %s: %d jobs were listed more than %.0fs after their submitTime; "
+                "looking back %.0fs from now on",
+                self.target.name,
+                len(missed),
+                self._lookback,
+                delay,
+            )
+            self._lookback = delay
 
     def _page(self, params: dict[str, Any], page: int, deadline: float) -> _Page:
         payload, date = self.api.get_json_dated(
@@ -432,7 +467,8 @@ class EmrServerlessBackend(Backend):
         """Ask for new jobs and the still-active ones, at the lowest request count.
 
         The window is open-ended (its end a day past the API's clock and ours, so a clock
-        ahead of ours hides nothing) and starts ``WATERMARK_OVERLAP`` before the newest
+        ahead of ours hides nothing) and starts a lookback (``WATERMARK_OVERLAP``, or more
+        once jobs listed later were seen: ``_learn_lookback``) before the newest
         ``submitTime`` seen: a job listed up to that long after its submission is still found.
         """
         assert self._jobs is not None
@@ -441,7 +477,7 @@ class EmrServerlessBackend(Backend):
             (job for job in self._jobs.values() if job.phase.active),  # unknown waits for a walk
             key=lambda job: job.submit_time or 0.0,
         )
-        window_start = self._watermark - WATERMARK_OVERLAP
+        window_start = self._watermark - self._lookback
         best_cost, best_cut = math.inf, window_start
         for older_count in range(len(active) + 1):
             cut = window_start
@@ -451,6 +487,8 @@ class EmrServerlessBackend(Backend):
             cost = older_count + max(1, math.ceil(in_window / PAGE_SIZE))
             if cost < best_cost:
                 best_cost, best_cut = cost, cut
+        if self._window_start is None or best_cut > self._window_start:
+            self._window_start = best_cut
         end = max(self._watermark, self.clock()) + OPEN_END
         window = _window(int(best_cut * 1000), int(end * 1000))
         walk = self._walk({"submitTime": window}, deadline)
