@@ -135,6 +135,7 @@ class Exposition:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._blocks: dict[tuple[str, str], dict[str, bytes]] = {}
+        self._resources: dict[str, set[str]] = {}  # target name -> resources with a block
         self._owners: dict[str, object] = {}
         self._order: list[tuple[str, str]] | None = []
         self._version = 0
@@ -148,14 +149,14 @@ class Exposition:
         keep = set(keep)
         with self._lock:
             self._owners[name] = owner
-            self._drop([key for key in self._blocks if key[0] == name and key[1] not in keep])
+            self._drop([(name, r) for r in self._resources.get(name, ()) if r not in keep])
 
     def release(self, name: str, owner: object) -> None:
         """``owner`` publishes no more: drop ``name``'s blocks unless another owner claimed it."""
         with self._lock:
             if self._owners.get(name) is owner:
                 del self._owners[name]
-                self._drop([key for key in self._blocks if key[0] == name])
+                self._drop([(name, r) for r in self._resources.get(name, ())])
 
     def update(self, blocks: dict[tuple[str, str], dict[str, bytes]], owner: object = None) -> bool:
         """Store the given blocks; False (nothing stored) when ``owner`` lost its claim on
@@ -165,6 +166,8 @@ class Exposition:
                 return False
             if not blocks.keys() <= self._blocks.keys():
                 self._order = None
+                for name, resource in blocks:
+                    self._resources.setdefault(name, set()).add(resource)
             self._blocks.update(blocks)
             self._changed()
             return True
@@ -172,6 +175,10 @@ class Exposition:
     def _drop(self, keys: list[tuple[str, str]]) -> None:
         for key in keys:
             del self._blocks[key]
+            resources = self._resources[key[0]]
+            resources.discard(key[1])
+            if not resources:
+                del self._resources[key[0]]
         if keys:
             self._order = None
             self._changed()
