@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+_UNITS = ("seconds", "bytes")  # the base units the exporter's family names end in
+
 
 @dataclass(frozen=True, slots=True)
 class Family:
@@ -17,6 +19,21 @@ class Family:
 
     def header(self) -> bytes:
         return f"# HELP {self.name} {self.help}\n# TYPE {self.name} {self.type}\n".encode()
+
+    def openmetrics_header(self) -> bytes:
+        """HELP, TYPE and UNIT in OpenMetrics 1.0.0: a counter's family name drops ``_total``
+        (its samples keep it), a gauge of ``*_info`` that is always 1 is an info, and a name
+        ending in a base unit declares it."""
+        name, kind = self.name, self.type
+        if kind == "counter":
+            name = name.removesuffix("_total")
+        elif kind == "gauge" and name.endswith("_info"):
+            name, kind = name.removesuffix("_info"), "info"
+        unit = next((u for u in _UNITS if kind != "info" and name.endswith(f"_{u}")), None)
+        text = f"# HELP {name} {self.help}\n# TYPE {name} {kind}\n"
+        if unit is not None:
+            text += f"# UNIT {name} {unit}\n"
+        return text.encode()
 
 
 _FAMILIES = [

@@ -1,8 +1,11 @@
-"""Content-coding negotiation for /metrics: ``Accept-Encoding`` with q-values (RFC 9110 12.5.3)."""
+"""Negotiation for /metrics: the format from ``Accept`` and the content coding from
+``Accept-Encoding`` with q-values (RFC 9110 12.5.3)."""
 
 from __future__ import annotations
 
 import re
+
+from .render import OPENMETRICS, TEXT
 
 GZIP = "gzip"
 IDENTITY = "identity"
@@ -41,3 +44,58 @@ def choose_encoding(accept_encoding: str | None) -> str | None:
     if gzip > 0 and gzip >= identity:
         return GZIP
     return IDENTITY if identity > 0 else None
+
+
+TEXT_0_0_4 = "text/plain; version=0.0.4; charset=utf-8"
+TEXT_1_0_0 = "text/plain; version=1.0.0; charset=utf-8"
+OPENMETRICS_1_0_0 = "application/openmetrics-text; version=1.0.0; charset=utf-8"
+ESCAPING_SCHEMES = ("allow-utf-8", "underscores", "dots", "values")
+
+
+def _version(text: str) -> tuple[int, ...] | None:
+    try:
+        return tuple(int(part) for part in text.split("."))
+    except ValueError:
+        return None
+
+
+def choose_format(accept: str | None) -> tuple[str, str]:
+    """(``text`` or ``openmetrics``, Content-Type) for an ``Accept`` header, by client_python's
+    rules (prometheus_client.exposition.choose_encoder), with q-values honoured first.
+
+    Media ranges are tried from the highest q down (in their order at equal q; q=0 never):
+    ``application/openmetrics-text`` with no version or a version from 1.0.0 up gets
+    OpenMetrics 1.0.0, a lower version is passed over; ``text/plain`` gets the text format;
+    anything else is passed over, and the text format 0.0.4 is the default. As client_python
+    does, an explicit version is answered with the ``escaping`` scheme asked for (underscores
+    when none or an unknown one): every name the exporter serves is a legacy name, the same
+    under every scheme.
+    """
+    ranges: list[tuple[float, str, dict[str, str]]] = []
+    for element in (accept or "").split(","):
+        media, *params = (part.strip() for part in element.split(";"))
+        values = dict(
+            (key.strip().lower(), value.strip().strip('"'))
+            for key, _, value in (param.partition("=") for param in params)
+        )
+        try:
+            q = float(values.pop("q", "1"))
+        except ValueError:
+            continue
+        if q > 0:
+            ranges.append((q, media.lower(), values))
+    ranges.sort(key=lambda entry: -entry[0])  # stable: equal q keep their order
+    for _, media, params in ranges:
+        version = params.get("version")
+        escaping = params.get("escaping")
+        escaping = escaping if escaping in ESCAPING_SCHEMES else "underscores"
+        if media == "application/openmetrics-text":
+            if version is None:
+                return OPENMETRICS, OPENMETRICS_1_0_0
+            if (_version(version) or (0,)) >= (1, 0, 0):
+                return OPENMETRICS, f"{OPENMETRICS_1_0_0}; escaping={escaping}"
+        elif media == "text/plain":
+            if version is not None and (_version(version) or (0,)) >= (1, 0, 0):
+                return TEXT, f"{TEXT_1_0_0}; escaping={escaping}"
+            return TEXT, TEXT_0_0_4
+    return TEXT, TEXT_0_0_4

@@ -1,23 +1,30 @@
-"""Prometheus text exposition: escaping, sample lines, and the store that serves them.
+"""Prometheus text and OpenMetrics exposition: escaping, sample lines, and the store that
+serves them.
 
-Each (target, resource) renders its samples into one block per poll. The store joins blocks
-family by family (a family's samples must be contiguous) when a scrape follows a change, and
-keeps the plain and gzip bodies until the next change, so other scrapes only hand out bytes.
+Each (target, resource) renders its samples into one block per poll. The two formats share
+every sample line but a histogram bucket's exemplar (OpenMetrics only), so a block holds the
+text lines, and the OpenMetrics lines only of the families that carry exemplars. The store
+joins blocks family by family (a family's samples must be contiguous), for each format when a
+scrape of it follows a change, and keeps the plain and gzip bodies until the next change, so
+other scrapes only hand out bytes.
 """
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import math
 import re
 import threading
-from collections.abc import Iterable
+import zlib
+from collections.abc import Iterable, Sequence
 
 from .families import FAMILIES
 from .histogram import Histogram
 
 MAX_LABEL_VALUE_LENGTH = 256
+# OpenMetrics caps an exemplar's label names and values at 128 characters together
+MAX_EXEMPLAR_JOB_ID_LENGTH = 128 - len("job_id")
+TEXT, OPENMETRICS = "text", "openmetrics"  # the two exposition formats
 DIGEST_LENGTH = 8  # hex digits of sha256 appended to a value that had to change
 _ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"', "\n": "\\n"})
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")  # NUL, and surrogates no UTF-8 can carry
@@ -25,16 +32,16 @@ _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")  # NUL, and surrogates no UTF-8 
 Labels = tuple[tuple[str, str], ...]
 
 
-def storable(value: str) -> str:
+def storable(value: str, limit: int = MAX_LABEL_VALUE_LENGTH) -> str:
     """``value`` as a label value Prometheus stores, still distinct from every other value.
 
-    Values of at most ``MAX_LABEL_VALUE_LENGTH`` characters with nothing unstorable are kept as
-    they are. Otherwise NUL is dropped, a lone surrogate becomes U+FFFD, the result is cut to
-    fit, and ``~`` and the first 8 hex digits of the original's sha256 are appended (after ``…``
-    when cut): two ids that share their first 255 characters, or differ only by a character
-    dropped here, stay two series.
+    Values of at most ``limit`` characters with nothing unstorable are kept as they are.
+    Otherwise NUL is dropped, a lone surrogate becomes U+FFFD, the result is cut to fit, and
+    ``~`` and the first 8 hex digits of the original's sha256 are appended (after ``…`` when
+    cut): two ids that share their first ``limit - 1`` characters, or differ only by a
+    character dropped here, stay two series.
     """
-    if len(value) <= MAX_LABEL_VALUE_LENGTH:  # the common case, checked cheaply: every job's
+    if len(value) <= limit:  # the common case, checked cheaply: every job's
         if value.isascii():  # labels pass here at every poll
             if "\x00" not in value:
                 return value
@@ -42,20 +49,21 @@ def storable(value: str) -> str:
             return value
     digest = hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:DIGEST_LENGTH]
     cleaned = _UNSTORABLE.sub(lambda m: "" if m.group() == "\x00" else "\ufffd", value)
-    room = MAX_LABEL_VALUE_LENGTH - len(digest) - 1
+    room = limit - len(digest) - 1
     if len(cleaned) > room:
         return f"{cleaned[: room - 1]}…~{digest}"
     return f"{cleaned}~{digest}"
 
 
-def escape(value: str) -> str:
-    """A label value, made storable and distinct (``storable``), escaped for the text format.
+def escape(value: str, limit: int = MAX_LABEL_VALUE_LENGTH) -> str:
+    """A label value, made storable and distinct (``storable``), escaped for the text format
+    and OpenMetrics (which escape label values alike).
 
     This runs for every label of every per-job series at every poll: plain ASCII values within
     the cap skip both the cleaning and the translation, with only a few C-speed scans.
     """
-    if len(value) > MAX_LABEL_VALUE_LENGTH or not value.isascii() or "\x00" in value:
-        value = storable(value)
+    if len(value) > limit or not value.isascii() or "\x00" in value:
+        value = storable(value, limit)
     if "\\" in value or '"' in value or "\n" in value:
         return value.translate(_ESCAPES)
     return value
@@ -78,12 +86,35 @@ def format_value(value: float) -> str:
     return repr(value)
 
 
+def exemplar_text(exemplar: tuple[str, float, float] | None) -> str:
+    """An OpenMetrics exemplar to append to a bucket's sample line, or nothing."""
+    if exemplar is None:
+        return ""
+    job_id, value, at = exemplar
+    return (
+        f' # {{job_id="{escape(job_id, MAX_EXEMPLAR_JOB_ID_LENGTH)}"}} '
+        f"{format_value(value)} {format_value(at)}"
+    )
+
+
+class Encoded(dict[str, bytes]):
+    """A block's samples in the text format, by family; ``openmetrics`` holds the samples of
+    the families whose OpenMetrics form differs (buckets with exemplars)."""
+
+    __slots__ = ("openmetrics",)
+
+    def __init__(self, text: dict[str, bytes], openmetrics: dict[str, bytes]) -> None:
+        super().__init__(text)
+        self.openmetrics = openmetrics
+
+
 class Block:
     """The samples of one (target, resource), grouped by family."""
 
     def __init__(self, base: Labels) -> None:
         self._base = label_text(base)
         self._lines: dict[str, list[str]] = {}
+        self._openmetrics: dict[str, list[str]] = {}  # families with exemplars only
 
     def _labels(self, labels: Labels) -> str:
         if not labels:
@@ -106,26 +137,47 @@ class Block:
         self._lines.setdefault(family, []).append(f"{series} {format_value(value)}\n")
 
     def add_histogram(self, family: str, histogram: Histogram, labels: Labels = ()) -> None:
+        """Buckets, sum and count; in OpenMetrics, each bucket with its exemplar if it has one
+        (the family's lines written so far in this block are shared up to here)."""
         text = self._labels(labels)
         lines = self._lines.setdefault(family, [])
-        for bound, count in histogram.cumulative():
+        exemplars = histogram.exemplars
+        om = self._openmetrics.get(family)
+        if om is None and exemplars is not None:
+            om = self._openmetrics[family] = list(lines)
+        for index, (bound, count) in enumerate(histogram.cumulative()):
             le = format_value(bound if math.isinf(bound) else float(bound))
-            lines.append(f'{family}_bucket{{{text},le="{le}"}} {count}\n')
-        lines.append(f"{family}_sum{{{text}}} {format_value(histogram.total)}\n")
-        lines.append(f"{family}_count{{{text}}} {histogram.count}\n")
+            line = f'{family}_bucket{{{text},le="{le}"}} {count}'
+            lines.append(f"{line}\n")
+            if om is not None:
+                exemplar = exemplars[index] if exemplars is not None else None
+                om.append(f"{line}{exemplar_text(exemplar)}\n")
+        tail = (
+            f"{family}_sum{{{text}}} {format_value(histogram.total)}\n",
+            f"{family}_count{{{text}}} {histogram.count}\n",
+        )
+        lines.extend(tail)
+        if om is not None:
+            om.extend(tail)
 
-    def encode(self) -> dict[str, bytes]:
-        return {
-            family: "".join(lines).encode("utf-8", "replace")
-            for family, lines in self._lines.items()
-        }
+    def encode(self) -> Encoded:
+        def joined(by_family: dict[str, list[str]]) -> dict[str, bytes]:
+            return {
+                family: "".join(lines).encode("utf-8", "replace")
+                for family, lines in by_family.items()
+            }
+
+        return Encoded(joined(self._lines), joined(self._openmetrics))
 
 
 class Exposition:
     """Thread-safe store of rendered blocks, keyed by (target name, resource).
 
-    Publishing stores a block and costs its own size: the body is joined, and gzipped, only
-    when a scrape asks for it after a change, once however many blocks changed.
+    Publishing stores a block and costs its own size: the body of a format is joined, and
+    gzipped, only when a scrape asks for it after a change, once however many blocks changed.
+    A scrape may add a few series rendered for it alone (``response``'s ``tail``): the gzip
+    stream of the stored body is kept open at a flush point, and each scrape compresses only
+    its tail into a copy of it.
 
     A target's blocks are published by the one owner that claimed its name (its poller): a
     poller retired by a reload loses its claim, so a poll it had in flight cannot bring its
@@ -134,13 +186,15 @@ class Exposition:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._blocks: dict[tuple[str, str], dict[str, bytes]] = {}
+        self._blocks: dict[tuple[str, str], Encoded] = {}
         self._resources: dict[str, set[str]] = {}  # target name -> resources with a block
         self._owners: dict[str, object] = {}
         self._order: list[tuple[str, str]] | None = []
         self._version = 0
-        self._body: bytes | None = b""
-        self._gzipped: tuple[int, bytes] = (0, gzip.compress(b""))
+        self._bodies: dict[str, bytes] = {}  # by format, until the next change
+        # by format: (version, gzip stream of the body up to a flush point, its compressor)
+        self._streams: dict[str, tuple[int, bytes, zlib._Compress]] = {}
+        self._gzipped: dict[str, tuple[int, bytes]] = {}
 
     def claim(self, name: str, owner: object, keep: Iterable[str] = ()) -> None:
         """Make ``owner`` the only publisher of ``name``'s blocks; drop those of its blocks
@@ -158,7 +212,7 @@ class Exposition:
                 del self._owners[name]
                 self._drop([(name, r) for r in self._resources.get(name, ())])
 
-    def update(self, blocks: dict[tuple[str, str], dict[str, bytes]], owner: object = None) -> bool:
+    def update(self, blocks: dict[tuple[str, str], Encoded], owner: object = None) -> bool:
         """Store the given blocks; False (nothing stored) when ``owner`` lost its claim on
         their target. Blocks without an owner (the exporter's own) are always stored."""
         with self._lock:
@@ -185,39 +239,71 @@ class Exposition:
 
     def _changed(self) -> None:
         self._version += 1
-        self._body = None
+        self._bodies = {}
 
-    def _joined(self) -> bytes:
-        """The body, joined family by family (a family's samples must be contiguous)."""
-        if self._body is None:
+    def _joined(self, fmt: str) -> bytes:
+        """The body of ``fmt``, joined family by family (a family's samples must be
+        contiguous)."""
+        body = self._bodies.get(fmt)
+        if body is None:
             if self._order is None:
                 self._order = sorted(self._blocks)
+            openmetrics = fmt == OPENMETRICS
             by_family: dict[str, list[bytes]] = {}
             for key in self._order:
-                for name, samples in self._blocks[key].items():
-                    by_family.setdefault(name, []).append(samples)
+                block = self._blocks[key]
+                differing = block.openmetrics if openmetrics else {}
+                for name, samples in block.items():
+                    by_family.setdefault(name, []).append(differing.get(name, samples))
             parts: list[bytes] = []
             for name, family in FAMILIES.items():
                 samples = by_family.get(name)
                 if samples:
-                    parts.append(family.header())
+                    parts.append(family.openmetrics_header() if openmetrics else family.header())
                     parts.extend(samples)
-            self._body = b"".join(parts)
-        return self._body
+            body = self._bodies[fmt] = b"".join(parts)
+        return body
 
-    def body(self) -> bytes:
+    def body(self, fmt: str = TEXT) -> bytes:
+        """The stored series in ``fmt`` (OpenMetrics without its ``# EOF``)."""
         with self._lock:
-            return self._joined()
+            return self._joined(fmt)
 
-    def gzipped(self) -> bytes:
-        """The body gzipped, compressed outside the lock so publishing does not wait for it."""
+    def _stream(self, fmt: str) -> tuple[bytes, zlib._Compress]:
+        """The body's gzip stream up to a flush point, and the compressor to continue it; the
+        compression runs outside the lock so publishing does not wait for it."""
         with self._lock:
-            version, cached = self._gzipped
-            if version == self._version:
-                return cached
-            version, body = self._version, self._joined()
-        compressed = gzip.compress(body, compresslevel=1)
+            cached = self._streams.get(fmt)
+            if cached is not None and cached[0] == self._version:
+                return cached[1], cached[2]
+            version, body = self._version, self._joined(fmt)
+        compressor = zlib.compressobj(1, zlib.DEFLATED, 16 + zlib.MAX_WBITS)  # gzip framing
+        head = compressor.compress(body) + compressor.flush(zlib.Z_SYNC_FLUSH)
         with self._lock:
-            if version > self._gzipped[0]:
-                self._gzipped = (version, compressed)
+            cached = self._streams.get(fmt)
+            if cached is None or version > cached[0]:
+                self._streams[fmt] = (version, head, compressor)
+        return head, compressor
+
+    def gzipped(self, fmt: str = TEXT) -> bytes:
+        """The body gzipped whole, kept until the next change."""
+        with self._lock:
+            version = self._version
+            cached = self._gzipped.get(fmt)
+            if cached is not None and cached[0] == version:
+                return cached[1]
+        compressed = b"".join(self.response(fmt, compress=True))
+        with self._lock:
+            cached = self._gzipped.get(fmt)
+            if cached is None or version > cached[0]:
+                self._gzipped[fmt] = (version, compressed)
         return compressed
+
+    def response(self, fmt: str, compress: bool, tail: bytes = b"") -> Sequence[bytes]:
+        """The parts of a scrape's body: the stored series in ``fmt`` followed by ``tail``,
+        as one gzip stream when ``compress``."""
+        if not compress:
+            return (self.body(fmt), tail)
+        head, compressor = self._stream(fmt)
+        finish = compressor.copy()
+        return (head, finish.compress(tail) + finish.flush())

@@ -23,14 +23,14 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from . import __version__
-from .negotiation import GZIP, choose_encoding
+from .negotiation import GZIP, choose_encoding, choose_format
 from .poller import TargetPoller
 from .render import Exposition
+from .runtime_metrics import RuntimeMetrics
 from .webconfig import WebSecurity
 
 log = logging.getLogger(__name__)
 
-METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 TEXT = "text/plain; charset=utf-8"
 MAX_BODY_BYTES = 64 * 1024  # no endpoint takes a body; POST /-/reload may carry a small one
 LINGER_SECONDS = 2.0  # after refusing a request whose body is left unread (see _Handler.finish)
@@ -263,6 +263,7 @@ def _handler(
     waiting_for: Callable[[], list[str]],
 ) -> type[BaseHTTPRequestHandler]:
     security = options.security
+    runtime = RuntimeMetrics()
 
     class Handler(BaseHTTPRequestHandler):
         server_version = f"jobfleet-exporter/{__version__}"
@@ -405,15 +406,17 @@ def _handler(
             self.do_GET()
 
         def _metrics(self) -> None:
+            """The stored series in the negotiated format, then the process's own."""
             encoding = choose_encoding(self.headers.get("Accept-Encoding"))
-            vary = {"Vary": "Accept-Encoding"}
+            vary = {"Vary": "Accept, Accept-Encoding"}
             if encoding is None:
                 self._send(406, b"neither gzip nor identity is acceptable\n", TEXT, vary)
-            elif encoding == GZIP:
-                body = exposition.gzipped()
-                self._send(200, body, METRICS_CONTENT_TYPE, vary | {"Content-Encoding": "gzip"})
-            else:
-                self._send(200, exposition.body(), METRICS_CONTENT_TYPE, vary)
+                return
+            fmt, content_type = choose_format(self.headers.get("Accept"))
+            compress = encoding == GZIP
+            body = exposition.response(fmt, compress, runtime.tail(fmt))
+            headers = vary | ({"Content-Encoding": "gzip"} if compress else {})
+            self._send(200, body, content_type, headers)
 
         def do_POST(self) -> None:
             if self._denied():
@@ -431,18 +434,22 @@ def _handler(
         def _send(
             self,
             status: int,
-            body: bytes,
+            body: bytes | Sequence[bytes],
             content_type: str,
             headers: dict[str, str] | None = None,
         ) -> None:
+            """Send a response; a body given in parts goes out part by part, uncopied."""
+            parts = (body,) if isinstance(body, bytes) else body
             self.send_response(status)
             self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Content-Length", str(sum(len(part) for part in parts)))
             for name, value in (headers or {}).items():
                 self.send_header(name, value)
             self.end_headers()
             if self.command != "HEAD":
-                self.wfile.write(body)
+                for part in parts:
+                    if part:
+                        self.wfile.write(part)
 
         def log_message(self, format: str, *args: object) -> None:
             log.debug("http %s %s", self.address_string(), format % args)

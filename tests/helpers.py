@@ -70,6 +70,12 @@ def value(text: str | bytes, name: str, **labels: str) -> float:
     return sum(found)
 
 
+def exporter_series(body: bytes) -> list[bytes]:
+    """The lines of the exporter's own families: the process's own series (``process_*``,
+    ``python_*``) change from one scrape to the next."""
+    return [line for line in body.splitlines() if b"jobfleet_" in line]
+
+
 def promtool_check_metrics(text: bytes) -> subprocess.CompletedProcess:
     promtool = shutil.which("promtool")
     need(promtool is not None, "promtool is not installed (apt-get install prometheus)")

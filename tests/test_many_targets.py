@@ -100,7 +100,7 @@ def test_publishing_costs_the_block_not_the_exposition() -> None:
         block = Block((("target", f"t{n}"), ("backend", "ray")))
         block.add("jobfleet_target_up", 1, (("resource", "jobs"),))
         exposition.update({(f"t{n}", "jobs"): block.encode()})
-        assert exposition._body is None  # nothing joined per publish
+        assert not exposition._bodies  # nothing joined per publish
     body = exposition.body()
     assert body.count(b"jobfleet_target_up{") == 2_000
     assert exposition.body() is body  # joined once, handed out until the next change
