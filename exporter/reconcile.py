@@ -151,7 +151,7 @@ class JobLedger:
             self._observe_start(job, known, now)
             if job.phase.terminal and not known.counted:
                 known.counted = True
-                self._count_finished(job)
+                self._count_finished(job, now)
             if job.phase.terminal and known.finished_at is None:
                 known.finished_at = job.end_time if job.end_time is not None else now
             if not job.phase.terminal or known.finished_at >= now - self.retention:
@@ -222,16 +222,16 @@ class JobLedger:
         if job.submit_time is None:
             return
         if job.start_time is not None:
-            self.queue_wait.observe(job.start_time - job.submit_time)
+            self.queue_wait.observe(job.start_time - job.submit_time, job.key, now)
         elif job.phase is Phase.RUNNING and known.seen_pending:
-            self.queue_wait.observe(now - job.submit_time)
+            self.queue_wait.observe(now - job.submit_time, job.key, now)
 
-    def _count_finished(self, job: Job) -> None:
+    def _count_finished(self, job: Job, now: float) -> None:
         pair = (job.phase, job.status)
         self.finished[pair] = self.finished.get(pair, 0) + 1
         begin = job.start_time if job.start_time is not None else job.submit_time
         if begin is not None and job.end_time is not None and job.phase in self.duration:
-            self.duration[job.phase].observe(job.end_time - begin)
+            self.duration[job.phase].observe(job.end_time - begin, job.key, now)
 
     def _forget(self, now: float, seen: set[str]) -> None:
         """Forget a job once complete listings have gone without it for ``forget_after``: the
