@@ -4,7 +4,9 @@
     python grafana/generate.py --check  # exit 1 if a file differs from what this would write
 
 Every dashboard has a Prometheus datasource variable and multi-value ``target``/``backend``
-variables; every query filters on them with ``S`` below.
+variables; every query of a target's series filters on them with ``S`` below. The process's own
+series (``process_*``, ``python_*``) have no target: ``EXPORTER`` keeps those of jobfleet
+exporters. Histogram panels ask for exemplars: each bucket names the job last observed in it.
 """
 
 from __future__ import annotations
@@ -17,10 +19,19 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 S = 'target=~"$target", backend=~"$backend"'
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
+EXPORTER = "and on (job, instance) jobfleet_build_info"
 
 
-def q(expr: str, legend: str = "", instant: bool = False, table: bool = False) -> dict:
+def q(
+    expr: str,
+    legend: str = "",
+    instant: bool = False,
+    table: bool = False,
+    exemplar: bool = False,
+) -> dict:
     target = {"datasource": DATASOURCE, "expr": expr, "legendFormat": legend or "__auto"}
+    if exemplar:
+        target["exemplar"] = True
     if instant:
         target["instant"], target["range"] = True, False
     if table:
@@ -120,6 +131,7 @@ def quantiles(metric: str, selector: str, by: str = "") -> list[dict]:
         q(
             f"histogram_quantile({p}, sum by ({group}) (rate({metric}_bucket{{{selector}}}[$__rate_interval])))",
             f"p{int(p * 100)}" + (f" {{{{{by}}}}}" if by else ""),
+            exemplar=True,
         )
         for p in (0.5, 0.9, 0.99)
     ]
@@ -190,6 +202,7 @@ OVERVIEW = dashboard(
                 q(
                     f'histogram_quantile(0.9, sum by (phase, le) (rate(jobfleet_job_duration_seconds_bucket{{{S}, phase!="succeeded"}}[$__rate_interval])))',
                     "{{phase}}",
+                    exemplar=True,
                 )
             ],
             unit="s",
@@ -496,6 +509,49 @@ HEALTH = dashboard(
             textMode="value_and_name",
         ),
         panel("table", "Exporter build", [q("jobfleet_build_info", instant=True, table=True)], w=8),
+        panel(
+            "timeseries",
+            "Exporter CPU",
+            [
+                q(
+                    f"rate(process_cpu_seconds_total[$__rate_interval]) {EXPORTER}",
+                    "{{instance}}",
+                )
+            ],
+            unit="percentunit",
+            w=6,
+            description="CPU seconds per second of each exporter process (1 = one core).",
+        ),
+        panel(
+            "timeseries",
+            "Exporter memory (RSS)",
+            [q(f"process_resident_memory_bytes {EXPORTER}", "{{instance}}")],
+            unit="bytes",
+            w=6,
+            description="Resident memory of each exporter process; JobfleetExporterMemoryHigh fires above 1 GiB.",
+        ),
+        panel(
+            "timeseries",
+            "Exporter open file descriptors",
+            [
+                q(f"process_open_fds {EXPORTER}", "{{instance}} open"),
+                q(f"process_max_fds {EXPORTER}", "{{instance}} limit"),
+            ],
+            w=6,
+        ),
+        panel(
+            "timeseries",
+            "Exporter garbage collections",
+            [
+                q(
+                    f"sum by (instance, generation) (rate(python_gc_collections_total[$__rate_interval]) {EXPORTER})",
+                    "{{instance}} gen {{generation}}",
+                )
+            ],
+            unit="ops",
+            w=6,
+            description="Python garbage collector runs per second, by generation.",
+        ),
     ],
 )
 
