@@ -106,16 +106,14 @@ class Exporter:
     def waiting(self) -> list[str]:
         """The (target/resource) pairs not tried yet: built or not, for ``/readyz``."""
         pollers = list(self.pollers)
-        tried = [
+        untried = [
             f"{p.target.name}/{resource}"
             for p in pollers
             for resource, health in p.health.items()
             if not health.attempted
         ]
-        unbuilt = (
-            self.config.targets[len(pollers) :] if len(pollers) < len(self.config.targets) else []
-        )
-        return tried + [f"{t.name}/{resource}" for t in unbuilt for resource in t.resources]
+        unbuilt = self.config.targets[len(pollers) :]
+        return untried + [f"{t.name}/{resource}" for t in unbuilt for resource in t.resources]
 
     def _publish_process_block(self, ok: bool) -> None:
         if ok:

@@ -165,14 +165,18 @@ class StateFile:
     def keep_absent(self, retired: Iterable[tuple[str, str, dict]]) -> None:
         """Record the final (name, identity, counts) of targets a reload took out of the
         configuration, or replaced: kept, absent from now on, until their target comes back
-        or ``forget_after`` passes; one write for all."""
+        or ``forget_after`` passes; one write for all, and a reload goes on if it fails."""
         with self._lock:
             now, changed = self.clock(), False
             for name, identity, counts in retired:
                 self._entries[name] = _Entry(identity, json.dumps(counts), now)
                 changed = True
-            if changed:
+            if not changed:
+                return
+            try:
                 self._write()
+            except OSError as err:  # kept in memory; the next save writes them
+                log.error("cannot write the state file %s: %s", self.path, err.strerror or err)
 
     def forget(self, configured: Iterable[str]) -> None:
         """Mark the entries of targets not in ``configured`` absent from now (when not
