@@ -94,12 +94,14 @@ def start_server(kind: str, jobs: int, active: int) -> tuple[subprocess.Popen, s
     return process, f"http://127.0.0.1:{line.split()[1]}/metrics"
 
 
-def latencies(url: str, scrapes: int, budget_s: float = 90.0) -> tuple[float, float, int, int]:
+def latencies(
+    url: str, scrapes: int, budget_s: float = 90.0, headers: dict[str, str] | None = None
+) -> tuple[float, float, int, int]:
     """(median s, p99 s, scrapes made, body bytes) of sequential GETs, bounded in count and time."""
     samples: list[float] = []
     size = 0
     deadline = time.monotonic() + budget_s
-    with httpx.Client(timeout=60) as client:
+    with httpx.Client(timeout=60, headers=headers) as client:
         client.get(url).raise_for_status()  # warm up the connection
         while len(samples) < scrapes and time.monotonic() < deadline:
             started = time.perf_counter()

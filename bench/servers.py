@@ -4,6 +4,7 @@
 - naive:  the usual way, client_python Gauges with labels, generate_latest on every scrape,
           holding exactly the series our exposition holds;
 - static: the same bytes from a constant, over the same kind of HTTP server (the floor);
+- static-openmetrics: the same, for the OpenMetrics body;
 - raysim: the Ray Jobs API simulator holding the workload's jobs (for the ingest benchmark).
 Prints ``port N`` when ready, then serves until killed.
 """
@@ -18,6 +19,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
 from prometheus_client.parser import text_string_to_metric_families
 
+from exporter.negotiation import OPENMETRICS_1_0_0
+from exporter.render import OPENMETRICS
 from exporter.server import MetricsServer
 from exporter.simulators.ray import RaySimulator
 
@@ -36,14 +39,16 @@ def naive_registry(body: bytes) -> CollectorRegistry:
     return registry
 
 
-def static_server(body: bytes) -> ThreadingHTTPServer:
+def static_server(
+    body: bytes, content_type: str = "text/plain; version=0.0.4; charset=utf-8"
+) -> ThreadingHTTPServer:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         disable_nagle_algorithm = True  # as the exporter's server does
 
         def do_GET(self) -> None:
             self.send_response(200)
-            self.send_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+            self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
@@ -88,6 +93,9 @@ def main() -> None:
     elif kind == "naive":
         httpd, _ = start_http_server(0, addr="127.0.0.1", registry=naive_registry(body))
         port = httpd.server_port
+    elif kind == "static-openmetrics":
+        om = exporter.exposition.body(OPENMETRICS) + b"# EOF\n"
+        port = static_server(om, OPENMETRICS_1_0_0).server_port
     else:
         port = static_server(body).server_port
     print(f"port {port}", flush=True)

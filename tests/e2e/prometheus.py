@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,19 +39,27 @@ class Prometheus:
         self.url = f"http://127.0.0.1:{port}"
 
     def query(self, expr: str) -> list:
+        data = self.api("query", query=expr)
+        return data["result"] if data is not None else []
+
+    def api(self, endpoint: str, **params: str) -> Any:
+        """The ``data`` of ``/api/v1/<endpoint>``; None while Prometheus cannot answer yet."""
         try:
-            answer = httpx.get(f"{self.url}/api/v1/query", params={"query": expr}, timeout=5)
+            answer = httpx.get(f"{self.url}/api/v1/{endpoint}", params=params, timeout=5)
             payload = answer.json()
         except (httpx.HTTPError, ValueError):
-            return []
-        assert payload.get("status") != "error", (expr, payload)
-        return payload["data"]["result"] if payload.get("status") == "success" else []
+            return None
+        assert payload.get("status") != "error", (endpoint, params, payload)
+        return payload["data"] if payload.get("status") == "success" else None
 
 
 @contextlib.contextmanager
-def prometheus_scraping(exporter_url: str, workdir: Path, **settings: Any) -> Iterator[Prometheus]:
-    """Prometheus scraping ``exporter_url`` every second; ``settings`` go into its config
-    file beside ``global`` and ``scrape_configs`` (rule files, alerting)."""
+def prometheus_scraping(
+    exporter_url: str, workdir: Path, *, flags: Sequence[str] = (), **settings: Any
+) -> Iterator[Prometheus]:
+    """Prometheus scraping ``exporter_url`` every second; ``flags`` go on its command line
+    (``--enable-feature=...``), ``settings`` into its config file beside ``global`` and
+    ``scrape_configs`` (rule files, alerting)."""
     binary = shutil.which("prometheus")
     need(binary is not None, "prometheus is not installed (scripts/install-tools.sh)")
     port = free_port()
@@ -71,6 +79,7 @@ def prometheus_scraping(exporter_url: str, workdir: Path, **settings: Any) -> It
         f"--config.file={workdir / 'prometheus.yml'}",
         f"--storage.tsdb.path={workdir / 'tsdb'}",
         f"--web.listen-address=127.0.0.1:{port}",
+        *flags,
     ]
     with daemon(command, workdir / "prometheus.log"):
         yield Prometheus(port)
