@@ -11,7 +11,7 @@ from collections.abc import Callable
 from .backends import ApiStats, create_backend
 from .collectors.clusters import render_clusters
 from .collectors.health import ResourceHealth, render_api, render_health
-from .collectors.jobs import render_jobs
+from .collectors.jobs import JobLines, render_jobs
 from .config import Target
 from .errors import PollError
 from .identity import fingerprint
@@ -65,6 +65,7 @@ class TargetPoller:
                 self.ledger = JobLedger(self.backend.known_pairs, retention=target.retention)
             else:
                 self.backend.resume(self.ledger.unfinished())
+        self._job_lines = JobLines()  # per-job series kept between publishes
         self.clusters: list[Cluster] | None = None
         self.health = {resource: ResourceHealth() for resource in target.resources}
         self._not_before = dict.fromkeys(target.resources, 0.0)
@@ -191,7 +192,7 @@ class TargetPoller:
         render_health(block, resource, self.health[resource])
         with self._lock:
             if resource == "jobs" and self.ledger.baselined:
-                render_jobs(block, self.ledger, self.target.per_job_series)
+                render_jobs(block, self.ledger, self.target.per_job_series, self._job_lines)
             elif resource == "clusters" and self.clusters is not None:
                 render_clusters(block, self.clusters, self.backend.cluster_states)
         encoded = block.encode()

@@ -126,12 +126,15 @@ class JobLedger:
         counting = self.baselined
         if not counting:
             self.baseline_time = api_now
+        previous = self.tracked
         tracked: dict[str, Job] = {}
         seen: set[str] = set()
         for job in jobs:
             if job.key in seen:
                 continue
             seen.add(job.key)
+            if self._unchanged(job, previous.get(job.key), now, tracked):
+                continue
             self._note_unknown(job)
             known = self.known.get(job.key)
             if known is not None and job.run and known.run != job.run:
@@ -160,6 +163,20 @@ class JobLedger:
         self.baselined = True
         if complete:
             self._forget(now, seen)
+
+    def _unchanged(self, job: Job, last: Job | None, now: float, tracked: dict[str, Job]) -> bool:
+        """A job listed as it was at the last poll (same status, times, CU, run, labels) has
+        nothing left to count: it is marked seen and kept tracked while its retention lasts,
+        as the same ``Job`` object, so its rendered series can be reused as they are."""
+        if last is None or last != job:
+            return False
+        known = self.known.get(job.key)
+        if known is None:
+            return False
+        known.last_seen, known.absent_since = now, None
+        if not last.phase.terminal or known.finished_at >= now - self.retention:
+            tracked[job.key] = last
+        return True
 
     def _before_baseline(self, moment: float | None) -> bool:
         """At or before the baseline time (the API's ``Date`` has whole seconds: a job that

@@ -2,7 +2,7 @@ import gzip
 
 from exporter.app import process_block
 from exporter.backends.ray import STATUSES
-from exporter.collectors.jobs import render_jobs
+from exporter.collectors.jobs import JobLines, render_jobs
 from exporter.histogram import Histogram
 from exporter.model import Job, Phase, status_pairs
 from exporter.reconcile import JobLedger
@@ -107,3 +107,30 @@ def test_jobs_gauge_is_precreated_for_every_known_status() -> None:
     statuses = {dict(ls)["status"] for (n, ls), v in parsed.items() if n == "jobfleet_jobs"}
     assert statuses == set(STATUSES)
     assert all(v == 0 for (n, _), v in parsed.items() if n == "jobfleet_jobs")
+
+
+def test_unchanged_jobs_keep_their_rendered_lines_and_changed_ones_are_formatted_again() -> None:
+    def listing(status_of_b: str) -> list[Job]:
+        return [
+            Job(key=key, name=key, status=status, phase=STATUSES[status], submit_time=100.0)
+            for key, status in (("a", "RUNNING"), ("b", status_of_b))
+        ]
+
+    ledger, job_lines = JobLedger(RAY_PAIRS), JobLines()
+
+    def publish(jobs: list[Job], now: float) -> dict[str, str]:
+        ledger.apply(jobs, now)
+        block = Block(BASE)
+        render_jobs(block, ledger, "active", job_lines)
+        return {line.split('job_id="')[1][0]: line for line in block.lines("jobfleet_job_status")}
+
+    first = publish(listing("PENDING"), 1000.0)
+    again = publish(listing("PENDING"), 1030.0)  # new records, equal to the last ones
+    assert again == first
+    assert all(again[key] is first[key] for key in "ab")  # not formatted again
+    changed = publish(listing("RUNNING"), 1060.0)
+    assert changed["a"] is first["a"]
+    assert 'phase="running",status="RUNNING"' in changed["b"]
+    assert changed["b"] != first["b"]
+    assert list(publish(listing("SUCCEEDED"), 1090.0)) == ["a"]  # not active: no series
+    assert ledger.finished[(Phase.SUCCEEDED, "SUCCEEDED")] == 1

@@ -30,30 +30,63 @@ def _values(job: Job) -> tuple[float | None, ...]:
     )
 
 
-def _per_job(block: Block, jobs: Iterable[Job]) -> None:
-    """Per-job series, written straight into the block: this loop runs for every active job
-    at every poll, so labels are escaped once per job and lines built with one f-string."""
-    info, base = block.series("jobfleet_job_info", ())
-    status = block.lines("jobfleet_job_status")
-    value_lines = [block.lines(family) for family in _VALUE_FAMILIES]
-    for job in jobs:
-        ident = f'{base},job_id="{escape(job.key)}"'
-        extra = label_text(job.extra_labels)
-        info.append(
-            f'jobfleet_job_info{{{ident},job_name="{escape(job.name)}",'
-            f'job_type="{escape(job.job_type)}"{"," + extra if extra else ""}}} 1\n'
-        )
-        status.append(
-            f'jobfleet_job_status{{{ident},phase="{job.phase.value}",'
-            f'status="{escape(job.status)}"}} 1\n'
-        )
-        for family, lines, value in zip(_VALUE_FAMILIES, value_lines, _values(job), strict=True):
-            if value is not None:
-                lines.append(f"{family}{{{ident}}} {format_value(value)}\n")
+class JobLines:
+    """Each active job's rendered per-job lines, kept from one publish to the next.
+
+    The ledger keeps the same ``Job`` object for a job listed unchanged, so a job whose record
+    is the one its lines were made from is not formatted again: a publish formats only the jobs
+    that changed. Lines of jobs no longer rendered are dropped at each publish."""
+
+    def __init__(self) -> None:
+        self._base = ""
+        self._by_key: dict[str, tuple[Job, str, str, tuple[str | None, ...]]] = {}
+
+    def render(self, block: Block, jobs: Iterable[Job]) -> None:
+        """Per-job series of ``jobs``, written straight into the block."""
+        info, base = block.series("jobfleet_job_info", ())
+        if base != self._base:
+            self._base, self._by_key = base, {}
+        status = block.lines("jobfleet_job_status")
+        value_lines = [block.lines(family) for family in _VALUE_FAMILIES]
+        previous, kept = self._by_key, {}
+        for job in jobs:
+            entry = previous.get(job.key)
+            if entry is None or entry[0] is not job:
+                entry = _format(base, job)
+            kept[job.key] = entry
+            info.append(entry[1])
+            status.append(entry[2])
+            for lines, line in zip(value_lines, entry[3], strict=True):
+                if line is not None:
+                    lines.append(line)
+        self._by_key = kept
 
 
-def render_jobs(block: Block, ledger: JobLedger, per_job_series: str) -> None:
-    """Gauges of tracked jobs, counters and histograms of what finished, per-job series."""
+def _format(base: str, job: Job) -> tuple[Job, str, str, tuple[str | None, ...]]:
+    """One job's lines: labels escaped once, each line one f-string."""
+    ident = f'{base},job_id="{escape(job.key)}"'
+    extra = label_text(job.extra_labels)
+    info = (
+        f'jobfleet_job_info{{{ident},job_name="{escape(job.name)}",'
+        f'job_type="{escape(job.job_type)}"{"," + extra if extra else ""}}} 1\n'
+    )
+    status = (
+        f'jobfleet_job_status{{{ident},phase="{job.phase.value}",'
+        f'status="{escape(job.status)}"}} 1\n'
+    )
+    values = tuple(
+        None if value is None else f"{family}{{{ident}}} {format_value(value)}\n"
+        for family, value in zip(_VALUE_FAMILIES, _values(job), strict=True)
+    )
+    return job, info, status, values
+
+
+def render_jobs(
+    block: Block, ledger: JobLedger, per_job_series: str, job_lines: JobLines | None = None
+) -> None:
+    """Gauges of tracked jobs, counters and histograms of what finished, per-job series
+    (``job_lines`` keeps them between publishes; without it every job is formatted)."""
+    job_lines = JobLines() if job_lines is None else job_lines
     counts = {(phase.value, status): 0 for phase, status in ledger.known_pairs}
     types: dict[str, int] = {}
     for job in ledger.tracked.values():
@@ -61,9 +94,9 @@ def render_jobs(block: Block, ledger: JobLedger, per_job_series: str) -> None:
         counts[pair] = counts.get(pair, 0) + 1
         types[job.job_type] = types.get(job.job_type, 0) + 1
     if per_job_series == "all":
-        _per_job(block, ledger.tracked.values())
+        job_lines.render(block, ledger.tracked.values())
     elif per_job_series == "active":
-        _per_job(block, (job for job in ledger.tracked.values() if not job.phase.terminal))
+        job_lines.render(block, (job for job in ledger.tracked.values() if not job.phase.terminal))
     for (phase, status), count in sorted(counts.items()):
         block.add("jobfleet_jobs", count, (("phase", phase), ("status", status)))
     for job_type, count in sorted(types.items()):
