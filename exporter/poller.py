@@ -130,7 +130,7 @@ class TargetPoller:
         if self.state is None:
             return
         try:
-            self.state.save(self.target.name, self.identity, self.ledger.to_state())
+            self.state.save(self.target.name, self.identity, self.ledger)
         except OSError as err:
             log.error("target %s: cannot write the state file: %s", self.target.name, err)
 

@@ -38,6 +38,32 @@ class KnownJob:
     run: str = ""  # which run of its id (Job.run)
     absent_since: float | None = None  # first complete listing without it, since last seen
 
+    def stored(self) -> tuple:
+        """What a store must rewrite when it changes (``last_seen`` alone is not worth a write:
+        it only says when the job was last listed, and no rule reads it)."""
+        return (
+            self.counted,
+            self.started,
+            self.seen_pending,
+            self.finished_at,
+            self.cu_hours,
+            self.run,
+            self.absent_since,
+        )
+
+    def entry(self) -> list:
+        """The saved form, checked back by ``ledger_state``."""
+        return [
+            self.last_seen,
+            self.counted,
+            self.started,
+            self.seen_pending,
+            self.finished_at,
+            self.cu_hours,
+            self.run,
+            self.absent_since,
+        ]
+
 
 class JobLedger:
     """Reconciles successive job listings of one target into gauges, counters and histograms."""
@@ -64,11 +90,22 @@ class JobLedger:
         self.queue_wait = Histogram(QUEUE_WAIT_BUCKETS)
         self.cu_seconds: dict[str, float] = {}
         self._unknown_logged: set[str] = set()
+        # What changed since a store last took it: remembered jobs by key, forgotten keys; all
+        # of it while no store holds this ledger's entries (a new or a replaced ledger).
+        self._changed: set[str] = set()
+        self._dropped: set[str] = set()
+        self._all_changed = True
 
     # --- persistence (state_file): what was counted, so a restart neither recounts nor misses
 
     def to_state(self) -> dict:
         """Everything counted, as JSON-ready data; the gauges are rebuilt by the next poll."""
+        return self.header_state() | {
+            "known": {key: known.entry() for key, known in self.known.items()}
+        }
+
+    def header_state(self) -> dict:
+        """``to_state`` without the remembered jobs: what a store rewrites at every save."""
         return {
             "baselined": self.baselined,
             "baseline_time": self.baseline_time,
@@ -78,20 +115,31 @@ class JobLedger:
             "duration": {phase.value: h.to_state() for phase, h in self.duration.items()},
             "queue_wait": self.queue_wait.to_state(),
             "cu_seconds": self.cu_seconds,
-            "known": {
-                key: [
-                    k.last_seen,
-                    k.counted,
-                    k.started,
-                    k.seen_pending,
-                    k.finished_at,
-                    k.cu_hours,
-                    k.run,
-                    k.absent_since,
-                ]
-                for key, k in self.known.items()
-            },
         }
+
+    def changes(self) -> tuple[bool, dict[str, list], list[str]]:
+        """What a store must write to hold this ledger: (everything?, the saved form of the
+        remembered jobs that changed, the keys forgotten) since ``changes_stored``."""
+        if self._all_changed:
+            return True, {key: known.entry() for key, known in self.known.items()}, []
+        changed = {key: self.known[key].entry() for key in self._changed if key in self.known}
+        return False, changed, sorted(self._dropped)
+
+    def changes_stored(self) -> None:
+        """A store holds everything up to now: later ``changes`` start from here."""
+        self._changed.clear()
+        self._dropped.clear()
+        self._all_changed = False
+
+    def _note_changed(self, key: str) -> None:
+        self._changed.add(key)
+        if len(self._changed) > len(self.known):  # never taken: no store holds this ledger
+            self._note_all_changed()
+
+    def _note_all_changed(self) -> None:
+        self._changed.clear()
+        self._dropped.clear()
+        self._all_changed = True
 
     def restore(self, state: object) -> None:
         """Continue from ``to_state`` data: counters carry on from their saved values.
@@ -112,6 +160,7 @@ class JobLedger:
             self.queue_wait.restore(wait.buckets, wait.count, wait.total)
         self.cu_seconds = dict(saved.cu_seconds)
         self.known = {key: KnownJob(*entry) for key, entry in saved.known.items()}
+        self.changes_stored()  # restored from a store, which holds all of it
 
     def unfinished(self) -> list[str]:
         """Jobs remembered as seen but not yet counted finished."""
@@ -137,6 +186,7 @@ class JobLedger:
                 continue
             self._note_unknown(job)
             known = self.known.get(job.key)
+            before = None if known is None else known.stored()
             if known is not None and job.run and known.run != job.run:
                 if known.run:  # the id was handed out again: this is another job
                     known = None
@@ -159,6 +209,8 @@ class JobLedger:
                 known.finished_at = job.end_time if job.end_time is not None else now
             if not job.phase.terminal or known.finished_at >= now - self.retention:
                 tracked[job.key] = job
+            if not self._all_changed and known.stored() != before:
+                self._note_changed(job.key)
         self.tracked = tracked
         self.baselined = True
         if complete:
@@ -171,7 +223,7 @@ class JobLedger:
         if last is None or last != job:
             return False
         known = self.known.get(job.key)
-        if known is None:
+        if known is None or known.absent_since is not None:
             return False
         known.last_seen, known.absent_since = now, None
         if not last.phase.terminal or known.finished_at >= now - self.retention:
@@ -263,8 +315,15 @@ class JobLedger:
                 continue
             if known.absent_since is None or not watched:
                 known.absent_since = now
+                if not self._all_changed:
+                    self._note_changed(key)
             elif now - known.absent_since >= self.forget_after:
                 stale.append(key)
         for key in stale:
             del self.known[key]
+            if not self._all_changed:
+                self._changed.discard(key)
+                self._dropped.add(key)
+        if len(self._dropped) > len(self.known):  # never taken: no store holds this ledger
+            self._note_all_changed()
         self.last_complete = now

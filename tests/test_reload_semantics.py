@@ -17,9 +17,12 @@ import pytest
 import yaml
 
 from exporter.app import Exporter
+from exporter.backends.ray import STATUSES
 from exporter.config import Config, parse_config
+from exporter.model import status_pairs
+from exporter.reconcile import JobLedger
 from exporter.simulators.ray import RaySimulator
-from exporter.state import StateFile
+from exporter.state import StateFile, read_state
 
 from .helpers import eventually, exporter_process, samples, value
 
@@ -162,7 +165,7 @@ def test_repointing_a_target_starts_a_new_baseline(tmp_path: Path, how: str) -> 
             assert current.poll_all_once()
             assert finished(current.exposition.body(), "t") == 1
             current.close()
-    saved = yaml.safe_load(state.read_text())["targets"]["t"]
+    saved = read_state(state)["targets"]["t"]
     assert saved["identity"] == current.pollers[0].identity
 
 
@@ -183,7 +186,10 @@ def test_absent_entries_are_kept_for_forget_after_then_dropped(tmp_path: Path) -
     now = [1e9]
     path = tmp_path / "state.json"
     state = StateFile(path, clock=lambda: now[0], forget_after=7 * 86400)
-    state.save("stays", "id-1", {"submitted": 1})
+    state.load()
+    ledger = JobLedger(status_pairs(STATUSES))
+    ledger.submitted = 1
+    state.save("stays", "id-1", ledger)
     state.keep_absent([("gone", "id-2", {"submitted": 2})])
     state.forget({"stays"})
     state.close()
@@ -191,12 +197,12 @@ def test_absent_entries_are_kept_for_forget_after_then_dropped(tmp_path: Path) -
     again = StateFile(path, clock=lambda: now[0], forget_after=7 * 86400)
     again.load()
     again.forget({"stays"})
-    assert again.restore("gone", "id-2") == {"submitted": 2}
+    assert again.restore("gone", "id-2")["submitted"] == 2
     again.keep_absent([("gone", "id-2", {"submitted": 2})])
     now[0] += 7 * 86400 + 1
     again.forget({"stays"})
     assert again.restore("gone", "id-2") is None
-    assert again.restore("stays", "id-1") == {"submitted": 1}
+    assert again.restore("stays", "id-1")["submitted"] == 1
     assert again.restore("stays", "another identity") is None  # and dropped
     assert again.restore("stays", "id-1") is None
     again.close()
@@ -207,7 +213,7 @@ def test_a_version_1_state_file_is_adopted(tmp_path: Path) -> None:
     path.write_text('{"version": 1, "targets": {"t": {"submitted": 4}}}')
     state = StateFile(path)
     state.load()
-    assert state.restore("t", "any identity") == {"submitted": 4}
+    assert state.restore("t", "any identity")["submitted"] == 4
     state.close()
 
 

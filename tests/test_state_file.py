@@ -13,6 +13,7 @@ import logging
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +21,12 @@ import pytest
 import yaml
 
 from exporter.app import Exporter
+from exporter.backends.ray import STATUSES
 from exporter.config import ConfigError, parse_config
+from exporter.model import Job, Phase, status_pairs
+from exporter.reconcile import JobLedger
 from exporter.simulators.ray import RaySimulator
+from exporter.state import StateFile, read_state
 
 from .helpers import ROOT, exporter_process, samples, stop_with_sigterm, value
 
@@ -55,7 +60,7 @@ def saved(simulator: RaySimulator, tmp_path_factory: pytest.TempPathFactory) -> 
         assert exporter.poll_all_once()
     finally:
         exporter.close()
-    data = json.loads(path.read_text())
+    data = read_state(path)
     assert set(data["targets"]) == {"good", "bad"}
     return data
 
@@ -166,7 +171,7 @@ def test_a_corrupt_target_entry_starts_that_target_clean(
     for (name, _labels), number in samples(body).items():
         assert number >= 0 or not name.endswith(("_total", "_count", "_sum", "_bucket")), name
     assert str(POISON) not in body.decode()
-    rewritten = json.loads(path.read_text())["targets"]["bad"]["counts"]
+    rewritten = read_state(path)["targets"]["bad"]["counts"]
     assert rewritten["baselined"] is True and rewritten["submitted"] >= 0  # usable again
 
 
@@ -204,7 +209,7 @@ def test_unusable_file_starts_every_target_clean(
         assert exporter.poll_all_once()
     finally:
         exporter.close()
-    assert set(json.loads(path.read_text())["targets"]) == {"good", "bad"}  # rewritten whole
+    assert set(read_state(path)["targets"]) == {"good", "bad"}  # replaced by a database
 
 
 def test_leftover_temporary_files_are_removed_at_start(
@@ -258,3 +263,61 @@ def test_second_process_on_the_same_state_file_exits_2(
     # the lock went with the first process: the next one starts
     with exporter_process("--config.file", str(config)) as (third, _base):
         stop_with_sigterm(third)
+
+
+def test_a_json_state_file_is_migrated_to_the_database_at_start(
+    saved: dict, simulator: RaySimulator, tmp_path: Path
+) -> None:
+    path = tmp_path / "state.json"
+    path.write_text(json.dumps(saved))
+    exporter = Exporter(config_for(simulator, path))
+    try:
+        assert path.read_bytes().startswith(b"SQLite format 3\x00")
+        assert read_state(path) == saved  # every target, identity and count, as it was
+        assert exporter.poll_all_once()
+        body = exporter.exposition.body()
+    finally:
+        exporter.close()
+    # both go on from their counts: 'b' failed and was counted before the migration
+    for target in ("good", "bad"):
+        assert value(body, "jobfleet_jobs_finished_total", target=target, status="FAILED") == 1
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".state.json.")]
+
+
+def test_a_save_writes_the_counters_and_only_the_jobs_that_changed(tmp_path: Path) -> None:
+    ledger = JobLedger(status_pairs(STATUSES))
+    running = [
+        Job(key=f"j{i}", name="n", status="RUNNING", phase=Phase.RUNNING, submit_time=1.0)
+        for i in range(2000)
+    ]
+    state = StateFile(tmp_path / "state.json")
+    state.load()
+    try:
+        ledger.apply(running, 100.0)
+        state.save("t", "id", ledger)
+        assert len(read_state(state.path)["targets"]["t"]["counts"]["known"]) == 2000
+        before = state._db.total_changes
+        ledger.apply(running, 130.0)  # nothing changed: the counters' row alone
+        state.save("t", "id", ledger)
+        assert state._db.total_changes - before == 1
+        done = [
+            replace(job, status="SUCCEEDED", phase=Phase.SUCCEEDED, end_time=150.0)
+            for job in running[:20]
+        ]
+        before = state._db.total_changes
+        ledger.apply(done + running[20:], 160.0)  # 1% finished
+        state.save("t", "id", ledger)
+        assert state._db.total_changes - before == 1 + 20
+        saved_known = read_state(state.path)["targets"]["t"]["counts"]["known"]
+        assert saved_known["j0"][1] is True and saved_known["j20"][1] is False  # counted or not
+    finally:
+        state.close()
+    restored = JobLedger(status_pairs(STATUSES))
+    again = StateFile(tmp_path / "state.json")
+    again.load()
+    restored.restore(again.restore("t", "id"))
+    again.close()
+    assert restored.finished[(Phase.SUCCEEDED, "SUCCEEDED")] == 20
+    assert {key: k.stored() for key, k in restored.known.items()} == {
+        key: k.stored() for key, k in ledger.known.items()
+    }

@@ -22,6 +22,7 @@ from exporter import __version__
 from exporter.config import parse_listen_address
 from exporter.sharding import owner
 from exporter.simulators.ray import RaySimulator
+from exporter.state import read_state
 
 from ..helpers import (
     ROOT,
@@ -215,7 +216,7 @@ def test_state_on_a_volume_survives_a_restart(
         ready(engine, cid, base)
         assert eventually(lambda: finished() == 2, 20), logs(engine, cid)
         assert finished() == 2
-        assert "ray-docker" in json.loads((state / "state.json").read_text())["targets"]
+        assert "ray-docker" in read_state(state / "state.json")["targets"]
 
 
 # --- the pod the Helm chart renders, run by the image -----------------------------------------
@@ -395,7 +396,7 @@ def test_the_image_runs_the_charts_pod(
         saved = state_dir / state_file.name
         assert eventually(saved.exists, 20), logs(engine, cid)
         assert saved.stat().st_uid == pod["securityContext"]["runAsUser"]
-        assert "ray-chart" in json.loads(saved.read_text())["targets"]
+        assert "ray-chart" in read_state(saved)["targets"]
         pid = inspect(engine, cid)["State"]["Pid"]
         context = pod["securityContext"]
         assert process_ids(pid) == (context["runAsUser"], context["runAsGroup"])
