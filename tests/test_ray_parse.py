@@ -2,8 +2,15 @@ import json
 
 import pytest
 
+from exporter.backends.decode import UndecodableJson, decode_json
 from exporter.backends.fields import parse_epoch
-from exporter.backends.ray import parse_cluster, parse_job, parse_jobs
+from exporter.backends.ray import (
+    RayJobItem,
+    decode_job_list,
+    parse_cluster,
+    parse_job,
+    parse_jobs,
+)
 from exporter.errors import PollError
 from exporter.model import Phase
 
@@ -142,3 +149,37 @@ def test_cluster_without_node_list_is_a_parse_error() -> None:
     with pytest.raises(PollError) as err:
         parse_cluster("t", None, {"data": {}}, {})
     assert err.value.reason == "parse"
+
+
+TYPED_QUIRKS = [
+    b'[{"submission_id": "a", "status": "running", "start_time": 1700000000123, "end_time": 0}]',
+    b'[{"job_id": "02000000", "start_time": "1700000000.5", "end_time": "", "type": null}]',
+    b'[{"submission_id": 7, "start_time": 1700000000, "metadata": {"job_name": 3}}, {}]',
+    b'[{"submission_id": "b", "error_type": "USER", "metadata": null, "extra": [1, {"x": 2}]}]',
+]
+LENIENT_QUIRKS = [
+    b'[{"submission_id": "d\xff", "status": "RUNNING"}]',  # bad UTF-8
+    b'[{"submission_id": "e", "start_time": NaN, "end_time": 1e999}]',
+    b'[{"submission_id": "f", "metadata": "not an object"}, 3, null]',
+    b'\xef\xbb\xbf[{"submission_id": "g"}]',
+]
+
+
+@pytest.mark.parametrize("body", TYPED_QUIRKS + LENIENT_QUIRKS)
+def test_typed_decoding_reads_every_quirk_as_the_generic_tree_does(body: bytes) -> None:
+    typed = decode_job_list(body)
+    assert isinstance(typed[0], RayJobItem) == (body in TYPED_QUIRKS)  # else the lenient path
+    assert parse_jobs(typed) == parse_jobs(decode_json(body))
+
+
+def test_typed_decoding_of_a_document_that_is_no_job_list() -> None:
+    with pytest.raises(PollError, match="JSON dict"):
+        parse_jobs(decode_job_list(b'{"jobs": []}'))
+    with pytest.raises(UndecodableJson, match="nested too deep"):
+        decode_job_list(b'[{"metadata": {"a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}}]")
+
+
+def test_typed_decoding_reads_huge_numbers_as_unset() -> None:
+    body = b'[{"submission_id": ' + b"9" * 60 + b', "job_id": "c", "start_time": ' + b"9" * 60
+    (job,) = parse_jobs(decode_job_list(body + b"}]")).items
+    assert (job.key, job.submit_time, job.run) == ("c", None, "")

@@ -9,13 +9,20 @@ refuses is read again by json with lenient hooks, so that one bad item never cos
   ``NaN``/``Infinity`` constants json accepts;
 - a document nested deeper than the parser's recursion limit is refused quickly, as
   ``UndecodableJson``, instead of escaping as a ``RecursionError``.
+
+``typed_decoder`` reads a large answer straight into typed records (msgspec Structs), without
+the generic tree: keys no parser reads are skipped unread. An answer the typed reader refuses
+(a shape it does not expect, bad UTF-8, NaN, a number out of range) is read by ``decode_json``
+instead, so every tolerance above holds; parsers take either form.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
+import msgspec
 import orjson
 
 MAX_INTEGER_DIGITS = 40  # far past 64 bits: no count, size or time a backend reports is longer
@@ -49,3 +56,17 @@ def decode_json(body: bytes) -> Any:
         raise UndecodableJson("nested too deep") from None
     except ValueError as err:
         raise UndecodableJson(str(err)) from None  # where, never what: no content
+
+
+def typed_decoder(kind: Any) -> Callable[[bytes], Any]:
+    """A decoder of bodies into ``kind`` (e.g. ``list[SomeStruct]``), falling back to
+    ``decode_json`` for any body it refuses."""
+    decoder = msgspec.json.Decoder(kind)
+
+    def decode(body: bytes) -> Any:
+        try:
+            return decoder.decode(body)
+        except (msgspec.MsgspecError, RecursionError):  # RecursionError: nested too deep
+            return decode_json(body)
+
+    return decode

@@ -12,11 +12,17 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+MAX_TEXT_INTEGER = 10**40  # an integer this long is no id or name (decode.MAX_INTEGER_DIGITS)
+
+
 def text(value: Any) -> str:
-    """A string field; numbers become their text, anything else ""."""
+    """A string field; numbers become their text, anything else "" (an integer too long to
+    be anything but damage too, whichever decoder read it)."""
     if type(value) is str:  # the common case first: this runs for every field of every job
         return value
-    if isinstance(value, int | float) and not isinstance(value, bool):
+    if isinstance(value, float) or (
+        isinstance(value, int) and not isinstance(value, bool) and abs(value) < MAX_TEXT_INTEGER
+    ):
         return str(value)
     return ""
 

@@ -208,9 +208,11 @@ class ApiClient:
         deadline: float,
         params: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
+        decode: Callable[[bytes], Any] = decode_json,
     ) -> tuple[Any, float | None]:
         """``get_json`` and the server's clock when it answered (its ``Date`` header, epoch
-        seconds; None without one): job times are on that clock, which need not be ours."""
+        seconds; None without one): job times are on that clock, which need not be ours.
+        ``decode`` reads the body (``decode.typed_decoder`` for typed records)."""
         self._wait_for_slot(operation, deadline)
         remaining = deadline - time.monotonic()
         if remaining <= 0:
@@ -250,7 +252,7 @@ class ApiClient:
         if response.status_code >= 300:
             raise PollError("http", f"{operation}: unexpected redirect (HTTP {code})")
         try:
-            payload = decode_json(body)
+            payload = decode(body)
         except UndecodableJson as err:
             raise PollError(
                 "parse", f"{operation}: response is not JSON ({err}): {self.scrub.body(body, 120)}"

@@ -12,11 +12,14 @@ import functools
 import logging
 from typing import Any
 
+import msgspec
+
 from ..config import RayTarget
 from ..errors import NotFound, PollError
 from ..model import Cluster, ClusterGroup, Job, Phase, status_pairs
 from ..scrub import Scrubber, model_secrets
 from .base import Backend, Listing
+from .decode import typed_decoder
 from .fields import mapping, number, parse_epoch, read_item, text, word
 from .http import ApiClient, ApiStats
 
@@ -37,9 +40,33 @@ def _error_labels(error_type: str) -> tuple[tuple[str, str], ...]:
     return (("error_type", error_type),)
 
 
+class RayJobItem(msgspec.Struct):
+    """The fields of a job list item that ``parse_job`` reads, read straight from the answer
+    (the other keys, most of an item's bytes, are skipped unread). Each is typed as loosely as
+    its quirks need and read by the same tolerant readers as a decoded dict; an answer that
+    does not fit (``metadata`` not an object, an item not an object) is decoded generically."""
+
+    submission_id: Any = None
+    job_id: Any = None
+    status: Any = None
+    type: Any = None
+    start_time: Any = None
+    end_time: Any = None
+    error_type: Any = None
+    metadata: dict[str, Any] | None = None
+
+    def get(self, key: str) -> Any:
+        """Read like a dict, so one parser serves both forms."""
+        return getattr(self, key, None)
+
+
+decode_job_list = typed_decoder(list[RayJobItem])
+
+
 def parse_job(item: Any) -> Job | None:
-    """One element of the job list, or None when it has no usable identity."""
-    if not isinstance(item, dict):
+    """One element of the job list (a ``RayJobItem`` or a decoded dict), or None when it has
+    no usable identity."""
+    if not isinstance(item, RayJobItem | dict):
         return None
     key = text(item.get("submission_id")) or text(item.get("job_id"))
     if not key:
@@ -165,10 +192,14 @@ class RayBackend(Backend):
     def list_jobs(self, deadline: float) -> Listing:
         path = self._jobs_paths[0]
         try:
-            payload, as_of = self.api.get_json_dated(path, "ListJobs", deadline=deadline)
+            payload, as_of = self.api.get_json_dated(
+                path, "ListJobs", deadline=deadline, decode=decode_job_list
+            )
         except NotFound:
             fallback = self._jobs_paths[1]
-            payload, as_of = self.api.get_json_dated(fallback, "ListJobs", deadline=deadline)
+            payload, as_of = self.api.get_json_dated(
+                fallback, "ListJobs", deadline=deadline, decode=decode_job_list
+            )
             log.info(
                 "target %s: job list found at %s (not %s); using it", self.name, fallback, path
             )

@@ -1,0 +1,82 @@
+"""One measurement of the hot path, run as a script with the code to measure first on
+PYTHONPATH (this tree's or the previous design's ``exporter``): prints one JSON line.
+
+python bench/hotpath_worker.py URL LISTING_FILE JOBS ACTIVE STATE_DIR
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+
+def _status(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024
+    raise KeyError(field)
+
+
+def _written() -> int:
+    for line in Path("/proc/self/io").read_text().splitlines():
+        if line.startswith("wchar:"):
+            return int(line.split()[1])
+    raise KeyError("wchar")
+
+
+def main() -> None:
+    url, listing, jobs, active, state_dir = sys.argv[1:6]
+    jobs, active = int(jobs), int(active)
+    sys.path.append(str(Path(__file__).resolve().parents[1]))  # bench, after the code
+    from bench.common import ray_listing
+    from exporter.app import Exporter
+    from exporter.config import parse_config
+
+    now = time.time()
+    steady = ray_listing(jobs, active, now)
+    changed = ray_listing(jobs, active - jobs // 100, now)  # 1% of the jobs finished
+    Path(listing).write_bytes(steady)
+    del steady
+    target = {"name": "bench", "backend": "ray", "url": url, "resources": ["jobs"]}
+    target["timeout"] = "5m"
+    config = {"state_file": f"{state_dir}/state.json", "targets": [target]}
+    exporter = Exporter(parse_config(config))
+    poller = exporter.pollers[0]
+    idle = _status("VmRSS")
+
+    def poll() -> tuple[float, int]:
+        cpu, wrote = time.process_time(), _written()
+        assert poller.poll("jobs"), poller.health["jobs"].last_error
+        return time.process_time() - cpu, _written() - wrote
+
+    first, _ = poll()
+    poll()
+    Path("/proc/self/clear_refs").write_text("5")  # VmHWM from here: the peak of one poll
+    steady_cpu, steady_written = poll()
+    peak, rss = _status("VmHWM"), _status("VmRSS")
+    temporary = Path(f"{listing}.next")
+    temporary.write_bytes(changed)
+    os.replace(temporary, listing)
+    changed_cpu, changed_written = poll()
+    exporter.close()
+    print(
+        json.dumps(
+            {
+                "first_cpu": first,
+                "steady_cpu": steady_cpu,
+                "changed_cpu": changed_cpu,
+                "idle_rss": idle,
+                "steady_rss": rss,
+                "peak_rss": peak,
+                "steady_written": steady_written,
+                "changed_written": changed_written,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
