@@ -69,12 +69,10 @@ def loaded_exporter(jobs: int, active: int, per_job_series: str = "active") -> E
 
 def ingest(exporter: Exporter, raw: bytes, now: float) -> None:
     """What one poll does with an answer: decode, parse, reconcile, render."""
-    import orjson
-
-    from exporter.backends.ray import parse_jobs
+    from exporter.backends.ray import decode_job_list, parse_jobs
 
     poller = exporter.pollers[0]
-    listing = parse_jobs(orjson.loads(raw))
+    listing = parse_jobs(decode_job_list(raw))
     poller.ledger.apply(listing.items, now)
     poller.publish("jobs")
 
