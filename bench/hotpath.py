@@ -19,6 +19,7 @@ from pathlib import Path
 
 from .common import ROOT, table
 
+BACKEND_JOBS = 2_000  # EMR and ModelArts jobs per target, 10% active
 PREVIOUS_COMMIT = "7e6506ae28766d82fd335b210cf13bb127408a62"
 
 
@@ -68,6 +69,28 @@ def measure(code: Path, jobs: int, active: int, work: Path) -> dict:
     return json.loads(worker.stdout.strip().splitlines()[-1])
 
 
+def measure_backends(code: Path, jobs: int, work: Path) -> dict:
+    """EMR and ModelArts steady-state polls (``hotpath_worker.backends``) with ``code``."""
+    work.mkdir()
+    worker = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "hotpath_worker.py"),
+            "backends",
+            f"{jobs}",
+            f"{work}",
+        ],
+        env={"PYTHONPATH": str(code), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    if worker.returncode != 0:
+        raise RuntimeError(f"hot path worker failed: {worker.stderr[-2000:]}")
+    return json.loads(worker.stdout.strip().splitlines()[-1])
+
+
 def run(jobs: int = 100_000) -> str:
     active = jobs // 5
     with tempfile.TemporaryDirectory() as temporary:
@@ -76,7 +99,10 @@ def run(jobs: int = 100_000) -> str:
         (work / "previous").mkdir()
         (work / "code").mkdir()
         ours = measure(ROOT, jobs, active, work / "this")
-        before = measure(_previous_code(work / "code"), jobs, active, work / "previous")
+        previous = _previous_code(work / "code")
+        before = measure(previous, jobs, active, work / "previous")
+        ours |= measure_backends(ROOT, BACKEND_JOBS, work / "this-backends")
+        before |= measure_backends(previous, BACKEND_JOBS, work / "previous-backends")
     mib = 1024 * 1024
 
     def row(name: str, key: str, unit: str, goal: str) -> list[object]:
@@ -107,6 +133,13 @@ def run(jobs: int = 100_000) -> str:
         ],
         row("written by a steady-state poll", "steady_written", "KB", ""),
         row("written by a poll, 1% of jobs finished", "changed_written", "KB", "<= 200 KB"),
+        row(f"CPU of a steady EMR poll, {BACKEND_JOBS:,} jobs", "emr_cpu", "s", "no slower"),
+        row(
+            f"CPU of a steady ModelArts poll, {BACKEND_JOBS:,} jobs",
+            "modelarts_cpu",
+            "s",
+            "no slower",
+        ),
     ]
     return table(
         f"Hot path: {jobs:,} Ray jobs, {active:,} running, state_file on",

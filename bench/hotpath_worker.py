@@ -2,6 +2,7 @@
 PYTHONPATH (this tree's or the previous design's ``exporter``): prints one JSON line.
 
 python bench/hotpath_worker.py URL LISTING_FILE JOBS ACTIVE STATE_DIR
+python bench/hotpath_worker.py backends JOBS STATE_DIR   # EMR and ModelArts steady polls
 """
 
 from __future__ import annotations
@@ -27,7 +28,46 @@ def _written() -> int:
     raise KeyError("wchar")
 
 
+def backends(jobs: int, state_dir: str) -> None:
+    """CPU of a steady-state poll of an EMR and a ModelArts target holding ``jobs`` jobs (10%
+    active), each served by its simulator in this process (its CPU is counted, alike for both
+    designs); the median of 5 polls after the first two."""
+    import statistics
+
+    from exporter.app import Exporter
+    from exporter.config import parse_config
+    from exporter.simulators.emr_serverless import EmrServerlessSimulator
+    from exporter.simulators.modelarts_lite import ModelArtsLiteSimulator
+
+    result = {}
+    with EmrServerlessSimulator() as emr, ModelArtsLiteSimulator() as modelarts:
+        now = time.time()
+        for i in range(jobs):
+            active = i < jobs // 10
+            emr.add_job(
+                status="Running" if active else "Succeeded",
+                submit_time=now - 7200 + i * 0.01,
+                end_time=None if active else now - 600,
+            )
+            modelarts.add_job(status="PROCESSING" if active else "FINISHED")
+        for name, sim in (("emr", emr), ("modelarts", modelarts)):
+            target = sim.target_config(name, resources=["jobs"])
+            config = {"state_file": f"{state_dir}/{name}.json", "targets": [target]}
+            exporter = Exporter(parse_config(config))
+            poller = exporter.pollers[0]
+            seconds = []
+            for _ in range(7):
+                cpu = time.process_time()
+                assert poller.poll("jobs"), poller.health["jobs"].last_error
+                seconds.append(time.process_time() - cpu)
+            exporter.close()
+            result[f"{name}_cpu"] = statistics.median(seconds[2:])
+    print(json.dumps(result))
+
+
 def main() -> None:
+    if sys.argv[1] == "backends":
+        return backends(int(sys.argv[2]), sys.argv[3])
     url, listing, jobs, active, state_dir = sys.argv[1:6]
     jobs, active = int(jobs), int(active)
     sys.path.append(str(Path(__file__).resolve().parents[1]))  # bench, after the code
