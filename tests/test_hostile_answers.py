@@ -16,9 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-import yaml
 
 from exporter.app import Exporter
 from exporter.backends.decode import UndecodableJson, decode_json
@@ -29,12 +27,13 @@ from exporter.simulators.emr_serverless import EmrServerlessSimulator
 from exporter.simulators.modelarts_lite import ModelArtsLiteSimulator
 from exporter.simulators.ray import RaySimulator
 
-from .helpers import exporter_process, peak_rss_kib, promtool_check_metrics, samples, value
+from .helpers import promtool_check_metrics, samples, value
 from .test_hostile_http import (
     RawServer,
     answer,
     assert_good_exported,
     good_ray,
+    metrics_and_peak_rss,
     ray_target,
     read_request,
 )
@@ -198,17 +197,9 @@ def test_deep_json_in_a_running_exporter_is_parse_with_bounded_memory(tmp_path: 
         answer(conn, "200 OK", deep, Content_Type="application/json")
 
     with RawServer(serve) as server, good_ray() as good:
-        config = tmp_path / "config.yaml"
-        config.write_text(
-            yaml.safe_dump(
-                {"defaults": {"timeout": "5s"}, "targets": [ray_target("deep", server.url), good]}
-            )
+        metrics, peak_kib = metrics_and_peak_rss(
+            tmp_path, {"timeout": "5s"}, ray_target("deep", server.url), good
         )
-        with exporter_process("--config.file", str(config)) as (process, base):
-            metrics = httpx.get(f"{base}/metrics", timeout=5).content
-            peak_kib = peak_rss_kib(process.pid)
-            process.kill()
-            process.wait(timeout=10)
     assert peak_kib < 200 * 1024, f"peak RSS {peak_kib} KiB"
     assert value(metrics, "jobfleet_poll_errors_total", target="deep", reason="parse") == 1
     assert value(metrics, "jobfleet_poll_errors_total", target="deep", reason="other") == 0

@@ -136,6 +136,19 @@ def good_ray() -> Iterator[dict]:
         yield ray_target("good", sim.url)
 
 
+def metrics_and_peak_rss(workdir: Path, defaults: dict, *targets: dict) -> tuple[bytes, int]:
+    """One exporter process polling ``targets``: its ``/metrics`` once every target was tried,
+    and its peak RSS (KiB) by then."""
+    config = workdir / "config.yaml"
+    config.write_text(yaml.safe_dump({"defaults": defaults, "targets": list(targets)}))
+    with exporter_process("--config.file", str(config)) as (process, base):
+        metrics = httpx.get(f"{base}/metrics", timeout=5).content
+        peak_kib = peak_rss_kib(process.pid)
+        process.kill()
+        process.wait(timeout=10)
+    return metrics, peak_kib
+
+
 def assert_good_exported(body: bytes) -> None:
     assert value(body, "jobfleet_target_up", target="good") == 1
     assert value(body, "jobfleet_jobs", target="good") > 0
@@ -243,20 +256,10 @@ def test_a_nested_gzip_bomb_is_too_large_and_memory_stays_bounded(
         )
 
     with RawServer(bomb) as server, good_ray() as good:
-        config = tmp_path / "config.yaml"
-        config.write_text(
-            yaml.safe_dump(
-                {
-                    "defaults": {"timeout": "5s", "max_response_bytes": 2**20},
-                    "targets": [ray_target("bomb", server.url), good],
-                }
-            )
+        defaults = {"timeout": "5s", "max_response_bytes": 2**20}
+        metrics, peak_kib = metrics_and_peak_rss(
+            tmp_path, defaults, ray_target("bomb", server.url), good
         )
-        with exporter_process("--config.file", str(config)) as (process, base):
-            metrics = httpx.get(f"{base}/metrics", timeout=5).content
-            peak_kib = peak_rss_kib(process.pid)
-            process.kill()
-            process.wait(timeout=10)
     assert peak_kib < 200 * 1024, f"peak RSS {peak_kib} KiB"
     assert value(metrics, "jobfleet_poll_errors_total", target="bomb", reason="too_large") == 1
     assert value(metrics, "jobfleet_target_up", target="bomb") == 0
