@@ -58,6 +58,15 @@ def decode_json(body: bytes) -> Any:
         raise UndecodableJson(str(err)) from None  # where, never what: no content
 
 
+class TypedRecord(msgspec.Struct):
+    """A record read straight from an answer: its fields are the keys a parser reads, typed as
+    loosely as their quirks need (keys it does not read are skipped unread). It reads like a
+    dict, so one parser serves it and the generic tree of an answer it did not fit."""
+
+    def get(self, key: str) -> Any:
+        return getattr(self, key, None)
+
+
 def typed_decoder(kind: Any) -> Callable[[bytes], Any]:
     """A decoder of bodies into ``kind`` (e.g. ``list[SomeStruct]``), falling back to
     ``decode_json`` for any body it refuses."""

@@ -30,6 +30,7 @@ from ..errors import PollError
 from ..model import Cluster, ClusterGroup, Job, Phase, status_pairs
 from ..scrub import NO_SECRETS, Scrubber, model_secrets
 from .base import Backend, Listing
+from .decode import TypedRecord, typed_decoder
 from .fields import MAX_MAGNITUDE, mapping, number, parse_epoch, read_item, text, word
 from .http import ApiClient, ApiStats, default_error, first_text, json_object, vendor_error
 
@@ -68,9 +69,34 @@ def _job_labels(queue: str, cluster_state: str) -> tuple[tuple[str, str], ...]:
     return tuple(labels)
 
 
+class EmrJobItem(TypedRecord):
+    """The fields of a ``rayJobs`` element that ``parse_job`` reads."""
+
+    submissionId: Any = None
+    status: Any = None
+    resourceQueue: Any = None
+    cuHours: Any = None
+    name: Any = None
+    submitTime: Any = None
+    startTime: Any = None
+    endTime: Any = None
+    clusterState: Any = None
+
+
+class EmrJobPage(TypedRecord):
+    """A ListRayJob answer, read straight into records (``decode.typed_decoder``)."""
+
+    rayJobs: list[EmrJobItem] | None = None
+    totalCount: Any = None
+
+
+decode_job_page = typed_decoder(EmrJobPage)
+
+
 def parse_job(item: Any) -> Job | None:
-    """One element of ``rayJobs``; None without a submissionId."""
-    if not isinstance(item, dict):
+    """One element of ``rayJobs`` (an ``EmrJobItem`` or a decoded dict); None without a
+    submissionId."""
+    if not isinstance(item, dict | EmrJobItem):
         return None
     key = text(item.get("submissionId"))
     if not key:
@@ -233,9 +259,9 @@ def _boundary_times(pages: dict[int, _Page]) -> list[float]:
 
 
 def _items(payload: Any, field: str, operation: str) -> list[Any]:
-    if not isinstance(payload, dict) or not isinstance(payload.get(field), list):
+    if not isinstance(payload, dict | TypedRecord) or not isinstance(payload.get(field), list):
         raise PollError("parse", f"{operation}: answer has no {field} list")
-    return payload[field]
+    return payload.get(field)
 
 
 def classify_error(
@@ -378,6 +404,7 @@ class EmrServerlessBackend(Backend):
             deadline=deadline,
             params={**self._filters, **params, "pageNum": page, "pageSize": PAGE_SIZE},
             headers={"x-acs-action": "ListRayJob"},
+            decode=decode_job_page,
         )
         items = _items(payload, "rayJobs", "ListRayJob")
         total = _int(payload.get("totalCount"))

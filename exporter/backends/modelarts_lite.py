@@ -27,6 +27,7 @@ from ..labels import LabelCap
 from ..model import Job, Phase
 from ..scrub import NO_SECRETS, Scrubber, model_secrets
 from .base import Backend, Listing
+from .decode import TypedRecord, typed_decoder
 from .fields import number, parse_epoch, read_item, text, word
 from .http import (
     ApiClient,
@@ -64,9 +65,33 @@ def phase_of(status: str, abnormal_nodes: int | None) -> Phase:
     return Phase.UNKNOWN
 
 
+class LiteJobItem(TypedRecord):
+    """The fields of a ``data`` element that ``parse_job`` reads."""
+
+    id: Any = None
+    status: Any = None
+    abnormal_count: Any = None
+    update_at: Any = None
+    name: Any = None
+    type: Any = None
+    create_at: Any = None
+
+
+class LiteJobPage(TypedRecord):
+    """A ListDevServerJobs answer, read straight into records (``decode.typed_decoder``)."""
+
+    data: list[LiteJobItem] | None = None
+    pages: Any = None
+    total: Any = None
+
+
+decode_job_page = typed_decoder(LiteJobPage)
+
+
 def parse_job(item: Any, job_type: Callable[[str], str] = str) -> Job | None:
-    """One element of ``data``; None without an id. ``job_type`` bounds the open-ended type."""
-    if not isinstance(item, dict):
+    """One element of ``data`` (a ``LiteJobItem`` or a decoded dict); None without an id.
+    ``job_type`` bounds the open-ended type."""
+    if not isinstance(item, dict | LiteJobItem):
         return None
     key = text(item.get("id"))
     if not key:
@@ -91,9 +116,9 @@ def parse_job(item: Any, job_type: Callable[[str], str] = str) -> Job | None:
 
 def parse_page(payload: Any, job_type: Callable[[str], str] = str) -> tuple[list[Job], bool, int]:
     """(jobs, partial, skipped): partial when ``pages > 1`` or ``total`` exceeds the data."""
-    if not isinstance(payload, dict) or not isinstance(payload.get("data"), list):
+    if not isinstance(payload, dict | LiteJobPage) or not isinstance(payload.get("data"), list):
         raise PollError("parse", "job list: answer has no data list")
-    data = payload["data"]
+    data = payload.get("data")
     parse = functools.partial(parse_job, job_type=job_type)
     jobs = [job for job in (read_item(parse, item) for item in data) if job is not None]
     pages, total = number(payload.get("pages")), number(payload.get("total"))
@@ -179,7 +204,11 @@ class ModelArtsLiteBackend(Backend):
     ) -> tuple[list[Job], bool, int, float | None]:
         """(jobs, partial, skipped, the API's clock)."""
         payload, date = self.api.get_json_dated(
-            self._path, "ListDevServerJobs", deadline=deadline, params=params
+            self._path,
+            "ListDevServerJobs",
+            deadline=deadline,
+            params=params,
+            decode=decode_job_page,
         )
         return (*parse_page(payload, self._job_type), date)
 

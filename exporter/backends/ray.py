@@ -12,14 +12,12 @@ import functools
 import logging
 from typing import Any
 
-import msgspec
-
 from ..config import RayTarget
 from ..errors import NotFound, PollError
 from ..model import Cluster, ClusterGroup, Job, Phase, status_pairs
 from ..scrub import Scrubber, model_secrets
 from .base import Backend, Listing
-from .decode import typed_decoder
+from .decode import TypedRecord, typed_decoder
 from .fields import mapping, number, parse_epoch, read_item, text, word
 from .http import ApiClient, ApiStats
 
@@ -40,11 +38,10 @@ def _error_labels(error_type: str) -> tuple[tuple[str, str], ...]:
     return (("error_type", error_type),)
 
 
-class RayJobItem(msgspec.Struct):
-    """The fields of a job list item that ``parse_job`` reads, read straight from the answer
-    (the other keys, most of an item's bytes, are skipped unread). Each is typed as loosely as
-    its quirks need and read by the same tolerant readers as a decoded dict; an answer that
-    does not fit (``metadata`` not an object, an item not an object) is decoded generically."""
+class RayJobItem(TypedRecord):
+    """The fields of a job list item that ``parse_job`` reads (the other keys, most of an
+    item's bytes, are skipped unread); an answer that does not fit (``metadata`` not an
+    object, an item not an object) is decoded generically."""
 
     submission_id: Any = None
     job_id: Any = None
@@ -54,10 +51,6 @@ class RayJobItem(msgspec.Struct):
     end_time: Any = None
     error_type: Any = None
     metadata: dict[str, Any] | None = None
-
-    def get(self, key: str) -> Any:
-        """Read like a dict, so one parser serves both forms."""
-        return getattr(self, key, None)
 
 
 decode_job_list = typed_decoder(list[RayJobItem])
