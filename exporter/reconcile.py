@@ -52,17 +52,8 @@ class KnownJob:
         )
 
     def entry(self) -> list:
-        """The saved form, checked back by ``ledger_state``."""
-        return [
-            self.last_seen,
-            self.counted,
-            self.started,
-            self.seen_pending,
-            self.finished_at,
-            self.cu_hours,
-            self.run,
-            self.absent_since,
-        ]
+        """The saved form, checked back by ``ledger_state``: ``last_seen``, then ``stored()``."""
+        return [self.last_seen, *self.stored()]
 
 
 class JobLedger:
