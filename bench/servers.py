@@ -87,7 +87,7 @@ def main() -> None:
     exporter = loaded_exporter(jobs, active)
     body = exporter.exposition.body()
     if kind == "ours":
-        server = MetricsServer("127.0.0.1", 0, exporter.exposition, lambda: exporter.pollers)
+        server = MetricsServer("127.0.0.1", 0, exporter.exposition, exporter.status)
         server.start()
         port = server.port
     elif kind == "naive":

@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 import yaml
 
-from exporter.render import Block, Exposition
+from exporter.render import Block, BlockKey, Exposition
 from exporter.simulators.ray import RaySimulator
 
 from .common import ROOT, table
@@ -205,14 +205,14 @@ def publish_cost(targets: int = 1_000, publishes: int = 200) -> tuple[list[list[
             block.add("jobfleet_poll_last_success_timestamp_seconds", 1.8e9, labels)
             for reason in ("http", "timeout", "auth", "throttled", "parse", "connection"):
                 block.add("jobfleet_poll_errors_total", 0, (*labels, ("reason", reason)))
-        blocks[(f"t{n:05d}", "jobs")] = block.encode()
+        blocks[BlockKey(f"t{n:05d}", "jobs")] = block.encode()
     exposition.update(blocks)
     size = len(exposition.body())
     rows = []
     for label, eager in (("this: join when scraped", False), ("previous: join + gzip", True)):
         started = time.perf_counter()
         for i in range(publishes):
-            key = (f"t{i % targets:05d}", "jobs")
+            key = BlockKey(f"t{i % targets:05d}", "jobs")
             exposition.update({key: blocks[key]})
             if eager:
                 exposition.body()

@@ -57,7 +57,7 @@ def run(jobs: int = 3_333, scrapes: int = 50) -> str:
             ("uncached", WebSecurity(web, cache_size=0)),  # the previous design
         ):
             server = MetricsServer(
-                "127.0.0.1", 0, exporter.exposition, lambda: exporter.pollers, None,
+                "127.0.0.1", 0, exporter.exposition, exporter.status, None,
                 WebOptions(security),
             )  # fmt: skip
             server.start()

@@ -15,11 +15,12 @@ from .backends import check_backends
 from .config import Config, ConfigError, Target
 from .identity import fingerprint
 from .poller import TargetPoller
-from .render import Block, Exposition
+from .render import PROCESS_BLOCK, Block, Exposition
 from .scheduler import PollScheduler, first_poll
 from .server import MetricsServer, WebOptions
 from .sharding import Shard
 from .state import StateFile
+from .status import StatusSnapshot
 
 log = logging.getLogger(__name__)
 
@@ -103,22 +104,22 @@ class Exporter:
                     first = first_poll(start, target.poll_interval, rank, len(targets))
                     self._scheduler.add(poller, first)
 
-    def waiting(self) -> list[str]:
-        """The (target/resource) pairs not tried yet: built or not, for ``/readyz``."""
+    def status(self) -> StatusSnapshot:
+        """The polling of every target as it stands: what the landing page and ``/readyz``
+        show. Targets whose pollers are not built yet are waiting too."""
         pollers = list(self.pollers)
-        untried = [
-            f"{p.target.name}/{resource}"
-            for p in pollers
-            for resource, health in p.health.items()
-            if not health.attempted
-        ]
+        resources = tuple(row for poller in pollers for row in poller.status())
         unbuilt = self.config.targets[len(pollers) :]
-        return untried + [f"{t.name}/{resource}" for t in unbuilt for resource in t.resources]
+        waiting = (
+            *(f"{row.target}/{row.resource}" for row in resources if not row.attempted),
+            *(f"{t.name}/{resource}" for t in unbuilt for resource in t.resources),
+        )
+        return StatusSnapshot(resources, waiting)
 
     def _publish_process_block(self, ok: bool) -> None:
         if ok:
             self._loaded_at = time.time()
-        self.exposition.update({("", "~build"): process_block(ok, self._loaded_at, self.shard)})
+        self.exposition.update({PROCESS_BLOCK: process_block(ok, self._loaded_at, self.shard)})
 
     def reload(self) -> tuple[bool, str]:
         """Re-read the configuration and apply it; (ok, what happened). Never raises: a bad
@@ -221,9 +222,7 @@ class Exporter:
         The port listens first (``/healthz`` answers at once, ``/readyz`` once every target
         was tried); then the pollers not built yet are built and scheduled one by one.
         """
-        server = MetricsServer(
-            host, port, self.exposition, lambda: self.pollers, self.reload, web, self.waiting
-        )
+        server = MetricsServer(host, port, self.exposition, self.status, self.reload, web)
         self._scheduler = PollScheduler(sum(len(t.resources) for t in self.config.targets))
         server.start()
         log.info(

@@ -8,17 +8,18 @@ import time
 import traceback
 from collections.abc import Callable
 
-from .backends import ApiStats, create_backend
-from .collectors.clusters import render_clusters
-from .collectors.health import ResourceHealth, render_api, render_health
-from .collectors.jobs import JobLines, render_jobs
+from .backends import create_backend
 from .config import Target
 from .errors import PollError
 from .identity import fingerprint
 from .model import Cluster
 from .reconcile import JobLedger
-from .render import Block, Exposition
+from .render import API_PART, Block, BlockKey, Exposition
+from .renderers.clusters import render_clusters
+from .renderers.health import render_api, render_health
+from .renderers.jobs import JobLines, render_jobs
 from .state import StateFile
+from .status import ApiStats, ResourceHealth, ResourceStatus
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +75,7 @@ class TargetPoller:
         self._base = (("target", target.name), ("backend", target.backend))
         self._lock = threading.Lock()
         self._api_lock = threading.Lock()
-        exposition.claim(target.name, self, keep=(*target.resources, "~api"))
+        exposition.claim(target.name, self, keep=(*target.resources, API_PART))
         for resource in target.resources:
             self.publish(resource)
 
@@ -201,10 +202,29 @@ class TargetPoller:
         with self._api_lock:
             api = Block(self._base)
             render_api(api, self.stats)
+            name = self.target.name
             self.exposition.update(
-                {(self.target.name, resource): encoded, (self.target.name, "~api"): api.encode()},
-                owner=self,
+                {BlockKey(name, resource): encoded, BlockKey.api(name): api.encode()}, owner=self
             )
+
+    def status(self) -> tuple[ResourceStatus, ...]:
+        """Each resource's polling as it stands, as the landing page shows it."""
+        target = self.target
+        endpoint = target.endpoint_text()
+        return tuple(
+            ResourceStatus(
+                target=target.name,
+                backend=target.backend,
+                endpoint=endpoint,
+                resource=resource,
+                attempted=health.attempted,
+                up=health.up,
+                last_poll=health.last_poll,
+                last_success=health.last_success,
+                last_error=health.last_error,
+            )
+            for resource, health in self.health.items()
+        )
 
     def retire(self) -> dict:
         """Count no more (a poll in flight is discarded); the counts so far, read under the

@@ -17,6 +17,7 @@ import re
 import threading
 import zlib
 from collections.abc import Iterable, Sequence
+from typing import NamedTuple
 
 from .families import FAMILIES
 from .histogram import Histogram
@@ -30,6 +31,27 @@ _ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"', "\n": "\\n"})
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")  # NUL, and surrogates no UTF-8 can carry
 
 Labels = tuple[tuple[str, str], ...]
+
+
+class BlockKey(NamedTuple):
+    """Where a block is stored: its target's name and the part of the target it renders (a
+    resource, or the target's API requests); the exporter's own block has no target.
+
+    Blocks are joined in key order: the exporter's own first, then each target's resources,
+    then its API requests (the parts that are not resources sort after every resource name).
+    """
+
+    target: str
+    part: str
+
+    @classmethod
+    def api(cls, target: str) -> BlockKey:
+        """The block of ``target``'s API request counts, shared by its resources."""
+        return cls(target, API_PART)
+
+
+API_PART = "~api"  # '~' sorts after any resource name
+PROCESS_BLOCK = BlockKey("", "~build")  # the exporter's own series: build, shard, reload
 
 
 def storable(value: str, limit: int = MAX_LABEL_VALUE_LENGTH) -> str:
@@ -124,7 +146,7 @@ class Block:
 
     def series(self, family: str, labels: Labels) -> tuple[list[str], str]:
         """The line list of ``family`` and the rendered label text for ``labels``, for
-        collectors that write many samples sharing labels (per-job series) without
+        renderers that write many samples sharing labels (per-job series) without
         re-rendering them each time."""
         return self._lines.setdefault(family, []), self._labels(labels)
 
@@ -171,7 +193,7 @@ class Block:
 
 
 class Exposition:
-    """Thread-safe store of rendered blocks, keyed by (target name, resource).
+    """Thread-safe store of rendered blocks, by ``BlockKey``.
 
     Publishing stores a block and costs its own size: the body of a format is joined, and
     gzipped, only when a scrape asks for it after a change, once however many blocks changed.
@@ -186,10 +208,10 @@ class Exposition:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._blocks: dict[tuple[str, str], Encoded] = {}
-        self._resources: dict[str, set[str]] = {}  # target name -> resources with a block
+        self._blocks: dict[BlockKey, Encoded] = {}
+        self._parts: dict[str, set[str]] = {}  # target name -> parts with a block
         self._owners: dict[str, object] = {}
-        self._order: list[tuple[str, str]] | None = []
+        self._order: list[BlockKey] | None = []
         self._version = 0
         self._bodies: dict[str, bytes] = {}  # by format, until the next change
         # by format: (version, gzip stream of the body up to a flush point, its compressor)
@@ -198,21 +220,21 @@ class Exposition:
 
     def claim(self, name: str, owner: object, keep: Iterable[str] = ()) -> None:
         """Make ``owner`` the only publisher of ``name``'s blocks; drop those of its blocks
-        whose resource is not in ``keep`` (what the previous owner published and the new one
+        whose part is not in ``keep`` (what the previous owner published and the new one
         will not)."""
         keep = set(keep)
         with self._lock:
             self._owners[name] = owner
-            self._drop([(name, r) for r in self._resources.get(name, ()) if r not in keep])
+            self._drop([BlockKey(name, p) for p in self._parts.get(name, ()) if p not in keep])
 
     def release(self, name: str, owner: object) -> None:
         """``owner`` publishes no more: drop ``name``'s blocks unless another owner claimed it."""
         with self._lock:
             if self._owners.get(name) is owner:
                 del self._owners[name]
-                self._drop([(name, r) for r in self._resources.get(name, ())])
+                self._drop([BlockKey(name, p) for p in self._parts.get(name, ())])
 
-    def update(self, blocks: dict[tuple[str, str], Encoded], owner: object = None) -> bool:
+    def update(self, blocks: dict[BlockKey, Encoded], owner: object = None) -> bool:
         """Store the given blocks; False (nothing stored) when ``owner`` lost its claim on
         their target. Blocks without an owner (the exporter's own) are always stored."""
         with self._lock:
@@ -220,19 +242,19 @@ class Exposition:
                 return False
             if not blocks.keys() <= self._blocks.keys():
                 self._order = None
-                for name, resource in blocks:
-                    self._resources.setdefault(name, set()).add(resource)
+                for name, part in blocks:
+                    self._parts.setdefault(name, set()).add(part)
             self._blocks.update(blocks)
             self._changed()
             return True
 
-    def _drop(self, keys: list[tuple[str, str]]) -> None:
+    def _drop(self, keys: list[BlockKey]) -> None:
         for key in keys:
             del self._blocks[key]
-            resources = self._resources[key[0]]
-            resources.discard(key[1])
-            if not resources:
-                del self._resources[key[0]]
+            parts = self._parts[key.target]
+            parts.discard(key.part)
+            if not parts:
+                del self._parts[key.target]
         if keys:
             self._order = None
             self._changed()

@@ -24,9 +24,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from . import __version__
 from .negotiation import GZIP, choose_encoding, choose_format
-from .poller import TargetPoller
 from .render import Exposition
 from .runtime_metrics import RuntimeMetrics
+from .status import ResourceStatus, StatusSnapshot
 from .webconfig import WebSecurity
 
 log = logging.getLogger(__name__)
@@ -57,30 +57,27 @@ def _when(epoch: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(epoch))
 
 
-def landing_page(pollers: Sequence[TargetPoller]) -> bytes:
+def landing_page(resources: Sequence[ResourceStatus]) -> bytes:
     """The human page: every target, its last poll, last error (never a secret)."""
     rows = []
-    for poller in pollers:
-        target = poller.target
-        for resource, health in poller.health.items():
-            state = "up" if health.up else ("pending" if not health.attempted else "down")
-            rows.append(
-                "<tr>"
-                + "".join(
-                    f"<td>{html.escape(str(cell))}</td>"
-                    for cell in (
-                        target.name,
-                        target.backend,
-                        target.endpoint_text(),
-                        resource,
-                        state,
-                        _when(health.last_poll),
-                        _when(health.last_success),
-                        health.last_error or "-",
-                    )
+    for row in resources:
+        rows.append(
+            "<tr>"
+            + "".join(
+                f"<td>{html.escape(str(cell))}</td>"
+                for cell in (
+                    row.target,
+                    row.backend,
+                    row.endpoint,
+                    row.resource,
+                    row.state,
+                    _when(row.last_poll),
+                    _when(row.last_success),
+                    row.last_error or "-",
                 )
-                + "</tr>"
             )
+            + "</tr>"
+        )
     head = "".join(
         f"<th>{h}</th>"
         for h in (
@@ -112,14 +109,12 @@ class MetricsServer:
         host: str,
         port: int,
         exposition: Exposition,
-        pollers: Callable[[], Sequence[TargetPoller]],
+        status: Callable[[], StatusSnapshot],
         reload: Callable[[], tuple[bool, str]] | None = None,
         options: WebOptions = WebOptions(),
-        waiting: Callable[[], list[str]] | None = None,
     ) -> None:
-        """``waiting`` names the (target/resource) pairs not tried yet, for ``/readyz``;
-        by default those of ``pollers``."""
-        handler = _handler(exposition, pollers, reload, options, waiting or _untried(pollers))
+        """``status`` gives the polling as it stands, for the landing page and ``/readyz``."""
+        handler = _handler(exposition, status, reload, options)
         server_class = type(
             "Server",
             (_BoundedServer,),
@@ -240,27 +235,14 @@ class _SocketWriter(io.BufferedIOBase):
         return len(data)
 
 
-def _untried(pollers: Callable[[], Sequence[TargetPoller]]) -> Callable[[], list[str]]:
-    def untried() -> list[str]:
-        return [
-            f"{p.target.name}/{resource}"
-            for p in pollers()
-            for resource, health in p.health.items()
-            if not health.attempted
-        ]
-
-    return untried
-
-
 MAX_LISTED_WAITING = 20
 
 
 def _handler(
     exposition: Exposition,
-    pollers: Callable[[], Sequence[TargetPoller]],
+    status: Callable[[], StatusSnapshot],
     reload: Callable[[], tuple[bool, str]] | None,
     options: WebOptions,
-    waiting_for: Callable[[], list[str]],
 ) -> type[BaseHTTPRequestHandler]:
     security = options.security
     runtime = RuntimeMetrics()
@@ -384,11 +366,11 @@ def _handler(
             if path == "/metrics":
                 self._metrics()
             elif path == "/":
-                self._send(200, landing_page(pollers()), "text/html; charset=utf-8")
+                self._send(200, landing_page(status().resources), "text/html; charset=utf-8")
             elif path == "/healthz":
                 self._send(200, b"ok\n", TEXT)
             elif path == "/readyz":
-                waiting = waiting_for()
+                waiting = status().waiting
                 if waiting:
                     listed = ", ".join(waiting[:MAX_LISTED_WAITING])
                     more = len(waiting) - MAX_LISTED_WAITING

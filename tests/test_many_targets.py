@@ -14,7 +14,7 @@ import httpx
 
 from exporter.app import Exporter
 from exporter.config import parse_config
-from exporter.render import Block, Exposition
+from exporter.render import Block, BlockKey, Exposition
 from exporter.scheduler import SPREAD, first_poll
 from exporter.simulators.ray import RaySimulator
 
@@ -99,7 +99,7 @@ def test_publishing_costs_the_block_not_the_exposition() -> None:
     for n in range(2_000):
         block = Block((("target", f"t{n}"), ("backend", "ray")))
         block.add("jobfleet_target_up", 1, (("resource", "jobs"),))
-        exposition.update({(f"t{n}", "jobs"): block.encode()})
+        exposition.update({BlockKey(f"t{n}", "jobs"): block.encode()})
         assert not exposition._bodies  # nothing joined per publish
     body = exposition.body()
     assert body.count(b"jobfleet_target_up{") == 2_000

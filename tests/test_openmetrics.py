@@ -18,9 +18,18 @@ from exporter.negotiation import (
     TEXT_0_0_4,
     choose_format,
 )
-from exporter.render import MAX_EXEMPLAR_JOB_ID_LENGTH, OPENMETRICS, TEXT, Block, Exposition
+from exporter.render import (
+    MAX_EXEMPLAR_JOB_ID_LENGTH,
+    OPENMETRICS,
+    PROCESS_BLOCK,
+    TEXT,
+    Block,
+    BlockKey,
+    Exposition,
+)
 from exporter.server import MetricsServer
 from exporter.sharding import Shard
+from exporter.status import StatusSnapshot
 
 from .helpers import promtool_check_metrics, simulated_fleet
 
@@ -71,8 +80,8 @@ def test_format_negotiation(accept: str | None, chosen: tuple[str, str]) -> None
 
 def _server() -> MetricsServer:
     exposition = Exposition()
-    exposition.update({("", "~build"): process_block(True, time.time(), Shard())})
-    return MetricsServer("127.0.0.1", 0, exposition, lambda: [])
+    exposition.update({PROCESS_BLOCK: process_block(True, time.time(), Shard())})
+    return MetricsServer("127.0.0.1", 0, exposition, StatusSnapshot)
 
 
 def test_metrics_serve_the_negotiated_format_and_the_process_metrics() -> None:
@@ -121,7 +130,7 @@ def test_exemplar_job_ids_are_cut_to_the_openmetrics_limit_and_stay_distinct() -
     block = Block((("target", "t"),))
     block.add_histogram("jobfleet_job_duration_seconds", histogram, (("phase", "succeeded"),))
     exposition = Exposition()
-    exposition.update({("t", "jobs"): block.encode()})
+    exposition.update({BlockKey("t", "jobs"): block.encode()})
     body = exposition.body(OPENMETRICS).decode() + "# EOF\n"
     buckets = next(iter(text_string_to_metric_families(body))).samples
     ids = [s.exemplar.labels["job_id"] for s in buckets if s.exemplar is not None]

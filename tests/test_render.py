@@ -2,11 +2,11 @@ import gzip
 
 from exporter.app import process_block
 from exporter.backends.ray import STATUSES
-from exporter.collectors.jobs import JobLines, render_jobs
 from exporter.histogram import Histogram
 from exporter.model import Job, Phase, status_pairs
 from exporter.reconcile import JobLedger
-from exporter.render import Block, Exposition, escape, format_value
+from exporter.render import PROCESS_BLOCK, Block, BlockKey, Exposition, escape, format_value
+from exporter.renderers.jobs import JobLines, render_jobs
 from exporter.sharding import Shard
 
 from .helpers import promtool_check_metrics, samples
@@ -53,7 +53,7 @@ def test_families_from_several_targets_are_grouped_under_one_header() -> None:
         block = Block((("target", name), ("backend", "ray")))
         block.add("jobfleet_target_up", 1, (("resource", "jobs"),))
         block.add("jobfleet_jobs_submitted_total", 2)
-        exposition.update({(name, "jobs"): block.encode()})
+        exposition.update({BlockKey(name, "jobs"): block.encode()})
     text = exposition.body().decode()
     assert text.count("# TYPE jobfleet_target_up gauge") == 1
     lines = text.splitlines()
@@ -86,10 +86,10 @@ def hostile_ledger() -> JobLedger:
 
 def test_hostile_job_names_render_to_valid_exposition() -> None:
     exposition = Exposition()
-    exposition.update({("", "~build"): process_block(True, 1e9, Shard())})
+    exposition.update({PROCESS_BLOCK: process_block(True, 1e9, Shard())})
     block = Block(BASE)
     render_jobs(block, hostile_ledger(), "all")
-    exposition.update({("t1", "jobs"): block.encode()})
+    exposition.update({BlockKey("t1", "jobs"): block.encode()})
     body = exposition.body()
     parsed = samples(body)  # client_python's parser accepts it
     names = {dict(labels)["job_name"] for (n, labels) in parsed if n == "jobfleet_job_info"}

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import time
 
-from exporter.backends import ApiStats, create_backend
+from exporter.backends import create_backend
 from exporter.config import parse_config
 from exporter.simulators.ray import RaySimulator
+from exporter.status import ApiStats
 from exporter.tls import TlsSettings
 from exporter.transport import TRANSPORTS
 

@@ -28,10 +28,11 @@ import yaml
 from exporter.app import process_block
 from exporter.basicauth import bcrypt_check
 from exporter.negotiation import choose_encoding
-from exporter.render import Exposition
+from exporter.render import PROCESS_BLOCK, Exposition
 from exporter.server import MetricsServer, WebOptions
 from exporter.sharding import Shard
 from exporter.simulators.ray import RaySimulator
+from exporter.status import StatusSnapshot
 from exporter.webconfig import WebSecurity
 
 from .helpers import ROOT, eventually, exporter_process, exporter_series
@@ -63,20 +64,20 @@ def served(
     options: WebOptions = WebOptions(),  # noqa: B008 - immutable
     reload: Callable[[], tuple[bool, str]] | None = None,
 ) -> Iterator[tuple[int, Calls]]:
-    """A MetricsServer on a free loopback port; yields (port, calls of its pollers source):
-    the landing page and /readyz read the pollers, so a request for them leaves a trace."""
+    """A MetricsServer on a free loopback port; yields (port, calls of its status source):
+    the landing page and /readyz read the status, so a request for them leaves a trace."""
     exposition = Exposition()
-    exposition.update({("", "~build"): process_block(True, time.time(), Shard())})
-    pollers = Calls()
+    exposition.update({PROCESS_BLOCK: process_block(True, time.time(), Shard())})
+    reads = Calls()
 
-    def no_pollers() -> list:
-        pollers.record()
-        return []
+    def no_targets() -> StatusSnapshot:
+        reads.record()
+        return StatusSnapshot()
 
-    server = MetricsServer("127.0.0.1", 0, exposition, no_pollers, reload, options)
+    server = MetricsServer("127.0.0.1", 0, exposition, no_targets, reload, options)
     server.start()
     try:
-        yield server.port, pollers
+        yield server.port, reads
     finally:
         server.stop()
 
@@ -130,31 +131,31 @@ def test_an_invalid_content_length_gets_400_and_the_connection_closes(length: st
 def test_a_body_over_the_cap_gets_413_and_its_content_is_never_run_as_a_request() -> None:
     embedded = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
     body = b"x" * 65_536 + embedded * 100
-    with served(WebOptions(enable_lifecycle=True)) as (port, pollers), raw(port) as (sock, stream):
+    with served(WebOptions(enable_lifecycle=True)) as (port, reads), raw(port) as (sock, stream):
         head = f"POST /-/reload HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n\r\n"
         sock.sendall(head.encode() + body)
         status, headers, _ = read_response(stream)
         assert status == 413 and headers["connection"] == "close"
         assert closed_by_server(sock, stream)
-    assert pollers.count == 0  # the landing page, which reads the pollers, never ran
+    assert reads.count == 0  # the landing page, which reads the status, never ran
 
 
 def test_a_chunked_body_is_refused_and_never_run_as_a_request() -> None:
     chunk = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
     body = b"%x\r\n%s\r\n0\r\n\r\n" % (len(chunk), chunk)
-    with served(WebOptions(enable_lifecycle=True)) as (port, pollers), raw(port) as (sock, stream):
+    with served(WebOptions(enable_lifecycle=True)) as (port, reads), raw(port) as (sock, stream):
         sock.sendall(
             b"POST /-/reload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + body
         )
         status, headers, _ = read_response(stream)
         assert status == 411 and headers["connection"] == "close"
         assert closed_by_server(sock, stream)
-    assert pollers.count == 0
+    assert reads.count == 0
 
 
 def test_a_body_on_get_is_consumed_not_parsed_and_the_connection_stays_usable() -> None:
     embedded = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
-    with served() as (port, pollers), raw(port) as (sock, stream):
+    with served() as (port, reads), raw(port) as (sock, stream):
         sock.sendall(
             b"GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s"
             % (len(embedded), embedded)
@@ -162,7 +163,7 @@ def test_a_body_on_get_is_consumed_not_parsed_and_the_connection_stays_usable() 
         )
         assert read_response(stream)[::2] == (200, b"ok\n")
         assert read_response(stream)[::2] == (200, b"ok\n")
-    assert pollers.count == 0
+    assert reads.count == 0
 
 
 def test_expect_continue_with_a_body_over_the_cap_gets_413_without_100() -> None:
@@ -496,7 +497,7 @@ def handler_threads(port: int) -> int:
 
 def test_a_header_trickle_is_cut_at_the_header_deadline_and_idle_connections_close() -> None:
     options = WebOptions(header_timeout=0.5, idle_timeout=0.5)
-    with served(options) as (port, pollers), raw(port, timeout=10) as (sock, stream):
+    with served(options) as (port, reads), raw(port, timeout=10) as (sock, stream):
         started = time.monotonic()
         sock.sendall(b"GET / HTTP/1.1\r\n")
         with contextlib.suppress(OSError):
@@ -506,7 +507,7 @@ def test_a_header_trickle_is_cut_at_the_header_deadline_and_idle_connections_clo
                     break  # the server answered or closed
         assert closed_by_server(sock, stream)
         assert time.monotonic() - started < 3
-        assert pollers.count == 0
+        assert reads.count == 0
 
     with served(options) as (port, _), raw(port, timeout=10) as (sock, stream):
         sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")

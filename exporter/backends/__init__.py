@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from ..config import ConfigError, Target
+from ..status import ApiStats
 from .base import Backend, Listing
 from .emr_serverless import EmrServerlessBackend
-from .http import ApiStats
 from .modelarts_lite import ModelArtsLiteBackend
 from .ray import RayBackend
 
@@ -43,4 +43,4 @@ def check_backends(targets: Iterable[Target]) -> None:
         raise ConfigError(problems)
 
 
-__all__ = ["BACKENDS", "ApiStats", "Backend", "Listing", "check_backends", "create_backend"]
+__all__ = ["BACKENDS", "Backend", "Listing", "check_backends", "create_backend"]

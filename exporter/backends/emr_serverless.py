@@ -29,10 +29,11 @@ from ..config import EmrServerlessTarget
 from ..errors import PollError
 from ..model import Cluster, ClusterGroup, Job, Phase, status_pairs
 from ..scrub import NO_SECRETS, Scrubber, model_secrets
+from ..status import ApiStats
 from .base import Backend, Listing
 from .decode import TypedRecord, typed_decoder
 from .fields import MAX_MAGNITUDE, mapping, number, parse_epoch, read_item, text, word
-from .http import ApiClient, ApiStats, default_error, first_text, json_object, vendor_error
+from .http import ApiClient, default_error, first_text, json_object, vendor_error
 
 log = logging.getLogger(__name__)
 

@@ -18,31 +18,14 @@ import httpx
 
 from ..body import ACCEPT_ENCODING, read_body
 from ..errors import NotFound, PollError
-from ..histogram import REQUEST_BUCKETS, Histogram
 from ..scrub import NO_SECRETS, Scrubber, header_secrets
+from ..status import ApiStats
 from ..tls import TlsSettings
 from ..transport import TRANSPORTS, deadline_scope
 from .decode import UndecodableJson, decode_json
 
 MAX_DETAIL = 200  # characters of a backend's error message kept
 MAX_FIELD = 64  # characters of an error code or request id kept
-
-
-class ApiStats:
-    """Requests and their latency per (operation, code), shared by a target's pollers."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.requests: dict[tuple[str, str], int] = {}
-        self.durations: dict[str, Histogram] = {}
-
-    def record(self, operation: str, code: str, seconds: float) -> None:
-        with self.lock:
-            self.requests[(operation, code)] = self.requests.get((operation, code), 0) + 1
-            histogram = self.durations.get(operation)
-            if histogram is None:
-                histogram = self.durations[operation] = Histogram(REQUEST_BUCKETS)
-            histogram.observe(seconds)
 
 
 def default_error(

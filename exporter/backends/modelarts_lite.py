@@ -26,12 +26,12 @@ from ..errors import PollError
 from ..labels import LabelCap
 from ..model import Job, Phase
 from ..scrub import NO_SECRETS, Scrubber, model_secrets
+from ..status import ApiStats
 from .base import Backend, Listing
 from .decode import TypedRecord, typed_decoder
 from .fields import number, parse_epoch, read_item, text, word
 from .http import (
     ApiClient,
-    ApiStats,
     default_error,
     first_text,
     json_object,

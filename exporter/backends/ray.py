@@ -16,10 +16,11 @@ from ..config import RayTarget
 from ..errors import NotFound, PollError
 from ..model import Cluster, ClusterGroup, Job, Phase, status_pairs
 from ..scrub import Scrubber, model_secrets
+from ..status import ApiStats
 from .base import Backend, Listing
 from .decode import TypedRecord, typed_decoder
 from .fields import mapping, number, parse_epoch, read_item, text, word
-from .http import ApiClient, ApiStats
+from .http import ApiClient
 
 log = logging.getLogger(__name__)
 

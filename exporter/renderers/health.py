@@ -1,29 +1,9 @@
-"""The exporter's own view of each target: poll outcomes and API requests."""
+"""The exporter's own view of each target, rendered: poll outcomes and API requests."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
-from ..backends.http import ApiStats
-from ..errors import REASONS
-from ..histogram import REQUEST_BUCKETS, Histogram
 from ..render import Block
-
-
-@dataclass(slots=True)
-class ResourceHealth:
-    """Outcome of the polls of one (target, resource)."""
-
-    attempted: bool = False
-    up: bool = False
-    last_poll: float | None = None
-    last_success: float | None = None
-    last_error: str = ""
-    last_reason: str = ""
-    incomplete: bool = False
-    skipped_items: int = 0
-    durations: Histogram = field(default_factory=lambda: Histogram(REQUEST_BUCKETS))
-    errors: dict[str, int] = field(default_factory=lambda: dict.fromkeys(REASONS, 0))
+from ..status import ApiStats, ResourceHealth
 
 
 def render_health(block: Block, resource: str, health: ResourceHealth) -> None:

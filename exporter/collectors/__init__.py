@@ -1,1 +1,0 @@
-"""One renderer per concept: jobs, clusters, and the exporter's health per target."""
