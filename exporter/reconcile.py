@@ -211,7 +211,7 @@ class JobLedger:
         """A job listed as it was at the last poll (same status, times, CU, run, labels) has
         nothing left to count: it is marked seen and kept tracked while its retention lasts,
         as the same ``Job`` object, so its rendered series can be reused as they are."""
-        if last is None or last != job:
+        if last is None or (last is not job and last != job):
             return False
         known = self.known.get(job.key)
         if known is None or known.absent_since is not None:

@@ -21,6 +21,7 @@ from .base import Backend, Listing
 from .decode import TypedRecord, typed_decoder
 from .fields import mapping, number, parse_epoch, read_item, text, word
 from .http import ApiClient
+from .listed import ListedItems
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,11 @@ def parse_job(item: Any) -> Job | None:
         # 02000000 again and a submission id may be reused: the submission time tells runs apart.
         run=f"{round(submitted * 1000)}" if submitted is not None else "",
     )
+
+
+def read_jobs(body: bytes) -> Listing:
+    """A job list answer read whole: typed records, or the generic tree when it does not fit."""
+    return parse_jobs(decode_job_list(body))
 
 
 def parse_jobs(payload: Any) -> Listing:
@@ -182,23 +188,24 @@ class RayBackend(Backend):
             preferred,
             preferred.rstrip("/") if preferred.endswith("/") else preferred + "/",
         ]
+        self._jobs = ListedItems(RayJobItem, parse_job, read_jobs)  # items listed as they were
 
     def list_jobs(self, deadline: float) -> Listing:
         path = self._jobs_paths[0]
+        read = self._jobs.listing
         try:
-            payload, as_of = self.api.get_json_dated(
-                path, "ListJobs", deadline=deadline, decode=decode_job_list
+            listing, as_of = self.api.get_json_dated(
+                path, "ListJobs", deadline=deadline, decode=read
             )
         except NotFound:
             fallback = self._jobs_paths[1]
-            payload, as_of = self.api.get_json_dated(
-                fallback, "ListJobs", deadline=deadline, decode=decode_job_list
+            listing, as_of = self.api.get_json_dated(
+                fallback, "ListJobs", deadline=deadline, decode=read
             )
             log.info(
                 "target %s: job list found at %s (not %s); using it", self.name, fallback, path
             )
             self._jobs_paths.reverse()
-        listing = parse_jobs(payload)
         listing.as_of = as_of
         return listing
 
