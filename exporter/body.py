@@ -76,7 +76,7 @@ def read_body(response: httpx.Response, operation: str, limit: int, deadline: fl
         raise PollError("too_large", f"{operation}: response of {declared} bytes over {limit}")
     chain = encodings(response, operation)
     pieces: Iterable[bytes] = _capped(
-        response.iter_raw(PIECE),
+        response.iter_raw(),  # as received: cutting them into pieces would copy them again
         limit,
         lambda: PollError("too_large", f"{operation}: response over {limit} bytes"),
     )
