@@ -12,7 +12,8 @@ from collections.abc import Callable
 
 from . import __revision__, __version__
 from .backends import check_backends
-from .config import Config, ConfigError, Target
+from .config import Config
+from .config_types import ConfigError, Target
 from .identity import fingerprint
 from .poller import TargetPoller
 from .render import PROCESS_BLOCK, Block, Exposition

@@ -16,7 +16,8 @@ from pathlib import Path
 from . import __revision__, __version__
 from .app import Exporter
 from .backends import check_backends
-from .config import Config, ConfigError, load_config, parse_listen_address
+from .config import Config, load_config, parse_listen_address
+from .config_types import ConfigError
 from .logs import LEVELS, setup_logging
 from .server import WebOptions
 from .sharding import shard_from

@@ -10,22 +10,12 @@ from __future__ import annotations
 import hashlib
 import json
 
-from .config import EmrServerlessTarget, ModelArtsLiteTarget, RayTarget, Target, redact_url
+from .config_types import Target
 
 
 def fingerprint(target: Target) -> str:
     """A short, stable digest of the settings that decide which jobs a target sees; no secret
     goes into it (URLs lose their user info and query)."""
-    identity: dict[str, object] = {"backend": target.backend}
-    if isinstance(target, RayTarget):
-        identity["url"] = redact_url(target.url)
-    elif isinstance(target, EmrServerlessTarget):
-        identity["endpoint"] = redact_url(target.base_url())
-        identity["workspace"] = target.workspace_id
-        identity["filters"] = target.filters.model_dump()
-    elif isinstance(target, ModelArtsLiteTarget):
-        identity["endpoint"] = redact_url(target.base_url())
-        identity["project"] = target.project()
-        identity["filters"] = target.filters.model_dump()
+    identity = {"backend": target.backend, **target.identity()}
     text = json.dumps(identity, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]

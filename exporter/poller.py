@@ -8,8 +8,8 @@ import time
 import traceback
 from collections.abc import Callable
 
-from .backends import create_backend
-from .config import Target
+from .backends import create_backend, registry
+from .config_types import Target
 from .errors import PollError
 from .identity import fingerprint
 from .model import Cluster
@@ -56,14 +56,15 @@ class TargetPoller:
         self.state = state
         self.retired = False
         self.stats = ApiStats()
+        self.declaration = registry.declaration(target.backend)
         self.backend = create_backend(target, self.stats)
-        self.ledger = JobLedger(self.backend.known_pairs, retention=target.retention)
+        self.ledger = JobLedger(self.declaration.known_pairs, retention=target.retention)
         if saved is not None:
             try:
                 self.ledger.restore(saved)
             except (KeyError, TypeError, ValueError) as err:
                 log.error("target %s: saved state unusable (%s): starting clean", target.name, err)
-                self.ledger = JobLedger(self.backend.known_pairs, retention=target.retention)
+                self.ledger = JobLedger(self.declaration.known_pairs, retention=target.retention)
             else:
                 self.backend.resume(self.ledger.unfinished())
         self._job_lines = JobLines()  # per-job series kept between publishes
@@ -195,7 +196,7 @@ class TargetPoller:
             if resource == "jobs" and self.ledger.baselined:
                 render_jobs(block, self.ledger, self.target.per_job_series, self._job_lines)
             elif resource == "clusters" and self.clusters is not None:
-                render_clusters(block, self.clusters, self.backend.cluster_states)
+                render_clusters(block, self.clusters, self.declaration.cluster_states)
         encoded = block.encode()
         # The request counters are shared by the target's resources, polled in parallel: render
         # and store them under one lock, or a slower poll could store an older snapshot last.

@@ -38,8 +38,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from .config import ConfigError
 from .config_files import FileProblem, read_regular_file
+from .config_types import ConfigError
 
 log = logging.getLogger(__name__)
 

@@ -29,7 +29,6 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from .basicauth import CACHE_SIZE, BasicAuth, PasswordCheck, bcrypt_check
-from .config import ConfigError
 from .config_files import (
     CONFIG_FILE_LIMIT,
     PEM_FILE_LIMIT,
@@ -37,6 +36,7 @@ from .config_files import (
     check_regular_file,
     read_text_file,
 )
+from .config_types import ConfigError
 from .yaml_loader import YamlProblem, load_yaml
 
 log = logging.getLogger(__name__)

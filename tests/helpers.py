@@ -195,12 +195,11 @@ def on_clock(poller: TargetPoller, clock: Callable[[], float]) -> None:
 
 @contextlib.contextmanager
 def simulated_fleet(per_job_series: str = "all") -> Iterator[tuple[Exporter, Callable[[], None]]]:
-    """An exporter polling all four simulators on a fake clock; yield it and ``advance()``,
-    which moves the workloads 5 simulated seconds on and polls every target once."""
+    """An exporter polling a simulator of every declared backend (a target named after it) on
+    a fake clock; yield it and ``advance()``, which moves the workloads 5 simulated seconds on
+    and polls every target once."""
+    from exporter.backends import registry
     from exporter.config import parse_config
-    from exporter.simulators.emr_serverless import EmrServerlessSimulator
-    from exporter.simulators.modelarts_lite import ModelArtsLiteSimulator
-    from exporter.simulators.ray import RaySimulator
 
     now = [time.time()]
 
@@ -208,10 +207,8 @@ def simulated_fleet(per_job_series: str = "all") -> Iterator[tuple[Exporter, Cal
         return now[0]
 
     simulators = {
-        "ray": RaySimulator(seed=1, clock=clock),
-        "openyuanrong": RaySimulator(flavour="openyuanrong", seed=2, clock=clock),
-        "emr": EmrServerlessSimulator(seed=3, clock=clock),
-        "modelarts": ModelArtsLiteSimulator(seed=4, clock=clock),
+        name: registry.declaration(name).simulator(name, seed=seed, clock=clock)
+        for seed, name in enumerate(registry.names(), start=1)
     }
     with contextlib.ExitStack() as stack:
         for simulator in simulators.values():

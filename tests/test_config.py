@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from exporter.config import ConfigError, load_config, parse_config, parse_duration
+from exporter.config import load_config, parse_config
+from exporter.config_types import ConfigError, parse_duration
 
 from .helpers import ROOT
 

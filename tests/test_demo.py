@@ -2,6 +2,8 @@
 
 import httpx
 
+from exporter.backends import registry
+from exporter.demo import demo_target_name
 from exporter.families import FAMILIES
 
 from .helpers import exporter_process, samples, simulated_fleet, stop_with_sigterm, value
@@ -47,6 +49,6 @@ def test_workload_moves_every_metric_within_a_minute() -> None:
 def test_demo_serves_metrics_and_stops_on_sigterm() -> None:
     with exporter_process("--demo") as (process, base):
         body = httpx.get(f"{base}/metrics", timeout=5).content
-        for target in ("demo-ray", "demo-openyuanrong", "demo-emr", "demo-modelarts"):
+        for target in map(demo_target_name, registry.names()):
             assert value(body, "jobfleet_poll_duration_seconds_count", target=target) >= 1
         stop_with_sigterm(process)

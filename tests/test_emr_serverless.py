@@ -12,7 +12,7 @@ import pytest
 from exporter.app import Exporter
 from exporter.auth.alibaba_credentials import OidcRoleCredentials
 from exporter.backends.emr_serverless import (
-    EmrServerlessBackend,
+    DECLARATION,
     classify_error,
     parse_cluster,
     parse_job,
@@ -78,11 +78,11 @@ def test_seed_job_and_cluster_parse_into_documented_metrics_without_tokens() -> 
     assert (worker.min_replicas, worker.max_replicas) == (None, None)  # autoscaling is off
     assert cluster.created_time == 1723722279.8
 
-    ledger = JobLedger(EmrServerlessBackend.known_pairs)
+    ledger = JobLedger(DECLARATION.known_pairs)
     ledger.apply([job], 1776945600.0)
     block = Block((("target", "t"), ("backend", "emr_serverless")))
     render_jobs(block, ledger, "all")
-    render_clusters(block, [cluster], ("Starting", "Running", "Stopping", "Stopped", "Error"))
+    render_clusters(block, [cluster], DECLARATION.cluster_states)
     body = b"".join(block.encode().values())
     assert b"token=" not in body and b"dashboard" not in body
     assert value(body, "jobfleet_job_cu_seconds", job_id="rj-uiulpgow9xljimm1") == 120 * 3600

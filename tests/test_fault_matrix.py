@@ -20,10 +20,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from exporter.app import Exporter
+from exporter.backends import registry
 from exporter.config import parse_config
-from exporter.simulators.emr_serverless import EmrServerlessSimulator
-from exporter.simulators.modelarts_lite import ModelArtsLiteSimulator
-from exporter.simulators.ray import RaySimulator
+from exporter.simulators.base import Simulator
 
 from .helpers import SteppedClock, free_port, value
 
@@ -167,32 +166,20 @@ EXPECTED_REASON = {
 
 
 @contextmanager
-def backend(kind: str) -> Iterator[tuple[object, Callable[[], None], str]]:
-    """(simulator, finish_one_job, status counted) for each backend, one job running."""
-    if kind in ("ray", "openyuanrong"):
-        sim = RaySimulator(flavour=kind)
-        with sim:
-            sim.add_job("j", status="RUNNING")
-            yield sim, lambda: sim.set_status("j", "SUCCEEDED"), "SUCCEEDED"
-    elif kind == "emr_serverless":
-        sim = EmrServerlessSimulator()
-        with sim:
-            sim.add_job("rj-1", status="Running", cu_hours=0.5)
-            yield sim, lambda: sim.set_job("rj-1", status="Succeeded", cu_hours=1.0), "Succeeded"
-    else:
-        sim = ModelArtsLiteSimulator()
-        with sim:
-            sim.add_job("m-1", status="PROCESSING")
-            yield sim, lambda: sim.set_job("m-1", status="FINISHED"), "FINISHED"
+def backend(kind: str) -> Iterator[tuple[Simulator, Callable[[], str]]]:
+    """(simulator, finish the job: the status counted) for each backend, one job running."""
+    with registry.declaration(kind).simulator(kind) as sim:
+        sim.add_running_job("j-1")
+        yield sim, lambda: sim.finish_job("j-1")
 
 
-BACKENDS = ("ray", "openyuanrong", "emr_serverless", "modelarts_lite")
+BACKENDS = registry.names()
 
 
 @pytest.mark.parametrize("fault", sorted(FAULTS))
 @pytest.mark.parametrize("kind", BACKENDS)
 def test_fault_is_survived_and_counted_exactly_after_recovery(kind: str, fault: str) -> None:
-    with backend(kind) as (sim, finish, status):
+    with backend(kind) as (sim, finish):
         proxy = FaultProxy(sim.url)
         try:
             target = sim.target_config(
@@ -210,7 +197,7 @@ def test_fault_is_survived_and_counted_exactly_after_recovery(kind: str, fault: 
             good = exporter.exposition.body()
 
             proxy.fault = fault
-            finish()
+            status = finish()
             started = time.monotonic()
             assert not poller.poll("jobs")
             assert time.monotonic() - started < TIMEOUT_S + 1.0, "the poll overran its deadline"
@@ -237,7 +224,7 @@ def test_fault_is_survived_and_counted_exactly_after_recovery(kind: str, fault: 
 
 @pytest.mark.parametrize("kind", BACKENDS)
 def test_connection_refused(kind: str) -> None:
-    with backend(kind) as (sim, _, _):
+    with backend(kind) as (sim, _):
         target = sim.target_config("t", resources=["jobs"], timeout="2s")
         closed = f"http://127.0.0.1:{free_port()}"
         target = {**target, ("endpoint" if "endpoint" in target else "url"): closed}
@@ -298,7 +285,7 @@ TRANSFORMS = {
 @pytest.mark.parametrize("transform", sorted(TRANSFORMS))
 @pytest.mark.parametrize("kind", BACKENDS)
 def test_odd_answers_are_tolerated_and_counts_stay_exact(kind: str, transform: str) -> None:
-    with backend(kind) as (sim, finish, status):
+    with backend(kind) as (sim, finish):
         proxy = FaultProxy(sim.url)
         try:
             target = sim.target_config("t", resources=["jobs"], timeout="3s", per_job_series="all")
@@ -307,7 +294,7 @@ def test_odd_answers_are_tolerated_and_counts_stay_exact(kind: str, transform: s
             poller = exporter.pollers[0]
             assert poller.poll("jobs")
             proxy.transform = TRANSFORMS[transform]
-            finish()
+            status = finish()
             assert poller.poll("jobs"), poller.health["jobs"].last_error  # no failure, no crash
             odd = exporter.exposition.body()
             assert value(odd, "jobfleet_target_up", resource="jobs") == 1
@@ -348,7 +335,7 @@ def black_hole() -> Iterator[str]:
 
 @pytest.mark.parametrize("kind", BACKENDS)
 def test_connect_timeout(kind: str) -> None:
-    with backend(kind) as (sim, _, _), black_hole() as url:
+    with backend(kind) as (sim, _), black_hole() as url:
         target = sim.target_config("t", resources=["jobs"], timeout="1s")
         target = {**target, ("endpoint" if "endpoint" in target else "url"): url}
         exporter = Exporter(parse_config({"targets": [target]}))
@@ -360,15 +347,16 @@ def test_connect_timeout(kind: str) -> None:
 
 
 VENDOR_THROTTLING = {
-    "emr_serverless": b'{"Code": "Throttling.Api", "Message": "flow control", "RequestId": "r"}',
-    "modelarts_lite": b'{"error_code": "APIG.0308", "error_msg": "The request is throttled"}',
+    name: answer
+    for name in BACKENDS
+    if (answer := registry.declaration(name).simulator(name).THROTTLED_ANSWER) is not None
 }
 
 
 @pytest.mark.parametrize("kind", sorted(VENDOR_THROTTLING))
 def test_vendor_throttling_codes_without_retry_after(kind: str) -> None:
     """A vendor's throttling code in a 400 answer is throttling too, and is backed off."""
-    with backend(kind) as (sim, _, _):
+    with backend(kind) as (sim, _):
         proxy = FaultProxy(sim.url)
         try:
             FAULTS["vendor throttling"] = lambda h, p: h.answer(

@@ -668,7 +668,7 @@ def test_a_private_ca_backend_fails_with_reason_tls_then_polls_with_ca_file(
 def test_tls_settings_are_checked_when_the_config_is_read(
     private_ca: dict[str, Path], tmp_path: Path
 ) -> None:
-    from exporter.config import ConfigError
+    from exporter.config_types import ConfigError
 
     def problems(tls: dict) -> str:
         with pytest.raises(ConfigError) as caught:

@@ -21,6 +21,8 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter import __version__
+from exporter.backends import registry
+from exporter.demo import demo_target_name
 
 from .helpers import ROOT, cache_dir, free_port, need, wait_ready
 
@@ -28,7 +30,7 @@ from .helpers import ROOT, cache_dir, free_port, need, wait_ready
 # sources, so that the checkout stays untouched).
 REVISION = "0123456789abcdef0123456789abcdef01234567"
 SOURCES = ("pyproject.toml", "README.md", "LICENSE", "exporter")
-DEMO_TARGETS = {"demo-ray", "demo-openyuanrong", "demo-emr", "demo-modelarts"}
+DEMO_TARGETS = {demo_target_name(name) for name in registry.names()}
 
 
 @pytest.fixture(scope="module")

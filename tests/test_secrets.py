@@ -3,50 +3,75 @@ absent from /metrics, the landing page, debug logs, --check-config output and er
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 import yaml
 
+from exporter.backends import registry
+from exporter.simulators.base import Simulator
 from exporter.simulators.emr_serverless import EmrServerlessSimulator
 from exporter.simulators.modelarts_lite import ModelArtsLiteSimulator
 from exporter.simulators.ray import RaySimulator
 
-from .helpers import ROOT, eventually, exporter_process, samples, stop_with_sigterm, wait_ready
+from .helpers import (
+    ROOT,
+    eventually,
+    exporter_process,
+    samples,
+    stop_with_sigterm,
+    wait_ready,
+)
 
-RAY_TOKEN = "planted-ray-bearer-token-5f3a"
+# Each declared backend's simulator wants a credential of its own, planted in its target.
+BACKEND_SECRETS = {
+    name: f"planted{n}BackendCredential{name.title().replace('_', '')}"
+    for n, name in enumerate(registry.names())
+}
 RUNTIME_SECRET = "planted-runtime-env-secret-77c1"
 URL_SECRET = "planted-url-password-91de"
 HEADER_SECRET = "planted-header-value-0b2e"
-EMR_SECRET = "plantedEmrAccessKeySecret4411"
 STS_TOKEN = "plantedStsSecurityToken+/=9d0c"
-HUAWEI_SK = "plantedHuaweiSecretKey7d2b"
 HUAWEI_STS = "plantedHuaweiSecurityToken3e6f"
 WRONG_SECRET = "plantedWrongSecretThatFails8c4a"
+
+S = TypeVar("S", bound=Simulator)
 
 
 def planted(extra: list[str]) -> list[str]:
     return [
-        RAY_TOKEN,
+        *BACKEND_SECRETS.values(),
         RUNTIME_SECRET,
         URL_SECRET,
         HEADER_SECRET,
-        EMR_SECRET,
         STS_TOKEN,
-        HUAWEI_SK,
         HUAWEI_STS,
         WRONG_SECRET,
         *extra,
     ]
 
 
+def one_of(simulators: dict[str, Simulator], kind: type[S]) -> S:
+    return next(sim for sim in simulators.values() if isinstance(sim, kind))
+
+
 def test_planted_secrets_never_leave(tmp_path: Path) -> None:
-    ray = RaySimulator(auth_token=RAY_TOKEN)
-    emr = EmrServerlessSimulator(access_key_secret=EMR_SECRET)
-    modelarts = ModelArtsLiteSimulator(secret_key=HUAWEI_SK, security_token=HUAWEI_STS)
-    with ray, emr, modelarts:
+    simulators = {
+        name: registry.declaration(name).simulator(name, secret=secret)
+        for name, secret in BACKEND_SECRETS.items()
+    }
+    ray = simulators["ray"]
+    assert isinstance(ray, RaySimulator)
+    emr = one_of(simulators, EmrServerlessSimulator)
+    one_of(simulators, ModelArtsLiteSimulator).security_token = HUAWEI_STS
+    with contextlib.ExitStack() as running:
+        for simulator in simulators.values():
+            running.enter_context(simulator)
+            simulator.add_running_job("running")
         ray.add_job(
             "with-env",
             status="RUNNING",
@@ -54,9 +79,7 @@ def test_planted_secrets_never_leave(tmp_path: Path) -> None:
             entrypoint=f"python train.py --password {RUNTIME_SECRET}",
         )
         ray.add_job("failing", status="FAILED", error_type="JOB_ENTRYPOINT_COMMAND_ERROR")
-        emr.add_job("rj-1", status="Running", cu_hours=1.0)
         emr.add_cluster("ray-1")
-        modelarts.add_job("m-1", status="PROCESSING")
         dashboard_tokens = [
             url.split("token=", 1)[1]
             for url in [job["dashboardUrl"] for job in emr.jobs()]
@@ -65,21 +88,16 @@ def test_planted_secrets_never_leave(tmp_path: Path) -> None:
         host = ray.url.removeprefix("http://")
         emr_sts = emr.target_config("emr-sts", resources=["jobs"])
         emr_sts["credentials"]["security_token"] = STS_TOKEN  # refused: the token is unknown
-        bad_ray = ray.target_config("ray-wrong")
-        bad_ray["credentials"] = {"token": WRONG_SECRET}
+        ray_target = ray.target_config("ray-headers", headers={"X-Api-Key": HEADER_SECRET})
+        anonymous = {k: v for k, v in ray_target.items() if k not in ("credentials", "headers")}
         config = {
             "defaults": {"per_job_series": "all", "poll_interval": "1s"},
             "targets": [
-                {
-                    **ray.target_config("ray"),
-                    "credentials": {"token": RAY_TOKEN},
-                    "headers": {"X-Api-Key": HEADER_SECRET},
-                },
-                bad_ray,
-                {**ray.target_config("ray-userinfo"), "url": f"http://user:{URL_SECRET}@{host}"},
-                emr.target_config("emr"),
+                *(sim.target_config(name) for name, sim in simulators.items()),
+                ray_target,
+                {**anonymous, "name": "ray-wrong", "credentials": {"token": WRONG_SECRET}},
+                {**anonymous, "name": "ray-userinfo", "url": f"http://user:{URL_SECRET}@{host}"},
                 emr_sts,
-                modelarts.target_config("modelarts"),
             ],
         }
         path = tmp_path / "config.yaml"
@@ -108,7 +126,11 @@ def test_planted_secrets_never_leave(tmp_path: Path) -> None:
             landing = httpx.get(f"{base}/", timeout=10).text
             logs = stop_with_sigterm(process).decode()
 
-    assert 'jobfleet_target_up{target="ray",backend="ray",resource="jobs"} 1' in metrics
+    for name in BACKEND_SECRETS:  # each backend's credential was taken, and is nowhere
+        assert (
+            f'jobfleet_target_up{{target="{name}",backend="{name}",resource="jobs"}} 1' in metrics
+        )
+    assert 'target="ray-headers",backend="ray",resource="jobs"} 1' in metrics
     assert 'target="ray-wrong",backend="ray",resource="jobs"} 0' in metrics
     assert "ray-wrong" in landing and "HTTP 403" in landing  # the error is shown, not the token
     assert "debug" in logs.lower()

@@ -22,7 +22,8 @@ import yaml
 
 from exporter.app import Exporter
 from exporter.backends.ray import STATUSES
-from exporter.config import ConfigError, parse_config
+from exporter.config import parse_config
+from exporter.config_types import ConfigError
 from exporter.model import Job, Phase, status_pairs
 from exporter.reconcile import JobLedger
 from exporter.simulators.ray import RaySimulator

@@ -1,22 +1,28 @@
-"""Backends by name: each turns one API's JSON into the shared records."""
+"""Backends: each turns one API's JSON into the shared records, and declares itself in the
+registry. Importing this package imports each of its modules, so a module that declares a
+backend is all it takes to add one."""
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from collections.abc import Iterable
 
-from ..config import ConfigError, Target
+from ..config_types import ConfigError, Target
 from ..status import ApiStats
+from . import registry
 from .base import Backend, Listing
-from .emr_serverless import EmrServerlessBackend
-from .modelarts_lite import ModelArtsLiteBackend
-from .ray import RayBackend
 
-BACKENDS: dict[str, type[Backend]] = {
-    "ray": RayBackend,
-    "openyuanrong": RayBackend,
-    "emr_serverless": EmrServerlessBackend,
-    "modelarts_lite": ModelArtsLiteBackend,
-}
+
+def _import_modules() -> tuple[registry.BackendDeclaration, ...]:
+    """Import every module of this package (a backend module registers itself when imported);
+    the backends declared then."""
+    for module in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{module.name}")
+    return registry.declarations()
+
+
+BUILT_IN = _import_modules()
 
 
 def create_backend(target: Target, stats: ApiStats) -> Backend:
@@ -24,8 +30,9 @@ def create_backend(target: Target, stats: ApiStats) -> Backend:
 
     Whatever stops a client from being built (a file, a certificate, a value the HTTP client
     refuses) is a ConfigError naming the target: start exits 2 and a reload is refused."""
+    client = registry.declaration(target.backend).client
     try:
-        return BACKENDS[target.backend](target, stats)
+        return client(target, stats)
     except Exception as err:
         why = getattr(err, "strerror", None) or type(err).__name__
         raise ConfigError([f"target {target.name}: cannot set up its client: {why}"]) from None
@@ -43,4 +50,4 @@ def check_backends(targets: Iterable[Target]) -> None:
         raise ConfigError(problems)
 
 
-__all__ = ["BACKENDS", "Backend", "Listing", "check_backends", "create_backend"]
+__all__ = ["BUILT_IN", "Backend", "Listing", "check_backends", "create_backend", "registry"]

@@ -5,10 +5,9 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import ClassVar
 
 from ..errors import PollError
-from ..model import Cluster, Job, StatusPairs
+from ..model import Cluster, Job
 from ..scrub import Scrubber
 
 
@@ -30,9 +29,6 @@ class Listing:
 
 class Backend(ABC):
     """One target's API. Implementations raise ``PollError`` for every failure."""
-
-    known_pairs: ClassVar[StatusPairs]
-    cluster_states: ClassVar[tuple[str, ...]]
 
     def __init__(self, kind: str) -> None:
         self.kind = kind

@@ -13,15 +13,30 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
+import re
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import httpx
+from pydantic import Field, field_validator, model_validator
 
 from ..auth.sdk_hmac import HuaweiKey, IamTokenAuth, SdkHmacAuth, query_value
-from ..config import ModelArtsLiteTarget
+from ..config_types import (
+    REGION_ID,
+    Duration,
+    EmptyIfNone,
+    Secret,
+    SecretFile,
+    SignedHttpUrl,
+    Strict,
+    Target,
+    TokenFilePath,
+    check_environment_credentials,
+    redact_url,
+)
 from ..errors import PollError
 from ..labels import LabelCap
 from ..model import Job, Phase
@@ -38,6 +53,10 @@ from .http import (
     retry_after_seconds,
     vendor_error,
 )
+from .registry import BackendDeclaration, register
+
+if TYPE_CHECKING:
+    from ..simulators.modelarts_lite import ModelArtsLiteSimulator
 
 log = logging.getLogger(__name__)
 
@@ -149,9 +168,6 @@ def classify_error(
 
 
 class ModelArtsLiteBackend(Backend):
-    known_pairs = KNOWN_PAIRS
-    cluster_states = ()
-
     def __init__(
         self,
         target: ModelArtsLiteTarget,
@@ -293,3 +309,151 @@ class ModelArtsLiteBackend(Backend):
 
     def close(self) -> None:
         self.api.close()
+
+
+# --- configuration and declaration -----------------------------------------------------------
+
+
+class HuaweiCredentials(Strict):
+    """AK/SK (each also as ``*_file``) or an IAM token; else HUAWEICLOUD_SDK_* variables."""
+
+    access_key: Secret | None = None
+    access_key_file: SecretFile | None = None
+    secret_key: Secret | None = None
+    secret_key_file: SecretFile | None = None
+    security_token: Secret | None = None
+    security_token_file: SecretFile | None = None
+    auth_token: Secret | None = None
+    auth_token_file: TokenFilePath | None = None  # re-read when it changes
+
+    @model_validator(mode="after")
+    def _pairs(self) -> HuaweiCredentials:
+        for name in ("access_key", "secret_key", "security_token"):
+            if getattr(self, name) is not None and getattr(self, f"{name}_file") is not None:
+                raise ValueError(f"set {name} or {name}_file, not both")
+        if self.auth_token is not None and self.auth_token_file is not None:
+            raise ValueError("set auth_token or auth_token_file, not both")
+        if bool(self.value("access_key")) != bool(self.value("secret_key")):
+            raise ValueError("access_key and secret_key go together")
+        return self
+
+    def value(self, name: str) -> str | None:
+        secret = getattr(self, name) or getattr(self, f"{name}_file", None)
+        return secret.get_secret_value() if secret else None
+
+
+class ModelArtsFilters(Strict):
+    id: str | None = None
+    name: str | None = None
+    type: str | None = None
+    status: str | None = None
+    visible: bool | None = None
+
+
+_PROJECT = re.compile(r"[A-Za-z0-9-]{1,64}")
+
+
+class ModelArtsLiteTarget(Target):
+    """The job list of Huawei Cloud ModelArts Lite Servers in one project."""
+
+    backend: Literal["modelarts_lite"]
+    project_id: str | None = None
+    region: str | None = None
+    endpoint: SignedHttpUrl | None = None
+    credentials: Annotated[HuaweiCredentials, EmptyIfNone] = HuaweiCredentials()
+    filters: Annotated[ModelArtsFilters, EmptyIfNone] = ModelArtsFilters()
+    requests_per_second: float = Field(default=5.0, gt=0)
+    full_list_interval: Duration = 600.0
+    job_type_cap: int = Field(default=30, gt=0)
+    resources: tuple[Literal["jobs"], ...] = ("jobs",)
+
+    @field_validator("region")
+    @classmethod
+    def _check_region(cls, region: str | None) -> str | None:
+        if region is not None and not REGION_ID.fullmatch(region):
+            raise ValueError("must be a region id such as cn-north-4")
+        return region
+
+    @model_validator(mode="after")
+    def _complete(self) -> ModelArtsLiteTarget:
+        if self.region is None and self.endpoint is None:
+            raise ValueError("set region (or endpoint)")
+        project = self.project()
+        if not project:
+            raise ValueError("project_id: required (or set HUAWEICLOUD_SDK_PROJECT_ID)")
+        if not _PROJECT.fullmatch(project):
+            raise ValueError("project_id: must be 1-64 letters, digits or hyphens")
+        found = self.auth()
+        if found is None:
+            raise ValueError(
+                "credentials: none found: set credentials.access_key and secret_key (or their "
+                "*_file), or credentials.auth_token (or auth_token_file), or "
+                "HUAWEICLOUD_SDK_AK and HUAWEICLOUD_SDK_SK"
+            )
+        if found[0].endswith("(environment)"):
+            check_environment_credentials(
+                "HUAWEICLOUD_SDK_AK", "HUAWEICLOUD_SDK_SK", "HUAWEICLOUD_SDK_SECURITY_TOKEN"
+            )
+        return self
+
+    def project(self) -> str:
+        return self.project_id or os.environ.get("HUAWEICLOUD_SDK_PROJECT_ID", "")
+
+    def base_url(self) -> str:
+        if self.endpoint:
+            return self.endpoint
+        domain = "myhuaweicloud.cn" if self.region == "ap-southeast-1" else "myhuaweicloud.com"
+        return f"https://modelarts.{self.region}.{domain}"
+
+    def auth(self) -> tuple[str, HuaweiKey | str | Path] | None:
+        """(how, key, token or token file) as found first: config keys, config token, the
+        HUAWEICLOUD_SDK_* variables; None when there is nothing."""
+        creds = self.credentials
+        if creds.value("access_key") and creds.value("secret_key"):
+            key = HuaweiKey(
+                creds.value("access_key"), creds.value("secret_key"), creds.value("security_token")
+            )
+            return "AK/SK signature (config)", key
+        if creds.auth_token is not None:
+            return "IAM token (config)", creds.auth_token.get_secret_value()
+        if creds.auth_token_file is not None:
+            return "IAM token (file)", creds.auth_token_file
+        ak, sk = os.environ.get("HUAWEICLOUD_SDK_AK"), os.environ.get("HUAWEICLOUD_SDK_SK")
+        if ak and sk:
+            token = os.environ.get("HUAWEICLOUD_SDK_SECURITY_TOKEN") or None
+            return "AK/SK signature (environment)", HuaweiKey(ak, sk, token)
+        return None
+
+    def endpoint_text(self) -> str:
+        return f"{redact_url(self.base_url())} project={self.project()}"
+
+    def identity(self) -> dict[str, object]:
+        return {
+            "endpoint": redact_url(self.base_url()),
+            "project": self.project(),
+            "filters": self.filters.model_dump(),
+        }
+
+    def auth_text(self) -> str:
+        found = self.auth()
+        if found and isinstance(found[1], Path):
+            return f"{found[0]} {found[1]}"
+        return found[0] if found else "none"
+
+
+def simulator(name: str, *, secret: str | None = None, **settings: Any) -> ModelArtsLiteSimulator:
+    """A simulator of this API (tests, ``--demo``), imported only when one is wanted."""
+    from ..simulators.modelarts_lite import ModelArtsLiteSimulator
+
+    keys = {"secret_key": secret} if secret is not None else {}
+    return ModelArtsLiteSimulator(**keys, **settings)
+
+
+DECLARATION = register(
+    BackendDeclaration(
+        target=ModelArtsLiteTarget,
+        client=ModelArtsLiteBackend,
+        known_pairs=KNOWN_PAIRS,
+        simulator=simulator,
+    )
+)

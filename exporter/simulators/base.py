@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 
 
 class JsonHandler(BaseHTTPRequestHandler):
@@ -48,10 +48,13 @@ class Simulator:
     """Serves ``handler_class()`` on loopback in a daemon thread; a context manager.
 
     ``start_workload`` runs the simulator's evolving workload in the background (the demo);
-    tests call ``step(now)`` to advance it on a clock of their own.
+    tests call ``step(now)`` to advance it on a clock of their own. The shared tests drive
+    every simulator alike through ``target_config``, ``add_running_job`` and ``finish_job``.
     """
 
     DEFAULT_RATE_PER_MIN = 12.0
+    # The body of a 400 answer by which the API says "throttled" with a code of its own, if any
+    THROTTLED_ANSWER: ClassVar[bytes | None] = None
 
     def __init__(self) -> None:
         self.url = ""
@@ -62,6 +65,18 @@ class Simulator:
         raise NotImplementedError
 
     def new_workload(self, rate_per_min: float) -> Workload:
+        raise NotImplementedError
+
+    def target_config(self, name: str, **settings: Any) -> dict[str, Any]:
+        """A config target that polls this simulator (``settings`` added to it)."""
+        raise NotImplementedError
+
+    def add_running_job(self, key: str) -> None:
+        """Add a job, running, under ``key``."""
+        raise NotImplementedError
+
+    def finish_job(self, key: str) -> str:
+        """Let job ``key`` succeed; the status the API then reports."""
         raise NotImplementedError
 
     def start_workload(self, rate_per_min: float | None = None) -> None:

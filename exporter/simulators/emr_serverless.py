@@ -59,6 +59,7 @@ class EmrServerlessSimulator(Simulator):
     """Thread-safe; tests drive it with add_job/set_job/add_cluster and the fault knobs."""
 
     DEFAULT_RATE_PER_MIN = 6.0
+    THROTTLED_ANSWER = b'{"Code": "Throttling.Api", "Message": "flow control", "RequestId": "r"}'
 
     def __init__(
         self,
@@ -114,6 +115,13 @@ class EmrServerlessSimulator(Simulator):
             },
             **settings,
         }
+
+    def add_running_job(self, key: str) -> None:
+        self.add_job(key, status="Running", cu_hours=0.5)
+
+    def finish_job(self, key: str) -> str:
+        self.set_job(key, status="Succeeded", cu_hours=1.0)
+        return "Succeeded"
 
     # --- jobs -----------------------------------------------------------------------------
 

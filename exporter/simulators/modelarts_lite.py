@@ -45,6 +45,7 @@ class ModelArtsLiteSimulator(Simulator):
     """Thread-safe; tests drive it with add_job/set_job and the fault knobs."""
 
     DEFAULT_RATE_PER_MIN = 6.0
+    THROTTLED_ANSWER = b'{"error_code": "APIG.0308", "error_msg": "The request is throttled"}'
 
     def __init__(
         self,
@@ -91,6 +92,13 @@ class ModelArtsLiteSimulator(Simulator):
             "credentials": credentials,
             **settings,
         }
+
+    def add_running_job(self, key: str) -> None:
+        self.add_job(key, status="PROCESSING")
+
+    def finish_job(self, key: str) -> str:
+        self.set_job(key, status="FINISHED")
+        return "FINISHED"
 
     # --- jobs -----------------------------------------------------------------------------
 

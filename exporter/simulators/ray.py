@@ -98,8 +98,18 @@ class RaySimulator(Simulator):
         return _handler(self)
 
     def target_config(self, name: str, **settings: Any) -> dict[str, Any]:
-        """A config target that polls this simulator."""
-        return {"name": name, "backend": self.flavour, "url": self.url, **settings}
+        """A config target that polls this simulator, with its token when it wants one."""
+        config: dict[str, Any] = {"name": name, "backend": self.flavour, "url": self.url}
+        if self.auth_token is not None:
+            config["credentials"] = {"token": self.auth_token}
+        return {**config, **settings}
+
+    def add_running_job(self, key: str) -> None:
+        self.add_job(key, status="RUNNING")
+
+    def finish_job(self, key: str) -> str:
+        self.set_status(key, "SUCCEEDED")
+        return "SUCCEEDED"
 
     def stop(self) -> None:
         """Stop the workload and the server; hung requests are released."""

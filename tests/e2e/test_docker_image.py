@@ -19,7 +19,9 @@ import pytest
 import yaml
 
 from exporter import __version__
+from exporter.backends import registry
 from exporter.config import parse_listen_address
+from exporter.demo import demo_target_name
 from exporter.sharding import owner
 from exporter.simulators.ray import RaySimulator
 from exporter.state import read_state
@@ -151,7 +153,7 @@ def test_demo_serves_metrics_to_the_host_as_non_root(engine: DockerEngine, image
         ready(engine, cid, base)
         body = httpx.get(f"{base}/metrics", timeout=10).content
         assert value(body, "jobfleet_build_info", version=__version__, revision=REVISION) == 1
-        for target in ("demo-ray", "demo-openyuanrong", "demo-emr", "demo-modelarts"):
+        for target in map(demo_target_name, registry.names()):
             assert value(body, "jobfleet_target_up", target=target, resource="jobs") == 1
         assert promtool_check_metrics(body).returncode == 0
 

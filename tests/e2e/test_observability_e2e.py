@@ -15,9 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from exporter.backends import registry
 from exporter.simulators.emr_serverless import EmrServerlessSimulator
-from exporter.simulators.modelarts_lite import ModelArtsLiteSimulator
-from exporter.simulators.ray import RaySimulator
 
 from ..helpers import ROOT, eventually, exporter_process, free_port, need
 from ..test_observability import dashboard_exprs, recording_names
@@ -54,10 +53,14 @@ def webhook() -> Iterator[tuple[str, list[dict]]]:
 def test_prometheus_rules_dashboards_and_alerts_end_to_end(tmp_path: Path) -> None:
     alertmanager = shutil.which("prometheus-alertmanager")
     need(alertmanager is not None, "prometheus-alertmanager is not installed")
-    ray, yuanrong = RaySimulator(seed=1), RaySimulator(flavour="openyuanrong", seed=2)
-    emr, modelarts = EmrServerlessSimulator(seed=3), ModelArtsLiteSimulator(seed=4)
+    simulators = {  # every declared backend, a target named after it
+        name: registry.declaration(name).simulator(name, seed=seed)
+        for seed, name in enumerate(registry.names(), start=1)
+    }
+    ray = simulators["ray"]
+    emr = next(sim for sim in simulators.values() if isinstance(sim, EmrServerlessSimulator))
     with contextlib.ExitStack() as stack:
-        for simulator in (ray, yuanrong, emr, modelarts):
+        for simulator in simulators.values():
             stack.enter_context(simulator)
             simulator.start_workload(30)
         ray.add_job("stuck-for-2h", status="PENDING", start_time=time.time() - 7200)
@@ -65,10 +68,7 @@ def test_prometheus_rules_dashboards_and_alerts_end_to_end(tmp_path: Path) -> No
         bad_keys["credentials"]["access_key_secret"] = "not-the-secret"
         common = {"poll_interval": "2s", "per_job_series": "all"}
         targets = [
-            ray.target_config("ray", **common),
-            yuanrong.target_config("openyuanrong", **common),
-            emr.target_config("emr", **common),
-            modelarts.target_config("modelarts", **common),
+            *(sim.target_config(name, **common) for name, sim in simulators.items()),
             {**bad_keys, **common},
         ]
         config = tmp_path / "exporter.yaml"

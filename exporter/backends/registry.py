@@ -1,0 +1,94 @@
+"""The backends the exporter knows: each backend module declares itself once, here.
+
+A declaration says everything the rest of the exporter needs of a backend: the names a
+target's ``backend`` key may take (those its target model accepts), the target model, the
+client, the status -> phase table, the cluster states and a simulator for tests and ``--demo``.
+Configuration parsing, ``--check-config``, the demo, the chart's schema and the shared tests
+read the registry, so a backend defined anywhere (even outside this package) is complete
+once it is registered.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, get_args, get_origin
+
+from ..config_types import Target
+from ..model import StatusPairs
+from ..status import ApiStats
+from .base import Backend
+
+if TYPE_CHECKING:
+    from ..simulators.base import Simulator
+
+
+@dataclass(frozen=True)
+class BackendDeclaration:
+    """One backend, as its module declares it.
+
+    ``target`` is the pydantic model of its targets: its ``backend`` field is a ``Literal`` of
+    the names this backend answers to. ``client`` builds the client of one target.
+    ``known_pairs`` is every (phase, status) the API reports (the status -> phase table:
+    each is counted from 0). ``simulator(name, secret=..., seed=..., clock=...)`` makes a
+    simulator of the API for the backend called ``name``, requiring ``secret`` (when given)
+    as its credential; its workload runs the demo.
+    """
+
+    target: type[Target]
+    client: Callable[[Any, ApiStats], Backend]
+    known_pairs: StatusPairs
+    simulator: Callable[..., Simulator]
+    cluster_states: tuple[str, ...] = ()
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The values of ``backend`` that select this backend."""
+        annotation = self.target.model_fields["backend"].annotation
+        if get_origin(annotation) is not Literal:
+            raise TypeError(f"{self.target.__name__}.backend must be a Literal of names")
+        return get_args(annotation)
+
+
+_lock = threading.Lock()
+_by_name: dict[str, BackendDeclaration] = {}
+
+
+def register(declaration: BackendDeclaration) -> BackendDeclaration:
+    """Add ``declaration`` to the known backends; a name declared by another is refused."""
+    names = declaration.names
+    with _lock:
+        taken = [n for n in names if _by_name.get(n, declaration) is not declaration]
+        if taken:
+            raise ValueError(f"backend names already declared: {', '.join(taken)}")
+        for name in names:
+            _by_name[name] = declaration
+    return declaration
+
+
+def unregister(declaration: BackendDeclaration) -> None:
+    """Forget ``declaration`` (a backend registered for a while, as a test does)."""
+    with _lock:
+        for name in declaration.names:
+            if _by_name.get(name) is declaration:
+                del _by_name[name]
+
+
+def declaration(name: str) -> BackendDeclaration:
+    """The declaration of backend ``name``; KeyError when none declares it."""
+    with _lock:
+        return _by_name[name]
+
+
+def declarations() -> tuple[BackendDeclaration, ...]:
+    """Every declared backend once, by its first name (not by the order modules loaded in)."""
+    with _lock:
+        unique = dict.fromkeys(_by_name.values())
+    return tuple(sorted(unique, key=lambda declared: declared.names[0]))
+
+
+def names() -> tuple[str, ...]:
+    """Every backend name, sorted."""
+    with _lock:
+        return tuple(sorted(_by_name))
