@@ -19,13 +19,14 @@ from typing import Any
 import pytest
 
 from exporter.app import Exporter
+from exporter.backends import registry
 from exporter.backends.decode import UndecodableJson, decode_json
 from exporter.backends.fields import number, parse_epoch, read_item
 from exporter.backends.modelarts_lite import MAX_FETCHES_BY_ID, UNKNOWN_RECHECKS
 from exporter.config import parse_config
+from exporter.simulators.base import Simulator
 from exporter.simulators.emr_serverless import EmrServerlessSimulator
 from exporter.simulators.modelarts_lite import ModelArtsLiteSimulator
-from exporter.simulators.ray import RaySimulator
 
 from .helpers import promtool_check_metrics, samples, value
 from .test_hostile_http import (
@@ -38,13 +39,11 @@ from .test_hostile_http import (
     read_request,
 )
 
-BACKENDS = ("ray", "openyuanrong", "emr_serverless", "modelarts_lite")
+BACKENDS = registry.names()
 BAD_BYTES = b"name \xff\xfe\xc3 end"  # not UTF-8: a stray byte pair and a cut sequence
 HUGE_NUMBER = b"9" * 5000  # past Python's 4,300-digit limit for reading an int
 MARKER = "@@MARKER@@"
 JOB_IDS = ("good-1", "odd", "good-2")
-ID_FIELD = {"ray": "submission_id", "emr_serverless": "submissionId", "modelarts_lite": "id"}
-TIME_FIELD = {"ray": "start_time", "emr_serverless": "submitTime", "modelarts_lite": "create_at"}
 
 
 class RewritingProxy:
@@ -87,29 +86,17 @@ class RewritingProxy:
 
 
 @contextlib.contextmanager
-def three_jobs(kind: str) -> Iterator[Any]:
+def three_jobs(kind: str) -> Iterator[Simulator]:
     """The backend's simulator with three running jobs; the middle one, ``odd``, named MARKER."""
-    if kind in ("ray", "openyuanrong"):
-        with RaySimulator(flavour=kind) as sim:
-            for key in JOB_IDS:
-                name = MARKER if key == "odd" else key
-                sim.add_job(key, status="RUNNING", metadata={"job_name": name})
-            yield sim
-    elif kind == "emr_serverless":
-        with EmrServerlessSimulator() as sim:
-            for key in JOB_IDS:
-                sim.add_job(key, name=MARKER if key == "odd" else key, status="Running")
-            yield sim
-    else:
-        with ModelArtsLiteSimulator() as sim:
-            for key in JOB_IDS:
-                sim.add_job(key, name=MARKER if key == "odd" else key, status="PROCESSING")
-            yield sim
+    with registry.declaration(kind).simulator(kind) as sim:
+        for key in JOB_IDS:
+            sim.add_running_job(key, name=MARKER if key == "odd" else key)
+        yield sim
 
 
-def _items(payload: Any) -> list[dict[str, Any]]:
-    if isinstance(payload, dict):
-        payload = payload.get("rayJobs", payload.get("data"))
+def _items(payload: Any, sim: type[Simulator]) -> list[dict[str, Any]]:
+    if sim.JOB_LIST_KEY is not None and isinstance(payload, dict):
+        payload = payload.get(sim.JOB_LIST_KEY)
     return [item for item in payload or () if isinstance(item, dict)]
 
 
@@ -119,13 +106,13 @@ def invalid_utf8(body: bytes) -> bytes:
 
 def huge_time_of_odd(kind: str) -> Callable[[bytes], bytes]:
     """The ``odd`` job's submission time becomes a 5,000-digit number."""
-    family = "ray" if kind == "openyuanrong" else kind
+    sim = type(registry.declaration(kind).simulator(kind))
 
     def rewrite(body: bytes) -> bytes:
         payload = json.loads(body)
-        for item in _items(payload):
-            if item.get(ID_FIELD[family]) == "odd":
-                item[TIME_FIELD[family]] = MARKER
+        for item in _items(payload, sim):
+            if item.get(sim.JOB_ID_FIELD) == "odd":
+                item[sim.JOB_SUBMIT_FIELD] = MARKER
         return json.dumps(payload).encode().replace(f'"{MARKER}"'.encode(), HUGE_NUMBER)
 
     return rewrite

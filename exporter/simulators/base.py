@@ -55,6 +55,11 @@ class Simulator:
     DEFAULT_RATE_PER_MIN = 12.0
     # The body of a 400 answer by which the API says "throttled" with a code of its own, if any
     THROTTLED_ANSWER: ClassVar[bytes | None] = None
+    # Where a job list answer holds its items (None: the answer is the list), and which keys of
+    # an item are its id and its submission time: tests rewrite answers with them
+    JOB_LIST_KEY: ClassVar[str | None] = None
+    JOB_ID_FIELD: ClassVar[str] = "id"
+    JOB_SUBMIT_FIELD: ClassVar[str] = "submit_time"
 
     def __init__(self) -> None:
         self.url = ""
@@ -71,8 +76,8 @@ class Simulator:
         """A config target that polls this simulator (``settings`` added to it)."""
         raise NotImplementedError
 
-    def add_running_job(self, key: str) -> None:
-        """Add a job, running, under ``key``."""
+    def add_running_job(self, key: str, name: str | None = None) -> None:
+        """Add a job, running, under ``key`` (named ``name``, when given)."""
         raise NotImplementedError
 
     def finish_job(self, key: str) -> str:

@@ -60,6 +60,7 @@ class EmrServerlessSimulator(Simulator):
 
     DEFAULT_RATE_PER_MIN = 6.0
     THROTTLED_ANSWER = b'{"Code": "Throttling.Api", "Message": "flow control", "RequestId": "r"}'
+    JOB_LIST_KEY, JOB_ID_FIELD, JOB_SUBMIT_FIELD = "rayJobs", "submissionId", "submitTime"
 
     def __init__(
         self,
@@ -116,8 +117,9 @@ class EmrServerlessSimulator(Simulator):
             **settings,
         }
 
-    def add_running_job(self, key: str) -> None:
-        self.add_job(key, status="Running", cu_hours=0.5)
+    def add_running_job(self, key: str, name: str | None = None) -> None:
+        named = {} if name is None else {"name": name}
+        self.add_job(key, status="Running", cu_hours=0.5, **named)
 
     def finish_job(self, key: str) -> str:
         self.set_job(key, status="Succeeded", cu_hours=1.0)

@@ -46,6 +46,7 @@ class ModelArtsLiteSimulator(Simulator):
 
     DEFAULT_RATE_PER_MIN = 6.0
     THROTTLED_ANSWER = b'{"error_code": "APIG.0308", "error_msg": "The request is throttled"}'
+    JOB_LIST_KEY, JOB_ID_FIELD, JOB_SUBMIT_FIELD = "data", "id", "create_at"
 
     def __init__(
         self,
@@ -93,8 +94,9 @@ class ModelArtsLiteSimulator(Simulator):
             **settings,
         }
 
-    def add_running_job(self, key: str) -> None:
-        self.add_job(key, status="PROCESSING")
+    def add_running_job(self, key: str, name: str | None = None) -> None:
+        named = {} if name is None else {"name": name}
+        self.add_job(key, status="PROCESSING", **named)
 
     def finish_job(self, key: str) -> str:
         self.set_job(key, status="FINISHED")

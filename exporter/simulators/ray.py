@@ -57,6 +57,8 @@ Reply = tuple[int, Any]  # HTTP status and body: JSON-able, str (plain text) or 
 class RaySimulator(Simulator):
     """An in-process HTTP server speaking the Ray Jobs API; thread-safe (one lock)."""
 
+    JOB_ID_FIELD, JOB_SUBMIT_FIELD = "submission_id", "start_time"  # the answer is the list
+
     def __init__(
         self,
         flavour: Flavour = "ray",
@@ -104,8 +106,8 @@ class RaySimulator(Simulator):
             config["credentials"] = {"token": self.auth_token}
         return {**config, **settings}
 
-    def add_running_job(self, key: str) -> None:
-        self.add_job(key, status="RUNNING")
+    def add_running_job(self, key: str, name: str | None = None) -> None:
+        self.add_job(key, status="RUNNING", metadata=None if name is None else {"job_name": name})
 
     def finish_job(self, key: str) -> str:
         self.set_status(key, "SUCCEEDED")
