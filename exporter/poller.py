@@ -11,6 +11,7 @@ from collections.abc import Callable
 from .backends import create_backend, registry
 from .config_types import Target
 from .errors import PollError
+from .heap import LARGE_LISTING, release_free_heap
 from .identity import fingerprint
 from .model import Cluster
 from .reconcile import JobLedger
@@ -88,6 +89,7 @@ class TargetPoller:
         health = self.health[resource]
         started = time.monotonic()
         deadline = started + self.target.timeout
+        large = False
         try:
             listing = (
                 self.backend.list_jobs(deadline)
@@ -95,6 +97,7 @@ class TargetPoller:
                 else self.backend.list_clusters(deadline)
             )
             now = self.clock()
+            large = len(listing.items) >= LARGE_LISTING
             with self._lock:
                 if self.retired:
                     log.debug("target %s %s: retired during a poll", self.target.name, resource)
@@ -124,6 +127,8 @@ class TargetPoller:
             health.last_poll = self.clock()
             health.durations.observe(time.monotonic() - started)
             self.publish(resource)
+        if large:  # its answer and the last poll's records are free now
+            release_free_heap()
         return health.up
 
     def _save(self) -> None:
