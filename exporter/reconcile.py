@@ -211,13 +211,13 @@ class JobLedger:
         """A job listed as it was at the last poll (same status, times, CU, run, labels) has
         nothing left to count: it is marked seen and kept tracked while its retention lasts,
         as the same ``Job`` object, so its rendered series can be reused as they are."""
-        if last is None or (last is not job and last != job):
+        if last is not job and (last is None or last != job):  # the same record: as it was
             return False
         known = self.known.get(job.key)
         if known is None or known.absent_since is not None:
             return False
-        known.last_seen, known.absent_since = now, None
-        if not last.phase.terminal or known.finished_at >= now - self.retention:
+        known.last_seen = now
+        if last.phase not in TERMINAL_PHASES or known.finished_at >= now - self.retention:
             tracked[job.key] = last
         return True
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ..model import Job
+from ..model import TERMINAL_PHASES, Job
 from ..reconcile import JobLedger
 from ..render import Block, escape, format_value, label_text
 
@@ -90,13 +90,14 @@ def render_jobs(
     counts = {(phase.value, status): 0 for phase, status in ledger.known_pairs}
     types: dict[str, int] = {}
     for job in ledger.tracked.values():
-        pair = (job.phase.value, job.status)
+        pair = (job.phase, job.status)  # a Phase is the str of its value: the same key
         counts[pair] = counts.get(pair, 0) + 1
         types[job.job_type] = types.get(job.job_type, 0) + 1
     if per_job_series == "all":
         job_lines.render(block, ledger.tracked.values())
     elif per_job_series == "active":
-        job_lines.render(block, (job for job in ledger.tracked.values() if not job.phase.terminal))
+        active = (job for job in ledger.tracked.values() if job.phase not in TERMINAL_PHASES)
+        job_lines.render(block, active)
     for (phase, status), count in sorted(counts.items()):
         block.add("jobfleet_jobs", count, (("phase", phase), ("status", status)))
     for job_type, count in sorted(types.items()):
