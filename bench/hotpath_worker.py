@@ -1,7 +1,8 @@
 """One measurement of the hot path, run as a script with the code to measure first on
 PYTHONPATH (this tree's or the previous design's ``exporter``): prints one JSON line.
 
-python bench/hotpath_worker.py URL LISTING_FILE JOBS ACTIVE STATE_DIR
+python bench/hotpath_worker.py URL LISTING_FILE JOBS STATE_DIR
+    # LISTING_FILE served at URL; LISTING_FILE.next replaces it before the last poll
 python bench/hotpath_worker.py backends JOBS STATE_DIR   # EMR and ModelArts steady polls
 """
 
@@ -68,18 +69,11 @@ def backends(jobs: int, state_dir: str) -> None:
 def main() -> None:
     if sys.argv[1] == "backends":
         return backends(int(sys.argv[2]), sys.argv[3])
-    url, listing, jobs, active, state_dir = sys.argv[1:6]
-    jobs, active = int(jobs), int(active)
-    sys.path.append(str(Path(__file__).resolve().parents[1]))  # bench, after the code
-    from bench.common import ray_listing
+    url, listing, jobs, state_dir = sys.argv[1:5]
+    jobs = int(jobs)
     from exporter.app import Exporter
     from exporter.config import parse_config
 
-    now = time.time()
-    steady = ray_listing(jobs, active, now)
-    changed = ray_listing(jobs, active - jobs // 100, now)  # 1% of the jobs finished
-    Path(listing).write_bytes(steady)
-    del steady
     target = {"name": "bench", "backend": "ray", "url": url, "resources": ["jobs"]}
     target["timeout"] = "5m"
     config = {"state_file": f"{state_dir}/state.json", "targets": [target]}
@@ -97,9 +91,7 @@ def main() -> None:
     Path("/proc/self/clear_refs").write_text("5")  # VmHWM from here: the peak of one poll
     steady_cpu, steady_written = poll()
     peak, rss = _status("VmHWM"), _status("VmRSS")
-    temporary = Path(f"{listing}.next")
-    temporary.write_bytes(changed)
-    os.replace(temporary, listing)
+    os.replace(f"{listing}.next", listing)
     changed_cpu, changed_written = poll()
     exporter.close()
     print(
