@@ -74,7 +74,7 @@ class ListedItems(Generic[T]):
             digest = hash(bytes(raw)) & DIGEST_MASK
             record = kept.get(digest, _ABSENT)
             if record is _ABSENT:
-                record = last.get(digest, _ABSENT)
+                record = last.pop(digest, _ABSENT)  # its old digest freed for the new one
                 if record is _ABSENT:
                     try:
                         item = self._item.decode(raw)
