@@ -88,8 +88,20 @@ class Config(Strict):
                 raise ValueError(f"targets[{index}].name: duplicate target name {target.name!r}")
             seen.add(target.name)
         resolved = [target.with_defaults(self.defaults) for target in self.targets]
+        for index, (given, target) in enumerate(zip(self.targets, resolved, strict=True)):
+            _check_attribution_sources(index, target, inherited=given.attribution is None)
         object.__setattr__(self, "targets", resolved)
         return self
+
+
+def _check_attribution_sources(index: int, target: Target, inherited: bool) -> None:
+    """Each attribution label's source is a field its target's backend declares."""
+    fields = registry.declaration(target.backend).attribution_fields
+    for name, source in target.attribution.labels.items():
+        problem = fields.problem(source)
+        if problem is not None:
+            origin = " (from defaults.attribution)" if inherited else ""
+            raise ValueError(f"targets[{index}].attribution.labels.{name}: {problem}{origin}")
 
 
 def config_model() -> type[Config]:

@@ -25,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from .attribution import label_name_problem
 from .config_files import (
     CREDENTIAL_RULE,
     PEM_FILE_LIMIT,
@@ -218,6 +219,37 @@ class Strict(BaseModel):
 
 
 PerJobSeries = Literal["none", "active", "all"]
+MAX_LABEL_NAME_SHOWN = 64  # of a refused attribution label name, in a problem line
+
+
+class AttributionSettings(Strict):
+    """Labels that say who ran a job: label name -> a source field of the job, chosen from its
+    backend's fields (docs/metrics.md, "Attribution"); at most ``max_values`` values per label
+    and target, later ones become ``other``; ``histograms`` names the labels the duration and
+    queue-wait histograms carry too."""
+
+    labels: dict[str, str] = Field(default_factory=dict)
+    max_values: int = Field(default=50, gt=0, le=10_000)
+    histograms: tuple[str, ...] = ()
+
+    @field_validator("labels")
+    @classmethod
+    def _check_labels(cls, labels: dict[str, str]) -> dict[str, str]:
+        for name, source in labels.items():
+            problem = label_name_problem(name)
+            if problem is not None:
+                raise ValueError(f"{one_line(name, MAX_LABEL_NAME_SHOWN)}: {problem}")
+            if not source:
+                raise ValueError(f"{name}: must name a source field")
+        return labels
+
+    @model_validator(mode="after")
+    def _histogram_labels(self) -> AttributionSettings:
+        for name in self.histograms:
+            if name not in self.labels:
+                shown = one_line(name, MAX_LABEL_NAME_SHOWN)
+                raise ValueError(f"histograms: {shown} is not in labels")
+        return self
 
 
 class Defaults(Strict):
@@ -227,6 +259,7 @@ class Defaults(Strict):
     per_job_series: PerJobSeries = "active"
     max_response_bytes: int = Field(default=128 * 2**20, gt=0)
     max_retry_after: Duration = 600.0
+    attribution: Annotated[AttributionSettings, EmptyIfNone] = AttributionSettings()
 
 
 def _readable_file(path: Path) -> Path:
@@ -309,6 +342,7 @@ class Target(Strict):
     per_job_series: PerJobSeries | None = None
     max_response_bytes: int | None = Field(default=None, gt=0)
     max_retry_after: Duration | None = None
+    attribution: AttributionSettings | None = None
     tls: TlsConfig | None = None
     resources: tuple[Literal["jobs", "clusters"], ...] = ("jobs", "clusters")
 

@@ -30,7 +30,11 @@ def demo_environment() -> Iterator[Config]:
             simulator.start_workload()
         common = {"poll_interval": DEMO_POLL_INTERVAL, "per_job_series": "all"}
         targets = [
-            simulator.target_config(demo_target_name(name), **common)
+            simulator.target_config(
+                demo_target_name(name),
+                attribution=registry.declaration(name).demo_attribution,
+                **common,
+            )
             for name, simulator in simulators.items()
         ]
         yield parse_config({"web": {"listen_address": DEMO_LISTEN_ADDRESS}, "targets": targets})

@@ -66,6 +66,11 @@ _FAMILIES = [
     Family("jobfleet_job_queue_wait_seconds", "histogram", "Time from submission to start."),
     Family("jobfleet_jobs_by_type", "gauge", "Jobs currently tracked, by job type."),
     Family("jobfleet_cu_seconds_total", "counter", "Compute-unit seconds consumed by jobs."),
+    Family(
+        "jobfleet_attribution_overflow_total",
+        "counter",
+        "Jobs whose value of an attribution label found every slot taken (exported as other).",
+    ),
     # Jobs: per job, bounded by per_job_series and the retention window.
     Family("jobfleet_job_info", "gauge", "Descriptive labels of a tracked job; value 1."),
     Family("jobfleet_job_status", "gauge", "Current phase and native status of a job; value 1."),

@@ -32,17 +32,21 @@ class HistogramState:
     total: float
 
 
+Values = tuple[str, ...]  # attribution label values; () without attribution
+
+
 @dataclass(frozen=True, slots=True)
 class LedgerState:
     baselined: bool
     baseline_time: float | None
     last_complete: float | None
-    submitted: int
-    finished: dict[tuple[Phase, str], int]
-    duration: dict[Phase, HistogramState]
-    queue_wait: HistogramState
-    cu_seconds: dict[str, float]
+    submitted: dict[Values, int]
+    finished: dict[tuple[Phase, str, str, Values], int]
+    duration: dict[tuple[Phase, Values], HistogramState]
+    queue_wait: dict[Values, HistogramState]
+    cu_seconds: dict[tuple[str, Values], float]
     known: dict[str, KnownState]
+    attribution: tuple[dict[str, list[str]], dict[str, int]] | None = None  # slots, overflow
 
 
 def _mapping(value: Any, field: str) -> dict[str, Any]:
@@ -99,6 +103,108 @@ def _histogram(value: Any, field: str, layout: tuple[float, ...]) -> HistogramSt
     return HistogramState(buckets if len(buckets) == len(layout) else None, count, total)
 
 
+def _values(value: Any, field: str) -> Values:
+    entry = _list(value, field)
+    if not all(isinstance(v, str) for v in entry):
+        raise SavedStateError(f"{field}: must be a list of strings")
+    return tuple(entry)
+
+
+def _submitted(value: Any) -> dict[Values, int]:
+    """A count (no attribution) or [[label values], count] entries."""
+    if not isinstance(value, list):
+        return {(): _count(value, "submitted")}
+    out = {}
+    for i, entry in enumerate(value):
+        entry = _list(entry, f"submitted[{i}]")
+        if len(entry) != 2:
+            raise SavedStateError(f"submitted[{i}]: must be [label values, count]")
+        out[_values(entry[0], f"submitted[{i}][0]")] = _count(entry[1], f"submitted[{i}][1]")
+    return out
+
+
+def _finished(value: Any) -> dict[tuple[Phase, str, str, Values], int]:
+    """[phase, status, count] entries, or [phase, status, count, reason, label values]."""
+    finished = {}
+    for i, entry in enumerate(_list(value, "finished")):
+        entry = _list(entry, f"finished[{i}]")
+        if len(entry) not in (3, 5) or not isinstance(entry[1], str):
+            raise SavedStateError(f"finished[{i}]: must be [phase, status, count, ...]")
+        phase = _phase(entry[0], f"finished[{i}][0]")
+        reason, values = entry[3:] if len(entry) == 5 else ("", [])
+        if not isinstance(reason, str):
+            raise SavedStateError(f"finished[{i}][3]: must be a string")
+        series = (phase, entry[1], reason, _values(values, f"finished[{i}][4]"))
+        finished[series] = _count(entry[2], f"finished[{i}][2]")
+    return finished
+
+
+def _durations(value: Any) -> dict[tuple[Phase, Values], HistogramState]:
+    """{phase: histogram} (no histogram labels) or [phase, label values, histogram] entries."""
+    if not isinstance(value, list):
+        return {
+            (_phase(phase, "duration"), ()): _histogram(
+                saved, f"duration.{phase}", JOB_DURATION_BUCKETS
+            )
+            for phase, saved in _mapping(value, "duration").items()
+        }
+    out = {}
+    for i, entry in enumerate(value):
+        entry = _list(entry, f"duration[{i}]")
+        if len(entry) != 3:
+            raise SavedStateError(f"duration[{i}]: must be [phase, label values, histogram]")
+        series = (_phase(entry[0], f"duration[{i}][0]"), _values(entry[1], f"duration[{i}][1]"))
+        out[series] = _histogram(entry[2], f"duration[{i}]", JOB_DURATION_BUCKETS)
+    return out
+
+
+def _queue_waits(value: Any) -> dict[Values, HistogramState]:
+    """A histogram (no histogram labels) or [label values, histogram] entries."""
+    if not isinstance(value, list):
+        return {(): _histogram(value, "queue_wait", QUEUE_WAIT_BUCKETS)}
+    out = {}
+    for i, entry in enumerate(value):
+        entry = _list(entry, f"queue_wait[{i}]")
+        if len(entry) != 2:
+            raise SavedStateError(f"queue_wait[{i}]: must be [label values, histogram]")
+        values = _values(entry[0], f"queue_wait[{i}][0]")
+        out[values] = _histogram(entry[1], f"queue_wait[{i}]", QUEUE_WAIT_BUCKETS)
+    return out
+
+
+def _cu_seconds(value: Any) -> dict[tuple[str, Values], float]:
+    """{queue: seconds} (no attribution) or [queue, label values, seconds] entries."""
+    if not isinstance(value, list):
+        return {
+            (str(queue), ()): _number(seconds, "cu_seconds")
+            for queue, seconds in _mapping(value, "cu_seconds").items()
+        }
+    out = {}
+    for i, entry in enumerate(value):
+        entry = _list(entry, f"cu_seconds[{i}]")
+        if len(entry) != 3 or not isinstance(entry[0], str):
+            raise SavedStateError(f"cu_seconds[{i}]: must be [queue, label values, seconds]")
+        series = (entry[0], _values(entry[1], f"cu_seconds[{i}][1]"))
+        out[series] = _number(entry[2], f"cu_seconds[{i}][2]")
+    return out
+
+
+def _attribution(value: Any) -> tuple[dict[str, list[str]], dict[str, int]] | None:
+    """The slots each attribution label's values hold, and the overflow counts."""
+    if value is None:
+        return None
+    saved = _mapping(value, "attribution")
+    values = {
+        str(label): list(_values(v, f"attribution.values.{label}"))
+        for label, v in _mapping(saved.get("values"), "attribution.values").items()
+    }
+    overflow = {
+        str(label): _count(n, "attribution.overflow")
+        for label, n in _mapping(saved.get("overflow"), "attribution.overflow").items()
+    }
+    return values, overflow
+
+
 def _known(value: Any, field: str) -> KnownState:
     """One ``known`` entry; those saved before runs and absences were kept have 6 fields."""
     entry = _list(value, field)
@@ -123,21 +229,9 @@ def _known(value: Any, field: str) -> KnownState:
 def check_ledger_state(value: Any) -> LedgerState:
     """``value`` as typed, range-checked ledger state; SavedStateError names the bad field."""
     state = _mapping(value, "(state)")
-    finished: dict[tuple[Phase, str], int] = {}
-    for i, entry in enumerate(_list(state.get("finished"), "finished")):
-        entry = _list(entry, f"finished[{i}]")
-        if len(entry) != 3 or not isinstance(entry[1], str):
-            raise SavedStateError(f"finished[{i}]: must be [phase, status, count]")
-        phase = _phase(entry[0], f"finished[{i}][0]")
-        finished[(phase, entry[1])] = _count(entry[2], f"finished[{i}][2]")
-    duration = {
-        _phase(phase, "duration"): _histogram(saved, f"duration.{phase}", JOB_DURATION_BUCKETS)
-        for phase, saved in _mapping(state.get("duration"), "duration").items()
-    }
-    cu_seconds = {
-        queue: _number(seconds, "cu_seconds")
-        for queue, seconds in _mapping(state.get("cu_seconds"), "cu_seconds").items()
-    }
+    finished = _finished(state.get("finished"))
+    duration = _durations(state.get("duration"))
+    cu_seconds = _cu_seconds(state.get("cu_seconds"))
     known = {
         key: _known(entry, "known") for key, entry in _mapping(state.get("known"), "known").items()
     }
@@ -146,10 +240,11 @@ def check_ledger_state(value: Any) -> LedgerState:
         # absent from state saved before it existed
         baseline_time=_optional_number(state.get("baseline_time"), "baseline_time", None),
         last_complete=_optional_number(state.get("last_complete"), "last_complete", None),
-        submitted=_count(state.get("submitted"), "submitted"),
+        submitted=_submitted(state.get("submitted")),
         finished=finished,
         duration=duration,
-        queue_wait=_histogram(state.get("queue_wait"), "queue_wait", QUEUE_WAIT_BUCKETS),
+        queue_wait=_queue_waits(state.get("queue_wait")),
         cu_seconds=cu_seconds,
         known=known,
+        attribution=_attribution(state.get("attribution")),
     )

@@ -44,7 +44,9 @@ class Job:
     Times are epoch seconds or None when the backend did not say. ``submit_time`` is when the
     job was submitted, ``start_time`` when it began to run (None where the API does not tell).
     ``run`` tells apart jobs a platform lists under the same ``key`` at different times (an id
-    handed out again); "" where ids are never reused.
+    handed out again); "" where ids are never reused. ``attribution`` holds the values of the
+    target's attribution source fields, in the order of its labels; ``reason`` why a failed
+    job failed, from a small vocabulary of its backend ("" where the API does not tell).
     """
 
     key: str
@@ -61,6 +63,8 @@ class Job:
     updated_time: float | None = None
     extra_labels: tuple[tuple[str, str], ...] = ()
     run: str = ""
+    attribution: tuple[str, ...] = ()
+    reason: str = ""
 
 
 @dataclass(slots=True)

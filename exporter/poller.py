@@ -8,6 +8,7 @@ import time
 import traceback
 from collections.abc import Callable
 
+from .attribution import Slots
 from .backends import create_backend, registry
 from .config_types import Target
 from .errors import PollError
@@ -59,13 +60,13 @@ class TargetPoller:
         self.stats = ApiStats()
         self.declaration = registry.declaration(target.backend)
         self.backend = create_backend(target, self.stats)
-        self.ledger = JobLedger(self.declaration.known_pairs, retention=target.retention)
+        self.ledger = self._new_ledger()
         if saved is not None:
             try:
                 self.ledger.restore(saved)
             except (KeyError, TypeError, ValueError) as err:
                 log.error("target %s: saved state unusable (%s): starting clean", target.name, err)
-                self.ledger = JobLedger(self.declaration.known_pairs, retention=target.retention)
+                self.ledger = self._new_ledger()
             else:
                 self.backend.resume(self.ledger.unfinished())
         self._job_lines = JobLines()  # per-job series kept between publishes
@@ -80,6 +81,17 @@ class TargetPoller:
         exposition.claim(target.name, self, keep=(*target.resources, API_PART))
         for resource in target.resources:
             self.publish(resource)
+
+    def _new_ledger(self) -> JobLedger:
+        attribution = self.target.attribution
+        labels = tuple(attribution.labels)
+        return JobLedger(
+            self.declaration.known_pairs,
+            retention=self.target.retention,
+            failure_reasons=self.declaration.failure_reasons,
+            slots=Slots(labels, attribution.max_values) if labels else None,
+            histogram_labels=attribution.histograms,
+        )
 
     def poll(self, resource: str) -> bool:
         """Poll one resource now; True on success. Never raises."""

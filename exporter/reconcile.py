@@ -7,14 +7,19 @@ phase is counted exactly once, whatever its status does afterwards, whether poll
 between, and whether it vanishes from the listing and comes back. A job is one run: an id the
 platform hands out again (``Job.run`` differs) is a new job. A job is forgotten only after
 complete listings have gone without it for ``forget_after``.
+
+Counters and histograms are kept by the job's attribution label values (``attribution.Slots``;
+``()`` on a target without attribution), and a failed job's count by its reason too. The series
+of a combination of label values start at 0 when its first job is seen.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from .attribution import AttributionValues, Slots
 from .histogram import JOB_DURATION_BUCKETS, QUEUE_WAIT_BUCKETS, Histogram
 from .ledger_state import check_ledger_state
 from .model import TERMINAL_PHASES, Job, Phase, StatusPairs
@@ -23,6 +28,8 @@ log = logging.getLogger(__name__)
 
 DAY = 86400.0
 ABSENCE_GAP = 3600.0  # complete listings further apart do not prove a job gone in between
+
+FinishedKey = tuple[Phase, str, str, AttributionValues]  # phase, status, reason, label values
 
 
 @dataclass(slots=True)
@@ -64,8 +71,18 @@ class JobLedger:
         known_pairs: StatusPairs,
         retention: float = DAY,
         forget_after: float = 7 * DAY,
+        failure_reasons: Mapping[str, tuple[str, ...]] | None = None,
+        slots: Slots | None = None,
+        histogram_labels: tuple[str, ...] = (),
     ) -> None:
         self.known_pairs = known_pairs
+        self.failure_reasons = failure_reasons or {}
+        self.slots = slots  # None: no attribution
+        # which of the label values the histograms carry (their positions)
+        labels = slots.labels if slots is not None else ()
+        self.labels = labels
+        self.histogram_labels = histogram_labels
+        self._histogram_positions = tuple(labels.index(name) for name in histogram_labels)
         self.retention = retention
         self.forget_after = max(forget_after, retention)
         self.baselined = False
@@ -73,13 +90,15 @@ class JobLedger:
         self.last_complete: float | None = None  # the last complete listing (our clock)
         self.known: dict[str, KnownJob] = {}
         self.tracked: dict[str, Job] = {}
-        self.submitted = 0
-        self.finished: dict[tuple[Phase, str], int] = {
-            (phase, status): 0 for phase, status in known_pairs if phase in TERMINAL_PHASES
-        }
-        self.duration = {phase: Histogram(JOB_DURATION_BUCKETS) for phase in TERMINAL_PHASES}
-        self.queue_wait = Histogram(QUEUE_WAIT_BUCKETS)
-        self.cu_seconds: dict[str, float] = {}
+        self.submitted: dict[AttributionValues, int] = {}
+        self.finished: dict[FinishedKey, int] = {}
+        self.duration: dict[tuple[Phase, AttributionValues], Histogram] = {}
+        self.queue_wait: dict[AttributionValues, Histogram] = {}
+        self.cu_seconds: dict[tuple[str, AttributionValues], float] = {}
+        if slots is None:
+            self._open(())
+        elif not histogram_labels:  # the histograms carry no label: there from the start
+            self._open_histograms(())
         self._unknown_logged: set[str] = set()
         # What changed since a store last took it: remembered jobs by key, forgotten keys; all
         # of it while no store holds this ledger's entries (a new or a replaced ledger).
@@ -96,17 +115,39 @@ class JobLedger:
         }
 
     def header_state(self) -> dict:
-        """``to_state`` without the remembered jobs: what a store rewrites at every save."""
-        return {
+        """``to_state`` without the remembered jobs: what a store rewrites at every save.
+
+        Without attribution (and without histogram labels) every count has the form earlier
+        versions saved; with it, each entry names its label values."""
+        state = {
             "baselined": self.baselined,
             "baseline_time": self.baseline_time,
             "last_complete": self.last_complete,
-            "submitted": self.submitted,
-            "finished": [[phase.value, status, n] for (phase, status), n in self.finished.items()],
-            "duration": {phase.value: h.to_state() for phase, h in self.duration.items()},
-            "queue_wait": self.queue_wait.to_state(),
-            "cu_seconds": self.cu_seconds,
+            "finished": [
+                [phase.value, status, n, reason, list(values)]
+                if reason or values
+                else [phase.value, status, n]
+                for (phase, status, reason, values), n in self.finished.items()
+            ],
         }
+        if self.slots is None:
+            state["submitted"] = self.submitted.get((), 0)
+            state["cu_seconds"] = {queue: n for (queue, _), n in self.cu_seconds.items()}
+        else:
+            state["submitted"] = [[list(values), n] for values, n in self.submitted.items()]
+            state["cu_seconds"] = [
+                [queue, list(values), n] for (queue, values), n in self.cu_seconds.items()
+            ]
+            state["attribution"] = self.slots.to_state()
+        if not self._histogram_positions:
+            state["duration"] = {p.value: h.to_state() for (p, _), h in self.duration.items()}
+            state["queue_wait"] = self.queue_wait[()].to_state()
+        else:
+            state["duration"] = [
+                [p.value, list(values), h.to_state()] for (p, values), h in self.duration.items()
+            ]
+            state["queue_wait"] = [[list(v), h.to_state()] for v, h in self.queue_wait.items()]
+        return state
 
     def changes(self) -> tuple[bool, dict[str, list], list[str]]:
         """What a store must write to hold this ledger: (everything?, the saved form of the
@@ -138,20 +179,61 @@ class JobLedger:
         Everything is checked before anything is taken: SavedStateError (naming the field)
         leaves this ledger as it was."""
         saved = check_ledger_state(state)
+        labels = self.slots.labels if self.slots is not None else ()
+        widths = {len(labels)} | ({0} if self.slots is None else set())
+        saved_widths = {len(v) for v in saved.submitted} | {len(k[3]) for k in saved.finished}
+        if not saved_widths <= widths:
+            raise ValueError("counts saved with other attribution labels")
+        if self.slots is not None:
+            if saved.attribution is None:
+                raise ValueError("attribution: missing")
+            self.slots.restore(*saved.attribution)
         self.baselined = saved.baselined
         self.baseline_time = saved.baseline_time
         self.last_complete = saved.last_complete
-        self.submitted = saved.submitted
+        for values, n in saved.submitted.items():
+            self._open(values)
+            self.submitted[values] = n
         self.finished.update(saved.finished)
-        for phase, histogram in saved.duration.items():
+        for (phase, values), histogram in saved.duration.items():
             if histogram.buckets is not None:
-                self.duration[phase].restore(histogram.buckets, histogram.count, histogram.total)
-        if saved.queue_wait.buckets is not None:
-            wait = saved.queue_wait
-            self.queue_wait.restore(wait.buckets, wait.count, wait.total)
+                self.duration.setdefault((phase, values), Histogram(JOB_DURATION_BUCKETS)).restore(
+                    histogram.buckets, histogram.count, histogram.total
+                )
+        for values, wait in saved.queue_wait.items():
+            if wait.buckets is not None:
+                self.queue_wait.setdefault(values, Histogram(QUEUE_WAIT_BUCKETS)).restore(
+                    wait.buckets, wait.count, wait.total
+                )
         self.cu_seconds = dict(saved.cu_seconds)
         self.known = {key: KnownJob(*entry) for key, entry in saved.known.items()}
         self.changes_stored()  # restored from a store, which holds all of it
+
+    def _open(self, values: AttributionValues) -> None:
+        """The series of a combination of label values, at 0, when its first job is seen: every
+        terminal (phase, status, reason) the backend knows, and the histograms."""
+        if values in self.submitted:
+            return
+        self.submitted[values] = 0
+        for phase, status in self.known_pairs:
+            if phase in TERMINAL_PHASES:
+                failed = phase is Phase.FAILED
+                for reason in self.failure_reasons.get(status, ("",)) if failed else ("",):
+                    self.finished.setdefault((phase, status, reason, values), 0)
+        self._open_histograms(self.histogram_values(values))
+
+    def _open_histograms(self, values: AttributionValues) -> None:
+        for phase in TERMINAL_PHASES:
+            self.duration.setdefault((phase, values), Histogram(JOB_DURATION_BUCKETS))
+        self.queue_wait.setdefault(values, Histogram(QUEUE_WAIT_BUCKETS))
+
+    def histogram_values(self, values: AttributionValues) -> AttributionValues:
+        """The label values the histograms carry, of a job's ``values``."""
+        return tuple(values[i] for i in self._histogram_positions)
+
+    def label_values(self, job: Job) -> AttributionValues:
+        """A job's attribution label values as admitted (``other`` past the cap)."""
+        return () if self.slots is None else self.slots.lookup(job.attribution)
 
     def unfinished(self) -> list[str]:
         """Jobs remembered as seen but not yet counted finished."""
@@ -183,19 +265,20 @@ class JobLedger:
                     known = None
                 else:  # remembered before runs were told apart: this is its run
                     known.run = job.run
+            values = self._admit(job, new=known is None)
             if known is None:
                 known = self.known[job.key] = KnownJob(last_seen=now, run=job.run)
                 if counting:
-                    self._first_seen_after_baseline(job, known)
+                    self._first_seen_after_baseline(job, known, values)
                 else:
                     known.counted = job.phase.terminal
                     known.started = job.phase is not Phase.PENDING
             known.last_seen, known.absent_since = now, None
-            self._account_cu(job, known, counting, api_now)
-            self._observe_start(job, known, now)
+            self._account_cu(job, known, counting, api_now, values)
+            self._observe_start(job, known, now, values)
             if job.phase.terminal and not known.counted:
                 known.counted = True
-                self._count_finished(job, now)
+                self._count_finished(job, now, values)
             if job.phase.terminal and known.finished_at is None:
                 known.finished_at = job.end_time if job.end_time is not None else now
             if not job.phase.terminal or known.finished_at >= now - self.retention:
@@ -228,11 +311,19 @@ class JobLedger:
             moment is not None and self.baseline_time is not None and moment <= self.baseline_time
         )
 
-    def _first_seen_after_baseline(self, job: Job, known: KnownJob) -> None:
+    def _admit(self, job: Job, new: bool) -> AttributionValues:
+        """A job's label values, taking slots still free (``Slots.admit``); its series open."""
+        values = () if self.slots is None else self.slots.admit(job.attribution, new)
+        self._open(values)
+        return values
+
+    def _first_seen_after_baseline(
+        self, job: Job, known: KnownJob, values: AttributionValues
+    ) -> None:
         """A job the baseline did not list (a partial or moving list, a late one): counted as
         submitted only if submitted after the baseline time; if it ended by then, remembered."""
         if not self._before_baseline(job.submit_time):
-            self.submitted += 1
+            self.submitted[values] += 1
         if job.phase.terminal and self._before_baseline(job.end_time):
             known.counted = True
             known.started = True
@@ -242,17 +333,20 @@ class JobLedger:
             self._unknown_logged.add(job.status)
             log.warning("unknown job status %r (job %s): phase 'unknown'", job.status, job.key)
 
-    def _account_cu(self, job: Job, known: KnownJob, counting: bool, api_now: float) -> None:
+    def _account_cu(
+        self, job: Job, known: KnownJob, counting: bool, api_now: float, values: AttributionValues
+    ) -> None:
         if job.cu_hours is None:
             return
-        self.cu_seconds.setdefault(job.resource_queue, 0.0)  # present from 0, like every counter
+        series = (job.resource_queue, values)
+        self.cu_seconds.setdefault(series, 0.0)  # present from 0, like every counter
         previous = known.cu_hours
         if previous is None:
             increase = job.cu_hours * self._share_after_baseline(job, api_now) if counting else 0.0
         else:
             increase = job.cu_hours - previous
         if increase > 0:
-            self.cu_seconds[job.resource_queue] += increase * 3600.0
+            self.cu_seconds[series] += increase * 3600.0
         known.cu_hours = max(job.cu_hours, previous or 0.0)
 
     def _share_after_baseline(self, job: Job, api_now: float) -> float:
@@ -267,7 +361,9 @@ class JobLedger:
             return 0.0
         return (stop - self.baseline_time) / (stop - begin)
 
-    def _observe_start(self, job: Job, known: KnownJob, now: float) -> None:
+    def _observe_start(
+        self, job: Job, known: KnownJob, now: float, values: AttributionValues
+    ) -> None:
         """Observe queue wait once, when a job is first seen started.
 
         Where the API gives no run-start time (Ray), the start is taken as the first poll that
@@ -281,17 +377,19 @@ class JobLedger:
         known.started = True
         if job.submit_time is None:
             return
+        queue_wait = self.queue_wait[self.histogram_values(values)]
         if job.start_time is not None:
-            self.queue_wait.observe(job.start_time - job.submit_time, job.key, now)
+            queue_wait.observe(job.start_time - job.submit_time, job.key, now)
         elif job.phase is Phase.RUNNING and known.seen_pending:
-            self.queue_wait.observe(now - job.submit_time, job.key, now)
+            queue_wait.observe(now - job.submit_time, job.key, now)
 
-    def _count_finished(self, job: Job, now: float) -> None:
-        pair = (job.phase, job.status)
-        self.finished[pair] = self.finished.get(pair, 0) + 1
+    def _count_finished(self, job: Job, now: float, values: AttributionValues) -> None:
+        series = (job.phase, job.status, job.reason, values)
+        self.finished[series] = self.finished.get(series, 0) + 1
         begin = job.start_time if job.start_time is not None else job.submit_time
-        if begin is not None and job.end_time is not None and job.phase in self.duration:
-            self.duration[job.phase].observe(job.end_time - begin, job.key, now)
+        duration = self.duration.get((job.phase, self.histogram_values(values)))
+        if begin is not None and job.end_time is not None and duration is not None:
+            duration.observe(job.end_time - begin, job.key, now)
 
     def _forget(self, now: float, seen: set[str]) -> None:
         """Forget a job once complete listings have gone without it for ``forget_after``: the

@@ -195,9 +195,10 @@ def on_clock(poller: TargetPoller, clock: Callable[[], float]) -> None:
 
 @contextlib.contextmanager
 def simulated_fleet(per_job_series: str = "all") -> Iterator[tuple[Exporter, Callable[[], None]]]:
-    """An exporter polling a simulator of every declared backend (a target named after it) on
-    a fake clock; yield it and ``advance()``, which moves the workloads 5 simulated seconds on
-    and polls every target once."""
+    """An exporter polling a simulator of every declared backend (a target named after it,
+    with the attribution its declaration gives the demo) on a fake clock; yield it and
+    ``advance()``, which moves the workloads 5 simulated seconds on and polls every target
+    once."""
     from exporter.backends import registry
     from exporter.config import parse_config
 
@@ -217,7 +218,12 @@ def simulated_fleet(per_job_series: str = "all") -> Iterator[tuple[Exporter, Cal
             parse_config(
                 {
                     "defaults": {"per_job_series": per_job_series},
-                    "targets": [sim.target_config(name) for name, sim in simulators.items()],
+                    "targets": [
+                        sim.target_config(
+                            name, attribution=registry.declaration(name).demo_attribution
+                        )
+                        for name, sim in simulators.items()
+                    ],
                 }
             )
         )

@@ -21,15 +21,15 @@ def job(key: str, status: str, submit: float = T0 - 100, end: float | None = Non
 
 
 def finished(ledger: JobLedger) -> dict[tuple[str, str], int]:
-    return {(p.value, s): n for (p, s), n in ledger.finished.items() if n}
+    return {(p.value, s): n for (p, s, _reason, _values), n in ledger.finished.items() if n}
 
 
 def test_counters_start_at_zero_for_every_terminal_status() -> None:
     ledger = JobLedger(RAY_PAIRS)
     assert ledger.finished == {
-        (Phase.SUCCEEDED, "SUCCEEDED"): 0,
-        (Phase.FAILED, "FAILED"): 0,
-        (Phase.CANCELLED, "STOPPED"): 0,
+        (Phase.SUCCEEDED, "SUCCEEDED", "", ()): 0,
+        (Phase.FAILED, "FAILED", "", ()): 0,
+        (Phase.CANCELLED, "STOPPED", "", ()): 0,
     }
 
 
@@ -37,12 +37,12 @@ def test_baseline_remembers_finished_jobs_without_counting() -> None:
     ledger = JobLedger(RAY_PAIRS)
     ledger.apply([job("a", "SUCCEEDED", end=T0 - 10), job("b", "RUNNING")], T0)
     assert finished(ledger) == {}
-    assert ledger.submitted == 0
-    assert ledger.duration[Phase.SUCCEEDED].count == 0
+    assert ledger.submitted == {(): 0}
+    assert ledger.duration[(Phase.SUCCEEDED, ())].count == 0
     ledger.apply([job("a", "SUCCEEDED", end=T0 - 10), job("b", "FAILED", end=T0 + 20)], T0 + 30)
     assert finished(ledger) == {("failed", "FAILED"): 1}
-    assert ledger.duration[Phase.FAILED].count == 1
-    assert ledger.duration[Phase.FAILED].total == 120
+    assert ledger.duration[(Phase.FAILED, ())].count == 1
+    assert ledger.duration[(Phase.FAILED, ())].total == 120
 
 
 def test_each_job_counted_once_through_flicker_failure_and_vanishing() -> None:
@@ -50,7 +50,7 @@ def test_each_job_counted_once_through_flicker_failure_and_vanishing() -> None:
     ledger.apply([], T0)
     submit = T0 + 5  # after the baseline: new work
     ledger.apply([job("x", "PENDING", submit)], T0 + 10)
-    assert ledger.submitted == 1
+    assert ledger.submitted == {(): 1}
     ledger.apply([job("x", "SUCCEEDED", submit, end=T0 + 15)], T0 + 20)
     ledger.apply([job("x", "RUNNING", submit)], T0 + 30)  # flicker back
     ledger.apply([job("x", "FAILED", submit, end=T0 + 35)], T0 + 40)  # and to another end
@@ -58,8 +58,8 @@ def test_each_job_counted_once_through_flicker_failure_and_vanishing() -> None:
     ledger.apply([], T0 + 60)
     ledger.apply([job("x", "SUCCEEDED", submit, end=T0 + 15)], T0 + 70)
     assert finished(ledger) == {("succeeded", "SUCCEEDED"): 1}
-    assert ledger.submitted == 1
-    assert ledger.duration[Phase.SUCCEEDED].count == 1
+    assert ledger.submitted == {(): 1}
+    assert ledger.duration[(Phase.SUCCEEDED, ())].count == 1
     assert sum(h.count for h in ledger.duration.values()) == 1
 
 
@@ -70,14 +70,14 @@ def test_job_that_vanished_while_running_is_counted_when_it_returns_finished() -
     assert "x" not in ledger.tracked
     ledger.apply([job("x", "STOPPED", end=T0 + 15)], T0 + 20)
     assert finished(ledger) == {("cancelled", "STOPPED"): 1}
-    assert ledger.submitted == 0  # known since the baseline, not new
+    assert ledger.submitted == {(): 0}  # known since the baseline, not new
 
 
 def test_job_born_and_finished_between_polls_is_counted() -> None:
     ledger = JobLedger(RAY_PAIRS)
     ledger.apply([], T0)
     ledger.apply([job("y", "FAILED", submit=T0 + 1, end=T0 + 5)], T0 + 10)
-    assert ledger.submitted == 1
+    assert ledger.submitted == {(): 1}
     assert finished(ledger) == {("failed", "FAILED"): 1}
 
 
@@ -85,7 +85,7 @@ def test_duplicates_in_one_listing_count_once() -> None:
     ledger = JobLedger(RAY_PAIRS)
     ledger.apply([], T0)
     ledger.apply([job("d", "SUCCEEDED", submit=T0 + 1, end=T0 + 2)] * 3, T0 + 10)
-    assert ledger.submitted == 1
+    assert ledger.submitted == {(): 1}
     assert finished(ledger) == {("succeeded", "SUCCEEDED"): 1}
 
 
@@ -118,36 +118,36 @@ def test_queue_wait_observed_once_from_pending_to_running() -> None:
     ledger.apply([job("q", "RUNNING", submit=T0 + 5)], T0 + 40)
     ledger.apply([job("q", "RUNNING", submit=T0 + 5)], T0 + 50)
     ledger.apply([job("q", "SUCCEEDED", submit=T0 + 5, end=T0 + 55)], T0 + 60)
-    assert ledger.queue_wait.count == 1
-    assert ledger.queue_wait.total == 35
+    assert ledger.queue_wait[()].count == 1
+    assert ledger.queue_wait[()].total == 35
 
 
 def test_queue_wait_from_start_time_when_the_api_gives_it() -> None:
     ledger = JobLedger(RAY_PAIRS)
     ledger.apply([], T0)
     ledger.apply([job("s", "RUNNING", submit=T0, start_time=T0 + 7)], T0 + 10)
-    assert (ledger.queue_wait.count, ledger.queue_wait.total) == (1, 7)
+    assert (ledger.queue_wait[()].count, ledger.queue_wait[()].total) == (1, 7)
 
 
 def test_jobs_running_at_baseline_observe_no_queue_wait() -> None:
     ledger = JobLedger(RAY_PAIRS)
     ledger.apply([job("r", "RUNNING", start_time=T0 - 5)], T0)
     ledger.apply([job("r", "SUCCEEDED", start_time=T0 - 5, end=T0 + 5)], T0 + 10)
-    assert ledger.queue_wait.count == 0
-    assert ledger.duration[Phase.SUCCEEDED].total == 10
+    assert ledger.queue_wait[()].count == 0
+    assert ledger.duration[(Phase.SUCCEEDED, ())].total == 10
 
 
 def test_cu_seconds_grow_from_baseline_and_never_decrease() -> None:
     ledger = JobLedger(((Phase.RUNNING, "Running"), (Phase.SUCCEEDED, "Succeeded")))
     q = "err-1.2.0"
     ledger.apply([job("c", "Running", cu_hours=1.0, resource_queue=q)], T0)
-    assert ledger.cu_seconds == {q: 0.0}  # present from the baseline, at 0
+    assert ledger.cu_seconds == {(q, ()): 0.0}  # present from the baseline, at 0
     ledger.apply([job("c", "Running", cu_hours=1.5, resource_queue=q)], T0 + 10)
     ledger.apply([job("c", "Running", cu_hours=1.2, resource_queue=q)], T0 + 20)  # estimate dips
     ledger.apply([job("c", "Succeeded", cu_hours=2.0, resource_queue=q, end=T0 + 25)], T0 + 30)
     born = job("n", "Succeeded", T0 + 31, cu_hours=0.25, resource_queue=q, end=T0 + 35)
     ledger.apply([born], T0 + 40)
-    assert ledger.cu_seconds[q] == (1.0 + 0.25) * 3600
+    assert ledger.cu_seconds[(q, ())] == (1.0 + 0.25) * 3600
 
 
 def test_forgotten_after_long_absence() -> None:
@@ -176,7 +176,7 @@ def test_a_job_first_seen_after_the_baseline_that_ended_before_it_is_remembered(
     old = job("old", "SUCCEEDED", submit=T0 - 500, end=T0 - 100)
     across = job("across", "FAILED", submit=T0 - 500, end=T0 + 5)
     ledger.apply([old, across], T0 + 10)
-    assert ledger.submitted == 0  # both submitted before the baseline time
+    assert ledger.submitted == {(): 0}  # both submitted before the baseline time
     assert finished(ledger) == {("failed", "FAILED"): 1}  # only the one that ended after it
 
 
@@ -185,18 +185,18 @@ def test_the_baseline_time_is_the_apis_clock() -> None:
     ledger.apply([], T0, as_of=T0 + 720)  # the cloud's clock 12 minutes ahead
     assert ledger.baseline_time == T0 + 720
     ledger.apply([job("j", "SUCCEEDED", submit=T0 + 700, end=T0 + 710)], T0 + 10, T0 + 730)
-    assert (ledger.submitted, finished(ledger)) == (0, {})
+    assert (ledger.submitted[()], finished(ledger)) == (0, {})
 
 
 def test_a_reused_id_is_a_new_job() -> None:
     ledger = JobLedger(RAY_PAIRS)
     ledger.apply([job("02000000", "SUCCEEDED", end=T0 - 5, run="1")], T0)
     ledger.apply([job("02000000", "SUCCEEDED", end=T0 - 5, run="1")], T0 + 10)
-    assert (ledger.submitted, finished(ledger)) == (0, {})
+    assert (ledger.submitted[()], finished(ledger)) == (0, {})
     again = job("02000000", "RUNNING", submit=T0 + 20, run="2")
     ledger.apply([again], T0 + 30)
     ledger.apply([job("02000000", "SUCCEEDED", submit=T0 + 20, end=T0 + 35, run="2")], T0 + 40)
-    assert (ledger.submitted, finished(ledger)) == (1, {("succeeded", "SUCCEEDED"): 1})
+    assert (ledger.submitted[()], finished(ledger)) == (1, {("succeeded", "SUCCEEDED"): 1})
 
 
 def test_cu_of_a_job_across_the_baseline_is_pro_rated_without_a_reading() -> None:
@@ -208,11 +208,11 @@ def test_cu_of_a_job_across_the_baseline_is_pro_rated_without_a_reading() -> Non
     done = job("c", "Succeeded", start, start_time=start, end=T0 + 1800, cu_hours=10.0)
     done.resource_queue = q
     ledger.apply([done], T0 + 1900)
-    assert ledger.cu_seconds[q] == 5.0 * 3600  # half its run was after the baseline
+    assert ledger.cu_seconds[(q, ())] == 5.0 * 3600  # half its run was after the baseline
     missed = job("m", "Succeeded", start, start_time=start, end=T0 + 600, cu_hours=2.4)
     missed.resource_queue = q
     ledger.apply([missed], T0 + 2000)
-    assert ledger.cu_seconds[q] == (5.0 + 0.6) * 3600  # first seen late: the same rule
+    assert ledger.cu_seconds[(q, ())] == (5.0 + 0.6) * 3600  # first seen late: the same rule
 
 
 def test_forgotten_only_after_complete_listings_lacked_it_for_the_period() -> None:

@@ -188,7 +188,7 @@ def test_absent_entries_are_kept_for_forget_after_then_dropped(tmp_path: Path) -
     state = StateFile(path, clock=lambda: now[0], forget_after=7 * 86400)
     state.load()
     ledger = JobLedger(status_pairs(STATUSES))
-    ledger.submitted = 1
+    ledger.submitted[()] = 1
     state.save("stays", "id-1", ledger)
     state.keep_absent([("gone", "id-2", {"submitted": 2})])
     state.forget({"stays"})

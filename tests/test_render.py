@@ -133,4 +133,4 @@ def test_unchanged_jobs_keep_their_rendered_lines_and_changed_ones_are_formatted
     assert 'phase="running",status="RUNNING"' in changed["b"]
     assert changed["b"] != first["b"]
     assert list(publish(listing("SUCCEEDED"), 1090.0)) == ["a"]  # not active: no series
-    assert ledger.finished[(Phase.SUCCEEDED, "SUCCEEDED")] == 1
+    assert ledger.finished[(Phase.SUCCEEDED, "SUCCEEDED", "", ())] == 1

@@ -180,7 +180,7 @@ def test_negative_count_is_never_exported(saved: dict, simulator: RaySimulator, 
     data = copy.deepcopy(saved)
     for entry in data["targets"].values():
         counts = entry["counts"]
-        counts["finished"] = [[phase, status, -5] for phase, status, _ in counts["finished"]]
+        counts["finished"] = [[*entry[:2], -5, *entry[3:]] for entry in counts["finished"]]
     path = tmp_path / "state.json"
     path.write_text(json.dumps(data))
     exporter = Exporter(config_for(simulator, path))
@@ -318,7 +318,7 @@ def test_a_save_writes_the_counters_and_only_the_jobs_that_changed(tmp_path: Pat
     again.load()
     restored.restore(again.restore("t", "id"))
     again.close()
-    assert restored.finished[(Phase.SUCCEEDED, "SUCCEEDED")] == 20
+    assert restored.finished[(Phase.SUCCEEDED, "SUCCEEDED", "", ())] == 20
     assert {key: k.stored() for key, k in restored.known.items()} == {
         key: k.stored() for key, k in ledger.known.items()
     }

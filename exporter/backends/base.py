@@ -28,10 +28,14 @@ class Listing:
 
 
 class Backend(ABC):
-    """One target's API. Implementations raise ``PollError`` for every failure."""
+    """One target's API. Implementations raise ``PollError`` for every failure.
 
-    def __init__(self, kind: str) -> None:
+    ``sources`` are the target's attribution source fields, whose values each ``Job`` it
+    lists carries (in that order)."""
+
+    def __init__(self, kind: str, sources: tuple[str, ...] = ()) -> None:
         self.kind = kind
+        self.sources = sources
         self.scrub = Scrubber()  # masks the target's secrets in text a backend sent
 
     @abstractmethod

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import httpx
 from pydantic import Field, field_validator, model_validator
 
+from ..attribution import SourceFields
 from ..auth import alibaba_credentials
 from ..auth.acs3 import Acs3Auth
 from ..auth.alibaba_credentials import CredentialProvider, StaticCredentials
@@ -72,6 +73,13 @@ STATUSES = {
     "Cancelled": Phase.CANCELLED,
 }
 CLUSTER_STATES = ("Starting", "Running", "Stopping", "Stopped", "Error")
+# Job fields an attribution label may take its value from (docs/metrics.md, "Attribution");
+# dashboardUrl carries an access token.
+ATTRIBUTION_FIELDS = SourceFields(
+    fields=("creatorName", "name", "resourceQueue"), secret=("dashboardUrl",)
+)
+# Why a failed job failed: its status, Failed or Timeout.
+FAILURE_REASONS = {"Failed": ("Failed",), "Timeout": ("Timeout",)}
 AUTH_CODES = ("SignatureDoesNotMatch", "IncompleteSignature", "SignatureNonceUsed")
 AUTH_CODE_PREFIXES = ("InvalidAccessKeyId", "InvalidSecurityToken", "Forbidden")
 
@@ -100,6 +108,7 @@ class EmrJobItem(TypedRecord):
     startTime: Any = None
     endTime: Any = None
     clusterState: Any = None
+    creatorName: Any = None
 
 
 class EmrJobPage(TypedRecord):
@@ -112,9 +121,9 @@ class EmrJobPage(TypedRecord):
 decode_job_page = typed_decoder(EmrJobPage)
 
 
-def parse_job(item: Any) -> Job | None:
+def parse_job(item: Any, sources: tuple[str, ...] = ()) -> Job | None:
     """One element of ``rayJobs`` (an ``EmrJobItem`` or a decoded dict); None without a
-    submissionId."""
+    submissionId. ``sources`` are the target's attribution source fields."""
     if not isinstance(item, dict | EmrJobItem):
         return None
     key = text(item.get("submissionId"))
@@ -123,11 +132,12 @@ def parse_job(item: Any) -> Job | None:
     status = word(item.get("status")) or "Unknown"
     queue = word(item.get("resourceQueue"))
     cu_hours = number(item.get("cuHours"))
+    phase = STATUSES.get(status, Phase.UNKNOWN)
     return Job(
         key=key,
         name=text(item.get("name")) or key,
         status=status,
-        phase=STATUSES.get(status, Phase.UNKNOWN),
+        phase=phase,
         job_type="RayJob",
         submit_time=parse_epoch(item.get("submitTime")),
         start_time=parse_epoch(item.get("startTime")),
@@ -135,6 +145,8 @@ def parse_job(item: Any) -> Job | None:
         resource_queue=queue,
         cu_hours=cu_hours if cu_hours is not None and cu_hours >= 0 else None,
         extra_labels=_job_labels(queue, word(item.get("clusterState"))),
+        attribution=tuple(text(item.get(source)) for source in sources),
+        reason=status if phase is Phase.FAILED else "",
     )
 
 
@@ -227,9 +239,10 @@ def _window(start_ms: int, end_ms: int) -> str:
     return json.dumps({"endTime": end_ms, "startTime": start_ms}, separators=(",", ":"))
 
 
-def _parse_items(items: list[Any]) -> tuple[list[Job], int]:
+def _parse_items(items: list[Any], sources: tuple[str, ...] = ()) -> tuple[list[Job], int]:
     """(jobs in the answer's order, items without an identity)."""
-    jobs = [job for job in (read_item(parse_job, item) for item in items) if job is not None]
+    parse = functools.partial(parse_job, sources=sources) if sources else parse_job
+    jobs = [job for job in (read_item(parse, item) for item in items) if job is not None]
     return jobs, len(items) - len(jobs)
 
 
@@ -316,7 +329,7 @@ class EmrServerlessBackend(Backend):
         stats: ApiStats,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        super().__init__(target.backend)
+        super().__init__(target.backend, tuple(target.attribution.labels.values()))
         self.target = target
         self.clock = clock
         provider = target.credential_provider()
@@ -424,7 +437,7 @@ class EmrServerlessBackend(Backend):
         )
         items = _items(payload, "rayJobs", "ListRayJob")
         total = _int(payload.get("totalCount"))
-        jobs, skipped = _parse_items(items)
+        jobs, skipped = _parse_items(items, self.sources)
         total = total if total is not None else len(items)
         return _Page(page, jobs, len(items), total, skipped, date)
 
@@ -715,5 +728,11 @@ DECLARATION = register(
         known_pairs=status_pairs(STATUSES),
         cluster_states=CLUSTER_STATES,
         simulator=simulator,
+        attribution_fields=ATTRIBUTION_FIELDS,
+        failure_reasons=FAILURE_REASONS,
+        demo_attribution={
+            "labels": {"user": "creatorName", "workload": "name"},
+            "histograms": ["user"],
+        },
     )
 )

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import httpx
 from pydantic import Field, field_validator, model_validator
 
+from ..attribution import SourceFields
 from ..auth.sdk_hmac import HuaweiKey, IamTokenAuth, SdkHmacAuth, query_value
 from ..config_types import (
     REGION_ID,
@@ -69,6 +70,10 @@ KNOWN_PAIRS = (
     (Phase.FAILED, "FINISHED"),
     (Phase.CANCELLED, "DELETED"),
 )
+# Job fields an attribution label may take its value from (docs/metrics.md, "Attribution").
+ATTRIBUTION_FIELDS = SourceFields(fields=("type", "name"))
+# Why a failed job failed: FINISHED with nodes where the task failed.
+FAILURE_REASONS = {"FINISHED": ("abnormal_nodes",)}
 THROTTLE_CODES = ("APIG.0308",)
 AUTH_CODES = ("APIG.0301", "APIG.0303", "APIG.1002", "APIG.0307")
 
@@ -107,9 +112,12 @@ class LiteJobPage(TypedRecord):
 decode_job_page = typed_decoder(LiteJobPage)
 
 
-def parse_job(item: Any, job_type: Callable[[str], str] = str) -> Job | None:
+def parse_job(
+    item: Any, job_type: Callable[[str], str] = str, sources: tuple[str, ...] = ()
+) -> Job | None:
     """One element of ``data`` (a ``LiteJobItem`` or a decoded dict); None without an id.
-    ``job_type`` bounds the open-ended type."""
+    ``job_type`` bounds the open-ended type; ``sources`` are the target's attribution source
+    fields."""
     if not isinstance(item, dict | LiteJobItem):
         return None
     key = text(item.get("id"))
@@ -130,15 +138,19 @@ def parse_job(item: Any, job_type: Callable[[str], str] = str) -> Job | None:
         end_time=updated if phase.terminal else None,
         updated_time=updated,
         abnormal_nodes=abnormal_nodes,
+        attribution=tuple(text(item.get(source)) for source in sources),
+        reason="abnormal_nodes" if phase is Phase.FAILED else "",
     )
 
 
-def parse_page(payload: Any, job_type: Callable[[str], str] = str) -> tuple[list[Job], bool, int]:
+def parse_page(
+    payload: Any, job_type: Callable[[str], str] = str, sources: tuple[str, ...] = ()
+) -> tuple[list[Job], bool, int]:
     """(jobs, partial, skipped): partial when ``pages > 1`` or ``total`` exceeds the data."""
     if not isinstance(payload, dict | LiteJobPage) or not isinstance(payload.get("data"), list):
         raise PollError("parse", "job list: answer has no data list")
     data = payload.get("data")
-    parse = functools.partial(parse_job, job_type=job_type)
+    parse = functools.partial(parse_job, job_type=job_type, sources=sources)
     jobs = [job for job in (read_item(parse, item) for item in data) if job is not None]
     pages, total = number(payload.get("pages")), number(payload.get("total"))
     partial = (pages is not None and pages > 1) or (total is not None and total > len(data))
@@ -174,7 +186,7 @@ class ModelArtsLiteBackend(Backend):
         stats: ApiStats,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        super().__init__(target.backend)
+        super().__init__(target.backend, tuple(target.attribution.labels.values()))
         self.target = target
         self.clock = clock
         found = target.auth()
@@ -226,7 +238,7 @@ class ModelArtsLiteBackend(Backend):
             params=params,
             decode=decode_job_page,
         )
-        return (*parse_page(payload, self._job_type), date)
+        return (*parse_page(payload, self._job_type, self.sources), date)
 
     def list_jobs(self, deadline: float) -> Listing:
         now = self.clock()
@@ -455,5 +467,9 @@ DECLARATION = register(
         client=ModelArtsLiteBackend,
         known_pairs=KNOWN_PAIRS,
         simulator=simulator,
+        attribution_fields=ATTRIBUTION_FIELDS,
+        failure_reasons=FAILURE_REASONS,
+        # job names are open-ended (a random suffix): past 10 values they go to "other"
+        demo_attribution={"labels": {"kind": "type", "workload": "name"}, "max_values": 10},
     )
 )

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
+from ..attribution import SourceFields, first_word, source_key
 from ..config_types import (
     BearerCredentials,
     EmptyIfNone,
@@ -49,6 +50,25 @@ STATUSES = {
     "STOPPED": Phase.CANCELLED,
 }
 CLUSTER_STATES = ("Running",)
+# Job fields an attribution label may take its value from (docs/metrics.md, "Attribution").
+ATTRIBUTION_FIELDS = SourceFields(
+    fields=("entrypoint", "type"),
+    keyed=("metadata.",),
+    secret=("runtime_env", "driver_agent_http_address", "message"),
+)
+# Ray's JobErrorType: why a job failed, the reason of a failed job ("other" for any other
+# value); the counters of each start at 0.
+ERROR_TYPES = (
+    "JOB_ENTRYPOINT_COMMAND_ERROR",
+    "JOB_ENTRYPOINT_COMMAND_START_ERROR",
+    "RUNTIME_ENV_SETUP_FAILURE",
+    "JOB_SUPERVISOR_ACTOR_UNSCHEDULABLE",
+    "JOB_SUPERVISOR_ACTOR_START_TIMEOUT",
+    "JOB_SUPERVISOR_ACTOR_START_FAILURE",
+    "JOB_SUPERVISOR_ACTOR_UNKNOWN_FAILURE",
+    "JOB_SUPERVISOR_ACTOR_DIED",
+)
+FAILURE_REASONS = {"FAILED": ("", *ERROR_TYPES)}
 
 
 @functools.lru_cache(maxsize=1024)
@@ -69,14 +89,30 @@ class RayJobItem(TypedRecord):
     end_time: Any = None
     error_type: Any = None
     metadata: dict[str, Any] | None = None
+    entrypoint: Any = None
 
 
 decode_job_list = typed_decoder(list[RayJobItem])
 
 
-def parse_job(item: Any) -> Job | None:
+def _attribute(item: RayJobItem | dict, metadata: dict[str, Any], source: str) -> str:
+    """The value of one attribution source field (``ATTRIBUTION_FIELDS``) of a job."""
+    if source == "entrypoint":
+        return first_word(item.get("entrypoint"))
+    if source == "type":
+        return text(item.get("type"))
+    return text(metadata.get(source_key(source)))  # metadata.<key>
+
+
+def _reason(phase: Phase, error_type: str) -> str:
+    if phase is not Phase.FAILED or not error_type:
+        return ""
+    return error_type if error_type in ERROR_TYPES else "other"
+
+
+def parse_job(item: Any, sources: tuple[str, ...] = ()) -> Job | None:
     """One element of the job list (a ``RayJobItem`` or a decoded dict), or None when it has
-    no usable identity."""
+    no usable identity; ``sources`` are the target's attribution source fields."""
     if not isinstance(item, RayJobItem | dict):
         return None
     key = text(item.get("submission_id")) or text(item.get("job_id"))
@@ -87,11 +123,12 @@ def parse_job(item: Any) -> Job | None:
     name = text(metadata.get("job_name")) or text(metadata.get("name")) or key
     error_type = word(item.get("error_type"))
     submitted = parse_epoch(item.get("start_time"))
+    phase = STATUSES.get(status, Phase.UNKNOWN)
     return Job(
         key=key,
         name=name,
         status=status,
-        phase=STATUSES.get(status, Phase.UNKNOWN),
+        phase=phase,
         job_type=word(item.get("type")) or "SUBMISSION",
         submit_time=submitted,
         end_time=parse_epoch(item.get("end_time")),
@@ -99,22 +136,25 @@ def parse_job(item: Any) -> Job | None:
         # After a head restart without GCS fault tolerance, Ray hands out DRIVER ids from
         # 02000000 again and a submission id may be reused: the submission time tells runs apart.
         run=f"{round(submitted * 1000)}" if submitted is not None else "",
+        attribution=tuple(_attribute(item, metadata, source) for source in sources),
+        reason=_reason(phase, error_type),
     )
 
 
-def read_jobs(body: bytes) -> Listing:
+def read_jobs(body: bytes, sources: tuple[str, ...] = ()) -> Listing:
     """A job list answer read whole: typed records, or the generic tree when it does not fit."""
-    return parse_jobs(decode_job_list(body))
+    return parse_jobs(decode_job_list(body), sources)
 
 
-def parse_jobs(payload: Any) -> Listing:
+def parse_jobs(payload: Any, sources: tuple[str, ...] = ()) -> Listing:
     """The whole job list; raises PollError when it is not a JSON array. Consumes ``payload``."""
     if not isinstance(payload, list):
         raise PollError("parse", f"job list is a JSON {type(payload).__name__}, not an array")
+    parse = functools.partial(parse_job, sources=sources) if sources else parse_job
     jobs = []
     for index, item in enumerate(payload):
         payload[index] = None  # free each answer item as it is read: its memory is reused
-        job = read_item(parse_job, item)  # by the records built next, not fragmenting the heap
+        job = read_item(parse, item)  # by the records built next, not fragmenting the heap
         if job is not None:
             jobs.append(job)
     return Listing(items=jobs, skipped=len(payload) - len(jobs))
@@ -181,7 +221,7 @@ class RayBackend(Backend):
     """A Ray dashboard or an openYuanrong frontend."""
 
     def __init__(self, target: RayTarget, stats: ApiStats) -> None:
-        super().__init__(target.backend)
+        super().__init__(target.backend, tuple(target.attribution.labels.values()))
         self.name = target.name
         headers = {key: value.get_secret_value() for key, value in target.headers.items()}
         token = target.credentials.bearer_token()
@@ -201,7 +241,12 @@ class RayBackend(Backend):
             preferred,
             preferred.rstrip("/") if preferred.endswith("/") else preferred + "/",
         ]
-        self._jobs = ListedItems(RayJobItem, parse_job, read_jobs)  # items listed as they were
+        # items listed as they were keep their records; each carries the attribution sources
+        parse, read = parse_job, read_jobs
+        if self.sources:
+            parse = functools.partial(parse_job, sources=self.sources)
+            read = functools.partial(read_jobs, sources=self.sources)
+        self._jobs = ListedItems(RayJobItem, parse, read)
 
     def list_jobs(self, deadline: float) -> Listing:
         path = self._jobs_paths[0]
@@ -326,5 +371,14 @@ DECLARATION = register(
         known_pairs=status_pairs(STATUSES),
         cluster_states=CLUSTER_STATES,
         simulator=simulator,
+        attribution_fields=ATTRIBUTION_FIELDS,
+        failure_reasons=FAILURE_REASONS,
+        # the workload's metadata: job_name in both flavours, owner (a team) in Ray's; 6 names
+        # on 4 slots, so some go to "other"
+        demo_attribution={
+            "labels": {"team": "metadata.owner", "workload": "metadata.job_name"},
+            "max_values": 4,
+            "histograms": ["team"],
+        },
     )
 )

@@ -11,10 +11,11 @@ once it is registered.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, get_args, get_origin
 
+from ..attribution import NO_FIELDS, SourceFields
 from ..config_types import Target
 from ..model import StatusPairs
 from ..status import ApiStats
@@ -34,6 +35,11 @@ class BackendDeclaration:
     each is counted from 0). ``simulator(name, secret=..., seed=..., clock=...)`` makes a
     simulator of the API for the backend called ``name``, requiring ``secret`` (when given)
     as its credential; its workload runs the demo.
+
+    ``attribution_fields`` are the job fields an attribution label may take its value from
+    (docs/metrics.md, "Attribution"); ``failure_reasons`` the reasons (``Job.reason``) a failed
+    job of each native status may have, each counted from 0; ``demo_attribution`` the
+    attribution of the demo's target, from fields the simulator's workload fills.
     """
 
     target: type[Target]
@@ -41,6 +47,9 @@ class BackendDeclaration:
     known_pairs: StatusPairs
     simulator: Callable[..., Simulator]
     cluster_states: tuple[str, ...] = ()
+    attribution_fields: SourceFields = NO_FIELDS
+    failure_reasons: Mapping[str, tuple[str, ...]] = field(default_factory=dict, hash=False)
+    demo_attribution: Mapping[str, Any] = field(default_factory=dict, hash=False)
 
     @property
     def names(self) -> tuple[str, ...]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from ..attribution import AttributionValues
 from ..model import TERMINAL_PHASES, Job
 from ..reconcile import JobLedger
 from ..render import Block, escape, format_value, label_text
@@ -85,30 +86,53 @@ def render_jobs(
     block: Block, ledger: JobLedger, per_job_series: str, job_lines: JobLines | None = None
 ) -> None:
     """Gauges of tracked jobs, counters and histograms of what finished, per-job series
-    (``job_lines`` keeps them between publishes; without it every job is formatted)."""
+    (``job_lines`` keeps them between publishes; without it every job is formatted).
+
+    Aggregates carry the target's attribution labels; the gauge's series of a combination of
+    their values are there while a job of it is tracked, each known (phase, status) at 0."""
     job_lines = JobLines() if job_lines is None else job_lines
-    counts = {(phase.value, status): 0 for phase, status in ledger.known_pairs}
+    names, histogram_names = ledger.labels, ledger.histogram_labels
+    counts: dict[tuple[str, str, AttributionValues], int] = {}
     types: dict[str, int] = {}
+    combinations = {()} if ledger.slots is None else set()
     for job in ledger.tracked.values():
-        pair = (job.phase, job.status)  # a Phase is the str of its value: the same key
-        counts[pair] = counts.get(pair, 0) + 1
+        values = ledger.label_values(job)
+        combinations.add(values)
+        series = (job.phase, job.status, values)  # a Phase is the str of its value
+        counts[series] = counts.get(series, 0) + 1
         types[job.job_type] = types.get(job.job_type, 0) + 1
+    for values in combinations:
+        for phase, status in ledger.known_pairs:
+            counts.setdefault((phase, status, values), 0)
     if per_job_series == "all":
         job_lines.render(block, ledger.tracked.values())
     elif per_job_series == "active":
         active = (job for job in ledger.tracked.values() if job.phase not in TERMINAL_PHASES)
         job_lines.render(block, active)
-    for (phase, status), count in sorted(counts.items()):
-        block.add("jobfleet_jobs", count, (("phase", phase), ("status", status)))
+    for (phase, status, values), count in sorted(counts.items()):
+        labels = (("phase", phase), ("status", status), *zip(names, values, strict=True))
+        block.add("jobfleet_jobs", count, labels)
     for job_type, count in sorted(types.items()):
         block.add("jobfleet_jobs_by_type", count, (("job_type", job_type),))
-    block.add("jobfleet_jobs_submitted_total", ledger.submitted)
-    for (phase, status), count in sorted(ledger.finished.items()):
-        block.add(
-            "jobfleet_jobs_finished_total", count, (("phase", phase.value), ("status", status))
+    for values, count in sorted(ledger.submitted.items()):
+        block.add("jobfleet_jobs_submitted_total", count, tuple(zip(names, values, strict=True)))
+    for (phase, status, reason, values), count in sorted(ledger.finished.items()):
+        labels = (
+            ("phase", phase.value),
+            ("status", status),
+            *((("reason", reason),) if reason else ()),
+            *zip(names, values, strict=True),
         )
-    for phase, histogram in sorted(ledger.duration.items()):
-        block.add_histogram("jobfleet_job_duration_seconds", histogram, (("phase", phase.value),))
-    block.add_histogram("jobfleet_job_queue_wait_seconds", ledger.queue_wait)
-    for queue, seconds in sorted(ledger.cu_seconds.items()):
-        block.add("jobfleet_cu_seconds_total", seconds, (("resource_queue", queue),))
+        block.add("jobfleet_jobs_finished_total", count, labels)
+    for (phase, values), histogram in sorted(ledger.duration.items()):
+        labels = (("phase", phase.value), *zip(histogram_names, values, strict=True))
+        block.add_histogram("jobfleet_job_duration_seconds", histogram, labels)
+    for values, histogram in sorted(ledger.queue_wait.items()):
+        labels = tuple(zip(histogram_names, values, strict=True))
+        block.add_histogram("jobfleet_job_queue_wait_seconds", histogram, labels)
+    for (queue, values), seconds in sorted(ledger.cu_seconds.items()):
+        labels = (("resource_queue", queue), *zip(names, values, strict=True))
+        block.add("jobfleet_cu_seconds_total", seconds, labels)
+    if ledger.slots is not None:
+        for label, count in ledger.slots.overflow.items():
+            block.add("jobfleet_attribution_overflow_total", count, (("label", label),))

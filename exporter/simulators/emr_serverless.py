@@ -141,6 +141,7 @@ class EmrServerlessSimulator(Simulator):
         task_biz_id: str = "",
         cluster_state: str = "Running",
         visible_delay: float = 0.0,
+        creator_name: str = "Alice",
     ) -> str:
         """Add a job (times on the cloud's clock); ``cu_hours=None`` is a null reading, and the
         job is listed only from ``visible_delay`` seconds after its ``submitTime``."""
@@ -160,7 +161,7 @@ class EmrServerlessSimulator(Simulator):
                 "submitTime": int(submit * 1000),
                 "startTime": None if start_time is None else int(start_time * 1000),
                 "endTime": None if end_time is None else int(end_time * 1000),
-                "creatorName": "Alice",
+                "creatorName": creator_name,
                 "dashboardUrl": f"https://emr-ray-gateway.aliyuncs.com?token={uuid.uuid4().hex}",
                 "cuHours": cu_hours,
                 "clusterState": cluster_state,
@@ -515,6 +516,7 @@ class _Workload(Workload):
     start, scale and now and then fail."""
 
     NAMES = ("train-llm", "etl-features", "batch-infer", "eval-suite", "tune-hparams")
+    CREATORS = ("Alice", "Bob", "Chen")  # who submits each of NAMES, in turn
 
     def __init__(self, sim: EmrServerlessSimulator, rate_per_min: float, seed: float) -> None:
         super().__init__(sim.clock, rate_per_min, seed)
@@ -572,5 +574,8 @@ class _Workload(Workload):
             else "Timeout"
         )
         wait, run = self.rng.uniform(2, 20), self.rng.uniform(10, 90)
-        key = self.sim.add_job(name=name, status="Submitted", submit_time=at, cu_hours=0.0)
+        creator = self.CREATORS[self.NAMES.index(name) % len(self.CREATORS)]
+        key = self.sim.add_job(
+            name=name, status="Submitted", submit_time=at, cu_hours=0.0, creator_name=creator
+        )
         self.plans[key] = (at + wait, at + wait + run, final, self.rng.choice((4.0, 8.0, 16.0)))

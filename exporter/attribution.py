@@ -1,0 +1,173 @@
+"""Attribution: which team, user or queue a job belongs to, as label values with bounded
+cardinality.
+
+A target's ``attribution`` maps label names to source fields of its jobs, chosen from the
+fields its backend declares (``SourceFields``). Each value passes through the exposition's
+label-value cleaning (``render.storable``), so it stays storable and distinct. Per label and
+target, the first ``max_values`` distinct values each hold a slot; a later value is exported as
+``other`` and the job counted in ``jobfleet_attribution_overflow_total{label}``. Which values hold
+a slot is saved with the target's counts, so a restart gives every value the slot it had.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .labels import OTHER
+from .render import storable
+
+AttributionValues = tuple[str, ...]  # a job's values, in the order of the configured labels
+
+# Label names the exporter writes itself, and those Prometheus adds or reserves: an attribution
+# label must not take one (a collision would merge or break series).
+RESERVED_LABELS = frozenset(
+    {
+        # Prometheus: target labels, histogram and summary labels
+        "job",
+        "instance",
+        "cluster",
+        "region",
+        "type",
+        "le",
+        "quantile",
+        # the exporter's own
+        "target",
+        "backend",
+        "phase",
+        "status",
+        "reason",
+        "resource",
+        "operation",
+        "code",
+        "version",
+        "revision",
+        "python_version",
+        "job_id",
+        "job_name",
+        "job_type",
+        "error_type",
+        "resource_queue",
+        "cluster_id",
+        "cluster_name",
+        "cluster_state",
+        "state",
+        "role",
+        "group",
+        "queue",
+        "name",
+        "worker_type",
+        "gpu_spec",
+        "network_service",
+        "label",
+    }
+)
+_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]{0,63}")
+_ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")  # NAME=value before a command
+
+
+def label_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be an attribution label, or None when it can."""
+    if not _LABEL_NAME.fullmatch(name):
+        return "must be a label name: up to 64 letters, digits and _, not starting with a digit"
+    if name.startswith("__"):
+        return "names starting with __ are reserved by Prometheus"
+    if name in RESERVED_LABELS:
+        return f"{name} is a label the exporter or Prometheus already uses"
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class SourceFields:
+    """The job fields a backend offers as attribution sources (docs/metrics.md lists them).
+
+    ``fields`` are names as they are; ``keyed`` are prefixes followed by any key (``metadata.``
+    for ``metadata.team``). ``secret`` fields, and every key under them, can carry secrets (a
+    URL with a token, an environment) and can never be chosen."""
+
+    fields: tuple[str, ...]
+    keyed: tuple[str, ...] = ()
+    secret: tuple[str, ...] = ()
+
+    def problem(self, source: str) -> str | None:
+        """Why ``source`` cannot be chosen, or None when it can."""
+        if any(source == s or source.startswith(f"{s}.") for s in self.secret):
+            return f"{source} can carry secrets (a token in a URL, an environment): never a label"
+        if source in self.fields:
+            return None
+        if any(source.startswith(p) and len(source) > len(p) for p in self.keyed):
+            return None
+        choices = [*self.fields, *(f"{p}<key>" for p in self.keyed)]
+        return f"{source} is not an attribution field of this backend; one of: {', '.join(choices)}"
+
+
+NO_FIELDS = SourceFields(fields=())  # a backend that offers none
+
+
+def source_key(source: str) -> str:
+    """The key after a keyed source's prefix (``team`` of ``metadata.team``)."""
+    return source.partition(".")[2]
+
+
+class Slots:
+    """The values each attribution label may take on one target, first come first served."""
+
+    def __init__(self, labels: tuple[str, ...], max_values: int) -> None:
+        self.labels = labels
+        self.max_values = max_values
+        self.values: dict[str, dict[str, None]] = {label: {} for label in labels}  # in order
+        self.overflow: dict[str, int] = dict.fromkeys(labels, 0)
+
+    def admit(self, raw: AttributionValues, new_job: bool) -> AttributionValues:
+        """The label values of a job whose fields read ``raw``: each value holds its slot, takes
+        a free one, or becomes ``other`` (counted once per job: when ``new_job``)."""
+        out = []
+        for label, value in zip(self.labels, raw, strict=True):
+            value = storable(value)
+            slots = self.values[label]
+            if value and value not in slots:
+                if len(slots) < self.max_values:
+                    slots[value] = None
+                else:
+                    if new_job:
+                        self.overflow[label] += 1
+                    value = OTHER
+            out.append(value)
+        return tuple(out)
+
+    def lookup(self, raw: AttributionValues) -> AttributionValues:
+        """The label values of ``raw`` as admitted, without taking a slot."""
+        out = []
+        for label, value in zip(self.labels, raw, strict=True):
+            value = storable(value)
+            out.append(value if not value or value in self.values[label] else OTHER)
+        return tuple(out)
+
+    def to_state(self) -> dict:
+        return {
+            "values": {label: list(values) for label, values in self.values.items()},
+            "overflow": dict(self.overflow),
+        }
+
+    def restore(self, values: Mapping[str, list[str]], overflow: Mapping[str, int]) -> None:
+        """Take slots saved by ``to_state`` (checked by ``ledger_state``) for the same labels."""
+        if set(values) != set(self.labels) or any(
+            len(v) > self.max_values for v in values.values()
+        ):
+            raise ValueError("attribution: saved for other labels or a smaller cap")
+        self.values = {label: dict.fromkeys(values[label]) for label in self.labels}
+        self.overflow = {label: overflow.get(label, 0) for label in self.labels}
+
+
+def first_word(command: Any) -> str:
+    """The program of a command line: its first word after any ``NAME=value`` environment
+    assignments; "" when that word is a URL or carries user info (never a secret as a label)."""
+    if not isinstance(command, str):
+        return ""
+    for word in command.split():
+        if _ASSIGNMENT.match(word):
+            continue
+        return "" if "://" in word or "@" in word else word
+    return ""

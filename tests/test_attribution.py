@@ -1,0 +1,366 @@
+"""Attribution labels: configured per backend, taken from the simulators' job fields over real
+HTTP, bounded with ``other``, kept across a kill -9 restart, counted exactly."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from exporter.app import Exporter
+from exporter.attribution import RESERVED_LABELS, Slots
+from exporter.backends import ray, registry
+from exporter.config import ConfigError, parse_config
+from exporter.identity import fingerprint
+from exporter.model import Job, Phase, status_pairs
+from exporter.reconcile import JobLedger
+from exporter.simulators.emr_serverless import EmrServerlessSimulator
+from exporter.simulators.modelarts_lite import ModelArtsLiteSimulator
+from exporter.simulators.ray import RaySimulator
+
+from .helpers import eventually, exporter_process, samples, simulated_fleet, value
+
+RAY = {"backend": "ray", "url": "http://127.0.0.1:1", "name": "r"}
+T0 = 1_800_000_000.0
+
+
+def problems(config: dict) -> list[str]:
+    with pytest.raises(ConfigError) as err:
+        parse_config(config)
+    return err.value.problems
+
+
+def series(body: bytes, name: str) -> dict[frozenset, float]:
+    return {labels: v for (n, labels), v in samples(body).items() if n == name}
+
+
+def labelled(body: bytes, name: str, label: str) -> dict[str, float]:
+    """{label value: sum of the samples of ``name`` with it}."""
+    out: dict[str, float] = {}
+    for labels, v in series(body, name).items():
+        found = dict(labels).get(label, "")
+        out[found] = out.get(found, 0) + v
+    return out
+
+
+# --- configuration ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name", ["status", "job", "type", "le", "reason", "target", "__team", "1x"]
+)
+def test_label_names_that_would_collide_or_are_reserved_are_refused(name: str) -> None:
+    config = {"defaults": {"attribution": {"labels": {name: "metadata.team"}}}, "targets": [RAY]}
+    (line,) = problems(config)
+    assert line.startswith("defaults.attribution.labels: ") and name in line
+
+
+def test_the_exporters_own_labels_are_reserved() -> None:
+    """Every label name the exporter writes is one an attribution label may not take (the
+    fleet runs the demo's attribution, whose labels are the only others)."""
+    with simulated_fleet() as (exporter, advance):
+        for _ in range(3):
+            advance()
+        body = exporter.exposition.body()
+    used = {name for (_, labels) in samples(body) for name, _ in labels}
+    attribution = {
+        name
+        for backend in registry.names()
+        for name in registry.declaration(backend).demo_attribution.get("labels", {})
+    }
+    assert used - attribution <= RESERVED_LABELS
+    assert not attribution & RESERVED_LABELS
+
+
+@pytest.mark.parametrize(
+    ("target", "source", "expected"),
+    [
+        (RAY, "runtime_env", "can carry secrets"),
+        (RAY, "runtime_env.env_vars.TOKEN", "can carry secrets"),
+        (RAY, "creatorName", "one of: entrypoint, type, metadata.<key>"),
+        (RAY, "metadata.", "not an attribution field"),
+    ],
+)
+def test_source_fields_come_from_the_backends_list(target: dict, source: str, expected: str):
+    config = {"targets": [{**target, "attribution": {"labels": {"team": source}}}]}
+    (line,) = problems(config)
+    assert line.startswith("targets[0].attribution.labels.team: ") and expected in line
+
+
+def test_emr_refuses_the_token_bearing_url_and_names_inherited_defaults() -> None:
+    with EmrServerlessSimulator() as sim, ModelArtsLiteSimulator() as lite:
+        emr = sim.target_config("e", attribution={"labels": {"link": "dashboardUrl"}})
+        (line,) = problems({"targets": [emr]})
+        assert "dashboardUrl can carry secrets" in line and "?token" not in line
+        inherited = {
+            "defaults": {"attribution": {"labels": {"team": "metadata.team"}}},
+            "targets": [RAY, lite.target_config("m")],
+        }
+        (line,) = problems(inherited)
+        assert line.startswith("targets[1].attribution.labels.team: metadata.team is not")
+        assert line.endswith("one of: type, name (from defaults.attribution)")
+        # a target's own attribution replaces the defaults' whole
+        own = lite.target_config("m", attribution={"labels": {"kind": "type"}})
+        config = parse_config({**inherited, "targets": [RAY, own]})
+        assert [dict(t.attribution.labels) for t in config.targets] == [
+            {"team": "metadata.team"},
+            {"kind": "type"},
+        ]
+
+
+def test_histogram_labels_must_be_attribution_labels() -> None:
+    attribution = {"labels": {"team": "metadata.team"}, "histograms": ["user"]}
+    (line,) = problems({"targets": [{**RAY, "attribution": attribution}]})
+    assert line == "targets[0].attribution: histograms: user is not in labels"
+
+
+def test_attribution_settings_are_part_of_the_identity_only_when_set() -> None:
+    def identity(attribution: dict | None) -> str:
+        target = {**RAY} if attribution is None else {**RAY, "attribution": attribution}
+        return fingerprint(parse_config({"targets": [target]}).targets[0])
+
+    assert identity(None) == identity({"labels": {}})  # no labels: the earlier identity
+    team = identity({"labels": {"team": "metadata.team"}})
+    assert team not in (identity(None), identity({"labels": {"team": "metadata.owner"}}))
+    assert team != identity({"labels": {"team": "metadata.team"}, "max_values": 5})
+
+
+# --- per backend, over HTTP ------------------------------------------------------------------
+
+
+def test_ray_metadata_entrypoint_and_type_become_labels() -> None:
+    with RaySimulator() as sim:
+        labels = {"team": "metadata.team", "program": "entrypoint", "kind": "type"}
+        config = parse_config({"targets": [sim.target_config("r", attribution={"labels": labels})]})
+        exporter = Exporter(config)
+        try:
+            assert exporter.poll_all_once()  # the baseline: nothing yet
+            sim.add_job("a1", status="RUNNING", metadata={"team": "vision"})
+            sim.add_job(
+                "a2",
+                status="RUNNING",
+                metadata={"team": "nlp"},
+                entrypoint="HF_TOKEN=s3cret https_proxy=http://u:p@proxy torchrun train.py",
+            )
+            sim.add_job("a3", status="RUNNING", entrypoint="https://x?token=abc run")
+            assert exporter.poll_all_once()
+            sim.set_status("a1", "SUCCEEDED")
+            sim.set_status("a2", "FAILED", error_type="JOB_ENTRYPOINT_COMMAND_ERROR")
+            sim.set_status("a3", "FAILED", error_type="SOMETHING_NEW")
+            assert exporter.poll_all_once()
+            body = exporter.exposition.body()
+        finally:
+            exporter.close()
+    assert b"s3cret" not in body and b"token" not in body
+    vision = {"team": "vision", "program": "python", "kind": "SUBMISSION"}
+    nlp = {"team": "nlp", "program": "torchrun", "kind": "SUBMISSION"}
+    none = {"team": "", "program": "", "kind": "SUBMISSION"}
+    assert value(body, "jobfleet_jobs_submitted_total", **vision) == 1
+    assert value(body, "jobfleet_jobs_submitted_total", **nlp) == 1
+    assert value(body, "jobfleet_jobs_finished_total", phase="succeeded", **vision) == 1
+    assert (
+        value(
+            body,
+            "jobfleet_jobs_finished_total",
+            phase="failed",
+            reason="JOB_ENTRYPOINT_COMMAND_ERROR",
+            **nlp,
+        )
+        == 1
+    )
+    assert value(body, "jobfleet_jobs_finished_total", reason="other", **none) == 1
+    assert value(body, "jobfleet_jobs", phase="succeeded", **vision) == 1
+    # every reason of the vocabulary is there from 0, for each combination of values
+    assert (
+        value(body, "jobfleet_jobs_finished_total", reason="RUNTIME_ENV_SETUP_FAILURE", **vision)
+        == 0
+    )
+    assert value(body, "jobfleet_jobs_finished_total") == 3
+
+
+def test_emr_creator_name_and_queue_become_labels_and_carry_cu() -> None:
+    with EmrServerlessSimulator() as sim:
+        labels = {"user": "creatorName", "workload": "name", "queue_name": "resourceQueue"}
+        target = sim.target_config("e", resources=["jobs"], attribution={"labels": labels})
+        exporter = Exporter(parse_config({"targets": [target]}))
+        try:
+            assert exporter.poll_all_once()
+            for key, creator in (("j1", "alice"), ("j2", "bob"), ("j3", "bob")):
+                sim.add_job(key, name=f"etl-{key}", creator_name=creator, resource_queue="dev")
+            assert exporter.poll_all_once()
+            sim.set_job("j1", status="Succeeded", cu_hours=0.5)
+            sim.set_job("j2", status="Timeout", cu_hours=0.25)
+            sim.set_job("j3", status="Failed", cu_hours=0.25)
+            assert exporter.poll_all_once()
+            body = exporter.exposition.body()
+        finally:
+            exporter.close()
+    bob = {"user": "bob", "queue_name": "dev"}
+    assert value(body, "jobfleet_jobs_submitted_total", user="alice", workload="etl-j1") == 1
+    assert value(body, "jobfleet_jobs_finished_total", reason="Timeout", **bob) == 1
+    assert value(body, "jobfleet_jobs_finished_total", reason="Failed", **bob) == 1
+    assert value(body, "jobfleet_cu_seconds_total", user="alice", resource_queue="dev") == 1800
+    assert value(body, "jobfleet_cu_seconds_total", **bob) == 1800
+    assert labelled(body, "jobfleet_jobs_submitted_total", "user") == {"alice": 1, "bob": 2}
+
+
+def test_modelarts_type_and_name_become_labels_and_abnormal_nodes_a_reason() -> None:
+    with ModelArtsLiteSimulator() as sim:
+        labels = {"kind": "type", "workload": "name"}
+        exporter = Exporter(
+            parse_config({"targets": [sim.target_config("m", attribution={"labels": labels})]})
+        )
+        try:
+            assert exporter.poll_all_once()
+            sim.add_job("m1", name="diagnosis", job_type="ASCEND_DIAGNOSIS")
+            sim.add_job("m2", name="upgrade", job_type="SOFTWARE_UPGRADE")
+            assert exporter.poll_all_once()
+            sim.set_job("m1", status="FINISHED", abnormal_count=2)
+            sim.set_job("m2", status="FINISHED")
+            assert exporter.poll_all_once()
+            body = exporter.exposition.body()
+        finally:
+            exporter.close()
+    diagnosis = {"kind": "ASCEND_DIAGNOSIS", "workload": "diagnosis"}
+    upgrade = {"kind": "SOFTWARE_UPGRADE", "workload": "upgrade"}
+    assert value(body, "jobfleet_jobs_finished_total", reason="abnormal_nodes", **diagnosis) == 1
+    assert value(body, "jobfleet_jobs_finished_total", phase="succeeded", **upgrade) == 1
+    assert value(body, "jobfleet_jobs_submitted_total", **upgrade) == 1
+
+
+# --- bounded ---------------------------------------------------------------------------------
+
+
+def test_values_past_the_cap_are_other_and_counted_once_per_job() -> None:
+    attribution = {"labels": {"team": "metadata.team"}, "max_values": 2, "histograms": ["team"]}
+    with RaySimulator() as sim:
+        exporter = Exporter(
+            parse_config({"targets": [sim.target_config("r", attribution=attribution)]})
+        )
+        try:
+            assert exporter.poll_all_once()
+            for i, team in enumerate(["a", "b", "c", "d", "a", "c"]):
+                sim.add_job(f"j{i}", status="PENDING", metadata={"team": team})
+                if i == 1:
+                    assert exporter.poll_all_once()  # a and b take the two slots
+            assert exporter.poll_all_once()
+            for i in range(6):
+                sim.set_status(f"j{i}", "RUNNING")
+            assert exporter.poll_all_once()
+            for i in range(6):
+                sim.set_status(f"j{i}", "SUCCEEDED")
+            assert exporter.poll_all_once() and exporter.poll_all_once()
+            body = exporter.exposition.body()
+        finally:
+            exporter.close()
+    assert labelled(body, "jobfleet_jobs_finished_total", "team") == {"a": 2, "b": 1, "other": 3}
+    assert value(body, "jobfleet_attribution_overflow_total", label="team") == 3  # c, d, c
+    # the histograms carry the label: each observation once, under its value
+    durations = labelled(body, "jobfleet_job_duration_seconds_count", "team")
+    assert durations == {"a": 2, "b": 1, "other": 3}
+    waits = labelled(body, "jobfleet_job_queue_wait_seconds_count", "team")
+    assert waits == {"a": 2, "b": 1, "other": 3}
+
+
+def test_a_value_too_long_or_unstorable_is_cleaned_and_stays_distinct() -> None:
+    long_a, long_b = "t" * 300 + "a", "t" * 300 + "b"
+    with RaySimulator() as sim:
+        attribution = {"labels": {"team": "metadata.team"}}
+        exporter = Exporter(
+            parse_config({"targets": [sim.target_config("r", attribution=attribution)]})
+        )
+        try:
+            assert exporter.poll_all_once()
+            for key, team in (("x", long_a), ("y", long_b), ("z", "nul\x00team")):
+                sim.add_job(key, status="RUNNING", metadata={"team": team})
+            assert exporter.poll_all_once()
+            body = exporter.exposition.body()
+        finally:
+            exporter.close()
+    teams = labelled(body, "jobfleet_jobs_submitted_total", "team")
+    assert len(teams) == 3 and all(len(team) <= 256 and "\x00" not in team for team in teams)
+
+
+# --- across a kill -9 restart ----------------------------------------------------------------
+
+
+def test_slots_and_counts_survive_a_kill_9_restart(tmp_path: Path) -> None:
+    """Two slots, taken by a and b; after kill -9, with a and b gone from the list, a new
+    value c still finds them taken: the slots came from the state file, not from the list."""
+    state, config_path = tmp_path / "state.db", tmp_path / "config.yaml"
+    attribution = {"labels": {"team": "metadata.team"}, "max_values": 2}
+    with RaySimulator() as sim:
+        target = sim.target_config(
+            "r", resources=["jobs"], poll_interval="200ms", attribution=attribution
+        )
+        config_path.write_text(yaml.safe_dump({"state_file": str(state), "targets": [target]}))
+
+        def scrape(base: str) -> bytes:
+            return httpx.get(base + "/metrics", timeout=5).content
+
+        def finished_by_team(base: str) -> dict[str, float]:
+            return labelled(scrape(base), "jobfleet_jobs_finished_total", "team")
+
+        with exporter_process("--config.file", str(config_path)) as (process, base):
+            assert eventually(lambda: b"jobfleet_poll_last_success" in scrape(base), 20)
+            sim.add_job("a", status="RUNNING", metadata={"team": "a"})
+            sim.add_job("b", status="RUNNING", metadata={"team": "b"})
+            assert eventually(lambda: finished_by_team(base).keys() == {"a", "b"}, 20)
+            sim.set_status("a", "SUCCEEDED")
+            sim.set_status("b", "FAILED")
+            assert eventually(lambda: finished_by_team(base) == {"a": 1, "b": 1}, 20)
+            os.kill(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+        sim.remove_job("a")
+        sim.remove_job("b")
+        sim.add_job("c", status="RUNNING", metadata={"team": "c"})
+        with exporter_process("--config.file", str(config_path)) as (process, base):
+            assert eventually(lambda: "other" in finished_by_team(base), 20)
+            body = scrape(base)
+            sim.set_status("c", "SUCCEEDED")
+            assert eventually(lambda: finished_by_team(base) == {"a": 1, "b": 1, "other": 1}, 20)
+    assert value(body, "jobfleet_attribution_overflow_total", label="team") == 1
+    assert labelled(body, "jobfleet_jobs_submitted_total", "team") == {"a": 1, "b": 1, "other": 1}
+
+
+def test_a_ledger_restores_its_labelled_counts_and_slots_exactly() -> None:
+    def ledger(labels: tuple[str, ...] = ("team", "user")) -> JobLedger:
+        return JobLedger(
+            status_pairs(ray.STATUSES),
+            failure_reasons=ray.FAILURE_REASONS,
+            slots=Slots(labels, 2),
+            histogram_labels=labels[:1],
+        )
+
+    def job(key: str, status: str, team: str, end: float | None = None) -> Job:
+        phase = ray.STATUSES[status]
+        reason = "RUNTIME_ENV_SETUP_FAILURE" if phase is Phase.FAILED else ""
+        return Job(
+            key,
+            key,
+            status,
+            phase,
+            submit_time=T0 + 1,
+            end_time=end,
+            attribution=(team, "u"),
+            reason=reason,
+        )
+
+    first = ledger()
+    first.apply([], T0)
+    first.apply([job(k, "PENDING", k) for k in "abc"], T0 + 10)
+    first.apply([job(k, "RUNNING", k) for k in "abc"], T0 + 20)
+    first.apply([job("a", "SUCCEEDED", "a", T0 + 25), job("c", "FAILED", "c", T0 + 26)], T0 + 30)
+    saved = json.loads(json.dumps(first.to_state()))
+    again = ledger()
+    again.restore(saved)
+    assert again.to_state() == saved
+    assert again.finished[(Phase.FAILED, "FAILED", "RUNTIME_ENV_SETUP_FAILURE", ("other", "u"))]
+    assert again.slots.overflow == {"team": 1, "user": 0}
+    with pytest.raises(ValueError, match="attribution"):
+        ledger(("owner",)).restore(saved)  # saved for other labels: that target starts clean
