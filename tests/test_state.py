@@ -8,7 +8,9 @@ import random
 import signal
 import threading
 import time
+from collections import Counter
 from pathlib import Path
+from typing import ClassVar
 
 import httpx
 import pytest
@@ -23,6 +25,7 @@ from exporter.state import read_state
 from .helpers import eventually, exporter_process, samples, value
 
 TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")
+TEAMS = ("vision", "nlp", "data-eng", "recsys", "search")  # five values for three slots
 
 
 def test_corrupt_or_missing_state_starts_clean(tmp_path: Path, caplog) -> None:
@@ -78,45 +81,72 @@ def total(body: bytes, family: str) -> float:
 
 
 class RayWork:
-    """Ray jobs: created pending or running, ended in every terminal status."""
+    """Ray jobs: created pending or running, ended in every terminal status; with ``teams``,
+    each has a team in its metadata, which the exporter's attribution reads."""
 
-    def __init__(self, rng: random.Random) -> None:
+    attribution: ClassVar[dict] = {"labels": {"team": "metadata.team"}, "max_values": 3}
+    label = "team"
+
+    def __init__(self, rng: random.Random, teams: bool = False) -> None:
         self.rng, self.sim = rng, RaySimulator(seed=7)
+        self.teams = teams
         self.active: list[str] = []
         self.finished = self.created = 0
         self.cu = 0.0
+        self.team_of: dict[str, str] = {}
+        self.finished_by: Counter[str] = Counter()  # by team, after the baseline
+
+    def _add(self, key: str, status: str) -> str:
+        if not self.teams:
+            return self.sim.add_job(key, status=status)
+        team = self.team_of[key] = self.rng.choice(TEAMS)
+        return self.sim.add_job(key, status=status, metadata={"team": team})
 
     def before_baseline(self) -> None:
         for i in range(100):
-            self.sim.add_job(f"before-{i}", status=self.rng.choice(TERMINAL))
-        self.active = [self.sim.add_job(f"start-{i}", status="RUNNING") for i in range(50)]
+            self._add(f"before-{i}", self.rng.choice(TERMINAL))
+        self.active = [self._add(f"start-{i}", "RUNNING") for i in range(50)]
 
     def create(self) -> None:
         status = self.rng.choice(("PENDING", "RUNNING"))
-        self.active.append(self.sim.add_job(f"job-{self.created}", status=status))
+        self.active.append(self._add(f"job-{self.created}", status))
 
     def end(self, key: str) -> None:
         self.sim.set_status(key, self.rng.choice(TERMINAL))
+        self.finished_by[self.team_of.get(key, "")] += 1
 
     def fault(self) -> None:
         self.sim.fail_next(self.rng.randint(1, 3), status=self.rng.choice((500, 503)))
 
 
 class EmrWork:
-    """EMR jobs whose cuHours grow while they run; throttling now and then."""
+    """EMR jobs whose cuHours grow while they run; throttling now and then; with ``teams``,
+    each has one of five creators, which the exporter's attribution reads."""
 
-    def __init__(self, rng: random.Random) -> None:
+    attribution: ClassVar[dict] = {"labels": {"user": "creatorName"}, "max_values": 3}
+    label = "user"
+
+    def __init__(self, rng: random.Random, teams: bool = False) -> None:
         self.rng, self.sim = rng, EmrServerlessSimulator(seed=7)
+        self.teams = teams
         self.active: list[str] = []
         self.finished = self.created = 0
         self.cu = 0.0  # cuHours consumed since the baseline: what jobfleet_cu_seconds_total counts
         self.cu_of: dict[str, float] = {}
+        self.team_of: dict[str, str] = {}
+        self.finished_by: Counter[str] = Counter()  # by creator, after the baseline
+
+    def _add(self, key: str, status: str, cu_hours: float) -> str:
+        if not self.teams:
+            return self.sim.add_job(key, status=status, cu_hours=cu_hours)
+        team = self.team_of[key] = self.rng.choice(TEAMS)
+        return self.sim.add_job(key, status=status, cu_hours=cu_hours, creator_name=team)
 
     def before_baseline(self) -> None:
         for i in range(100):
-            self.sim.add_job(f"rj-before-{i}", status="Succeeded", cu_hours=2.0)
+            self._add(f"rj-before-{i}", "Succeeded", 2.0)
         for i in range(50):
-            key = self.sim.add_job(f"rj-start-{i}", status="Running", cu_hours=1.0)
+            key = self._add(f"rj-start-{i}", "Running", 1.0)
             self.active.append(key)
             self.cu_of[key] = 1.0
 
@@ -127,7 +157,7 @@ class EmrWork:
         self.sim.set_job(key, cu_hours=self.cu_of[key])
 
     def create(self) -> None:
-        key = self.sim.add_job(f"rj-{self.created}", status="Running", cu_hours=0.0)
+        key = self._add(f"rj-{self.created}", "Running", 0.0)
         self.active.append(key)
         self.cu_of[key] = 0.0
         for running in self.rng.sample(self.active, min(5, len(self.active))):
@@ -137,16 +167,21 @@ class EmrWork:
         self._grow(key)
         status = self.rng.choice(("Succeeded", "Failed", "Cancelled", "Timeout"))
         self.sim.set_job(key, status=status)
+        self.finished_by[self.team_of.get(key, "")] += 1
 
     def fault(self) -> None:
         self.sim.throttle_next(1, retry_after_ms=self.rng.choice((50, 200)))
 
 
 @pytest.mark.timeout(300)
+@pytest.mark.parametrize("teams", [False, True], ids=["plain", "attributed"])
 @pytest.mark.parametrize("work_class", [RayWork, EmrWork], ids=["ray", "emr_serverless"])
-def test_soak_2000_jobs_five_kill_9_restarts(tmp_path: Path, work_class) -> None:
+def test_soak_2000_jobs_five_kill_9_restarts(tmp_path: Path, work_class, teams: bool) -> None:
+    """With ``teams``, the jobs are also counted by an attribution label whose five values
+    share three slots: every series only grows across the restarts (a value never changes
+    slot), and each value's count is exact."""
     rng = random.Random(7)
-    work = work_class(rng)
+    work = work_class(rng, teams)
     state, config_path = tmp_path / "state.json", tmp_path / "config.yaml"
     families = ("jobfleet_jobs_finished_total", "jobfleet_cu_seconds_total")
     with work.sim as sim:
@@ -154,8 +189,12 @@ def test_soak_2000_jobs_five_kill_9_restarts(tmp_path: Path, work_class) -> None
         target = sim.target_config(
             "soak", resources=["jobs"], poll_interval="300ms", timeout="5s", per_job_series="none"
         )
+        if teams:
+            target["attribution"] = work.attribution
         config_path.write_text(yaml.safe_dump({"state_file": str(state), "targets": [target]}))
         observed = {family: {"increase": 0.0, "last": None, "resets": 0} for family in families}
+        by_series: dict[frozenset, float] = {}  # the finished counters, series by series
+        series_resets: list[frozenset] = []
         current: dict[str, str] = {}
         stop_sampling = threading.Event()
 
@@ -165,6 +204,11 @@ def test_soak_2000_jobs_five_kill_9_restarts(tmp_path: Path, work_class) -> None
                 body = httpx.get(current["url"] + "/metrics", timeout=2).content
             except (httpx.HTTPError, KeyError):
                 return False
+            for labels, number in samples(body).items():
+                if labels[0] == "jobfleet_jobs_finished_total":
+                    if number < by_series.get(labels[1], 0.0):
+                        series_resets.append(labels[1])
+                    by_series[labels[1]] = number
             for family, seen in observed.items():
                 now, last = total(body, family), seen["last"]
                 if last is not None:
@@ -230,3 +274,16 @@ def test_soak_2000_jobs_five_kill_9_restarts(tmp_path: Path, work_class) -> None
     assert finished["last"] == finished["increase"] == work.finished == 2050
     assert cu["increase"] == pytest.approx(work.cu * 3600, rel=1e-9, abs=1e-6)
     assert finished["resets"] == cu["resets"] == 0
+    assert series_resets == []
+    if teams:
+        by_value: Counter[str] = Counter()
+        for labels, number in by_series.items():
+            by_value[dict(labels)[work.label]] += number
+        admitted = set(by_value) - {"other"}
+        assert len(admitted) == 3 and by_value["other"] > 0, by_value
+        assert {value: by_value[value] for value in admitted} == {
+            value: work.finished_by[value] for value in admitted
+        }
+        assert by_value["other"] == sum(
+            n for value, n in work.finished_by.items() if value not in admitted
+        )
