@@ -93,7 +93,31 @@ def variable(name: str, label: str) -> dict:
     }
 
 
-def dashboard(uid: str, title: str, description: str, panels: list[dict]) -> dict:
+def attribution_variable() -> dict:
+    """The attribution label to group by: any label of jobfleet_jobs_submitted_total beyond
+    the target's own and Prometheus' (those are the configured attribution labels)."""
+    return {
+        "type": "query",
+        "name": "label",
+        "label": "Attribution label",
+        "description": "An attribution label of the targets (docs/metrics.md, Attribution)",
+        "datasource": DATASOURCE,
+        "query": {
+            "query": "label_names(jobfleet_jobs_submitted_total)",
+            "refId": "label-names",
+        },
+        "regex": "/^(?!(__name__|target|backend|instance|job)$).+$/",
+        "refresh": 2,
+        "multi": False,
+        "includeAll": False,
+        "current": {"text": "team", "value": "team"},
+        "sort": 1,
+    }
+
+
+def dashboard(
+    uid: str, title: str, description: str, panels: list[dict], extra: tuple[dict, ...] = ()
+) -> dict:
     return {
         "uid": uid,
         "title": title,
@@ -116,6 +140,7 @@ def dashboard(uid: str, title: str, description: str, panels: list[dict]) -> dic
                 },
                 variable("target", "Target"),
                 variable("backend", "Backend"),
+                *extra,
             ]
         },
         "links": [
@@ -555,11 +580,128 @@ HEALTH = dashboard(
     ],
 )
 
+CU_DAY = "target_backend_attribution:jobfleet_cu_hours:increase1d"
+CU_HOUR = "target_backend_attribution:jobfleet_cu_hours:increase1h"
+FINISHED = "jobfleet_jobs_finished_total"
+
+USAGE = dashboard(
+    "jobfleet-usage",
+    "jobfleet / Usage and cost",
+    "Who runs the jobs, who waits and fails, and who spends the compute, by an attribution "
+    "label (team, user, queue: whatever the targets' attribution names).",
+    [
+        panel(
+            "bargauge",
+            "CU-hours in the last day by $label (top 10, and other)",
+            [
+                q(
+                    f'topk(10, sum by ($label) ({CU_DAY}{{{S}, $label!="other"}}))',
+                    "{{$label}}",
+                    instant=True,
+                ),
+                q(f'sum({CU_DAY}{{{S}, $label="other"}}) or vector(0)', "other", instant=True),
+            ],
+            w=8,
+            displayMode="gradient",
+            description="other: the values past the attribution cap (max_values) of a target.",
+        ),
+        panel(
+            "timeseries",
+            "CU-hours per day by $label",
+            [q(f"topk(10, sum by ($label) ({CU_DAY}{{{S}}}))", "{{$label}}")],
+            w=8,
+            description="Compute units consumed over the last 24 h (EMR cuHours), at each time.",
+        ),
+        panel(
+            "timeseries",
+            "CU-hours per hour by $label",
+            [q(f"topk(10, sum by ($label) ({CU_HOUR}{{{S}}}))", "{{$label}}")],
+            w=8,
+        ),
+        panel(
+            "timeseries",
+            "Failure ratio by $label (1 h)",
+            [
+                q(
+                    f'sum by ($label) (increase({FINISHED}{{{S}, phase="failed"}}[1h])) / clamp_min(sum by ($label) (increase({FINISHED}{{{S}}}[1h])), 1)',
+                    "{{$label}}",
+                )
+            ],
+            unit="percentunit",
+            w=8,
+        ),
+        panel(
+            "timeseries",
+            "Failed jobs by $label and reason (per hour)",
+            [
+                q(
+                    f'sum by ($label, reason) (increase({FINISHED}{{{S}, phase="failed"}}[1h]))',
+                    "{{$label}} {{reason}}",
+                )
+            ],
+            w=8,
+            description="reason: Ray error_type, EMR Failed or Timeout, ModelArts abnormal_nodes.",
+        ),
+        panel(
+            "timeseries",
+            "Queue wait by $label (p90)",
+            [
+                q(
+                    f"histogram_quantile(0.9, sum by ($label, le) (rate(jobfleet_job_queue_wait_seconds_bucket{{{S}}}[$__rate_interval])))",
+                    "{{$label}}",
+                    exemplar=True,
+                )
+            ],
+            unit="s",
+            w=8,
+            description="Needs the label in the target's attribution.histograms; without it the "
+            "targets' waits show as one series with an empty label.",
+        ),
+        panel(
+            "timeseries",
+            "Jobs submitted by $label (per hour)",
+            [
+                q(
+                    f"sum by ($label) (increase(jobfleet_jobs_submitted_total{{{S}}}[1h]))",
+                    "{{$label}}",
+                )
+            ],
+            w=8,
+        ),
+        panel(
+            "timeseries",
+            "Running and pending jobs by $label",
+            [
+                q(
+                    f'sum by ($label, phase) (jobfleet_jobs{{{S}, phase=~"pending|running"}})',
+                    "{{$label}} {{phase}}",
+                )
+            ],
+            w=8,
+        ),
+        panel(
+            "timeseries",
+            "Jobs past the attribution cap (per hour)",
+            [
+                q(
+                    f"sum by (target, label) (increase(jobfleet_attribution_overflow_total{{{S}}}[1h]))",
+                    "{{target}} {{label}}",
+                )
+            ],
+            w=8,
+            description="Jobs exported as other because every slot of the label was taken: "
+            "raise max_values or choose a field with fewer values (docs/runbooks.md).",
+        ),
+    ],
+    extra=(attribution_variable(),),
+)
+
 DASHBOARDS = {
     "fleet-overview.json": OVERVIEW,
     "jobs.json": JOBS,
     "clusters.json": CLUSTERS,
     "exporter-health.json": HEALTH,
+    "usage.json": USAGE,
 }
 
 

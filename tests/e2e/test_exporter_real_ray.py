@@ -143,3 +143,34 @@ def test_token_auth_on_a_real_head(ray_head_token) -> None:
     assert value(body, "jobfleet_target_up", target="authorized", resource="jobs") == 1
     assert value(body, "jobfleet_target_up", target="authorized", resource="clusters") == 1
     assert ray_head_token.auth_token.encode() not in body
+
+
+def test_jobs_submitted_with_a_team_are_counted_by_team_exactly(populated) -> None:
+    head = populated
+    attribution = {"labels": {"team": "metadata.team"}, "histograms": ["team"]}
+    target = {"name": "real", "backend": "ray", "url": head.dashboard_url}
+    exporter = Exporter(parse_config({"targets": [{**target, "attribution": attribution}]}))
+    poller = exporter.pollers[0]
+    ok, fail = "python -c 'print(1)'", "python -c 'import sys; sys.exit(3)'"
+    plan = [("vision", ok), ("vision", ok), ("vision", fail), ("nlp", ok), ("nlp", fail)]
+    try:
+        assert poller.poll("jobs")  # the baseline: the head's earlier jobs are not counted
+        jobs = [head.submit(command, uid(team), metadata={"team": team}) for team, command in plan]
+        for job_id, (_, command) in zip(jobs, plan, strict=True):
+            head.wait_status(job_id, {"SUCCEEDED" if command == ok else "FAILED"}, timeout=90)
+        assert poller.poll("jobs")
+        assert poller.poll("jobs")  # a second look counts nothing again
+        body = exporter.exposition.body()
+    finally:
+        exporter.close()
+
+    def finished(**labels: str) -> float:
+        return value(body, "jobfleet_jobs_finished_total", **labels)
+
+    assert finished(team="vision") == 3 and finished(team="nlp") == 2
+    assert finished(team="vision", phase="succeeded") == 2
+    assert finished(team="vision", phase="failed", reason="JOB_ENTRYPOINT_COMMAND_ERROR") == 1
+    assert finished(team="nlp", phase="failed", reason="JOB_ENTRYPOINT_COMMAND_ERROR") == 1
+    assert finished() == 5  # the jobs without a team ran before the baseline
+    assert value(body, "jobfleet_jobs_submitted_total", team="vision") == 3
+    assert value(body, "jobfleet_job_duration_seconds_count", team="nlp") == 2

@@ -67,8 +67,13 @@ def test_prometheus_rules_dashboards_and_alerts_end_to_end(tmp_path: Path) -> No
         bad_keys = emr.target_config("emr-bad-keys", resources=["jobs"])
         bad_keys["credentials"]["access_key_secret"] = "not-the-secret"
         common = {"poll_interval": "2s", "per_job_series": "all"}
-        targets = [
-            *(sim.target_config(name, **common) for name, sim in simulators.items()),
+        targets = [  # with the demo's attribution: the Usage and cost panels need it
+            *(
+                sim.target_config(
+                    name, attribution=registry.declaration(name).demo_attribution, **common
+                )
+                for name, sim in simulators.items()
+            ),
             {**bad_keys, **common},
         ]
         config = tmp_path / "exporter.yaml"
