@@ -19,6 +19,9 @@ def fingerprint(target: Target) -> str:
     goes into it (URLs lose their user info and query)."""
     identity = {"backend": target.backend, **target.identity()}
     if target.attribution.labels:  # none: the identity earlier versions saved
-        identity["attribution"] = target.attribution.model_dump(mode="json")
+        attribution = target.attribution.model_dump(mode="json")
+        # in their order: the counts are kept by label values in that order
+        attribution["labels"] = list(target.attribution.labels.items())
+        identity["attribution"] = attribution
     text = json.dumps(identity, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]

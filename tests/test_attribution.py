@@ -128,6 +128,9 @@ def test_attribution_settings_are_part_of_the_identity_only_when_set() -> None:
     team = identity({"labels": {"team": "metadata.team"}})
     assert team not in (identity(None), identity({"labels": {"team": "metadata.owner"}}))
     assert team != identity({"labels": {"team": "metadata.team"}, "max_values": 5})
+    both = {"team": "metadata.team", "user": "metadata.user"}
+    swapped = {"user": "metadata.user", "team": "metadata.team"}
+    assert identity({"labels": both}) != identity({"labels": swapped})  # values kept in order
 
 
 # --- per backend, over HTTP ------------------------------------------------------------------
