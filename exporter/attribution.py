@@ -20,6 +20,7 @@ from .labels import OTHER
 from .render import storable
 
 AttributionValues = tuple[str, ...]  # a job's values, in the order of the configured labels
+LOOKUPS_KEPT = 10_000  # distinct field values whose label values are remembered between lookups
 
 # Label names the exporter writes itself, and those Prometheus adds or reserves: an attribution
 # label must not take one (a collision would merge or break series).
@@ -119,6 +120,9 @@ class Slots:
         self.max_values = max_values
         self.values: dict[str, dict[str, None]] = {label: {} for label in labels}  # in order
         self.overflow: dict[str, int] = dict.fromkeys(labels, 0)
+        # lookups by a job's field values: every tracked job is looked up at every publish;
+        # forgotten when a slot is taken (a value may then stop being other)
+        self._looked_up: dict[AttributionValues, AttributionValues] = {}
 
     def admit(self, raw: AttributionValues, new_job: bool) -> AttributionValues:
         """The label values of a job whose fields read ``raw``: each value holds its slot, takes
@@ -130,6 +134,7 @@ class Slots:
             if value and value not in slots:
                 if len(slots) < self.max_values:
                     slots[value] = None
+                    self._looked_up.clear()
                 else:
                     if new_job:
                         self.overflow[label] += 1
@@ -139,11 +144,17 @@ class Slots:
 
     def lookup(self, raw: AttributionValues) -> AttributionValues:
         """The label values of ``raw`` as admitted, without taking a slot."""
+        found = self._looked_up.get(raw)
+        if found is not None:
+            return found
         out = []
         for label, value in zip(self.labels, raw, strict=True):
             value = storable(value)
             out.append(value if not value or value in self.values[label] else OTHER)
-        return tuple(out)
+        found = tuple(out)
+        if len(self._looked_up) < LOOKUPS_KEPT:
+            self._looked_up[raw] = found
+        return found
 
     def to_state(self) -> dict:
         return {
@@ -159,6 +170,7 @@ class Slots:
             raise ValueError("attribution: saved for other labels or a smaller cap")
         self.values = {label: dict.fromkeys(values[label]) for label in self.labels}
         self.overflow = {label: overflow.get(label, 0) for label in self.labels}
+        self._looked_up.clear()
 
 
 def first_word(command: Any) -> str:

@@ -17,7 +17,7 @@ from . import __revision__, __version__
 from .app import Exporter
 from .backends import check_backends
 from .config import Config, load_config, parse_listen_address
-from .config_types import ConfigError
+from .config_types import AttributionSettings, ConfigError
 from .logs import LEVELS, setup_logging
 from .server import WebOptions
 from .sharding import shard_from
@@ -128,8 +128,20 @@ def describe(config: Config) -> str:
             f"timeout={_seconds(target.timeout)} per_job_series={target.per_job_series} "
             f"retention={_seconds(target.retention)} auth={target.auth_text()}"
             + _tls_text(target.tls_settings())
+            + _attribution_text(target.attribution)
         )
     return "\n".join(lines)
+
+
+def _attribution_text(attribution: AttributionSettings) -> str:
+    """The attribution labels and the fields they read (names of fields, never values)."""
+    if not attribution.labels:
+        return ""
+    labels = ",".join(f"{name}={source}" for name, source in attribution.labels.items())
+    text = f" attribution={labels} max_values={attribution.max_values}"
+    if attribution.histograms:
+        text += f" histograms={','.join(attribution.histograms)}"
+    return text
 
 
 def _tls_text(tls: TlsSettings) -> str:

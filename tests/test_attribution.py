@@ -367,3 +367,13 @@ def test_a_ledger_restores_its_labelled_counts_and_slots_exactly() -> None:
     assert again.slots.overflow == {"team": 1, "user": 0}
     with pytest.raises(ValueError, match="attribution"):
         ledger(("owner",)).restore(saved)  # saved for other labels: that target starts clean
+
+
+def test_a_lookup_follows_the_slots_as_they_fill() -> None:
+    slots = Slots(("team",), 1)
+    assert slots.lookup(("a",)) == ("other",)  # holds no slot yet
+    assert slots.admit(("a",), new_job=True) == ("a",)
+    assert slots.lookup(("a",)) == ("a",)  # not the answer remembered before
+    assert slots.admit(("b",), new_job=True) == ("other",)
+    assert slots.lookup(("b",)) == slots.lookup(("b",)) == ("other",)
+    assert (slots.lookup(("",)), slots.overflow) == (("",), {"team": 1})

@@ -89,7 +89,9 @@ def test_example_config_loads_and_check_config_describes_it(
         "target emr-hangzhou: backend=emr_serverless "
         "endpoint=https://emr-serverless-spark.cn-hangzhou.aliyuncs.com workspace=w-d2d82aa09155"
     ) in result.stdout
-    assert "auth=ACS3 access key (environment)" in result.stdout
+    assert "auth=ACS3 access key (environment) attribution=user=creatorName max_values=50" in (
+        result.stdout
+    )
     assert "auth=AK/SK signature (environment)" in result.stdout
     assert "s3" not in result.stdout.replace("emr-serverless-spark", "")
 
