@@ -136,21 +136,27 @@ def test_attribution_settings_are_part_of_the_identity_only_when_set() -> None:
 # --- per backend, over HTTP ------------------------------------------------------------------
 
 
-def test_ray_metadata_entrypoint_and_type_become_labels() -> None:
-    with RaySimulator() as sim:
+@pytest.mark.parametrize("flavour", ["ray", "openyuanrong"])
+def test_ray_metadata_entrypoint_and_type_become_labels(flavour: str) -> None:
+    with RaySimulator(flavour=flavour) as sim:
         labels = {"team": "metadata.team", "program": "entrypoint", "kind": "type"}
         config = parse_config({"targets": [sim.target_config("r", attribution={"labels": labels})]})
         exporter = Exporter(config)
         try:
             assert exporter.poll_all_once()  # the baseline: nothing yet
-            sim.add_job("a1", status="RUNNING", metadata={"team": "vision"})
+            # submitted after the baseline's second (openYuanrong's times are whole seconds)
+            later = sim.clock() + 2
+            sim.add_job("a1", status="RUNNING", metadata={"team": "vision"}, start_time=later)
             sim.add_job(
                 "a2",
                 status="RUNNING",
                 metadata={"team": "nlp"},
                 entrypoint="HF_TOKEN=s3cret https_proxy=http://u:p@proxy torchrun train.py",
+                start_time=later,
             )
-            sim.add_job("a3", status="RUNNING", entrypoint="https://x?token=abc run")
+            sim.add_job(
+                "a3", status="RUNNING", entrypoint="https://x?token=abc run", start_time=later
+            )
             assert exporter.poll_all_once()
             sim.set_status("a1", "SUCCEEDED")
             sim.set_status("a2", "FAILED", error_type="JOB_ENTRYPOINT_COMMAND_ERROR")
@@ -377,3 +383,37 @@ def test_a_lookup_follows_the_slots_as_they_fill() -> None:
     assert slots.admit(("b",), new_job=True) == ("other",)
     assert slots.lookup(("b",)) == slots.lookup(("b",)) == ("other",)
     assert (slots.lookup(("",)), slots.overflow) == (("",), {"team": 1})
+
+
+def test_a_reload_keeps_counting_unless_the_attribution_changes(tmp_path: Path) -> None:
+    """Same attribution: the counts go on. Other attribution: a new baseline, the jobs already
+    finished are remembered, not counted again under the new labels."""
+    with RaySimulator() as sim:
+        by_team = {"labels": {"team": "metadata.team"}}
+        by_owner = {"labels": {"owner": "metadata.owner"}}
+        current = [parse_config({"targets": [sim.target_config("r", attribution=by_team)]})]
+        exporter = Exporter(current[0], lambda: current[0])
+        try:
+            assert exporter.poll_all_once()
+            sim.add_job("a", status="RUNNING", metadata={"team": "t1", "owner": "o1"})
+            assert exporter.poll_all_once()
+            sim.set_status("a", "SUCCEEDED")
+            assert exporter.poll_all_once()
+            current[0] = parse_config(
+                {"targets": [sim.target_config("r", poll_interval="7s", attribution=by_team)]}
+            )
+            assert exporter.reload()[0]
+            sim.add_job("b", status="SUCCEEDED", metadata={"team": "t1", "owner": "o1"})
+            assert exporter.poll_all_once()
+            kept = exporter.exposition.body()
+            current[0] = parse_config({"targets": [sim.target_config("r", attribution=by_owner)]})
+            assert exporter.reload()[0]
+            assert exporter.poll_all_once()
+            sim.add_job("c", status="FAILED", metadata={"team": "t1", "owner": "o1"})
+            assert exporter.poll_all_once()
+            changed = exporter.exposition.body()
+        finally:
+            exporter.close()
+    assert labelled(kept, "jobfleet_jobs_finished_total", "team") == {"t1": 2}
+    assert labelled(changed, "jobfleet_jobs_finished_total", "owner") == {"o1": 1}  # c alone
+    assert not [labels for (_, labels) in samples(changed) if "team" in dict(labels)]
