@@ -101,6 +101,8 @@ class SourceFields:
         if any(source.startswith(p) and len(source) > len(p) for p in self.keyed):
             return None
         choices = [*self.fields, *(f"{p}<key>" for p in self.keyed)]
+        if not choices:
+            return "this backend offers no attribution fields"
         return f"{source} is not an attribution field of this backend; one of: {', '.join(choices)}"
 
 
