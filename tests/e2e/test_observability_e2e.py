@@ -142,6 +142,21 @@ def test_prometheus_rules_dashboards_and_alerts_end_to_end(tmp_path: Path) -> No
         ]
         assert missing == [], f"recording rules without data: {missing}"
 
+        def values(expr: str, label: str) -> set[str]:
+            return {series["metric"].get(label, "") for series in query(expr)}
+
+        # the attribution labels themselves, through the exporter and the rules: EMR's
+        # creators on the CU-hours, Ray's teams (four, on four slots) on the job counters
+        creators = (
+            'target_backend_attribution:jobfleet_cu_hours:increase1h{backend="emr_serverless"}'
+        )
+        assert eventually(lambda: values(creators, "user") == {"Alice", "Bob", "Chen"}, 30, 0.5), (
+            values(creators, "user")
+        )
+        teams = 'sum by (team) (jobfleet_jobs_submitted_total{backend="ray"})'
+        every_team = {"vision", "nlp", "data-eng", "recsys", ""}  # "": DRIVER jobs have none
+        assert eventually(lambda: values(teams, "team") == every_team, 30, 0.5)
+
         def delivered() -> set[str]:
             return {alert["labels"]["alertname"] for alert in received}
 
