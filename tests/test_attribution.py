@@ -298,43 +298,47 @@ def test_a_value_too_long_or_unstorable_is_cleaned_and_stays_distinct() -> None:
 # --- across a kill -9 restart ----------------------------------------------------------------
 
 
-def test_slots_and_counts_survive_a_kill_9_restart(tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", registry.names())
+def test_slots_and_counts_survive_a_kill_9_restart(tmp_path: Path, backend: str) -> None:
     """Two slots, taken by a and b; after kill -9, with a and b gone from the list, a new
-    value c still finds them taken: the slots came from the state file, not from the list."""
+    value c still finds them taken: the slots came from the state file, not from the list.
+    The label reads the job's name (the field the demo's ``workload`` label reads)."""
     state, config_path = tmp_path / "state.db", tmp_path / "config.yaml"
-    attribution = {"labels": {"team": "metadata.team"}, "max_values": 2}
-    with RaySimulator() as sim:
+    declaration = registry.declaration(backend)
+    source = declaration.demo_attribution["labels"]["workload"]
+    attribution = {"labels": {"workload": source}, "max_values": 2}
+    with declaration.simulator(backend, seed=5) as sim:
         target = sim.target_config(
-            "r", resources=["jobs"], poll_interval="200ms", attribution=attribution
+            "t", resources=["jobs"], poll_interval="200ms", attribution=attribution
         )
         config_path.write_text(yaml.safe_dump({"state_file": str(state), "targets": [target]}))
 
         def scrape(base: str) -> bytes:
             return httpx.get(base + "/metrics", timeout=5).content
 
-        def finished_by_team(base: str) -> dict[str, float]:
-            return labelled(scrape(base), "jobfleet_jobs_finished_total", "team")
+        def finished_by_workload(base: str) -> dict[str, float]:
+            return labelled(scrape(base), "jobfleet_jobs_finished_total", "workload")
 
         with exporter_process("--config.file", str(config_path)) as (process, base):
             assert eventually(lambda: b"jobfleet_poll_last_success" in scrape(base), 20)
-            sim.add_job("a", status="RUNNING", metadata={"team": "a"})
-            sim.add_job("b", status="RUNNING", metadata={"team": "b"})
-            assert eventually(lambda: finished_by_team(base).keys() == {"a", "b"}, 20)
-            sim.set_status("a", "SUCCEEDED")
-            sim.set_status("b", "FAILED")
-            assert eventually(lambda: finished_by_team(base) == {"a": 1, "b": 1}, 20)
+            sim.add_running_job("job-a", name="a")
+            sim.add_running_job("job-b", name="b")
+            assert eventually(lambda: finished_by_workload(base).keys() == {"a", "b"}, 20)
+            sim.finish_job("job-a")
+            sim.finish_job("job-b")
+            assert eventually(lambda: finished_by_workload(base) == {"a": 1, "b": 1}, 20)
             os.kill(process.pid, signal.SIGKILL)
             process.wait(timeout=10)
-        sim.remove_job("a")
-        sim.remove_job("b")
-        sim.add_job("c", status="RUNNING", metadata={"team": "c"})
+        sim.remove_job("job-a")
+        sim.remove_job("job-b")
+        sim.add_running_job("job-c", name="c")
         with exporter_process("--config.file", str(config_path)) as (process, base):
-            assert eventually(lambda: "other" in finished_by_team(base), 20)
+            assert eventually(lambda: "other" in finished_by_workload(base), 20)
+            sim.finish_job("job-c")
+            expected = {"a": 1, "b": 1, "other": 1}
+            assert eventually(lambda: finished_by_workload(base) == expected, 20)
             body = scrape(base)
-            sim.set_status("c", "SUCCEEDED")
-            assert eventually(lambda: finished_by_team(base) == {"a": 1, "b": 1, "other": 1}, 20)
-    assert value(body, "jobfleet_attribution_overflow_total", label="team") == 1
-    assert labelled(body, "jobfleet_jobs_submitted_total", "team") == {"a": 1, "b": 1, "other": 1}
+    assert value(body, "jobfleet_attribution_overflow_total", label="workload") == 1
 
 
 def test_a_ledger_restores_its_labelled_counts_and_slots_exactly() -> None:
