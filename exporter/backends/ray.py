@@ -56,8 +56,9 @@ ATTRIBUTION_FIELDS = SourceFields(
     keyed=("metadata.",),
     secret=("runtime_env", "driver_agent_http_address", "message"),
 )
-# Ray's JobErrorType: why a job failed, the reason of a failed job ("other" for any other
-# value); the counters of each start at 0.
+# Ray's JobErrorType (Ray 2.60; tests/e2e/test_ray_enums.py compares both tables with the
+# installed Ray): why a job failed, the reason of a failed job ("other" for any other value);
+# the counters of each start at 0.
 ERROR_TYPES = (
     "JOB_ENTRYPOINT_COMMAND_ERROR",
     "JOB_ENTRYPOINT_COMMAND_START_ERROR",
