@@ -78,6 +78,19 @@ def read_body(
     HTTP/1.1 parser ends the body there): no list of pieces lives beside the whole body, which
     halves what a large answer costs at the peak of a poll. Other bodies are joined."""
     declared = response.headers.get("content-length", "")
+    sent_as_is = not encodings(response, operation)
+    body = _Collected(int(declared) if declared.isdigit() and sent_as_is else None)
+    for piece in body_pieces(response, operation, limit, deadline):
+        body.add(piece)
+    return body.whole()
+
+
+def body_pieces(
+    response: httpx.Response, operation: str, limit: int, deadline: float
+) -> Iterator[bytes]:
+    """The decoded body piece by piece, as it arrives: at most ``limit`` bytes, raw and
+    decoded, all before ``deadline`` (PollError otherwise)."""
+    declared = response.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise PollError("too_large", f"{operation}: response of {declared} bytes over {limit}")
     chain = encodings(response, operation)
@@ -88,19 +101,19 @@ def read_body(
     )
     for coding in reversed(chain):
         pieces = _inflate(coding, pieces)
-    body = _Collected(int(declared) if declared.isdigit() and not chain else None)
+    size = 0
     try:
         for piece in pieces:
-            if body.size + len(piece) > limit:
+            size += len(piece)
+            if size > limit:
                 raise PollError("too_large", f"{operation}: decoded response over {limit} bytes")
             if time.monotonic() > deadline:
                 raise PollError("timeout", f"{operation}: response not complete by the deadline")
-            body.add(piece)
+            yield piece
     except zlib.error as err:
         raise PollError(
             "parse", f"{operation}: undecodable {'/'.join(chain)} body: {err}"
         ) from None
-    return body.whole()
 
 
 class _Collected:

@@ -1,6 +1,6 @@
-"""A Ray job list read item by item: an item listed with the same bytes as at the last poll
-keeps the record made from it then; every other answer means what the whole-answer path
-(typed records, or the lenient tree) makes of it."""
+"""A Ray job list read item by item as it arrives: an item listed with the same bytes as at
+the last poll keeps the record made from it then; every answer, however it is cut while it
+arrives, means what the whole-answer path (typed records, or the lenient tree) makes of it."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from exporter.backends.decode import UndecodableJson
 from exporter.backends.listed import ListedItems
 from exporter.backends.ray import RayBackend, RayJobItem, parse_job, read_jobs
 from exporter.config import parse_config
@@ -18,8 +19,15 @@ from exporter.status import ApiStats
 from .test_ray_parse import LENIENT_QUIRKS, TYPED_QUIRKS
 
 
-def _items() -> ListedItems:
-    return ListedItems(RayJobItem, parse_job, read_jobs)
+def _items(run: int = 1024 * 1024) -> ListedItems:
+    return ListedItems(RayJobItem, parse_job, read_jobs, run=run)
+
+
+def _streamed(listed: ListedItems, body: bytes, piece: int) -> object:
+    reader = listed.reader()
+    for start in range(0, len(body), piece):
+        reader.feed(body[start : start + piece])
+    return reader.finish()
 
 
 def _body(*items: object) -> bytes:
@@ -90,3 +98,35 @@ def test_a_ray_target_reuses_the_records_of_unchanged_jobs_over_http() -> None:
 
 def _in(seconds: float) -> float:
     return time.monotonic() + seconds
+
+
+TRICKY = _body(
+    _job("a", entrypoint='python x.py "}, {" }, {', metadata={"job_name": "n}, {"}),
+    _job("b", runtime_env={"pip": [{"x": 1}, {"y": [{"z": "}, {"}]}]}),
+    *(_job(f"c{i}", "SUCCEEDED", end_time=1700000009000 + i) for i in range(40)),
+    "not an object",
+    _job("d", message='\\}, {"still a string"}, {'),
+)
+
+
+@pytest.mark.parametrize("piece", [1, 7, 64, 1000])
+def test_an_answer_cut_while_it_arrives_reads_as_it_does_whole(piece: int) -> None:
+    listed = _items(run=50)  # a run is cut off after 50 bytes: many cuts, most tried in vain
+    first = _streamed(listed, TRICKY, piece)
+    assert first == read_jobs(TRICKY)
+    assert [job.key for job in first.items][:2] == ["a", "b"] and first.skipped == 1
+    again = _streamed(listed, TRICKY, piece)  # every item remembered from the first answer
+    assert again == first and all(x is y for x, y in zip(again.items, first.items, strict=True))
+
+
+@pytest.mark.parametrize("body", TYPED_QUIRKS + LENIENT_QUIRKS)
+@pytest.mark.parametrize("piece", [1, 16])
+def test_every_quirk_cut_while_it_arrives_reads_as_it_does_whole(body: bytes, piece: int) -> None:
+    body = body[:-1] + b", " + TRICKY[1:]  # the quirk first, then items to cut between
+    assert _streamed(_items(run=40), body, piece) == read_jobs(body)
+
+
+def test_an_answer_that_is_no_json_fails_as_a_whole_however_it_arrives() -> None:
+    body = TRICKY[:-1] + b', {"submission_id": "e"'  # cut short: the last run never closes
+    with pytest.raises(UndecodableJson):
+        _streamed(_items(run=50), body, 16)

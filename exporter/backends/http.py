@@ -12,11 +12,11 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
-from ..body import ACCEPT_ENCODING, read_body
+from ..body import ACCEPT_ENCODING, body_pieces, read_body
 from ..errors import NotFound, PollError
 from ..scrub import NO_SECRETS, Scrubber, header_secrets
 from ..status import ApiStats
@@ -124,6 +124,18 @@ def transport_error(operation: str, err: httpx.TransportError, deadline: float) 
     return PollError("connection", f"{operation}: {type(err).__name__}")
 
 
+class BodyReader(Protocol):
+    """Reads a successful answer's body piece by piece as it arrives, so that a large answer
+    is never held whole: ``feed`` each piece, then ``finish`` returns what was read (raising
+    ``UndecodableJson`` when it was no JSON); ``start`` holds the body's first bytes, for an
+    error message."""
+
+    start: bytes
+
+    def feed(self, piece: bytes) -> None: ...
+    def finish(self) -> Any: ...
+
+
 class ApiClient:
     """A thin httpx wrapper: absolute deadline, response-size cap, request accounting.
 
@@ -192,16 +204,21 @@ class ApiClient:
         params: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
         decode: Callable[[bytes], Any] = decode_json,
+        reader: Callable[[], BodyReader] | None = None,
     ) -> tuple[Any, float | None]:
         """``get_json`` and the server's clock when it answered (its ``Date`` header, epoch
         seconds; None without one): job times are on that clock, which need not be ours.
-        ``decode`` reads the body (``decode.typed_decoder`` for typed records)."""
+        ``decode`` reads the body (``decode.typed_decoder`` for typed records); ``reader``,
+        when given, makes the reader of a successful (2xx) answer's body as it arrives instead
+        (the time it takes is not counted in the request's duration)."""
         self._wait_for_slot(operation, deadline)
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise PollError("timeout", f"{operation}: poll deadline passed before the request")
         started = time.monotonic()
         code = "error"
+        streamed: BodyReader | None = None
+        reading = 0.0  # seconds spent in the reader
         try:
             with (
                 deadline_scope(deadline),
@@ -215,7 +232,18 @@ class ApiClient:
                 ) as response,
             ):
                 code = str(response.status_code)
-                body = read_body(response, operation, self.max_response_bytes, deadline)
+                if reader is not None and 200 <= response.status_code < 300:
+                    streamed = reader()
+                    limit = self.max_response_bytes
+                    for piece in body_pieces(response, operation, limit, deadline):
+                        fed = time.monotonic()
+                        try:
+                            streamed.feed(piece)
+                        except UndecodableJson as err:
+                            raise self._not_json(operation, err, streamed.start) from None
+                        reading += time.monotonic() - fed
+                else:
+                    body = read_body(response, operation, self.max_response_bytes, deadline)
         except httpx.TransportError as err:
             error = transport_error(operation, err, deadline)
             if error.reason == "timeout":
@@ -226,7 +254,12 @@ class ApiClient:
                 code = "timeout"
             raise
         finally:
-            self.stats.record(operation, code, time.monotonic() - started)
+            self.stats.record(operation, code, time.monotonic() - started - reading)
+        if streamed is not None:
+            try:
+                return streamed.finish(), server_date(response)
+            except UndecodableJson as err:
+                raise self._not_json(operation, err, streamed.start) from None
         if response.status_code >= 400:
             # what this request sent (signatures, tokens re-read from files, STS keys) is
             # masked too, not only the configured secrets
@@ -237,10 +270,12 @@ class ApiClient:
         try:
             payload = decode(body)
         except UndecodableJson as err:
-            raise PollError(
-                "parse", f"{operation}: response is not JSON ({err}): {self.scrub.body(body, 120)}"
-            ) from None
+            raise self._not_json(operation, err, body) from None
         return payload, server_date(response)
+
+    def _not_json(self, operation: str, err: UndecodableJson, body: bytes) -> PollError:
+        detail = f"{operation}: response is not JSON ({err}): {self.scrub.body(body, 120)}"
+        return PollError("parse", detail)
 
     def _wait_for_slot(self, operation: str, deadline: float) -> None:
         """The per-target rate limit: requests at least 1/requests_per_second apart."""

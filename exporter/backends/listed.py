@@ -1,13 +1,20 @@
-"""A job list read item by item, where an item listed with the same bytes as at the last poll
-costs a hash: the record made from those bytes then is used again, without decoding them.
+"""A job list read item by item as it arrives, where an item listed with the same bytes as at
+the last poll costs a hash: the record made from those bytes then is used again, undecoded.
 
 A large job list (Ray: one JSON array of every job, no filter, no change marker) is mostly the
-same from one poll to the next. Its items are first cut out as raw byte slices (msgspec
-``Raw``: no objects are built for their content); each slice is hashed, and only the items
-whose hash was not among the last answer's are decoded into typed records and parsed. The
-parse of an item depends on its bytes alone, so the record kept for those bytes is the one a
-new parse would make; records are shared (never changed after parsing), so the reconciler can
+same from one poll to the next. The answer is cut, as it is received, into runs of whole items
+(about ``RUN`` bytes each), so it is never held whole; each run is cut into raw byte slices
+(msgspec ``Raw``: no objects are built for their content), each slice is hashed, and only the
+items whose hash was not among the last answer's are decoded into typed records and parsed.
+The parse of an item depends on its bytes alone, so the record kept for those bytes is the one
+a new parse would make; records are shared (never changed after parsing), so the reconciler can
 tell an unchanged job by identity.
+
+A run ends after an item's closing ``}`` followed by a ``,``, and is taken only if the typed
+reader reads it as a JSON array: a cut inside a string leaves that string open, a cut inside a
+nested value leaves it unclosed, so neither reads. Where no cut is found within ``MAX_RUN``
+bytes (an item that no typed reader takes, such as one holding ``NaN``), the rest of the answer
+is read as one run at its end.
 
 The digest is Python's ``hash`` of the bytes (SipHash, keyed at random per process) cut to
 60 bits, which an int holds in 32 bytes where 64 bits take 48: a changed item taken for an
@@ -15,9 +22,10 @@ unchanged one needs a collision among 60-bit keyed digests (about one chance in 
 changed item against 100,000 listed ones), and cannot be forced by a backend that does not
 know the key. What is kept per listed item is the digest and the record.
 
-An answer that is not an array, or any changed item the typed reader refuses, is read whole by
-the backend's lenient path instead (``decode.typed_decoder`` and the backend's parser), so
-every tolerance of that path holds; the memory of the last answer is then dropped.
+An answer that is not an array is read whole by the backend's lenient path
+(``decode.typed_decoder`` and the backend's parser); an item the typed reader refuses is read
+alone by that path (an item reads the same alone as among the others), and so is the last run
+when it is no array of items the typed reader can cut, so every tolerance of that path holds.
 """
 
 from __future__ import annotations
@@ -32,15 +40,20 @@ from .fields import read_item
 
 T = TypeVar("T")
 DIGEST_MASK = (1 << 60) - 1
+RUN = 1024 * 1024  # bytes received before a run of whole items is cut off
+MAX_RUN = 16 * RUN  # past this without a cut, the rest is read at the end as one run
+CUT_TRIES = 8  # candidate cuts tried, from the end of what was received
+START = 1024  # bytes of the answer kept for an error message
 _ABSENT = object()  # no record kept for a digest (None is kept for an item that was skipped)
+_SPACE = b" \t\r\n"
 
 
 class ListedItems(Generic[T]):
     """One target's job list: the record made from each item of the last answer, by digest.
 
     ``item_type`` is the typed record an item is decoded into; ``parse_item`` makes the shared
-    record from it (None: the item is skipped); ``read_whole`` reads an answer the typed reader
-    does not take, the lenient way.
+    record from it (None: the item is skipped); ``read_whole`` reads, the lenient way, an
+    answer (or a run of items, as a JSON array) that the typed reader does not take.
     """
 
     def __init__(
@@ -48,41 +61,125 @@ class ListedItems(Generic[T]):
         item_type: type,
         parse_item: Callable[[Any], T | None],
         read_whole: Callable[[bytes], Listing],
+        run: int = RUN,
     ) -> None:
-        self._items = msgspec.json.Decoder(list[msgspec.Raw])
-        self._item = msgspec.json.Decoder(item_type)
-        self._parse_item = parse_item
-        self._read_whole = read_whole
-        self._last: dict[int, T | None] = {}
+        self.items = msgspec.json.Decoder(list[msgspec.Raw])
+        self.item = msgspec.json.Decoder(item_type)
+        self.parse_item = parse_item
+        self.read_whole = read_whole
+        self.run = run
+        self.last: dict[int, T | None] = {}
+
+    def reader(self) -> AnswerReader[T]:
+        """A reader of one answer, fed as it arrives (``http.BodyReader``)."""
+        return AnswerReader(self)
 
     def listing(self, body: bytes) -> Listing:
-        """The records of the answer ``body``, in its order; items without a record skipped."""
-        records = self._records(body)
-        if records is None:
-            self._last = {}
-            return self._read_whole(body)
-        return Listing(items=records[0], skipped=records[1])
+        """The records of the whole answer ``body``, in its order."""
+        reader = self.reader()
+        reader.feed(body)
+        return reader.finish()
 
-    def _records(self, body: bytes) -> tuple[list[T], int] | None:
+
+class AnswerReader(Generic[T]):
+    """One answer of a ``ListedItems``: runs of whole items are read as they arrive; the
+    records kept for the next answer replace the last ones when the answer is complete."""
+
+    def __init__(self, items: ListedItems[T]) -> None:
+        self._items = items
+        self.start = b""
+        self._pending = bytearray()
+        self._array: bool | None = None  # None: its first byte not seen yet
+        self._opened = False  # the array's "[" is behind: the next run needs one of its own
+        self._cuts = True  # False once MAX_RUN passed without a cut
+        self._kept: dict[int, T | None] = {}
+        self._records: list[T] = []
+        self._skipped = 0
+
+    def feed(self, piece: bytes) -> None:
+        if len(self.start) < START:
+            self.start += piece[: START - len(self.start)]
+        self._pending += piece
+        if self._array is None:
+            first = self._pending.lstrip(_SPACE)[:1]
+            if first:
+                self._array = first == b"["
+        if self._array and self._cuts and len(self._pending) >= self._items.run:
+            self._cut()
+
+    def finish(self) -> Listing:
+        """Everything read (``UndecodableJson`` when the answer is no JSON even leniently)."""
+        if not self._array:
+            self._items.last = {}
+            return self._items.read_whole(bytes(self._pending))
+        with memoryview(self._pending) as view:
+            run = b"".join((self._prefix(), view))
+        self._read_run(run, final=True)
+        self._items.last = self._kept
+        return Listing(items=self._records, skipped=self._skipped)
+
+    def _cut(self) -> None:
+        """Read the run of whole items received so far, if a cut is found."""
+        pending, end = self._pending, len(self._pending)
+        for _ in range(CUT_TRIES):
+            close = pending.rfind(b"}", 0, end)
+            if close < 0:
+                break
+            comma = close + 1
+            while comma < len(pending) and pending[comma] in _SPACE:
+                comma += 1
+            if comma < len(pending) and pending[comma] == ord(","):
+                with memoryview(pending) as view:  # one copy, not three
+                    run = b"".join((self._prefix(), view[: close + 1], b"]"))
+                if self._read_run(run, final=False):
+                    del pending[: comma + 1]
+                    self._opened = True
+                    return
+            end = close
+        if len(pending) > MAX_RUN:
+            self._cuts = False
+
+    def _prefix(self) -> bytes:
+        """What makes the pending items an array: their "[" when it was taken by a run."""
+        return b"[" if self._opened else b""
+
+    def _read_run(self, run: bytes, final: bool) -> bool:
+        """Take the items of ``run`` (a JSON array); False when it does not read as one and
+        is not the final run (the cut was not between two items)."""
+        items = self._items
         try:
-            raws = self._items.decode(body)
+            raws = items.items.decode(run)
         except (msgspec.MsgspecError, RecursionError):
-            return None
-        last, kept = self._last, {}
+            if not final:
+                return False
+            self._take(items.read_whole(run))  # UndecodableJson: no JSON, even leniently
+            return True
+        last, kept = items.last, self._kept
         records: list[T] = []
         for raw in raws:
             digest = hash(bytes(raw)) & DIGEST_MASK
-            record = kept.get(digest, _ABSENT)
+            record = last.pop(digest, _ABSENT)  # its old digest freed for the new one
             if record is _ABSENT:
-                record = last.pop(digest, _ABSENT)  # its old digest freed for the new one
+                record = kept.get(digest, _ABSENT)  # listed twice in this answer
                 if record is _ABSENT:
-                    try:
-                        item = self._item.decode(raw)
-                    except (msgspec.MsgspecError, RecursionError):
-                        return None
-                    record = read_item(self._parse_item, item)
-                kept[digest] = record
+                    record = self._record(raw)
+            kept[digest] = record
             if record is not None:
                 records.append(record)
-        self._last = kept
-        return records, len(raws) - len(records)
+        self._records += records
+        self._skipped += len(raws) - len(records)
+        return True
+
+    def _record(self, raw: msgspec.Raw) -> T | None:
+        """The record of one changed item: typed, or read the lenient way when the typed
+        reader refuses it (an item reads alike alone and among the others)."""
+        items = self._items
+        try:
+            return read_item(items.parse_item, items.item.decode(raw))
+        except (msgspec.MsgspecError, RecursionError):
+            listing = items.read_whole(b"[" + bytes(raw) + b"]")
+            return listing.items[0] if listing.items else None
+
+    def _take(self, listing: Listing) -> None:
+        self._records += listing.items
+        self._skipped += listing.skipped

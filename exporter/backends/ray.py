@@ -251,15 +251,15 @@ class RayBackend(Backend):
 
     def list_jobs(self, deadline: float) -> Listing:
         path = self._jobs_paths[0]
-        read = self._jobs.listing
+        read = self._jobs.reader  # the list is read as it arrives
         try:
             listing, as_of = self.api.get_json_dated(
-                path, "ListJobs", deadline=deadline, decode=read
+                path, "ListJobs", deadline=deadline, reader=read
             )
         except NotFound:
             fallback = self._jobs_paths[1]
             listing, as_of = self.api.get_json_dated(
-                fallback, "ListJobs", deadline=deadline, decode=read
+                fallback, "ListJobs", deadline=deadline, reader=read
             )
             log.info(
                 "target %s: job list found at %s (not %s); using it", self.name, fallback, path
