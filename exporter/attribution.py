@@ -5,7 +5,8 @@ A target's ``attribution`` maps label names to source fields of its jobs, chosen
 fields its backend declares (``SourceFields``). Each value passes through the exposition's
 label-value cleaning (``render.storable``), so it stays storable and distinct. Per label and
 target, the first ``max_values`` distinct values each hold a slot; a later value is exported as
-``other`` and the job counted in ``jobfleet_attribution_overflow_total{label}``. Which values hold
+``other`` and the job counted in ``jobfleet_attribution_overflow_total{label}``. A value that is
+literally ``other`` is that series already: it takes no slot and is no overflow. Which values hold
 a slot is saved with the target's counts, so a restart gives every value the slot it had.
 """
 
@@ -17,10 +18,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from .labels import OTHER
-from .render import storable
+from .render import MAX_LABEL_VALUE_LENGTH, storable
 
 AttributionValues = tuple[str, ...]  # a job's values, in the order of the configured labels
 LOOKUPS_KEPT = 10_000  # distinct field values whose label values are remembered between lookups
+# Only field values this short are remembered: the memory of the lookups stays bounded (a
+# backend can send values of any length, each new one kept until a slot is taken).
+MAX_KEPT_LENGTH = MAX_LABEL_VALUE_LENGTH
 
 # Label names the exporter writes itself, and those Prometheus adds or reserves: an attribution
 # label must not take one (a collision would merge or break series).
@@ -133,7 +137,7 @@ class Slots:
         for label, value in zip(self.labels, raw, strict=True):
             value = storable(value)
             slots = self.values[label]
-            if value and value not in slots:
+            if value and value != OTHER and value not in slots:
                 if len(slots) < self.max_values:
                     slots[value] = None
                     self._looked_up.clear()
@@ -154,7 +158,7 @@ class Slots:
             value = storable(value)
             out.append(value if not value or value in self.values[label] else OTHER)
         found = tuple(out)
-        if len(self._looked_up) < LOOKUPS_KEPT:
+        if len(self._looked_up) < LOOKUPS_KEPT and all(len(v) <= MAX_KEPT_LENGTH for v in raw):
             self._looked_up[raw] = found
         return found
 

@@ -6,12 +6,14 @@ from __future__ import annotations
 import json
 import os
 import signal
+import tracemalloc
 from pathlib import Path
 
 import httpx
 import pytest
 import yaml
 
+from exporter import attribution as attribution_module
 from exporter.app import Exporter
 from exporter.attribution import RESERVED_LABELS, Slots
 from exporter.backends import ray, registry
@@ -19,6 +21,7 @@ from exporter.config import ConfigError, parse_config
 from exporter.identity import fingerprint
 from exporter.model import Job, Phase, status_pairs
 from exporter.reconcile import JobLedger
+from exporter.render import storable
 from exporter.simulators.emr_serverless import EmrServerlessSimulator
 from exporter.simulators.modelarts_lite import ModelArtsLiteSimulator
 from exporter.simulators.ray import RaySimulator
@@ -293,6 +296,116 @@ def test_a_value_too_long_or_unstorable_is_cleaned_and_stays_distinct() -> None:
             exporter.close()
     teams = labelled(body, "jobfleet_jobs_submitted_total", "team")
     assert len(teams) == 3 and all(len(team) <= 256 and "\x00" not in team for team in teams)
+
+
+HOSTILE_TEAMS: dict[str, object] = {
+    "huge": "h" * 2**20,
+    "newline": "a\nb",
+    "quote": 'a"b',
+    "backslash": "a\\b",
+    "nul": "x\x00",
+    "collides": "x",  # "x\x00" cleaned
+    "number": 12.5,
+    "integer": 7,
+    "object": {"a": 1},
+    "list": [1],
+    "null": None,
+    "boolean": True,
+}
+
+
+def test_hostile_values_become_distinct_storable_labels_or_empty() -> None:
+    """Over HTTP, every kind of value a job's metadata can hold: the exposition stays valid,
+    each value at most 256 characters, distinct values distinct, non-text values empty."""
+    with RaySimulator() as sim:
+        attribution = {"labels": {"team": "metadata.team"}}
+        exporter = Exporter(
+            parse_config({"targets": [sim.target_config("r", attribution=attribution)]})
+        )
+        try:
+            assert exporter.poll_all_once()
+            later = sim.clock() + 2
+            for key, team in HOSTILE_TEAMS.items():
+                sim.add_job(key, status="RUNNING", metadata={"team": team}, start_time=later)
+            assert exporter.poll_all_once()
+            body = exporter.exposition.body()
+        finally:
+            exporter.close()
+    teams = labelled(body, "jobfleet_jobs_submitted_total", "team")  # parsed by client_python
+    assert {"a\nb", 'a"b', "a\\b", "x", "12.5", "7"} <= teams.keys()
+    assert teams[""] == 4  # object, list, null, boolean: no text
+    assert all(len(team) <= 256 and "\x00" not in team for team in teams)
+    assert len(teams) == 9 and sum(teams.values()) == len(HOSTILE_TEAMS)
+
+
+def test_a_value_that_is_literally_other_takes_no_slot() -> None:
+    attribution = {"labels": {"team": "metadata.team"}, "max_values": 2}
+    with RaySimulator() as sim:
+        exporter = Exporter(
+            parse_config({"targets": [sim.target_config("r", attribution=attribution)]})
+        )
+        try:
+            assert exporter.poll_all_once()
+            later = sim.clock() + 2
+            for key, team in (("j1", "other"), ("j2", "a"), ("j3", "b"), ("j4", "c")):
+                sim.add_job(key, status="RUNNING", metadata={"team": team}, start_time=later)
+                assert exporter.poll_all_once()  # one value at a time, in this order
+            body = exporter.exposition.body()
+        finally:
+            exporter.close()
+    assert labelled(body, "jobfleet_jobs_submitted_total", "team") == {"a": 1, "b": 1, "other": 2}
+    assert value(body, "jobfleet_attribution_overflow_total", label="team") == 1  # c alone
+
+
+def test_lookups_of_long_values_hold_bounded_memory() -> None:
+    """Jobs come and go, each with a new 100 KB value: what the lookups remember stays small
+    (it held every value whole: about 95 MiB for these 1,000)."""
+    slots = Slots(("team",), 5)
+    tracemalloc.start()
+    try:
+        for i in range(1000):
+            raw = (f"{i:06d}" + "v" * 100_000,)
+            slots.admit(raw, new_job=True)
+            slots.lookup(raw)
+            del raw
+        held, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert held < 2 * 2**20
+    assert slots.overflow == {"team": 995}
+
+
+def test_fifty_thousand_distinct_values_cost_linear_work(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A poll listing 50,000 jobs of distinct values over HTTP: the cap holds, the overflow is
+    counted once per job, and values are cleaned a bounded number of times per job and label
+    (work in proportion to the jobs, not quadratic), at the first poll and the next."""
+    jobs, cleaned = 50_000, [0]
+
+    def counted(text: str, *rest: int) -> str:
+        cleaned[0] += 1
+        return storable(text, *rest)
+
+    monkeypatch.setattr(attribution_module, "storable", counted)
+    with RaySimulator() as sim:
+        attribution = {"labels": {"team": "metadata.team"}, "max_values": 50}
+        target = sim.target_config("r", resources=["jobs"], attribution=attribution)
+        exporter = Exporter(parse_config({"targets": [target]}))
+        try:
+            assert exporter.poll_all_once()
+            later = sim.clock() + 2
+            for i in range(jobs):
+                sim.add_job(f"j{i}", status="RUNNING", metadata={"team": f"t{i}"}, start_time=later)
+            per_poll = []
+            for _ in range(2):
+                cleaned[0] = 0
+                assert exporter.poll_all_once()
+                per_poll.append(cleaned[0])
+            body = exporter.exposition.body()
+        finally:
+            exporter.close()
+    assert all(n <= 2 * jobs for n in per_poll), per_poll  # an admit and a lookup per job
+    assert len(labelled(body, "jobfleet_jobs_submitted_total", "team")) == 51  # 50 and other
+    assert value(body, "jobfleet_attribution_overflow_total", label="team") == jobs - 50
 
 
 # --- across a kill -9 restart ----------------------------------------------------------------
