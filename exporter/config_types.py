@@ -220,6 +220,17 @@ class Strict(BaseModel):
 
 PerJobSeries = Literal["none", "active", "all"]
 MAX_LABEL_NAME_SHOWN = 64  # of a refused attribution label name, in a problem line
+MAX_SOURCE_LENGTH = 256  # of an attribution source field: a metadata key is a short name
+
+
+def _not_boolean(value: Any) -> Any:
+    """A YAML ``true`` is no count: as an int it would read as 1."""
+    if isinstance(value, bool):
+        raise ValueError("must be a whole number, not true or false")
+    return value
+
+
+Count = Annotated[int, BeforeValidator(_not_boolean)]  # a count or size (``${NAME}`` too)
 
 
 class AttributionSettings(Strict):
@@ -229,7 +240,7 @@ class AttributionSettings(Strict):
     queue-wait histograms carry too."""
 
     labels: dict[str, str] = Field(default_factory=dict)
-    max_values: int = Field(default=50, gt=0, le=10_000)
+    max_values: Count = Field(default=50, gt=0, le=10_000)
     histograms: tuple[str, ...] = ()
 
     @field_validator("labels")
@@ -241,14 +252,20 @@ class AttributionSettings(Strict):
                 raise ValueError(f"{one_line(name, MAX_LABEL_NAME_SHOWN)}: {problem}")
             if not source:
                 raise ValueError(f"{name}: must name a source field")
+            if len(source) > MAX_SOURCE_LENGTH or not source.isprintable():
+                raise ValueError(
+                    f"{name}: a source field is at most {MAX_SOURCE_LENGTH} printable characters"
+                )
         return labels
 
     @model_validator(mode="after")
     def _histogram_labels(self) -> AttributionSettings:
-        for name in self.histograms:
+        for index, name in enumerate(self.histograms):
+            shown = one_line(name, MAX_LABEL_NAME_SHOWN)
             if name not in self.labels:
-                shown = one_line(name, MAX_LABEL_NAME_SHOWN)
                 raise ValueError(f"histograms: {shown} is not in labels")
+            if name in self.histograms[:index]:  # twice would write the label twice
+                raise ValueError(f"histograms: {shown} is named twice")
         return self
 
 
@@ -257,7 +274,7 @@ class Defaults(Strict):
     timeout: Duration = 10.0
     retention: Duration = 86400.0
     per_job_series: PerJobSeries = "active"
-    max_response_bytes: int = Field(default=128 * 2**20, gt=0)
+    max_response_bytes: Count = Field(default=128 * 2**20, gt=0)
     max_retry_after: Duration = 600.0
     attribution: Annotated[AttributionSettings, EmptyIfNone] = AttributionSettings()
 
@@ -340,7 +357,7 @@ class Target(Strict):
     timeout: Duration | None = None
     retention: Duration | None = None
     per_job_series: PerJobSeries | None = None
-    max_response_bytes: int | None = Field(default=None, gt=0)
+    max_response_bytes: Count | None = Field(default=None, gt=0)
     max_retry_after: Duration | None = None
     attribution: AttributionSettings | None = None
     tls: TlsConfig | None = None

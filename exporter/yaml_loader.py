@@ -4,6 +4,9 @@ PyYAML composes recursively (5,000 nested levels raise RecursionError), and an a
 shared by every place that names it: a "billion laughs" document of a few hundred bytes stands
 for billions of nodes once anything walks it as a tree (environment expansion, validation).
 Both are measured on the composed nodes and refused before any Python object is built.
+
+A key written twice in one mapping is refused too (YAML requires keys to be unique; PyYAML
+would keep the last silently, so a second ``labels`` or ``token`` would quietly win).
 """
 
 from __future__ import annotations
@@ -11,10 +14,12 @@ from __future__ import annotations
 from typing import Any
 
 import yaml
-from yaml.nodes import MappingNode, Node, SequenceNode
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 MAX_DEPTH = 64  # a real configuration nests about 5 levels
 MAX_NODES = 250_000  # nodes counting every alias expanded: ~10,000 targets
+MAX_KEY_SHOWN = 64  # of a duplicate key, in a problem line
+MERGE_TAG = "tag:yaml.org,2002:merge"  # ``<<``: its keys may be written again, and win
 
 
 class YamlProblem(ValueError):
@@ -48,6 +53,19 @@ class _BoundedLoader(yaml.SafeLoader):
             return super().compose_node(parent, index)
         finally:
             self._depth -= 1
+
+    def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict:
+        seen: set[tuple[str, str]] = set()
+        for key, _ in node.value:
+            if not isinstance(key, ScalarNode) or key.tag == MERGE_TAG:
+                continue
+            if (key.tag, key.value) in seen:
+                shown = key.value[:MAX_KEY_SHOWN]
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {shown!r}", key.start_mark
+                )
+            seen.add((key.tag, key.value))
+        return super().construct_mapping(node, deep)
 
 
 def _measure(node: Node, seen: dict[int, tuple[int, int] | None]) -> tuple[int, int]:

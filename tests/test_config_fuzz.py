@@ -438,7 +438,81 @@ def generate() -> list[Case]:
         "targets: [&t {name: a, backend: ray, url: 'http://h:1'}, *t]\n",
         "targets[1].name",
     )
+    cases += attribution_cases()
     return cases
+
+
+def attribution_cases() -> list[Case]:
+    """Broken ``attribution`` settings: names, fields, caps and histograms."""
+    ray = ("targets", 0, "attribution")
+    team = {"team": "metadata.team"}
+    out = []
+
+    def add(name: str, data_or_text: Any, expect: str) -> None:
+        text = data_or_text if isinstance(data_or_text, str) else _text(data_or_text)
+        out.append(Case(f"attribution {name}", text, expect))
+
+    for label in ("status", "job_id", "le", "__team", "1team", "te-am", "target"):
+        add(
+            f"label {label}",
+            _with(ray, {"labels": {label: "metadata.team"}}),
+            f"{_where(ray)}.labels",
+        )
+    duplicated = _text(_with(ray, {"labels": team})).replace(
+        "team: metadata.team", "team: metadata.team\n        team: metadata.user"
+    )
+    add("label written twice", duplicated, f"{CONFIG}: line")
+    for source, why in (
+        ("creatorName", "creatorName is not an attribution field"),
+        ("metadata.", "metadata. is not an attribution field"),
+        ("runtime_env.env_vars.TOKEN", "runtime_env.env_vars.TOKEN can carry secrets"),
+        ("driver_agent_http_address", "driver_agent_http_address can carry secrets"),
+    ):
+        add(
+            f"source {source}",
+            _with(ray, {"labels": {"team": source}}),
+            f"{_where(ray)}.labels.team: {why}",
+        )
+    emr = ("targets", 1, "attribution")
+    add(
+        "source dashboardUrl",
+        _with(emr, {"labels": {"link": "dashboardUrl"}}),
+        f"{_where(emr)}.labels.link: dashboardUrl can carry secrets",
+    )
+    add(
+        "source metadata on emr from defaults",
+        _with(("defaults", "attribution"), {"labels": team}),
+        "targets[1].attribution.labels.team: metadata.team is not",
+    )
+    for source in ("metadata.te\nam", "metadata." + "k" * 300, "metadata.a\x00b", 5, None, ""):
+        add(
+            f"source {source!r:.40}",
+            _with(ray, {"labels": {"team": source}}),
+            f"{_where(ray)}.labels",
+        )
+    for cap in (0, -1, 10**9, "lots", True, 2.5, None, ["5"]):
+        add(
+            f"max_values {cap!r}",
+            _with(ray, {"labels": team, "max_values": cap}),
+            f"{_where(ray)}.max_values",
+        )
+    for histograms, why in (
+        (["user"], "user is not in labels"),
+        (["team", "team"], "team is named twice"),
+    ):
+        add(
+            f"histograms {histograms}",
+            _with(ray, {"labels": team, "histograms": histograms}),
+            f"{_where(ray)}: histograms: {why}",
+        )
+    add(
+        "histograms not a list",
+        _with(ray, {"labels": team, "histograms": 5}),
+        f"{_where(ray)}.histograms",
+    )
+    add("labels a list", _with(ray, {"labels": ["team"]}), f"{_where(ray)}.labels")
+    add("unknown key", _with(ray, {"labels": team, "max_value": 5}), f"{_where(ray)}.max_value")
+    return out
 
 
 CASES = generate()
@@ -633,6 +707,7 @@ def test_broken_config_in_real_processes(files: Path, tmp_path: Path) -> None:
 
 def test_sighup_with_a_broken_config_keeps_the_running_one(files: Path, tmp_path: Path) -> None:
     reloads = sample(SEED + 2, [case for case in CASES if case.reloadable])
+    reloads += [case for case in attribution_cases() if case.name not in {c.name for c in reloads}]
     config, log = tmp_path / "config.yaml", tmp_path / "exporter.log"
     with RaySimulator() as sim:
         sim.add_job("j", status="RUNNING")

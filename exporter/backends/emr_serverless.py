@@ -31,6 +31,7 @@ from ..auth.acs3 import Acs3Auth
 from ..auth.alibaba_credentials import CredentialProvider, StaticCredentials
 from ..config_types import (
     REGION_ID,
+    Count,
     Duration,
     EmptyIfNone,
     Secret,
@@ -645,7 +646,7 @@ class EmrServerlessTarget(Target):
     filters: Annotated[EmrFilters, EmptyIfNone] = EmrFilters()
     requests_per_second: float = Field(default=5.0, gt=0)
     full_list_interval: Duration = 3600.0
-    max_pages: int = Field(default=10_000, gt=0)
+    max_pages: Count = Field(default=10_000, gt=0)
 
     @field_validator("region")
     @classmethod

@@ -27,6 +27,7 @@ from ..attribution import SourceFields
 from ..auth.sdk_hmac import HuaweiKey, IamTokenAuth, SdkHmacAuth, query_value
 from ..config_types import (
     REGION_ID,
+    Count,
     Duration,
     EmptyIfNone,
     Secret,
@@ -376,7 +377,7 @@ class ModelArtsLiteTarget(Target):
     filters: Annotated[ModelArtsFilters, EmptyIfNone] = ModelArtsFilters()
     requests_per_second: float = Field(default=5.0, gt=0)
     full_list_interval: Duration = 600.0
-    job_type_cap: int = Field(default=30, gt=0)
+    job_type_cap: Count = Field(default=30, gt=0)
     resources: tuple[Literal["jobs"], ...] = ("jobs",)
 
     @field_validator("region")
