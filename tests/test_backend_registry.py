@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
+from typing import Literal
 
 import pytest
 
 from exporter.backends import BUILT_IN, registry
 from exporter.config import parse_config
-from exporter.config_types import ConfigError
+from exporter.config_types import ConfigError, Target
 
 from .helpers import ROOT
 
@@ -46,3 +48,37 @@ def test_each_name_selects_one_declaration_and_a_taken_name_is_refused() -> None
             assert registry.declaration(name) is declared
     with pytest.raises(ValueError, match="already declared"):
         registry.register(registry.BackendDeclaration(**{**vars(BUILT_IN[0])}))
+
+
+class _Colliding(Target):
+    backend: Literal["ray", "ray_copy"]
+
+
+class _NotLiteral(Target):
+    backend: str = "mine"
+
+
+class _OddName(Target):
+    backend: Literal["", "Mine!"]
+
+
+class _NotATarget:
+    pass
+
+
+@pytest.mark.parametrize(
+    ("model", "error", "message"),
+    [
+        (_Colliding, ValueError, "backend names already declared: ray"),
+        (_NotLiteral, TypeError, "_NotLiteral.backend must be a Literal of names"),
+        (_OddName, TypeError, "lower-case letters, digits and _ (not '', 'Mine!')"),
+        (_NotATarget, TypeError, "_NotATarget must be a model that extends config_types.Target"),
+    ],
+)
+def test_a_declaration_that_cannot_be_registered_says_why(model, error, message) -> None:
+    """Refused whole, with a line naming the model: no name of it is registered."""
+    declared = dataclasses.replace(registry.declaration("ray"), target=model)
+    with pytest.raises(error) as raised:
+        registry.register(declared)
+    assert message in str(raised.value)
+    assert "ray_copy" not in registry.names() and "" not in registry.names()

@@ -10,6 +10,7 @@ once it is registered.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -54,12 +55,25 @@ class BackendDeclaration:
     @property
     def names(self) -> tuple[str, ...]:
         """The values of ``backend`` that select this backend."""
+        model = getattr(self.target, "__name__", repr(self.target))
+        if not (isinstance(self.target, type) and issubclass(self.target, Target)):
+            raise TypeError(f"{model} must be a model that extends config_types.Target")
         annotation = self.target.model_fields["backend"].annotation
         if get_origin(annotation) is not Literal:
-            raise TypeError(f"{self.target.__name__}.backend must be a Literal of names")
-        return get_args(annotation)
+            raise TypeError(f"{model}.backend must be a Literal of names")
+        names = get_args(annotation)
+        odd = [
+            repr(name) for name in names if not isinstance(name, str) or not _NAME.fullmatch(name)
+        ]
+        if odd:
+            raise TypeError(
+                f"{model}.backend: a name is lower-case letters, digits and _ "
+                f"(not {', '.join(odd)})"
+            )
+        return names
 
 
+_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")  # a backend name: a config value and a label value
 _lock = threading.Lock()
 _by_name: dict[str, BackendDeclaration] = {}
 
