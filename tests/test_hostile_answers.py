@@ -27,6 +27,7 @@ from exporter.config import parse_config
 from exporter.simulators.base import Simulator
 from exporter.simulators.emr_serverless import EmrServerlessSimulator
 from exporter.simulators.modelarts_lite import ModelArtsLiteSimulator
+from exporter.simulators.ray import RaySimulator
 
 from .helpers import promtool_check_metrics, samples, value
 from .test_hostile_http import (
@@ -327,3 +328,54 @@ def test_emr_jobs_in_an_unknown_status_are_not_asked_for_at_every_poll() -> None
         finally:
             exporter.close()
     assert value(exporter.exposition.body(), "jobfleet_jobs", phase="unknown") == 200
+
+
+def _reformatted(mode: str, body: bytes) -> bytes:
+    """The same job list, its bytes changed but not its meaning (or not an array at all)."""
+    jobs = json.loads(body)
+    if mode == "reversed keys, indented":
+        return json.dumps([dict(reversed(job.items())) for job in jobs], indent=3).encode()
+    if mode == "each item twice, spaced":
+        return json.dumps([job for job in jobs for _ in (0, 1)], separators=(" , ", " : ")).encode()
+    if mode == "not an array":
+        return json.dumps({"jobs": jobs}).encode()
+    if mode == "b turns invalid":
+        return json.dumps([job if job["submission_id"] != "b" else 3 for job in jobs]).encode()
+    return body
+
+
+def test_a_ray_list_changing_bytes_but_not_meaning_keeps_counts_exact() -> None:
+    """Over HTTP, items padded past the 1 MiB a run of items is cut at, with text that looks
+    like the end of an item: the list rewritten at each poll (key order, spacing, each item
+    twice, an item invalid for a poll, an answer that is no array) counts every job once."""
+    pad = '}, {"submission_id": "fake", "status": "FAILED"}, ' * 8_000  # ~400 KB per job
+    mode = ["as sent"]
+    with (
+        RaySimulator() as sim,
+        RewritingProxy(sim.url, lambda b: _reformatted(mode[0], b)) as proxy,
+    ):
+        target = sim.target_config("r", resources=["jobs"], timeout="5s")
+        exporter = Exporter(parse_config({"targets": [{**target, "url": proxy.url}]}))
+        try:
+            assert exporter.poll_all_once()  # the baseline: no job yet
+            later = sim.clock() + 2
+            for key in ("a", "b", "c"):
+                sim.add_job(key, status="RUNNING", metadata={"pad": pad}, start_time=later)
+            for mode[0] in ("as sent", "reversed keys, indented", "each item twice, spaced"):
+                assert exporter.poll_all_once(), mode[0]
+            mode[0] = "not an array"
+            assert not exporter.poll_all_once()  # a parse error: nothing counted or forgotten
+            sim.set_status("a", "SUCCEEDED")
+            for mode[0] in ("b turns invalid", "reversed keys, indented", "as sent"):
+                assert exporter.poll_all_once(), mode[0]
+            sim.set_status("b", "FAILED")
+            for mode[0] in ("each item twice, spaced", "as sent", "reversed keys, indented"):
+                assert exporter.poll_all_once(), mode[0]
+            body = exporter.exposition.body()
+        finally:
+            exporter.close()
+    assert value(body, "jobfleet_jobs_submitted_total") == 3
+    assert value(body, "jobfleet_jobs_finished_total", phase="succeeded") == 1
+    assert value(body, "jobfleet_jobs_finished_total", phase="failed") == 1
+    assert value(body, "jobfleet_jobs", phase="running") == 1
+    assert value(body, "jobfleet_poll_errors_total", reason="parse") == 1
