@@ -168,12 +168,20 @@ class Slots:
             "overflow": dict(self.overflow),
         }
 
-    def restore(self, values: Mapping[str, list[str]], overflow: Mapping[str, int]) -> None:
-        """Take slots saved by ``to_state`` (checked by ``ledger_state``) for the same labels."""
+    def check(self, values: Mapping[str, list[str]]) -> None:
+        """ValueError unless ``values`` are slots this target could have saved: for the same
+        labels, within the cap, each a value ``admit`` keeps (cleaned, not empty, not other)."""
         if set(values) != set(self.labels) or any(
             len(v) > self.max_values for v in values.values()
         ):
             raise ValueError("attribution: saved for other labels or a smaller cap")
+        for saved in values.values():
+            if not all(v and v != OTHER and storable(v) == v for v in saved):
+                raise ValueError("attribution: a saved slot holds no value a job can have")
+
+    def restore(self, values: Mapping[str, list[str]], overflow: Mapping[str, int]) -> None:
+        """Take slots saved by ``to_state`` (checked by ``ledger_state``) for the same labels."""
+        self.check(values)
         self.values = {label: dict.fromkeys(values[label]) for label in self.labels}
         self.overflow = {label: overflow.get(label, 0) for label in self.labels}
         self._looked_up.clear()

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from .attribution import AttributionValues, Slots
 from .histogram import JOB_DURATION_BUCKETS, QUEUE_WAIT_BUCKETS, Histogram
+from .labels import OTHER
 from .ledger_state import check_ledger_state
 from .model import TERMINAL_PHASES, Job, Phase, StatusPairs
 
@@ -184,9 +185,23 @@ class JobLedger:
         saved_widths = {len(v) for v in saved.submitted} | {len(k[3]) for k in saved.finished}
         if not saved_widths <= widths:
             raise ValueError("counts saved with other attribution labels")
+        slots: Mapping[str, list[str]] = {}
         if self.slots is not None:
             if saved.attribution is None:
                 raise ValueError("attribution: missing")
+            slots = saved.attribution[0]
+            self.slots.check(slots)
+        counted = [
+            *saved.submitted,
+            *(k[3] for k in saved.finished),
+            *(k[1] for k in saved.cu_seconds),
+        ]
+        histograms = [*(values for _, values in saved.duration), *saved.queue_wait]
+        if not all(self._held(v, self.labels, slots) for v in counted) or not all(
+            self._held(v, self.histogram_labels, slots) for v in histograms
+        ):
+            raise ValueError("attribution: counts saved under values that hold no slot")
+        if self.slots is not None:
             self.slots.restore(*saved.attribution)
         self.baselined = saved.baselined
         self.baseline_time = saved.baseline_time
@@ -208,6 +223,19 @@ class JobLedger:
         self.cu_seconds = dict(saved.cu_seconds)
         self.known = {key: KnownJob(*entry) for key, entry in saved.known.items()}
         self.changes_stored()  # restored from a store, which holds all of it
+
+    @staticmethod
+    def _held(
+        values: AttributionValues, labels: tuple[str, ...], slots: Mapping[str, list[str]]
+    ) -> bool:
+        """Whether saved counts of ``values`` (of ``labels``) are ones this ledger could have
+        made: each value empty, ``other``, or holding its label's slot in ``slots`` (so the
+        series stay within the cap)."""
+        if len(values) != len(labels):
+            return False
+        return all(
+            v in ("", OTHER) or v in slots[label] for label, v in zip(labels, values, strict=True)
+        )
 
     def _open(self, values: AttributionValues) -> None:
         """The series of a combination of label values, at 0, when its first job is seen: every

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import tracemalloc
 from pathlib import Path
 
@@ -26,7 +27,14 @@ from exporter.simulators.emr_serverless import EmrServerlessSimulator
 from exporter.simulators.modelarts_lite import ModelArtsLiteSimulator
 from exporter.simulators.ray import RaySimulator
 
-from .helpers import eventually, exporter_process, samples, simulated_fleet, value
+from .helpers import (
+    eventually,
+    exporter_process,
+    samples,
+    simulated_fleet,
+    stop_with_sigterm,
+    value,
+)
 
 RAY = {"backend": "ray", "url": "http://127.0.0.1:1", "name": "r"}
 T0 = 1_800_000_000.0
@@ -452,6 +460,65 @@ def test_slots_and_counts_survive_a_kill_9_restart(tmp_path: Path, backend: str)
             assert eventually(lambda: finished_by_workload(base) == expected, 20)
             body = scrape(base)
     assert value(body, "jobfleet_attribution_overflow_total", label="workload") == 1
+
+
+def _no_value_a_job_can_have(counts: dict) -> None:
+    counts["attribution"]["values"]["team"].append("x\x00")
+
+
+def _other_holding_a_slot(counts: dict) -> None:
+    counts["attribution"]["values"]["team"].append("other")
+
+
+def _counts_under_values_holding_no_slot(counts: dict) -> None:
+    counts["submitted"] += [[[f"bogus{i}"], 1] for i in range(1000)]
+
+
+def _histograms_of_another_width(counts: dict) -> None:
+    counts["queue_wait"] = [[["a", "b"], wait] for _, wait in counts["queue_wait"]]
+
+
+@pytest.mark.parametrize(
+    "corrupt",
+    [
+        _no_value_a_job_can_have,
+        _other_holding_a_slot,
+        _counts_under_values_holding_no_slot,
+        _histograms_of_another_width,
+    ],
+)
+def test_corrupt_saved_slots_start_the_target_clean(tmp_path: Path, corrupt) -> None:
+    """A state file whose slots or labelled counts this configuration could not have written:
+    the target says so in the log and starts clean, the exporter runs on, no saved series of
+    it is served."""
+    state, config_path = tmp_path / "state.db", tmp_path / "config.yaml"
+    attribution = {"labels": {"team": "metadata.team"}, "max_values": 3, "histograms": ["team"]}
+    with RaySimulator() as sim:
+        target = sim.target_config(
+            "r", resources=["jobs"], poll_interval="200ms", attribution=attribution
+        )
+        config_path.write_text(yaml.safe_dump({"state_file": str(state), "targets": [target]}))
+        sim.add_job("j", status="RUNNING", metadata={"team": "a"})
+
+        def scrape(base: str) -> bytes:
+            return httpx.get(base + "/metrics", timeout=5).content
+
+        with exporter_process("--config.file", str(config_path)) as (process, base):
+            assert eventually(lambda: b'team="a"' in scrape(base), 20)
+            stop_with_sigterm(process)
+        with sqlite3.connect(state) as db:
+            (text,) = db.execute("SELECT counts FROM targets WHERE name = 'r'").fetchone()
+            counts = json.loads(text)
+            corrupt(counts)
+            db.execute("UPDATE targets SET counts = ? WHERE name = 'r'", (json.dumps(counts),))
+        db.close()
+        with exporter_process("--config.file", str(config_path)) as (process, base):
+            assert eventually(lambda: b'team="a"' in scrape(base), 20)  # polled afresh
+            body = scrape(base)
+            log = stop_with_sigterm(process)
+    assert b"saved state unusable" in log and b"Traceback" not in log
+    assert not {team for team in labelled(body, "jobfleet_jobs_submitted_total", "team")} - {"a"}
+    assert value(body, "jobfleet_jobs_submitted_total") == 0  # a new baseline: j was there
 
 
 def test_a_ledger_restores_its_labelled_counts_and_slots_exactly() -> None:
