@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import sqlite3
+import threading
 import tracemalloc
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from exporter import attribution as attribution_module
 from exporter.app import Exporter
 from exporter.attribution import RESERVED_LABELS, Slots
 from exporter.backends import ray, registry
-from exporter.config import ConfigError, parse_config
+from exporter.config import Config, ConfigError, parse_config
 from exporter.identity import fingerprint
 from exporter.model import Job, Phase, status_pairs
 from exporter.reconcile import JobLedger
@@ -35,6 +36,7 @@ from .helpers import (
     stop_with_sigterm,
     value,
 )
+from .test_hostile_answers import RewritingProxy
 
 RAY = {"backend": "ray", "url": "http://127.0.0.1:1", "name": "r"}
 T0 = 1_800_000_000.0
@@ -601,3 +603,58 @@ def test_a_reload_keeps_counting_unless_the_attribution_changes(tmp_path: Path) 
     assert labelled(kept, "jobfleet_jobs_finished_total", "team") == {"t1": 2}
     assert labelled(changed, "jobfleet_jobs_finished_total", "owner") == {"o1": 1}  # c alone
     assert not [labels for (_, labels) in samples(changed) if "team" in dict(labels)]
+
+
+def test_a_poll_in_flight_across_an_attribution_reload_publishes_and_saves_nothing(
+    tmp_path: Path,
+) -> None:
+    """A poll whose answer is held while the attribution changes: when it ends, nothing of it
+    is published or saved under the old labels; the new labels count from their baseline."""
+    arrived, release = threading.Event(), threading.Event()
+    holding = [False]
+
+    def held(body: bytes) -> bytes:
+        if holding[0]:
+            arrived.set()
+            assert release.wait(20)
+        return body
+
+    with RaySimulator() as sim, RewritingProxy(sim.url, held) as proxy:
+        state = tmp_path / "state.db"
+
+        def config(labels: dict) -> Config:
+            target = {**sim.target_config("r", resources=["jobs"]), "url": proxy.url}
+            target["attribution"] = {"labels": labels}
+            return parse_config({"state_file": str(state), "targets": [target]})
+
+        current = [config({"team": "metadata.team"})]
+        exporter = Exporter(current[0], lambda: current[0])
+        try:
+            assert exporter.poll_all_once()
+            later = sim.clock() + 2
+            sim.add_job(
+                "a", status="RUNNING", metadata={"team": "t1", "owner": "o1"}, start_time=later
+            )
+            assert exporter.poll_all_once()
+            old = exporter.pollers[0]
+            holding[0] = True
+            in_flight = threading.Thread(target=old.poll, args=("jobs",))
+            in_flight.start()
+            assert arrived.wait(20)
+            sim.set_status("a", "SUCCEEDED")  # the held answer still lists a as running
+            current[0] = config({"owner": "metadata.owner"})
+            assert exporter.reload()[0]
+            holding[0] = False
+            release.set()
+            in_flight.join(20)
+            assert not in_flight.is_alive()
+            assert exporter.poll_all_once()
+            sim.add_job("b", status="FAILED", metadata={"owner": "o1"}, start_time=sim.clock() + 2)
+            assert exporter.poll_all_once()
+            body = exporter.exposition.body()
+            saved = exporter.state.restore("r", fingerprint(current[0].targets[0]))
+        finally:
+            exporter.close()
+    assert not [labels for (_, labels) in samples(body) if "team" in dict(labels)]
+    assert labelled(body, "jobfleet_jobs_finished_total", "owner") == {"o1": 1}  # b alone
+    assert saved is not None and set(saved["attribution"]["values"]) == {"owner"}
