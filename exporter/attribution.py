@@ -13,7 +13,8 @@ a slot is saved with the target's counts, so a restart gives every value the slo
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+import shlex
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,6 +72,7 @@ RESERVED_LABELS = frozenset(
 )
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]{0,63}")
 _ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")  # NAME=value before a command
+MAX_COMMAND_HEAD = 4096  # of a command line, read for its program (a value may be huge)
 
 
 def label_name_problem(name: str) -> str | None:
@@ -189,11 +191,24 @@ class Slots:
 
 def first_word(command: Any) -> str:
     """The program of a command line: its first word after any ``NAME=value`` environment
-    assignments; "" when that word is a URL or carries user info (never a secret as a label)."""
+    assignments; "" when that word is a URL or carries user info (never a secret as a label).
+
+    Words are split as a shell splits them when the command quotes or escapes anything (an
+    assignment ``TOKEN="a b"`` is one word: a part of its value is never taken for the
+    program); a quote left open before the program gives ""."""
     if not isinstance(command, str):
         return ""
-    for word in command.split():
-        if _ASSIGNMENT.match(word):
-            continue
-        return "" if "://" in word or "@" in word else word
+    head = command[:MAX_COMMAND_HEAD]
+    words: Iterator[str] = iter(head.split())
+    if any(quote in head for quote in "'\"\\"):
+        lexer = shlex.shlex(head, posix=True)
+        lexer.whitespace_split = True
+        words = iter(lexer)
+    try:
+        for word in words:
+            if _ASSIGNMENT.match(word):
+                continue
+            return "" if "://" in word or "@" in word else word
+    except ValueError:  # a quote or escape left open
+        return ""
     return ""

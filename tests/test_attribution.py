@@ -205,6 +205,40 @@ def test_ray_metadata_entrypoint_and_type_become_labels(flavour: str) -> None:
     assert value(body, "jobfleet_jobs_finished_total") == 3
 
 
+ENTRYPOINTS = {
+    'API_KEY="sk-live 9f8e7d" python train.py': "python",
+    "TOKEN='t0k 3nq7' torchrun x.py": "torchrun",
+    "A=1 SECRET=\\ 5ecret python": "python",
+    'PASSWORD="never closed python': "",
+    'python -c "print(1)"': "python",
+}
+
+
+def test_the_program_of_an_entrypoint_is_never_a_part_of_a_quoted_assignment() -> None:
+    """Over HTTP: an assignment whose value is quoted or escaped is one word, as the shell
+    reads it; a part of it was taken for the program (a label value showing a secret's end)."""
+    with RaySimulator() as sim:
+        attribution = {"labels": {"program": "entrypoint"}}
+        exporter = Exporter(
+            parse_config({"targets": [sim.target_config("r", attribution=attribution)]})
+        )
+        try:
+            assert exporter.poll_all_once()
+            later = sim.clock() + 2
+            for i, entrypoint in enumerate(ENTRYPOINTS):
+                sim.add_job(f"j{i}", status="RUNNING", entrypoint=entrypoint, start_time=later)
+            assert exporter.poll_all_once()
+            body = exporter.exposition.body()
+        finally:
+            exporter.close()
+    assert labelled(body, "jobfleet_jobs_submitted_total", "program") == {
+        "python": 3,
+        "torchrun": 1,
+        "": 1,
+    }
+    assert not any(part in body for part in (b"9f8e7d", b"3nq7", b"5ecret", b"closed"))
+
+
 def test_emr_creator_name_and_queue_become_labels_and_carry_cu() -> None:
     with EmrServerlessSimulator() as sim:
         labels = {"user": "creatorName", "workload": "name", "queue_name": "resourceQueue"}
