@@ -379,3 +379,44 @@ def test_a_ray_list_changing_bytes_but_not_meaning_keeps_counts_exact() -> None:
     assert value(body, "jobfleet_jobs_finished_total", phase="failed") == 1
     assert value(body, "jobfleet_jobs", phase="running") == 1
     assert value(body, "jobfleet_poll_errors_total", reason="parse") == 1
+
+
+def test_unencodable_bytes_in_attribution_values_become_distinct_storable_labels() -> None:
+    """Invalid UTF-8, an escaped NUL and a lone surrogate in metadata and the entrypoint, over
+    HTTP: every job is counted under a value Prometheus stores, each distinct."""
+
+    def damage(body: bytes) -> bytes:
+        body = body.replace(b"@@BAD@@", BAD_BYTES).replace(b"@@NUL@@", b"\\u0000")
+        return body.replace(b"@@SURROGATE@@", b"\\ud800")
+
+    with RaySimulator() as sim, RewritingProxy(sim.url, damage) as proxy:
+        labels = {"team": "metadata.team", "program": "entrypoint"}
+        target = sim.target_config("r", resources=["jobs"], attribution={"labels": labels})
+        exporter = Exporter(parse_config({"targets": [{**target, "url": proxy.url}]}))
+        try:
+            assert exporter.poll_all_once()
+            later = sim.clock() + 2
+            for key, team, entrypoint in (
+                ("a", "@@BAD@@", "@@BAD@@ x"),
+                ("b", "@@NUL@@", "A=@@SURROGATE@@ py"),
+                ("c", "@@SURROGATE@@", "python"),
+                ("d", "ok", "python"),
+            ):
+                sim.add_job(
+                    key, status="RUNNING", metadata={"team": team}, entrypoint=entrypoint,
+                    start_time=later,
+                )  # fmt: skip
+            assert exporter.poll_all_once()
+            body = exporter.exposition.body()
+        finally:
+            exporter.close()
+    lint = promtool_check_metrics(body)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    submitted = {
+        (dict(labels)["team"], dict(labels)["program"]): n
+        for (name, labels), n in samples(body).items()
+        if name == "jobfleet_jobs_submitted_total" and n
+    }
+    assert len(submitted) == 4 and sum(submitted.values()) == 4
+    assert ("ok", "python") in submitted and ("name \ufffd\ufffd\ufffd end", "name") in submitted
+    assert all("\x00" not in team and team for team, _ in submitted)
