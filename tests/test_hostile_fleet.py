@@ -51,6 +51,21 @@ TIMEOUT_S = 2.0
 MARGIN_S = 1.5  # the watchdog's margin, thread scheduling, and a loaded machine
 PEAK_RSS_LIMIT_KIB = 250 * 1024
 FORGED = "ts=forged level=ERROR msg=forged"
+ENTRYPOINT_SECRET = "entrypoint-secret-0123456789"
+TEAM_SLOTS = 5  # the fleet's attribution cap
+
+
+def attribution_jobs() -> list[dict]:
+    """Jobs whose attribution fields attack: more teams than slots, a forged log line, a
+    200 KB value, values that are no text, a secret quoted in an entrypoint assignment."""
+    teams: list[object] = [f"t{i}" for i in range(8)]
+    teams += [f"x\n{FORGED}", "v" * 200_000, {"a": 1}, 7, None, "other"]
+    jobs = [job(f"a-{i}", metadata={"team": team}) for i, team in enumerate(teams)]
+    jobs[0]["entrypoint"] = f'TOKEN="x {ENTRYPOINT_SECRET}" python train.py'
+    return jobs
+
+
+ATTRIBUTION_OVERFLOW = 6  # t5, t6, t7, the forged line, the 200 KB value, 7
 
 
 def jobs_answer(jobs: list[dict]) -> Callable[[socket.socket], None]:
@@ -119,6 +134,7 @@ def attacks(bomb: bytes) -> dict[str, tuple[Callable[[RawServer], Callable], str
             2,
         ),
         "colliding-ids": (lambda s: jobs_answer([job(k) for k in COLLIDING_IDS]), "http", None, 22),
+        "hostile-attribution": (lambda s: jobs_answer(attribution_jobs()), "http", None, 14),
         "newline-ids": (
             lambda s: jobs_answer([job(f"x\n{FORGED}", status=f"ODD\n{FORGED}")]),
             "http",
@@ -158,7 +174,7 @@ def hostile_fleet(bomb: bytes, pki: dict[str, Path]) -> Iterator[tuple[list[dict
                 }
             )
         targets.append(stack.enter_context(good_ray()))
-        yield targets, planted
+        yield targets, [*planted, ENTRYPOINT_SECRET]
 
 
 @pytest.mark.timeout(180)
@@ -180,6 +196,11 @@ def test_a_fleet_of_hostile_backends_breaks_no_invariant(
                         "poll_interval": "1s",
                         "per_job_series": "all",
                         "max_response_bytes": 2**20,
+                        "attribution": {
+                            "labels": {"team": "metadata.team", "program": "entrypoint"},
+                            "max_values": TEAM_SLOTS,
+                            "histograms": ["team"],
+                        },
                     },
                     "targets": targets,
                 }
@@ -247,6 +268,16 @@ def test_a_fleet_of_hostile_backends_breaks_no_invariant(
         if n == "jobfleet_job_info" and dict(labels)["target"] == "colliding-ids"
     }
     assert len(ids) == len(COLLIDING_IDS)
+    teams = {
+        dict(labels).get("team")
+        for (n, labels), _ in samples(metrics).items()
+        if n == "jobfleet_jobs_submitted_total" and dict(labels)["target"] == "hostile-attribution"
+    }
+    assert teams == {f"t{i}" for i in range(TEAM_SLOTS)} | {"other", ""}
+    overflow = value(
+        metrics, "jobfleet_attribution_overflow_total", target="hostile-attribution", label="team"
+    )
+    assert overflow == ATTRIBUTION_OVERFLOW
 
     for secret in planted:
         for where, text in (("log", logs), ("landing page", page), ("metrics", metrics.decode())):
