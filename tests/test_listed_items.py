@@ -5,7 +5,9 @@ arrives, means what the whole-answer path (typed records, or the lenient tree) m
 from __future__ import annotations
 
 import json
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -13,6 +15,7 @@ from exporter.backends.decode import UndecodableJson
 from exporter.backends.listed import ListedItems
 from exporter.backends.ray import RayBackend, RayJobItem, parse_job, read_jobs
 from exporter.config import parse_config
+from exporter.errors import PollError
 from exporter.simulators.ray import RaySimulator
 from exporter.status import ApiStats
 
@@ -130,3 +133,55 @@ def test_an_answer_that_is_no_json_fails_as_a_whole_however_it_arrives() -> None
     body = TRICKY[:-1] + b', {"submission_id": "e"'  # cut short: the last run never closes
     with pytest.raises(UndecodableJson):
         _streamed(_items(run=50), body, 16)
+
+
+def test_items_read_before_a_poll_failed_part_way_are_not_decoded_again_over_http() -> None:
+    """A list too large to read within one poll's deadline is read over several polls, never
+    started over: here the first answer is cut off after 60% of its bytes."""
+    body = _body(
+        *(_job(f"j{i:05}", entrypoint="python train.py " + "x" * 300) for i in range(5000))
+    )
+    answers = iter([body[: len(body) * 6 // 10], body])
+
+    class CutShortFirst(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            sent = next(answers)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(sent)
+            self.close_connection = True
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), CutShortFirst)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    config = parse_config({"targets": [{"name": "t", "backend": "ray", "url": url}]})
+    backend = RayBackend(config.targets[0], ApiStats())
+    parsed: list[str] = []
+
+    def counted(item: object) -> object:
+        job = parse_job(item)
+        parsed.append(job.key)
+        return job
+
+    backend._jobs.parse_item = counted  # counts the items decoded; parses as before
+    try:
+        with pytest.raises(PollError) as failed:
+            backend.list_jobs(deadline=_in(10))
+        assert failed.value.reason == "connection"
+        read_before = len(parsed)
+        assert 0 < read_before < 5000  # runs of whole items were read as they arrived
+        listing = backend.list_jobs(deadline=_in(10))
+    finally:
+        backend.close()
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+    assert listing.items == read_jobs(body).items and len(listing.items) == 5000
+    assert len(parsed) == 5000  # the second poll decoded only the items the first did not reach
+    assert sorted(parsed) == [f"j{i:05}" for i in range(5000)]

@@ -128,12 +128,14 @@ class BodyReader(Protocol):
     """Reads a successful answer's body piece by piece as it arrives, so that a large answer
     is never held whole: ``feed`` each piece, then ``finish`` returns what was read (raising
     ``UndecodableJson`` when it was no JSON); ``start`` holds the body's first bytes, for an
-    error message."""
+    error message. When the exchange fails part-way (its deadline, a cut connection, the size
+    cap), ``abandon`` is called instead of ``finish``."""
 
     start: bytes
 
     def feed(self, piece: bytes) -> None: ...
     def finish(self) -> Any: ...
+    def abandon(self) -> None: ...
 
 
 class ApiClient:
@@ -235,13 +237,17 @@ class ApiClient:
                 if reader is not None and 200 <= response.status_code < 300:
                     streamed = reader()
                     limit = self.max_response_bytes
-                    for piece in body_pieces(response, operation, limit, deadline):
-                        fed = time.monotonic()
-                        try:
-                            streamed.feed(piece)
-                        except UndecodableJson as err:
-                            raise self._not_json(operation, err, streamed.start) from None
-                        reading += time.monotonic() - fed
+                    try:
+                        for piece in body_pieces(response, operation, limit, deadline):
+                            fed = time.monotonic()
+                            try:
+                                streamed.feed(piece)
+                            except UndecodableJson as err:
+                                raise self._not_json(operation, err, streamed.start) from None
+                            reading += time.monotonic() - fed
+                    except BaseException:
+                        streamed.abandon()
+                        raise
                 else:
                     body = read_body(response, operation, self.max_response_bytes, deadline)
         except httpx.TransportError as err:

@@ -118,6 +118,14 @@ class AnswerReader(Generic[T]):
         self._items.last = self._kept
         return Listing(items=self._records, skipped=self._skipped)
 
+    def abandon(self) -> None:
+        """The answer will not be finished (its poll failed part-way): the records of the
+        items read so far are kept beside the last answer's, so that the next poll decodes
+        only what this one did not reach. A list too large to read within one poll's
+        deadline is thus read over several polls instead of never."""
+        self._items.last.update(self._kept)
+        self._kept = {}
+
     def _cut(self) -> None:
         """Read the run of whole items received so far, if a cut is found."""
         pending, end = self._pending, len(self._pending)
