@@ -239,6 +239,30 @@ def test_the_program_of_an_entrypoint_is_never_a_part_of_a_quoted_assignment() -
     assert not any(part in body for part in (b"9f8e7d", b"3nq7", b"5ecret", b"closed"))
 
 
+@pytest.mark.parametrize("backend", registry.names())
+def test_every_failure_reason_a_backend_can_give_is_counted_from_zero(backend: str) -> None:
+    """Each reason a failed job of a status can carry has its series at 0 from the start, so
+    ``increase()`` sees its first failure: Ray's ``other`` (an error type it does not know)
+    appeared only with its first job."""
+    declaration = registry.declaration(backend)
+    with declaration.simulator(backend) as sim:
+        exporter = Exporter(parse_config({"targets": [sim.target_config("t", resources=["jobs"])]}))
+        try:
+            assert exporter.poll_all_once()
+            body = exporter.exposition.body()
+        finally:
+            exporter.close()
+    reasons = {
+        (dict(labels)["status"], dict(labels).get("reason", ""))
+        for (name, labels), _ in samples(body).items()
+        if name == "jobfleet_jobs_finished_total"
+    }
+    for status, vocabulary in declaration.failure_reasons.items():
+        assert {(status, reason) for reason in vocabulary} <= reasons, status
+    if backend in ("ray", "openyuanrong"):  # an error type Ray does not list is "other"
+        assert ("FAILED", "other") in reasons
+
+
 def test_emr_creator_name_and_queue_become_labels_and_carry_cu() -> None:
     with EmrServerlessSimulator() as sim:
         labels = {"user": "creatorName", "workload": "name", "queue_name": "resourceQueue"}

@@ -58,7 +58,7 @@ ATTRIBUTION_FIELDS = SourceFields(
 )
 # Ray's JobErrorType (Ray 2.60; tests/e2e/test_ray_enums.py compares both tables with the
 # installed Ray): why a job failed, the reason of a failed job ("other" for any other value);
-# the counters of each start at 0.
+# the counters of each, "other" too, start at 0.
 ERROR_TYPES = (
     "JOB_ENTRYPOINT_COMMAND_ERROR",
     "JOB_ENTRYPOINT_COMMAND_START_ERROR",
@@ -69,7 +69,7 @@ ERROR_TYPES = (
     "JOB_SUPERVISOR_ACTOR_UNKNOWN_FAILURE",
     "JOB_SUPERVISOR_ACTOR_DIED",
 )
-FAILURE_REASONS = {"FAILED": ("", *ERROR_TYPES)}
+FAILURE_REASONS = {"FAILED": ("", *ERROR_TYPES, "other")}
 
 
 @functools.lru_cache(maxsize=1024)
