@@ -185,3 +185,47 @@ def test_items_read_before_a_poll_failed_part_way_are_not_decoded_again_over_htt
     assert listing.items == read_jobs(body).items and len(listing.items) == 5000
     assert len(parsed) == 5000  # the second poll decoded only the items the first did not reach
     assert sorted(parsed) == [f"j{i:05}" for i in range(5000)]
+
+
+def test_answers_cut_short_poll_after_poll_keep_at_most_one_answer_of_their_records() -> None:
+    """A backend that sends new items at every poll and cuts each answer short: what is kept of
+    the unfinished answers is one answer's records, not every one's (it grew by an answer per
+    failed poll, for as long as the polls kept failing)."""
+    polls, jobs = 6, 2000
+    answers = iter(
+        _body(*(_job(f"p{poll}-{i:05}", entrypoint="x" * 600) for i in range(jobs)))
+        for poll in range(polls)
+    )
+
+    class CutShort(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = next(answers)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body[: len(body) * 9 // 10])
+            self.close_connection = True
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), CutShort)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    config = parse_config({"targets": [{"name": "t", "backend": "ray", "url": url}]})
+    backend = RayBackend(config.targets[0], ApiStats())
+    kept = []
+    try:
+        for _ in range(polls):
+            with pytest.raises(PollError):
+                backend.list_jobs(deadline=_in(10))
+            kept.append(len(backend._jobs.last) + len(backend._jobs.partial))
+    finally:
+        backend.close()
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+    assert 0 < kept[0] < jobs  # each poll read most of its answer
+    assert max(kept) <= jobs, kept

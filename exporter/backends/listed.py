@@ -69,6 +69,9 @@ class ListedItems(Generic[T]):
         self.read_whole = read_whole
         self.run = run
         self.last: dict[int, T | None] = {}
+        # the records of the last answer left unfinished (its poll failed part-way), kept for
+        # the next poll: only the latest one's, so failed polls hold one answer's, not each's
+        self.partial: dict[int, T | None] = {}
 
     def reader(self) -> AnswerReader[T]:
         """A reader of one answer, fed as it arrives (``http.BodyReader``)."""
@@ -110,20 +113,21 @@ class AnswerReader(Generic[T]):
     def finish(self) -> Listing:
         """Everything read (``UndecodableJson`` when the answer is no JSON even leniently)."""
         if not self._array:
-            self._items.last = {}
+            self._items.last, self._items.partial = {}, {}
             return self._items.read_whole(bytes(self._pending))
         with memoryview(self._pending) as view:
             run = b"".join((self._prefix(), view))
         self._read_run(run, final=True)
-        self._items.last = self._kept
+        self._items.last, self._items.partial = self._kept, {}
         return Listing(items=self._records, skipped=self._skipped)
 
     def abandon(self) -> None:
         """The answer will not be finished (its poll failed part-way): the records of the
-        items read so far are kept beside the last answer's, so that the next poll decodes
-        only what this one did not reach. A list too large to read within one poll's
-        deadline is thus read over several polls instead of never."""
-        self._items.last.update(self._kept)
+        items read so far are kept beside the last answer's, in place of those an earlier
+        unfinished answer left, so that the next poll decodes only what this one did not
+        reach. A list too large to read within one poll's deadline is thus read over several
+        polls instead of never, and polls that keep failing hold one answer's records more."""
+        self._items.partial = self._kept
         self._kept = {}
 
     def _cut(self) -> None:
@@ -162,11 +166,13 @@ class AnswerReader(Generic[T]):
                 return False
             self._take(items.read_whole(run))  # UndecodableJson: no JSON, even leniently
             return True
-        last, kept = items.last, self._kept
+        last, partial, kept = items.last, items.partial, self._kept
         records: list[T] = []
         for raw in raws:
             digest = hash(bytes(raw)) & DIGEST_MASK
             record = last.pop(digest, _ABSENT)  # its old digest freed for the new one
+            if record is _ABSENT:
+                record = partial.pop(digest, _ABSENT)  # read by an unfinished answer
             if record is _ABSENT:
                 record = kept.get(digest, _ABSENT)  # listed twice in this answer
                 if record is _ABSENT:
