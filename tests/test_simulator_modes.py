@@ -6,6 +6,7 @@ import email.utils
 import json
 
 import httpx
+import pytest
 
 from exporter.simulators.emr_serverless import EmrServerlessSimulator
 from exporter.simulators.modelarts_lite import ModelArtsLiteSimulator
@@ -108,3 +109,19 @@ def test_modelarts_partial_list_and_empty_answer() -> None:
     sim.empty_answers(1)
     assert sim.list_jobs({})["data"] == []
     assert len(sim.list_jobs({"status": "PROCESSING"})["data"]) == 3
+
+
+@pytest.mark.parametrize(
+    "error, printed",
+    [(BrokenPipeError(), False), (ConnectionResetError(), False), (KeyError(), True)],
+)
+def test_a_client_gone_mid_answer_prints_no_traceback(
+    error: Exception, printed: bool, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A poll that gives up mid-answer is the client's business; a simulator's own bug is not."""
+    with RaySimulator() as sim:
+        try:
+            raise error
+        except Exception:
+            sim._server.handle_error(None, ("127.0.0.1", 1))
+    assert ("Traceback" in capsys.readouterr().err) is printed

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -44,6 +45,17 @@ class JsonHandler(BaseHTTPRequestHandler):
         self.reply(status, text.encode(), "text/plain; charset=utf-8")
 
 
+class SimulatorServer(ThreadingHTTPServer):
+    """A threaded loopback server whose clients may give up mid-answer (a poll's deadline, a
+    test's fault): that is the client's business, not a traceback on stderr."""
+
+    daemon_threads = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 class Simulator:
     """Serves ``handler_class()`` on loopback in a daemon thread; a context manager.
 
@@ -63,7 +75,7 @@ class Simulator:
 
     def __init__(self) -> None:
         self.url = ""
-        self._server: ThreadingHTTPServer | None = None
+        self._server: SimulatorServer | None = None
         self._workload: Workload | None = None
 
     def handler_class(self) -> type[BaseHTTPRequestHandler]:
@@ -99,8 +111,7 @@ class Simulator:
 
     def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Serve in a daemon thread; return the base URL."""
-        self._server = ThreadingHTTPServer((host, port), self.handler_class())
-        self._server.daemon_threads = True
+        self._server = SimulatorServer((host, port), self.handler_class())
         name = type(self).__name__
         threading.Thread(
             target=self._server.serve_forever, args=(0.05,), name=name, daemon=True
