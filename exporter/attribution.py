@@ -39,6 +39,12 @@ RESERVED_LABELS = frozenset(
         "type",
         "le",
         "quantile",
+        # the target labels a ServiceMonitor adds (the chart's): a clash renames ours exported_*
+        "namespace",
+        "service",
+        "pod",
+        "container",
+        "endpoint",
         # the exporter's own
         "target",
         "backend",

@@ -65,7 +65,7 @@ def labelled(body: bytes, name: str, label: str) -> dict[str, float]:
 
 
 @pytest.mark.parametrize(
-    "name", ["status", "job", "type", "le", "reason", "target", "__team", "1x"]
+    "name", ["status", "job", "type", "le", "reason", "target", "__team", "1x", "namespace", "pod"]
 )
 def test_label_names_that_would_collide_or_are_reserved_are_refused(name: str) -> None:
     config = {"defaults": {"attribution": {"labels": {name: "metadata.team"}}}, "targets": [RAY]}
