@@ -3,12 +3,14 @@ HTTP, bounded with ``other``, kept across a kill -9 restart, counted exactly."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import sqlite3
 import threading
 import tracemalloc
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -217,20 +219,13 @@ ENTRYPOINTS = {
 def test_the_program_of_an_entrypoint_is_never_a_part_of_a_quoted_assignment() -> None:
     """Over HTTP: an assignment whose value is quoted or escaped is one word, as the shell
     reads it; a part of it was taken for the program (a label value showing a secret's end)."""
-    with RaySimulator() as sim:
-        attribution = {"labels": {"program": "entrypoint"}}
-        exporter = Exporter(
-            parse_config({"targets": [sim.target_config("r", attribution=attribution)]})
-        )
-        try:
-            assert exporter.poll_all_once()
-            later = sim.clock() + 2
-            for i, entrypoint in enumerate(ENTRYPOINTS):
-                sim.add_job(f"j{i}", status="RUNNING", entrypoint=entrypoint, start_time=later)
-            assert exporter.poll_all_once()
-            body = exporter.exposition.body()
-        finally:
-            exporter.close()
+    attribution = {"labels": {"program": "entrypoint"}}
+    with _attributed_ray(attribution) as (sim, exporter):
+        later = sim.clock() + 2
+        for i, entrypoint in enumerate(ENTRYPOINTS):
+            sim.add_job(f"j{i}", status="RUNNING", entrypoint=entrypoint, start_time=later)
+        assert exporter.poll_all_once()
+        body = exporter.exposition.body()
     assert labelled(body, "jobfleet_jobs_submitted_total", "program") == {
         "python": 3,
         "torchrun": 1,
@@ -318,26 +313,19 @@ def test_modelarts_type_and_name_become_labels_and_abnormal_nodes_a_reason() -> 
 
 def test_values_past_the_cap_are_other_and_counted_once_per_job() -> None:
     attribution = {"labels": {"team": "metadata.team"}, "max_values": 2, "histograms": ["team"]}
-    with RaySimulator() as sim:
-        exporter = Exporter(
-            parse_config({"targets": [sim.target_config("r", attribution=attribution)]})
-        )
-        try:
-            assert exporter.poll_all_once()
-            for i, team in enumerate(["a", "b", "c", "d", "a", "c"]):
-                sim.add_job(f"j{i}", status="PENDING", metadata={"team": team})
-                if i == 1:
-                    assert exporter.poll_all_once()  # a and b take the two slots
-            assert exporter.poll_all_once()
-            for i in range(6):
-                sim.set_status(f"j{i}", "RUNNING")
-            assert exporter.poll_all_once()
-            for i in range(6):
-                sim.set_status(f"j{i}", "SUCCEEDED")
-            assert exporter.poll_all_once() and exporter.poll_all_once()
-            body = exporter.exposition.body()
-        finally:
-            exporter.close()
+    with _attributed_ray(attribution) as (sim, exporter):
+        for i, team in enumerate(["a", "b", "c", "d", "a", "c"]):
+            sim.add_job(f"j{i}", status="PENDING", metadata={"team": team})
+            if i == 1:
+                assert exporter.poll_all_once()  # a and b take the two slots
+        assert exporter.poll_all_once()
+        for i in range(6):
+            sim.set_status(f"j{i}", "RUNNING")
+        assert exporter.poll_all_once()
+        for i in range(6):
+            sim.set_status(f"j{i}", "SUCCEEDED")
+        assert exporter.poll_all_once() and exporter.poll_all_once()
+        body = exporter.exposition.body()
     assert labelled(body, "jobfleet_jobs_finished_total", "team") == {"a": 2, "b": 1, "other": 3}
     assert value(body, "jobfleet_attribution_overflow_total", label="team") == 3  # c, d, c
     # the histograms carry the label: each observation once, under its value
@@ -349,19 +337,12 @@ def test_values_past_the_cap_are_other_and_counted_once_per_job() -> None:
 
 def test_a_value_too_long_or_unstorable_is_cleaned_and_stays_distinct() -> None:
     long_a, long_b = "t" * 300 + "a", "t" * 300 + "b"
-    with RaySimulator() as sim:
-        attribution = {"labels": {"team": "metadata.team"}}
-        exporter = Exporter(
-            parse_config({"targets": [sim.target_config("r", attribution=attribution)]})
-        )
-        try:
-            assert exporter.poll_all_once()
-            for key, team in (("x", long_a), ("y", long_b), ("z", "nul\x00team")):
-                sim.add_job(key, status="RUNNING", metadata={"team": team})
-            assert exporter.poll_all_once()
-            body = exporter.exposition.body()
-        finally:
-            exporter.close()
+    attribution = {"labels": {"team": "metadata.team"}}
+    with _attributed_ray(attribution) as (sim, exporter):
+        for key, team in (("x", long_a), ("y", long_b), ("z", "nul\x00team")):
+            sim.add_job(key, status="RUNNING", metadata={"team": team})
+        assert exporter.poll_all_once()
+        body = exporter.exposition.body()
     teams = labelled(body, "jobfleet_jobs_submitted_total", "team")
     assert len(teams) == 3 and all(len(team) <= 256 and "\x00" not in team for team in teams)
 
@@ -385,20 +366,13 @@ HOSTILE_TEAMS: dict[str, object] = {
 def test_hostile_values_become_distinct_storable_labels_or_empty() -> None:
     """Over HTTP, every kind of value a job's metadata can hold: the exposition stays valid,
     each value at most 256 characters, distinct values distinct, non-text values empty."""
-    with RaySimulator() as sim:
-        attribution = {"labels": {"team": "metadata.team"}}
-        exporter = Exporter(
-            parse_config({"targets": [sim.target_config("r", attribution=attribution)]})
-        )
-        try:
-            assert exporter.poll_all_once()
-            later = sim.clock() + 2
-            for key, team in HOSTILE_TEAMS.items():
-                sim.add_job(key, status="RUNNING", metadata={"team": team}, start_time=later)
-            assert exporter.poll_all_once()
-            body = exporter.exposition.body()
-        finally:
-            exporter.close()
+    attribution = {"labels": {"team": "metadata.team"}}
+    with _attributed_ray(attribution) as (sim, exporter):
+        later = sim.clock() + 2
+        for key, team in HOSTILE_TEAMS.items():
+            sim.add_job(key, status="RUNNING", metadata={"team": team}, start_time=later)
+        assert exporter.poll_all_once()
+        body = exporter.exposition.body()
     teams = labelled(body, "jobfleet_jobs_submitted_total", "team")  # parsed by client_python
     assert {"a\nb", 'a"b', "a\\b", "x", "12.5", "7"} <= teams.keys()
     assert teams[""] == 4  # object, list, null, boolean: no text
@@ -408,19 +382,12 @@ def test_hostile_values_become_distinct_storable_labels_or_empty() -> None:
 
 def test_a_value_that_is_literally_other_takes_no_slot() -> None:
     attribution = {"labels": {"team": "metadata.team"}, "max_values": 2}
-    with RaySimulator() as sim:
-        exporter = Exporter(
-            parse_config({"targets": [sim.target_config("r", attribution=attribution)]})
-        )
-        try:
-            assert exporter.poll_all_once()
-            later = sim.clock() + 2
-            for key, team in (("j1", "other"), ("j2", "a"), ("j3", "b"), ("j4", "c")):
-                sim.add_job(key, status="RUNNING", metadata={"team": team}, start_time=later)
-                assert exporter.poll_all_once()  # one value at a time, in this order
-            body = exporter.exposition.body()
-        finally:
-            exporter.close()
+    with _attributed_ray(attribution) as (sim, exporter):
+        later = sim.clock() + 2
+        for key, team in (("j1", "other"), ("j2", "a"), ("j3", "b"), ("j4", "c")):
+            sim.add_job(key, status="RUNNING", metadata={"team": team}, start_time=later)
+            assert exporter.poll_all_once()  # one value at a time, in this order
+        body = exporter.exposition.body()
     assert labelled(body, "jobfleet_jobs_submitted_total", "team") == {"a": 1, "b": 1, "other": 2}
     assert value(body, "jobfleet_attribution_overflow_total", label="team") == 1  # c alone
 
@@ -454,23 +421,17 @@ def test_fifty_thousand_distinct_values_cost_linear_work(monkeypatch: pytest.Mon
         return storable(text, *rest)
 
     monkeypatch.setattr(attribution_module, "storable", counted)
-    with RaySimulator() as sim:
-        attribution = {"labels": {"team": "metadata.team"}, "max_values": 50}
-        target = sim.target_config("r", resources=["jobs"], attribution=attribution)
-        exporter = Exporter(parse_config({"targets": [target]}))
-        try:
+    attribution = {"labels": {"team": "metadata.team"}, "max_values": 50}
+    with _attributed_ray(attribution, resources=["jobs"]) as (sim, exporter):
+        later = sim.clock() + 2
+        for i in range(jobs):
+            sim.add_job(f"j{i}", status="RUNNING", metadata={"team": f"t{i}"}, start_time=later)
+        per_poll = []
+        for _ in range(2):
+            cleaned[0] = 0
             assert exporter.poll_all_once()
-            later = sim.clock() + 2
-            for i in range(jobs):
-                sim.add_job(f"j{i}", status="RUNNING", metadata={"team": f"t{i}"}, start_time=later)
-            per_poll = []
-            for _ in range(2):
-                cleaned[0] = 0
-                assert exporter.poll_all_once()
-                per_poll.append(cleaned[0])
-            body = exporter.exposition.body()
-        finally:
-            exporter.close()
+            per_poll.append(cleaned[0])
+        body = exporter.exposition.body()
     assert all(n <= 2 * jobs for n in per_poll), per_poll  # an admit and a lookup per job
     assert len(labelled(body, "jobfleet_jobs_submitted_total", "team")) == 51  # 50 and other
     assert value(body, "jobfleet_attribution_overflow_total", label="team") == jobs - 50
@@ -716,3 +677,19 @@ def test_a_poll_in_flight_across_an_attribution_reload_publishes_and_saves_nothi
     assert not [labels for (_, labels) in samples(body) if "team" in dict(labels)]
     assert labelled(body, "jobfleet_jobs_finished_total", "owner") == {"o1": 1}  # b alone
     assert saved is not None and set(saved["attribution"]["values"]) == {"owner"}
+
+
+@contextlib.contextmanager
+def _attributed_ray(
+    attribution: dict, **settings: object
+) -> Iterator[tuple[RaySimulator, Exporter]]:
+    """A Ray simulator, and an exporter polling it with ``attribution`` past its baseline poll
+    (jobs added later count as submitted)."""
+    with RaySimulator() as sim:
+        target = sim.target_config("r", attribution=attribution, **settings)
+        exporter = Exporter(parse_config({"targets": [target]}))
+        try:
+            assert exporter.poll_all_once()
+            yield sim, exporter
+        finally:
+            exporter.close()

@@ -4,9 +4,11 @@ arrives, means what the whole-answer path (typed records, or the lenient tree) m
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -141,47 +143,26 @@ def test_items_read_before_a_poll_failed_part_way_are_not_decoded_again_over_htt
     body = _body(
         *(_job(f"j{i:05}", entrypoint="python train.py " + "x" * 300) for i in range(5000))
     )
-    answers = iter([body[: len(body) * 6 // 10], body])
+    with _serving(iter([(body[: len(body) * 6 // 10], len(body)), (body, len(body))])) as url:
+        config = parse_config({"targets": [{"name": "t", "backend": "ray", "url": url}]})
+        backend = RayBackend(config.targets[0], ApiStats())
+        parsed: list[str] = []
 
-    class CutShortFirst(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            sent = next(answers)
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(sent)
-            self.close_connection = True
+        def counted(item: object) -> object:
+            job = parse_job(item)
+            parsed.append(job.key)
+            return job
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), CutShortFirst)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{server.server_address[1]}"
-    config = parse_config({"targets": [{"name": "t", "backend": "ray", "url": url}]})
-    backend = RayBackend(config.targets[0], ApiStats())
-    parsed: list[str] = []
-
-    def counted(item: object) -> object:
-        job = parse_job(item)
-        parsed.append(job.key)
-        return job
-
-    backend._jobs.parse_item = counted  # counts the items decoded; parses as before
-    try:
-        with pytest.raises(PollError) as failed:
-            backend.list_jobs(deadline=_in(10))
-        assert failed.value.reason == "connection"
-        read_before = len(parsed)
-        assert 0 < read_before < 5000  # runs of whole items were read as they arrived
-        listing = backend.list_jobs(deadline=_in(10))
-    finally:
-        backend.close()
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+        backend._jobs.parse_item = counted  # counts the items decoded; parses as before
+        try:
+            with pytest.raises(PollError) as failed:
+                backend.list_jobs(deadline=_in(10))
+            assert failed.value.reason == "connection"
+            read_before = len(parsed)
+            assert 0 < read_before < 5000  # runs of whole items were read as they arrived
+            listing = backend.list_jobs(deadline=_in(10))
+        finally:
+            backend.close()
     assert listing.items == read_jobs(body).items and len(listing.items) == 5000
     assert len(parsed) == 5000  # the second poll decoded only the items the first did not reach
     assert sorted(parsed) == [f"j{i:05}" for i in range(5000)]
@@ -192,40 +173,49 @@ def test_answers_cut_short_poll_after_poll_keep_at_most_one_answer_of_their_reco
     the unfinished answers is one answer's records, not every one's (it grew by an answer per
     failed poll, for as long as the polls kept failing)."""
     polls, jobs = 6, 2000
-    answers = iter(
+    bodies = (
         _body(*(_job(f"p{poll}-{i:05}", entrypoint="x" * 600) for i in range(jobs)))
         for poll in range(polls)
     )
+    with _serving((body[: len(body) * 9 // 10], len(body)) for body in bodies) as url:
+        config = parse_config({"targets": [{"name": "t", "backend": "ray", "url": url}]})
+        backend = RayBackend(config.targets[0], ApiStats())
+        kept = []
+        try:
+            for _ in range(polls):
+                with pytest.raises(PollError):
+                    backend.list_jobs(deadline=_in(10))
+                kept.append(len(backend._jobs.last) + len(backend._jobs.partial))
+        finally:
+            backend.close()
+    assert 0 < kept[0] < jobs  # each poll read most of its answer
+    assert max(kept) <= jobs, kept
 
-    class CutShort(BaseHTTPRequestHandler):
+
+@contextlib.contextmanager
+def _serving(answers: Iterator[tuple[bytes, int]]) -> Iterator[str]:
+    """A loopback server answering each request with the next (bytes, Content-Length): a
+    length over the bytes sent is an answer cut short. Yields its base URL."""
+
+    class Answers(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            body = next(answers)
+            sent, length = next(answers)
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Content-Length", str(length))
             self.end_headers()
-            self.wfile.write(body[: len(body) * 9 // 10])
+            self.wfile.write(sent)
             self.close_connection = True
 
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), CutShort)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Answers)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    url = f"http://127.0.0.1:{server.server_address[1]}"
-    config = parse_config({"targets": [{"name": "t", "backend": "ray", "url": url}]})
-    backend = RayBackend(config.targets[0], ApiStats())
-    kept = []
     try:
-        for _ in range(polls):
-            with pytest.raises(PollError):
-                backend.list_jobs(deadline=_in(10))
-            kept.append(len(backend._jobs.last) + len(backend._jobs.partial))
+        yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
-        backend.close()
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
-    assert 0 < kept[0] < jobs  # each poll read most of its answer
-    assert max(kept) <= jobs, kept
