@@ -8,6 +8,7 @@ from exporter.families import FAMILIES
 
 from .helpers import exporter_process, samples, simulated_fleet, stop_with_sigterm, value
 
+SUBMITTED = "jobfleet_jobs_submitted_total"
 # Families that cannot move in the demo: constant by nature, or never sent by its backends.
 STATIC = {
     "jobfleet_build_info",
@@ -44,6 +45,16 @@ def test_workload_moves_every_metric_within_a_minute() -> None:
         if first.get((name, labels)) != v
     }
     assert set(FAMILIES) - STATIC - moved == set()
+    # every demo target's attribution labels take real values, not only the empty one
+    submitted = [(dict(labels), v) for (n, labels), v in snapshots[-1].items() if n == SUBMITTED]
+    for backend in registry.names():
+        for label in registry.declaration(backend).demo_attribution.get("labels", {}):
+            valued = {
+                labels[label]
+                for labels, v in submitted
+                if labels["backend"] == backend and v > 0 and labels[label] not in ("", "other")
+            }
+            assert valued, (backend, label)
 
 
 def test_demo_serves_metrics_and_stops_on_sigterm() -> None:

@@ -374,7 +374,7 @@ DECLARATION = register(
         simulator=simulator,
         attribution_fields=ATTRIBUTION_FIELDS,
         failure_reasons=FAILURE_REASONS,
-        # the workload's metadata: job_name in both flavours, owner (a team) in Ray's; 6 names
+        # the workload's metadata: job_name and owner (a team) in both flavours; 6 names
         # on 4 slots, so some go to "other"
         demo_attribution={
             "labels": {"team": "metadata.owner", "workload": "metadata.job_name"},

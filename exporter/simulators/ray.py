@@ -876,7 +876,7 @@ class _Workload(Workload):
     def _metadata(self, name: str) -> dict[str, str]:
         team = self.rng.choice(self.TEAMS)
         if self.sim.flavour == "openyuanrong":
-            return {"job_name": name, "task_type": team, "ttl": "3600"}
+            return {"job_name": name, "owner": team, "task_type": team, "ttl": "3600"}
         return {"job_name": name, "owner": team}
 
     def _runtime_env(self) -> dict[str, Any]:
