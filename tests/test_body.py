@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import gzip
 import platform
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
@@ -17,6 +14,8 @@ from exporter import heap
 from exporter.backends.http import ApiClient
 from exporter.errors import PollError
 from exporter.status import ApiStats
+
+from .helpers import loopback_server
 
 BODY = b'[{"submission_id": "a"}' + b', {"submission_id": "b"}' * 200_000 + b"]"  # ~5 MB
 
@@ -50,19 +49,6 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
 
-@contextmanager
-def server() -> Iterator[str]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=10)
-
-
 def _get(url: str, path: str) -> object:
     api = ApiClient(url, ApiStats(), max_response_bytes=64 * 1024 * 1024)
     try:
@@ -74,12 +60,12 @@ def _get(url: str, path: str) -> object:
 
 @pytest.mark.parametrize("path", ["/length", "/chunked", "/gzip"])
 def test_every_framing_reads_the_whole_body(path: str) -> None:
-    with server() as url:
+    with loopback_server(Handler) as url:
         assert _get(url, path) == BODY
 
 
 def test_a_body_ending_before_its_content_length_is_an_error() -> None:
-    with server() as url, pytest.raises(PollError) as err:
+    with loopback_server(Handler) as url, pytest.raises(PollError) as err:
         _get(url, "/short")
     assert err.value.reason == "connection"
 

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import contextlib
 import json
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
@@ -21,6 +20,7 @@ from exporter.errors import PollError
 from exporter.simulators.ray import RaySimulator
 from exporter.status import ApiStats
 
+from .helpers import loopback_server
 from .test_ray_parse import LENIENT_QUIRKS, TYPED_QUIRKS
 
 
@@ -210,12 +210,5 @@ def _serving(answers: Iterator[tuple[bytes, int]]) -> Iterator[str]:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Answers)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+    with loopback_server(Answers) as url:
+        yield url

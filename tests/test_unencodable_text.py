@@ -4,10 +4,9 @@ escape) reaches the logs and the landing page as visible escapes, never as a fai
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import httpx
 import pytest
@@ -16,7 +15,7 @@ from exporter.app import Exporter
 from exporter.config import parse_config
 from exporter.logs import JsonFormatter, LogfmtFormatter
 
-from .helpers import serving
+from .helpers import loopback_server, serving
 
 ERROR_BODY = b'{"Code": "InvalidParameter", "Message": "bad \\ud800 value", "RequestId": "r-1"}'
 
@@ -41,14 +40,8 @@ def answering_400_with_a_surrogate() -> Iterator[str]:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with loopback_server(Handler) as url:
+        yield url
 
 
 def test_the_landing_page_shows_a_backend_error_holding_a_lone_surrogate() -> None:

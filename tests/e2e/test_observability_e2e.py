@@ -6,10 +6,9 @@ from __future__ import annotations
 import contextlib
 import json
 import shutil
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,7 @@ import yaml
 from exporter.backends import registry
 from exporter.simulators.emr_serverless import EmrServerlessSimulator
 
-from ..helpers import ROOT, eventually, exporter_process, free_port, need
+from ..helpers import ROOT, eventually, exporter_process, free_port, loopback_server, need
 from ..test_observability import dashboard_exprs, recording_names
 from .prometheus import daemon, prometheus_scraping
 
@@ -41,13 +40,8 @@ def webhook() -> Iterator[tuple[str, list[dict]]]:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/alerts", received
-    finally:
-        server.shutdown()
-        server.server_close()
+    with loopback_server(Handler) as url:
+        yield f"{url}/alerts", received
 
 
 def test_prometheus_rules_dashboards_and_alerts_end_to_end(tmp_path: Path) -> None:
