@@ -3,11 +3,14 @@ cardinality.
 
 A target's ``attribution`` maps label names to source fields of its jobs, chosen from the
 fields its backend declares (``SourceFields``). Each value passes through the exposition's
-label-value cleaning (``render.storable``), so it stays storable and distinct. Per label and
-target, the first ``max_values`` distinct values each hold a slot; a later value is exported as
-``other`` and the job counted in ``jobfleet_attribution_overflow_total{label}``. A value that is
-literally ``other`` is that series already: it takes no slot and is no overflow. Which values hold
-a slot is saved with the target's counts, so a restart gives every value the slot it had.
+label-value cleaning (``render.storable``) once, so it stays storable and distinct: the slots
+and the counts hold label values, rendered as they are (never cleaned again, which would change
+a changed value again). Per label and target, the first ``max_values`` distinct values each hold
+a slot; a later value is exported as ``other`` and the job counted in
+``jobfleet_attribution_overflow_total{label}``. A value that is literally ``other`` is that
+series already: it takes no slot and is no overflow. Which values hold a slot is saved with the
+target's counts, so a restart gives every value the slot it had; slots saved in the form before
+``SAVED_FORM`` are upgraded (``upgraded``).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .labels import OTHER
-from .render import MAX_LABEL_VALUE_LENGTH, storable
+from .render import MARKER, MAX_LABEL_VALUE_LENGTH, is_label_value, storable
 
 AttributionValues = tuple[str, ...]  # a job's values, in the order of the configured labels
 LOOKUPS_KEPT = 10_000  # distinct field values whose label values are remembered between lookups
@@ -79,6 +82,15 @@ RESERVED_LABELS = frozenset(
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]{0,63}")
 _ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")  # NAME=value before a command
 MAX_COMMAND_HEAD = 4096  # of a command line, read for its program (a value may be huge)
+
+# The form of the label values saved with the slots, saved beside them as "form". Form 1 (no
+# "form": versions before it) changed a value by appending ``~`` and 8 hex digits, which a value
+# kept as sent could also end with. ``upgraded`` brings form 1 values to form 2.
+SAVED_FORM = 2
+_FORM_1_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+_FORM_1_CHANGED = re.compile(r"~[0-9a-f]{8}\Z")
+# a form 1 changed value, upgraded: its ``~`` made MARKER (no value form 2 makes ends so)
+_FORM_1_UPGRADED = re.compile(f"[^\x00\ud800-\udfff]*{MARKER}[0-9a-f]{{8}}")
 
 
 def label_name_problem(name: str) -> str | None:
@@ -174,17 +186,19 @@ class Slots:
         return {
             "values": {label: list(values) for label, values in self.values.items()},
             "overflow": dict(self.overflow),
+            "form": SAVED_FORM,
         }
 
     def check(self, values: Mapping[str, list[str]]) -> None:
         """ValueError unless ``values`` are slots this target could have saved: for the same
-        labels, within the cap, each a value ``admit`` keeps (cleaned, not empty, not other)."""
+        labels, within the cap, each a value ``admit`` keeps (a label value, not empty, not
+        other) or a form 1 changed value ``upgraded``."""
         if set(values) != set(self.labels) or any(
             len(v) > self.max_values for v in values.values()
         ):
             raise ValueError("attribution: saved for other labels or a smaller cap")
         for saved in values.values():
-            if not all(v and v != OTHER and storable(v) == v for v in saved):
+            if not all(v and v != OTHER and _slot_value(v) for v in saved):
                 raise ValueError("attribution: a saved slot holds no value a job can have")
 
     def restore(self, values: Mapping[str, list[str]], overflow: Mapping[str, int]) -> None:
@@ -193,6 +207,30 @@ class Slots:
         self.values = {label: dict.fromkeys(values[label]) for label in self.labels}
         self.overflow = {label: overflow.get(label, 0) for label in self.labels}
         self._looked_up.clear()
+
+
+def _slot_value(value: str) -> bool:
+    """Whether a slot can hold ``value``: a label value, or a form 1 changed value upgraded."""
+    if is_label_value(value):
+        return True
+    return len(value) <= MAX_LABEL_VALUE_LENGTH and _FORM_1_UPGRADED.fullmatch(value) is not None
+
+
+def upgraded(value: str) -> str:
+    """A label value saved in form 1 (slots and counts saved before ``SAVED_FORM``), in form 2.
+
+    A value form 1 kept as sent is what form 2 makes of it: itself, or changed when it holds
+    MARKER. A value ending in ``~`` and 8 hex digits may be one form 1 changed or one it kept;
+    which, and what the original was, cannot be told, so it gets its ``~`` made MARKER
+    (``ops~f2f06f2b`` becomes ``ops¤f2f06f2b``): its series keeps its counts under a value no job
+    can have in form 2 (form 2 ends a changed value in 32 hex digits), and the job values it
+    stood for take new slots, never merging with it. Distinct saved values stay distinct. A
+    value form 1 could not have saved is returned as it is, for ``Slots.check`` to refuse."""
+    if len(value) > MAX_LABEL_VALUE_LENGTH or _FORM_1_UNSTORABLE.search(value):
+        return value
+    if _FORM_1_CHANGED.search(value):
+        return f"{value[:-9]}{MARKER}{value[-8:]}"
+    return storable(value)
 
 
 def first_word(command: Any) -> str:

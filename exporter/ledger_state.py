@@ -9,9 +9,10 @@ the JSON-ready data back into typed values or raises SavedStateError naming the 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+from .attribution import SAVED_FORM, upgraded
 from .histogram import JOB_DURATION_BUCKETS, QUEUE_WAIT_BUCKETS
 from .model import TERMINAL_PHASES, Phase
 
@@ -194,6 +195,8 @@ def _attribution(value: Any) -> tuple[dict[str, list[str]], dict[str, int]] | No
     if value is None:
         return None
     saved = _mapping(value, "attribution")
+    if saved.get("form", 1) not in (1, SAVED_FORM):  # 1: saved before "form" was
+        raise SavedStateError(f"attribution.form: must be 1 or {SAVED_FORM}")
     values = {
         str(label): list(_values(v, f"attribution.values.{label}"))
         for label, v in _mapping(saved.get("values"), "attribution.values").items()
@@ -235,7 +238,7 @@ def check_ledger_state(value: Any) -> LedgerState:
     known = {
         key: _known(entry, "known") for key, entry in _mapping(state.get("known"), "known").items()
     }
-    return LedgerState(
+    checked = LedgerState(
         baselined=_bool(state.get("baselined"), "baselined"),
         # absent from state saved before it existed
         baseline_time=_optional_number(state.get("baseline_time"), "baseline_time", None),
@@ -247,4 +250,26 @@ def check_ledger_state(value: Any) -> LedgerState:
         cu_seconds=cu_seconds,
         known=known,
         attribution=_attribution(state.get("attribution")),
+    )
+    # attribution values saved in form 1, before slots saved their form, are brought to form 2
+    saved_form = state["attribution"].get("form", 1) if checked.attribution is not None else 2
+    return checked if saved_form == SAVED_FORM else _upgraded(checked)
+
+
+def _upgraded(state: LedgerState) -> LedgerState:
+    """``state`` with every attribution value (the slots and the counts under them) saved in
+    form 1 brought to form 2 (``attribution.upgraded``, which keeps distinct values distinct)."""
+
+    def values(saved: Values) -> Values:
+        return tuple(upgraded(v) for v in saved)
+
+    slots, overflow = state.attribution or ({}, {})
+    return replace(
+        state,
+        submitted={values(v): n for v, n in state.submitted.items()},
+        finished={(p, s, r, values(v)): n for (p, s, r, v), n in state.finished.items()},
+        duration={(p, values(v)): h for (p, v), h in state.duration.items()},
+        queue_wait={values(v): h for v, h in state.queue_wait.items()},
+        cu_seconds={(q, values(v)): n for (q, v), n in state.cu_seconds.items()},
+        attribution=({label: list(values(v)) for label, v in slots.items()}, overflow),
     )

@@ -26,9 +26,16 @@ MAX_LABEL_VALUE_LENGTH = 256
 # OpenMetrics caps an exemplar's label names and values at 128 characters together
 MAX_EXEMPLAR_JOB_ID_LENGTH = 128 - len("job_id")
 TEXT, OPENMETRICS = "text", "openmetrics"  # the two exposition formats
-DIGEST_LENGTH = 8  # hex digits of sha256 appended to a value that had to change
+# A changed label value ends in MARKER and DIGEST_LENGTH hex digits of the original's SHA-256
+# (``storable``); a value kept as sent never holds MARKER. Not ASCII: a plain ASCII value, the
+# common case, can never hold it, so escaping such a value needs no scan for it.
+MARKER = "\u00a4"  # ¤
+DIGEST_LENGTH = 32  # 128 bits: see ``storable`` for why this suffices
 _ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"', "\n": "\\n"})
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")  # NUL, and surrogates no UTF-8 can carry
+# What makes a value change: NUL and lone surrogates (Prometheus cannot store them: no UTF-8
+# carries a surrogate), and MARKER (so that no kept value reads like a changed one)
+_CHANGES = re.compile(f"[\x00\ud800-\udfff{MARKER}]")
+_CHANGED = re.compile(f"[^\x00\ud800-\udfff{MARKER}]*{MARKER}[0-9a-f]{{{DIGEST_LENGTH}}}")
 
 Labels = tuple[tuple[str, str], ...]
 
@@ -55,26 +62,40 @@ PROCESS_BLOCK = BlockKey("", "~build")  # the exporter's own series: build, shar
 
 
 def storable(value: str, limit: int = MAX_LABEL_VALUE_LENGTH) -> str:
-    """``value`` as a label value Prometheus stores, still distinct from every other value.
+    """``value`` as a label value Prometheus stores, distinct from that of every other value.
 
-    Values of at most ``limit`` characters with nothing unstorable are kept as they are.
-    Otherwise NUL is dropped, a lone surrogate becomes U+FFFD, the result is cut to fit, and
-    ``~`` and the first 8 hex digits of the original's sha256 are appended (after ``…`` when
-    cut): two ids that share their first ``limit - 1`` characters, or differ only by a
-    character dropped here, stay two series.
+    A value of at most ``limit`` characters without NUL, lone surrogates or ``MARKER`` is kept
+    as it is. Any other is changed: NUL dropped, lone surrogates and ``MARKER`` made U+FFFD, cut
+    to leave room, then ``MARKER`` and the first ``DIGEST_LENGTH`` hex digits of the SHA-256 of
+    the original (UTF-8, surrogates as they came) appended; ``limit`` must leave room for them.
+
+    Distinct values never give one label value: a kept value holds no ``MARKER`` and a changed
+    one holds it exactly once, so a kept value is never a changed one; two kept values are
+    themselves; two changed values end in their digests, so they are one only if 128 bits of
+    SHA-256 collide. By chance: among n changed values of one label the odds are below
+    n**2 / 2**129, under 1e-20 for a billion (a target sees far fewer: only values too long or
+    holding NUL, surrogates or ``MARKER`` change). On purpose: a backend user crafting two values
+    that collide must do about 2**64 SHA-256 evaluations (a birthday search), and 2**128 to match
+    a given value: far more than merging two series of a label is worth. A secret key would
+    stop crafting altogether, but label values would then differ between replicas and across
+    restarts unless the key were shared and kept, and no one could check a digest by hand.
     """
     if len(value) <= limit:  # the common case, checked cheaply: every job's
-        if value.isascii():  # labels pass here at every poll
+        if value.isascii():  # labels pass here at every poll (MARKER is not ASCII)
             if "\x00" not in value:
                 return value
-        elif not _UNSTORABLE.search(value):
+        elif not _CHANGES.search(value):
             return value
     digest = hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:DIGEST_LENGTH]
-    cleaned = _UNSTORABLE.sub(lambda m: "" if m.group() == "\x00" else "\ufffd", value)
-    room = limit - len(digest) - 1
-    if len(cleaned) > room:
-        return f"{cleaned[: room - 1]}…~{digest}"
-    return f"{cleaned}~{digest}"
+    cleaned = _CHANGES.sub(lambda m: "" if m.group() == "\x00" else "\ufffd", value)
+    return f"{cleaned[: limit - DIGEST_LENGTH - 1]}{MARKER}{digest}"
+
+
+def is_label_value(value: str, limit: int = MAX_LABEL_VALUE_LENGTH) -> bool:
+    """Whether ``value`` is one ``storable`` can return: kept as sent, or a changed value."""
+    if len(value) > limit:
+        return False
+    return storable(value, limit) == value or _CHANGED.fullmatch(value) is not None
 
 
 def escape(value: str, limit: int = MAX_LABEL_VALUE_LENGTH) -> str:
@@ -91,9 +112,22 @@ def escape(value: str, limit: int = MAX_LABEL_VALUE_LENGTH) -> str:
     return value
 
 
+def escape_stored(value: str) -> str:
+    """A value that is already a label value (``storable``'s, as attribution slots hold),
+    escaped for the text format only: ``storable`` again would change a changed value again."""
+    if "\\" in value or '"' in value or "\n" in value:
+        return value.translate(_ESCAPES)
+    return value
+
+
 def label_text(pairs: Iterable[tuple[str, str]]) -> str:
     """Render ``name="value",...`` (without braces) from label pairs."""
     return ",".join(f'{name}="{escape(value)}"' for name, value in pairs)
+
+
+def stored_label_text(pairs: Iterable[tuple[str, str]]) -> str:
+    """``label_text`` of pairs whose values are already label values (``escape_stored``)."""
+    return ",".join(f'{name}="{escape_stored(value)}"' for name, value in pairs)
 
 
 def format_value(value: float) -> str:
@@ -131,17 +165,23 @@ class Encoded(dict[str, bytes]):
 
 
 class Block:
-    """The samples of one (target, resource), grouped by family."""
+    """The samples of one (target, resource), grouped by family.
+
+    A sample's labels are ``labels``, whose values are made label values here, then ``stored``,
+    whose values already are (attribution values, ``storable``'s since a job was admitted)."""
 
     def __init__(self, base: Labels) -> None:
         self._base = label_text(base)
         self._lines: dict[str, list[str]] = {}
         self._openmetrics: dict[str, list[str]] = {}  # families with exemplars only
 
-    def _labels(self, labels: Labels) -> str:
-        if not labels:
+    def _labels(self, labels: Labels, stored: Labels = ()) -> str:
+        if not labels and not stored:
             return self._base
         extra = label_text(labels)
+        if stored:
+            kept = stored_label_text(stored)
+            extra = f"{extra},{kept}" if extra else kept
         return f"{self._base},{extra}" if self._base else extra
 
     def series(self, family: str, labels: Labels) -> tuple[list[str], str]:
@@ -153,15 +193,17 @@ class Block:
     def lines(self, family: str) -> list[str]:
         return self._lines.setdefault(family, [])
 
-    def add(self, family: str, value: float, labels: Labels = ()) -> None:
-        text = self._labels(labels)
+    def add(self, family: str, value: float, labels: Labels = (), stored: Labels = ()) -> None:
+        text = self._labels(labels, stored)
         series = f"{family}{{{text}}}" if text else family
         self._lines.setdefault(family, []).append(f"{series} {format_value(value)}\n")
 
-    def add_histogram(self, family: str, histogram: Histogram, labels: Labels = ()) -> None:
+    def add_histogram(
+        self, family: str, histogram: Histogram, labels: Labels = (), stored: Labels = ()
+    ) -> None:
         """Buckets, sum and count; in OpenMetrics, each bucket with its exemplar if it has one
         (the family's lines written so far in this block are shared up to here)."""
-        text = self._labels(labels)
+        text = self._labels(labels, stored)
         lines = self._lines.setdefault(family, [])
         exemplars = histogram.exemplars
         om = self._openmetrics.get(family)

@@ -1,11 +1,20 @@
 import gzip
+import hashlib
 
 from exporter.app import process_block
 from exporter.backends.ray import STATUSES
 from exporter.histogram import Histogram
 from exporter.model import Job, Phase, status_pairs
 from exporter.reconcile import JobLedger
-from exporter.render import PROCESS_BLOCK, Block, BlockKey, Exposition, escape, format_value
+from exporter.render import (
+    MARKER,
+    PROCESS_BLOCK,
+    Block,
+    BlockKey,
+    Exposition,
+    escape,
+    format_value,
+)
 from exporter.renderers.jobs import JobLines, render_jobs
 from exporter.sharding import Shard
 
@@ -17,7 +26,9 @@ BASE = (("target", "t1"), ("backend", "ray"))
 
 def test_escape_quotes_backslashes_newlines_nul_and_caps_length() -> None:
     assert escape('a"b\\c\nde') == 'a\\"b\\\\c\\nde'
-    assert escape('a"b\\c\nd\x00e').startswith('a\\"b\\\\c\\nde~')  # NUL dropped, hash added
+    nul = escape('a"b\\c\nd\x00e')  # NUL dropped, the marker and a hash added
+    digest = hashlib.sha256(b'a"b\\c\nd\x00e').hexdigest()[:32]
+    assert nul == f'a\\"b\\\\c\\nde{MARKER}{digest}'
     assert len(escape("x" * 10_000)) == 256
 
 

@@ -1,6 +1,7 @@
 """Identity labels stay unique: ids that collide once cut to 256 characters, or once a character
-Prometheus cannot store is cleaned, still render as distinct label values (a hash of the original
-appended), polled over HTTP from the simulators and read back by client_python and promtool."""
+Prometheus cannot store is cleaned, or that read like a changed value, still render as distinct
+label values (the marker and a hash of the original appended), polled over HTTP from the
+simulators and read back by client_python and promtool."""
 
 from __future__ import annotations
 
@@ -10,13 +11,14 @@ import pytest
 
 from exporter.app import Exporter
 from exporter.config import parse_config
-from exporter.render import MAX_LABEL_VALUE_LENGTH, escape, storable
+from exporter.render import DIGEST_LENGTH, MARKER, MAX_LABEL_VALUE_LENGTH, escape, storable
 from exporter.simulators.emr_serverless import EmrServerlessSimulator
 from exporter.simulators.ray import RaySimulator
 
 from .helpers import promtool_check_metrics, samples
 
 PREFIX = "raysubmit_" + "x" * 290
+NUL_DIGEST = hashlib.sha256(b"nul\x00").hexdigest()
 COLLIDING_IDS = [
     *(f"{PREFIX}-{i}" for i in range(7)),  # share their first 300 characters
     "nul",  # ... and these differ only by a NUL, which cannot be stored
@@ -34,8 +36,19 @@ COLLIDING_IDS = [
     'quote\\"',
     "中文" * 200,
     "中文" * 200 + "!",
+    f"nul~{NUL_DIGEST[:8]}",  # ... or read like a changed value: "nul\x00" changed before
+    f"nul{MARKER}{NUL_DIGEST[:DIGEST_LENGTH]}",  # ... and "nul\x00" changed now
+    f"nul{MARKER}",
 ]
-NEEDS_NO_CHANGE = ["nul", "surrogate-?", "surrogate-\ufffd", "line\nfeed", 'quote\\"', "a" * 256]
+NEEDS_NO_CHANGE = [
+    "nul",
+    "surrogate-?",
+    "surrogate-\ufffd",
+    "line\nfeed",
+    'quote\\"',
+    "a" * 256,
+    f"nul~{NUL_DIGEST[:8]}",
+]
 
 
 def test_values_that_need_no_change_are_unchanged() -> None:
@@ -51,11 +64,11 @@ def test_changed_values_are_distinct_storable_capped_and_end_in_a_hash_of_the_or
         assert "\x00" not in value
         if value != original:
             digest = hashlib.sha256(original.encode("utf-8", "surrogatepass")).hexdigest()
-            assert value.endswith("~" + digest[:8])
-    assert storable(COLLIDING_IDS[0]).startswith(PREFIX[:240])
-    assert storable(COLLIDING_IDS[0])[-10:-8] == "…~"
-    assert storable("nul\x00") == "nul~" + hashlib.sha256(b"nul\x00").hexdigest()[:8]
-    assert storable("surrogate-\ud800").startswith("surrogate-\ufffd~")
+            assert value.endswith(MARKER + digest[:32]) and value.count(MARKER) == 1
+    assert storable(COLLIDING_IDS[0]) == PREFIX[:223] + MARKER + storable(COLLIDING_IDS[0])[-32:]
+    assert storable("nul\x00") == f"nul{MARKER}{NUL_DIGEST[:32]}"
+    assert storable("surrogate-\ud800").startswith(f"surrogate-\ufffd{MARKER}")
+    assert storable(f"nul{MARKER}").startswith(f"nul\ufffd{MARKER}")  # never two markers
 
 
 @pytest.mark.parametrize("length", [256, 257, 10_000])
@@ -86,7 +99,7 @@ def test_colliding_job_and_cluster_ids_render_as_distinct_series_over_http() -> 
         return [dict(labels)[label] for (name, labels) in parsed if name == family]
 
     expected = sorted(storable(key) for key in COLLIDING_IDS)
-    assert len(set(expected)) == len(set(COLLIDING_IDS)) == 22
+    assert len(set(expected)) == len(set(COLLIDING_IDS)) == 25
     assert sorted(ids("jobfleet_job_info", "job_id")) == expected
     assert sorted(ids("jobfleet_job_status", "job_id")) == expected
     assert sorted(ids("jobfleet_cluster_info", "cluster_id")) == expected

@@ -109,30 +109,35 @@ def render_jobs(
     elif per_job_series == "active":
         active = (job for job in ledger.tracked.values() if job.phase not in TERMINAL_PHASES)
         job_lines.render(block, active)
+    # attribution values are label values already (the slots hold them): passed as stored,
+    # never made label values again
     for (phase, status, values), count in sorted(counts.items()):
-        labels = (("phase", phase), ("status", status), *zip(names, values, strict=True))
-        block.add("jobfleet_jobs", count, labels)
+        stored = tuple(zip(names, values, strict=True))
+        block.add("jobfleet_jobs", count, (("phase", phase), ("status", status)), stored)
     for job_type, count in sorted(types.items()):
         block.add("jobfleet_jobs_by_type", count, (("job_type", job_type),))
     for values, count in sorted(ledger.submitted.items()):
-        block.add("jobfleet_jobs_submitted_total", count, tuple(zip(names, values, strict=True)))
+        stored = tuple(zip(names, values, strict=True))
+        block.add("jobfleet_jobs_submitted_total", count, (), stored)
     for (phase, status, reason, values), count in sorted(ledger.finished.items()):
         labels = (
             ("phase", phase.value),
             ("status", status),
             *((("reason", reason),) if reason else ()),
-            *zip(names, values, strict=True),
         )
-        block.add("jobfleet_jobs_finished_total", count, labels)
+        stored = tuple(zip(names, values, strict=True))
+        block.add("jobfleet_jobs_finished_total", count, labels, stored)
     for (phase, values), histogram in sorted(ledger.duration.items()):
-        labels = (("phase", phase.value), *zip(histogram_names, values, strict=True))
-        block.add_histogram("jobfleet_job_duration_seconds", histogram, labels)
+        stored = tuple(zip(histogram_names, values, strict=True))
+        block.add_histogram(
+            "jobfleet_job_duration_seconds", histogram, (("phase", phase.value),), stored
+        )
     for values, histogram in sorted(ledger.queue_wait.items()):
-        labels = tuple(zip(histogram_names, values, strict=True))
-        block.add_histogram("jobfleet_job_queue_wait_seconds", histogram, labels)
+        stored = tuple(zip(histogram_names, values, strict=True))
+        block.add_histogram("jobfleet_job_queue_wait_seconds", histogram, (), stored)
     for (queue, values), seconds in sorted(ledger.cu_seconds.items()):
-        labels = (("resource_queue", queue), *zip(names, values, strict=True))
-        block.add("jobfleet_cu_seconds_total", seconds, labels)
+        stored = tuple(zip(names, values, strict=True))
+        block.add("jobfleet_cu_seconds_total", seconds, (("resource_queue", queue),), stored)
     if ledger.slots is not None:
         for label, count in ledger.slots.overflow.items():
             block.add("jobfleet_attribution_overflow_total", count, (("label", label),))
