@@ -1,9 +1,10 @@
 """The HTTP face: /metrics hands out pre-built bytes; /, /healthz, /readyz describe the state.
 
-Hardened like exporter-toolkit's server: strict request framing (a body is read whole or the
-connection closed, so it is never parsed as a request), a cap on concurrent connections, time
-limits on idle connections and on reading a request's headers, and TLS contexts taken fresh
-for each connection (see webconfig).
+Hardened like exporter-toolkit's server: strict request framing (a request's head is held to
+RFC 9112's grammar as it is read, and a body is read whole or the connection closed, so neither
+a malformed header nor a body is ever parsed as a request), a cap on concurrent connections,
+time limits on idle connections and on reading a request's headers, and TLS contexts taken
+fresh for each connection (see webconfig).
 """
 
 from __future__ import annotations
@@ -37,6 +38,13 @@ LINGER_SECONDS = 2.0  # after refusing a request whose body is left unread (see 
 LINGER_BYTES = 1 << 20
 ACCEPT_WAIT = 0.2  # how often the accept loop, at the connection cap, looks for a shutdown
 _DIGITS = re.compile(r"[0-9]{1,18}")
+_TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"  # RFC 9110 5.6.2: a method, a field name
+# RFC 9112 3 and 5, with none of the leniency they allow: one SP between the parts, an ASCII
+# target (str.split, which http.server uses, also splits on NBSP and other non-ASCII spaces),
+# no whitespace before a field's colon, no obs-fold, no control character but HTAB in a value,
+# every line ended by CRLF. The version is left to http.server (400 or 505).
+_REQUEST_LINE = re.compile(rb"%s [\x21-\x7e]+(?: [\x21-\x7e]+)?\r\n" % _TOKEN)
+_FIELD_LINE = re.compile(rb"%s:[\t\x20-\x7e\x80-\xff]*\r\n" % _TOKEN)
 
 
 @dataclass(frozen=True)
@@ -221,6 +229,54 @@ class _DeadlineReader(io.RawIOBase):
         return self._sock.recv_into(buffer)
 
 
+class _MalformedHead(Exception):
+    """A request line or header line that breaks HTTP/1.1's grammar."""
+
+
+def _head_problem(line: bytes, request_line: bool) -> str:
+    if not line.endswith(b"\n"):
+        return "the request's head ends early"
+    if not line.endswith(b"\r\n"):
+        return "a line of the request's head ends in a bare LF, not CRLF"
+    if request_line:
+        return "malformed request line"
+    if line[:1] in (b" ", b"\t"):
+        return "a folded header line (obs-fold)"
+    return "malformed header line"
+
+
+class _RequestReader(io.BufferedReader):
+    """A connection's input, which checks each request's head as it is read.
+
+    From ``begin()`` on, the lines read (the request line, then the header lines up to the
+    empty one) must match RFC 9112's grammar, else ``_MalformedHead`` is raised. http.server
+    reads the head a line at a time through ``readline``, so this is the one place every
+    byte of it passes, before anything parses it; the body is read with ``read``, unchecked.
+    """
+
+    def __init__(self, raw: io.RawIOBase) -> None:
+        super().__init__(raw)
+        self._expected: re.Pattern[bytes] | None = None
+
+    def begin(self) -> None:
+        """The next line read is a request's first."""
+        self._expected = _REQUEST_LINE
+
+    def readline(self, size: int | None = -1, /) -> bytes:
+        line = super().readline(size)
+        expected = self._expected
+        if expected is None or (len(line) == size and not line.endswith(b"\n")):
+            return line  # not in a head, or cut at the caller's limit: the caller refuses it
+        if expected is _FIELD_LINE and line == b"\r\n":
+            self._expected = None  # the head is whole
+        elif expected.fullmatch(line):
+            self._expected = _FIELD_LINE
+        else:
+            self._expected = None
+            raise _MalformedHead(_head_problem(line, expected is _REQUEST_LINE))
+        return line
+
+
 class _SocketWriter(io.BufferedIOBase):
     """Every write goes out whole (sendall), at once."""
 
@@ -260,7 +316,8 @@ def _handler(
             if isinstance(self.connection, ssl.SSLSocket):
                 self.connection.do_handshake()  # the timeout bounds the handshake as a whole
             self._reader = _DeadlineReader(self.connection)
-            self.rfile = io.BufferedReader(self._reader)
+            self._head = _RequestReader(self._reader)
+            self.rfile = self._head
             self.wfile = _SocketWriter(self.connection)
             self._linger = False
 
@@ -280,6 +337,18 @@ def _handler(
                 self._reader.deadline = time.monotonic() + options.header_timeout
                 self.handle_one_request()
                 wait = options.idle_timeout
+
+        def handle_one_request(self) -> None:
+            """One request; a malformed head gets 400 and ends the connection, since where
+            the request ends, and so where the next one starts, is then unknown."""
+            # http.server sets these as it parses the request line; a refusal of that line
+            # must not answer as the previous request would (after a HEAD, without a body)
+            self.command = self.requestline = self.request_version = ""
+            self._head.begin()
+            try:
+                super().handle_one_request()
+            except _MalformedHead as err:
+                self._refuse(HTTPStatus.BAD_REQUEST, str(err))
 
         def finish(self) -> None:
             super().finish()
