@@ -188,14 +188,18 @@ def _check_no_userinfo(url: str) -> str:
 SignedHttpUrl = Annotated[HttpUrl, AfterValidator(_check_no_userinfo)]
 
 
+_PATH_PARAMETERS = re.compile(r";[^/]*")  # RFC 3986 3.3: ``;name=value`` ends a segment
+
+
 def redact_url(url: str) -> str:
-    """The URL without user info, query or fragment, safe to print."""
+    """The URL without user info, path parameters (``/app;jsessionid=…/``, in any segment),
+    query or fragment, safe to print: each of them may carry a credential."""
     parts = urlsplit(url)
     host = parts.hostname or ""
     if ":" in host:
         host = f"[{host}]"
     netloc = f"{host}:{parts.port}" if parts.port else host
-    return f"{parts.scheme}://{netloc}{parts.path}"
+    return f"{parts.scheme}://{netloc}{_PATH_PARAMETERS.sub('', parts.path)}"
 
 
 HOST_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,252}")
