@@ -21,6 +21,7 @@ from .config_types import AttributionSettings, ConfigError
 from .logs import LEVELS, setup_logging
 from .server import WebOptions
 from .sharding import shard_from
+from .state_checks import check_state_path, real_path
 from .tls import TlsSettings
 from .webconfig import WebSecurity
 
@@ -172,12 +173,18 @@ def _install_signal_handlers(stop: threading.Event, reload: threading.Event) -> 
 
 def check(config: Config, web_config: str | Path | None) -> None:
     """What start builds from the configuration, built once and dropped: every target's
-    client and the web config. ConfigError lists what would stop the exporter."""
+    client, the web config and the state file. ConfigError lists what would stop the
+    exporter."""
     problems = []
     try:
         check_backends(config.targets)
     except ConfigError as err:
         problems.extend(err.problems)
+    if config.state_file:
+        try:  # read-only: an exporter running on the file keeps it
+            check_state_path(real_path(Path(config.state_file)))
+        except ConfigError as err:
+            problems.extend(err.problems)
     if web_config:
         try:
             WebSecurity(web_config)  # reads the web config and its certificates, as start does

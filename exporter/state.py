@@ -12,13 +12,20 @@ only the remembered jobs that changed, and read at start, so a restart (even ``k
 neither recounts finished jobs nor misses those that finished while the exporter was down.
 Without it they live in memory: a reload keeps them, a restart starts clean.
 
-A JSON state file (format version 1 or 2, written by earlier versions) at the configured path is
-migrated at start: the database is built in a temporary file beside it and renamed over it, so
-a crash leaves either the old file or the new one. Temporary files a kill -9 left behind are
-removed at start. A missing or unreadable file is reported and the exporter starts clean (an
-unreadable one is replaced); a target whose saved entry is unusable starts clean alone (checked
-by ``ledger_state``). One process at a time: ``<file>.lock`` beside it is held with ``flock`` for
-the process' lifetime, and a second process on the same file exits.
+Opening is designed to lose nothing (docs/limits.md, "The state file"): ``state_checks``
+refuses, before anything is written, a file or directory the exporter cannot use as it is (a
+ConfigError naming the cause and the fix); a missing file starts clean; only a file proven not
+to be a database of ours (another program's database, not a database and not JSON, or one that
+fails SQLite's ``quick_check``) is set aside, renamed to ``<file>.corrupt-<time>`` with its
+journals, and the exporter starts clean. A JSON state file (format version 1 or 2, written by
+earlier versions) is migrated: the database is built in a temporary file beside it and renamed
+over it, so a crash leaves either the old file or the new one. Temporary files a kill -9 left
+behind are removed at start. A target whose saved entry is unusable starts clean alone (checked
+by ``ledger_state``), with a log line naming the target and the field.
+
+One process at a time: ``<file>.lock`` beside the real file is held with ``flock`` for the
+process' lifetime, and so is the database file itself, so neither a second process on the same
+path nor one on a hard link or another spelling of it can write the same database.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ import json
 import logging
 import os
 import re
+import secrets
 import sqlite3
 import tempfile
 import threading
@@ -40,12 +48,20 @@ from typing import Protocol
 
 from .config_files import FileProblem, read_regular_file
 from .config_types import ConfigError
+from .state_checks import (
+    APPLICATION_ID,
+    SIDECARS,
+    SQLITE_MAGIC,
+    check_state_path,
+    header,
+    is_ours,
+    real_path,
+)
 
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 2  # of JSON state files: version 1 held each target's counts alone
 STORE_VERSION = 3  # of the database, which holds what version 2 held, one row per job
-SQLITE_MAGIC = b"SQLite format 3\x00"
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS targets (
@@ -56,6 +72,11 @@ CREATE TABLE IF NOT EXISTS known (
 """
 STATE_FILE_LIMIT = 512 * 1024 * 1024  # ~5 million known jobs
 FORGET_AFTER = 7 * 86400.0
+_CORRUPTION = {11, 26}  # SQLITE_CORRUPT, SQLITE_NOTADB: proven; any other error is not
+
+
+class NotOurs(Exception):
+    """The file is readable and proven not to be a state database of ours."""
 
 
 @dataclass(slots=True)
@@ -76,7 +97,8 @@ class SavedLedger(Protocol):
 class StateFile:
     """Entries by target name, in the database at ``path`` when given, else in memory only.
 
-    With a path, the file is locked from construction until ``close``."""
+    With a path, the file is checked (ConfigError when it cannot be used as it is) and locked
+    from construction until ``close``."""
 
     def __init__(
         self,
@@ -84,14 +106,17 @@ class StateFile:
         clock: Callable[[], float] = time.time,
         forget_after: float = FORGET_AFTER,
     ) -> None:
-        self.path = Path(path) if path is not None else None
+        self.path = real_path(Path(path)) if path is not None else None
         self.clock = clock
         self.forget_after = forget_after
         self._lock = threading.Lock()
         self._entries: dict[str, _Entry] = {}
         self._lock_fd = -1
+        self._file_fd = -1  # the database file itself, locked
+        self._number = 0  # this database's number, in its header and every save's journal
         self._db: sqlite3.Connection | None = None
         if self.path is not None:
+            check_state_path(self.path)
             self._lock_fd = self._acquire(self.path)
             self._remove_leftovers(self.path)
 
@@ -116,6 +141,24 @@ class StateFile:
             raise ConfigError([f"state_file: {path} is in use by another process"]) from None
         return fd
 
+    def _hold(self, fd: int) -> None:
+        """Lock the database file open on ``fd`` (by its inode: a hard link or another path to
+        it is the same lock) and keep it for the process' lifetime; ConfigError when another
+        process holds it. The previous file's descriptor is closed (its database is closed)."""
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise ConfigError(
+                [
+                    f"state_file: {self.path} is in use by another process, under another name"
+                    " (a hard link or another path to the same file)"
+                ]
+            ) from None
+        if self._file_fd >= 0:
+            os.close(self._file_fd)
+        self._file_fd = fd
+
     @staticmethod
     def _remove_leftovers(path: Path) -> None:
         """Temporary files of migrations cut short (kill -9 before the rename)."""
@@ -129,70 +172,147 @@ class StateFile:
             log.info("state file %s: removed %d unfinished temporary files", path, removed)
 
     def close(self) -> None:
-        """Close the database and release the lock (the lock file stays: removing it would race
-        a starting process)."""
+        """Close the database and release the locks (the lock file stays: removing it would
+        race a starting process). The database closes first: closing another descriptor of
+        its file would drop SQLite's own locks."""
         with self._lock:
             if self._db is not None:
                 self._db.close()
                 self._db = None
-        if self._lock_fd >= 0:
-            os.close(self._lock_fd)
-            self._lock_fd = -1
+        for name in ("_file_fd", "_lock_fd"):
+            fd = getattr(self, name)
+            if fd >= 0:
+                os.close(fd)
+                setattr(self, name, -1)
 
     def load(self) -> None:
         """Open the database (migrating a JSON state file); no entries (and a log line) when
-        there is none to use.
+        there is none to use. ConfigError when the database cannot be opened for a reason
+        that is not proven corruption (the lock released, nothing touched).
 
         Counts are checked when a target restores its own (one bad entry costs that target
         only); here the envelope and each entry's identity and absence."""
         if self.path is None:
             return
-        if not self.path.exists() and not self.path.is_symlink():
-            log.info("state file %s does not exist yet: starting clean", self.path)
+        try:
+            self._load(self.path)
+        except (OSError, sqlite3.Error) as err:  # a full disk, say, while building it
+            self.close()
+            why = getattr(err, "strerror", None) or str(err) or type(err).__name__
+            raise ConfigError(
+                [f"state_file: cannot prepare {self.path}: {why}: nothing was changed in it"]
+            ) from None
+        except BaseException:
+            self.close()
+            raise
+
+    def _load(self, path: Path) -> None:
+        if not path.exists():
+            log.info("state file %s does not exist yet: starting clean", path)
             return self._replace({})
+        head = header(path)
+        if head.startswith(SQLITE_MAGIC):
+            try:
+                return self._open_database(path, is_ours(head))
+            except NotOurs as err:
+                return self._set_aside(str(err))
         try:
-            with open(self.path, "rb") as file:
-                magic = file.read(len(SQLITE_MAGIC))
-        except OSError:
-            magic = b""
-        if magic == SQLITE_MAGIC and self.path.is_file() and not self.path.is_symlink():
-            return self._open_database()
-        try:
-            data = json.loads(read_regular_file(self.path, STATE_FILE_LIMIT))
+            data = json.loads(read_regular_file(path, STATE_FILE_LIMIT))
         except FileProblem as err:
-            return self._unusable(str(err))
+            raise ConfigError([f"state_file: {err}"]) from None
         except (ValueError, RecursionError):  # RecursionError: JSON nested too deep
-            return self._unusable("neither a database nor JSON")
+            return self._set_aside("neither a database nor JSON")
         try:
             entries = _entries(data)
         except (ValueError, TypeError, KeyError, AttributeError) as err:
-            return self._unusable(str(err) or type(err).__name__)
+            return self._set_aside(str(err) or type(err).__name__)
         self._replace(entries)
-        log.info("state file %s: migrated from JSON: restored %d targets", self.path, len(entries))
+        log.info("state file %s: migrated from JSON: restored %d targets", path, len(entries))
 
-    def _open_database(self) -> None:
+    def _open_database(self, path: Path, marked: bool | None) -> None:
+        """Open the database at ``path``: NotOurs when it is proven not to be a state database
+        of ours, ConfigError for any other error (permission, I/O, a lock)."""
+        if marked is False:
+            raise NotOurs("an SQLite database of another program")
+        self._hold(os.open(path, os.O_RDWR | os.O_CLOEXEC))
         try:
-            db = _connect(self.path)
-            version = db.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()
-            if version is None or version[0] != str(STORE_VERSION):
-                db.close()
-                raise sqlite3.DatabaseError(f"not a version {STORE_VERSION} state database")
-            rows = db.execute("SELECT name, identity, absent_since FROM targets").fetchall()
+            db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         except sqlite3.Error as err:
-            return self._unusable(str(err) or type(err).__name__)
+            raise _open_error(path, err) from None
+        try:
+            rows = self._check_database(db, path, marked)
+        except BaseException:
+            db.close()
+            raise
         entries = {}
         for name, identity, absent in rows:
-            if isinstance(identity, (str, type(None))) and isinstance(absent, (float, type(None))):
+            if not isinstance(identity, (str, type(None))):
+                log.error("state file: target %s: field identity is unusable: starts clean", name)
+            elif not isinstance(absent, (float, type(None))):
+                log.error(
+                    "state file: target %s: field absent_since is unusable: it starts clean", name
+                )
+            else:
                 entries[str(name)] = _Entry(identity, None, absent)
-            else:  # that target alone starts clean
-                log.error("state file: the entry of target %s is unusable: it starts clean", name)
         with self._lock:
             self._db, self._entries = db, entries
-        log.info("state file %s: restored %d targets", self.path, len(entries))
+        log.info("state file %s: restored %d targets", path, len(entries))
 
-    def _unusable(self, why: str) -> None:
-        log.error("state file %s is unusable (%s): starting clean", self.path, why)
+    def _check_database(
+        self, db: sqlite3.Connection, path: Path, marked: bool | None
+    ) -> list[tuple]:
+        """Our tables, intact (``quick_check``), in WAL mode, marked; the targets' rows."""
+        try:
+            tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+            if "meta" not in tables:
+                raise NotOurs("an SQLite database without our tables")
+            version = db.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()
+            if version is None or version[0] != str(STORE_VERSION):
+                raise NotOurs(f"not a version {STORE_VERSION} state database")
+            problems = [row[0] for row in db.execute("PRAGMA quick_check")]
+            if problems != ["ok"]:
+                raise NotOurs(f"SQLite's quick_check failed: {problems[0]}")
+            db.execute("PRAGMA journal_mode = WAL")
+            db.execute("PRAGMA synchronous = FULL")
+            db.executescript(SCHEMA)
+            self._number = db.execute("PRAGMA user_version").fetchone()[0]
+            if not marked or not self._number:  # made before the mark: marked now
+                self._number = _new_number()
+                db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+                db.execute(f"PRAGMA user_version = {self._number}")
+            return db.execute("SELECT name, identity, absent_since FROM targets").fetchall()
+        except sqlite3.Error as err:
+            if err.sqlite_errorcode & 0xFF in _CORRUPTION:
+                raise NotOurs(str(err)) from None
+            raise _open_error(path, err) from None
+
+    def _set_aside(self, why: str) -> None:
+        """Rename a file proven unusable, with its journals, to ``<file>.corrupt-<time>``, and
+        start clean in a new database."""
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(self.clock()))
+        aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
+        serial = 1
+        while aside.exists():
+            serial += 1
+            aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}-{serial}")
+        log.error(
+            "state file %s is not a state database (%s): moved to %s; starting clean",
+            self.path,
+            why,
+            aside,
+        )
+        self._move_aside(aside)
+        os.replace(self.path, aside)
+        _fsync_path(self.path.parent)
         self._replace({})
+
+    def _move_aside(self, aside: Path) -> None:
+        """The journals beside the file, renamed beside ``aside``: a new database must not
+        replay them, and they may hold what the file is missing."""
+        for suffix in SIDECARS:
+            journal = Path(f"{self.path}{suffix}")
+            if journal.exists():
+                os.replace(journal, f"{aside}{suffix}")
 
     def _replace(self, entries: dict[str, _Entry]) -> None:
         """A new database holding ``entries`` (JSON-encoded counts), built beside the file and
@@ -200,10 +320,13 @@ class StateFile:
         directory = self.path.parent
         directory.mkdir(parents=True, exist_ok=True)
         fd, temporary = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=directory)
-        os.close(fd)
+        number = _new_number()
+        held = False
         try:
             build = sqlite3.connect(temporary, isolation_level=None)
             try:
+                build.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+                build.execute(f"PRAGMA user_version = {number}")
                 build.executescript(SCHEMA)
                 build.execute("BEGIN")
                 build.execute("INSERT INTO meta VALUES ('version', ?)", (str(STORE_VERSION),))
@@ -212,17 +335,23 @@ class StateFile:
                 build.execute("COMMIT")
             finally:
                 build.close()
-            _fsync_path(temporary)
-            for suffix in ("-wal", "-shm"):  # of the file replaced, if it was a database
-                Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+            os.fsync(fd)
+            held = True
+            self._hold(fd)  # the new file's inode, locked before it takes the name
+            if any(Path(f"{self.path}{suffix}").exists() for suffix in SIDECARS):
+                orphans = self.path.with_name(f"{self.path.name}.orphaned-{number}")
+                log.warning("state file %s: stray journals moved to %s-*", self.path, orphans)
+                self._move_aside(orphans)
             os.replace(temporary, self.path)
         except BaseException:
+            if not held:
+                os.close(fd)
             Path(temporary).unlink(missing_ok=True)
             raise
         _fsync_path(directory)
         db = _connect(self.path)
         with self._lock:
-            self._db = db
+            self._db, self._number = db, number
             self._entries = {
                 name: _Entry(e.identity, None, e.absent_since) for name, e in entries.items()
             }
@@ -236,6 +365,9 @@ class StateFile:
         try:
             self._db.execute("BEGIN IMMEDIATE")
             try:
+                # the header page, rewritten by every transaction: binds the journal to this
+                # database (state_checks.wal_belongs)
+                self._db.execute(f"PRAGMA user_version = {self._number}")
                 yield self._db
             except BaseException:
                 self._db.execute("ROLLBACK")
@@ -258,8 +390,11 @@ class StateFile:
                 del self._entries[name]
                 log.info("target %s: its identity changed: new baseline", name)
                 if self._db is not None:
-                    with self._transaction() as db:
-                        _delete(db, name)
+                    try:
+                        with self._transaction() as db:
+                            _delete(db, name)
+                    except OSError as err:  # its first save replaces the entry whole
+                        log.error("cannot write the state file %s: %s", self.path, err)
                 return None
             if self.path is None:
                 del self._entries[name]
@@ -282,6 +417,8 @@ class StateFile:
             log.error("target %s: its saved state cannot be read (%s): it starts clean", name, err)
             return None
         counts = _decoded(row[0]) if row is not None else None
+        if row is not None and counts is None:
+            log.error("state file: target %s: field counts is not JSON: it starts clean", name)
         if isinstance(counts, dict) and "known" not in counts:
             counts["known"] = known
         return counts
@@ -364,7 +501,9 @@ class StateFile:
                         name,
                         self.forget_after / 86400,
                     )
-            if self._db is not None and (absent or dropped):
+            if self._db is None or not (absent or dropped):
+                return
+            try:
                 with self._transaction() as db:
                     db.executemany(
                         "UPDATE targets SET absent_since = ? WHERE name = ?",
@@ -372,6 +511,8 @@ class StateFile:
                     )
                     for name in dropped:
                         _delete(db, name)
+            except OSError as err:  # the next successful write of each entry catches up
+                log.error("cannot write the state file %s: %s", self.path, err)
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -386,6 +527,21 @@ def _connect(path: Path) -> sqlite3.Connection:
         db.close()
         raise
     return db
+
+
+def _new_number() -> int:
+    """A database's number: random, non-zero, within SQLite's signed 32-bit ``user_version``."""
+    return secrets.randbelow(2**31 - 1) + 1
+
+
+def _open_error(path: Path, err: sqlite3.Error) -> ConfigError:
+    """An error opening the database that proves nothing about its content: stop, and say it."""
+    return ConfigError(
+        [
+            f"state_file: cannot open the database {path}: {err}: check that the exporter's user"
+            " can read and write it and its directory, and that the disk is healthy"
+        ]
+    )
 
 
 def _write_counts(

@@ -36,10 +36,12 @@ def test_corrupt_or_missing_state_starts_clean(tmp_path: Path, caplog) -> None:
         sim.add_job("a", status="SUCCEEDED")
         config = {"state_file": str(path), "targets": [sim.target_config("t")]}
         exporter = Exporter(parse_config(config))
-        assert "unusable" in caplog.text
+        assert "is not a state database (neither a database nor JSON)" in caplog.text
         assert exporter.poll_all_once()
         exporter.close()
-    assert read_state(path)["targets"]["t"]["counts"]["baselined"] is True  # replaced
+    assert read_state(path)["targets"]["t"]["counts"]["baselined"] is True  # a new database
+    (aside,) = tmp_path.glob("state.json.corrupt-*")
+    assert aside.read_text().startswith('{"version": 1')  # kept, never deleted
     path.unlink()
     with RaySimulator() as sim:
         exporter = Exporter(

@@ -198,7 +198,7 @@ def test_negative_count_is_never_exported(saved: dict, simulator: RaySimulator, 
     [b"[" * 100_000, b'{"version": 1, "targets": [1]}', b"\xff\xfe", b"null", b""],
     ids=["deep JSON", "targets a list", "not UTF-8", "null", "empty"],
 )
-def test_unusable_file_starts_every_target_clean(
+def test_unusable_file_is_set_aside_and_every_target_starts_clean(
     content: bytes, simulator: RaySimulator, tmp_path: Path, caplog
 ) -> None:
     path = tmp_path / "state.json"
@@ -206,11 +206,13 @@ def test_unusable_file_starts_every_target_clean(
     caplog.set_level(logging.INFO)
     exporter = Exporter(config_for(simulator, path))
     try:
-        assert "is unusable" in caplog.text
+        assert "is not a state database" in caplog.text
         assert exporter.poll_all_once()
     finally:
         exporter.close()
-    assert set(read_state(path)["targets"]) == {"good", "bad"}  # replaced by a database
+    assert set(read_state(path)["targets"]) == {"good", "bad"}  # a new database
+    (aside,) = tmp_path.glob("state.json.corrupt-*")  # the old file, moved, never deleted
+    assert aside.read_bytes() == content
 
 
 def test_leftover_temporary_files_are_removed_at_start(
