@@ -11,6 +11,7 @@ REASONS = (
     "throttled",
     "parse",
     "too_large",
+    "state_save",  # the counts could not be saved to the state file: not published either
     "other",
 )
 

@@ -139,6 +139,17 @@ _FAMILIES = [
         "counter",
         "Listed items left out because they had no identity or the wrong shape.",
     ),
+    Family(
+        "jobfleet_state_save_failures_total",
+        "counter",
+        "Saves of the target's counts to the state file that failed (the counts since are"
+        " not published until a save succeeds).",
+    ),
+    Family(
+        "jobfleet_state_last_save_timestamp_seconds",
+        "gauge",
+        "When the target's counts were last saved to the state file (epoch).",
+    ),
     Family("jobfleet_api_requests_total", "counter", "Backend API requests by operation and code."),
     Family(
         "jobfleet_api_request_duration_seconds",

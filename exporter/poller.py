@@ -16,12 +16,12 @@ from .heap import LARGE_LISTING, release_free_heap
 from .identity import fingerprint
 from .model import Cluster
 from .reconcile import JobLedger
-from .render import API_PART, Block, BlockKey, Exposition
+from .render import API_PART, Block, BlockKey, Encoded, Exposition
 from .renderers.clusters import render_clusters
-from .renderers.health import render_api, render_health
+from .renderers.health import render_api, render_health, render_saves
 from .renderers.jobs import JobLines, render_jobs
 from .state import StateFile
-from .status import ApiStats, ResourceHealth, ResourceStatus
+from .status import ApiStats, ResourceHealth, ResourceStatus, SaveHealth
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +70,8 @@ class TargetPoller:
             else:
                 self.backend.resume(self.ledger.unfinished())
         self._job_lines = JobLines()  # per-job series kept between publishes
+        self._jobs_published: Encoded | None = None  # the job series as last saved
+        self.saves = SaveHealth() if state is not None else None
         self.clusters: list[Cluster] | None = None
         self.health = {resource: ResourceHealth() for resource in target.resources}
         self._not_before = dict.fromkeys(target.resources, 0.0)
@@ -115,7 +117,7 @@ class TargetPoller:
                     log.debug("target %s %s: retired during a poll", self.target.name, resource)
                 elif resource == "jobs":
                     self.ledger.apply(listing.items, now, listing.as_of, listing.complete)
-                    self._save()
+                    self._save(now)
                 else:
                     self.clusters = listing.items
         except PollError as err:
@@ -143,15 +145,22 @@ class TargetPoller:
             release_free_heap()
         return health.up
 
-    def _save(self) -> None:
+    def _save(self, now: float) -> None:
         """Persist what was counted before it is published: after a crash, a restart goes on
-        from counts at least as high as any that was scraped."""
+        from counts at least as high as any that was scraped.
+
+        A save that fails fails the poll (reason ``state_save``), and the job series stay as
+        last saved: what the ledger counted since is published with the next good save, which
+        writes it all, so no counter ever goes down, not even across a kill -9 meanwhile."""
         if self.state is None:
             return
         try:
             self.state.save(self.target.name, self.identity, self.ledger)
         except OSError as err:
-            log.error("target %s: cannot write the state file: %s", self.target.name, err)
+            self.saves.failed += 1
+            self.saves.pending = True
+            raise PollError("state_save", f"cannot write the state file: {err}") from None
+        self.saves.pending, self.saves.last_success = False, now
 
     def _succeeded(self, resource: str, complete: bool, skipped: int, now: float) -> None:
         health = self.health[resource]
@@ -210,11 +219,18 @@ class TargetPoller:
         block = Block(self._base)
         render_health(block, resource, self.health[resource])
         with self._lock:
-            if resource == "jobs" and self.ledger.baselined:
-                render_jobs(block, self.ledger, self.target.per_job_series, self._job_lines)
+            if resource == "jobs":
+                if self.saves is not None:
+                    render_saves(block, self.saves)
+                if self.ledger.baselined and (self.saves is None or not self.saves.pending):
+                    jobs = Block(self._base)
+                    render_jobs(jobs, self.ledger, self.target.per_job_series, self._job_lines)
+                    self._jobs_published = jobs.encode()
             elif resource == "clusters" and self.clusters is not None:
                 render_clusters(block, self.clusters, self.declaration.cluster_states)
         encoded = block.encode()
+        if resource == "jobs" and self._jobs_published is not None:
+            encoded = encoded.merged(self._jobs_published)
         # The request counters are shared by the target's resources, polled in parallel: render
         # and store them under one lock, or a slower poll could store an older snapshot last.
         with self._api_lock:

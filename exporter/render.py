@@ -163,6 +163,16 @@ class Encoded(dict[str, bytes]):
         super().__init__(text)
         self.openmetrics = openmetrics
 
+    def merged(self, other: Encoded) -> Encoded:
+        """This block's samples followed by ``other``'s, family by family."""
+        text = {f: self.get(f, b"") + other.get(f, b"") for f in self.keys() | other.keys()}
+        openmetrics = {
+            f: self.openmetrics.get(f, self.get(f, b""))
+            + other.openmetrics.get(f, other.get(f, b""))
+            for f in self.openmetrics.keys() | other.openmetrics.keys()
+        }
+        return Encoded(text, openmetrics)
+
 
 class Block:
     """The samples of one (target, resource), grouped by family.

@@ -29,6 +29,16 @@ class ResourceHealth:
     errors: dict[str, int] = field(default_factory=lambda: dict.fromkeys(REASONS, 0))
 
 
+@dataclass(slots=True)
+class SaveHealth:
+    """A target's saves to the state file: failures so far, the last good one (epoch), and
+    whether what its ledger counted since is unsaved (and so unpublished)."""
+
+    failed: int = 0
+    last_success: float | None = None
+    pending: bool = False
+
+
 class ApiStats:
     """Requests and their latency per (operation, code), shared by a target's pollers."""
 

@@ -195,11 +195,13 @@ def on_clock(poller: TargetPoller, clock: Callable[[], float]) -> None:
 
 
 @contextlib.contextmanager
-def simulated_fleet(per_job_series: str = "all") -> Iterator[tuple[Exporter, Callable[[], None]]]:
+def simulated_fleet(
+    per_job_series: str = "all", state_file: Path | None = None
+) -> Iterator[tuple[Exporter, Callable[[], None]]]:
     """An exporter polling a simulator of every declared backend (a target named after it,
-    with the attribution its declaration gives the demo) on a fake clock; yield it and
-    ``advance()``, which moves the workloads 5 simulated seconds on and polls every target
-    once."""
+    with the attribution its declaration gives the demo) on a fake clock, saving to
+    ``state_file`` if given; yield it and ``advance()``, which moves the workloads 5 simulated
+    seconds on and polls every target once."""
     from exporter.backends import registry
     from exporter.config import parse_config
 
@@ -219,6 +221,7 @@ def simulated_fleet(per_job_series: str = "all") -> Iterator[tuple[Exporter, Cal
             parse_config(
                 {
                     "defaults": {"per_job_series": per_job_series},
+                    **({"state_file": str(state_file)} if state_file else {}),
                     "targets": [
                         sim.target_config(
                             name, attribution=registry.declaration(name).demo_attribution

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..render import Block
-from ..status import ApiStats, ResourceHealth
+from ..status import ApiStats, ResourceHealth, SaveHealth
 
 
 def render_health(block: Block, resource: str, health: ResourceHealth) -> None:
@@ -28,3 +28,10 @@ def render_api(block: Block, stats: ApiStats) -> None:
             block.add_histogram(
                 "jobfleet_api_request_duration_seconds", histogram, (("operation", operation),)
             )
+
+
+def render_saves(block: Block, saves: SaveHealth) -> None:
+    """The state file's saves of the target's counts (with ``state_file`` only)."""
+    block.add("jobfleet_state_save_failures_total", saves.failed)
+    if saves.last_success is not None:
+        block.add("jobfleet_state_last_save_timestamp_seconds", saves.last_success)
