@@ -276,7 +276,7 @@ def test_jobs_in_an_unknown_status_are_not_fetched_by_id_at_every_poll() -> None
     assert value(body, "jobfleet_poll_errors_total") == 0
 
 
-def test_jobs_leaving_processing_are_fetched_by_id_a_bounded_number_per_poll() -> None:
+def test_jobs_leaving_processing_are_found_by_the_ended_lists_the_rest_by_id_bounded() -> None:
     with ModelArtsLiteSimulator() as sim:
         keys = [sim.add_job(f"j-{i:03}", status="PROCESSING") for i in range(200)]
         exporter = modelarts_exporter(sim)
@@ -290,7 +290,9 @@ def test_jobs_leaving_processing_are_fetched_by_id_a_bounded_number_per_poll() -
                 sim.requests.clear()
                 assert poller.poll("jobs"), poller.health["jobs"].last_error  # within 1.5 s
                 by_id = [query["id"] for query in sim.requests if "id" in query]
-                assert len(sim.requests) == 1 + len(by_id) <= 1 + MAX_FETCHES_BY_ID
+                lists = [query["status"] for query in sim.requests if "status" in query]
+                assert lists in (["PROCESSING"], ["PROCESSING", "FINISHED", "DELETED"])
+                assert len(by_id) <= MAX_FETCHES_BY_ID
                 fetched.update(by_id)
                 if not by_id:
                     break
@@ -299,12 +301,41 @@ def test_jobs_leaving_processing_are_fetched_by_id_a_bounded_number_per_poll() -
     assert not by_id, "still fetching by id after 40 polls"
     suspended = {key for key in keys if int(key[2:]) % 2 == 0}
     assert {key: fetched[key] for key in keys} == {
-        key: 1 + UNKNOWN_RECHECKS if key in suspended else 1 for key in keys
-    }  # every job asked for, none starved; an unknown status only a few times, not forever
+        key: 1 + UNKNOWN_RECHECKS if key in suspended else 0 for key in keys
+    }  # the ended found by their lists; an unknown status by id only a few times, not forever
     body = exporter.exposition.body()
     assert value(body, "jobfleet_jobs_finished_total", status="FINISHED") == 100
     assert value(body, "jobfleet_jobs", phase="unknown", status="SUSPENDED") == 100
     assert value(body, "jobfleet_poll_errors_total") == 0
+
+
+def test_500_ends_during_a_partial_list_are_counted_in_one_poll_before_records_vanish() -> None:
+    """The full list is cut short (the API's cap), 500 jobs end at once and 150 of them are
+    removed from the API one poll later: every end is counted, in the poll after it (the list of
+    FINISHED jobs is within the cap here; beyond it, the rest are fetched by id)."""
+    with ModelArtsLiteSimulator(page_limit=600) as sim:
+        old = [sim.add_job(f"old-{i:03}", status="DELETED") for i in range(400)]
+        keys = [sim.add_job(f"j-{i:03}", status="PROCESSING") for i in range(500)]
+        exporter = modelarts_exporter(sim)
+        poller = exporter.pollers[0]
+        try:
+            assert poller.poll("jobs")  # the full list: partial, but every active job read
+            assert poller.health["jobs"].incomplete
+            for i, key in enumerate(keys):
+                sim.set_job(key, status="FINISHED", abnormal_count=1 if i % 5 == 0 else None)
+            sim.requests.clear()
+            assert poller.poll("jobs"), poller.health["jobs"].last_error
+            assert len(sim.requests) <= 3  # PROCESSING, FINISHED, DELETED: no fetch by id
+            for key in keys[:150]:
+                sim.remove_job(key)
+            assert poller.poll("jobs")
+        finally:
+            exporter.close()
+    assert len(old) == 400
+    body = exporter.exposition.body()
+    assert value(body, "jobfleet_jobs_finished_total", phase="failed") == 100
+    assert value(body, "jobfleet_jobs_finished_total", phase="succeeded") == 400
+    assert value(body, "jobfleet_jobs_finished_total", phase="cancelled") == 0  # before baseline
 
 
 def test_emr_jobs_in_an_unknown_status_are_not_asked_for_at_every_poll() -> None:

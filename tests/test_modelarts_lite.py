@@ -144,7 +144,7 @@ def test_job_leaving_processing_with_abnormal_nodes_counts_once_as_failed() -> N
         sim.set_job("busy", status="FINISHED", abnormal_count=2)
         sim.requests.clear()
         assert poller.poll("jobs")  # the next interval
-        assert sim.requests == [{"status": "PROCESSING"}, {"id": "busy"}]
+        assert sim.requests == [{"status": "PROCESSING"}, {"status": "FINISHED"}]
         assert poller.poll("jobs")
         exporter.close()
     body = exporter.exposition.body()

@@ -3,8 +3,9 @@
 The API takes filters but no page parameter, yet answers with ``current/pages/size/total``: when
 those say the answer is partial, the listing is marked incomplete (and still used). Polls are
 cheap: only the active jobs (``status=PROCESSING``) each interval, the full list every
-``full_list_interval``, and a job that left PROCESSING is fetched by ``id`` so its final status
-is counted at once (at most ``MAX_FETCHES_BY_ID`` a poll, the rest in the next polls). A partial
+``full_list_interval``; when jobs left PROCESSING, the lists of the ended statuses find them in
+one or two requests however many ended, and only those these lists lack are fetched by ``id``
+(at most ``MAX_FETCHES_BY_ID`` a poll, the rest in the next polls). A partial
 full list never drops a job still active: the PROCESSING list is read with it, and every active
 job in neither answer is fetched by ``id``.
 """
@@ -63,6 +64,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ACTIVE = "PROCESSING"
+ENDED = ("FINISHED", "DELETED")  # listed by status when jobs leave PROCESSING
 MAX_FETCHES_BY_ID = 20  # per poll: 21 requests take ~4 s at the default 5 requests/s
 UNKNOWN_RECHECKS = 3  # fetches by id of a job that went from active to an unknown status
 KNOWN_PAIRS = (
@@ -267,9 +269,12 @@ class ModelArtsLiteBackend(Backend):
         return Listing(list(self._jobs.values()), not incomplete, skipped, as_of)
 
     def _refresh_active(self, deadline: float) -> tuple[bool, int, float | None]:
-        """The PROCESSING jobs, and by id up to ``MAX_FETCHES_BY_ID`` of the jobs last seen
-        active that the PROCESSING list no longer holds, those waiting longest first; the rest
-        wait for the next polls.
+        """The PROCESSING jobs; then, for the jobs last seen active that the PROCESSING list no
+        longer holds, the lists of the ended statuses (FINISHED, then DELETED while some are
+        still missing): however many ended at once, one or two requests find them, before the
+        API removes their records. Jobs neither list holds (a status this exporter does not
+        know, a list cut short, a record removed) are fetched by id, up to
+        ``MAX_FETCHES_BY_ID`` a poll, those waiting longest first; the rest in the next polls.
 
         A job in a status this exporter does not know (phase unknown) is not active. One that
         came to it from an active status is asked for again in ``UNKNOWN_RECHECKS`` more polls
@@ -280,31 +285,45 @@ class ModelArtsLiteBackend(Backend):
         active, partial, skipped, as_of = self._get({**self._filters, "status": ACTIVE}, deadline)
         fresh = {job.key: job for job in active}
         self._unconfirmed -= fresh.keys() | self._jobs.keys()
-        due = [
+        due = {
             key
             for key, job in self._jobs.items()
             if key not in fresh and (job.phase.active or key in self._rechecks)
-        ]
-        due.extend(self._unconfirmed)
-        due.sort(key=lambda key: self._checked.get(key, 0))
-        for key in due[:MAX_FETCHES_BY_ID]:
+        }
+        due |= self._unconfirmed
+        ended, more = self._ended(due - self._rechecks.keys(), deadline)
+        skipped += more
+        by_id = sorted(due - ended.keys(), key=lambda key: self._checked.get(key, 0))
+        for key in by_id[:MAX_FETCHES_BY_ID]:
             found, _, more, _ = self._get({"id": key}, deadline)
             skipped += more
-            match = next((j for j in found if j.key == key), None)
+            ended[key] = next((j for j in found if j.key == key), None)
+        for key, match in ended.items():
             if key in self._unconfirmed:
                 self._unconfirmed.discard(key)
-                if match is not None:
-                    fresh[key] = match
-                continue
-            self._count_recheck(key, self._jobs[key], match)
-            if match is None:
-                del self._jobs[key]  # gone from the API
-                self._checked.pop(key, None)
-            else:
+            elif key in self._jobs:
+                self._count_recheck(key, self._jobs[key], match)
+                if match is None:
+                    del self._jobs[key]  # gone from the API
+                    self._checked.pop(key, None)
+            if match is not None:
                 fresh[key] = match
         self._jobs.update(fresh)
         self._checked.update(dict.fromkeys(fresh, self._polls))
         return self._full_partial or partial, skipped, as_of
+
+    def _ended(self, wanted: set[str], deadline: float) -> tuple[dict[str, Job | None], int]:
+        """Of the jobs ``wanted``, those the lists of the ended statuses hold; and the items
+        those lists skipped."""
+        found: dict[str, Job | None] = {}
+        skipped = 0
+        for status in ENDED:
+            if not wanted - found.keys():
+                break
+            jobs, _, more, _ = self._get({**self._filters, "status": status}, deadline)
+            skipped += more
+            found.update((job.key, job) for job in jobs if job.key in wanted)
+        return found, skipped
 
     def _count_recheck(self, key: str, before: Job, after: Job | None) -> None:
         """How many more fetches by id ``key`` gets while its status is unknown here."""
