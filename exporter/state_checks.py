@@ -26,6 +26,7 @@ import stat
 import struct
 import tempfile
 from pathlib import Path
+from typing import BinaryIO
 
 from .config_types import ConfigError
 
@@ -152,26 +153,30 @@ def wal_belongs(path: Path) -> bool:
     if is_ours(head) is not True:
         return True
     try:
-        with open(f"{path}-wal", "rb") as file:
-            wal = file.read()
+        with open(f"{path}-wal", "rb") as wal:
+            return _frames_belong(wal, head)
     except FileNotFoundError:
         return True
     except OSError:
         return False
-    if len(wal) < _WAL_HEADER:
+
+
+def _frames_belong(wal: BinaryIO, head: bytes) -> bool:
+    """Read frame by frame (a journal may be large): see ``wal_belongs``."""
+    start = wal.read(_WAL_HEADER)
+    if len(start) < _WAL_HEADER:
         return True  # nothing to replay
-    magic, _version, page_size, _seq, salt1, salt2 = struct.unpack(">6I", wal[:24])
+    magic, _version, page_size, _seq, salt1, salt2 = struct.unpack(">6I", start[:24])
     if magic not in _WAL_MAGIC or not 512 <= page_size <= 65536:
         return True  # SQLite ignores a journal it cannot read
     own = head[_USER_VERSION], head[_APPLICATION_ID]
     marked = False  # the transaction being read has rewritten the header page
-    offset = _WAL_HEADER
-    while offset + _FRAME_HEADER + page_size <= len(wal):
-        page, commit, s1, s2 = struct.unpack(">4I", wal[offset : offset + 16])
+    while len(frame := wal.read(_FRAME_HEADER + page_size)) == _FRAME_HEADER + page_size:
+        page, commit, s1, s2 = struct.unpack(">4I", frame[:16])
         if (s1, s2) != (salt1, salt2):
             break  # frames of an earlier generation: SQLite replays none of them
-        image = wal[offset + _FRAME_HEADER : offset + _FRAME_HEADER + page_size]
         if page == 1:
+            image = frame[_FRAME_HEADER:]
             if (image[_USER_VERSION], image[_APPLICATION_ID]) != own:
                 return False
             marked = True
@@ -179,5 +184,4 @@ def wal_belongs(path: Path) -> bool:
             if not marked:
                 return False
             marked = False
-        offset += _FRAME_HEADER + page_size
     return True
