@@ -1,5 +1,7 @@
 """--demo: the simulated workload makes every metric move within a minute, and the demo serves."""
 
+from pathlib import Path
+
 import httpx
 
 from exporter.backends import registry
@@ -24,6 +26,7 @@ STATIC = {
     "jobfleet_cluster_started_timestamp_seconds",
     "jobfleet_list_incomplete",
     "jobfleet_list_items_skipped_total",
+    "jobfleet_state_save_failures_total",  # saves do not fail in the demo
 }
 
 
@@ -31,8 +34,8 @@ def family_of(sample_name: str) -> str:
     return max((f for f in FAMILIES if sample_name.startswith(f)), key=len)
 
 
-def test_workload_moves_every_metric_within_a_minute() -> None:
-    with simulated_fleet() as (exporter, advance):
+def test_workload_moves_every_metric_within_a_minute(tmp_path: Path) -> None:
+    with simulated_fleet(state_file=tmp_path / "state.db") as (exporter, advance):
         snapshots = []
         for _ in range(13):  # 60 simulated seconds, a poll every 5
             advance()

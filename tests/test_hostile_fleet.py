@@ -133,7 +133,12 @@ def attacks(bomb: bytes) -> dict[str, tuple[Callable[[RawServer], Callable], str
             None,
             2,
         ),
-        "colliding-ids": (lambda s: jobs_answer([job(k) for k in COLLIDING_IDS]), "http", None, 22),
+        "colliding-ids": (
+            lambda s: jobs_answer([job(k) for k in COLLIDING_IDS]),
+            "http",
+            None,
+            len(COLLIDING_IDS),
+        ),
         "hostile-attribution": (lambda s: jobs_answer(attribution_jobs()), "http", None, 14),
         "newline-ids": (
             lambda s: jobs_answer([job(f"x\n{FORGED}", status=f"ODD\n{FORGED}")]),
