@@ -60,6 +60,9 @@ log = logging.getLogger(__name__)
 API_VERSION = "2023-08-08"
 PAGE_SIZE = 100
 WATERMARK_OVERLAP = 600.0  # seconds re-read before the newest submitTime seen, at least
+# How far a submitTime an answer gives may be from the one the API filters by (rounded, or
+# re-derived by a proxy): a window meant to hold a job starts this much before its time
+SUBMIT_SLACK = 60.0
 OPEN_END = 86400.0  # a window's end lies this far past both clocks: open-ended in effect
 MAX_STEPS_BACK = 20  # pages read again for deletions in one walk before it is incomplete
 TIE_ROUNDS = 10  # reads of a group of equal submitTime before it counts as incomplete
@@ -279,16 +282,25 @@ class _Walk:
         return len(self.found) - before
 
 
-def _boundary_times(pages: dict[int, _Page]) -> list[float]:
-    """The submitTime of each group of equal ones split across two consecutive pages."""
-    times = set()
-    for index, page in pages.items():
+def _boundary_spans(pages: dict[int, _Page]) -> list[tuple[float, float]]:
+    """Where a group of equal submitTime may be split across two consecutive pages: around
+    each boundary whose two sides are within ``SUBMIT_SLACK`` (the times an answer gives may
+    be rounded or re-derived, so equal ones may not look equal), widened by it; overlapping
+    spans joined."""
+    spans: list[tuple[float, float]] = []
+    for index, page in sorted(pages.items()):
         following = pages.get(index + 1)
         if page.jobs and following is not None and following.jobs:
             last, first = page.jobs[-1].submit_time, following.jobs[0].submit_time
-            if last is not None and last == first:
-                times.add(last)
-    return sorted(times)
+            if last is not None and first is not None and abs(last - first) <= SUBMIT_SLACK:
+                spans.append((min(last, first) - SUBMIT_SLACK, max(last, first) + SUBMIT_SLACK))
+    joined: list[tuple[float, float]] = []
+    for low, high in sorted(spans):
+        if joined and low <= joined[-1][1]:
+            joined[-1] = (joined[-1][0], max(high, joined[-1][1]))
+        else:
+            joined.append((low, high))
+    return joined
 
 
 def _items(payload: Any, field: str, operation: str) -> list[Any]:
@@ -411,7 +423,9 @@ class EmrServerlessBackend(Backend):
         missed = [
             job.submit_time
             for key, job in walk.found.items()
-            if key not in self._jobs and job.submit_time is not None and job.submit_time < start
+            if key not in self._jobs
+            and job.submit_time is not None
+            and job.submit_time < start - SUBMIT_SLACK
         ]
         if not missed:
             return
@@ -451,7 +465,8 @@ class EmrServerlessBackend(Backend):
         between two reads, the page before is read again (``MAX_STEPS_BACK`` times at most,
         then the walk is incomplete and ``unstable``). Jobs of equal ``submitTime`` may come in
         any order, a new one per request: when a walk found fewer jobs than ``totalCount``,
-        each group of them across a page boundary is read on its own until all are seen.
+        each group of them across a page boundary (``_boundary_spans``: times within
+        ``SUBMIT_SLACK``, as an answer may round them) is read on its own until all are seen.
         """
         walk = _Walk()
         pages: dict[int, _Page] = {}
@@ -483,15 +498,22 @@ class EmrServerlessBackend(Backend):
             if page.size < PAGE_SIZE or page_num * PAGE_SIZE >= page.total:
                 break
             page_num += 1
+        # what the pages list now: the last read of each, and the reads again below (fewer of
+        # the jobs deleted during the walk than all it found, which could hide one missed)
+        listed = {job.key for kept in pages.values() for job in kept.jobs}
         # jobs submitted meanwhile sit on pages already read: read those again
         for again in range(1, page_num + 1):
-            if len(walk.found) >= page.total or not walk.add(self._page(params, again, deadline)):
+            if len(walk.found) >= page.total:
                 break
-        if len(walk.found) < page.total:
+            fresh = self._page(params, again, deadline)
+            listed.update(job.key for job in fresh.jobs)
+            if not walk.add(fresh):
+                break
+        if len(listed) < page.total:
             # a group of equal submitTime across a page boundary was reordered between two
             # reads (with no job deleted, nothing else can be missing)
-            for at in _boundary_times(pages):
-                if not self._read_ties(params, at, deadline, walk):
+            for span in _boundary_spans(pages):
+                if not self._read_ties(params, span, deadline, walk):
                     walk.complete, walk.unstable = False, True
                     log.warning(
                         "target %s: jobs submitted at one instant never listed in full",
@@ -499,10 +521,12 @@ class EmrServerlessBackend(Backend):
                     )
         return walk
 
-    def _read_ties(self, params: dict[str, Any], at: float, deadline: float, walk: _Walk) -> bool:
-        """Read every job submitted at ``at`` (epoch seconds), however they are ordered."""
-        millis = round(at * 1000)
-        window = {"submitTime": _window(millis, millis)}
+    def _read_ties(
+        self, params: dict[str, Any], span: tuple[float, float], deadline: float, walk: _Walk
+    ) -> bool:
+        """Read every job submitted within ``span`` (epoch seconds), however they are ordered."""
+        low, high = span
+        window = {"submitTime": _window(math.floor(low * 1000), math.ceil(high * 1000))}
         seen: set[str] = set()
         for _ in range(TIE_ROUNDS):
             page_num, total = 1, None
@@ -527,6 +551,8 @@ class EmrServerlessBackend(Backend):
         ahead of ours hides nothing) and starts a lookback (``WATERMARK_OVERLAP``, or more
         once jobs listed later were seen: ``_learn_lookback``) before the newest
         ``submitTime`` seen: a job listed up to that long after its submission is still found.
+        An active job is in the window only when its ``submitTime`` is ``SUBMIT_SLACK`` past
+        its start: one whose answers round or re-derive that time is never taken for deleted.
         """
         assert self._jobs is not None
         submits = sorted(job.submit_time or 0.0 for job in self._jobs.values())
@@ -534,12 +560,13 @@ class EmrServerlessBackend(Backend):
             (job for job in self._jobs.values() if job.phase.active),  # unknown waits for a walk
             key=lambda job: job.submit_time or 0.0,
         )
+        floors = [(job.submit_time or 0.0) - SUBMIT_SLACK for job in active]  # surely before it
         window_start = self._watermark - self._lookback
         best_cost, best_cut = math.inf, window_start
         for older_count in range(len(active) + 1):
             cut = window_start
             if older_count < len(active):
-                cut = min(window_start, active[older_count].submit_time or 0.0)
+                cut = min(window_start, floors[older_count])
             in_window = len(submits) - bisect.bisect_left(submits, cut)
             cost = older_count + max(1, math.ceil(in_window / PAGE_SIZE))
             if cost < best_cost:
@@ -550,8 +577,8 @@ class EmrServerlessBackend(Backend):
         window = _window(int(best_cut * 1000), int(end * 1000))
         walk = self._walk({"submitTime": window}, deadline)
         fresh, skipped = walk.found, walk.skipped
-        for job in active:
-            if (job.submit_time or 0.0) >= best_cut:
+        for job, floor in zip(active, floors, strict=True):
+            if floor >= best_cut:
                 if walk.complete and job.key not in fresh:  # gone from its window: deleted
                     self._jobs.pop(job.key, None)
                 continue
