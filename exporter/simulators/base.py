@@ -77,6 +77,16 @@ class Simulator:
         self.url = ""
         self._server: SimulatorServer | None = None
         self._workload: Workload | None = None
+        # When set, every job time an answer carries passes through it (epoch seconds in and
+        # out), afresh in each answer: a time rounded, or re-derived by a proxy or another
+        # version of the API, while the simulator keeps, sorts and filters by its own times.
+        self.jitter: Callable[[float], float] | None = None
+
+    def jittered_ms(self, millis: int | None) -> int | None:
+        """A time in epoch milliseconds as this answer gives it (``jitter``)."""
+        if millis is None or self.jitter is None:
+            return millis
+        return round(self.jitter(millis / 1000) * 1000)
 
     def handler_class(self) -> type[BaseHTTPRequestHandler]:
         raise NotImplementedError

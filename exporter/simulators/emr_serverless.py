@@ -385,6 +385,10 @@ class EmrServerlessSimulator(Simulator):
             page = jobs[(page_num - 1) * page_size : page_num * page_size]
             hidden = ("taskBizId", "visibleAt")
             rendered = [{k: v for k, v in job.items() if k not in hidden} for job in page]
+            if self.jitter is not None:
+                for job in rendered:
+                    for key in ("submitTime", "startTime", "endTime"):
+                        job[key] = self.jittered_ms(job[key])
         return {"requestId": _request_id(), "totalCount": len(jobs), "rayJobs": rendered}
 
     def _newest_first(self) -> list[dict[str, Any]]:

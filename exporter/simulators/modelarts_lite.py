@@ -220,7 +220,10 @@ class ModelArtsLiteSimulator(Simulator):
             ]
             matched.sort(key=lambda job: job["create_at"], reverse=True)
             shown = [{k: v for k, v in job.items() if k != "visible"} for job in matched]
-        size = min(len(shown), self.page_limit)
+            size = min(len(shown), self.page_limit)
+            for job in shown[:size] if self.jitter is not None else ():
+                for key in ("create_at", "update_at"):
+                    job[key] = self.jittered_ms(job[key])
         return {
             "current": 1,
             "data": shown[:size],

@@ -468,6 +468,12 @@ class RaySimulator(Simulator):
     # --- endpoints ------------------------------------------------------------------------
 
     def _render(self, job: dict[str, Any]) -> dict[str, Any]:
+        if self.jitter is not None:
+            end = job["end_time"]
+            job = job | {
+                "start_time": self.jitter(job["start_time"]),
+                "end_time": None if end is None else self.jitter(end),
+            }
         return _render_yuanrong(job) if self.flavour == "openyuanrong" else _render_ray(job)
 
     def _job_list(self) -> list[dict[str, Any]]:
@@ -573,6 +579,54 @@ class RaySimulator(Simulator):
         return (
             f"session_{started}_{self._rng.randint(0, 999999):06d}_{self._rng.randint(1000, 65535)}"
         )
+
+
+class RayHeads(Simulator):
+    """Ray heads behind one URL, as a balancer, a stale proxy or two clusters taken for one show
+    them (docs/metrics.md, "Counting"). ``mode`` ``alternate``: each request is answered by the
+    next head in turn; ``merged``: the job list holds the jobs of every head, in the heads'
+    order; ``shuffled``: the same, in a new (seeded) order every time. In the merged modes, other
+    requests go to the first head."""
+
+    def __init__(self, heads: list[RaySimulator], mode: str = "alternate", seed: int = 0) -> None:
+        super().__init__()
+        if mode not in ("alternate", "merged", "shuffled"):
+            raise ValueError(f"unknown mode {mode!r}")
+        self.heads = heads
+        self.mode = mode
+        self._rng = random.Random(seed)
+        self._turn = 0
+        self._lock = threading.Lock()
+
+    def handler_class(self) -> type[BaseHTTPRequestHandler]:
+        return _handler(self)
+
+    @property
+    def clock(self) -> Callable[[], float]:
+        return self.heads[0].clock
+
+    def target_config(self, name: str, **settings: Any) -> dict[str, Any]:
+        return self.heads[0].target_config(name, **settings) | {"url": self.url}
+
+    def answer(self, method: str, target: str, headers: Message, body: bytes) -> Reply:
+        with self._lock:
+            turn = self._turn
+            self._turn += 1
+        if self.mode == "alternate":
+            return self.heads[turn % len(self.heads)].answer(method, target, headers, body)
+        first = self.heads[0]
+        if method != "GET" or urlsplit(target).path != first.jobs_path:
+            return first.answer(method, target, headers, body)
+        jobs = []
+        for head in self.heads:
+            status, payload = head.answer(method, target, headers, body)
+            if status != 200:
+                return status, payload
+            jobs += payload
+        if self.mode == "shuffled":
+            with self._lock:
+                self._rng.shuffle(jobs)
+        return 200, jobs
 
 
 # --- records and payloads ---------------------------------------------------------------------
@@ -755,7 +809,7 @@ def _autoscaling_status(nodes: int, usage: dict[str, list[float]]) -> str:
     )
 
 
-def _handler(sim: RaySimulator) -> type[BaseHTTPRequestHandler]:
+def _handler(sim: RaySimulator | RayHeads) -> type[BaseHTTPRequestHandler]:
     class Handler(JsonHandler):
         server_clock = staticmethod(sim.clock)
 
