@@ -9,6 +9,7 @@ the JSON-ready data back into typed values or raises SavedStateError naming the 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -16,8 +17,10 @@ from .attribution import SAVED_FORM, upgraded
 from .histogram import JOB_DURATION_BUCKETS, QUEUE_WAIT_BUCKETS
 from .model import TERMINAL_PHASES, Phase
 
-# last_seen, counted, started, seen_pending, finished_at, cu_hours, run, absent_since
-KnownState = tuple[float, bool, bool, bool, float | None, float | None, str, float | None]
+# last_seen, counted, started, seen_pending, finished_at, cu_hours, run, absent_since; run is
+# saved as text, the whole milliseconds of its time ("" for none), and read back as seconds
+KnownState = tuple[float, bool, bool, bool, float | None, float | None, float | None, float | None]
+_RUN = re.compile(r"-?[0-9]{1,18}")
 
 
 class SavedStateError(ValueError):
@@ -46,7 +49,7 @@ class LedgerState:
     duration: dict[tuple[Phase, Values], HistogramState]
     queue_wait: dict[Values, HistogramState]
     cu_seconds: dict[tuple[str, Values], float]
-    known: dict[str, KnownState]
+    known: dict[str, list[KnownState]]  # the runs remembered of each id, one or more
     attribution: tuple[dict[str, list[str]], dict[str, int]] | None = None  # slots, overflow
 
 
@@ -208,15 +211,20 @@ def _attribution(value: Any) -> tuple[dict[str, list[str]], dict[str, int]] | No
     return values, overflow
 
 
-def _known(value: Any, field: str) -> KnownState:
-    """One ``known`` entry; those saved before runs and absences were kept have 6 fields."""
+def _run(value: Any, field: str) -> float | None:
+    """A run's saved time: "" (none), or whole milliseconds as text."""
+    if not isinstance(value, str) or (value and not _RUN.fullmatch(value)):
+        raise SavedStateError(f"{field}: must be a time in milliseconds, as text, or empty")
+    return int(value) / 1000 if value else None
+
+
+def _known_run(value: Any, field: str) -> KnownState:
+    """One remembered run; those saved before runs and absences were kept have 6 fields."""
     entry = _list(value, field)
     if len(entry) not in (6, 8):
         raise SavedStateError(f"{field}: must have 6 or 8 entries")
     last_seen, counted, started, seen_pending, finished_at, cu_hours, *rest = entry
     run, absent_since = rest if rest else ("", None)
-    if not isinstance(run, str):
-        raise SavedStateError(f"{field}[6]: must be a string")
     return (
         _number(last_seen, f"{field}[0]"),
         _bool(counted, f"{field}[1]"),
@@ -224,9 +232,23 @@ def _known(value: Any, field: str) -> KnownState:
         _bool(seen_pending, f"{field}[3]"),
         _optional_number(finished_at, f"{field}[4]", minimum=None),
         _optional_number(cu_hours, f"{field}[5]"),
-        run,
+        _run(run, f"{field}[6]"),
         _optional_number(absent_since, f"{field}[7]"),
     )
+
+
+def _known(value: Any, field: str) -> list[KnownState]:
+    """The runs remembered of one id: one run's entry, or (an id handed out again) a list of
+    two or more runs' entries, each with its time."""
+    entry = _list(value, field)
+    if not entry or not isinstance(entry[0], list):
+        return [_known_run(entry, field)]
+    if len(entry) < 2:
+        raise SavedStateError(f"{field}: a list of runs must have two or more")
+    runs = [_known_run(run, f"{field}[{i}]") for i, run in enumerate(entry)]
+    if any(run[6] is None for run in runs):
+        raise SavedStateError(f"{field}: each of several runs must have its time")
+    return runs
 
 
 def check_ledger_state(value: Any) -> LedgerState:

@@ -44,7 +44,10 @@ class Job:
     Times are epoch seconds or None when the backend did not say. ``submit_time`` is when the
     job was submitted, ``start_time`` when it began to run (None where the API does not tell).
     ``run`` tells apart jobs a platform lists under the same ``key`` at different times (an id
-    handed out again); "" where ids are never reused. ``attribution`` holds the values of the
+    handed out again): the time, in epoch seconds, that names the run (Ray: its submission
+    time), None where ids are never reused. Two records of one key are one run when their
+    ``run`` times are within ``reconcile.RUN_TOLERANCE`` (a time re-derived or rounded between
+    two answers is not a new run). ``attribution`` holds the values of the
     target's attribution source fields, in the order of its labels; ``reason`` why a failed
     job failed, from a small vocabulary of its backend ("" where the API does not tell).
     """
@@ -62,7 +65,7 @@ class Job:
     abnormal_nodes: int | None = None
     updated_time: float | None = None
     extra_labels: tuple[tuple[str, str], ...] = ()
-    run: str = ""
+    run: float | None = None
     attribution: tuple[str, ...] = ()
     reason: str = ""
 

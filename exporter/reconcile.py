@@ -5,8 +5,12 @@ a set of jobs and a time on the API's clock: jobs finished then, or found later 
 before that time, are remembered, not counted; from then on every job that reaches a terminal
 phase is counted exactly once, whatever its status does afterwards, whether polls fail in
 between, and whether it vanishes from the listing and comes back. A job is one run: an id the
-platform hands out again (``Job.run`` differs) is a new job. A job is forgotten only after
-complete listings have gone without it for ``forget_after``.
+platform hands out again is a new job when its ``Job.run`` time is more than ``RUN_TOLERANCE``
+from that of every run of the id remembered (a time rounded or re-derived between two answers
+is the same run). Jobs are remembered by run: the runs of one id are kept side by side, so two
+runs listed in one answer, in any order, or by two heads answering in turn, are two jobs, each
+counted once. A run is forgotten only after complete listings have gone without it for
+``forget_after``.
 
 Counters and histograms are kept by the job's attribution label values (``attribution.Slots``;
 ``()`` on a target without attribution), and a failed job's count by its reason too. The series
@@ -16,6 +20,7 @@ of a combination of label values start at 0 when its first job is seen.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -29,6 +34,10 @@ log = logging.getLogger(__name__)
 
 DAY = 86400.0
 ABSENCE_GAP = 3600.0  # complete listings further apart do not prove a job gone in between
+# Two records of one id whose run times are this close are one run (docs/metrics.md, "Counting"):
+# far above what rounding (to the second) or a time re-derived by a proxy or another Ray version
+# moves, far below the time between two runs of one id (a head restart and a resubmission)
+RUN_TOLERANCE = 60.0
 
 FinishedKey = tuple[Phase, str, str, AttributionValues]  # phase, status, reason, label values
 
@@ -43,7 +52,7 @@ class KnownJob:
     seen_pending: bool = False
     finished_at: float | None = None
     cu_hours: float | None = None
-    run: str = ""  # which run of its id (Job.run)
+    run: float | None = None  # which run of its id (Job.run's time), None: the id alone
     absent_since: float | None = None  # first complete listing without it, since last seen
 
     def stored(self) -> tuple:
@@ -60,8 +69,37 @@ class KnownJob:
         )
 
     def entry(self) -> list:
-        """The saved form, checked back by ``ledger_state``: ``last_seen``, then ``stored()``."""
-        return [self.last_seen, *self.stored()]
+        """The saved form, checked back by ``ledger_state``: ``last_seen``, then ``stored()``,
+        with the run as text: its whole milliseconds, "" for none (the form saved before runs
+        were matched within a tolerance)."""
+        run = "" if self.run is None else str(round(self.run * 1000))
+        return [
+            self.last_seen,
+            self.counted,
+            self.started,
+            self.seen_pending,
+            self.finished_at,
+            self.cu_hours,
+            run,
+            self.absent_since,
+        ]
+
+
+Remembered = KnownJob | list[KnownJob]  # one run of an id, or two and more (each with its time)
+
+
+def _saved(entry: Remembered) -> list:
+    """An id's saved form: its run's entry, or the list of its runs' entries."""
+    return entry.entry() if type(entry) is KnownJob else [known.entry() for known in entry]
+
+
+def _run_time(known: KnownJob | Job) -> float:
+    return -math.inf if known.run is None else known.run
+
+
+def _later(job: Job, other: Job) -> bool:
+    """Whether ``job`` is of a later run than ``other`` (a run without a time is the earliest)."""
+    return _run_time(job) > _run_time(other)
 
 
 class JobLedger:
@@ -89,8 +127,8 @@ class JobLedger:
         self.baselined = False
         self.baseline_time: float | None = None  # on the API's clock
         self.last_complete: float | None = None  # the last complete listing (our clock)
-        self.known: dict[str, KnownJob] = {}
-        self.tracked: dict[str, Job] = {}
+        self.known: dict[str, Remembered] = {}  # by id: its run, or its runs
+        self.tracked: dict[str, Job] = {}  # by id: of several runs listed, the latest
         self.submitted: dict[AttributionValues, int] = {}
         self.finished: dict[FinishedKey, int] = {}
         self.duration: dict[tuple[Phase, AttributionValues], Histogram] = {}
@@ -112,7 +150,7 @@ class JobLedger:
     def to_state(self) -> dict:
         """Everything counted, as JSON-ready data; the gauges are rebuilt by the next poll."""
         return self.header_state() | {
-            "known": {key: known.entry() for key, known in self.known.items()}
+            "known": {key: _saved(entry) for key, entry in self.known.items()}
         }
 
     def header_state(self) -> dict:
@@ -154,8 +192,8 @@ class JobLedger:
         """What a store must write to hold this ledger: (everything?, the saved form of the
         remembered jobs that changed, the keys forgotten) since ``changes_stored``."""
         if self._all_changed:
-            return True, {key: known.entry() for key, known in self.known.items()}, []
-        changed = {key: self.known[key].entry() for key in self._changed if key in self.known}
+            return True, {key: _saved(entry) for key, entry in self.known.items()}, []
+        changed = {key: _saved(self.known[key]) for key in self._changed if key in self.known}
         return False, changed, sorted(self._dropped)
 
     def changes_stored(self) -> None:
@@ -221,7 +259,10 @@ class JobLedger:
                     wait.buckets, wait.count, wait.total
                 )
         self.cu_seconds = dict(saved.cu_seconds)
-        self.known = {key: KnownJob(*entry) for key, entry in saved.known.items()}
+        self.known = {
+            key: KnownJob(*runs[0]) if len(runs) == 1 else [KnownJob(*run) for run in runs]
+            for key, runs in saved.known.items()
+        }
         self.changes_stored()  # restored from a store, which holds all of it
 
     @staticmethod
@@ -264,8 +305,12 @@ class JobLedger:
         return () if self.slots is None else self.slots.lookup(job.attribution)
 
     def unfinished(self) -> list[str]:
-        """Jobs remembered as seen but not yet counted finished."""
-        return [key for key, known in self.known.items() if not known.counted]
+        """Jobs remembered as seen but not yet counted finished (by id: one of its runs)."""
+        return [
+            key
+            for key, entry in self.known.items()
+            if (not entry.counted if type(entry) is KnownJob else any(not k.counted for k in entry))
+        ]
 
     def apply(
         self, jobs: Iterable[Job], now: float, as_of: float | None = None, complete: bool = True
@@ -278,45 +323,97 @@ class JobLedger:
             self.baseline_time = api_now
         previous = self.tracked
         tracked: dict[str, Job] = {}
-        seen: set[str] = set()
+        seen: set[str] = set()  # the ids listed
+        # of the ids listed that are remembered with several runs: the runs listed (``id``)
+        seen_runs: dict[str, set[int]] = {}
         for job in jobs:
-            if job.key in seen:
-                continue
-            seen.add(job.key)
-            if self._unchanged(job, previous.get(job.key), now, tracked):
-                continue
-            self._note_unknown(job)
-            known = self.known.get(job.key)
-            before = None if known is None else known.stored()
-            if known is not None and job.run and known.run != job.run:
-                if known.run:  # the id was handed out again: this is another job
-                    known = None
-                else:  # remembered before runs were told apart: this is its run
-                    known.run = job.run
-            values = self._admit(job, new=known is None)
-            if known is None:
-                known = self.known[job.key] = KnownJob(last_seen=now, run=job.run)
-                if counting:
-                    self._first_seen_after_baseline(job, known, values)
-                else:
-                    known.counted = job.phase.terminal
-                    known.started = job.phase is not Phase.PENDING
-            known.last_seen, known.absent_since = now, None
-            self._account_cu(job, known, counting, api_now, values)
-            self._observe_start(job, known, now, values)
-            if job.phase.terminal and not known.counted:
-                known.counted = True
-                self._count_finished(job, now, values)
-            if job.phase.terminal and known.finished_at is None:
-                known.finished_at = job.end_time if job.end_time is not None else now
-            if not job.phase.terminal or known.finished_at >= now - self.retention:
-                tracked[job.key] = job
-            if not self._all_changed and known.stored() != before:
-                self._note_changed(job.key)
+            key = job.key
+            if key in seen:
+                again = True
+            else:
+                seen.add(key)
+                if self._unchanged(job, previous.get(key), now, tracked):
+                    continue
+                again = False
+            self._take(job, again, now, api_now, counting, tracked, seen_runs)
         self.tracked = tracked
         self.baselined = True
         if complete:
-            self._forget(now, seen)
+            self._forget(now, seen, seen_runs)
+
+    def _take(
+        self,
+        job: Job,
+        again: bool,
+        now: float,
+        api_now: float,
+        counting: bool,
+        tracked: dict[str, Job],
+        seen_runs: dict[str, set[int]],
+    ) -> None:
+        """Reconcile one record of a listing; ``again``: its id was listed before in it."""
+        key = job.key
+        entry = self.known.get(key)
+        known = self._run_of(entry, job.run)
+        listed = seen_runs.get(key, ())
+        if again and known is not None and (type(entry) is KnownJob or id(known) in listed):
+            return  # a run listed twice in one answer: its first record is the one read
+        self._note_unknown(job)
+        before = None if known is None else known.stored()
+        if known is not None and known.run is None and job.run is not None:
+            known.run = job.run  # remembered before runs were told apart: this is its run
+        values = self._admit(job, new=known is None)
+        if known is None:
+            known = KnownJob(last_seen=now, run=job.run)
+            if entry is None:
+                self.known[key] = known
+            elif type(entry) is KnownJob:  # another run of an id: both are remembered
+                if again:  # the run remembered was the one listed before in this answer
+                    seen_runs[key] = {id(entry)}
+                entry = self.known[key] = [entry, known]
+            else:
+                entry.append(known)
+            if counting:
+                self._first_seen_after_baseline(job, known, values)
+            else:
+                known.counted = job.phase.terminal
+                known.started = job.phase is not Phase.PENDING
+        if type(entry) is list:
+            seen_runs.setdefault(key, set()).add(id(known))
+        known.last_seen, known.absent_since = now, None
+        self._account_cu(job, known, counting, api_now, values)
+        self._observe_start(job, known, now, values)
+        if job.phase.terminal and not known.counted:
+            known.counted = True
+            self._count_finished(job, now, values)
+        if job.phase.terminal and known.finished_at is None:
+            known.finished_at = job.end_time if job.end_time is not None else now
+        if not job.phase.terminal or known.finished_at >= now - self.retention:
+            shown = tracked.get(key)  # another run of the id listed: the gauges show the latest
+            if shown is None or _later(job, shown):
+                tracked[key] = job
+        if not self._all_changed and known.stored() != before:
+            self._note_changed(key)
+
+    @staticmethod
+    def _run_of(entry: Remembered | None, run: float | None) -> KnownJob | None:
+        """The run remembered that a record of run time ``run`` is: the one of nearest time
+        within ``RUN_TOLERANCE``, the latest for a record without a time (a run remembered
+        without one matches any), or None: a new run."""
+        if entry is None:
+            return None
+        if type(entry) is KnownJob:
+            if run is None or entry.run is None or abs(entry.run - run) <= RUN_TOLERANCE:
+                return entry
+            return None
+        if run is None:
+            return max(entry, key=_run_time)
+        nearest, gap = None, RUN_TOLERANCE
+        for known in entry:
+            distance = RUN_TOLERANCE if known.run is None else abs(known.run - run)
+            if distance <= gap:
+                nearest, gap = known, distance
+        return nearest
 
     def _unchanged(self, job: Job, last: Job | None, now: float, tracked: dict[str, Job]) -> bool:
         """A job listed as it was at the last poll (same status, times, CU, run, labels) has
@@ -325,7 +422,7 @@ class JobLedger:
         if last is not job and (last is None or last != job):  # the same record: as it was
             return False
         known = self.known.get(job.key)
-        if known is None or known.absent_since is not None:
+        if type(known) is not KnownJob or known.absent_since is not None:  # or several runs
             return False
         known.last_seen = now
         if last.phase not in TERMINAL_PHASES or known.finished_at >= now - self.retention:
@@ -419,23 +516,34 @@ class JobLedger:
         if begin is not None and job.end_time is not None and duration is not None:
             duration.observe(job.end_time - begin, job.key, now)
 
-    def _forget(self, now: float, seen: set[str]) -> None:
-        """Forget a job once complete listings have gone without it for ``forget_after``: the
+    def _forget(self, now: float, seen: set[str], seen_runs: dict[str, set[int]]) -> None:
+        """Forget a run once complete listings have gone without it for ``forget_after``: the
         platform no longer returns it. Absence is counted from the first complete listing that
         lacks it, and counted again from the start after a gap of more than ``ABSENCE_GAP``
         between two complete listings (an outage, a long run of failed polls): what the
-        exporter did not watch proves nothing, so a first poll after an outage forgets nothing."""
+        exporter did not watch proves nothing, so a first poll after an outage forgets nothing.
+        Each run of an id is absent, and forgotten, on its own."""
         watched = self.last_complete is not None and now - self.last_complete <= ABSENCE_GAP
         stale = []
-        for key, known in self.known.items():
+        several: dict[str, set[int]] = {}  # ids of several runs: those of their runs listed
+        for key, entry in self.known.items():
             if key in seen:
                 continue
-            if known.absent_since is None or not watched:
-                known.absent_since = now
-                if not self._all_changed:
-                    self._note_changed(key)
-            elif now - known.absent_since >= self.forget_after:
+            if type(entry) is list:
+                several[key] = set()
+            elif self._gone(key, entry, now, watched):
                 stale.append(key)
+        for key, listed in (*seen_runs.items(), *several.items()):
+            runs = self.known[key]
+            assert type(runs) is list  # an id listed is remembered, and runs are never fewer
+            kept = [k for k in runs if id(k) in listed or not self._gone(key, k, now, watched)]
+            if len(kept) < len(runs):
+                if kept:
+                    self.known[key] = kept[0] if len(kept) == 1 else kept
+                    if not self._all_changed:
+                        self._note_changed(key)
+                else:
+                    stale.append(key)
         for key in stale:
             del self.known[key]
             if not self._all_changed:
@@ -444,3 +552,12 @@ class JobLedger:
         if len(self._dropped) > len(self.known):  # never taken: no store holds this ledger
             self._note_all_changed()
         self.last_complete = now
+
+    def _gone(self, key: str, known: KnownJob, now: float, watched: bool) -> bool:
+        """Whether a run that a complete listing lacked is to be forgotten now."""
+        if known.absent_since is None or not watched:
+            known.absent_since = now
+            if not self._all_changed:
+                self._note_changed(key)
+            return False
+        return now - known.absent_since >= self.forget_after

@@ -3,22 +3,35 @@
 For each backend, 200 seeded random histories drive the real polling code over HTTP against a
 simulator, on a fake clock, with restarts from the state file, long outages, failing polls and
 every listing trigger the simulator has (docs/metrics.md "Counting"): ids reused after a head
-restart and empty answers (Ray); pages that move under a walk, ties in any order, a cloud clock
-ahead of ours, late listings, null ``cuHours`` at the baseline, empty first answers (EMR);
-partial lists and jobs never seen active (ModelArts). After every poll the exported counters
-must equal what the documented rules give for the history so far:
+restart and empty answers (Ray, and openYuanrong, which copies its API); pages that move under a
+walk, ties in any order, a cloud clock ahead of ours, late listings, null ``cuHours`` at the
+baseline, empty first answers (EMR); partial lists and jobs never seen active (ModelArts). Each
+backend's histories run once more with times that jitter: every time of every answer moved by up
+to ``JITTER`` seconds and rounded to the second or the millisecond, afresh in each answer (a
+proxy, a rounding, another version of the API): the counts stay exact. After every poll the
+exported counters must equal what the documented rules give for the history so far:
 
 - the baseline time ``bt`` is the API's clock at the first successful poll;
 - a job counts as submitted once a successful poll could show it, if submitted after ``bt``;
 - it counts as finished once a successful poll could show it ended, if it ended after ``bt``
   (every poll for Ray and EMR; for ModelArts, a job never seen PROCESSING only once a full list
   shows it);
-- its CU-seconds are its rate times the time it ran after ``bt``, up to the last reading seen.
+- its CU-seconds are its rate times the time it ran after ``bt``, up to the last reading seen
+  (with jitter, up to what the jitter moves: the share of a reading after ``bt`` is taken from
+  the times an answer gives);
+- an id that comes back is a new job only when submitted more than ``RUN_TOLERANCE`` after its
+  last run (the histories keep to that: a head restart is followed by no submission for that
+  long, and a jitter's worth more).
+
+Jitter never moves a time across ``bt`` in these histories (nothing happens within ``MARGIN`` of
+a poll): which side of the baseline time a job's times fall on is the documented rule, and a
+time that jitters across it is judged as the answer gives it.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 import os
 import random
 import re
@@ -33,6 +46,7 @@ import exporter.state
 import exporter.transport
 from exporter.app import Exporter
 from exporter.config import parse_config
+from exporter.reconcile import RUN_TOLERANCE
 from exporter.simulators.emr_serverless import EmrServerlessSimulator
 from exporter.simulators.modelarts_lite import ModelArtsLiteSimulator
 from exporter.simulators.ray import RaySimulator
@@ -44,6 +58,29 @@ POLLS = 16  # polls per history, restarts and outages aside (fewer where polls c
 INTERVAL = 30  # seconds between polls, on our clock
 OUTAGE = 8 * 86400  # longer than forget_after
 T0 = 1_800_000_000
+JITTER = 3.0  # seconds a time of an answer may move, either way, before it is rounded
+MARGIN = 5  # with jitter, nothing happens within this many seconds of a poll (nor of bt)
+JITTERED = max(1, HISTORIES // 2)  # histories run with jitter, per backend
+
+
+class Jitter:
+    """A time as an answer re-derives it: moved by up to ``JITTER`` seconds either way, then
+    rounded to the second or to the millisecond; afresh for every time of every answer."""
+
+    def __init__(self, seed: int) -> None:
+        self.rng = random.Random(seed)
+
+    def __call__(self, at: float) -> float:
+        moved = at + self.rng.uniform(-JITTER, JITTER)
+        return float(round(moved)) if self.rng.random() < 0.5 else round(moved, 3)
+
+
+def jittered(sim: object, seed: int, on: bool) -> int:
+    """Switch jitter on (or not) in a simulator; the margin the history keeps around polls."""
+    if not on:
+        return 0
+    sim.jitter = Jitter(seed + 7919)
+    return MARGIN
 
 
 @dataclass
@@ -147,9 +184,10 @@ class Model:
 class History:
     """A seeded random history: what happens between polls, and what each poll could see."""
 
-    def __init__(self, seed: int, now: list[float]) -> None:
+    def __init__(self, seed: int, now: list[float], margin: int = 0) -> None:
         self.rng = random.Random(seed)
         self.now = now
+        self.margin = margin  # nothing happens within this many seconds of a poll
         self.jobs: dict[str, Model] = {}
         self.baseline: float | None = None
         self.serial = 0
@@ -202,6 +240,20 @@ class History:
                 counts.cu_seconds += job.rate * max(0.0, job.read_until - max(job.start, bt))
         return counts
 
+    def cu_slack(self) -> float:
+        """How far jitter may move the CU-seconds: the share after ``bt`` of a first reading of
+        a job begun before it is pro rata of its times as an answer gives them (each moved by
+        up to JITTER, and half a second of rounding)."""
+        if not self.margin or self.baseline is None:
+            return 0.0
+        moved = 4 * (JITTER + 0.5)
+        bt = self.baseline
+        return sum(
+            job.rate * moved
+            for job in self.jobs.values()
+            if job.start is not None and job.start < bt and job.read_until is not None
+        )
+
     def new_key(self, prefix: str) -> str:
         self.serial += 1
         return f"{prefix}-{self.serial:05d}"
@@ -224,7 +276,8 @@ def run_history(
                 assert counts.submitted == expected.submitted
                 assert counts.finished == expected.finished
                 assert durations == expected.durations()
-                assert counts.cu_seconds == pytest.approx(expected.cu_seconds, rel=1e-9, abs=1e-6)
+                slack = history.cu_slack() or 1e-6
+                assert counts.cu_seconds == pytest.approx(expected.cu_seconds, rel=1e-9, abs=slack)
             start = history.now[0]
             roll = history.rng.random()
             if roll < 0.03:  # down for longer than forget_after
@@ -241,7 +294,8 @@ def run_history(
             elif roll < 0.2:
                 history.trace.append("fault")
                 faults()
-            for offset in sorted(history.rng.sample(range(1, INTERVAL), 3)):
+            quiet = history.margin
+            for offset in sorted(history.rng.sample(range(1 + quiet, INTERVAL - quiet), 3)):
                 history.happen(start + offset)
             history.now[0] = start + INTERVAL
     finally:
@@ -254,19 +308,25 @@ RAY_ENDS = {"SUCCEEDED": "succeeded", "FAILED": "failed", "STOPPED": "cancelled"
 
 
 class RayHistory(History):
-    """Jobs submitted, started and ended, DRIVER jobs beside submissions; head restarts hand
-    ids out again (and users resubmit the same submission ids); answers may be empty."""
+    """Jobs submitted, started and ended, DRIVER jobs beside submissions (Ray; openYuanrong
+    lists none); head restarts hand ids out again (and users resubmit the same submission ids),
+    no sooner than ``RUN_TOLERANCE`` after the old ones were submitted; answers may be empty."""
 
-    def __init__(self, seed: int, now: list[float], sim: RaySimulator) -> None:
-        super().__init__(seed, now)
+    def __init__(
+        self, seed: int, now: list[float], sim: RaySimulator, margin: int = 0, drivers: bool = True
+    ) -> None:
+        super().__init__(seed, now, margin)
         self.sim = sim
+        self.drivers = drivers
         self.empty_pending = 0
         self.last_poll_saw_all = False
+        self.quiet_until = -math.inf  # no submission until then: the ids are back after it
         at = now[0]
         for _ in range(self.rng.randint(0, 6)):
             self._submit(at - self.rng.uniform(3000, 9000), running=True)
         for job in list(self.jobs.values()):
-            self._end(job, at - self.rng.uniform(1, 2000) if self.rng.random() < 0.6 else None)
+            ended = at - self.rng.uniform(1 + margin, 2000)
+            self._end(job, ended if self.rng.random() < 0.6 else None)
         if self.rng.random() < 0.3:
             self._empty(1)
 
@@ -277,7 +337,7 @@ class RayHistory(History):
 
     def _submit(self, at: float, running: bool) -> None:
         self.now[0] = at
-        if self.rng.random() < 0.3:
+        if self.rng.random() < 0.3 and self.drivers:
             key = self.sim.add_job(type="DRIVER", status="RUNNING")
         else:
             present = {job.key for job in self.jobs.values() if not job.gone}
@@ -307,8 +367,11 @@ class RayHistory(History):
             self.trace.append(f"{at:.0f} head restart")
             for job in self.jobs.values():
                 job.gone = True
+            # a run of an id is new when submitted more than RUN_TOLERANCE after the old one
+            self.quiet_until = at + RUN_TOLERANCE + 2 * JITTER + 1
         elif roll < 0.45 or not active:
-            self._submit(at, running=self.rng.random() < 0.5)
+            if at > self.quiet_until:
+                self._submit(at, running=self.rng.random() < 0.5)
         elif roll < 0.6:
             job = self.rng.choice(active)
             if job.phase == "pending":
@@ -344,14 +407,20 @@ def fast_restarts(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.timeout(180)
-def test_ray_counts_exactly_whatever_happens(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("flavour", "jitter"),
+    [("ray", False), ("ray", True), ("openyuanrong", False), ("openyuanrong", True)],
+)
+def test_ray_counts_exactly_whatever_happens(tmp_path: Path, flavour: str, jitter: bool) -> None:
     now = [float(T0)]
-    for seed in range(HISTORIES):
+    histories = HISTORIES if (flavour, jitter) == ("ray", False) else JITTERED
+    for seed in range(histories):
         now[0] = float(T0)
-        with RaySimulator(seed=seed, clock=lambda: now[0]) as sim:
-            history = RayHistory(seed, now, sim)
+        with RaySimulator(flavour, seed=seed, clock=lambda: now[0]) as sim:
+            margin = jittered(sim, seed, jitter)
+            history = RayHistory(seed, now, sim, margin, drivers=flavour == "ray")
             now[0] = float(T0)  # polls on whole seconds, events between them
-            target = sim.target_config("ray", resources=["jobs"])
+            target = sim.target_config(flavour, resources=["jobs"])
             exporting = Exporting(target, tmp_path / f"state-{seed}.json", history.api_now)
             check(seed, history, exporting, lambda: sim.fail_next(1, status=503))
 
@@ -386,8 +455,10 @@ class EmrHistory(History):
     deleted while a walk pages; the cloud's clock may be 12 minutes ahead; the first answer
     may be empty."""
 
-    def __init__(self, seed: int, now: list[float], sim: EmrServerlessSimulator) -> None:
-        super().__init__(seed, now)
+    def __init__(
+        self, seed: int, now: list[float], sim: EmrServerlessSimulator, margin: int = 0
+    ) -> None:
+        super().__init__(seed, now, margin)
         self.sim = sim
         rng = self.rng
         sim.clock_skew = 720.0 if rng.random() < 0.3 else 0.0
@@ -504,12 +575,13 @@ class EmrHistory(History):
 
 
 @pytest.mark.timeout(180)
-def test_emr_counts_exactly_whatever_happens(tmp_path: Path) -> None:
+@pytest.mark.parametrize("jitter", [False, True])
+def test_emr_counts_exactly_whatever_happens(tmp_path: Path, jitter: bool) -> None:
     now = [float(T0)]
-    for seed in range(HISTORIES):
+    for seed in range(JITTERED if jitter else HISTORIES):
         now[0] = float(T0)
         with EmrServerlessSimulator(seed=seed, clock=lambda: now[0]) as sim:
-            history = EmrHistory(seed, now, sim)
+            history = EmrHistory(seed, now, sim, jittered(sim, seed, jitter))
             now[0] = float(T0)
             target = sim.target_config(
                 "emr", resources=["jobs"], requests_per_second=1000, full_list_interval="2m"
@@ -529,8 +601,10 @@ class ModelArtsHistory(History):
     can show them); the API answers only the newest ``page_limit`` jobs of a list; the first
     answer may be empty."""
 
-    def __init__(self, seed: int, now: list[float], sim: ModelArtsLiteSimulator) -> None:
-        super().__init__(seed, now)
+    def __init__(
+        self, seed: int, now: list[float], sim: ModelArtsLiteSimulator, margin: int = 0
+    ) -> None:
+        super().__init__(seed, now, margin)
         self.sim = sim
         self.mark = 0
         rng = self.rng
@@ -596,13 +670,14 @@ class ModelArtsHistory(History):
 
 
 @pytest.mark.timeout(180)
-def test_modelarts_counts_exactly_whatever_happens(tmp_path: Path) -> None:
+@pytest.mark.parametrize("jitter", [False, True])
+def test_modelarts_counts_exactly_whatever_happens(tmp_path: Path, jitter: bool) -> None:
     now = [float(T0)]
-    for seed in range(HISTORIES):
+    for seed in range(JITTERED if jitter else HISTORIES):
         now[0] = float(T0)
         limit = random.Random(seed).choice((5, 8, 12))
         with ModelArtsLiteSimulator(page_limit=limit, seed=seed, clock=lambda: now[0]) as sim:
-            history = ModelArtsHistory(seed, now, sim)
+            history = ModelArtsHistory(seed, now, sim, jittered(sim, seed, jitter))
             now[0] = float(T0)
             target = sim.target_config(
                 "ma", resources=["jobs"], requests_per_second=1000, full_list_interval="3m"

@@ -182,4 +182,4 @@ def test_typed_decoding_of_a_document_that_is_no_job_list() -> None:
 def test_typed_decoding_reads_huge_numbers_as_unset() -> None:
     body = b'[{"submission_id": ' + b"9" * 60 + b', "job_id": "c", "start_time": ' + b"9" * 60
     (job,) = parse_jobs(decode_job_list(body + b"}]")).items
-    assert (job.key, job.submit_time, job.run) == ("c", None, "")
+    assert (job.key, job.submit_time, job.run) == ("c", None, None)

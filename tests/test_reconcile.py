@@ -1,8 +1,13 @@
 import json
+import random
+import re
+
+import pytest
 
 from exporter.backends.ray import STATUSES
+from exporter.ledger_state import SavedStateError
 from exporter.model import Job, Phase, status_pairs
-from exporter.reconcile import JobLedger
+from exporter.reconcile import RUN_TOLERANCE, JobLedger
 
 RAY_PAIRS = status_pairs(STATUSES)
 T0 = 1_800_000_000.0
@@ -190,12 +195,14 @@ def test_the_baseline_time_is_the_apis_clock() -> None:
 
 def test_a_reused_id_is_a_new_job() -> None:
     ledger = JobLedger(RAY_PAIRS)
-    ledger.apply([job("02000000", "SUCCEEDED", end=T0 - 5, run="1")], T0)
-    ledger.apply([job("02000000", "SUCCEEDED", end=T0 - 5, run="1")], T0 + 10)
+    first = T0 - 100
+    ledger.apply([job("02000000", "SUCCEEDED", first, end=T0 - 5, run=first)], T0)
+    ledger.apply([job("02000000", "SUCCEEDED", first, end=T0 - 5, run=first)], T0 + 10)
     assert (ledger.submitted[()], finished(ledger)) == (0, {})
-    again = job("02000000", "RUNNING", submit=T0 + 20, run="2")
+    again = job("02000000", "RUNNING", submit=T0 + 20, run=T0 + 20)
     ledger.apply([again], T0 + 30)
-    ledger.apply([job("02000000", "SUCCEEDED", submit=T0 + 20, end=T0 + 35, run="2")], T0 + 40)
+    done = job("02000000", "SUCCEEDED", submit=T0 + 20, end=T0 + 35, run=T0 + 20)
+    ledger.apply([done], T0 + 40)
     assert (ledger.submitted[()], finished(ledger)) == (1, {("succeeded", "SUCCEEDED"): 1})
 
 
@@ -232,18 +239,19 @@ def test_forgotten_only_after_complete_listings_lacked_it_for_the_period() -> No
 
 def test_state_keeps_the_baseline_time_runs_and_absences() -> None:
     ledger = JobLedger(RAY_PAIRS)
-    ledger.apply([job("r", "RUNNING", run="7"), job("gone", "SUCCEEDED", end=T0 - 1)], T0, T0 - 3)
-    ledger.apply([job("r", "RUNNING", run="7")], T0 + 10)
+    running = job("r", "RUNNING", run=T0 - 100.007)
+    ledger.apply([running, job("gone", "SUCCEEDED", end=T0 - 1)], T0, T0 - 3)
+    ledger.apply([running], T0 + 10)
     restored = JobLedger(RAY_PAIRS)
     restored.restore(json.loads(json.dumps(ledger.to_state())))
     assert restored.baseline_time == T0 - 3
-    assert restored.known["r"].run == "7"
+    assert restored.known["r"].run == T0 - 100.007
     assert restored.known["gone"].absent_since == T0 + 10
     old = ledger.to_state()
     del old["baseline_time"]
     old["known"] = {key: entry[:6] for key, entry in old["known"].items()}
     restored.restore(old)  # saved before these fields existed
-    assert restored.baseline_time is None and restored.known["r"].run == ""
+    assert restored.baseline_time is None and restored.known["r"].run is None
 
 
 def test_absence_is_counted_again_after_a_gap_in_complete_listings() -> None:
@@ -254,3 +262,106 @@ def test_absence_is_counted_again_after_a_gap_in_complete_listings() -> None:
     assert "h" in ledger.known
     ledger.apply([job("h", "SUCCEEDED", end=T0 - 1)], T0 + 8 * 86400 + 30)
     assert finished(ledger) == {}
+
+
+def test_a_run_whose_time_moves_within_the_tolerance_is_counted_once() -> None:
+    """Rounded or re-derived submission times (1 ms, a second, a few seconds) are one run; a
+    time later by more than RUN_TOLERANCE is a new run of the id."""
+    ledger = JobLedger(RAY_PAIRS)
+    ledger.apply([], T0)
+    submit = T0 + 5.0
+    for poll, moved in enumerate((0.0, 0.001, -0.001, 0.5, -3.0, 3.0, 59.9, -59.9)):
+        at = submit + moved
+        ledger.apply([job("j", "SUCCEEDED", at, end=T0 + 9, run=at)], T0 + 10 + poll)
+    assert (ledger.submitted[()], finished(ledger)) == (1, {("succeeded", "SUCCEEDED"): 1})
+    later = submit + RUN_TOLERANCE + 0.001
+    ledger.apply([job("j", "SUCCEEDED", later, end=later + 1, run=later)], T0 + 100)
+    assert (ledger.submitted[()], finished(ledger)) == (2, {("succeeded", "SUCCEEDED"): 2})
+    assert [known.run for known in ledger.known["j"]] == [submit, later]
+
+
+def test_two_runs_of_one_id_in_one_answer_each_count_once_in_any_order() -> None:
+    rng = random.Random(5)
+    ledger = JobLedger(RAY_PAIRS)
+    old = job("x", "SUCCEEDED", T0 - 900, end=T0 - 800, run=T0 - 900)
+    ledger.apply([old], T0)  # remembered, not counted
+    for poll in range(1, 41):
+        new = job("x", "RUNNING" if poll < 20 else "FAILED", T0 + 10, run=T0 + 10.0 + poll % 3)
+        if poll >= 20:
+            new.end_time = T0 + 590
+        answer = [old, new, old] if poll % 7 else [new]  # listed twice, or the old run absent
+        rng.shuffle(answer)
+        ledger.apply(answer, T0 + 30 * poll)
+        assert ledger.submitted[()] == 1
+        assert finished(ledger) == ({("failed", "FAILED"): 1} if poll >= 20 else {})
+        assert ledger.tracked["x"].run == new.run  # the gauges show the latest run
+    assert [known.run for known in ledger.known["x"]] == [T0 - 900, T0 + 11]
+
+
+def test_runs_of_one_id_are_forgotten_each_on_its_own() -> None:
+    ledger = JobLedger(RAY_PAIRS, retention=10, forget_after=100)
+    first = job("x", "SUCCEEDED", T0 - 900, end=T0 - 800, run=T0 - 900)
+    second = job("x", "RUNNING", T0 - 500, run=T0 - 500)
+    ledger.apply([first, second], T0)
+    ledger.apply([second], T0 + 10)
+    ledger.apply([second], T0 + 110)
+    assert ledger.known["x"].run == T0 - 500  # one run left: remembered as one again
+    _, changed, dropped = ledger.changes()
+    assert changed["x"][6] == str(round((T0 - 500) * 1000)) and dropped == []
+    ledger.apply([], T0 + 120)
+    ledger.apply([], T0 + 220)
+    assert "x" not in ledger.known
+
+
+def test_state_keeps_several_runs_of_an_id_and_reads_the_saved_form_of_before() -> None:
+    ledger = JobLedger(RAY_PAIRS)
+    runs = [job("x", "SUCCEEDED", at, end=at + 60, run=at) for at in (T0 - 900, T0 - 300)]
+    ledger.apply([*runs, job("y", "RUNNING", T0 - 50, run=T0 - 49.999)], T0)
+    saved = json.loads(json.dumps(ledger.to_state()))
+    assert saved["known"]["x"] == [
+        [T0, True, True, False, T0 - 840, None, "1799999100000", None],
+        [T0, True, True, False, T0 - 240, None, "1799999700000", None],
+    ]
+    assert saved["known"]["y"][6] == "1799999950001"  # as saved before: whole milliseconds
+    restored = JobLedger(RAY_PAIRS)
+    restored.restore(saved)
+    assert [known.run for known in restored.known["x"]] == [T0 - 900, T0 - 300]
+    # the saved form of the version before, a run in milliseconds as text: its records, times
+    # jittered, are the runs remembered
+    before = saved | {
+        "known": {
+            "x": [T0, True, True, False, T0 - 840, None, "1799999100123", None],
+            "y": [T0, False, True, False, None, None, "1799999950001", None],
+            "z": [T0, True, True, False, T0 - 10, None],
+        }
+    }
+    restored = JobLedger(RAY_PAIRS)
+    restored.restore(before)
+    restored.apply(
+        [
+            job("x", "SUCCEEDED", T0 - 899.5, end=T0 - 840, run=T0 - 899.5),
+            job("y", "SUCCEEDED", T0 - 51, end=T0 + 5, run=T0 - 51),
+            job("z", "SUCCEEDED", T0 - 20, end=T0 - 10, run=T0 - 20),
+        ],
+        T0 + 30,
+    )
+    assert (restored.submitted[()], finished(restored)) == (0, {("succeeded", "SUCCEEDED"): 1})
+    assert restored.known["z"].run == T0 - 20  # remembered before runs: this is its run
+
+
+@pytest.mark.parametrize(
+    ("entry", "field"),
+    [
+        ([T0, True, True, False, None, None, "soon", None], "known[6]"),
+        ([T0, True, True, False, None, None, 1799999100000, None], "known[6]"),
+        ([[T0, True, True, False, None, None, "1799999100000", None]], "known"),
+        ([[T0, True, True, False, None, None, "1", None], [T0, True]], "known[1]"),
+        ([[T0, True, True, False, None, None, "", None]] * 2, "known"),
+    ],
+)
+def test_saved_runs_are_checked(entry: list, field: str) -> None:
+    ledger = JobLedger(RAY_PAIRS)
+    ledger.apply([], T0)
+    saved = ledger.to_state() | {"known": {"x": entry}}
+    with pytest.raises(SavedStateError, match=re.escape(field)):
+        JobLedger(RAY_PAIRS).restore(saved)

@@ -186,7 +186,7 @@ def test_ray_ids_reused_after_a_head_restart_are_new_jobs() -> None:
         sim.add_job("my-job", status="SUCCEEDED")
         with polling(sim.target_config("ray", resources=["jobs"]), now) as poller:
             assert poller.poll("jobs")
-            now[0] += 60
+            now[0] += 120  # a new run: submitted more than RUN_TOLERANCE after the old one
             sim.restart_head()
             assert sim.add_job(type="DRIVER", status="RUNNING") == "02000000"
             sim.add_job("my-job", status="RUNNING")

@@ -135,8 +135,9 @@ def parse_job(item: Any, sources: tuple[str, ...] = ()) -> Job | None:
         end_time=parse_epoch(item.get("end_time")),
         extra_labels=_error_labels(error_type) if error_type else (),
         # After a head restart without GCS fault tolerance, Ray hands out DRIVER ids from
-        # 02000000 again and a submission id may be reused: the submission time tells runs apart.
-        run=f"{round(submitted * 1000)}" if submitted is not None else "",
+        # 02000000 again and a submission id may be reused: the submission time tells runs
+        # apart (within reconcile.RUN_TOLERANCE: a time rounded or re-derived is the same run).
+        run=submitted,
         attribution=tuple(_attribute(item, metadata, source) for source in sources),
         reason=_reason(phase, error_type),
     )
