@@ -176,6 +176,25 @@ def exporter_process(*args: str) -> Iterator[tuple[subprocess.Popen, str]]:
             process.wait(timeout=10)
 
 
+def run_cli(
+    *args: str,
+    env: dict[str, str] | None = None,
+    preexec: Callable[[], None] | None = None,
+) -> subprocess.CompletedProcess:
+    """``python -m exporter ARGS`` to its end (``--check-config``, ``--once``), with a bare
+    environment plus ``env``, ``preexec`` run in the child before it starts."""
+    return subprocess.run(
+        [sys.executable, "-m", "exporter", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin", **(env or {})},
+        check=False,
+        preexec_fn=preexec,
+    )
+
+
 def stop_with_sigterm(process: subprocess.Popen, timeout: float = 20) -> bytes:
     """SIGTERM, expect a clean exit 0 in time; return what it logged."""
     os.kill(process.pid, signal.SIGTERM)

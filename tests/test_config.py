@@ -1,5 +1,3 @@
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -7,7 +5,7 @@ import pytest
 from exporter.config import load_config, parse_config
 from exporter.config_types import ConfigError, parse_duration
 
-from .helpers import ROOT
+from .helpers import ROOT, run_cli
 
 GOOD_TARGET = {"name": "a", "backend": "ray", "url": "http://127.0.0.1:8265"}
 
@@ -18,18 +16,6 @@ ALIBABA_ENV = {
     "HUAWEICLOUD_SDK_AK": "HPUAexample",
     "HUAWEICLOUD_SDK_SK": "s4",
 }
-
-
-def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "exporter", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-        env={"PATH": "/usr/bin:/bin", **(env or {})},
-        check=False,
-    )
 
 
 BROKEN = {

@@ -8,8 +8,7 @@ from pathlib import Path
 import httpx
 import yaml
 
-from .helpers import exporter_process
-from .test_config import run_cli
+from .helpers import exporter_process, run_cli
 
 SECRETS = ("planted-path-session-1", "planted-path-token-2", "planted-query-3")
 URL = (  # port 9: nobody answers, so the target stays listed with its error

@@ -20,7 +20,6 @@ import resource
 import shutil
 import sqlite3
 import subprocess
-import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -35,7 +34,7 @@ from exporter.config_types import ConfigError
 from exporter.simulators.ray import RaySimulator
 from exporter.state import StateFile, read_state
 
-from .helpers import ROOT, eventually, exporter_process, samples, value
+from .helpers import eventually, exporter_process, run_cli, samples, value
 
 NOBODY = 65534
 _PR_CAPBSET_DROP = 24
@@ -98,15 +97,7 @@ def _without_dac_override() -> None:
 def run_once(
     config: Path, preexec: Callable[[], None] | None = None
 ) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "exporter", "--config.file", str(config), "--once"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-        check=False,
-        preexec_fn=preexec,
-    )
+    return run_cli("--config.file", str(config), "--once", preexec=preexec)
 
 
 def fingerprint(directory: Path) -> dict[str, tuple[int, str]]:
@@ -258,15 +249,7 @@ def test_a_symbolic_link_to_nothing_is_refused(simulator: RaySimulator, place: P
     link.symlink_to(place / "missing" / "state.db")
     config = write_config(simulator, link, place)
     assert_refused(run_once(config), "symbolic link", "does not exist")
-    check = subprocess.run(
-        [sys.executable, "-m", "exporter", "--config.file", str(config), "--check-config"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-        check=False,
-    )
-    assert_refused(check, "symbolic link")
+    assert_refused(run_cli("--config.file", str(config), "--check-config"), "symbolic link")
     assert link.is_symlink() and not (place / "missing").exists()
 
 
