@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
+import random
 import socket
 import threading
 import time
@@ -164,6 +165,50 @@ def test_huge_number_leaves_its_field_unset_and_every_job_exported(kind: str) ->
     assert sorted(submitted) == ["good-1", "good-2"]  # odd's time is unset, not 9e4999
 
 
+DEPTH = 100_000
+DEEP_ARRAY = b"[" * DEPTH + b"]" * DEPTH
+DEEP_MIXED = b'{"k": [' * (DEPTH // 2) + b'"x"' + b"]}" * (DEPTH // 2)  # a string at the bottom
+
+
+def replaced_odd(kind: str, where: str) -> Callable[[bytes], bytes]:
+    """The ``odd`` job's whole item, or its name, becomes a value nested 100,000 deep; with
+    ``where`` "number", its item becomes 7 (an item of the wrong shape)."""
+    sim = type(registry.declaration(kind).simulator(kind))
+    replacement = b"7" if where == "number" else DEEP_ARRAY
+
+    def rewrite(body: bytes) -> bytes:
+        if where == "name":
+            return body.replace(f'"{MARKER}"'.encode(), DEEP_MIXED)
+        payload = json.loads(body)
+        jobs = payload if sim.JOB_LIST_KEY is None else payload.get(sim.JOB_LIST_KEY)
+        for index, item in enumerate(jobs if isinstance(jobs, list) else ()):
+            if isinstance(item, dict) and item.get(sim.JOB_ID_FIELD) == "odd":
+                jobs[index] = MARKER
+        return json.dumps(payload).encode().replace(f'"{MARKER}"'.encode(), replacement)
+
+    return rewrite
+
+
+@pytest.mark.parametrize("where", ["item", "name"])
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_an_item_too_deep_is_skipped_and_counted_and_the_others_exported(
+    kind: str, where: str
+) -> None:
+    """As an item of the wrong shape (7) is: counted as often as that one is (once per answer
+    that lists it: a poll of EMR asks twice)."""
+    exporter, body = poll_through(kind, replaced_odd(kind, where))
+    health = exporter.pollers[0].health["jobs"]
+    assert (health.last_reason, health.last_error) == ("", "")
+    assert value(body, "jobfleet_target_up", resource="jobs") == 1
+    assert sorted(job_series(body, "jobfleet_job_info")) == ["good-1", "good-2"]
+    _, wrong_shape = poll_through(kind, replaced_odd(kind, "number"))
+    skipped = value(body, "jobfleet_list_items_skipped_total", resource="jobs")
+    assert skipped == value(wrong_shape, "jobfleet_list_items_skipped_total", resource="jobs")
+    assert skipped >= 1
+    assert value(body, "jobfleet_poll_errors_total", reason="parse") == 0
+    assert value(body, "jobfleet_poll_duration_seconds_sum", resource="jobs") < 2.0
+
+
 @pytest.mark.parametrize("kind", BACKENDS)
 def test_deep_json_is_a_quick_parse_error(kind: str) -> None:
     depth = 100_000
@@ -223,6 +268,118 @@ def test_undecodable_documents_fail_fast_as_undecodable(body: bytes) -> None:
     with pytest.raises(UndecodableJson):
         decode_json(body)
     assert time.monotonic() - started < 1.0
+
+
+TRICKY = ']}, {"[x\\", "\u005d' + "\\"  # brackets, quotes and backslashes in one string
+TRICKY_JSON = json.dumps(TRICKY)
+DEEP_TEXT = DEEP_ARRAY.decode()
+HUGE = "9" * 5000
+
+
+@pytest.mark.parametrize(
+    ("body", "decoded"),
+    [
+        (f'[{{"a": 1}}, {DEEP_TEXT}, {{"b": 2}}]', [{"a": 1}, None, {"b": 2}]),
+        (
+            f'{{"n": 3, "rayJobs": [{DEEP_TEXT}, "j"], "m": 4}}',
+            {"n": 3, "rayJobs": [None, "j"], "m": 4},
+        ),
+        (
+            f'{{"data": [{{"name": {DEEP_TEXT}, "id": "x"}}, {{"id": "y"}}]}}',
+            {"data": [None, {"id": "y"}]},
+        ),
+        (f'{{"a": {{"b": [1, {DEEP_TEXT}]}}, "c": 2}}', {"a": {"b": [1, None]}, "c": 2}),
+        (f"[{DEEP_TEXT},{DEEP_TEXT}]", [None, None]),
+        (f'[{{"a": 1, "b": {DEEP_TEXT}}}]', [None]),  # an item with more in it than the depth
+        (f" \n[ {{}} ,\n\t{DEEP_TEXT} ,{TRICKY_JSON} ] \n", [{}, None, TRICKY]),
+        (
+            f'[[{{"k": {TRICKY_JSON}}}, ' + "[" * 3000 + TRICKY_JSON + "]" * 3000 + "], 7]",
+            [None, 7],
+        ),
+        (
+            f'[{{"n": NaN, "big": {HUGE}, "s": "\udcff"}}, {DEEP_TEXT}]',  # \udcff: byte 0xff
+            [{"n": None, "big": None, "s": "\ufffd"}, None],
+        ),
+    ],
+)
+def test_a_list_member_too_deep_is_read_as_null_and_the_rest_as_ever(
+    body: str, decoded: Any
+) -> None:
+    started = time.monotonic()
+    assert decode_json(body.encode("utf-8", "surrogateescape")) == decoded
+    assert time.monotonic() - started < 1.0
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # too deep in no list (objects down to past MAX_WALK): no item to skip
+        '{"a": [1, 2], "b": ' + '{"c": ' * 60_000 + "[1]" + "}" * 60_000 + "}",
+        f'[{{"a": {DEEP_TEXT}}}]',  # nothing but the nesting: not one "," outside strings
+        '{"a": ' * 50_000 + "1" + "}" * 50_000,
+        f"[1, {DEEP_TEXT[:-1]}",  # never closed
+        f'[1, {DEEP_TEXT[:1000]}"{DEEP_TEXT[1000:]}]',  # a string never closed
+        f"[1, {DEEP_TEXT}, ]",  # JSON around it that is not JSON
+        f"[1, {DEEP_TEXT}] 2",
+        f'{{"a": [{DEEP_TEXT}], 3}}',
+        f'{{"a": [{DEEP_TEXT}], "b" 3}}',
+        f'{{"x": 0, "a": [{DEEP_TEXT}] "b": 3}}',
+        f'{{"a": [{DEEP_TEXT}], "b": "\x01"}}',
+    ],
+)
+def test_an_answer_too_deep_with_no_item_to_skip_or_not_json_fails_fast(body: str) -> None:
+    started = time.monotonic()
+    with pytest.raises(UndecodableJson) as raised:
+        decode_json(body.encode())
+    assert "[[[" not in str(raised.value) and '"a"' not in str(raised.value)  # no content
+    assert time.monotonic() - started < 1.0
+
+
+def _random_value(rng: random.Random, size: int) -> Any:
+    pick = rng.random()
+    if size <= 0 or pick < 0.3:
+        return rng.choice([None, True, 1, -2.5, "", TRICKY, "x" * rng.choice([1, 5000])])
+    if pick < 0.65:
+        return [_random_value(rng, size // 2) for _ in range(rng.randint(0, 4))]
+    return {rng.choice("abc") + str(i): _random_value(rng, size // 2) for i in range(4)}
+
+
+def _too_deep(rng: random.Random, depth: int) -> str:
+    """A value nested ``depth`` deep, arrays and objects mixed, with members beside the deep
+    one (strings holding brackets and quotes among them) at a few levels."""
+    opening, closing = [], []
+    for _ in range(depth):
+        beside = [json.dumps(_random_value(rng, 4))] if rng.random() < 0.02 else []
+        if rng.random() < 0.5:
+            opening.append("[" + "".join(f"{member}, " for member in beside))
+            closing.append("".join(f", {member}" for member in beside) + "]")
+        else:
+            opening.append("{" + "".join(f'"k{i}": {m}, ' for i, m in enumerate(beside)) + '"d": ')
+            closing.append("".join(f', "z{i}": {m}' for i, m in enumerate(beside)) + "}")
+    return "".join(opening) + TRICKY_JSON + "".join(reversed(closing))
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_random_lists_with_members_too_deep_read_as_json_reads_them_with_those_null(
+    seed: int,
+) -> None:
+    rng = random.Random(seed)
+    members, texts = [], []
+    for _ in range(rng.randint(2, 12)):
+        if rng.random() < 0.3:
+            members.append(None)
+            texts.append(_too_deep(rng, rng.choice([1100, 3000, 20_000])))
+        else:
+            members.append(_random_value(rng, 8))
+            texts.append(json.dumps(members[-1], indent=rng.choice([None, 2])))
+    if all(text.startswith(("[", "{")) and len(text) > 2000 for text in texts):
+        members.append(1)  # something beside them: not an answer of nothing but nesting
+        texts.append("1")
+    separator = rng.choice([",", ", ", " ,\n  "])
+    body = "[" + separator.join(texts) + "]"
+    if seed % 2:
+        body, members = f'{{"total": 3, "jobs": {body}}}', {"total": 3, "jobs": members}
+    assert decode_json(body.encode()) == members
 
 
 @pytest.mark.parametrize(

@@ -131,6 +131,34 @@ def test_every_quirk_cut_while_it_arrives_reads_as_it_does_whole(body: bytes, pi
     assert _streamed(_items(run=40), body, piece) == read_jobs(body)
 
 
+DEEP = b"[" * 100_000 + b"]" * 100_000
+
+
+@pytest.mark.parametrize("piece", [7, 1000, 300_000])
+def test_an_item_too_deep_is_skipped_however_the_answer_arrives(piece: int) -> None:
+    """Among items cut into runs, after some are remembered: skipped and counted once, the
+    others read as the whole answer reads them."""
+    body = TRICKY[:-1] + b", " + DEEP + b", " + TRICKY[1:]
+    listed = _items(run=50)
+    listed.listing(TRICKY)
+    for _ in range(2):
+        listing = _streamed(listed, body, piece)
+        assert listing == read_jobs(body)
+        assert listing.skipped == 3 and len(listing.items) == 2 * len(read_jobs(TRICKY).items)
+
+
+def test_an_item_read_alone_reads_as_among_others_at_every_depth_near_the_readers_limits() -> None:
+    """Around the depth at which the raw cut, the typed and the lenient readers each stop (about
+    1,000, each a little apart: Python's recursion limit, less the frames below them), an item
+    the raw reader cuts out but no reader takes even alone (a byte that is not UTF-8 in it:
+    json reads it) is skipped as it is among others, never the whole answer."""
+    for depth in range(900, 1030):
+        item = b"[" * depth + b'"\xff"' + b"]" * depth
+        body = _body(_job("a"))[:-1] + b", " + item + b"]"
+        assert _items().listing(body) == read_jobs(body), depth
+        assert read_jobs(body).skipped == 1
+
+
 def test_an_answer_that_is_no_json_fails_as_a_whole_however_it_arrives() -> None:
     body = TRICKY[:-1] + b', {"submission_id": "e"'  # cut short: the last run never closes
     with pytest.raises(UndecodableJson):

@@ -36,6 +36,7 @@ from typing import Any, Generic, TypeVar
 import msgspec
 
 from .base import Listing
+from .decode import UndecodableJson
 from .fields import read_item
 
 T = TypeVar("T")
@@ -186,12 +187,17 @@ class AnswerReader(Generic[T]):
 
     def _record(self, raw: msgspec.Raw) -> T | None:
         """The record of one changed item: typed, or read the lenient way when the typed
-        reader refuses it (an item reads alike alone and among the others)."""
+        reader refuses it (an item reads alike alone and among the others). An item too deep
+        for every reader even alone, with nothing around it, is refused by the lenient reader
+        as a whole answer would be (``decode``); cut out as an item, it is skipped."""
         items = self._items
         try:
             return read_item(items.parse_item, items.item.decode(raw))
         except (msgspec.MsgspecError, RecursionError):
-            listing = items.read_whole(b"[" + bytes(raw) + b"]")
+            try:
+                listing = items.read_whole(b"[" + bytes(raw) + b"]")
+            except UndecodableJson:  # JSON (the raw reader cut it out), only too deep
+                return None
             return listing.items[0] if listing.items else None
 
     def _take(self, listing: Listing) -> None:
