@@ -10,7 +10,7 @@ import os
 import platform
 import time
 
-from . import api_cost, clusters, hotpath, ingest, memory, scrape, targets, web_auth
+from . import api_cost, clusters, departed, hotpath, ingest, memory, scrape, targets, web_auth
 
 
 def main() -> None:
@@ -28,6 +28,7 @@ def main() -> None:
         lambda: scrape.run((1_000, 10_000) if args.quick else (1_000, 10_000, 100_000)),
         lambda: ingest.run((1_000, 10_000) if args.quick else (1_000, 10_000, 100_000)),
         lambda: memory.run(jobs),
+        lambda: departed.run(jobs),
         lambda: hotpath.run(jobs),
         lambda: api_cost.run(jobs, 100),
         lambda: clusters.run(1_000),

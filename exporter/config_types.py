@@ -280,6 +280,7 @@ class Defaults(Strict):
     per_job_series: PerJobSeries = "active"
     max_response_bytes: Count = Field(default=128 * 2**20, gt=0)
     max_retry_after: Duration = 600.0
+    max_departed_jobs: Count = Field(default=1_000_000, gt=0)
     attribution: Annotated[AttributionSettings, EmptyIfNone] = AttributionSettings()
 
 
@@ -363,6 +364,7 @@ class Target(Strict):
     per_job_series: PerJobSeries | None = None
     max_response_bytes: Count | None = Field(default=None, gt=0)
     max_retry_after: Duration | None = None
+    max_departed_jobs: Count | None = Field(default=None, gt=0)
     attribution: AttributionSettings | None = None
     tls: TlsConfig | None = None
     resources: tuple[Literal["jobs", "clusters"], ...] = ("jobs", "clusters")

@@ -71,6 +71,18 @@ _FAMILIES = [
         "counter",
         "Jobs whose value of an attribution label found every slot taken (exported as other).",
     ),
+    Family(
+        "jobfleet_jobs_departed",
+        "gauge",
+        "Finished jobs no longer listed, remembered (a small record each) so that they are not"
+        " counted again if listed again, until forgotten after 7 days.",
+    ),
+    Family(
+        "jobfleet_jobs_departed_evicted_total",
+        "counter",
+        "Departed jobs forgotten early because max_departed_jobs were remembered (such a job"
+        " is counted again if it is listed again).",
+    ),
     # Jobs: per job, bounded by per_job_series and the retention window.
     Family("jobfleet_job_info", "gauge", "Descriptive labels of a tracked job; value 1."),
     Family("jobfleet_job_status", "gauge", "Current phase and native status of a job; value 1."),

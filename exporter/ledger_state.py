@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from .attribution import SAVED_FORM, upgraded
+from .departed import FLAGS, SavedRecord
 from .histogram import JOB_DURATION_BUCKETS, QUEUE_WAIT_BUCKETS
 from .model import TERMINAL_PHASES, Phase
 
@@ -51,6 +52,9 @@ class LedgerState:
     cu_seconds: dict[tuple[str, Values], float]
     known: dict[str, list[KnownState]]  # the runs remembered of each id, one or more
     attribution: tuple[dict[str, list[str]], dict[str, int]] | None = None  # slots, overflow
+    departed_key: bytes | None = None  # None: saved before departed runs were kept apart
+    departed: tuple[SavedRecord, ...] = ()
+    departed_evicted: int = 0
 
 
 def _mapping(value: Any, field: str) -> dict[str, Any]:
@@ -251,6 +255,41 @@ def _known(value: Any, field: str) -> list[KnownState]:
     return runs
 
 
+_INT64 = 2**63
+
+
+def _int64(value: Any, field: str) -> int:
+    if type(value) is not int or not -_INT64 <= value < _INT64:
+        raise SavedStateError(f"{field}: must be a 64-bit integer")
+    return value
+
+
+def _departed_record(value: Any, field: str) -> SavedRecord:
+    """One departed run: digest, run (ms), absent_since, finished_at, cu_hours, flags."""
+    record = _list(value, field)
+    if len(record) != 6:
+        raise SavedStateError(f"{field}: must have 6 entries")
+    digest, run, absent, finished, cu_hours, flags = record
+    if type(flags) is not int or flags & ~FLAGS:
+        raise SavedStateError(f"{field}[5]: must be flags from 0 to {FLAGS}")
+    return (
+        _int64(digest, f"{field}[0]"),
+        _int64(run, f"{field}[1]"),
+        _number(absent, f"{field}[2]"),
+        _optional_number(finished, f"{field}[3]", minimum=None),
+        _optional_number(cu_hours, f"{field}[4]"),
+        flags,
+    )
+
+
+def _departed_key(value: Any, records: tuple[SavedRecord, ...]) -> bytes | None:
+    if value is None and not records:
+        return None
+    if not isinstance(value, str) or not re.fullmatch(r"[0-9a-f]{32}", value):
+        raise SavedStateError("departed_key: must be 32 hexadecimal digits")
+    return bytes.fromhex(value)
+
+
 def check_ledger_state(value: Any) -> LedgerState:
     """``value`` as typed, range-checked ledger state; SavedStateError names the bad field."""
     state = _mapping(value, "(state)")
@@ -260,6 +299,10 @@ def check_ledger_state(value: Any) -> LedgerState:
     known = {
         key: _known(entry, "known") for key, entry in _mapping(state.get("known"), "known").items()
     }
+    departed = tuple(
+        _departed_record(record, f"departed[{i}]")
+        for i, record in enumerate(_list(state.get("departed", []), "departed"))
+    )
     checked = LedgerState(
         baselined=_bool(state.get("baselined"), "baselined"),
         # absent from state saved before it existed
@@ -272,6 +315,9 @@ def check_ledger_state(value: Any) -> LedgerState:
         cu_seconds=cu_seconds,
         known=known,
         attribution=_attribution(state.get("attribution")),
+        departed_key=_departed_key(state.get("departed_key"), departed),
+        departed=departed,
+        departed_evicted=_count(state.get("departed_evicted", 0), "departed_evicted"),
     )
     # attribution values saved in form 1, before slots saved their form, are brought to form 2
     saved_form = state["attribution"].get("form", 1) if checked.attribution is not None else 2

@@ -90,6 +90,7 @@ class TargetPoller:
         return JobLedger(
             self.declaration.known_pairs,
             retention=self.target.retention,
+            max_departed=self.target.max_departed_jobs,
             failure_reasons=self.declaration.failure_reasons,
             slots=Slots(labels, attribution.max_values) if labels else None,
             histogram_labels=attribution.histograms,
@@ -116,7 +117,9 @@ class TargetPoller:
                 if self.retired:
                     log.debug("target %s %s: retired during a poll", self.target.name, resource)
                 elif resource == "jobs":
+                    evicted = self.ledger.evicted
                     self.ledger.apply(listing.items, now, listing.as_of, listing.complete)
+                    self._note_evicted(self.ledger.evicted - evicted)
                     self._save(now)
                 else:
                     self.clusters = listing.items
@@ -144,6 +147,16 @@ class TargetPoller:
         if large:  # its answer and the last poll's records are free now
             release_free_heap()
         return health.up
+
+    def _note_evicted(self, evicted: int) -> None:
+        if evicted:
+            log.warning(
+                "target %s jobs: %d departed jobs forgotten early: max_departed_jobs (%d) are"
+                " remembered; raise it if departed jobs can be listed again",
+                self.target.name,
+                evicted,
+                self.target.max_departed_jobs,
+            )
 
     def _save(self, now: float) -> None:
         """Persist what was counted before it is published: after a crash, a restart goes on

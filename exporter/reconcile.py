@@ -10,7 +10,9 @@ from that of every run of the id remembered (a time rounded or re-derived betwee
 is the same run). Jobs are remembered by run: the runs of one id are kept side by side, so two
 runs listed in one answer, in any order, or by two heads answering in turn, are two jobs, each
 counted once. A run is forgotten only after complete listings have gone without it for
-``forget_after``.
+``forget_after``; a counted run that complete listings lack is kept meanwhile as a small fixed
+record (``departed.Departed``), at most ``max_departed`` of them: past that the oldest are
+forgotten early, and counted in ``evicted``.
 
 Counters and histograms are kept by the job's attribution label values (``attribution.Slots``;
 ``()`` on a target without attribution), and a failed job's count by its reason too. The series
@@ -25,6 +27,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from .attribution import AttributionValues, Slots
+from .departed import DEFAULT_CAP, Departed, DepartedRun
 from .histogram import JOB_DURATION_BUCKETS, QUEUE_WAIT_BUCKETS, Histogram
 from .labels import OTHER
 from .ledger_state import check_ledger_state
@@ -86,6 +89,33 @@ class KnownJob:
 
 
 Remembered = KnownJob | list[KnownJob]  # one run of an id, or two and more (each with its time)
+Run = KnownJob | DepartedRun  # a run remembered in full, or as departed
+
+
+def _returned(run: DepartedRun, now: float) -> KnownJob:
+    """A departed run listed again, remembered in full from now on."""
+    return KnownJob(
+        last_seen=now,
+        counted=True,
+        started=run.started,
+        seen_pending=run.seen_pending,
+        finished_at=run.finished_at,
+        cu_hours=run.cu_hours,
+        run=run.run,
+        absent_since=run.absent_since,
+    )
+
+
+def _departing(known: KnownJob) -> DepartedRun:
+    assert known.absent_since is not None
+    return DepartedRun(
+        known.run,
+        known.absent_since,
+        known.finished_at,
+        known.cu_hours,
+        known.started,
+        known.seen_pending,
+    )
 
 
 def _saved(entry: Remembered) -> list:
@@ -93,7 +123,7 @@ def _saved(entry: Remembered) -> list:
     return entry.entry() if type(entry) is KnownJob else [known.entry() for known in entry]
 
 
-def _run_time(known: KnownJob | Job) -> float:
+def _run_time(known: Run | Job) -> float:
     return -math.inf if known.run is None else known.run
 
 
@@ -113,6 +143,7 @@ class JobLedger:
         failure_reasons: Mapping[str, tuple[str, ...]] | None = None,
         slots: Slots | None = None,
         histogram_labels: tuple[str, ...] = (),
+        max_departed: int = DEFAULT_CAP,
     ) -> None:
         self.known_pairs = known_pairs
         self.failure_reasons = failure_reasons or {}
@@ -128,6 +159,8 @@ class JobLedger:
         self.baseline_time: float | None = None  # on the API's clock
         self.last_complete: float | None = None  # the last complete listing (our clock)
         self.known: dict[str, Remembered] = {}  # by id: its run, or its runs
+        self.departed = Departed(cap=max_departed)
+        self.evicted = 0  # departed runs forgotten early, at the cap
         self.tracked: dict[str, Job] = {}  # by id: of several runs listed, the latest
         self.submitted: dict[AttributionValues, int] = {}
         self.finished: dict[FinishedKey, int] = {}
@@ -150,7 +183,8 @@ class JobLedger:
     def to_state(self) -> dict:
         """Everything counted, as JSON-ready data; the gauges are rebuilt by the next poll."""
         return self.header_state() | {
-            "known": {key: _saved(entry) for key, entry in self.known.items()}
+            "known": {key: _saved(entry) for key, entry in self.known.items()},
+            "departed": [list(record) for record in self.departed.records()],
         }
 
     def header_state(self) -> dict:
@@ -168,6 +202,8 @@ class JobLedger:
                 else [phase.value, status, n]
                 for (phase, status, reason, values), n in self.finished.items()
             ],
+            "departed_key": self.departed.key.hex(),
+            "departed_evicted": self.evicted,
         }
         if self.slots is None:
             state["submitted"] = self.submitted.get((), 0)
@@ -196,11 +232,17 @@ class JobLedger:
         changed = {key: _saved(self.known[key]) for key in self._changed if key in self.known}
         return False, changed, sorted(self._dropped)
 
+    def departed_changes(self) -> tuple[bool, list[tuple], list[tuple[int, int]]]:
+        """What a store must write of the departed runs: (everything?, records added,
+        (digest, run) of those gone) since ``changes_stored``."""
+        return self.departed.changes()
+
     def changes_stored(self) -> None:
         """A store holds everything up to now: later ``changes`` start from here."""
         self._changed.clear()
         self._dropped.clear()
         self._all_changed = False
+        self.departed.changes_stored()
 
     def _note_changed(self, key: str) -> None:
         self._changed.add(key)
@@ -263,7 +305,11 @@ class JobLedger:
             key: KnownJob(*runs[0]) if len(runs) == 1 else [KnownJob(*run) for run in runs]
             for key, runs in saved.known.items()
         }
+        self.departed = Departed(saved.departed_key, self.departed.cap)
+        self.evicted = saved.departed_evicted + self.departed.restore(saved.departed)
         self.changes_stored()  # restored from a store, which holds all of it
+        if saved.departed_key is None:  # saved before: its counted absent runs depart now
+            self._depart_absent()
 
     @staticmethod
     def _held(
@@ -303,6 +349,17 @@ class JobLedger:
     def label_values(self, job: Job) -> AttributionValues:
         """A job's attribution label values as admitted (``other`` past the cap)."""
         return () if self.slots is None else self.slots.lookup(job.attribution)
+
+    def remembered_runs(self, key: str) -> list[Run]:
+        """The runs of id ``key`` remembered, in full or as departed, earliest first."""
+        entry = self.known.get(key)
+        runs: list[Run] = [] if entry is None else entry if type(entry) is list else [entry]
+        runs += [record for _, record in self.departed.runs(key)]
+        return sorted(runs, key=_run_time)
+
+    def remembers(self, key: str) -> bool:
+        """Whether a run of id ``key`` is remembered, in full or as departed."""
+        return bool(self.remembered_runs(key))
 
     def unfinished(self) -> list[str]:
         """Jobs remembered as seen but not yet counted finished (by id: one of its runs)."""
@@ -353,7 +410,7 @@ class JobLedger:
     ) -> None:
         """Reconcile one record of a listing; ``again``: its id was listed before in it."""
         key = job.key
-        entry = self.known.get(key)
+        entry = self._remembered(key, job.run, now, again, seen_runs)
         known = self._run_of(entry, job.run)
         listed = seen_runs.get(key, ())
         if again and known is not None and (type(entry) is KnownJob or id(known) in listed):
@@ -365,14 +422,7 @@ class JobLedger:
         values = self._admit(job, new=known is None)
         if known is None:
             known = KnownJob(last_seen=now, run=job.run)
-            if entry is None:
-                self.known[key] = known
-            elif type(entry) is KnownJob:  # another run of an id: both are remembered
-                if again:  # the run remembered was the one listed before in this answer
-                    seen_runs[key] = {id(entry)}
-                entry = self.known[key] = [entry, known]
-            else:
-                entry.append(known)
+            entry = self._add_run(key, entry, known, again, seen_runs)
             if counting:
                 self._first_seen_after_baseline(job, known, values)
             else:
@@ -395,14 +445,54 @@ class JobLedger:
         if not self._all_changed and known.stored() != before:
             self._note_changed(key)
 
+    def _remembered(
+        self,
+        key: str,
+        run: float | None,
+        now: float,
+        again: bool,
+        seen_runs: dict[str, set[int]],
+    ) -> Remembered | None:
+        """The runs remembered of id ``key``; when none of them is the run of a record of run
+        time ``run``, the departed run that is (if any) comes back among them."""
+        entry = self.known.get(key)
+        if not len(self.departed) or self._run_of(entry, run) is not None:
+            return entry
+        kept = self.departed.runs(key)
+        match = self._run_of([record for _, record in kept], run) if kept else None
+        if match is None:
+            return entry
+        self.departed.take(next(p for p, record in kept if record is match))
+        return self._add_run(key, entry, _returned(match, now), again, seen_runs)
+
+    def _add_run(
+        self,
+        key: str,
+        entry: Remembered | None,
+        known: KnownJob,
+        again: bool,
+        seen_runs: dict[str, set[int]],
+    ) -> Remembered:
+        """Remember ``known``, a run of id ``key``, beside its runs remembered (``entry``)."""
+        if entry is None:
+            self.known[key] = known
+            return known
+        if type(entry) is KnownJob:  # another run of an id: both are remembered
+            if again:  # the run remembered was the one listed before in this answer
+                seen_runs[key] = {id(entry)}
+            entry = self.known[key] = [entry, known]
+            return entry
+        entry.append(known)
+        return entry
+
     @staticmethod
-    def _run_of(entry: Remembered | None, run: float | None) -> KnownJob | None:
+    def _run_of(entry: Run | list[Run] | list[KnownJob] | None, run: float | None) -> Run | None:
         """The run remembered that a record of run time ``run`` is: the one of nearest time
         within ``RUN_TOLERANCE``, the latest for a record without a time (a run remembered
         without one matches any), or None: a new run."""
         if entry is None:
             return None
-        if type(entry) is KnownJob:
+        if type(entry) is not list:
             if run is None or entry.run is None or abs(entry.run - run) <= RUN_TOLERANCE:
                 return entry
             return None
@@ -522,9 +612,14 @@ class JobLedger:
         lacks it, and counted again from the start after a gap of more than ``ABSENCE_GAP``
         between two complete listings (an outage, a long run of failed polls): what the
         exporter did not watch proves nothing, so a first poll after an outage forgets nothing.
-        Each run of an id is absent, and forgotten, on its own."""
+        Each run of an id is absent, and forgotten, on its own; a counted run departs as soon
+        as it is absent (``departed``), and is forgotten from there."""
         watched = self.last_complete is not None and now - self.last_complete <= ABSENCE_GAP
-        stale = []
+        if watched:
+            self.departed.expire(now, self.forget_after)
+        else:
+            self.departed.restart_absence(now)
+        stale = []  # ids none of whose runs is kept in full
         several: dict[str, set[int]] = {}  # ids of several runs: those of their runs listed
         for key, entry in self.known.items():
             if key in seen:
@@ -533,10 +628,22 @@ class JobLedger:
                 several[key] = set()
             elif self._gone(key, entry, now, watched):
                 stale.append(key)
+            elif entry.counted:
+                self._depart(key, entry)
+                stale.append(key)
         for key, listed in (*seen_runs.items(), *several.items()):
             runs = self.known[key]
             assert type(runs) is list  # an id listed is remembered, and runs are never fewer
-            kept = [k for k in runs if id(k) in listed or not self._gone(key, k, now, watched)]
+            kept = []
+            for known in runs:
+                if id(known) in listed:
+                    kept.append(known)
+                elif self._gone(key, known, now, watched):
+                    continue
+                elif known.counted:
+                    self._depart(key, known)
+                else:
+                    kept.append(known)
             if len(kept) < len(runs):
                 if kept:
                     self.known[key] = kept[0] if len(kept) == 1 else kept
@@ -544,14 +651,47 @@ class JobLedger:
                         self._note_changed(key)
                 else:
                     stale.append(key)
-        for key in stale:
+        self._drop_keys(stale)
+        self.last_complete = now
+
+    def _depart(self, key: str, known: KnownJob) -> None:
+        """A counted run that complete listings lack is kept as a departed record."""
+        self.evicted += self.departed.add(key, _departing(known))
+
+    def _drop_keys(self, keys: list[str]) -> None:
+        """Ids no run of which is remembered in full any more."""
+        for key in keys:
             del self.known[key]
             if not self._all_changed:
                 self._changed.discard(key)
                 self._dropped.add(key)
         if len(self._dropped) > len(self.known):  # never taken: no store holds this ledger
             self._note_all_changed()
-        self.last_complete = now
+
+    def _depart_absent(self) -> None:
+        """The counted runs remembered absent, in state saved before they were kept apart,
+        depart (each id's once), oldest absence first."""
+        absent = sorted(
+            (
+                (known.absent_since, key, known)
+                for key, entry in self.known.items()
+                for known in (entry if type(entry) is list else [entry])
+                if known.counted and known.absent_since is not None
+            ),
+            key=lambda item: item[0],
+        )
+        stale = []
+        for _, key, known in absent:
+            self._depart(key, known)
+            entry = self.known[key]
+            if type(entry) is KnownJob:
+                stale.append(key)
+                continue
+            entry.remove(known)
+            self.known[key] = entry[0] if len(entry) == 1 else entry
+            if not self._all_changed:
+                self._note_changed(key)
+        self._drop_keys(stale)
 
     def _gone(self, key: str, known: KnownJob, now: float, watched: bool) -> bool:
         """Whether a run that a complete listing lacked is to be forgotten now."""

@@ -40,7 +40,7 @@ import sqlite3
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,7 +69,12 @@ CREATE TABLE IF NOT EXISTS targets (
 CREATE TABLE IF NOT EXISTS known (
     target TEXT NOT NULL, key TEXT NOT NULL, entry TEXT NOT NULL,
     PRIMARY KEY (target, key)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS departed (
+    target TEXT NOT NULL, digest INTEGER NOT NULL, run INTEGER NOT NULL, absent REAL NOT NULL,
+    finished REAL, cu REAL, flags INTEGER NOT NULL,
+    PRIMARY KEY (target, digest, run)) WITHOUT ROWID;
 """
+_DEPARTED_COLUMNS = "digest, run, absent, finished, cu, flags"
 STATE_FILE_LIMIT = 512 * 1024 * 1024  # ~5 million known jobs
 FORGET_AFTER = 7 * 86400.0
 _CORRUPTION = {11, 26}  # SQLITE_CORRUPT, SQLITE_NOTADB: proven; any other error is not
@@ -91,6 +96,7 @@ class SavedLedger(Protocol):
 
     def header_state(self) -> dict: ...
     def changes(self) -> tuple[bool, dict[str, list], list[str]]: ...
+    def departed_changes(self) -> tuple[bool, list[tuple], list[tuple[int, int]]]: ...
     def changes_stored(self) -> None: ...
 
 
@@ -413,6 +419,7 @@ class StateFile:
             row = self._db.execute("SELECT counts FROM targets WHERE name = ?", (name,)).fetchone()
             rows = self._db.execute("SELECT key, entry FROM known WHERE target = ?", (name,))
             known = {key: _decoded(entry) for key, entry in rows}
+            departed = _departed_rows(self._db, name)
         except sqlite3.Error as err:
             log.error("target %s: its saved state cannot be read (%s): it starts clean", name, err)
             return None
@@ -421,12 +428,14 @@ class StateFile:
             log.error("state file: target %s: field counts is not JSON: it starts clean", name)
         if isinstance(counts, dict) and "known" not in counts:
             counts["known"] = known
+            counts["departed"] = departed
         return counts
 
     def save(self, name: str, identity: str, ledger: SavedLedger) -> None:
         """Record a configured target's counts: its counters and the remembered jobs that
         changed since its last save, in one durable transaction."""
         everything, changed, dropped = ledger.changes()
+        departed_anew, departed, departed_gone = ledger.departed_changes()
         counts = json.dumps(ledger.header_state())
         with self._lock:
             self._entries[name] = _Entry(identity, None)
@@ -447,6 +456,13 @@ class StateFile:
                     "DELETE FROM known WHERE target = ? AND key = ?",
                     ((name, key) for key in dropped),
                 )
+                if departed_anew:
+                    db.execute("DELETE FROM departed WHERE target = ?", (name,))
+                db.executemany(
+                    "DELETE FROM departed WHERE target = ? AND digest = ? AND run = ?",
+                    ((name, *key) for key in departed_gone),
+                )
+                _insert_departed(db, name, departed)
             self._written(written)
         ledger.changes_stored()
 
@@ -550,8 +566,9 @@ def _write_counts(
     """A target's whole entry (``to_state`` JSON), its remembered jobs one row each."""
     data = _decoded(counts)
     known = data.pop("known", None) if isinstance(data, dict) else None
-    if not isinstance(known, dict):  # left in place for ledger_state to name at restore
-        data, known = _decoded(counts), {}
+    departed = data.pop("departed", []) if isinstance(data, dict) else []
+    if not isinstance(known, dict) or not _records(departed):
+        data, known, departed = _decoded(counts), {}, []  # for ledger_state to name at restore
     _delete(db, name)
     db.execute(
         "INSERT INTO targets VALUES (?, ?, ?, ?)", (name, identity, absent, json.dumps(data))
@@ -560,11 +577,33 @@ def _write_counts(
         "INSERT INTO known VALUES (?, ?, ?)",
         ((name, str(key), json.dumps(entry)) for key, entry in known.items()),
     )
+    _insert_departed(db, name, departed)
+
+
+def _records(value: object) -> bool:
+    """Whether ``value`` can be written as departed rows (a list of 6-entry lists)."""
+    return isinstance(value, list) and all(
+        isinstance(record, (list, tuple)) and len(record) == 6 for record in value
+    )
+
+
+def _insert_departed(db: sqlite3.Connection, name: str, records: Iterable[Sequence]) -> None:
+    db.executemany(
+        f"INSERT OR REPLACE INTO departed (target, {_DEPARTED_COLUMNS})"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        ((name, *record) for record in records),
+    )
+
+
+def _departed_rows(db: sqlite3.Connection, name: str) -> list[list]:
+    rows = db.execute(f"SELECT {_DEPARTED_COLUMNS} FROM departed WHERE target = ?", (name,))
+    return [list(row) for row in rows]
 
 
 def _delete(db: sqlite3.Connection, name: str) -> None:
     db.execute("DELETE FROM targets WHERE name = ?", (name,))
     db.execute("DELETE FROM known WHERE target = ?", (name,))
+    db.execute("DELETE FROM departed WHERE target = ?", (name,))
 
 
 def _decoded(text: str) -> object:
@@ -588,12 +627,14 @@ def read_state(path: str | Path) -> dict:
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
         targets = {}
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
         rows = db.execute("SELECT name, identity, absent_since, counts FROM targets").fetchall()
         for name, identity, absent, counts in rows:
             data = _decoded(counts)
             if isinstance(data, dict) and "known" not in data:
                 known = db.execute("SELECT key, entry FROM known WHERE target = ?", (name,))
                 data["known"] = {key: _decoded(entry) for key, entry in known}
+                data["departed"] = _departed_rows(db, name) if "departed" in tables else []
             targets[name] = {"identity": identity, "absent_since": absent, "counts": data}
     finally:
         db.close()

@@ -7,7 +7,7 @@ import pytest
 from exporter.backends.ray import STATUSES
 from exporter.ledger_state import SavedStateError
 from exporter.model import Job, Phase, status_pairs
-from exporter.reconcile import RUN_TOLERANCE, JobLedger
+from exporter.reconcile import RUN_TOLERANCE, JobLedger, KnownJob
 
 RAY_PAIRS = status_pairs(STATUSES)
 T0 = 1_800_000_000.0
@@ -159,9 +159,9 @@ def test_forgotten_after_long_absence() -> None:
     ledger = JobLedger(RAY_PAIRS, retention=10, forget_after=100)
     ledger.apply([job("g", "SUCCEEDED", end=T0)], T0)
     ledger.apply([], T0 + 50)
-    assert "g" in ledger.known
+    assert ledger.remembers("g")
     ledger.apply([], T0 + 200)
-    assert "g" not in ledger.known
+    assert not ledger.remembers("g")
 
 
 def test_unknown_status_is_tracked_as_unknown_and_not_counted() -> None:
@@ -227,14 +227,14 @@ def test_forgotten_only_after_complete_listings_lacked_it_for_the_period() -> No
     ledger.apply([job("g", "SUCCEEDED", end=T0 - 1)], T0)
     ledger.apply([], T0 + 1000, complete=False)  # an incomplete listing proves nothing
     ledger.apply([], T0 + 5000)  # the first poll after a long outage: absence starts now
-    assert "g" in ledger.known
+    assert ledger.remembers("g")
     ledger.apply([job("g", "SUCCEEDED", end=T0 - 1)], T0 + 5050)  # it was only missed
     assert finished(ledger) == {}
     ledger.apply([], T0 + 5100)
     ledger.apply([], T0 + 5199)
-    assert "g" in ledger.known
+    assert ledger.remembers("g")
     ledger.apply([], T0 + 5200)
-    assert "g" not in ledger.known
+    assert not ledger.remembers("g")
 
 
 def test_state_keeps_the_baseline_time_runs_and_absences() -> None:
@@ -246,7 +246,7 @@ def test_state_keeps_the_baseline_time_runs_and_absences() -> None:
     restored.restore(json.loads(json.dumps(ledger.to_state())))
     assert restored.baseline_time == T0 - 3
     assert restored.known["r"].run == T0 - 100.007
-    assert restored.known["gone"].absent_since == T0 + 10
+    assert [run.absent_since for run in restored.remembered_runs("gone")] == [T0 + 10]
     old = ledger.to_state()
     del old["baseline_time"]
     old["known"] = {key: entry[:6] for key, entry in old["known"].items()}
@@ -259,7 +259,7 @@ def test_absence_is_counted_again_after_a_gap_in_complete_listings() -> None:
     ledger.apply([job("h", "SUCCEEDED", end=T0 - 1)], T0)
     ledger.apply([], T0 + 30)  # an (empty) answer without it: absence starts
     ledger.apply([], T0 + 8 * 86400)  # the first poll after an 8-day outage
-    assert "h" in ledger.known
+    assert ledger.remembers("h")
     ledger.apply([job("h", "SUCCEEDED", end=T0 - 1)], T0 + 8 * 86400 + 30)
     assert finished(ledger) == {}
 
@@ -277,7 +277,7 @@ def test_a_run_whose_time_moves_within_the_tolerance_is_counted_once() -> None:
     later = submit + RUN_TOLERANCE + 0.001
     ledger.apply([job("j", "SUCCEEDED", later, end=later + 1, run=later)], T0 + 100)
     assert (ledger.submitted[()], finished(ledger)) == (2, {("succeeded", "SUCCEEDED"): 2})
-    assert [known.run for known in ledger.known["j"]] == [submit, later]
+    assert [known.run for known in ledger.remembered_runs("j")] == [submit, later]
 
 
 def test_two_runs_of_one_id_in_one_answer_each_count_once_in_any_order() -> None:
@@ -295,7 +295,7 @@ def test_two_runs_of_one_id_in_one_answer_each_count_once_in_any_order() -> None
         assert ledger.submitted[()] == 1
         assert finished(ledger) == ({("failed", "FAILED"): 1} if poll >= 20 else {})
         assert ledger.tracked["x"].run == new.run  # the gauges show the latest run
-    assert [known.run for known in ledger.known["x"]] == [T0 - 900, T0 + 11]
+    assert [known.run for known in ledger.remembered_runs("x")] == [T0 - 900, T0 + 11]
 
 
 def test_runs_of_one_id_are_forgotten_each_on_its_own() -> None:
@@ -305,12 +305,13 @@ def test_runs_of_one_id_are_forgotten_each_on_its_own() -> None:
     ledger.apply([first, second], T0)
     ledger.apply([second], T0 + 10)
     ledger.apply([second], T0 + 110)
-    assert ledger.known["x"].run == T0 - 500  # one run left: remembered as one again
+    assert [k.run for k in ledger.remembered_runs("x")] == [T0 - 500]  # one run left
+    assert type(ledger.known["x"]) is KnownJob  # remembered as one again
     _, changed, dropped = ledger.changes()
     assert changed["x"][6] == str(round((T0 - 500) * 1000)) and dropped == []
     ledger.apply([], T0 + 120)
     ledger.apply([], T0 + 220)
-    assert "x" not in ledger.known
+    assert not ledger.remembers("x")
 
 
 def test_state_keeps_several_runs_of_an_id_and_reads_the_saved_form_of_before() -> None:
@@ -325,7 +326,7 @@ def test_state_keeps_several_runs_of_an_id_and_reads_the_saved_form_of_before() 
     assert saved["known"]["y"][6] == "1799999950001"  # as saved before: whole milliseconds
     restored = JobLedger(RAY_PAIRS)
     restored.restore(saved)
-    assert [known.run for known in restored.known["x"]] == [T0 - 900, T0 - 300]
+    assert [known.run for known in restored.remembered_runs("x")] == [T0 - 900, T0 - 300]
     # the saved form of the version before, a run in milliseconds as text: its records, times
     # jittered, are the runs remembered
     before = saved | {

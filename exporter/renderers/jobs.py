@@ -138,6 +138,8 @@ def render_jobs(
     for (queue, values), seconds in sorted(ledger.cu_seconds.items()):
         stored = tuple(zip(names, values, strict=True))
         block.add("jobfleet_cu_seconds_total", seconds, (("resource_queue", queue),), stored)
+    block.add("jobfleet_jobs_departed", len(ledger.departed))
+    block.add("jobfleet_jobs_departed_evicted_total", ledger.evicted)
     if ledger.slots is not None:
         for label, count in ledger.slots.overflow.items():
             block.add("jobfleet_attribution_overflow_total", count, (("label", label),))
