@@ -10,12 +10,17 @@ from pathlib import Path
 
 import pytest
 
+from exporter.app import Exporter
 from exporter.backends.ray import STATUSES
+from exporter.config import parse_config
 from exporter.departed import NO_RUN, Departed, DepartedRun
 from exporter.ledger_state import SavedStateError
 from exporter.model import Job, status_pairs
 from exporter.reconcile import JobLedger
+from exporter.simulators.ray import RaySimulator
 from exporter.state import StateFile
+
+from .helpers import on_clock, value
 
 RAY_PAIRS = status_pairs(STATUSES)
 T0 = 1_800_000_000.0
@@ -275,3 +280,57 @@ def test_200000_ids_churned_through_one_target_cost_a_small_record_each() -> Non
         churned,
     )
     assert per_id <= 64
+
+
+# --- through the exporter
+
+
+def test_the_cap_is_logged_exposed_and_survives_a_restart(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A Ray head drops finished jobs from its list: past ``max_departed_jobs`` the oldest are
+    forgotten (warning, counter); the rest are never counted again, across a restart too."""
+    now = [T0]
+    with RaySimulator(clock=lambda: now[0]) as head:
+        target = head.target_config("ray", resources=["jobs"], max_departed_jobs=5)
+        config = parse_config({"state_file": str(tmp_path / "state.db"), "targets": [target]})
+
+        def start() -> Exporter:
+            exporter = Exporter(config)
+            on_clock(exporter.pollers[0], lambda: now[0])
+            return exporter
+
+        def poll(exporter: Exporter) -> bytes:
+            assert exporter.pollers[0].poll("jobs")
+            now[0] += 30
+            return exporter.exposition.body()
+
+        exporter = start()
+        try:
+            poll(exporter)  # the baseline
+            started = {}
+            for i in range(8):
+                started[i] = now[0]
+                head.add_job(f"j{i}", status="SUCCEEDED", start_time=now[0], end_time=now[0] + 1)
+                now[0] += 2
+                poll(exporter)
+                head.remove_job(f"j{i}")
+            body = poll(exporter)
+        finally:
+            exporter.close()
+        assert value(body, "jobfleet_jobs_departed", target="ray") == 5
+        assert value(body, "jobfleet_jobs_departed_evicted_total", target="ray") == 3
+        assert value(body, "jobfleet_jobs_finished_total", status="SUCCEEDED") == 8
+        assert "3 departed jobs forgotten early" not in caplog.text  # one at a time, each logged
+        assert caplog.text.count("departed jobs forgotten early: max_departed_jobs (5)") == 3
+        exporter = start()
+        try:
+            for i in (7, 6, 0):  # two remembered, one forgotten early: counted again
+                head.add_job(
+                    f"j{i}", status="SUCCEEDED", start_time=started[i], end_time=started[i] + 1
+                )
+            body = poll(exporter)
+        finally:
+            exporter.close()
+        assert value(body, "jobfleet_jobs_finished_total", status="SUCCEEDED") == 9
+        assert value(body, "jobfleet_jobs_departed_evicted_total", target="ray") == 3
