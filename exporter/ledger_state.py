@@ -44,6 +44,7 @@ Values = tuple[str, ...]  # attribution label values; () without attribution
 class LedgerState:
     baselined: bool
     baseline_time: float | None
+    baseline_until: float | None
     last_complete: float | None
     submitted: dict[Values, int]
     finished: dict[tuple[Phase, str, str, Values], int]
@@ -307,6 +308,10 @@ def check_ledger_state(value: Any) -> LedgerState:
         baselined=_bool(state.get("baselined"), "baselined"),
         # absent from state saved before it existed
         baseline_time=_optional_number(state.get("baseline_time"), "baseline_time", None),
+        # saved before the baseline's second was taken whole: the baseline time itself
+        baseline_until=_optional_number(
+            state.get("baseline_until", state.get("baseline_time")), "baseline_until", None
+        ),
         last_complete=_optional_number(state.get("last_complete"), "last_complete", None),
         submitted=_submitted(state.get("submitted")),
         finished=finished,

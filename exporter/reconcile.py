@@ -41,6 +41,10 @@ ABSENCE_GAP = 3600.0  # complete listings further apart do not prove a job gone 
 # far above what rounding (to the second) or a time re-derived by a proxy or another Ray version
 # moves, far below the time between two runs of one id (a head restart and a resubmission)
 RUN_TOLERANCE = 60.0
+# The API's clock as its HTTP Date header gives it has whole seconds: a Date of 12:00:00 is an
+# answer made before 12:00:01, so its last millisecond (the finest time an API here reports)
+# is the latest the answer can have been made
+DATE_LAST_MS = 0.999
 
 FinishedKey = tuple[Phase, str, str, AttributionValues]  # phase, status, reason, label values
 
@@ -157,6 +161,9 @@ class JobLedger:
         self.forget_after = max(forget_after, retention)
         self.baselined = False
         self.baseline_time: float | None = None  # on the API's clock
+        # the latest moment the baseline listing can have been made: all up to it is before
+        # the baseline (``_before_baseline``)
+        self.baseline_until: float | None = None
         self.last_complete: float | None = None  # the last complete listing (our clock)
         self.known: dict[str, Remembered] = {}  # by id: its run, or its runs
         self.departed = Departed(cap=max_departed)
@@ -195,6 +202,7 @@ class JobLedger:
         state = {
             "baselined": self.baselined,
             "baseline_time": self.baseline_time,
+            "baseline_until": self.baseline_until,
             "last_complete": self.last_complete,
             "finished": [
                 [phase.value, status, n, reason, list(values)]
@@ -285,6 +293,7 @@ class JobLedger:
             self.slots.restore(*saved.attribution)
         self.baselined = saved.baselined
         self.baseline_time = saved.baseline_time
+        self.baseline_until = saved.baseline_until
         self.last_complete = saved.last_complete
         for values, n in saved.submitted.items():
             self._open(values)
@@ -373,11 +382,13 @@ class JobLedger:
         self, jobs: Iterable[Job], now: float, as_of: float | None = None, complete: bool = True
     ) -> None:
         """Reconcile one successful listing taken at ``now`` (our clock), ``as_of`` on the API's
-        clock (None: ours). Only a ``complete`` listing can tell that a job is gone."""
+        clock, in whole seconds (its ``Date`` header; None: ours). Only a ``complete`` listing
+        can tell that a job is gone."""
         api_now = now if as_of is None else as_of
         counting = self.baselined
         if not counting:
             self.baseline_time = api_now
+            self.baseline_until = now if as_of is None else as_of + DATE_LAST_MS
         previous = self.tracked
         tracked: dict[str, Job] = {}
         seen: set[str] = set()  # the ids listed
@@ -520,11 +531,11 @@ class JobLedger:
         return True
 
     def _before_baseline(self, moment: float | None) -> bool:
-        """At or before the baseline time (the API's ``Date`` has whole seconds: a job that
-        ended in the baseline's own second was due in its listing)."""
-        return (
-            moment is not None and self.baseline_time is not None and moment <= self.baseline_time
-        )
+        """At or before the baseline time: on the API's clock, up to the end of the second its
+        ``Date`` gave (an event in that second may have been before the listing was made, so
+        it is taken as before: never counted), on ours, up to the listing."""
+        until = self.baseline_until
+        return moment is not None and until is not None and moment <= until
 
     def _admit(self, job: Job, new: bool) -> AttributionValues:
         """A job's label values, taking slots still free (``Slots.admit``); its series open."""
@@ -590,8 +601,8 @@ class JobLedger:
         if known.started:
             return
         known.started = True
-        if job.submit_time is None:
-            return
+        if job.submit_time is None or self._before_baseline(job.start_time):
+            return  # a start before the baseline is not one of the events observed
         queue_wait = self.queue_wait[self.histogram_values(values)]
         if job.start_time is not None:
             queue_wait.observe(job.start_time - job.submit_time, job.key, now)

@@ -189,8 +189,40 @@ def test_the_baseline_time_is_the_apis_clock() -> None:
     ledger = JobLedger(RAY_PAIRS)
     ledger.apply([], T0, as_of=T0 + 720)  # the cloud's clock 12 minutes ahead
     assert ledger.baseline_time == T0 + 720
+    assert ledger.baseline_until == T0 + 720.999  # its Date has whole seconds: to their end
     ledger.apply([job("j", "SUCCEEDED", submit=T0 + 700, end=T0 + 710)], T0 + 10, T0 + 730)
     assert (ledger.submitted[()], finished(ledger)) == (0, {})
+
+
+def test_events_in_the_baselines_own_second_are_before_it() -> None:
+    """A Date of T0 is an answer made in [T0, T0 + 1): jobs that ended 0.1-0.9 s into that
+    second, missing from that answer and listed at the next, may have ended before it was
+    made, so they are remembered, not counted; from T0 + 1 on, everything counts."""
+    ledger = JobLedger(RAY_PAIRS)
+    ledger.apply([], T0 + 0.95, as_of=T0)  # an empty first answer
+    ended = [job(f"e{i}", "SUCCEEDED", submit=T0 - 5, end=T0 + i / 10) for i in range(1, 10)]
+    after = job("after", "SUCCEEDED", submit=T0 + 1, end=T0 + 1.2)
+    ledger.apply([*ended, after], T0 + 30, as_of=T0 + 29)
+    assert (ledger.submitted[()], finished(ledger)) == (1, {("succeeded", "SUCCEEDED"): 1})
+
+
+def test_without_a_date_the_baseline_is_our_clock_to_the_instant() -> None:
+    ledger = JobLedger(RAY_PAIRS)
+    ledger.apply([], T0 + 0.5)
+    ledger.apply([job("a", "SUCCEEDED", end=T0 + 0.4), job("b", "SUCCEEDED", end=T0 + 0.6)], T0 + 9)
+    assert finished(ledger) == {("succeeded", "SUCCEEDED"): 1}  # b alone
+
+
+def test_histograms_observe_only_events_after_the_baseline() -> None:
+    """A job that started before the baseline but is first seen after it (a partial or late
+    baseline list) adds no queue wait; one that started after it does."""
+    ledger = JobLedger(RAY_PAIRS)
+    ledger.apply([], T0, as_of=T0)
+    early = job("early", "RUNNING", submit=T0 - 600, start_time=T0 - 60)
+    late = job("late", "RUNNING", submit=T0 - 600, start_time=T0 + 60)
+    ledger.apply([early, late], T0 + 90, as_of=T0 + 90)
+    wait = ledger.queue_wait[()]
+    assert (wait.count, wait.total) == (1, 660.0)
 
 
 def test_a_reused_id_is_a_new_job() -> None:
@@ -244,7 +276,7 @@ def test_state_keeps_the_baseline_time_runs_and_absences() -> None:
     ledger.apply([running], T0 + 10)
     restored = JobLedger(RAY_PAIRS)
     restored.restore(json.loads(json.dumps(ledger.to_state())))
-    assert restored.baseline_time == T0 - 3
+    assert (restored.baseline_time, restored.baseline_until) == (T0 - 3, T0 - 3 + 0.999)
     assert restored.known["r"].run == T0 - 100.007
     assert [run.absent_since for run in restored.remembered_runs("gone")] == [T0 + 10]
     old = ledger.to_state()
