@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import inspect
 import json
 import os
 import queue
@@ -117,14 +118,27 @@ def wait_ready(base_url: str, process: subprocess.Popen | None = None, timeout: 
         time.sleep(0.1)
 
 
-def eventually(check: Callable[[], object], timeout: float = 15.0, step: float = 0.2) -> bool:
-    """True as soon as ``check()`` is truthy; False if it never is within ``timeout``."""
+def eventually(
+    check: Callable[[], object], timeout: float = 15.0, step: float = 0.2, what: str = ""
+) -> object:
+    """``check()``'s first truthy value, polled every ``step`` seconds; AssertionError naming
+    ``what`` it waited for (else the check's source line) and its last value after ``timeout``."""
     deadline = time.monotonic() + timeout
-    while not check():
+    while not (value := check()):
         if time.monotonic() > deadline:
-            return False
+            waited_for = what or _source(check)
+            raise AssertionError(
+                f"waited {timeout:g} s for {waited_for}; last value: {value!r:.300}"
+            )
         time.sleep(step)
-    return True
+    return value
+
+
+def _source(check: Callable[[], object]) -> str:
+    try:
+        return inspect.getsource(check).strip()[:300]
+    except (OSError, TypeError):
+        return repr(check)
 
 
 class SteppedClock:

@@ -382,7 +382,7 @@ def test_stop_releases_hung_requests() -> None:
 
     caller = threading.Thread(target=call)
     caller.start()
-    assert eventually(lambda: sim.requests, timeout=10, step=0.01), "the request never arrived"
+    eventually(lambda: sim.requests, timeout=10, step=0.01, what="the request")
     started = time.monotonic()
     sim.stop()
     caller.join(timeout=10)

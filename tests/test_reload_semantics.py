@@ -297,7 +297,7 @@ def test_reload_storm_with_state_file_keeps_the_process_and_exact_counts(tmp_pat
                 }
                 return len(names) == 20
 
-            assert eventually(baselined, timeout=30, step=0.1), "not every target baselined"
+            eventually(baselined, timeout=30, step=0.1, what="every target baselined")
             done = [0] * 4
             statuses = ("SUCCEEDED", "FAILED", "STOPPED")
             for reload in range(1, 201):
@@ -324,5 +324,5 @@ def test_reload_storm_with_state_file_keeps_the_process_and_exact_counts(tmp_pat
                     for n in range(20)
                 )
 
-            assert eventually(exact, timeout=30, step=0.2), (done, scrape())
+            eventually(exact, timeout=30, what=f"exact counts of {done}")
             assert process.poll() is None
