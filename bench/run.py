@@ -10,7 +10,18 @@ import os
 import platform
 import time
 
-from . import api_cost, clusters, departed, hotpath, ingest, memory, scrape, targets, web_auth
+from . import (
+    answer_memory,
+    api_cost,
+    clusters,
+    departed,
+    hotpath,
+    ingest,
+    memory,
+    scrape,
+    targets,
+    web_auth,
+)
 
 
 def main() -> None:
@@ -28,6 +39,7 @@ def main() -> None:
         lambda: scrape.run((1_000, 10_000) if args.quick else (1_000, 10_000, 100_000)),
         lambda: ingest.run((1_000, 10_000) if args.quick else (1_000, 10_000, 100_000)),
         lambda: memory.run(jobs),
+        lambda: answer_memory.run(8 * 2**20 if args.quick else 16 * 2**20),
         lambda: departed.run(jobs),
         lambda: hotpath.run(jobs),
         lambda: api_cost.run(jobs, 100),

@@ -48,7 +48,7 @@ from ..scrub import NO_SECRETS, Scrubber, model_secrets
 from ..status import ApiStats
 from .base import Backend, Listing
 from .decode import TypedRecord, typed_decoder
-from .fields import MAX_MAGNITUDE, mapping, number, parse_epoch, read_item, text, word
+from .fields import MAX_MAGNITUDE, mapping, number, parse_epoch, read_item, read_items, text, word
 from .http import ApiClient, default_error, first_text, json_object, vendor_error
 from .registry import BackendDeclaration, register
 
@@ -244,10 +244,9 @@ def _window(start_ms: int, end_ms: int) -> str:
 
 
 def _parse_items(items: list[Any], sources: tuple[str, ...] = ()) -> tuple[list[Job], int]:
-    """(jobs in the answer's order, items without an identity)."""
+    """(jobs in the answer's order, items without an identity). Consumes ``items``."""
     parse = functools.partial(parse_job, sources=sources) if sources else parse_job
-    jobs = [job for job in (read_item(parse, item) for item in items) if job is not None]
-    return jobs, len(items) - len(jobs)
+    return read_items(parse, items)
 
 
 @dataclass(slots=True)

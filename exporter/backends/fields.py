@@ -85,3 +85,18 @@ def read_item(parse: Callable[[Any], T | None], item: Any) -> T | None:
     except (ValueError, TypeError, OverflowError, RecursionError) as err:
         log.debug("unreadable item skipped: %s", type(err).__name__)
         return None
+
+
+def read_items(parse: Callable[[Any], T | None], items: list[Any]) -> tuple[list[T], int]:
+    """(what ``read_item`` makes of each of ``items``, in their order; how many it skipped).
+
+    Consumes ``items``: each is freed as it is read, so the memory of an answer's records is
+    reused by what is made of them instead of held beside it until the last is read (the
+    peak of reading a page of many items is its records or its jobs, not both)."""
+    made = []
+    for index, item in enumerate(items):
+        items[index] = None
+        record = read_item(parse, item)
+        if record is not None:
+            made.append(record)
+    return made, len(items) - len(made)

@@ -23,6 +23,7 @@ from ..status import ApiStats
 from ..tls import TlsSettings
 from ..transport import TRANSPORTS, deadline_scope
 from .decode import UndecodableJson, decode_json
+from .items import TooManyItems, check_items, item_limit, too_many
 
 MAX_DETAIL = 200  # characters of a backend's error message kept
 MAX_FIELD = 64  # characters of an error code or request id kept
@@ -127,9 +128,10 @@ def transport_error(operation: str, err: httpx.TransportError, deadline: float) 
 class BodyReader(Protocol):
     """Reads a successful answer's body piece by piece as it arrives, so that a large answer
     is never held whole: ``feed`` each piece, then ``finish`` returns what was read (raising
-    ``UndecodableJson`` when it was no JSON); ``start`` holds the body's first bytes, for an
-    error message. When the exchange fails part-way (its deadline, a cut connection, the size
-    cap), ``abandon`` is called instead of ``finish``."""
+    ``UndecodableJson`` when it was no JSON, ``items.TooManyItems`` when it lists more items
+    than it was made to take); ``start`` holds the body's first bytes, for an error message.
+    When the exchange fails part-way (its deadline, a cut connection, the size cap, the item
+    limit), ``abandon`` is called instead of ``finish``."""
 
     start: bytes
 
@@ -206,13 +208,18 @@ class ApiClient:
         params: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
         decode: Callable[[bytes], Any] = decode_json,
-        reader: Callable[[], BodyReader] | None = None,
+        reader: Callable[[int], BodyReader] | None = None,
     ) -> tuple[Any, float | None]:
         """``get_json`` and the server's clock when it answered (its ``Date`` header, epoch
         seconds; None without one): job times are on that clock, which need not be ours.
         ``decode`` reads the body (``decode.typed_decoder`` for typed records); ``reader``,
-        when given, makes the reader of a successful (2xx) answer's body as it arrives instead
-        (the time it takes is not counted in the request's duration)."""
+        when given, makes the reader of a successful (2xx) answer's body as it arrives instead,
+        given the most items it may take (the time it takes is not counted in the request's
+        duration).
+
+        No answer is read that lists more items than ``max_response_bytes`` allows
+        (``items.item_limit``): a whole body is counted before it is decoded, a reader stops
+        at the limit; either fails the poll with ``reason="too_large"``."""
         self._wait_for_slot(operation, deadline)
         remaining = deadline - time.monotonic()
         if remaining <= 0:
@@ -235,8 +242,8 @@ class ApiClient:
             ):
                 code = str(response.status_code)
                 if reader is not None and 200 <= response.status_code < 300:
-                    streamed = reader()
                     limit = self.max_response_bytes
+                    streamed = reader(item_limit(limit))
                     try:
                         for piece in body_pieces(response, operation, limit, deadline):
                             fed = time.monotonic()
@@ -244,6 +251,8 @@ class ApiClient:
                                 streamed.feed(piece)
                             except UndecodableJson as err:
                                 raise self._not_json(operation, err, streamed.start) from None
+                            except TooManyItems as err:
+                                raise too_many(operation, err, limit) from None
                             reading += time.monotonic() - fed
                     except BaseException:
                         streamed.abandon()
@@ -266,6 +275,12 @@ class ApiClient:
                 return streamed.finish(), server_date(response)
             except UndecodableJson as err:
                 raise self._not_json(operation, err, streamed.start) from None
+            except TooManyItems as err:
+                raise too_many(operation, err, self.max_response_bytes) from None
+        try:  # before anything is made of it, an error answer's body too
+            check_items(body, item_limit(self.max_response_bytes))
+        except TooManyItems as err:
+            raise too_many(operation, err, self.max_response_bytes) from None
         if response.status_code >= 400:
             # what this request sent (signatures, tokens re-read from files, STS keys) is
             # masked too, not only the configured secrets

@@ -26,6 +26,11 @@ An answer that is not an array is read whole by the backend's lenient path
 (``decode.typed_decoder`` and the backend's parser); an item the typed reader refuses is read
 alone by that path (an item reads the same alone as among the others), and so is the last run
 when it is no array of items the typed reader can cut, so every tolerance of that path holds.
+
+A reader made with an item limit (``items.item_limit``) counts the items of each run before
+reading them, and what is read whole before reading it (``items.check_items``): past the
+limit it raises ``items.TooManyItems`` and keeps nothing of the answer, so that an answer of
+many small items never costs more than the limit's records.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ import msgspec
 from .base import Listing
 from .decode import UndecodableJson
 from .fields import read_item
+from .items import TooManyItems, check_items
 
 T = TypeVar("T")
 DIGEST_MASK = (1 << 60) - 1
@@ -74,9 +80,10 @@ class ListedItems(Generic[T]):
         # the next poll: only the latest one's, so failed polls hold one answer's, not each's
         self.partial: dict[int, T | None] = {}
 
-    def reader(self) -> AnswerReader[T]:
-        """A reader of one answer, fed as it arrives (``http.BodyReader``)."""
-        return AnswerReader(self)
+    def reader(self, max_items: int | None = None) -> AnswerReader[T]:
+        """A reader of one answer, fed as it arrives (``http.BodyReader``), that takes at
+        most ``max_items`` items (None: any number)."""
+        return AnswerReader(self, max_items)
 
     def listing(self, body: bytes) -> Listing:
         """The records of the whole answer ``body``, in its order."""
@@ -89,8 +96,10 @@ class AnswerReader(Generic[T]):
     """One answer of a ``ListedItems``: runs of whole items are read as they arrive; the
     records kept for the next answer replace the last ones when the answer is complete."""
 
-    def __init__(self, items: ListedItems[T]) -> None:
+    def __init__(self, items: ListedItems[T], max_items: int | None = None) -> None:
         self._items = items
+        self._limit = max_items
+        self._count = 0  # items of the runs read so far
         self.start = b""
         self._pending = bytearray()
         self._array: bool | None = None  # None: its first byte not seen yet
@@ -114,10 +123,12 @@ class AnswerReader(Generic[T]):
     def finish(self) -> Listing:
         """Everything read (``UndecodableJson`` when the answer is no JSON even leniently)."""
         if not self._array:
+            self._check(self._pending)
             self._items.last, self._items.partial = {}, {}
             return self._items.read_whole(bytes(self._pending))
         with memoryview(self._pending) as view:
             run = b"".join((self._prefix(), view))
+        del self._pending[:]  # the run holds it now
         self._read_run(run, final=True)
         self._items.last, self._items.partial = self._kept, {}
         return Listing(items=self._records, skipped=self._skipped)
@@ -165,8 +176,12 @@ class AnswerReader(Generic[T]):
         except (msgspec.MsgspecError, RecursionError):
             if not final:
                 return False
+            self._check(run)
             self._take(items.read_whole(run))  # UndecodableJson: no JSON, even leniently
             return True
+        self._count += len(raws)
+        if self._limit is not None and self._count > self._limit:
+            self._refuse(TooManyItems(self._count, self._limit, at_least=True))
         last, partial, kept = items.last, items.partial, self._kept
         records: list[T] = []
         for raw in raws:
@@ -203,3 +218,18 @@ class AnswerReader(Generic[T]):
     def _take(self, listing: Listing) -> None:
         self._records += listing.items
         self._skipped += listing.skipped
+
+    def _check(self, body: bytes | bytearray) -> None:
+        """What is about to be read whole lists no more items than the limit allows."""
+        if self._limit is not None:
+            try:
+                check_items(body, self._limit, self._count)
+            except TooManyItems as err:
+                self._refuse(err)
+
+    def _refuse(self, err: TooManyItems) -> None:
+        """Past the item limit: nothing of this answer is kept (an answer that large fails
+        every poll alike, so its records would only hold memory), and ``err`` is raised."""
+        self._kept, self._records, self._pending = {}, [], bytearray()
+        self._items.partial = {}
+        raise err

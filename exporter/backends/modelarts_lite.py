@@ -47,7 +47,7 @@ from ..scrub import NO_SECRETS, Scrubber, model_secrets
 from ..status import ApiStats
 from .base import Backend, Listing
 from .decode import TypedRecord, typed_decoder
-from .fields import number, parse_epoch, read_item, text, word
+from .fields import number, parse_epoch, read_items, text, word
 from .http import (
     ApiClient,
     default_error,
@@ -149,15 +149,16 @@ def parse_job(
 def parse_page(
     payload: Any, job_type: Callable[[str], str] = str, sources: tuple[str, ...] = ()
 ) -> tuple[list[Job], bool, int]:
-    """(jobs, partial, skipped): partial when ``pages > 1`` or ``total`` exceeds the data."""
+    """(jobs, partial, skipped): partial when ``pages > 1`` or ``total`` exceeds the data.
+    Consumes the data list."""
     if not isinstance(payload, dict | LiteJobPage) or not isinstance(payload.get("data"), list):
         raise PollError("parse", "job list: answer has no data list")
     data = payload.get("data")
     parse = functools.partial(parse_job, job_type=job_type, sources=sources)
-    jobs = [job for job in (read_item(parse, item) for item in data) if job is not None]
+    jobs, skipped = read_items(parse, data)
     pages, total = number(payload.get("pages")), number(payload.get("total"))
     partial = (pages is not None and pages > 1) or (total is not None and total > len(data))
-    return jobs, partial, len(data) - len(jobs)
+    return jobs, partial, skipped
 
 
 def classify_error(

@@ -32,7 +32,7 @@ from ..scrub import Scrubber, model_secrets
 from ..status import ApiStats
 from .base import Backend, Listing
 from .decode import TypedRecord, typed_decoder
-from .fields import mapping, number, parse_epoch, read_item, text, word
+from .fields import mapping, number, parse_epoch, read_items, text, word
 from .http import ApiClient
 from .listed import ListedItems
 from .registry import BackendDeclaration, register
@@ -153,13 +153,8 @@ def parse_jobs(payload: Any, sources: tuple[str, ...] = ()) -> Listing:
     if not isinstance(payload, list):
         raise PollError("parse", f"job list is a JSON {type(payload).__name__}, not an array")
     parse = functools.partial(parse_job, sources=sources) if sources else parse_job
-    jobs = []
-    for index, item in enumerate(payload):
-        payload[index] = None  # free each answer item as it is read: its memory is reused
-        job = read_item(parse, item)  # by the records built next, not fragmenting the heap
-        if job is not None:
-            jobs.append(job)
-    return Listing(items=jobs, skipped=len(payload) - len(jobs))
+    jobs, skipped = read_items(parse, payload)
+    return Listing(items=jobs, skipped=skipped)
 
 
 def _data(payload: Any, *path: str) -> Any:

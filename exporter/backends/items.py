@@ -1,0 +1,128 @@
+"""How many items one answer may hold: what bounds the memory of reading it.
+
+``max_response_bytes`` caps an answer's bytes, but reading it makes Python objects, and what
+they cost depends on how many items it lists, not on its bytes: each item of a job list
+becomes a typed record and then a ``Job``, ~300-550 bytes whatever its size in the answer (an
+answer of 18-byte items cost 21 times its bytes). So an answer may list at most
+``max_response_bytes // ITEM_FLOOR`` items (``item_limit``): an answer at the byte cap whose
+items average at least ``ITEM_FLOOR`` bytes always passes, and reading one that passes peaks
+below 4 times the cap; ``ITEM_FLOOR`` is set by the worst case, EMR items of ten read fields
+with one-character values, 3.6 times (``bench/answer_memory.py``, docs/performance.md). Real
+items are larger (a Ray job ~530 B, EMR ~380 B, ModelArts ~230-280 B), and at the default cap
+the limit is 559,240 items in one answer: no real fleet meets it before the byte cap.
+
+Every answer is held to it before any of its items is decoded, in one place: the HTTP client
+(``http.ApiClient``) counts a whole body (``check_items``) before handing it to a reader, and
+gives the limit to a reader that takes an answer as it arrives (``listed.AnswerReader``, which
+counts the items of each run it cuts before reading them). Over it, the poll fails with
+``reason="too_large"`` and a message naming the count, the limit and the fix.
+
+The items are the members of the answer's lists: of its top-level array, or of each array in
+its top-level object or the objects within (to ``MAX_LEVELS``), as a job list sits in every
+answer here; not what one item holds. They are counted by msgspec without being built: each
+item becomes an empty record, counted as it is made and dropped at once (a set keeps one), so
+the count takes no memory per item and time linear in the bytes. An answer that count cannot
+read (a list member that is no object, ``NaN``, a nesting deeper than the readers go, no
+JSON) is counted again with ``NaN`` and ``Infinity`` taken for numbers; failing that, it is
+held to its commas and one, never fewer than it lists: in each list, every member but the
+first follows a comma, and the lists counted hang from a tree of objects whose members are
+separated by commas too, one list more than those commas at most.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from typing import Any
+
+import msgspec
+
+from ..errors import PollError
+
+ITEM_FLOOR = 240  # bytes of max_response_bytes per item an answer may list (measured: bench)
+MAX_LEVELS = 6  # objects opened from the top in search of lists
+
+
+def item_limit(max_response_bytes: int) -> int:
+    """The most items an answer may list under ``max_response_bytes``."""
+    return max(max_response_bytes // ITEM_FLOOR, 1)
+
+
+class TooManyItems(Exception):
+    """An answer lists more items than ``limit``: ``count`` of them, or at least that many
+    (``at_least``: it was stopped there), or at most (``counted`` False: its commas allow
+    that many, as it could not be counted item by item)."""
+
+    def __init__(self, count: int, limit: int, *, at_least: bool = False, counted: bool = True):
+        super().__init__(f"{count} items over {limit}")
+        self.count, self.limit, self.at_least, self.counted = count, limit, at_least, counted
+
+
+def too_many(operation: str, err: TooManyItems, max_response_bytes: int) -> PollError:
+    """The poll's error for an answer over the item limit; no content of the answer."""
+    if not err.counted:
+        count = f"up to {err.count:,} items (by its commas: it cannot be read item by item)"
+    elif err.at_least:
+        count = f"at least {err.count:,} items (reading stopped there)"
+    else:
+        count = f"{err.count:,} items"
+    return PollError(
+        "too_large",
+        f"{operation}: answer lists {count}, over the limit of {err.limit:,} "
+        f"(max_response_bytes {max_response_bytes:,} / {ITEM_FLOOR} bytes an item); "
+        f"raise max_response_bytes to read it",
+    )
+
+
+_tally = threading.local()  # the items counted in this thread (polls run in several at once)
+
+
+class _Item(msgspec.Struct, frozen=True, gc=False):
+    """Any object, its members skipped unread; counted when made. Empty and frozen, every one
+    equals every other, so a set of them holds one."""
+
+    def __post_init__(self) -> None:
+        _tally.count += 1
+
+
+_SCALAR = str | int | float | bool | None
+_LIST = frozenset[_Item | bool | None]  # null and true/false members cost nothing: not counted
+
+
+def _shape() -> Any:
+    shape: Any = _LIST | _SCALAR
+    for _ in range(MAX_LEVELS):
+        shape = _LIST | dict[str, shape] | _SCALAR
+    return shape
+
+
+_COUNTER = msgspec.json.Decoder(_shape())
+_CONSTANTS = re.compile(rb"NaN|Infinity")
+
+
+def check_items(body: bytes | bytearray, limit: int, before: int = 0) -> None:
+    """Raise ``TooManyItems`` when ``body`` lists more than ``limit`` items with the
+    ``before`` already read of its answer. Quick when its commas allow no more."""
+    bound = body.count(b",") + 1  # no fewer than it lists (the module's docstring)
+    if before + bound <= limit:
+        return
+    count, counted = count_items(body, bound)
+    if before + count > limit:
+        raise TooManyItems(before + count, limit, counted=counted)
+
+
+def count_items(body: bytes | bytearray, bound: int) -> tuple[int, bool]:
+    """(the items ``body`` lists, True) or, when it cannot be counted, (``bound``, False)."""
+    count = _exact(body)
+    if count is None and (b"NaN" in body or b"Infinity" in body):
+        count = _exact(_CONSTANTS.sub(b"0", body))  # a copy, taken only for such answers
+    return (bound, False) if count is None else (count, True)
+
+
+def _exact(body: bytes | bytearray) -> int | None:
+    _tally.count = 0
+    try:
+        _COUNTER.decode(body)
+    except (msgspec.MsgspecError, RecursionError):
+        return None
+    return _tally.count
