@@ -43,7 +43,8 @@ ABSENCE_GAP = 3600.0  # complete listings further apart do not prove a job gone 
 RUN_TOLERANCE = 60.0
 # The API's clock as its HTTP Date header gives it has whole seconds: a Date of 12:00:00 is an
 # answer made before 12:00:01, so its last millisecond (the finest time an API here reports)
-# is the latest the answer can have been made
+# is the latest the answer can have been made, unless our clock, read when the answer was in,
+# falls within that second: then the clocks agree, and ours is the finer bound
 DATE_LAST_MS = 0.999
 
 FinishedKey = tuple[Phase, str, str, AttributionValues]  # phase, status, reason, label values
@@ -125,6 +126,12 @@ def _departing(known: KnownJob) -> DepartedRun:
 def _saved(entry: Remembered) -> list:
     """An id's saved form: its run's entry, or the list of its runs' entries."""
     return entry.entry() if type(entry) is KnownJob else [known.entry() for known in entry]
+
+
+def _before_millisecond(moment: float) -> float:
+    """Just before the millisecond of ``moment``: APIs report times to the millisecond (cut
+    down), so an event reported in that millisecond may be after ``moment``, and counts."""
+    return math.floor(round(moment * 1000, 3)) / 1000 - 1e-6  # a few ulps at epoch times
 
 
 def _run_time(known: Run | Job) -> float:
@@ -388,7 +395,11 @@ class JobLedger:
         counting = self.baselined
         if not counting:
             self.baseline_time = api_now
-            self.baseline_until = now if as_of is None else as_of + DATE_LAST_MS
+            self.baseline_until = (
+                _before_millisecond(now)
+                if as_of is None or as_of <= now < as_of + 1
+                else as_of + DATE_LAST_MS
+            )
         previous = self.tracked
         tracked: dict[str, Job] = {}
         seen: set[str] = set()  # the ids listed
@@ -531,9 +542,10 @@ class JobLedger:
         return True
 
     def _before_baseline(self, moment: float | None) -> bool:
-        """At or before the baseline time: on the API's clock, up to the end of the second its
-        ``Date`` gave (an event in that second may have been before the listing was made, so
-        it is taken as before: never counted), on ours, up to the listing."""
+        """At or before the baseline: up to the moment the baseline answer was in, on our clock
+        when the API's ``Date`` has the same second (or there is none), else up to the end of
+        the ``Date``'s second (an event in it may have been before the answer was made: it is
+        taken as before, never counted)."""
         until = self.baseline_until
         return moment is not None and until is not None and moment <= until
 
