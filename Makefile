@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench tools lock image clean
+.PHONY: demo test test-fast lint bench tools lock image clean
 
 $(STAMP): pyproject.toml exporter/__init__.py  # the version lives in the latter
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,11 @@ tools:
 ## test: lint, then the whole suite (unit, integration against simulators, real Ray and promtool)
 test: $(STAMP) tools lint
 	$(BIN)/python -m pytest -q
+
+## test-fast: the unit and component tests (in-process, each under half a second), in parallel,
+## for the inner loop: under a minute
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -n 2 -m "not slow and not e2e" --ignore=tests/e2e
 
 ## lint: ruff, and actionlint on the GitHub Actions workflows
 lint: $(STAMP)

@@ -102,7 +102,7 @@ class TargetPoller:
             log.debug("target %s %s: backing off after throttling", self.target.name, resource)
             return False
         health = self.health[resource]
-        started = time.monotonic()
+        started, began = time.monotonic(), self.clock()
         deadline = started + self.target.timeout
         large = False
         try:
@@ -118,7 +118,7 @@ class TargetPoller:
                     log.debug("target %s %s: retired during a poll", self.target.name, resource)
                 elif resource == "jobs":
                     evicted = self.ledger.evicted
-                    self.ledger.apply(listing.items, now, listing.as_of, listing.complete)
+                    self.ledger.apply(listing.items, now, listing.as_of, listing.complete, began)
                     self._note_evicted(self.ledger.evicted - evicted)
                     self._save(now)
                 else:

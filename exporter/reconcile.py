@@ -43,8 +43,8 @@ ABSENCE_GAP = 3600.0  # complete listings further apart do not prove a job gone 
 RUN_TOLERANCE = 60.0
 # The API's clock as its HTTP Date header gives it has whole seconds: a Date of 12:00:00 is an
 # answer made before 12:00:01, so its last millisecond (the finest time an API here reports)
-# is the latest the answer can have been made, unless our clock, read when the answer was in,
-# falls within that second: then the clocks agree, and ours is the finer bound
+# is the latest the answer can have been made, unless our clock, read as the poll began, is
+# within a second of the Date: then the clocks agree, and ours is the finer bound
 DATE_LAST_MS = 0.999
 
 FinishedKey = tuple[Phase, str, str, AttributionValues]  # phase, status, reason, label values
@@ -126,12 +126,6 @@ def _departing(known: KnownJob) -> DepartedRun:
 def _saved(entry: Remembered) -> list:
     """An id's saved form: its run's entry, or the list of its runs' entries."""
     return entry.entry() if type(entry) is KnownJob else [known.entry() for known in entry]
-
-
-def _before_millisecond(moment: float) -> float:
-    """Just before the millisecond of ``moment``: APIs report times to the millisecond (cut
-    down), so an event reported in that millisecond may be after ``moment``, and counts."""
-    return math.floor(round(moment * 1000, 3)) / 1000 - 1e-6  # a few ulps at epoch times
 
 
 def _run_time(known: Run | Job) -> float:
@@ -386,20 +380,21 @@ class JobLedger:
         ]
 
     def apply(
-        self, jobs: Iterable[Job], now: float, as_of: float | None = None, complete: bool = True
+        self,
+        jobs: Iterable[Job],
+        now: float,
+        as_of: float | None = None,
+        complete: bool = True,
+        began: float | None = None,
     ) -> None:
-        """Reconcile one successful listing taken at ``now`` (our clock), ``as_of`` on the API's
-        clock, in whole seconds (its ``Date`` header; None: ours). Only a ``complete`` listing
-        can tell that a job is gone."""
+        """Reconcile one successful listing taken at ``now`` (our clock; its poll ``began``
+        then, None: at ``now``), ``as_of`` on the API's clock, in whole seconds (its ``Date``
+        header; None: ours). Only a ``complete`` listing can tell that a job is gone."""
         api_now = now if as_of is None else as_of
         counting = self.baselined
         if not counting:
             self.baseline_time = api_now
-            self.baseline_until = (
-                _before_millisecond(now)
-                if as_of is None or as_of <= now < as_of + 1
-                else as_of + DATE_LAST_MS
-            )
+            self.baseline_until = self._answer_made_by(now if began is None else began, as_of)
         previous = self.tracked
         tracked: dict[str, Job] = {}
         seen: set[str] = set()  # the ids listed
@@ -541,11 +536,22 @@ class JobLedger:
             tracked[job.key] = last
         return True
 
+    @staticmethod
+    def _answer_made_by(began: float, as_of: float | None) -> float:
+        """The moment up to which an event missing from the baseline answer is taken as before
+        it: the answer was made after the poll began and in the second of its ``Date``. Where
+        our clock agrees with the API's (within a second), the later of the two lower bounds:
+        a job listed by neither was not there yet, so it counts (only a list that lags could
+        have left it out). Where they disagree, the whole of the ``Date``'s second, the bound
+        that cannot be too early."""
+        if as_of is None:
+            return began
+        if as_of - 1 < began < as_of + 1:
+            return max(began, as_of)
+        return as_of + DATE_LAST_MS
+
     def _before_baseline(self, moment: float | None) -> bool:
-        """At or before the baseline: up to the moment the baseline answer was in, on our clock
-        when the API's ``Date`` has the same second (or there is none), else up to the end of
-        the ``Date``'s second (an event in it may have been before the answer was made: it is
-        taken as before, never counted)."""
+        """At or before the baseline (``_answer_made_by``)."""
         until = self.baseline_until
         return moment is not None and until is not None and moment <= until
 

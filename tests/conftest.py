@@ -18,3 +18,14 @@ def ray_sim() -> Iterator[RaySimulator]:
 @pytest.fixture
 def yuanrong_sim() -> Iterator[RaySimulator]:
     yield from _simulator("openyuanrong")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Captured output as text any stream can carry: tests feed lone surrogates to the
+    exporter on purpose, and a parallel run (pytest-xdist) sends reports between processes
+    as strict UTF-8."""
+    report.sections = [
+        (title, text.encode("utf-8", "backslashreplace").decode("utf-8"))
+        for title, text in report.sections
+    ]

@@ -233,6 +233,7 @@ def measured(kind: str, body: bytes, count: int, max_response_bytes: int = CAP) 
 # --- memory, over HTTP, in a fresh process ----------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", KINDS)
 def test_an_answer_of_minimal_items_at_the_cap_costs_at_most_4x_its_bytes(kind: str) -> None:
     body, count = answer(kind, CAP, "minimal")
@@ -252,6 +253,7 @@ def test_an_answer_of_minimal_items_at_the_cap_costs_at_most_4x_its_bytes(kind: 
     assert "{" not in message and ID_KEY[kind] not in message  # no content of the answer
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", KINDS)
 def test_an_answer_of_real_items_at_the_cap_lists_every_job(kind: str) -> None:
     body, count = answer(kind, CAP, "real")
@@ -260,6 +262,7 @@ def test_an_answer_of_real_items_at_the_cap_lists_every_job(kind: str) -> None:
     assert result["ratio"] <= MAX_RATIO
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", KINDS)
 def test_the_most_items_an_answer_may_list_cost_at_most_4x_its_bytes(kind: str) -> None:
     """Items of ``ITEM_FLOOR`` bytes holding every field the backend reads, in short values:

@@ -75,6 +75,7 @@ def test_label_names_that_would_collide_or_are_reserved_are_refused(name: str) -
     assert line.startswith("defaults.attribution.labels: ") and name in line
 
 
+@pytest.mark.slow
 def test_the_exporters_own_labels_are_reserved() -> None:
     """Every label name the exporter writes is one an attribution label may not take (the
     fleet runs the demo's attribution, whose labels are the only others)."""
@@ -284,6 +285,7 @@ def test_emr_creator_name_and_queue_become_labels_and_carry_cu() -> None:
     assert labelled(body, "jobfleet_jobs_submitted_total", "user") == {"alice": 1, "bob": 2}
 
 
+@pytest.mark.slow
 def test_modelarts_type_and_name_become_labels_and_abnormal_nodes_a_reason() -> None:
     with ModelArtsLiteSimulator() as sim:
         labels = {"kind": "type", "workload": "name"}
@@ -392,6 +394,7 @@ def test_a_value_that_is_literally_other_takes_no_slot() -> None:
     assert value(body, "jobfleet_attribution_overflow_total", label="team") == 1  # c alone
 
 
+@pytest.mark.slow
 def test_lookups_of_long_values_hold_bounded_memory() -> None:
     """Jobs come and go, each with a new 100 KB value: what the lookups remember stays small
     (it held every value whole: about 95 MiB for these 1,000)."""
@@ -410,6 +413,7 @@ def test_lookups_of_long_values_hold_bounded_memory() -> None:
     assert slots.overflow == {"team": 995}
 
 
+@pytest.mark.slow
 def test_fifty_thousand_distinct_values_cost_linear_work(monkeypatch: pytest.MonkeyPatch) -> None:
     """A poll listing 50,000 jobs of distinct values over HTTP: the cap holds, the overflow is
     counted once per job, and values are cleaned a bounded number of times per job and label
@@ -440,6 +444,7 @@ def test_fifty_thousand_distinct_values_cost_linear_work(monkeypatch: pytest.Mon
 # --- across a kill -9 restart ----------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", registry.names())
 def test_slots_and_counts_survive_a_kill_9_restart(tmp_path: Path, backend: str) -> None:
     """Two slots, taken by a and b; after kill -9, with a and b gone from the list, a new
@@ -499,6 +504,7 @@ def _histograms_of_another_width(counts: dict) -> None:
     counts["queue_wait"] = [[["a", "b"], wait] for _, wait in counts["queue_wait"]]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "corrupt",
     [

@@ -138,6 +138,7 @@ def scraped(url: str, name: str, **labels: str) -> float | None:
 # --- the proof -------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_backend_declared_outside_the_package_is_polled_to_metrics(
     taskqueue: registry.BackendDeclaration, tmp_path: Path
 ) -> None:

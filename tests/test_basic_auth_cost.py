@@ -9,6 +9,7 @@ from pathlib import Path
 
 import bcrypt
 import httpx
+import pytest
 import yaml
 
 from exporter.basicauth import bcrypt_check
@@ -49,6 +50,7 @@ def costs_checked(web: Path, attempts: list[tuple[str, str]], status: int) -> li
     return [cost for (cost,) in calls.args]
 
 
+@pytest.mark.slow
 def test_unknown_users_take_the_users_costs_each_the_same_whatever_the_password(
     tmp_path: Path,
 ) -> None:
@@ -64,6 +66,7 @@ def test_unknown_users_take_the_users_costs_each_the_same_whatever_the_password(
     assert costs_checked(web, [(name, "y") for name in UNKNOWN], 401) == unknown
 
 
+@pytest.mark.slow
 def test_which_cost_an_unknown_user_gets_is_keyed_by_the_users_hashes(tmp_path: Path) -> None:
     """The same users and costs, other salts: another pick, which an attacker who knows the
     names and costs but not the hashes cannot compute."""

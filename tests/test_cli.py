@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from exporter.simulators.ray import RaySimulator
 
@@ -52,6 +53,7 @@ def test_once_prints_exposition_that_promtool_accepts(tmp_path: Path) -> None:
     assert lint.returncode == 0, lint.stdout + lint.stderr
 
 
+@pytest.mark.slow
 def test_once_exits_1_when_a_poll_fails(tmp_path: Path) -> None:
     config = write_config(tmp_path, f"http://127.0.0.1:{free_port()}", timeout="2s")
     result = subprocess.run(
@@ -66,6 +68,7 @@ def test_once_exits_1_when_a_poll_fails(tmp_path: Path) -> None:
     assert b'"level": "warning"' in result.stderr and b"connection" in result.stderr
 
 
+@pytest.mark.slow
 def test_serves_until_sigterm_then_exits_cleanly(tmp_path: Path) -> None:
     with RaySimulator() as sim:
         sim.add_job("r", status="RUNNING")

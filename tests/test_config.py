@@ -40,6 +40,7 @@ BROKEN = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", sorted(BROKEN))
 def test_broken_config_exits_2_with_one_line_naming_the_field(tmp_path: Path, case: str) -> None:
     text, expected = BROKEN[case]

@@ -639,6 +639,7 @@ def test_the_base_configuration_is_valid(files: Path, tmp_path: Path, clean_envi
     assert output.startswith("configuration OK: 4 target(s)")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
 def test_broken_config_in_process(
     case: Case, files: Path, tmp_path: Path, clean_environment
@@ -692,6 +693,7 @@ def _run_process(case: Case, path: Path, files: Path, mode: list[str]) -> None:
     check_output(case, result.returncode, result.stdout + result.stderr, path, files)
 
 
+@pytest.mark.slow
 def test_broken_config_in_real_processes(files: Path, tmp_path: Path) -> None:
     """The sample, each as --check-config and as start, four processes at a time."""
     jobs: list[Callable[[], None]] = []
@@ -705,6 +707,7 @@ def test_broken_config_in_real_processes(files: Path, tmp_path: Path) -> None:
             future.result()
 
 
+@pytest.mark.slow
 def test_sighup_with_a_broken_config_keeps_the_running_one(files: Path, tmp_path: Path) -> None:
     reloads = sample(SEED + 2, [case for case in CASES if case.reloadable])
     reloads += [case for case in attribution_cases() if case.name not in {c.name for c in reloads}]

@@ -127,6 +127,7 @@ def test_token_and_authorization_header_is_refused() -> None:
         parse_config({"targets": [target]})
 
 
+@pytest.mark.slow
 def test_iam_token_file_is_reread_bounded_and_never_blocks(tmp_path: Path) -> None:
     """auth_token_file is re-read when it changes: a file turned into a FIFO or a link to
     /dev/zero fails the poll as ``auth`` at once; a good token again recovers it."""

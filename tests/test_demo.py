@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import httpx
+import pytest
 
 from exporter.backends import registry
 from exporter.demo import demo_target_name
@@ -36,6 +37,7 @@ def family_of(sample_name: str) -> str:
     return max((f for f in FAMILIES if sample_name.startswith(f)), key=len)
 
 
+@pytest.mark.slow
 def test_workload_moves_every_metric_within_a_minute(tmp_path: Path) -> None:
     with simulated_fleet(state_file=tmp_path / "state.db") as (exporter, advance):
         snapshots = []
@@ -62,6 +64,7 @@ def test_workload_moves_every_metric_within_a_minute(tmp_path: Path) -> None:
             assert valued, (backend, label)
 
 
+@pytest.mark.slow
 def test_demo_serves_metrics_and_stops_on_sigterm() -> None:
     with exporter_process("--demo") as (process, base):
         body = httpx.get(f"{base}/metrics", timeout=5).content

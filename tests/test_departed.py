@@ -247,6 +247,7 @@ def test_bad_saved_departed_records_are_refused_by_field(departed, key, field) -
 # --- what it costs
 
 
+@pytest.mark.slow
 def test_200000_ids_churned_through_one_target_cost_a_small_record_each() -> None:
     """200,000 jobs end and leave one target's list, 1,000 a poll: the ledger then holds each
     as a departed record of at most 64 bytes (measured by tracemalloc, all it allocated)."""

@@ -175,6 +175,7 @@ def test_job_inserted_mid_walk_is_neither_lost_nor_doubled() -> None:
     assert value(body, "jobfleet_jobs") == 251
 
 
+@pytest.mark.slow
 def test_steady_state_poll_asks_for_new_and_active_jobs_only() -> None:
     with EmrServerlessSimulator() as sim:
         now = time.time()
@@ -267,6 +268,7 @@ def test_filters_reach_the_wire() -> None:
     assert value(exporter.exposition.body(), "jobfleet_jobs", status="Running") == 1
 
 
+@pytest.mark.slow
 def test_clusters_paged_until_a_short_page_with_states_and_groups() -> None:
     with EmrServerlessSimulator() as sim:
         for i in range(130):

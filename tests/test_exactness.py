@@ -406,6 +406,7 @@ def fast_restarts(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(exporter.state.os, "fsync", lambda fd: None)
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(180)
 @pytest.mark.parametrize(
     ("flavour", "jitter"),
@@ -574,6 +575,7 @@ class EmrHistory(History):
         return [job for job in self.jobs.values() if not job.gone and job.visible_at <= api]
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(180)
 @pytest.mark.parametrize("jitter", [False, True])
 def test_emr_counts_exactly_whatever_happens(tmp_path: Path, jitter: bool) -> None:
@@ -669,6 +671,7 @@ class ModelArtsHistory(History):
         return list(seen.values())
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(180)
 @pytest.mark.parametrize("jitter", [False, True])
 def test_modelarts_counts_exactly_whatever_happens(tmp_path: Path, jitter: bool) -> None:

@@ -176,6 +176,7 @@ def backend(kind: str) -> Iterator[tuple[Simulator, Callable[[], str]]]:
 BACKENDS = registry.names()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fault", sorted(FAULTS))
 @pytest.mark.parametrize("kind", BACKENDS)
 def test_fault_is_survived_and_counted_exactly_after_recovery(kind: str, fault: str) -> None:
@@ -282,6 +283,7 @@ TRANSFORMS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("transform", sorted(TRANSFORMS))
 @pytest.mark.parametrize("kind", BACKENDS)
 def test_odd_answers_are_tolerated_and_counts_stay_exact(kind: str, transform: str) -> None:
@@ -333,6 +335,7 @@ def black_hole() -> Iterator[str]:
             sock.close()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", BACKENDS)
 def test_connect_timeout(kind: str) -> None:
     with backend(kind) as (sim, _), black_hole() as url:

@@ -110,6 +110,7 @@ def kubernetes_validate(manifests: str, directory: Path) -> subprocess.Completed
     return run(sys.executable, "-m", "kubernetes_validate", "--strict", *versions, str(path))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", VALUES)
 def test_rendered_manifests_pass_kubernetes_validate_strict(name: str, tmp_path: Path) -> None:
     result = template(*VALUES[name])
@@ -371,6 +372,7 @@ def test_network_policy_admits_scrapes_and_restricts_egress() -> None:
 # --- the rendered config is one the exporter accepts ----------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", VALUES)
 def test_rendered_config_passes_the_exporters_check(name: str, tmp_path: Path) -> None:
     docs = render(*VALUES[name])

@@ -189,6 +189,7 @@ def replaced_odd(kind: str, where: str) -> Callable[[bytes], bytes]:
     return rewrite
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("where", ["item", "name"])
 @pytest.mark.parametrize("kind", BACKENDS)
 def test_an_item_too_deep_is_skipped_and_counted_and_the_others_exported(
@@ -221,6 +222,7 @@ def test_deep_json_is_a_quick_parse_error(kind: str) -> None:
     assert value(body, "jobfleet_poll_duration_seconds_sum", resource="jobs") < 2.0
 
 
+@pytest.mark.slow
 def test_deep_json_in_a_running_exporter_is_parse_with_bounded_memory(tmp_path: Path) -> None:
     depth = 4 * 2**20  # 8 MiB of brackets
     deep = b"[" * depth + b"]" * depth
@@ -433,6 +435,7 @@ def test_jobs_in_an_unknown_status_are_not_fetched_by_id_at_every_poll() -> None
     assert value(body, "jobfleet_poll_errors_total") == 0
 
 
+@pytest.mark.slow
 def test_jobs_leaving_processing_are_found_by_the_ended_lists_the_rest_by_id_bounded() -> None:
     with ModelArtsLiteSimulator() as sim:
         keys = [sim.add_job(f"j-{i:03}", status="PROCESSING") for i in range(200)]
@@ -466,6 +469,7 @@ def test_jobs_leaving_processing_are_found_by_the_ended_lists_the_rest_by_id_bou
     assert value(body, "jobfleet_poll_errors_total") == 0
 
 
+@pytest.mark.slow
 def test_500_ends_during_a_partial_list_are_counted_in_one_poll_before_records_vanish() -> None:
     """The full list is cut short (the API's cap), 500 jobs end at once and 150 of them are
     removed from the API one poll later: every end is counted, in the poll after it (the list of

@@ -182,6 +182,7 @@ def hostile_fleet(bomb: bytes, pki: dict[str, Path]) -> Iterator[tuple[list[dict
         yield targets, [*planted, ENTRYPOINT_SECRET]
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(180)
 @pytest.mark.parametrize("log_format", ["text", "json"])
 def test_a_fleet_of_hostile_backends_breaks_no_invariant(

@@ -186,6 +186,7 @@ def trickled_tls_handshake(server: RawServer) -> Handler:
     return handle
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("make_handler", "scheme"),
     [(trickled_headers, "http"), (trickled_body, "http"), (trickled_tls_handshake, "https")],
@@ -240,6 +241,7 @@ def nested_gzip_bomb() -> bytes:
     return gzip.compress(once, 9)
 
 
+@pytest.mark.slow
 def test_a_nested_gzip_bomb_is_too_large_and_memory_stays_bounded(
     nested_gzip_bomb: bytes, tmp_path: Path
 ) -> None:
@@ -469,6 +471,7 @@ def sent_credentials(sent: list[dict[str, str]]) -> set[str]:
     return found
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("log_format", ["text", "json"])
 def test_an_echoing_backend_puts_no_secret_in_logs_page_or_metrics(
     log_format: str, tmp_path: Path

@@ -4,6 +4,7 @@ import gzip
 import time
 
 import httpx
+import pytest
 
 from exporter.app import Exporter
 from exporter.config import parse_config
@@ -174,6 +175,7 @@ def test_cluster_metrics(ray_sim: RaySimulator) -> None:
     exporter.close()
 
 
+@pytest.mark.slow
 def test_a_hung_target_does_not_delay_another() -> None:
     with RaySimulator() as healthy, RaySimulator() as hung:
         healthy.add_job("ok", status="RUNNING")

@@ -21,6 +21,7 @@ SECONDS = 10.0
 MAX_SCRAPES_PER_CLIENT = 5_000
 
 
+@pytest.mark.slow
 def test_twenty_clients_scrape_for_ten_seconds_without_errors(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

@@ -11,6 +11,7 @@ import time
 from contextlib import ExitStack
 
 import httpx
+import pytest
 
 from exporter.app import Exporter
 from exporter.config import parse_config
@@ -24,6 +25,7 @@ TARGETS = 1_000
 INTERVAL = 20.0
 
 
+@pytest.mark.slow
 def test_a_thousand_targets_listen_first_and_are_all_polled_within_one_interval() -> None:
     with ExitStack() as stack:
         sims = [stack.enter_context(RaySimulator(seed=i)) for i in range(10)]

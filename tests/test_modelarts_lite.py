@@ -133,6 +133,7 @@ def test_partial_answer_is_reported_and_still_exported(caplog: pytest.LogCapture
     assert sum("list complete: False" in record.getMessage() for record in caplog.records) == 1
 
 
+@pytest.mark.slow
 def test_job_leaving_processing_with_abnormal_nodes_counts_once_as_failed() -> None:
     with ModelArtsLiteSimulator() as sim:
         for i in range(50):

@@ -55,6 +55,7 @@ def test_promtool_checks_the_rule_files() -> None:
     assert result.stdout.count("SUCCESS: 14 rules found") == 1  # alerts
 
 
+@pytest.mark.slow
 def test_promtool_rule_unit_tests_pass() -> None:
     result = run(tool("promtool"), "test", "rules", "rules/tests/alerts_test.yml")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -174,6 +175,7 @@ def exported_names() -> frozenset[str]:
     )
 
 
+@pytest.mark.slow
 def test_every_promql_expression_parses_and_names_only_exported_metrics() -> None:
     known = exported_names() | recording_names()
     exprs = [expr for *_, expr in dashboard_exprs()] + rule_exprs()

@@ -140,6 +140,7 @@ def test_exemplar_job_ids_are_cut_to_the_openmetrics_limit_and_stay_distinct() -
     assert "# {" not in exposition.body(TEXT).decode()  # the text format carries none
 
 
+@pytest.mark.slow
 def test_every_simulated_backend_is_valid_openmetrics_with_exemplars_and_valid_text() -> None:
     with simulated_fleet() as (exporter, advance):
         for _ in range(13):  # jobs start and finish on the simulators

@@ -57,6 +57,7 @@ def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return work / "dist"
 
 
+@pytest.mark.slow
 def test_build_makes_an_sdist_and_a_wheel_of_this_version(dist: Path) -> None:
     stem = f"jobfleet_exporter-{__version__}"
     assert sorted(p.name for p in dist.iterdir()) == [
@@ -91,6 +92,7 @@ def build_info(exposition: str) -> dict[str, str]:
     return sample.labels
 
 
+@pytest.mark.slow
 def test_wheel_installs_into_a_clean_venv_and_its_command_serves_the_demo(
     dist: Path, tmp_path: Path
 ) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+import pytest
 import yaml
 
 from .helpers import exporter_process, run_cli
@@ -32,6 +33,7 @@ def test_check_config_shows_a_url_without_its_path_parameters(tmp_path: Path) ->
     assert not [secret for secret in SECRETS if secret in result.stdout + result.stderr]
 
 
+@pytest.mark.slow
 def test_the_landing_page_shows_a_url_without_its_path_parameters(tmp_path: Path) -> None:
     with exporter_process("--config.file", str(write_config(tmp_path))) as (_, base):
         page = httpx.get(f"{base}/", timeout=10).text

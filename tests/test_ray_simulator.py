@@ -359,6 +359,7 @@ def test_garbage_answers_invalid_json(ray: RaySimulator) -> None:
     assert get(ray, "/api/jobs/").json() == []
 
 
+@pytest.mark.slow
 def test_hang_blocks_until_turned_off(ray: RaySimulator) -> None:
     ray.set_hang(True)
     with pytest.raises(httpx.ReadTimeout):
@@ -423,6 +424,7 @@ def get_json(sim: RaySimulator, path: str):
     raise AssertionError(f"{path} kept answering 503")
 
 
+@pytest.mark.slow
 def test_workload_reaches_every_status_within_five_minutes(ray: RaySimulator, clock) -> None:
     nodes, usage = [], []
     statuses, error_types, types = set(), set(), set()
@@ -483,6 +485,7 @@ def test_openyuanrong_workload_has_only_identifiable_submission_jobs(yuanrong, c
     assert all(job["submission_id"].startswith("app-") for job in jobs)
 
 
+@pytest.mark.slow
 def test_workload_thread_runs_on_the_real_clock_and_stops() -> None:
     sim = RaySimulator(seed=3)
     sim.start()

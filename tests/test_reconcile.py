@@ -195,43 +195,33 @@ def test_the_baseline_time_is_the_apis_clock() -> None:
 
 
 @pytest.mark.parametrize(
-    ("received", "before"),
+    ("began", "before"),
     [
-        (T0 + 0.75, 7),  # our clock in the Date's second: the answer was in by T0 + 0.75
+        (T0 + 0.75, 7),  # our clock agrees: the answer was made after T0 + 0.75
+        (T0 - 0.5, 0),  # begun in the second before: made after T0, the Date's start
         (T0 + 3.2, 9),  # the clocks differ: the whole of the Date's second is before
-        (T0 - 0.5, 9),
+        (T0 - 1.5, 9),
     ],
 )
-def test_events_in_the_baselines_own_second(received: float, before: int) -> None:
-    """A Date of T0 is an answer made in [T0, T0 + 1): jobs that ended 0.1-0.9 s into that
-    second, missing from that answer and listed at the next, are before the baseline up to our
-    clock when the answer was in, where it shows the same second, else up to T0 + 0.999."""
+def test_events_in_the_baselines_own_second(began: float, before: int) -> None:
+    """A Date of T0 is an answer made in [T0, T0 + 1), after its poll began: jobs that ended
+    0.1-0.9 s into that second, missing from that answer and listed at the next, are before the
+    baseline up to the later of T0 and our clock as the poll began where the clocks agree,
+    else up to T0 + 0.999."""
     ledger = JobLedger(RAY_PAIRS)
-    ledger.apply([], received, as_of=T0)  # an empty first answer
+    ledger.apply([], began + 0.2, as_of=T0, began=began)  # an empty first answer
     ended = [job(f"e{i}", "SUCCEEDED", submit=T0 - 5, end=T0 + i / 10) for i in range(1, 10)]
     after = job("after", "SUCCEEDED", submit=T0 + 1, end=T0 + 1.2)
     ledger.apply([*ended, after], T0 + 30, as_of=T0 + 29)
     counted = 1 + 9 - before
-    assert (ledger.submitted[()], finished(ledger)) == (
-        1,
-        {("succeeded", "SUCCEEDED"): counted},
-    )
+    assert (ledger.submitted[()], finished(ledger)) == (1, {("succeeded", "SUCCEEDED"): counted})
 
 
-def test_without_a_date_the_baseline_is_our_clock_to_the_millisecond() -> None:
-    """API times are cut to the millisecond: one reported in the baseline's own millisecond
-    may be after it, and counts; one reported in an earlier millisecond is before it."""
+def test_without_a_date_the_baseline_is_our_clock_as_the_poll_began() -> None:
     ledger = JobLedger(RAY_PAIRS)
-    ledger.apply([], T0 + 0.5004)
-    ledger.apply(
-        [
-            job("a", "SUCCEEDED", end=T0 + 0.499),
-            job("b", "SUCCEEDED", end=T0 + 0.500),
-            job("c", "SUCCEEDED", end=T0 + 0.6),
-        ],
-        T0 + 9,
-    )
-    assert finished(ledger) == {("succeeded", "SUCCEEDED"): 2}  # b and c
+    ledger.apply([], T0 + 0.9, began=T0 + 0.5)
+    ledger.apply([job("a", "SUCCEEDED", end=T0 + 0.4), job("b", "SUCCEEDED", end=T0 + 0.6)], T0 + 9)
+    assert finished(ledger) == {("succeeded", "SUCCEEDED"): 1}  # b alone
 
 
 def test_histograms_observe_only_events_after_the_baseline() -> None:

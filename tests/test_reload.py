@@ -8,6 +8,7 @@ import signal
 from pathlib import Path
 
 import httpx
+import pytest
 import yaml
 
 from exporter.simulators.ray import RaySimulator
@@ -23,6 +24,7 @@ def scrape(base: str) -> bytes:
     return httpx.get(f"{base}/metrics", timeout=5).content
 
 
+@pytest.mark.slow
 def test_reload_by_signal_and_http(tmp_path: Path) -> None:
     config = tmp_path / "config.yaml"
     with RaySimulator() as one, RaySimulator() as two:

@@ -253,6 +253,7 @@ def test_a_reload_that_fails_unexpectedly_is_logged_and_the_exporter_lives(caplo
     assert "hunter2" not in caplog.text
 
 
+@pytest.mark.slow
 def test_reload_storm_with_state_file_keeps_the_process_and_exact_counts(tmp_path: Path) -> None:
     """200 reloads while 20 targets poll: replaced, removed and re-added pollers, the state
     file written meanwhile; every counter ends equal to the jobs that finished."""

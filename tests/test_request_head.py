@@ -50,6 +50,7 @@ MALFORMED = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("request_bytes", MALFORMED.values(), ids=MALFORMED.keys())
 def test_a_malformed_head_gets_400_the_connection_closes_and_nothing_runs(
     request_bytes: bytes,

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import httpx
+import pytest
 import yaml
 
 from exporter.backends import registry
@@ -59,6 +60,7 @@ def one_of(simulators: dict[str, Simulator], kind: type[S]) -> S:
     return next(sim for sim in simulators.values() if isinstance(sim, kind))
 
 
+@pytest.mark.slow
 def test_planted_secrets_never_leave(tmp_path: Path) -> None:
     simulators = {
         name: registry.declaration(name).simulator(name, secret=secret)

@@ -44,6 +44,7 @@ def target_data(body: bytes) -> dict:
     return {key: v for key, v in samples(body).items() if not key[0].startswith(PROCESS_OR_TIMING)}
 
 
+@pytest.mark.slow
 def test_nine_targets_over_three_shards(tmp_path: Path) -> None:
     with ExitStack() as stack:
         sims = [stack.enter_context(RaySimulator(seed=i)) for i in range(9)]

@@ -175,6 +175,7 @@ class EmrWork:
         self.sim.throttle_next(1, retry_after_ms=self.rng.choice((50, 200)))
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("teams", [False, True], ids=["plain", "attributed"])
 @pytest.mark.parametrize("work_class", [RayWork, EmrWork], ids=["ray", "emr_serverless"])

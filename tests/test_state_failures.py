@@ -134,6 +134,7 @@ def assert_counts_intact(config: Path) -> None:
 # --- refused, touching nothing -----------------------------------------------------------
 
 
+@pytest.mark.slow
 @as_root
 def test_a_database_of_another_user_is_refused_and_left_as_it_was(
     simulator: RaySimulator, place: Path
@@ -150,6 +151,7 @@ def test_a_database_of_another_user_is_refused_and_left_as_it_was(
     assert_counts_intact(config)
 
 
+@pytest.mark.slow
 @as_root
 def test_a_read_only_directory_is_refused_without_a_traceback(
     simulator: RaySimulator, place: Path
@@ -168,6 +170,7 @@ def test_a_read_only_directory_is_refused_without_a_traceback(
     assert_counts_intact(config)
 
 
+@pytest.mark.slow
 def test_a_journal_that_is_a_directory_is_refused(simulator: RaySimulator, place: Path) -> None:
     state = place / "state.db"
     count_one_finish(simulator, state)
@@ -181,6 +184,7 @@ def test_a_journal_that_is_a_directory_is_refused(simulator: RaySimulator, place
     assert_counts_intact(config)
 
 
+@pytest.mark.slow
 def test_a_fifo_beside_the_database_is_refused_without_waiting_on_it(
     simulator: RaySimulator, place: Path
 ) -> None:
@@ -196,6 +200,7 @@ def test_a_fifo_beside_the_database_is_refused_without_waiting_on_it(
     assert_counts_intact(config)
 
 
+@pytest.mark.slow
 def test_a_journal_of_another_database_is_refused_not_replayed(
     simulator: RaySimulator, place: Path
 ) -> None:
@@ -229,6 +234,7 @@ def test_a_journal_of_another_database_is_refused_not_replayed(
     assert_counts_intact(config)
 
 
+@pytest.mark.slow
 def test_the_journal_a_kill_9_left_is_our_own_and_replayed(
     simulator: RaySimulator, place: Path
 ) -> None:
@@ -244,6 +250,7 @@ def test_the_journal_a_kill_9_left_is_our_own_and_replayed(
     assert_counts_intact(config)
 
 
+@pytest.mark.slow
 def test_a_symbolic_link_to_nothing_is_refused(simulator: RaySimulator, place: Path) -> None:
     link = place / "state.db"
     link.symlink_to(place / "missing" / "state.db")
@@ -363,6 +370,7 @@ def finished_in(body: bytes) -> float:
     )
 
 
+@pytest.mark.slow
 def test_a_full_disk_fails_the_poll_publishes_no_unsaved_count_and_counting_resumes(
     simulator: RaySimulator, place: Path
 ) -> None:

@@ -241,6 +241,7 @@ def test_one_process_per_state_file_in_process(simulator: RaySimulator, tmp_path
     Exporter(config_for(simulator, path)).close()  # released by close
 
 
+@pytest.mark.slow
 def test_second_process_on_the_same_state_file_exits_2(
     simulator: RaySimulator, tmp_path: Path
 ) -> None:

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -57,6 +58,7 @@ def test_version_flag_prints_version_and_revision() -> None:
     assert out.strip() == f"jobfleet-exporter {__version__} (revision {__revision__})"
 
 
+@pytest.mark.slow
 def test_build_info_in_a_real_exposition(tmp_path: Path) -> None:
     with RaySimulator() as sim:
         config = tmp_path / "config.yaml"

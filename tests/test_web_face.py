@@ -251,6 +251,7 @@ def test_post_reload_needs_the_lifecycle_flag() -> None:
         assert httpx.get(f"http://127.0.0.1:{port}/-/reload", timeout=10).status_code == 405
 
 
+@pytest.mark.slow
 def test_without_the_flag_http_reload_changes_nothing_and_sighup_still_reloads(
     tmp_path: Path,
 ) -> None:
@@ -428,6 +429,7 @@ def tls_get(port: int, pki: Path, client: str) -> bytes:
         return tls.getpeercert(binary_form=True)
 
 
+@pytest.mark.slow
 def test_a_rotated_client_ca_replaces_the_old_one_at_the_next_connection(
     two_cas: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -471,6 +473,7 @@ def client_hello() -> bytes:
     return outgoing.read()
 
 
+@pytest.mark.slow
 def test_a_trickled_tls_handshake_is_cut_at_the_header_deadline(two_cas: Path) -> None:
     web = two_cas / "web-plain-tls.yml"
     web.write_text("tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n")
@@ -495,6 +498,7 @@ def handler_threads(port: int) -> int:
     return sum(t.name == f"http-connection-{port}" for t in threading.enumerate())
 
 
+@pytest.mark.slow
 def test_a_header_trickle_is_cut_at_the_header_deadline_and_idle_connections_close() -> None:
     options = WebOptions(header_timeout=0.5, idle_timeout=0.5)
     with served(options) as (port, reads), raw(port, timeout=10) as (sock, stream):
@@ -517,6 +521,7 @@ def test_a_header_trickle_is_cut_at_the_header_deadline_and_idle_connections_clo
         assert 0.3 < time.monotonic() - started < 3
 
 
+@pytest.mark.slow
 def test_connections_over_the_cap_wait_and_threads_stay_bounded() -> None:
     options = WebOptions(max_connections=5, header_timeout=1.0)
     with served(options) as (port, _), contextlib.ExitStack() as stack:
@@ -555,6 +560,7 @@ def process_threads(pid: int) -> int:
     raise AssertionError("no Threads line")
 
 
+@pytest.mark.slow
 def test_metrics_answer_with_500_idle_connections_open(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -586,6 +592,7 @@ def test_metrics_answer_with_500_idle_connections_open(
         )
 
 
+@pytest.mark.slow
 def test_the_max_connections_flag_caps_the_threads(tmp_path: Path) -> None:
     config = tmp_path / "config.yaml"
     config.write_text(yaml.safe_dump({"targets": [RAY_UNREACHABLE]}))

@@ -78,6 +78,7 @@ def exporter_config(tmp_path: Path):
         yield path
 
 
+@pytest.mark.slow
 def test_tls_and_min_version(pki: Path, exporter_config: Path, tmp_path: Path) -> None:
     web = tmp_path / "web.yml"
     web.write_text(
@@ -105,6 +106,7 @@ def test_tls_and_min_version(pki: Path, exporter_config: Path, tmp_path: Path) -
         stop(process)
 
 
+@pytest.mark.slow
 def test_mutual_tls(pki: Path, exporter_config: Path, tmp_path: Path) -> None:
     web = tmp_path / "web.yml"
     web.write_text(
@@ -125,6 +127,7 @@ def test_mutual_tls(pki: Path, exporter_config: Path, tmp_path: Path) -> None:
         stop(process)
 
 
+@pytest.mark.slow
 def test_basic_auth_reread_when_the_file_changes(exporter_config: Path, tmp_path: Path) -> None:
     web = tmp_path / "web.yml"
     first = bcrypt.hashpw(b"first-password", bcrypt.gensalt(rounds=4)).decode()
@@ -150,6 +153,7 @@ def test_basic_auth_reread_when_the_file_changes(exporter_config: Path, tmp_path
         stop(process)
 
 
+@pytest.mark.slow
 def test_a_broken_web_config_is_a_clear_startup_error(
     exporter_config: Path, tmp_path: Path
 ) -> None:
