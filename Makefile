@@ -20,14 +20,16 @@ demo: $(STAMP)
 tools:
 	scripts/install-tools.sh
 
-## test: lint, then the whole suite (unit, integration against simulators, real Ray and promtool)
+## test: lint, then the whole suite: unit, component and process tests in parallel (one worker
+## per CPU), then the end-to-end tests (real Ray, Prometheus, promtool, Docker) one at a time
 test: $(STAMP) tools lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --ignore=tests/e2e
+	$(BIN)/python -m pytest -q tests/e2e
 
 ## test-fast: the unit and component tests (in-process, each under half a second), in parallel,
 ## for the inner loop: under a minute
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -n 2 -m "not slow and not e2e" --ignore=tests/e2e
+	$(BIN)/python -m pytest -q -n auto -m "not slow and not e2e" --ignore=tests/e2e
 
 ## lint: ruff, and actionlint on the GitHub Actions workflows
 lint: $(STAMP)
