@@ -416,8 +416,15 @@ def _handler(
             self.connection.settimeout(options.write_timeout)
             return True
 
+        def end_headers(self) -> None:
+            if security is not None:  # http_server_config.headers, on every response
+                for name, value in security.headers().items():
+                    self.send_header(name, value)
+            super().end_headers()
+
         def _denied(self) -> bool:
-            if security is None or security.authorized(self.headers.get("Authorization")):
+            path = self.path.split("?", 1)[0]
+            if security is None or security.authorized(self.headers.get("Authorization"), path):
                 return False
             self.send_response(401)
             self.send_header("WWW-Authenticate", 'Basic realm="jobfleet-exporter"')

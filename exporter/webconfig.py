@@ -5,9 +5,19 @@
       key_file: server.key
       client_auth_type: RequireAndVerifyClientCert   # mTLS; or NoClientCert (default), ...
       client_ca_file: ca.crt
-      min_version: TLS12                             # or TLS13
+      min_version: TLS12                             # or TLS13; max_version too
+      cipher_suites: [TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256]   # Go's names; TLS 1.2 only
+      prefer_server_cipher_suites: true
+    http_server_config:
+      headers:                                       # added to every response
+        Strict-Transport-Security: max-age=31536000
     basic_auth_users:
       prometheus: $2y$10$...                         # bcrypt hashes (htpasswd -nBC 10)
+    auth_excluded_paths: [/healthz]                  # served without basic auth
+
+Keys of the toolkit's format this exporter does not implement (inline ``cert``, ``key`` and
+``client_ca``, ``curve_preferences``, ``client_allowed_sans``, ``rate_limit``) are refused by
+name, never ignored.
 
 The web-config file and the certificate, key and client CA files it names are watched: when
 any of them changes (modification time, size or inode), the next connection or request reads
@@ -24,9 +34,9 @@ import ssl
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from .basicauth import CACHE_SIZE, BasicAuth, PasswordCheck, bcrypt_check
 from .config_files import (
@@ -50,6 +60,40 @@ CLIENT_AUTH = {
 }
 VERSIONS = {"TLS10": ssl.TLSVersion.TLSv1, "TLS11": ssl.TLSVersion.TLSv1_1}
 VERSIONS |= {"TLS12": ssl.TLSVersion.TLSv1_2, "TLS13": ssl.TLSVersion.TLSv1_3}
+# Go's names of the suites crypto/tls offers (tls.CipherSuites()), as OpenSSL names them. TLS
+# 1.3's three are accepted and change nothing: neither Go nor OpenSSL lets them be chosen here.
+CIPHER_SUITES = {
+    "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256": "ECDHE-ECDSA-AES128-GCM-SHA256",
+    "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384": "ECDHE-ECDSA-AES256-GCM-SHA384",
+    "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256": "ECDHE-RSA-AES128-GCM-SHA256",
+    "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384": "ECDHE-RSA-AES256-GCM-SHA384",
+    "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256": "ECDHE-ECDSA-CHACHA20-POLY1305",
+    "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256": "ECDHE-RSA-CHACHA20-POLY1305",
+    "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA": "ECDHE-ECDSA-AES128-SHA",
+    "TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA": "ECDHE-ECDSA-AES256-SHA",
+    "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA": "ECDHE-RSA-AES128-SHA",
+    "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA": "ECDHE-RSA-AES256-SHA",
+    "TLS_AES_128_GCM_SHA256": "",
+    "TLS_AES_256_GCM_SHA384": "",
+    "TLS_CHACHA20_POLY1305_SHA256": "",
+}
+# The headers the toolkit lets a web config add, with their allowed values where it fixes them
+EXTRA_HEADERS: dict[str, tuple[str, ...]] = {
+    "Strict-Transport-Security": (),
+    "X-Content-Type-Options": ("nosniff",),
+    "X-Frame-Options": ("deny", "sameorigin"),
+    "X-XSS-Protection": (),
+    "Content-Security-Policy": (),
+}
+# keys of the toolkit's format that are known and not implemented: refused with this reason
+UNSUPPORTED = {
+    "cert": "inline certificates are not supported: use cert_file",
+    "key": "inline keys are not supported: use key_file",
+    "client_ca": "inline CAs are not supported: use client_ca_file",
+    "curve_preferences": "not supported (Python's TLS cannot set a curve list): remove it",
+    "client_allowed_sans": "not supported: restrict clients with client_ca_file instead",
+    "rate_limit": "not supported: rate-limit in front of the exporter",
+}
 BCRYPT_HASH = re.compile(r"\$2[aby]\$(0[4-9]|[12][0-9]|3[01])\$[./A-Za-z0-9]{53}")
 
 
@@ -64,6 +108,8 @@ class TlsServerConfig(_Strict):
     client_ca_file: Path | None = None
     min_version: Literal[tuple(VERSIONS)] = "TLS12"  # type: ignore[valid-type]
     max_version: Literal[tuple(VERSIONS)] | None = None  # type: ignore[valid-type]
+    cipher_suites: tuple[Literal[tuple(CIPHER_SUITES)], ...] = ()  # type: ignore[valid-type]
+    prefer_server_cipher_suites: bool = True
 
     def files(self) -> tuple[Path, ...]:
         """The files the TLS context is built from."""
@@ -72,9 +118,31 @@ class TlsServerConfig(_Strict):
         )
 
 
+class HttpServerConfig(_Strict):
+    headers: dict[str, str] = {}
+    http2: bool = True  # accepted either way: the exporter speaks HTTP/1.1 only
+
+    @field_validator("headers")
+    @classmethod
+    def _check_headers(cls, headers: dict[str, str]) -> dict[str, str]:
+        for name, value in headers.items():
+            if name not in EXTRA_HEADERS:
+                raise ValueError(
+                    f"{name!r} cannot be set (one of: {', '.join(EXTRA_HEADERS)})"[:200]
+                )
+            allowed = EXTRA_HEADERS[name]
+            if allowed and value not in allowed:
+                raise ValueError(f"{name}: must be one of {', '.join(allowed)}")
+            if not value.isprintable() or not value.isascii():
+                raise ValueError(f"{name}: must be printable ASCII")
+        return headers
+
+
 class WebConfig(_Strict):
     tls_server_config: TlsServerConfig | None = None
+    http_server_config: HttpServerConfig = HttpServerConfig()
     basic_auth_users: dict[str, str] | None = None
+    auth_excluded_paths: tuple[str, ...] = ()
 
 
 def _check_files(tls: TlsServerConfig) -> list[str]:
@@ -110,12 +178,8 @@ def _load_web_config(path: Path) -> WebConfig:
     except YamlProblem as err:
         raise ConfigError([f"{path}: {err}"]) from None
     except ValidationError as err:
-        raise ConfigError(
-            [
-                f"{path}: {'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
-                for e in err.errors(include_input=False)
-            ]
-        ) from None
+        problems = [f"{path}: {_problem(e)}" for e in err.errors(include_input=False)]
+        raise ConfigError(problems) from None
     tls = config.tls_server_config
     if tls is not None:
         if tls.client_auth_type == "RequireAndVerifyClientCert" and tls.client_ca_file is None:
@@ -135,6 +199,15 @@ def _load_web_config(path: Path) -> WebConfig:
     return config
 
 
+def _problem(error: Any) -> str:
+    """One validation error as a line naming the key; a toolkit key not implemented says so."""
+    where = ".".join(str(p)[:80] for p in error["loc"])
+    key = str(error["loc"][-1]) if error["loc"] else ""
+    if error["type"] == "extra_forbidden":
+        return f"{where}: {UNSUPPORTED.get(key, 'unknown key')}"
+    return f"{where}: {error['msg']}"
+
+
 def tls_context(tls: TlsServerConfig) -> ssl.SSLContext:
     """A new server-side SSLContext from the files ``tls`` names, read now."""
     problems = _check_files(tls)
@@ -145,6 +218,11 @@ def tls_context(tls: TlsServerConfig) -> ssl.SSLContext:
         context.minimum_version = VERSIONS[tls.min_version]
         if tls.max_version:
             context.maximum_version = VERSIONS[tls.max_version]
+        suites = [CIPHER_SUITES[name] for name in tls.cipher_suites if CIPHER_SUITES[name]]
+        if suites:
+            context.set_ciphers(":".join(suites))
+        if tls.prefer_server_cipher_suites:
+            context.options |= ssl.OP_CIPHER_SERVER_PREFERENCE
         context.load_cert_chain(tls.cert_file, tls.key_file)
         context.verify_mode = CLIENT_AUTH[tls.client_auth_type]
         if tls.client_ca_file is not None:
@@ -213,10 +291,17 @@ class WebSecurity:
         """The context for a connection accepted now: re-read first if any file changed."""
         return self._current().context
 
-    def authorized(self, header: str | None) -> bool:
-        """Check an ``Authorization`` header against basic_auth_users (True when none set)."""
-        auth = self._current().auth
-        return auth is None or auth.authorized(header)
+    def authorized(self, header: str | None, path: str = "") -> bool:
+        """Check an ``Authorization`` header against basic_auth_users (True when none set, or
+        for a path in ``auth_excluded_paths``)."""
+        settings = self._current()
+        if settings.auth is None or path in settings.config.auth_excluded_paths:
+            return True
+        return settings.auth.authorized(header)
+
+    def headers(self) -> dict[str, str]:
+        """The headers every response carries (``http_server_config.headers``)."""
+        return self._current().config.http_server_config.headers
 
     def _stamps(self, config: WebConfig) -> tuple[FileStamp, ...]:
         return (_stamp(self.path), *(_stamp(p) for p in _files(config)))
