@@ -167,9 +167,9 @@ def _status(field: str) -> int:
 def child(kind: str, url: str, max_response_bytes: int, floor: int) -> dict[str, Any]:
     """In a fresh process: list the jobs of ``url`` once; RSS before and peak during."""
     from exporter.backends import create_backend, items
-    from exporter.config import parse_config
+    from exporter.config.parse import parse_config
     from exporter.errors import PollError
-    from exporter.status import ApiStats
+    from exporter.polling.health import ApiStats
 
     items.ITEM_FLOOR = floor
     warm_up, backend = (

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from exporter.app import Exporter
-from exporter.config import parse_config
+from exporter.config.parse import parse_config
 from exporter.simulators.emr_serverless import EmrServerlessSimulator
 
 from .common import table

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 
 from exporter.app import Exporter
-from exporter.config import parse_config
+from exporter.config.parse import parse_config
 
 ROOT = Path(__file__).resolve().parents[1]
 STATUSES = ("SUCCEEDED", "FAILED", "STOPPED")

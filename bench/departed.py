@@ -17,9 +17,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from exporter.backends.ray import STATUSES
+from exporter.ledger.job_ledger import JobLedger, KnownJob
 from exporter.model import Job, status_pairs
-from exporter.reconcile import JobLedger, KnownJob
-from exporter.state import SCHEMA
+from exporter.store.database import SCHEMA
 
 from .common import table
 

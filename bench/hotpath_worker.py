@@ -36,7 +36,7 @@ def backends(jobs: int, state_dir: str) -> None:
     import statistics
 
     from exporter.app import Exporter
-    from exporter.config import parse_config
+    from exporter.config.parse import parse_config
     from exporter.simulators.emr_serverless import EmrServerlessSimulator
     from exporter.simulators.modelarts_lite import ModelArtsLiteSimulator
 
@@ -72,7 +72,7 @@ def main() -> None:
     url, listing, jobs, state_dir = sys.argv[1:5]
     jobs = int(jobs)
     from exporter.app import Exporter
-    from exporter.config import parse_config
+    from exporter.config.parse import parse_config
 
     target = {"name": "bench", "backend": "ray", "url": url, "resources": ["jobs"]}
     target["timeout"] = "5m"

@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry, Gauge, generate_latest
 from pydantic import BaseModel
 
 from exporter.app import Exporter
-from exporter.config import parse_config
+from exporter.config.parse import parse_config
 
 from .common import start_server, table
 

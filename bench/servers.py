@@ -19,10 +19,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.negotiation import OPENMETRICS_1_0_0
-from exporter.render import OPENMETRICS
-from exporter.server import MetricsServer
+from exporter.exposition.store import OPENMETRICS
 from exporter.simulators.ray import RaySimulator
+from exporter.web.negotiation import OPENMETRICS_1_0_0
+from exporter.web.server import MetricsServer
 
 from .common import STATUSES, loaded_exporter
 

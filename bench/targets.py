@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 import yaml
 
-from exporter.render import Block, BlockKey, Exposition
+from exporter.exposition.store import Block, BlockKey, Exposition
 from exporter.simulators.ray import RaySimulator
 
 from .common import ROOT, table

@@ -15,8 +15,8 @@ from pathlib import Path
 import bcrypt
 import httpx
 
-from exporter.server import MetricsServer, WebOptions
-from exporter.webconfig import WebSecurity
+from exporter.web.server import MetricsServer, WebOptions
+from exporter.web.web_config import WebSecurity
 
 from .common import loaded_exporter, table
 

@@ -10,18 +10,18 @@ import time
 import traceback
 from collections.abc import Callable
 
-from . import __revision__, __version__
-from .backends import check_backends
-from .config import Config
-from .config_types import ConfigError, Target
-from .identity import fingerprint
-from .poller import TargetPoller
-from .render import PROCESS_BLOCK, Block, Exposition
-from .scheduler import PollScheduler, first_poll
-from .server import MetricsServer, WebOptions
-from .sharding import Shard
-from .state import StateFile
-from .status import StatusSnapshot
+from exporter import __revision__, __version__
+from exporter.backends import check_backends
+from exporter.config.parse import Config
+from exporter.config.types import ConfigError, Target
+from exporter.exposition.store import PROCESS_BLOCK, Block, Exposition
+from exporter.polling.health import StatusSnapshot
+from exporter.polling.poller import TargetPoller
+from exporter.polling.scheduler import PollScheduler, first_poll
+from exporter.polling.sharding import Shard
+from exporter.store.database import StateFile
+from exporter.store.identity import fingerprint
+from exporter.web.server import MetricsServer, WebOptions
 
 log = logging.getLogger(__name__)
 

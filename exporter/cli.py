@@ -13,17 +13,17 @@ import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from . import __revision__, __version__
-from .app import Exporter
-from .backends import check_backends
-from .config import Config, load_config, parse_listen_address
-from .config_types import AttributionSettings, ConfigError
-from .logs import LEVELS, setup_logging
-from .server import WebOptions
-from .sharding import shard_from
-from .state_checks import check_state_path, real_path
-from .tls import TlsSettings
-from .webconfig import WebSecurity
+from exporter import __revision__, __version__
+from exporter.app import Exporter
+from exporter.backends import check_backends
+from exporter.config.parse import Config, load_config, parse_listen_address
+from exporter.config.types import AttributionSettings, ConfigError
+from exporter.http.tls import TlsSettings
+from exporter.logs import LEVELS, setup_logging
+from exporter.polling.sharding import shard_from
+from exporter.store.checks import check_state_path, real_path
+from exporter.web.server import WebOptions
+from exporter.web.web_config import WebSecurity
 
 log = logging.getLogger("exporter")
 
@@ -154,7 +154,7 @@ def _tls_text(tls: TlsSettings) -> str:
 @contextlib.contextmanager
 def _config(args: argparse.Namespace) -> Iterator[Config]:
     if args.demo:
-        from .demo import demo_environment
+        from exporter.demo import demo_environment
 
         with demo_environment() as config:
             yield config

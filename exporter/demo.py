@@ -5,8 +5,8 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
-from .backends import registry
-from .config import Config, parse_config
+from exporter.backends import registry
+from exporter.config.parse import Config, parse_config
 
 DEMO_LISTEN_ADDRESS = "127.0.0.1:9760"
 DEMO_POLL_INTERVAL = "5s"

@@ -24,7 +24,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.app import Exporter
-from exporter.poller import TargetPoller
+from exporter.polling.poller import TargetPoller
 
 ROOT = Path(__file__).resolve().parents[1]
 # Data the tests read, each file's origin in tests/data/README.md.
@@ -236,7 +236,7 @@ def simulated_fleet(
     ``state_file`` if given; yield it and ``advance()``, which moves the workloads 5 simulated
     seconds on and polls every target once."""
     from exporter.backends import registry
-    from exporter.config import parse_config
+    from exporter.config.parse import parse_config
 
     now = [time.time()]
 

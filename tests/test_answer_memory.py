@@ -31,7 +31,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from exporter.app import Exporter
-from exporter.config import parse_config
+from exporter.config.parse import parse_config
 
 from .helpers import RAY_TESTDATA, ROOT, loopback_server, value, vendor_example
 
@@ -180,7 +180,7 @@ def read_once(kind: str, url: str, max_response_bytes: int) -> dict[str, Any]:
     """In a fresh process: the jobs of ``url`` listed once; RSS before, peak during."""
     from exporter.backends import create_backend
     from exporter.errors import PollError
-    from exporter.status import ApiStats
+    from exporter.polling.health import ApiStats
 
     config = parse_config(
         {
@@ -294,7 +294,7 @@ def test_an_answer_over_the_item_limit_fails_the_poll_as_too_large(caplog) -> No
         exporter = Exporter(parse_config({"targets": [target("emr_serverless", url, small)]}))
         try:
             poller = exporter.pollers[0]
-            with caplog.at_level(logging.WARNING, logger="exporter.poller"):
+            with caplog.at_level(logging.WARNING, logger="exporter.polling.poller"):
                 assert not poller.poll("jobs")
             metrics = exporter.exposition.body()
         finally:

@@ -17,18 +17,18 @@ import httpx
 import pytest
 import yaml
 
-from exporter import attribution as attribution_module
 from exporter.app import Exporter
-from exporter.attribution import RESERVED_LABELS, Slots
 from exporter.backends import ray, registry
-from exporter.config import Config, ConfigError, parse_config
-from exporter.identity import fingerprint
+from exporter.config.parse import Config, ConfigError, parse_config
+from exporter.exposition.store import storable
+from exporter.ledger import attribution as attribution_module
+from exporter.ledger.attribution import RESERVED_LABELS, Slots
+from exporter.ledger.job_ledger import JobLedger
 from exporter.model import Job, Phase, status_pairs
-from exporter.reconcile import JobLedger
-from exporter.render import storable
 from exporter.simulators.emr_serverless import EmrServerlessSimulator
 from exporter.simulators.modelarts_lite import ModelArtsLiteSimulator
 from exporter.simulators.ray import RaySimulator
+from exporter.store.identity import fingerprint
 
 from .helpers import (
     eventually,

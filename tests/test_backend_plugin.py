@@ -17,12 +17,12 @@ import yaml
 
 from exporter.app import Exporter
 from exporter.backends import Backend, Listing, registry
-from exporter.backends.http import ApiClient
-from exporter.config import load_config, parse_config
-from exporter.config_types import ConfigError, HttpUrl, Target, redact_url
+from exporter.config.parse import load_config, parse_config
+from exporter.config.types import ConfigError, HttpUrl, Target, redact_url
+from exporter.http.client import ApiClient
 from exporter.model import Job, Phase
+from exporter.polling.health import ApiStats
 from exporter.simulators.base import JsonHandler, Simulator
-from exporter.status import ApiStats
 
 from .helpers import eventually, samples, serving, value
 

@@ -11,8 +11,8 @@ from typing import Literal
 import pytest
 
 from exporter.backends import BUILT_IN, registry
-from exporter.config import parse_config
-from exporter.config_types import ConfigError, Target
+from exporter.config.parse import parse_config
+from exporter.config.types import ConfigError, Target
 
 from .helpers import ROOT
 

@@ -12,9 +12,9 @@ import httpx
 import pytest
 import yaml
 
-from exporter.basicauth import bcrypt_check
-from exporter.server import WebOptions
-from exporter.webconfig import WebSecurity
+from exporter.web.basic_auth import bcrypt_check
+from exporter.web.server import WebOptions
+from exporter.web.web_config import WebSecurity
 
 from .test_web_face import Calls, served
 

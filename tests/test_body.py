@@ -10,10 +10,10 @@ from http.server import BaseHTTPRequestHandler
 
 import pytest
 
-from exporter import heap
-from exporter.backends.http import ApiClient
 from exporter.errors import PollError
-from exporter.status import ApiStats
+from exporter.http.client import ApiClient
+from exporter.polling import heap
+from exporter.polling.health import ApiStats
 
 from .helpers import loopback_server
 

@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from exporter.config import load_config, parse_config
-from exporter.config_types import ConfigError, parse_duration
+from exporter.config.parse import load_config, parse_config
+from exporter.config.types import ConfigError, parse_duration
 
 from .helpers import ROOT, run_cli
 

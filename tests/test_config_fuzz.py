@@ -35,8 +35,8 @@ import pytest
 import yaml
 
 from exporter import cli
-from exporter.config_files import CONFIG_FILE_LIMIT, SECRET_FILE_LIMIT
-from exporter.config_types import one_line
+from exporter.config.files import CONFIG_FILE_LIMIT, SECRET_FILE_LIMIT
+from exporter.config.types import one_line
 from exporter.simulators.ray import RaySimulator
 
 from .helpers import ROOT, eventually, free_port, value, wait_ready

@@ -17,8 +17,8 @@ import pytest
 
 from exporter.app import Exporter
 from exporter.cli import describe
-from exporter.config import parse_config
-from exporter.config_types import ConfigError
+from exporter.config.parse import parse_config
+from exporter.config.types import ConfigError
 from exporter.simulators.modelarts_lite import ModelArtsLiteSimulator
 from exporter.simulators.ray import RaySimulator
 

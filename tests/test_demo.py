@@ -7,7 +7,7 @@ import pytest
 
 from exporter.backends import registry
 from exporter.demo import demo_target_name
-from exporter.families import FAMILIES
+from exporter.exposition.families import FAMILIES
 
 from .helpers import exporter_process, samples, simulated_fleet, stop_with_sigterm, value
 

@@ -12,13 +12,13 @@ import pytest
 
 from exporter.app import Exporter
 from exporter.backends.ray import STATUSES
-from exporter.config import parse_config
-from exporter.departed import NO_RUN, Departed, DepartedRun
-from exporter.ledger_state import SavedStateError
+from exporter.config.parse import parse_config
+from exporter.ledger.departed import NO_RUN, Departed, DepartedRun
+from exporter.ledger.job_ledger import JobLedger
 from exporter.model import Job, status_pairs
-from exporter.reconcile import JobLedger
 from exporter.simulators.ray import RaySimulator
-from exporter.state import StateFile
+from exporter.store.database import StateFile
+from exporter.store.saved_ledger import SavedStateError
 
 from .helpers import on_clock, value
 

@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from exporter.backends import registry
-from exporter.families import FAMILIES
+from exporter.exposition.families import FAMILIES
 
 from .helpers import ROOT
 

@@ -18,12 +18,12 @@ from exporter.backends.emr_serverless import (
     parse_job,
     parse_memory,
 )
-from exporter.config import parse_config
+from exporter.config.parse import parse_config
+from exporter.exposition.renderers.clusters import render_clusters
+from exporter.exposition.renderers.jobs import render_jobs
+from exporter.exposition.store import Block
+from exporter.ledger.job_ledger import JobLedger
 from exporter.model import Phase
-from exporter.reconcile import JobLedger
-from exporter.render import Block
-from exporter.renderers.clusters import render_clusters
-from exporter.renderers.jobs import render_jobs
 from exporter.simulators.emr_serverless import EmrServerlessSimulator
 
 from .helpers import SteppedClock, promtool_check_metrics, samples, value, vendor_example

@@ -42,11 +42,11 @@ from pathlib import Path
 
 import pytest
 
-import exporter.state
-import exporter.transport
+import exporter.http.transport
+import exporter.store.database
 from exporter.app import Exporter
-from exporter.config import parse_config
-from exporter.reconcile import RUN_TOLERANCE
+from exporter.config.parse import parse_config
+from exporter.ledger.job_ledger import RUN_TOLERANCE
 from exporter.simulators.emr_serverless import EmrServerlessSimulator
 from exporter.simulators.modelarts_lite import ModelArtsLiteSimulator
 from exporter.simulators.ray import RaySimulator
@@ -401,9 +401,9 @@ def fast_restarts(monkeypatch: pytest.MonkeyPatch) -> None:
     """Thousands of polls and restarts in a minute. The simulators speak plain HTTP, so every
     exporter shares one TLS context (loading the CA bundle takes ~70 ms each time); the state
     file is written as always, but not synced to disk (durability is test_state's subject)."""
-    shared = functools.lru_cache(maxsize=4)(exporter.transport.ssl_context)
-    monkeypatch.setattr(exporter.transport, "ssl_context", shared)
-    monkeypatch.setattr(exporter.state.os, "fsync", lambda fd: None)
+    shared = functools.lru_cache(maxsize=4)(exporter.http.transport.ssl_context)
+    monkeypatch.setattr(exporter.http.transport, "ssl_context", shared)
+    monkeypatch.setattr(exporter.store.database.os, "fsync", lambda fd: None)
 
 
 @pytest.mark.slow

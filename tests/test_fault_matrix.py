@@ -21,7 +21,7 @@ import pytest
 
 from exporter.app import Exporter
 from exporter.backends import registry
-from exporter.config import parse_config
+from exporter.config.parse import parse_config
 from exporter.simulators.base import Simulator
 
 from .helpers import SteppedClock, free_port, value

@@ -26,12 +26,12 @@ import pytest
 import yaml
 
 from exporter.app import Exporter
-from exporter.config import parse_config
+from exporter.config.parse import parse_config
+from exporter.exposition.store import Exposition
+from exporter.http.transport import WATCHDOG_MARGIN, deadline_scope
 from exporter.logs import JsonFormatter, LogfmtFormatter
-from exporter.poller import TargetPoller
-from exporter.render import Exposition
+from exporter.polling.poller import TargetPoller
 from exporter.simulators.ray import RaySimulator
-from exporter.transport import WATCHDOG_MARGIN, deadline_scope
 
 from .helpers import exporter_process, peak_rss_kib, value
 
@@ -671,7 +671,7 @@ def test_a_private_ca_backend_fails_with_reason_tls_then_polls_with_ca_file(
 def test_tls_settings_are_checked_when_the_config_is_read(
     private_ca: dict[str, Path], tmp_path: Path
 ) -> None:
-    from exporter.config_types import ConfigError
+    from exporter.config.types import ConfigError
 
     def problems(tls: dict) -> str:
         with pytest.raises(ConfigError) as caught:

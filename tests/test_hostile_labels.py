@@ -4,8 +4,8 @@ that promtool and client_python's parser accept, with values escaped and capped.
 from __future__ import annotations
 
 from exporter.app import Exporter
-from exporter.config import parse_config
-from exporter.render import MAX_LABEL_VALUE_LENGTH
+from exporter.config.parse import parse_config
+from exporter.exposition.store import MAX_LABEL_VALUE_LENGTH
 from exporter.simulators.emr_serverless import EmrServerlessSimulator
 from exporter.simulators.ray import RaySimulator
 

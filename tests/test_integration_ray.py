@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from exporter.app import Exporter
-from exporter.config import parse_config
+from exporter.config.parse import parse_config
 from exporter.simulators.ray import RaySimulator
 
 from .helpers import (

@@ -20,12 +20,10 @@ import re
 
 import pytest
 
-from exporter import render
-from exporter.attribution import Slots
 from exporter.backends import ray
-from exporter.model import Job, status_pairs
-from exporter.reconcile import JobLedger
-from exporter.render import (
+from exporter.exposition import store as render
+from exporter.exposition.renderers.jobs import render_jobs
+from exporter.exposition.store import (
     MAX_EXEMPLAR_JOB_ID_LENGTH,
     MAX_LABEL_VALUE_LENGTH,
     Block,
@@ -34,7 +32,9 @@ from exporter.render import (
     escape,
     storable,
 )
-from exporter.renderers.jobs import render_jobs
+from exporter.ledger.attribution import Slots
+from exporter.ledger.job_ledger import JobLedger
+from exporter.model import Job, status_pairs
 
 from .helpers import samples
 

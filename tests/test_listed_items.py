@@ -15,10 +15,10 @@ import pytest
 from exporter.backends.decode import UndecodableJson
 from exporter.backends.listed import ListedItems
 from exporter.backends.ray import RayBackend, RayJobItem, parse_job, read_jobs
-from exporter.config import parse_config
+from exporter.config.parse import parse_config
 from exporter.errors import PollError
+from exporter.polling.health import ApiStats
 from exporter.simulators.ray import RaySimulator
-from exporter.status import ApiStats
 
 from .helpers import loopback_server
 from .test_ray_parse import LENIENT_QUIRKS, TYPED_QUIRKS

@@ -14,9 +14,9 @@ import httpx
 import pytest
 
 from exporter.app import Exporter
-from exporter.config import parse_config
-from exporter.render import Block, BlockKey, Exposition
-from exporter.scheduler import SPREAD, first_poll
+from exporter.config.parse import parse_config
+from exporter.exposition.store import Block, BlockKey, Exposition
+from exporter.polling.scheduler import SPREAD, first_poll
 from exporter.simulators.ray import RaySimulator
 
 from .helpers import eventually, samples

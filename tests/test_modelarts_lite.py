@@ -12,8 +12,8 @@ import pytest
 
 from exporter.app import Exporter
 from exporter.backends.modelarts_lite import classify_error, parse_page
-from exporter.config import parse_config
-from exporter.config_types import ConfigError
+from exporter.config.parse import parse_config
+from exporter.config.types import ConfigError
 from exporter.model import Phase
 from exporter.simulators.modelarts_lite import ModelArtsLiteSimulator
 

@@ -17,8 +17,8 @@ import yaml
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models.dashboard import Dashboard
 
-from exporter.render import TEXT
-from exporter.runtime_metrics import RuntimeMetrics
+from exporter.exposition.runtime import RuntimeMetrics
+from exporter.exposition.store import TEXT
 
 from .helpers import ROOT, need, samples, simulated_fleet
 

@@ -13,13 +13,8 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
 from exporter.app import process_block
 from exporter.backends import registry
-from exporter.histogram import JOB_DURATION_BUCKETS, Histogram
-from exporter.negotiation import (
-    OPENMETRICS_1_0_0,
-    TEXT_0_0_4,
-    choose_format,
-)
-from exporter.render import (
+from exporter.exposition.histogram import JOB_DURATION_BUCKETS, Histogram
+from exporter.exposition.store import (
     MAX_EXEMPLAR_JOB_ID_LENGTH,
     OPENMETRICS,
     PROCESS_BLOCK,
@@ -28,9 +23,14 @@ from exporter.render import (
     BlockKey,
     Exposition,
 )
-from exporter.server import MetricsServer
-from exporter.sharding import Shard
-from exporter.status import StatusSnapshot
+from exporter.polling.health import StatusSnapshot
+from exporter.polling.sharding import Shard
+from exporter.web.negotiation import (
+    OPENMETRICS_1_0_0,
+    TEXT_0_0_4,
+    choose_format,
+)
+from exporter.web.server import MetricsServer
 
 from .helpers import promtool_check_metrics, simulated_fleet
 

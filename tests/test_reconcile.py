@@ -5,9 +5,9 @@ import re
 import pytest
 
 from exporter.backends.ray import STATUSES
-from exporter.ledger_state import SavedStateError
+from exporter.ledger.job_ledger import RUN_TOLERANCE, JobLedger, KnownJob
 from exporter.model import Job, Phase, status_pairs
-from exporter.reconcile import RUN_TOLERANCE, JobLedger, KnownJob
+from exporter.store.saved_ledger import SavedStateError
 
 RAY_PAIRS = status_pairs(STATUSES)
 T0 = 1_800_000_000.0

@@ -18,11 +18,11 @@ import yaml
 
 from exporter.app import Exporter
 from exporter.backends.ray import STATUSES
-from exporter.config import Config, parse_config
+from exporter.config.parse import Config, parse_config
+from exporter.ledger.job_ledger import JobLedger
 from exporter.model import status_pairs
-from exporter.reconcile import JobLedger
 from exporter.simulators.ray import RaySimulator
-from exporter.state import StateFile, read_state
+from exporter.store.database import StateFile, read_state
 
 from .helpers import eventually, exporter_process, samples, value
 

@@ -3,10 +3,9 @@ import hashlib
 
 from exporter.app import process_block
 from exporter.backends.ray import STATUSES
-from exporter.histogram import Histogram
-from exporter.model import Job, Phase, status_pairs
-from exporter.reconcile import JobLedger
-from exporter.render import (
+from exporter.exposition.histogram import Histogram
+from exporter.exposition.renderers.jobs import JobLines, render_jobs
+from exporter.exposition.store import (
     MARKER,
     PROCESS_BLOCK,
     Block,
@@ -15,8 +14,9 @@ from exporter.render import (
     escape,
     format_value,
 )
-from exporter.renderers.jobs import JobLines, render_jobs
-from exporter.sharding import Shard
+from exporter.ledger.job_ledger import JobLedger
+from exporter.model import Job, Phase, status_pairs
+from exporter.polling.sharding import Shard
 
 from .helpers import promtool_check_metrics, samples
 

@@ -8,7 +8,7 @@ import socket
 
 import pytest
 
-from exporter.server import WebOptions
+from exporter.web.server import WebOptions
 
 from .test_web_face import closed_by_server, raw, read_response, served
 

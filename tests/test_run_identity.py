@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from exporter.app import Exporter
-from exporter.config import parse_config
-from exporter.poller import TargetPoller
+from exporter.config.parse import parse_config
+from exporter.polling.poller import TargetPoller
 from exporter.simulators.ray import RayHeads, RaySimulator
 
 from .helpers import on_clock

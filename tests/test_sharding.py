@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from exporter.sharding import owner, shard_from
+from exporter.polling.sharding import owner, shard_from
 from exporter.simulators.ray import RaySimulator
 
 from .helpers import ROOT, samples

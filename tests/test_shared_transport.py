@@ -6,11 +6,11 @@ from __future__ import annotations
 import time
 
 from exporter.backends import create_backend
-from exporter.config import parse_config
+from exporter.config.parse import parse_config
+from exporter.http.tls import TlsSettings
+from exporter.http.transport import TRANSPORTS
+from exporter.polling.health import ApiStats
 from exporter.simulators.ray import RaySimulator
-from exporter.status import ApiStats
-from exporter.tls import TlsSettings
-from exporter.transport import TRANSPORTS
 
 
 def test_targets_share_a_pool_per_tls_setting_and_closing_one_keeps_the_others() -> None:

@@ -17,10 +17,10 @@ import pytest
 import yaml
 
 from exporter.app import Exporter
-from exporter.config import parse_config
+from exporter.config.parse import parse_config
 from exporter.simulators.emr_serverless import EmrServerlessSimulator
 from exporter.simulators.ray import RaySimulator
-from exporter.state import read_state
+from exporter.store.database import read_state
 
 from .helpers import eventually, exporter_process, samples, value
 

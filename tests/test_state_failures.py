@@ -29,10 +29,10 @@ import pytest
 import yaml
 
 from exporter.app import Exporter
-from exporter.config import parse_config
-from exporter.config_types import ConfigError
+from exporter.config.parse import parse_config
+from exporter.config.types import ConfigError
 from exporter.simulators.ray import RaySimulator
-from exporter.state import StateFile, read_state
+from exporter.store.database import StateFile, read_state
 
 from .helpers import eventually, exporter_process, run_cli, samples, value
 

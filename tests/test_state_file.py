@@ -22,12 +22,12 @@ import yaml
 
 from exporter.app import Exporter
 from exporter.backends.ray import STATUSES
-from exporter.config import parse_config
-from exporter.config_types import ConfigError
+from exporter.config.parse import parse_config
+from exporter.config.types import ConfigError
+from exporter.ledger.job_ledger import JobLedger
 from exporter.model import Job, Phase, status_pairs
-from exporter.reconcile import JobLedger
 from exporter.simulators.ray import RaySimulator
-from exporter.state import StateFile, read_state
+from exporter.store.database import StateFile, read_state
 
 from .helpers import ROOT, exporter_process, samples, stop_with_sigterm, value
 

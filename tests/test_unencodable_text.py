@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from exporter.app import Exporter
-from exporter.config import parse_config
+from exporter.config.parse import parse_config
 from exporter.logs import JsonFormatter, LogfmtFormatter
 
 from .helpers import loopback_server, serving

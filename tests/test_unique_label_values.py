@@ -10,8 +10,14 @@ import hashlib
 import pytest
 
 from exporter.app import Exporter
-from exporter.config import parse_config
-from exporter.render import DIGEST_LENGTH, MARKER, MAX_LABEL_VALUE_LENGTH, escape, storable
+from exporter.config.parse import parse_config
+from exporter.exposition.store import (
+    DIGEST_LENGTH,
+    MARKER,
+    MAX_LABEL_VALUE_LENGTH,
+    escape,
+    storable,
+)
 from exporter.simulators.emr_serverless import EmrServerlessSimulator
 from exporter.simulators.ray import RaySimulator
 

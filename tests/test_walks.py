@@ -8,8 +8,8 @@ import time
 from collections.abc import Iterator
 
 from exporter.app import Exporter
-from exporter.config import parse_config
-from exporter.poller import TargetPoller
+from exporter.config.parse import parse_config
+from exporter.polling.poller import TargetPoller
 from exporter.simulators.emr_serverless import EmrServerlessSimulator
 from exporter.simulators.modelarts_lite import ModelArtsLiteSimulator
 from exporter.simulators.ray import RaySimulator

@@ -10,9 +10,9 @@ import bcrypt
 import httpx
 import pytest
 
-from exporter.config_types import ConfigError
-from exporter.server import WebOptions
-from exporter.webconfig import WebSecurity, load_web_config
+from exporter.config.types import ConfigError
+from exporter.web.server import WebOptions
+from exporter.web.web_config import WebSecurity, load_web_config
 
 from .pki import make_ca, make_cert, need_openssl
 from .test_web_face import served

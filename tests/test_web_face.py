@@ -26,14 +26,14 @@ import pytest
 import yaml
 
 from exporter.app import process_block
-from exporter.basicauth import bcrypt_check
-from exporter.negotiation import choose_encoding
-from exporter.render import PROCESS_BLOCK, Exposition
-from exporter.server import MetricsServer, WebOptions
-from exporter.sharding import Shard
+from exporter.exposition.store import PROCESS_BLOCK, Exposition
+from exporter.polling.health import StatusSnapshot
+from exporter.polling.sharding import Shard
 from exporter.simulators.ray import RaySimulator
-from exporter.status import StatusSnapshot
-from exporter.webconfig import WebSecurity
+from exporter.web.basic_auth import bcrypt_check
+from exporter.web.negotiation import choose_encoding
+from exporter.web.server import MetricsServer, WebOptions
+from exporter.web.web_config import WebSecurity
 
 from .helpers import ROOT, eventually, exporter_process, exporter_series
 from .pki import make_ca, make_cert, need_openssl

@@ -10,8 +10,8 @@ from hashlib import sha256
 
 import httpx
 
-from .alibaba_credentials import AccessKey, CredentialProvider
-from .canonical import (
+from exporter.auth.alibaba_credentials import AccessKey, CredentialProvider
+from exporter.auth.canonical import (
     EMPTY_SHA256,
     canonical_headers,
     canonical_query,

@@ -17,12 +17,12 @@ from typing import Protocol
 
 import httpx
 
-from ..body import read_body
-from ..config_files import FileProblem, read_secret_file
-from ..errors import PollError
-from ..scrub import shorten
-from ..tls import TlsSettings
-from ..transport import TRANSPORTS, deadline_scope
+from exporter.config.files import FileProblem, read_secret_file
+from exporter.errors import PollError
+from exporter.http.body import read_body
+from exporter.http.scrub import shorten
+from exporter.http.tls import TlsSettings
+from exporter.http.transport import TRANSPORTS, deadline_scope
 
 STS_VERSION = "2015-04-01"
 DEFAULT_STS_ENDPOINT = "https://sts.aliyuncs.com"

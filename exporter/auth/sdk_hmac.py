@@ -14,9 +14,7 @@ from pathlib import Path
 
 import httpx
 
-from ..config_files import FileProblem, read_secret_file
-from ..errors import PollError
-from .canonical import (
+from exporter.auth.canonical import (
     EMPTY_SHA256,
     canonical_headers,
     canonical_query,
@@ -24,6 +22,8 @@ from .canonical import (
     percent_encode,
     sha256_hex,
 )
+from exporter.config.files import FileProblem, read_secret_file
+from exporter.errors import PollError
 
 ALGORITHM = "SDK-HMAC-SHA256"
 

@@ -8,10 +8,10 @@ import importlib
 import pkgutil
 from collections.abc import Iterable
 
-from ..config_types import ConfigError, Target
-from ..status import ApiStats
-from . import registry
-from .base import Backend, Listing
+from exporter.backends import registry
+from exporter.backends.base import Backend, Listing
+from exporter.config.types import ConfigError, Target
+from exporter.polling.health import ApiStats
 
 
 def _import_modules() -> tuple[registry.BackendDeclaration, ...]:

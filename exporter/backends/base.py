@@ -6,9 +6,9 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ..errors import PollError
-from ..model import Cluster, Job
-from ..scrub import Scrubber
+from exporter.errors import PollError
+from exporter.http.scrub import Scrubber
+from exporter.model import Cluster, Job
 
 
 @dataclass(slots=True)

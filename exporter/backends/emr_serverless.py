@@ -25,11 +25,23 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import httpx
 from pydantic import Field, field_validator, model_validator
 
-from ..attribution import SourceFields
-from ..auth import alibaba_credentials
-from ..auth.acs3 import Acs3Auth
-from ..auth.alibaba_credentials import CredentialProvider, StaticCredentials
-from ..config_types import (
+from exporter.auth import alibaba_credentials
+from exporter.auth.acs3 import Acs3Auth
+from exporter.auth.alibaba_credentials import CredentialProvider, StaticCredentials
+from exporter.backends.base import Backend, Listing
+from exporter.backends.decode import TypedRecord, typed_decoder
+from exporter.backends.fields import (
+    MAX_MAGNITUDE,
+    mapping,
+    number,
+    parse_epoch,
+    read_item,
+    read_items,
+    text,
+    word,
+)
+from exporter.backends.registry import BackendDeclaration, register
+from exporter.config.types import (
     REGION_ID,
     Count,
     Duration,
@@ -42,18 +54,15 @@ from ..config_types import (
     check_environment_credentials,
     redact_url,
 )
-from ..errors import PollError
-from ..model import Cluster, ClusterGroup, Job, Phase, status_pairs
-from ..scrub import NO_SECRETS, Scrubber, model_secrets
-from ..status import ApiStats
-from .base import Backend, Listing
-from .decode import TypedRecord, typed_decoder
-from .fields import MAX_MAGNITUDE, mapping, number, parse_epoch, read_item, read_items, text, word
-from .http import ApiClient, default_error, first_text, json_object, vendor_error
-from .registry import BackendDeclaration, register
+from exporter.errors import PollError
+from exporter.http.client import ApiClient, default_error, first_text, json_object, vendor_error
+from exporter.http.scrub import NO_SECRETS, Scrubber, model_secrets
+from exporter.ledger.attribution import SourceFields
+from exporter.model import Cluster, ClusterGroup, Job, Phase, status_pairs
+from exporter.polling.health import ApiStats
 
 if TYPE_CHECKING:
-    from ..simulators.emr_serverless import EmrServerlessSimulator
+    from exporter.simulators.emr_serverless import EmrServerlessSimulator
 
 log = logging.getLogger(__name__)
 
@@ -742,7 +751,7 @@ class EmrServerlessTarget(Target):
 
 def simulator(name: str, *, secret: str | None = None, **settings: Any) -> EmrServerlessSimulator:
     """A simulator of this API (tests, ``--demo``), imported only when one is wanted."""
-    from ..simulators.emr_serverless import EmrServerlessSimulator
+    from exporter.simulators.emr_serverless import EmrServerlessSimulator
 
     keys = {"access_key_secret": secret} if secret is not None else {}
     return EmrServerlessSimulator(**keys, **settings)

@@ -37,7 +37,7 @@ from typing import Any
 
 import msgspec
 
-from ..errors import PollError
+from exporter.errors import PollError
 
 ITEM_FLOOR = 240  # bytes of max_response_bytes per item an answer may list (measured: bench)
 MAX_LEVELS = 6  # objects opened from the top in search of lists

@@ -40,10 +40,10 @@ from typing import Any, Generic, TypeVar
 
 import msgspec
 
-from .base import Listing
-from .decode import UndecodableJson
-from .fields import read_item
-from .items import TooManyItems, check_items
+from exporter.backends.base import Listing
+from exporter.backends.decode import UndecodableJson
+from exporter.backends.fields import read_item
+from exporter.backends.items import TooManyItems, check_items
 
 T = TypeVar("T")
 DIGEST_MASK = (1 << 60) - 1

@@ -24,9 +24,12 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import httpx
 from pydantic import Field, field_validator, model_validator
 
-from ..attribution import SourceFields
-from ..auth.sdk_hmac import HuaweiKey, IamTokenAuth, SdkHmacAuth, query_value
-from ..config_types import (
+from exporter.auth.sdk_hmac import HuaweiKey, IamTokenAuth, SdkHmacAuth, query_value
+from exporter.backends.base import Backend, Listing
+from exporter.backends.decode import TypedRecord, typed_decoder
+from exporter.backends.fields import number, parse_epoch, read_items, text, word
+from exporter.backends.registry import BackendDeclaration, register
+from exporter.config.types import (
     REGION_ID,
     Count,
     Duration,
@@ -40,15 +43,9 @@ from ..config_types import (
     check_environment_credentials,
     redact_url,
 )
-from ..errors import PollError
-from ..labels import LabelCap
-from ..model import Job, Phase
-from ..scrub import NO_SECRETS, Scrubber, model_secrets
-from ..status import ApiStats
-from .base import Backend, Listing
-from .decode import TypedRecord, typed_decoder
-from .fields import number, parse_epoch, read_items, text, word
-from .http import (
+from exporter.errors import PollError
+from exporter.exposition.labels import LabelCap
+from exporter.http.client import (
     ApiClient,
     default_error,
     first_text,
@@ -56,10 +53,13 @@ from .http import (
     retry_after_seconds,
     vendor_error,
 )
-from .registry import BackendDeclaration, register
+from exporter.http.scrub import NO_SECRETS, Scrubber, model_secrets
+from exporter.ledger.attribution import SourceFields
+from exporter.model import Job, Phase
+from exporter.polling.health import ApiStats
 
 if TYPE_CHECKING:
-    from ..simulators.modelarts_lite import ModelArtsLiteSimulator
+    from exporter.simulators.modelarts_lite import ModelArtsLiteSimulator
 
 log = logging.getLogger(__name__)
 
@@ -476,7 +476,7 @@ class ModelArtsLiteTarget(Target):
 
 def simulator(name: str, *, secret: str | None = None, **settings: Any) -> ModelArtsLiteSimulator:
     """A simulator of this API (tests, ``--demo``), imported only when one is wanted."""
-    from ..simulators.modelarts_lite import ModelArtsLiteSimulator
+    from exporter.simulators.modelarts_lite import ModelArtsLiteSimulator
 
     keys = {"secret_key": secret} if secret is not None else {}
     return ModelArtsLiteSimulator(**keys, **settings)

@@ -15,8 +15,12 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from ..attribution import SourceFields, first_word, source_key
-from ..config_types import (
+from exporter.backends.base import Backend, Listing
+from exporter.backends.decode import TypedRecord, typed_decoder
+from exporter.backends.fields import mapping, number, parse_epoch, read_items, text, word
+from exporter.backends.listed import ListedItems
+from exporter.backends.registry import BackendDeclaration, register
+from exporter.config.types import (
     BearerCredentials,
     EmptyIfNone,
     FileSecret,
@@ -26,19 +30,15 @@ from ..config_types import (
     Target,
     redact_url,
 )
-from ..errors import NotFound, PollError
-from ..model import Cluster, ClusterGroup, Job, Phase, status_pairs
-from ..scrub import Scrubber, model_secrets
-from ..status import ApiStats
-from .base import Backend, Listing
-from .decode import TypedRecord, typed_decoder
-from .fields import mapping, number, parse_epoch, read_items, text, word
-from .http import ApiClient
-from .listed import ListedItems
-from .registry import BackendDeclaration, register
+from exporter.errors import NotFound, PollError
+from exporter.http.client import ApiClient
+from exporter.http.scrub import Scrubber, model_secrets
+from exporter.ledger.attribution import SourceFields, first_word, source_key
+from exporter.model import Cluster, ClusterGroup, Job, Phase, status_pairs
+from exporter.polling.health import ApiStats
 
 if TYPE_CHECKING:
-    from ..simulators.ray import RaySimulator
+    from exporter.simulators.ray import RaySimulator
 
 log = logging.getLogger(__name__)
 
@@ -356,7 +356,7 @@ class RayTarget(Target):
 
 def simulator(name: str, *, secret: str | None = None, **settings: Any) -> RaySimulator:
     """A simulator of this API (tests, ``--demo``), imported only when one is wanted."""
-    from ..simulators.ray import RaySimulator
+    from exporter.simulators.ray import RaySimulator
 
     return RaySimulator(flavour=name, auth_token=secret, **settings)
 

@@ -16,14 +16,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, get_args, get_origin
 
-from ..attribution import NO_FIELDS, SourceFields
-from ..config_types import Target
-from ..model import StatusPairs
-from ..status import ApiStats
-from .base import Backend
+from exporter.backends.base import Backend
+from exporter.config.types import Target
+from exporter.ledger.attribution import NO_FIELDS, SourceFields
+from exporter.model import StatusPairs
+from exporter.polling.health import ApiStats
 
 if TYPE_CHECKING:
-    from ..simulators.base import Simulator
+    from exporter.simulators.base import Simulator
 
 
 @dataclass(frozen=True)

@@ -29,9 +29,9 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl
 
-from ..auth.acs3 import authorization
-from ..auth.canonical import canonical_query, query_pairs
-from .base import JsonHandler, Simulator, Workload
+from exporter.auth.acs3 import authorization
+from exporter.auth.canonical import canonical_query, query_pairs
+from exporter.simulators.base import JsonHandler, Simulator, Workload
 
 MAX_CLOCK_SKEW = 900.0
 REQUIRED_SIGNED = {

@@ -22,9 +22,9 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from ..auth.canonical import canonical_query, query_pairs
-from ..auth.sdk_hmac import authorization
-from .base import JsonHandler, Simulator, Workload
+from exporter.auth.canonical import canonical_query, query_pairs
+from exporter.auth.sdk_hmac import authorization
+from exporter.simulators.base import JsonHandler, Simulator, Workload
 
 MAX_CLOCK_SKEW = 900.0
 REQUIRED_SIGNED = {"host", "x-sdk-date", "x-project-id"}

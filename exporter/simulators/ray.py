@@ -29,7 +29,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any, Literal
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from .base import JsonHandler, Simulator, Workload
+from exporter.simulators.base import JsonHandler, Simulator, Workload
 
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "STOPPED"})
 ENTRYPOINT_ERROR = "JOB_ENTRYPOINT_COMMAND_ERROR"

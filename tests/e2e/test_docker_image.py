@@ -20,11 +20,11 @@ import yaml
 
 from exporter import __version__
 from exporter.backends import registry
-from exporter.config import parse_listen_address
+from exporter.config.parse import parse_listen_address
 from exporter.demo import demo_target_name
-from exporter.sharding import owner
+from exporter.polling.sharding import owner
 from exporter.simulators.ray import RaySimulator
-from exporter.state import read_state
+from exporter.store.database import read_state
 
 from ..helpers import (
     ROOT,

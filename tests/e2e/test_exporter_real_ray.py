@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from exporter.app import Exporter
-from exporter.config import parse_config
+from exporter.config.parse import parse_config
 
 from ..helpers import ROOT, promtool_check_metrics, samples, value
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ..attribution import AttributionValues
-from ..model import TERMINAL_PHASES, Job
-from ..reconcile import JobLedger
-from ..render import Block, escape, format_value, label_text
+from exporter.exposition.store import Block, escape, format_value, label_text
+from exporter.ledger.attribution import AttributionValues
+from exporter.ledger.job_ledger import JobLedger
+from exporter.model import TERMINAL_PHASES, Job
 
 _VALUE_FAMILIES = (
     "jobfleet_job_submit_timestamp_seconds",

@@ -25,8 +25,7 @@ from pydantic import (
     model_validator,
 )
 
-from .attribution import label_name_problem
-from .config_files import (
+from exporter.config.files import (
     CREDENTIAL_RULE,
     PEM_FILE_LIMIT,
     FileProblem,
@@ -34,7 +33,8 @@ from .config_files import (
     is_credential,
     read_secret_file,
 )
-from .tls import TlsSettings, ssl_context
+from exporter.http.tls import TlsSettings, ssl_context
+from exporter.ledger.attribution import label_name_problem
 
 MAX_PROBLEM_LENGTH = 500
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from .render import OPENMETRICS, TEXT
+from exporter.exposition.store import OPENMETRICS, TEXT
 
 GZIP = "gzip"
 IDENTITY = "identity"

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..render import Block
-from ..status import ApiStats, ResourceHealth, SaveHealth
+from exporter.exposition.store import Block
+from exporter.polling.health import ApiStats, ResourceHealth, SaveHealth
 
 
 def render_health(block: Block, resource: str, health: ResourceHealth) -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..model import Cluster
-from ..render import Block
+from exporter.exposition.store import Block
+from exporter.model import Cluster
 
 
 def _per_cluster(block: Block, cluster: Cluster, states: Sequence[str]) -> None:

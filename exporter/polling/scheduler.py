@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from .poller import TargetPoller
+from exporter.polling.poller import TargetPoller
 
 
 def job_id(poller: TargetPoller, resource: str) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 
-from .config_types import Target
+from exporter.config.types import Target
 
 
 def fingerprint(target: Target) -> str:

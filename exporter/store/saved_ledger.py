@@ -13,10 +13,10 @@ import re
 from dataclasses import dataclass, replace
 from typing import Any
 
-from .attribution import SAVED_FORM, upgraded
-from .departed import FLAGS, SavedRecord
-from .histogram import JOB_DURATION_BUCKETS, QUEUE_WAIT_BUCKETS
-from .model import TERMINAL_PHASES, Phase
+from exporter.exposition.histogram import JOB_DURATION_BUCKETS, QUEUE_WAIT_BUCKETS
+from exporter.ledger.attribution import SAVED_FORM, upgraded
+from exporter.ledger.departed import FLAGS, SavedRecord
+from exporter.model import TERMINAL_PHASES, Phase
 
 # last_seen, counted, started, seen_pending, finished_at, cu_hours, run, absent_since; run is
 # saved as text, the whole milliseconds of its time ("" for none), and read back as seconds

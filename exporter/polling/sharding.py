@@ -10,7 +10,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-from .config import Config
+from exporter.config.parse import Config
 
 _ORDINAL = re.compile(r"-(\d+)$")
 

@@ -38,16 +38,16 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
-from .basicauth import CACHE_SIZE, BasicAuth, PasswordCheck, bcrypt_check
-from .config_files import (
+from exporter.config.files import (
     CONFIG_FILE_LIMIT,
     PEM_FILE_LIMIT,
     FileProblem,
     check_regular_file,
     read_text_file,
 )
-from .config_types import ConfigError
-from .yaml_loader import YamlProblem, load_yaml
+from exporter.config.types import ConfigError
+from exporter.config.yaml_loader import YamlProblem, load_yaml
+from exporter.web.basic_auth import CACHE_SIZE, BasicAuth, PasswordCheck, bcrypt_check
 
 log = logging.getLogger(__name__)
 

@@ -16,14 +16,14 @@ from typing import Any, Protocol
 
 import httpx
 
-from ..body import ACCEPT_ENCODING, body_pieces, read_body
-from ..errors import NotFound, PollError
-from ..scrub import NO_SECRETS, Scrubber, header_secrets
-from ..status import ApiStats
-from ..tls import TlsSettings
-from ..transport import TRANSPORTS, deadline_scope
-from .decode import UndecodableJson, decode_json
-from .items import TooManyItems, check_items, item_limit, too_many
+from exporter.backends.decode import UndecodableJson, decode_json
+from exporter.backends.items import TooManyItems, check_items, item_limit, too_many
+from exporter.errors import NotFound, PollError
+from exporter.http.body import ACCEPT_ENCODING, body_pieces, read_body
+from exporter.http.scrub import NO_SECRETS, Scrubber, header_secrets
+from exporter.http.tls import TlsSettings
+from exporter.http.transport import TRANSPORTS, deadline_scope
+from exporter.polling.health import ApiStats
 
 MAX_DETAIL = 200  # characters of a backend's error message kept
 MAX_FIELD = 64  # characters of an error code or request id kept

@@ -23,12 +23,12 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from . import __version__
-from .negotiation import GZIP, choose_encoding, choose_format
-from .render import Exposition
-from .runtime_metrics import RuntimeMetrics
-from .status import ResourceStatus, StatusSnapshot
-from .webconfig import WebSecurity
+from exporter import __version__
+from exporter.exposition.runtime import RuntimeMetrics
+from exporter.exposition.store import Exposition
+from exporter.polling.health import ResourceStatus, StatusSnapshot
+from exporter.web.negotiation import GZIP, choose_encoding, choose_format
+from exporter.web.web_config import WebSecurity
 
 log = logging.getLogger(__name__)
 

@@ -16,9 +16,9 @@ from typing import Annotated, Any, Union
 
 from pydantic import AfterValidator, Field, ValidationError, create_model, model_validator
 
-from .backends import registry
-from .config_files import CONFIG_FILE_LIMIT, FileProblem, read_text_file
-from .config_types import (
+from exporter.backends import registry
+from exporter.config.files import CONFIG_FILE_LIMIT, FileProblem, read_text_file
+from exporter.config.types import (
     HOST_NAME,
     ConfigError,
     Defaults,
@@ -26,7 +26,7 @@ from .config_types import (
     Strict,
     Target,
 )
-from .yaml_loader import YamlProblem, load_yaml
+from exporter.config.yaml_loader import YamlProblem, load_yaml
 
 DEFAULT_LISTEN_ADDRESS = ":9760"
 

@@ -28,7 +28,7 @@ import tempfile
 from pathlib import Path
 from typing import BinaryIO
 
-from .config_types import ConfigError
+from exporter.config.types import ConfigError
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 APPLICATION_ID = int.from_bytes(b"JFLT", "big")  # marks a state database of ours

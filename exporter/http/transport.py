@@ -25,7 +25,7 @@ from typing import Any
 import httpcore
 import httpx
 
-from .tls import TlsSettings, ssl_context
+from exporter.http.tls import TlsSettings, ssl_context
 
 WATCHDOG_MARGIN = 0.25  # seconds past the deadline before the watchdog shuts sockets down
 KEEPALIVE_EXPIRY = 5.0

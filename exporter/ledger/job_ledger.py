@@ -26,12 +26,12 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from .attribution import AttributionValues, Slots
-from .departed import DEFAULT_CAP, Departed, DepartedRun
-from .histogram import JOB_DURATION_BUCKETS, QUEUE_WAIT_BUCKETS, Histogram
-from .labels import OTHER
-from .ledger_state import check_ledger_state
-from .model import TERMINAL_PHASES, Job, Phase, StatusPairs
+from exporter.exposition.histogram import JOB_DURATION_BUCKETS, QUEUE_WAIT_BUCKETS, Histogram
+from exporter.exposition.labels import OTHER
+from exporter.ledger.attribution import AttributionValues, Slots
+from exporter.ledger.departed import DEFAULT_CAP, Departed, DepartedRun
+from exporter.model import TERMINAL_PHASES, Job, Phase, StatusPairs
+from exporter.store.saved_ledger import check_ledger_state
 
 log = logging.getLogger(__name__)
 

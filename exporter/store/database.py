@@ -46,9 +46,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from .config_files import FileProblem, read_regular_file
-from .config_types import ConfigError
-from .state_checks import (
+from exporter.config.files import FileProblem, read_regular_file
+from exporter.config.types import ConfigError
+from exporter.store.checks import (
     APPLICATION_ID,
     SIDECARS,
     SQLITE_MAGIC,

@@ -9,8 +9,8 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
-from .errors import REASONS
-from .histogram import REQUEST_BUCKETS, Histogram
+from exporter.errors import REASONS
+from exporter.exposition.histogram import REQUEST_BUCKETS, Histogram
 
 
 @dataclass(slots=True)

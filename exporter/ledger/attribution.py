@@ -21,8 +21,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .labels import OTHER
-from .render import MARKER, MAX_LABEL_VALUE_LENGTH, is_label_value, storable
+from exporter.exposition.labels import OTHER
+from exporter.exposition.store import MARKER, MAX_LABEL_VALUE_LENGTH, is_label_value, storable
 
 AttributionValues = tuple[str, ...]  # a job's values, in the order of the configured labels
 LOOKUPS_KEPT = 10_000  # distinct field values whose label values are remembered between lookups

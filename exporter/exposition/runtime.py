@@ -15,7 +15,7 @@ from prometheus_client import (
 )
 from prometheus_client.openmetrics import exposition as openmetrics
 
-from .render import OPENMETRICS
+from exporter.exposition.store import OPENMETRICS
 
 
 class RuntimeMetrics:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Iterator
 
 import httpx
 
-from .errors import PollError
+from exporter.errors import PollError
 
 PIECE = 64 * 1024
 MAX_ENCODINGS = 2  # e.g. "deflate, gzip"; deeper chains are refused

@@ -8,20 +8,20 @@ import time
 import traceback
 from collections.abc import Callable
 
-from .attribution import Slots
-from .backends import create_backend, registry
-from .config_types import Target
-from .errors import PollError
-from .heap import LARGE_LISTING, release_free_heap
-from .identity import fingerprint
-from .model import Cluster
-from .reconcile import JobLedger
-from .render import API_PART, Block, BlockKey, Encoded, Exposition
-from .renderers.clusters import render_clusters
-from .renderers.health import render_api, render_health, render_saves
-from .renderers.jobs import JobLines, render_jobs
-from .state import StateFile
-from .status import ApiStats, ResourceHealth, ResourceStatus, SaveHealth
+from exporter.backends import create_backend, registry
+from exporter.config.types import Target
+from exporter.errors import PollError
+from exporter.exposition.renderers.clusters import render_clusters
+from exporter.exposition.renderers.health import render_api, render_health, render_saves
+from exporter.exposition.renderers.jobs import JobLines, render_jobs
+from exporter.exposition.store import API_PART, Block, BlockKey, Encoded, Exposition
+from exporter.ledger.attribution import Slots
+from exporter.ledger.job_ledger import JobLedger
+from exporter.model import Cluster
+from exporter.polling.health import ApiStats, ResourceHealth, ResourceStatus, SaveHealth
+from exporter.polling.heap import LARGE_LISTING, release_free_heap
+from exporter.store.database import StateFile
+from exporter.store.identity import fingerprint
 
 log = logging.getLogger(__name__)
 

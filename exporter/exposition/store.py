@@ -19,8 +19,8 @@ import zlib
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
-from .families import FAMILIES
-from .histogram import Histogram
+from exporter.exposition.families import FAMILIES
+from exporter.exposition.histogram import Histogram
 
 MAX_LABEL_VALUE_LENGTH = 256
 # OpenMetrics caps an exemplar's label names and values at 128 characters together
