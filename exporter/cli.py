@@ -36,6 +36,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--config.file", dest="config_file", default="config.yaml", help="YAML configuration file"
     )
+    _web_flags(parser)
+    _run_flags(parser)
+    return parser
+
+
+def _web_flags(parser: argparse.ArgumentParser) -> None:
+    """How the exporter is served."""
     parser.add_argument(
         "--web.listen-address",
         dest="listen_address",
@@ -61,6 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
         default=512,
         help="concurrent HTTP connections; more wait until one closes (default 512)",
     )
+
+
+def _run_flags(parser: argparse.ArgumentParser) -> None:
+    """Sharding, logging and the run modes."""
     parser.add_argument(
         "--shard",
         type=int,
@@ -95,7 +106,6 @@ def build_parser() -> argparse.ArgumentParser:
         action="version",
         version=f"jobfleet-exporter {__version__} (revision {__revision__})",
     )
-    return parser
 
 
 def _positive(text: str) -> int:

@@ -506,18 +506,32 @@ class EmrServerlessBackend(Backend):
             if page.size < PAGE_SIZE or page_num * PAGE_SIZE >= page.total:
                 break
             page_num += 1
+        self._find_missed(params, pages, page_num, page.total, deadline, walk)
+        return walk
+
+    def _find_missed(
+        self,
+        params: dict[str, Any],
+        pages: dict[int, _Page],
+        last: int,
+        total: int,
+        deadline: float,
+        walk: _Walk,
+    ) -> None:
+        """After a walk to page ``last``, find what it may have missed: pages read again for
+        jobs submitted meanwhile, then groups of equal ``submitTime`` across page boundaries."""
         # what the pages list now: the last read of each, and the reads again below (fewer of
         # the jobs deleted during the walk than all it found, which could hide one missed)
         listed = {job.key for kept in pages.values() for job in kept.jobs}
         # jobs submitted meanwhile sit on pages already read: read those again
-        for again in range(1, page_num + 1):
-            if len(walk.found) >= page.total:
+        for again in range(1, last + 1):
+            if len(walk.found) >= total:
                 break
             fresh = self._page(params, again, deadline)
             listed.update(job.key for job in fresh.jobs)
             if not walk.add(fresh):
                 break
-        if len(listed) < page.total:
+        if len(listed) < total:
             # a group of equal submitTime across a page boundary was reordered between two
             # reads (with no job deleted, nothing else can be missing)
             for span in _boundary_spans(pages):
@@ -527,7 +541,6 @@ class EmrServerlessBackend(Backend):
                         "target %s: jobs submitted at one instant never listed in full",
                         self.target.name,
                     )
-        return walk
 
     def _read_ties(
         self, params: dict[str, Any], span: tuple[float, float], deadline: float, walk: _Walk

@@ -242,21 +242,8 @@ class ApiClient:
             ):
                 code = str(response.status_code)
                 if reader is not None and 200 <= response.status_code < 300:
-                    limit = self.max_response_bytes
-                    streamed = reader(item_limit(limit))
-                    try:
-                        for piece in body_pieces(response, operation, limit, deadline):
-                            fed = time.monotonic()
-                            try:
-                                streamed.feed(piece)
-                            except UndecodableJson as err:
-                                raise self._not_json(operation, err, streamed.start) from None
-                            except TooManyItems as err:
-                                raise too_many(operation, err, limit) from None
-                            reading += time.monotonic() - fed
-                    except BaseException:
-                        streamed.abandon()
-                        raise
+                    streamed = reader(item_limit(self.max_response_bytes))
+                    reading = self._stream(streamed, response, operation, deadline)
                 else:
                     body = read_body(response, operation, self.max_response_bytes, deadline)
         except httpx.TransportError as err:
@@ -277,6 +264,37 @@ class ApiClient:
                 raise self._not_json(operation, err, streamed.start) from None
             except TooManyItems as err:
                 raise too_many(operation, err, self.max_response_bytes) from None
+        return self._whole(operation, response, body, decode), server_date(response)
+
+    def _stream(
+        self, streamed: BodyReader, response: httpx.Response, operation: str, deadline: float
+    ) -> float:
+        """Feed a successful answer's body to ``streamed`` as it arrives; the seconds spent in
+        the reader (abandoned on any failure)."""
+        limit, reading = self.max_response_bytes, 0.0
+        try:
+            for piece in body_pieces(response, operation, limit, deadline):
+                fed = time.monotonic()
+                try:
+                    streamed.feed(piece)
+                except UndecodableJson as err:
+                    raise self._not_json(operation, err, streamed.start) from None
+                except TooManyItems as err:
+                    raise too_many(operation, err, limit) from None
+                reading += time.monotonic() - fed
+        except BaseException:
+            streamed.abandon()
+            raise
+        return reading
+
+    def _whole(
+        self,
+        operation: str,
+        response: httpx.Response,
+        body: bytes,
+        decode: Callable[[bytes], Any],
+    ) -> Any:
+        """A body read whole: its items counted, an error classified, else decoded."""
         try:  # before anything is made of it, an error answer's body too
             check_items(body, item_limit(self.max_response_bytes))
         except TooManyItems as err:
@@ -287,12 +305,13 @@ class ApiClient:
             scrub = self.scrub.extended(header_secrets(response.request.headers))
             raise self.classify_error(operation, response, body, scrub)
         if response.status_code >= 300:
-            raise PollError("http", f"{operation}: unexpected redirect (HTTP {code})")
+            raise PollError(
+                "http", f"{operation}: unexpected redirect (HTTP {response.status_code})"
+            )
         try:
-            payload = decode(body)
+            return decode(body)
         except UndecodableJson as err:
             raise self._not_json(operation, err, body) from None
-        return payload, server_date(response)
 
     def _not_json(self, operation: str, err: UndecodableJson, body: bytes) -> PollError:
         detail = f"{operation}: response is not JSON ({err}): {self.scrub.body(body, 120)}"

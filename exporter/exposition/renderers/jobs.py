@@ -82,16 +82,11 @@ def _format(base: str, job: Job) -> tuple[Job, str, str, tuple[str | None, ...]]
     return job, info, status, values
 
 
-def render_jobs(
-    block: Block, ledger: JobLedger, per_job_series: str, job_lines: JobLines | None = None
-) -> None:
-    """Gauges of tracked jobs, counters and histograms of what finished, per-job series
-    (``job_lines`` keeps them between publishes; without it every job is formatted).
-
-    Aggregates carry the target's attribution labels; the gauge's series of a combination of
-    their values are there while a job of it is tracked, each known (phase, status) at 0."""
-    job_lines = JobLines() if job_lines is None else job_lines
-    names, histogram_names = ledger.labels, ledger.histogram_labels
+def _tracked_counts(
+    ledger: JobLedger,
+) -> tuple[dict[tuple[str, str, AttributionValues], int], dict[str, int]]:
+    """Tracked jobs by (phase, status, label values), every known pair present for each
+    combination of label values seen (the one of no labels always), and by job type."""
     counts: dict[tuple[str, str, AttributionValues], int] = {}
     types: dict[str, int] = {}
     combinations = {()} if ledger.slots is None else set()
@@ -104,6 +99,20 @@ def render_jobs(
     for values in combinations:
         for phase, status in ledger.known_pairs:
             counts.setdefault((phase, status, values), 0)
+    return counts, types
+
+
+def render_jobs(
+    block: Block, ledger: JobLedger, per_job_series: str, job_lines: JobLines | None = None
+) -> None:
+    """Gauges of tracked jobs, counters and histograms of what finished, per-job series
+    (``job_lines`` keeps them between publishes; without it every job is formatted).
+
+    Aggregates carry the target's attribution labels; the gauge's series of a combination of
+    their values are there while a job of it is tracked, each known (phase, status) at 0."""
+    job_lines = JobLines() if job_lines is None else job_lines
+    names, histogram_names = ledger.labels, ledger.histogram_labels
+    counts, types = _tracked_counts(ledger)
     if per_job_series == "all":
         job_lines.render(block, ledger.tracked.values())
     elif per_job_series == "active":
