@@ -39,3 +39,13 @@ def make_cert(directory: Path, ca: str, name: str, cn: str, server: bool = False
         "x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.crt", "-CAkey", f"{ca}.key",
         "-CAcreateserial", "-out", f"{name}.crt", "-days", "2", *extra, cwd=directory,
     )  # fmt: skip
+
+
+def server_pki(directory: Path) -> Path:
+    """In ``directory``: a CA, a server certificate for 127.0.0.1 and a client certificate
+    (CN prometheus) it signs."""
+    need_openssl()
+    make_ca(directory, "ca")
+    make_cert(directory, "ca", "server", "127.0.0.1", server=True)
+    make_cert(directory, "ca", "client", "prometheus")
+    return directory

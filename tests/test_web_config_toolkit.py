@@ -14,7 +14,7 @@ from exporter.config.types import ConfigError
 from exporter.web.server import WebOptions
 from exporter.web.web_config import WebSecurity, load_web_config
 
-from .pki import make_ca, make_cert, need_openssl
+from .pki import server_pki
 from .test_web_face import served
 
 HEADERS = """http_server_config:
@@ -29,11 +29,8 @@ HEADERS = """http_server_config:
 
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    need_openssl()
-    d = tmp_path_factory.mktemp("pki")
-    make_ca(d, "ca")
-    make_cert(d, "ca", "server", "127.0.0.1", server=True)
-    return d
+    """A CA, a server certificate for 127.0.0.1, and a client certificate, all from openssl."""
+    return server_pki(tmp_path_factory.mktemp("pki"))
 
 
 def web(tmp_path: Path, text: str) -> Path:

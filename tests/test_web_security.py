@@ -17,18 +17,13 @@ import pytest
 from exporter.simulators.ray import RaySimulator
 
 from .helpers import ROOT, free_port
-from .pki import make_ca, make_cert, need_openssl
+from .pki import server_pki
 
 
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A CA, a server certificate for 127.0.0.1, and a client certificate, all from openssl."""
-    need_openssl()
-    d = tmp_path_factory.mktemp("pki")
-    make_ca(d, "ca")
-    make_cert(d, "ca", "server", "127.0.0.1", server=True)
-    make_cert(d, "ca", "client", "prometheus")
-    return d
+    return server_pki(tmp_path_factory.mktemp("pki"))
 
 
 def start(config: Path, web: Path) -> tuple[subprocess.Popen, int]:
