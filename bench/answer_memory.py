@@ -213,7 +213,7 @@ def measure(
     ``ITEM_FLOOR`` there; 1 turns the item limit off); its result with ``increase``, the peak
     above the RSS before, and ``ratio``, that per answer byte."""
     if floor is None:
-        from exporter.backends.items import ITEM_FLOOR
+        from exporter.http.items import ITEM_FLOOR
 
         floor = ITEM_FLOOR
     body = answer[0]
@@ -236,7 +236,7 @@ def measure(
 
 
 def run(max_response_bytes: int = 16 * 2**20) -> str:
-    from exporter.backends.items import ITEM_FLOOR
+    from exporter.http.items import ITEM_FLOOR
 
     rows = []
     for kind in KINDS:

@@ -2,7 +2,7 @@
 
 An answer of minimal items (an id each) at the byte cap used to cost 13-21 times its bytes:
 every item became a typed record and a ``Job`` of some 300 bytes. An answer may now list at
-most ``max_response_bytes // ITEM_FLOOR`` items (``exporter/backends/items.py``); over that,
+most ``max_response_bytes // ITEM_FLOOR`` items (``exporter/http/items.py``); over that,
 the poll fails with ``reason="too_large"``.
 
 Each answer is served over HTTP on 127.0.0.1 by a small server in this process and read by
@@ -239,7 +239,7 @@ def test_an_answer_of_minimal_items_at_the_cap_costs_at_most_4x_its_bytes(kind: 
     body, count = answer(kind, CAP, "minimal")
     result = measured(kind, body, count)
     assert result["ratio"] <= MAX_RATIO
-    from exporter.backends.items import item_limit
+    from exporter.http.items import item_limit
 
     reason, message = result["error"]
     limit = item_limit(CAP)
@@ -269,7 +269,7 @@ def test_the_most_items_an_answer_may_list_cost_at_most_4x_its_bytes(kind: str) 
     as many records, each as large, as an answer that is read can make (EMR's, of ten fields,
     are the largest). At 16 MiB, where the HTTP client's read buffers (~6 MiB whatever the
     answer) weigh less; the ratio is the same at 32 and 64 MiB."""
-    from exporter.backends.items import ITEM_FLOOR, item_limit
+    from exporter.http.items import ITEM_FLOOR, item_limit
 
     cap = 16 * 2**20
     body, count = answer(kind, cap, "dense", ITEM_FLOOR)
@@ -285,7 +285,7 @@ def test_the_most_items_an_answer_may_list_cost_at_most_4x_its_bytes(kind: str) 
 def test_an_answer_over_the_item_limit_fails_the_poll_as_too_large(caplog) -> None:
     """Counted, logged once at warning, its job series kept; an answer under the limit after
     it is read as usual."""
-    from exporter.backends.items import item_limit
+    from exporter.http.items import item_limit
 
     small = 64 * 1024
     body, count = answer("emr_serverless", small, "minimal")
@@ -324,7 +324,7 @@ def test_an_answer_over_the_item_limit_fails_the_poll_as_too_large(caplog) -> No
     ],
 )
 def test_the_items_of_an_answer_are_counted_before_it_is_read(body, count, counted) -> None:
-    from exporter.backends.items import TooManyItems, check_items
+    from exporter.http.items import TooManyItems, check_items
 
     check_items(body, count)
     with pytest.raises(TooManyItems) as refused:
@@ -335,9 +335,9 @@ def test_the_items_of_an_answer_are_counted_before_it_is_read(body, count, count
 
 
 def test_an_answer_read_as_it_arrives_stops_at_the_limit_and_keeps_nothing() -> None:
-    from exporter.backends.items import TooManyItems
     from exporter.backends.listed import ListedItems
     from exporter.backends.ray import RayJobItem, parse_job, read_jobs
+    from exporter.http.items import TooManyItems
 
     listed = ListedItems(RayJobItem, parse_job, read_jobs, run=64)
     jobs = [{"submission_id": f"job-{index}", "status": "RUNNING"} for index in range(40)]

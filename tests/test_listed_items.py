@@ -12,11 +12,11 @@ from http.server import BaseHTTPRequestHandler
 
 import pytest
 
-from exporter.backends.decode import UndecodableJson
 from exporter.backends.listed import ListedItems
 from exporter.backends.ray import RayBackend, RayJobItem, parse_job, read_jobs
 from exporter.config.parse import parse_config
 from exporter.errors import PollError
+from exporter.http.decode import UndecodableJson
 from exporter.polling.health import ApiStats
 from exporter.simulators.ray import RaySimulator
 

@@ -190,3 +190,26 @@ def test_chart_package_carries_the_version_image_rules_and_dashboards(tmp_path: 
             assert read(f"files/{name}") == (ROOT / "rules" / name).read_bytes()
         for dashboard in (ROOT / "grafana" / "dashboards").glob("*.json"):
             assert read(f"files/dashboards/{dashboard.name}") == dashboard.read_bytes()
+
+
+@pytest.mark.slow
+def test_every_module_imports_on_its_own() -> None:
+    """Each module of the package in a fresh interpreter, first: an import cycle that only
+    works in some order (a package importing a module that imports the package back) fails."""
+    modules = sorted(
+        ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+        for path in (ROOT / "exporter").rglob("*.py")
+        if path.name != "__main__.py"
+    )
+    script = (
+        "import subprocess, sys\n"
+        "failed = [m for m in sys.argv[1:] if subprocess.run("
+        "[sys.executable, '-c', f'import {m}'], capture_output=True).returncode]\n"
+        "print(' '.join(failed))\n"
+    )
+    found = subprocess.run(
+        [sys.executable, "-c", script, *modules],
+        capture_output=True, text=True, cwd=ROOT, timeout=300, check=True,
+    )  # fmt: skip
+    assert len(modules) > 50
+    assert found.stdout.split() == []

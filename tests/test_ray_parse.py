@@ -2,7 +2,6 @@ import json
 
 import pytest
 
-from exporter.backends.decode import UndecodableJson, decode_json
 from exporter.backends.fields import parse_epoch
 from exporter.backends.ray import (
     RayJobItem,
@@ -12,6 +11,7 @@ from exporter.backends.ray import (
     parse_jobs,
 )
 from exporter.errors import PollError
+from exporter.http.decode import UndecodableJson, decode_json
 from exporter.model import Phase
 
 from .helpers import RAY_TESTDATA, vendor_example

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from exporter.backends import emr_serverless, modelarts_lite
-from exporter.backends.decode import TypedRecord, decode_json
+from exporter.http.decode import TypedRecord, decode_json
 
 EMR_TYPED = [
     b'{"rayJobs": [{"submissionId": "a", "status": "Running", "submitTime": "1700000000123",'

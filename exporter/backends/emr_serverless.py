@@ -29,7 +29,6 @@ from exporter.auth import alibaba_credentials
 from exporter.auth.acs3 import Acs3Auth
 from exporter.auth.alibaba_credentials import CredentialProvider, StaticCredentials
 from exporter.backends.base import Backend, Listing
-from exporter.backends.decode import TypedRecord, typed_decoder
 from exporter.backends.fields import (
     MAX_MAGNITUDE,
     mapping,
@@ -56,6 +55,7 @@ from exporter.config.types import (
 )
 from exporter.errors import PollError
 from exporter.http.client import ApiClient, default_error, first_text, json_object, vendor_error
+from exporter.http.decode import TypedRecord, typed_decoder
 from exporter.http.scrub import NO_SECRETS, Scrubber, model_secrets
 from exporter.ledger.attribution import SourceFields
 from exporter.model import Cluster, ClusterGroup, Job, Phase, status_pairs

@@ -41,9 +41,9 @@ from typing import Any, Generic, TypeVar
 import msgspec
 
 from exporter.backends.base import Listing
-from exporter.backends.decode import UndecodableJson
 from exporter.backends.fields import read_item
-from exporter.backends.items import TooManyItems, check_items
+from exporter.http.decode import UndecodableJson
+from exporter.http.items import TooManyItems, check_items
 
 T = TypeVar("T")
 DIGEST_MASK = (1 << 60) - 1

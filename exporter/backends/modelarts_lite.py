@@ -26,7 +26,6 @@ from pydantic import Field, field_validator, model_validator
 
 from exporter.auth.sdk_hmac import HuaweiKey, IamTokenAuth, SdkHmacAuth, query_value
 from exporter.backends.base import Backend, Listing
-from exporter.backends.decode import TypedRecord, typed_decoder
 from exporter.backends.fields import number, parse_epoch, read_items, text, word
 from exporter.backends.registry import BackendDeclaration, register
 from exporter.config.types import (
@@ -53,6 +52,7 @@ from exporter.http.client import (
     retry_after_seconds,
     vendor_error,
 )
+from exporter.http.decode import TypedRecord, typed_decoder
 from exporter.http.scrub import NO_SECRETS, Scrubber, model_secrets
 from exporter.ledger.attribution import SourceFields
 from exporter.model import Job, Phase

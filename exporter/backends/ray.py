@@ -16,7 +16,6 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from exporter.backends.base import Backend, Listing
-from exporter.backends.decode import TypedRecord, typed_decoder
 from exporter.backends.fields import mapping, number, parse_epoch, read_items, text, word
 from exporter.backends.listed import ListedItems
 from exporter.backends.registry import BackendDeclaration, register
@@ -32,6 +31,7 @@ from exporter.config.types import (
 )
 from exporter.errors import NotFound, PollError
 from exporter.http.client import ApiClient
+from exporter.http.decode import TypedRecord, typed_decoder
 from exporter.http.scrub import Scrubber, model_secrets
 from exporter.ledger.attribution import SourceFields, first_word, source_key
 from exporter.model import Cluster, ClusterGroup, Job, Phase, status_pairs

@@ -16,10 +16,10 @@ from typing import Any, Protocol
 
 import httpx
 
-from exporter.backends.decode import UndecodableJson, decode_json
-from exporter.backends.items import TooManyItems, check_items, item_limit, too_many
 from exporter.errors import NotFound, PollError
 from exporter.http.body import ACCEPT_ENCODING, body_pieces, read_body
+from exporter.http.decode import UndecodableJson, decode_json
+from exporter.http.items import TooManyItems, check_items, item_limit, too_many
 from exporter.http.scrub import NO_SECRETS, Scrubber, header_secrets
 from exporter.http.tls import TlsSettings
 from exporter.http.transport import TRANSPORTS, deadline_scope
@@ -210,24 +210,17 @@ class ApiClient:
         decode: Callable[[bytes], Any] = decode_json,
         reader: Callable[[int], BodyReader] | None = None,
     ) -> tuple[Any, float | None]:
-        """``get_json`` and the server's clock when it answered (its ``Date`` header, epoch
-        seconds; None without one): job times are on that clock, which need not be ours.
-        ``decode`` reads the body (``decode.typed_decoder`` for typed records); ``reader``,
-        when given, makes the reader of a successful (2xx) answer's body as it arrives instead,
-        given the most items it may take (the time it takes is not counted in the request's
-        duration).
-
-        No answer is read that lists more items than ``max_response_bytes`` allows
-        (``items.item_limit``): a whole body is counted before it is decoded, a reader stops
-        at the limit; either fails the poll with ``reason="too_large"``."""
+        """``get_json`` and the server's clock when it answered (its ``Date``, epoch seconds;
+        None without one): job times are on that clock. ``decode`` reads a whole body;
+        ``reader``, when given, makes the reader of a 2xx body as it arrives (its time is not
+        counted in the request's duration), given the most items it may take. An answer
+        listing more items than ``items.item_limit`` allows fails with ``too_large``."""
         self._wait_for_slot(operation, deadline)
-        remaining = deadline - time.monotonic()
+        started = time.monotonic()
+        remaining = deadline - started
         if remaining <= 0:
             raise PollError("timeout", f"{operation}: poll deadline passed before the request")
-        started = time.monotonic()
-        code = "error"
-        streamed: BodyReader | None = None
-        reading = 0.0  # seconds spent in the reader
+        code, streamed, reading = "error", None, 0.0  # reading: seconds spent in the reader
         try:
             with (
                 deadline_scope(deadline),

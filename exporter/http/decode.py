@@ -92,7 +92,6 @@ def _read_too_deep(text: str) -> Any:
     it), a member of an object too deep opened in turn, at most ``MAX_WALK`` levels down."""
     if _UNTIL_COMMA.match(text) is None:
         raise UndecodableJson("nested too deep")  # nothing but the nesting: no item to keep
-    scan = _LENIENT.scan_once
     position = _SPACE.match(text).end()
     root: list[Any] | dict[str, Any] = [] if text.startswith("[", position) else {}
     parents: list[tuple[dict[str, Any], str]] = []  # the objects opened by hand, and the key
@@ -112,22 +111,10 @@ def _read_too_deep(text: str) -> Any:
                         raise UndecodableJson(f"Expecting ',' delimiter: char {position}")
                     position = _SPACE.match(text, position + 1).end()
                 more = True
-                try:
-                    if not listed:
-                        key, position = _key(text, position)
-                    member, position = scan(text, position)
-                except RecursionError:
-                    if listed:  # an item too deep: null, which its reader skips and counts
-                        member, position = None, _end_of_container(text, position)
-                    elif len(parents) + 1 < MAX_WALK and text.startswith(("[", "{"), position):
-                        opened = True
-                        break
-                    else:
-                        raise UndecodableJson("nested too deep") from None
-                except StopIteration:
-                    raise UndecodableJson(f"Expecting value: char {position}") from None
-                except ValueError as err:
-                    raise UndecodableJson(str(err)) from None  # where, never what
+                can_open = len(parents) + 1 < MAX_WALK
+                key, member, position, opened = _member(text, position, listed, can_open)
+                if opened:
+                    break
                 if listed:
                     container.append(member)
                 else:
@@ -147,6 +134,29 @@ def _read_too_deep(text: str) -> Any:
         parent, key = parents.pop()
         parent[key] = container
         container, more = parent, True
+
+
+def _member(text: str, position: int, listed: bool, can_open: bool) -> tuple[str, Any, int, bool]:
+    """One member of a container read by hand: (its key, its value, where it ends, False);
+    a member of an array too deep to read becomes null, its reader skips it; a member of an
+    object too deep is (its key, None, where its value starts, True) to be opened in turn,
+    when ``can_open``."""
+    key = ""
+    try:
+        if not listed:
+            key, position = _key(text, position)
+        member, position = _LENIENT.scan_once(text, position)
+    except RecursionError:
+        if listed:  # an item too deep: null, which its reader skips and counts
+            return key, None, _end_of_container(text, position), False
+        if can_open and text.startswith(("[", "{"), position):
+            return key, None, position, True
+        raise UndecodableJson("nested too deep") from None
+    except StopIteration:
+        raise UndecodableJson(f"Expecting value: char {position}") from None
+    except ValueError as err:
+        raise UndecodableJson(str(err)) from None  # where, never what
+    return key, member, position, False
 
 
 def _key(text: str, position: int) -> tuple[str, int]:
