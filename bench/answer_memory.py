@@ -166,9 +166,10 @@ def _status(field: str) -> int:
 
 def child(kind: str, url: str, max_response_bytes: int, floor: int) -> dict[str, Any]:
     """In a fresh process: list the jobs of ``url`` once; RSS before and peak during."""
-    from exporter.backends import create_backend, items
+    from exporter.backends import create_backend
     from exporter.config.parse import parse_config
     from exporter.errors import PollError
+    from exporter.http import items
     from exporter.polling.health import ApiStats
 
     items.ITEM_FLOOR = floor

@@ -36,7 +36,8 @@ def backends(jobs: int, state_dir: str) -> None:
     import statistics
 
     from exporter.app import Exporter
-    from exporter.config.parse import parse_config
+
+    parse_config = _parse_config()
     from exporter.simulators.emr_serverless import EmrServerlessSimulator
     from exporter.simulators.modelarts_lite import ModelArtsLiteSimulator
 
@@ -66,13 +67,24 @@ def backends(jobs: int, state_dir: str) -> None:
     print(json.dumps(result))
 
 
+def _parse_config():
+    """``parse_config`` of the tree this worker runs: this one's, or the previous design's,
+    where the configuration was one module."""
+    try:
+        from exporter.config.parse import parse_config
+    except ModuleNotFoundError:
+        from exporter.config import parse_config
+    return parse_config
+
+
 def main() -> None:
     if sys.argv[1] == "backends":
         return backends(int(sys.argv[2]), sys.argv[3])
     url, listing, jobs, state_dir = sys.argv[1:5]
     jobs = int(jobs)
     from exporter.app import Exporter
-    from exporter.config.parse import parse_config
+
+    parse_config = _parse_config()
 
     target = {"name": "bench", "backend": "ray", "url": url, "resources": ["jobs"]}
     target["timeout"] = "5m"
