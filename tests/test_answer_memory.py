@@ -22,18 +22,16 @@ import logging
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from bench.answer_memory import serving, target
 from exporter.app import Exporter
 from exporter.config.parse import parse_config
 
-from .helpers import RAY_TESTDATA, ROOT, loopback_server, value, vendor_example
+from .helpers import RAY_TESTDATA, ROOT, value, vendor_example
 
 KINDS = ("ray", "emr_serverless", "modelarts_lite")
 CAP = 10 * 2**20  # max_response_bytes of these tests: small, so that each read is quick
@@ -116,61 +114,6 @@ def answer(kind: str, size: int, item: str, item_bytes: int = 0) -> tuple[bytes,
     return body.encode(), count
 
 
-def empty_answer(kind: str, total: int = 0) -> bytes:
-    """An answer listing no job; for EMR, a page past the last of ``total`` jobs."""
-    if kind == "ray":
-        return b"[]"
-    if kind == "emr_serverless":
-        return b'{"rayJobs": [], "totalCount": %d}' % total
-    return b'{"data": [], "current": 1, "pages": 1, "size": 0, "total": 0}'
-
-
-@contextlib.contextmanager
-def serving(kind: str, body: bytes, count: int) -> Iterator[str]:
-    """``body`` (listing ``count`` jobs) as the job list of ``kind`` (EMR: its first page, the
-    next ones empty), an empty list under ``/warm-up/``; yields the base URL."""
-    empty = empty_answer(kind, count)
-
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def do_GET(self) -> None:
-            url = urlsplit(self.path)
-            page = parse_qs(url.query).get("pageNum", ["1"])[0]
-            reply = empty if url.path.startswith("/warm-up/") or page != "1" else body
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(reply)))
-            self.end_headers()
-            with contextlib.suppress(ConnectionError):  # a reader that stops early hangs up
-                self.wfile.write(reply)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    with loopback_server(Handler) as url:
-        yield url
-
-
-def target(kind: str, url: str, max_response_bytes: int, name: str = "t") -> dict[str, Any]:
-    settings = {"name": name, "max_response_bytes": max_response_bytes, "timeout": "2m"}
-    if kind == "ray":
-        return {**settings, "backend": "ray", "url": url, "resources": ["jobs"]}
-    common = {**settings, "backend": kind, "endpoint": url, "requests_per_second": 1000}
-    if kind == "emr_serverless":
-        return {
-            **common,
-            "workspace_id": "w-test00000001",
-            "resources": ["jobs"],
-            "credentials": {"access_key_id": "test-key-id", "access_key_secret": "test-secret"},
-        }
-    return {
-        **common,
-        "project_id": "0123456789abcdef0123456789abcdef",
-        "credentials": {"access_key": "test-ak", "secret_key": "test-sk"},
-    }
-
-
 def _status(field: str) -> int:
     lines = Path("/proc/self/status").read_text().splitlines()
     return next(int(line.split()[1]) * 1024 for line in lines if line.startswith(f"{field}:"))
@@ -186,7 +129,7 @@ def read_once(kind: str, url: str, max_response_bytes: int) -> dict[str, Any]:
         {
             "targets": [
                 target(kind, f"{url}/warm-up", max_response_bytes, "warm-up"),
-                target(kind, url, max_response_bytes),
+                target(kind, url, max_response_bytes, "t"),
             ]
         }
     )
@@ -291,7 +234,7 @@ def test_an_answer_over_the_item_limit_fails_the_poll_as_too_large(caplog) -> No
     body, count = answer("emr_serverless", small, "minimal")
     assert count > item_limit(small)
     with serving("emr_serverless", body, count) as url:
-        exporter = Exporter(parse_config({"targets": [target("emr_serverless", url, small)]}))
+        exporter = Exporter(parse_config({"targets": [target("emr_serverless", url, small, "t")]}))
         try:
             poller = exporter.pollers[0]
             with caplog.at_level(logging.WARNING, logger="exporter.polling.poller"):
