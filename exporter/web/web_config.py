@@ -300,8 +300,10 @@ class WebSecurity:
         return settings.auth.authorized(header)
 
     def headers(self) -> dict[str, str]:
-        """The headers every response carries (``http_server_config.headers``)."""
-        return self._current().config.http_server_config.headers
+        """The headers every response carries (``http_server_config.headers``), as of the
+        last look at the files: the request's auth check or its connection's TLS context
+        looked just before, so a response costs no second round of ``stat`` calls."""
+        return self._settings.config.http_server_config.headers
 
     def _stamps(self, config: WebConfig) -> tuple[FileStamp, ...]:
         return (_stamp(self.path), *(_stamp(p) for p in _files(config)))
