@@ -245,6 +245,7 @@ class Exporter:
             while not stop.wait(0.2):
                 if reload_requested is not None and reload_requested.is_set():
                     reload_requested.clear()
+                    log.info("configuration reload requested")
                     self.reload()
         finally:
             log.info("shutting down")

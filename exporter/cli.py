@@ -173,8 +173,11 @@ def _config(args: argparse.Namespace) -> Iterator[Config]:
 
 
 def _install_signal_handlers(stop: threading.Event, reload: threading.Event) -> None:
+    """The handlers only set an event, and the loop that waits on it logs: a handler runs
+    between two bytecodes of the main thread, even inside a write to stderr, where a log line
+    raises "reentrant call" and the signal would be lost."""
+
     def handle(signum: int, _frame: object) -> None:
-        log.info("received %s", signal.Signals(signum).name)
         (reload if signum == signal.SIGHUP else stop).set()
 
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):

@@ -735,11 +735,16 @@ def test_sighup_with_a_broken_config_keeps_the_running_one(files: Path, tmp_path
             for count, case in enumerate(reloads, start=1):
                 write_case(case, config, files, sim.url)
                 os.kill(process.pid, signal.SIGHUP)
-                assert eventually(
-                    lambda n=count: log.read_text().count("configuration reload refused") == n,
-                    timeout=20,
-                    step=0.05,
-                ), case.name
+                try:
+                    eventually(
+                        lambda n=count: log.read_text().count("configuration reload refused") == n,
+                        timeout=20,
+                        step=0.05,
+                    )
+                except AssertionError:
+                    tail = log.read_text()[-4000:]
+                    missing = f"{case.name}: no refusal number {count}"
+                    raise AssertionError(f"{missing}; log:\n{tail}") from None
                 assert process.poll() is None, case.name
             body = httpx.get(f"{base}/metrics").content
             assert value(body, "jobfleet_config_last_reload_successful") == 0
