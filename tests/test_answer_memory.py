@@ -19,6 +19,7 @@ import copy
 import gc
 import json
 import logging
+import re
 import subprocess
 import sys
 import time
@@ -220,6 +221,77 @@ def test_the_most_items_an_answer_may_list_cost_at_most_4x_its_bytes(kind: str) 
     result = measured(kind, body, count, cap)
     assert result.get("listed") == count, result.get("error")
     assert result["ratio"] <= MAX_RATIO
+
+
+def generic(body: bytes) -> bytes:
+    """``body`` with ``"nan":NaN`` in each item: JSON a Python server writes, which only the
+    generic reader takes (the typed readers refuse it, read or not)."""
+    return re.sub(rb"(?<!\{)\}", b',"nan":NaN}', body)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", KINDS)
+def test_an_answer_only_the_generic_reader_takes_costs_at_most_4x_the_cap(kind: str) -> None:
+    """Real items holding NaN: at 30% of the cap they are read, and whole at the cap they are
+    refused before they are built (reading them generically would pass 4 times the cap);
+    either way the read peaks below 4 times ``max_response_bytes``."""
+    for share, listed in ((0.3, True), (1.0, False)):
+        body, count = answer(kind, int(CAP * share * 0.95), "real")
+        result = measured(kind, generic(body), count)
+        assert result["increase"] <= MAX_RATIO * CAP, share
+        if listed:
+            assert result.get("listed") == count, result.get("error")
+        else:
+            reason, message = result["error"]
+            assert reason == "too_large" and "to read generically" in message, message
+            assert "raise max_response_bytes" in message
+            assert "{" not in message and ID_KEY[kind] not in message  # no content of it
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [
+        lambda i: '{"a":1}',
+        lambda i: f'{{"k{i}":{i + 1000}}}',  # distinct keys: the costliest value measured
+        lambda i: '{"a":{"a":{"a":{}}}}',
+        lambda i: f'"{i % 97:02d}"',
+        lambda i: "[1]",
+        lambda i: f'["{i:08x}"]',
+        lambda i: "1.5",
+        lambda i: '{"n":"\u00e9\u00e9","v":NaN}',
+        lambda i: f'"é{i}"',  # text stored two bytes a character
+        lambda i: f'"😀{i}"',  # four bytes a character
+    ],
+)
+def test_the_cost_of_a_generic_read_is_bounded_before_it_starts(shape) -> None:
+    """``generic_read_cost`` is at least what ``decode_json`` allocates, with the body."""
+    import tracemalloc
+
+    from exporter.http.decode import decode_json
+    from exporter.http.items import generic_read_cost
+
+    body = ("[" + ",".join(shape(i) for i in range(20_000)) + ",NaN]").encode()
+    tracemalloc.start()
+    try:
+        decode_json(body)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak + len(body) <= generic_read_cost(body)
+
+
+def test_a_generic_read_over_the_budget_is_refused_and_the_rest_is_read() -> None:
+    from exporter.http.decode import decode_json
+    from exporter.http.items import TooCostly, generic_read_budget
+
+    small = b'[{"a":NaN}]'
+    large = b"[" + b",".join([b'{"a":NaN}'] * 10_000) + b"]"
+    with generic_read_budget(max_response_bytes=len(large)):
+        assert decode_json(small) == [{"a": None}]
+        with pytest.raises(TooCostly) as refused:
+            decode_json(large)
+    assert refused.value.size == len(large) and refused.value.cost > 4 * len(large)
+    assert len(decode_json(large)) == 10_000  # no budget: a reader used alone
 
 
 # --- the poll ---------------------------------------------------------------------------------

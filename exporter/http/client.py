@@ -19,7 +19,15 @@ import httpx
 from exporter.errors import NotFound, PollError
 from exporter.http.body import ACCEPT_ENCODING, body_pieces, read_body
 from exporter.http.decode import UndecodableJson, decode_json
-from exporter.http.items import TooManyItems, check_items, item_limit, too_many
+from exporter.http.items import (
+    TooCostly,
+    TooManyItems,
+    check_items,
+    generic_read_budget,
+    item_limit,
+    too_costly,
+    too_many,
+)
 from exporter.http.scrub import NO_SECRETS, Scrubber, header_secrets
 from exporter.http.tls import TlsSettings
 from exporter.http.transport import TRANSPORTS, deadline_scope
@@ -52,7 +60,7 @@ def json_object(body: bytes) -> dict[str, Any] | None:
     """The body as a JSON object, or None."""
     try:
         payload = decode_json(body)
-    except UndecodableJson:
+    except (UndecodableJson, TooCostly):
         return None
     return payload if isinstance(payload, dict) else None
 
@@ -214,7 +222,22 @@ class ApiClient:
         None without one): job times are on that clock. ``decode`` reads a whole body;
         ``reader``, when given, makes the reader of a 2xx body as it arrives (its time is not
         counted in the request's duration), given the most items it may take. An answer
-        listing more items than ``items.item_limit`` allows fails with ``too_large``."""
+        listing more items than ``items.item_limit`` allows fails with ``too_large``, and so
+        does one that only the generic reader takes and that it would take more than
+        ``items.READ_MULTIPLE`` times ``max_response_bytes`` to read."""
+        with generic_read_budget(self.max_response_bytes):
+            return self._exchange(path, operation, deadline, params, headers, decode, reader)
+
+    def _exchange(
+        self,
+        path: str,
+        operation: str,
+        deadline: float,
+        params: Mapping[str, Any] | None,
+        headers: Mapping[str, str] | None,
+        decode: Callable[[bytes], Any],
+        reader: Callable[[int], BodyReader] | None,
+    ) -> tuple[Any, float | None]:
         self._wait_for_slot(operation, deadline)
         started = time.monotonic()
         remaining = deadline - started
@@ -257,6 +280,8 @@ class ApiClient:
                 raise self._not_json(operation, err, streamed.start) from None
             except TooManyItems as err:
                 raise too_many(operation, err, self.max_response_bytes) from None
+            except TooCostly as err:
+                raise too_costly(operation, err, self.max_response_bytes) from None
         return self._whole(operation, response, body, decode), server_date(response)
 
     def _stream(
@@ -274,6 +299,8 @@ class ApiClient:
                     raise self._not_json(operation, err, streamed.start) from None
                 except TooManyItems as err:
                     raise too_many(operation, err, limit) from None
+                except TooCostly as err:
+                    raise too_costly(operation, err, limit) from None
                 reading += time.monotonic() - fed
         except BaseException:
             streamed.abandon()
@@ -305,6 +332,8 @@ class ApiClient:
             return decode(body)
         except UndecodableJson as err:
             raise self._not_json(operation, err, body) from None
+        except TooCostly as err:
+            raise too_costly(operation, err, self.max_response_bytes) from None
 
     def _not_json(self, operation: str, err: UndecodableJson, body: bytes) -> PollError:
         detail = f"{operation}: response is not JSON ({err}): {self.scrub.body(body, 120)}"

@@ -36,6 +36,8 @@ from typing import Any
 import msgspec
 import orjson
 
+from exporter.http.items import check_generic_read
+
 MAX_INTEGER_DIGITS = 40  # far past 64 bits: no count, size or time a backend reports is longer
 MAX_WALK = 16  # levels read by hand, from the top, to the list whose member is too deep
 
@@ -56,7 +58,9 @@ _LENIENT = json.JSONDecoder(parse_int=_integer, parse_constant=_constant)
 
 
 def decode_json(body: bytes) -> Any:
-    """``body`` as JSON values; raises ``UndecodableJson`` when it cannot be read at all."""
+    """``body`` as JSON values; raises ``UndecodableJson`` when it cannot be read at all, and
+    ``items.TooCostly`` when building them may pass the memory budget of the read."""
+    check_generic_read(body)
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError:

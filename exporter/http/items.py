@@ -27,12 +27,25 @@ JSON) is counted again with ``NaN`` and ``Infinity`` taken for numbers; failing 
 held to its commas and one, never fewer than it lists: in each list, every member but the
 first follows a comma, and the lists counted hang from a tree of objects whose members are
 separated by commas too, one list more than those commas at most.
+
+An answer (or an item) that the typed readers refuse (``NaN``, bytes that are not UTF-8, a
+nested value where a field is read) is read generically (``decode.decode_json``): every value
+becomes a Python object, whatever its size, and the count of items no longer bounds the cost.
+So the generic read of a body is estimated before it starts (``generic_read_cost``: its bytes
+held, its text, and ``GENERIC_VALUE_BYTES`` per JSON value, counted by the characters that
+begin one: ``,`` ``:`` ``[`` ``{``), and refused (``TooCostly``, the poll's ``reason="too_large"``)
+when the estimate passes ``READ_MULTIPLE`` times ``max_response_bytes``. The budget is set for the
+thread by the HTTP client around each request (``generic_read_budget``); without one (a
+reader used alone, tests) nothing is refused.
 """
 
 from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import msgspec
@@ -41,6 +54,11 @@ from exporter.errors import PollError
 
 ITEM_FLOOR = 240  # bytes of max_response_bytes per item an answer may list (measured: bench)
 MAX_LEVELS = 6  # objects opened from the top in search of lists
+READ_MULTIPLE = 4  # reading an answer peaks below this many times max_response_bytes
+# the most one JSON value costs read generically, its share of its container included: 95 B
+# measured for one-key objects of distinct keys, the costliest shape (docs/performance.md)
+GENERIC_VALUE_BYTES = 96
+OPEN_CONTAINERS = 1024  # unclosed containers a JSON reader holds before it stops (orjson's depth)
 
 
 def item_limit(max_response_bytes: int) -> int:
@@ -126,3 +144,62 @@ def _exact(body: bytes | bytearray) -> int | None:
     except (msgspec.MsgspecError, RecursionError):
         return None
     return _tally.count
+
+
+class TooCostly(Exception):
+    """Reading a body generically would cost about ``cost`` bytes, over ``budget``."""
+
+    def __init__(self, size: int, cost: int, budget: int) -> None:
+        super().__init__(f"about {cost} bytes over {budget}")
+        self.size, self.cost, self.budget = size, cost, budget
+
+
+def too_costly(operation: str, err: TooCostly, max_response_bytes: int) -> PollError:
+    """The poll's error for an answer too costly to read generically; no content of it."""
+    return PollError(
+        "too_large",
+        f"{operation}: answer of {err.size:,} bytes is not in the shape the typed reader takes"
+        f" (NaN, bytes that are not UTF-8, or a nested value where a field is read) and would"
+        f" take about {err.cost / 2**20:,.0f} MiB to read generically, over {READ_MULTIPLE} times"
+        f" max_response_bytes ({max_response_bytes:,}); raise max_response_bytes to read it",
+    )
+
+
+_generic_budget: ContextVar[int | None] = ContextVar("generic_budget", default=None)
+
+
+@contextmanager
+def generic_read_budget(max_response_bytes: int) -> Iterator[None]:
+    """Within it, in this thread, a generic read estimated over ``READ_MULTIPLE`` times
+    ``max_response_bytes`` raises ``TooCostly`` (``check_generic_read``)."""
+    token = _generic_budget.set(READ_MULTIPLE * max_response_bytes)
+    try:
+        yield
+    finally:
+        _generic_budget.reset(token)
+
+
+def generic_read_cost(body: bytes | bytearray) -> int:
+    """An upper bound of the memory a generic read of ``body`` takes: the bytes, held while
+    read; its text and the characters of its strings, one to four bytes a character as
+    Python stores them (by its widest one); and ``GENERIC_VALUE_BYTES`` per value.
+
+    A value follows each ``,`` and ``:``; a container is a value once it is closed, and a
+    read that fails holds at most ``OPEN_CONTAINERS`` unclosed ones (the readers' depth)."""
+    widest = max(body, default=0)
+    width = 1 if widest < 0x80 else 2 if widest < 0xF0 else 4
+    opened = body.count(b"[") + body.count(b"{")
+    closed = body.count(b"]") + body.count(b"}")
+    values = body.count(b",") + body.count(b":") + min(opened, closed + OPEN_CONTAINERS) + 1
+    return len(body) * (1 + 2 * width) + values * GENERIC_VALUE_BYTES
+
+
+def check_generic_read(body: bytes | bytearray) -> None:
+    """Raise ``TooCostly`` when reading ``body`` generically may pass the thread's budget.
+    Quick for a body that could not pass it whatever it holds (an item, a small answer)."""
+    budget = _generic_budget.get()
+    if budget is None or len(body) * (9 + GENERIC_VALUE_BYTES) <= budget:
+        return
+    cost = generic_read_cost(body)
+    if cost > budget:
+        raise TooCostly(len(body), cost, budget)
