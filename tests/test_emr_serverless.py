@@ -81,7 +81,7 @@ def test_seed_job_and_cluster_parse_into_documented_metrics_without_tokens() -> 
     ledger = JobLedger(DECLARATION.known_pairs)
     ledger.apply([job], 1776945600.0)
     block = Block((("target", "t"), ("backend", "emr_serverless")))
-    render_jobs(block, ledger, "all")
+    render_jobs(block, ledger.view(), "all")
     render_clusters(block, [cluster], DECLARATION.cluster_states)
     body = b"".join(block.encode().values())
     assert b"token=" not in body and b"dashboard" not in body

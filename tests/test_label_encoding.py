@@ -229,7 +229,7 @@ def job(key: str, status: str, team: str) -> Job:
 
 def exported_teams(ledger: JobLedger, family: str) -> dict[str, float]:
     block = Block((("target", "t"), ("backend", "ray")))
-    render_jobs(block, ledger, "all")
+    render_jobs(block, ledger.view(), "all")
     exposition = Exposition()
     exposition.update({BlockKey("t", "jobs"): block.encode()})
     out: dict[str, float] = {}

@@ -99,7 +99,7 @@ def test_hostile_job_names_render_to_valid_exposition() -> None:
     exposition = Exposition()
     exposition.update({PROCESS_BLOCK: process_block(True, 1e9, Shard())})
     block = Block(BASE)
-    render_jobs(block, hostile_ledger(), "all")
+    render_jobs(block, hostile_ledger().view(), "all")
     exposition.update({BlockKey("t1", "jobs"): block.encode()})
     body = exposition.body()
     parsed = samples(body)  # client_python's parser accepts it
@@ -113,7 +113,7 @@ def test_jobs_gauge_is_precreated_for_every_known_status() -> None:
     ledger = JobLedger(RAY_PAIRS)
     ledger.apply([], 1e9)
     block = Block(BASE)
-    render_jobs(block, ledger, "active")
+    render_jobs(block, ledger.view(), "active")
     parsed = samples(b"".join(block.encode().values()))
     statuses = {dict(ls)["status"] for (n, ls), v in parsed.items() if n == "jobfleet_jobs"}
     assert statuses == set(STATUSES)
@@ -132,7 +132,7 @@ def test_unchanged_jobs_keep_their_rendered_lines_and_changed_ones_are_formatted
     def publish(jobs: list[Job], now: float) -> dict[str, str]:
         ledger.apply(jobs, now)
         block = Block(BASE)
-        render_jobs(block, ledger, "active", job_lines)
+        render_jobs(block, ledger.view(), "active", job_lines)
         return {line.split('job_id="')[1][0]: line for line in block.lines("jobfleet_job_status")}
 
     first = publish(listing("PENDING"), 1000.0)

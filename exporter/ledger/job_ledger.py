@@ -25,11 +25,13 @@ import logging
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from exporter.exposition.histogram import JOB_DURATION_BUCKETS, QUEUE_WAIT_BUCKETS, Histogram
 from exporter.exposition.labels import OTHER
 from exporter.ledger.attribution import AttributionValues, Slots
 from exporter.ledger.departed import DEFAULT_CAP, Departed, DepartedRun
+from exporter.ledger.view import FinishedKey, LedgerView
 from exporter.model import TERMINAL_PHASES, Job, Phase, StatusPairs
 from exporter.store.saved_ledger import check_ledger_state
 
@@ -46,8 +48,6 @@ RUN_TOLERANCE = 60.0
 # is the latest the answer can have been made, unless our clock, read as the poll began, is
 # within a second of the Date: then the clocks agree, and ours is the finer bound
 DATE_LAST_MS = 0.999
-
-FinishedKey = tuple[Phase, str, str, AttributionValues]  # phase, status, reason, label values
 
 
 @dataclass(slots=True)
@@ -359,6 +359,26 @@ class JobLedger:
     def label_values(self, job: Job) -> AttributionValues:
         """A job's attribution label values as admitted (``other`` past the cap)."""
         return () if self.slots is None else self.slots.lookup(job.attribution)
+
+    def view(self) -> LedgerView:
+        """What the renderers read, read-only and uncopied (``view.LedgerView``)."""
+        slots = self.slots
+        return LedgerView(
+            known_pairs=self.known_pairs,
+            labels=self.labels,
+            histogram_labels=self.histogram_labels,
+            attributed=slots is not None,
+            tracked=MappingProxyType(self.tracked),
+            label_values=self.label_values,
+            submitted=MappingProxyType(self.submitted),
+            finished=MappingProxyType(self.finished),
+            duration=MappingProxyType(self.duration),
+            queue_wait=MappingProxyType(self.queue_wait),
+            cu_seconds=MappingProxyType(self.cu_seconds),
+            departed=len(self.departed),
+            evicted=self.evicted,
+            overflow=MappingProxyType(slots.overflow if slots is not None else {}),
+        )
 
     def remembered_runs(self, key: str) -> list[Run]:
         """The runs of id ``key`` remembered, in full or as departed, earliest first."""

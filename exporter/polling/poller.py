@@ -237,7 +237,9 @@ class TargetPoller:
                     render_saves(block, self.saves)
                 if self.ledger.baselined and (self.saves is None or not self.saves.pending):
                     jobs = Block(self._base)
-                    render_jobs(jobs, self.ledger, self.target.per_job_series, self._job_lines)
+                    render_jobs(
+                        jobs, self.ledger.view(), self.target.per_job_series, self._job_lines
+                    )
                     self._jobs_published = jobs.encode()
             elif resource == "clusters" and self.clusters is not None:
                 render_clusters(block, self.clusters, self.declaration.cluster_states)

@@ -1,4 +1,4 @@
-"""Job metrics of one target, from its ledger."""
+"""Job metrics of one target, from a view of its ledger (``LedgerView``)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from exporter.exposition.store import Block, escape, format_value, label_text
 from exporter.ledger.attribution import AttributionValues
-from exporter.ledger.job_ledger import JobLedger
+from exporter.ledger.view import LedgerView
 from exporter.model import TERMINAL_PHASES, Job
 
 _VALUE_FAMILIES = (
@@ -83,13 +83,13 @@ def _format(base: str, job: Job) -> tuple[Job, str, str, tuple[str | None, ...]]
 
 
 def _tracked_counts(
-    ledger: JobLedger,
+    ledger: LedgerView,
 ) -> tuple[dict[tuple[str, str, AttributionValues], int], dict[str, int]]:
     """Tracked jobs by (phase, status, label values), every known pair present for each
     combination of label values seen (the one of no labels always), and by job type."""
     counts: dict[tuple[str, str, AttributionValues], int] = {}
     types: dict[str, int] = {}
-    combinations = {()} if ledger.slots is None else set()
+    combinations = set() if ledger.attributed else {()}
     for job in ledger.tracked.values():
         values = ledger.label_values(job)
         combinations.add(values)
@@ -103,7 +103,7 @@ def _tracked_counts(
 
 
 def render_jobs(
-    block: Block, ledger: JobLedger, per_job_series: str, job_lines: JobLines | None = None
+    block: Block, ledger: LedgerView, per_job_series: str, job_lines: JobLines | None = None
 ) -> None:
     """Gauges of tracked jobs, counters and histograms of what finished, per-job series
     (``job_lines`` keeps them between publishes; without it every job is formatted).
@@ -147,8 +147,7 @@ def render_jobs(
     for (queue, values), seconds in sorted(ledger.cu_seconds.items()):
         stored = tuple(zip(names, values, strict=True))
         block.add("jobfleet_cu_seconds_total", seconds, (("resource_queue", queue),), stored)
-    block.add("jobfleet_jobs_departed", len(ledger.departed))
+    block.add("jobfleet_jobs_departed", ledger.departed)
     block.add("jobfleet_jobs_departed_evicted_total", ledger.evicted)
-    if ledger.slots is not None:
-        for label, count in ledger.slots.overflow.items():
-            block.add("jobfleet_attribution_overflow_total", count, (("label", label),))
+    for label, count in ledger.overflow.items():
+        block.add("jobfleet_attribution_overflow_total", count, (("label", label),))
