@@ -1,0 +1,63 @@
+"""Settings every target has, and the ``defaults`` section they are inherited from:
+poll timing, retention, per-job series, response caps and attribution."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from exporter.config.types.errors import one_line
+from exporter.config.types.values import Count, Duration, EmptyIfNone, Strict
+from exporter.ledger.attribution import label_name_problem
+
+PerJobSeries = Literal["none", "active", "all"]
+MAX_LABEL_NAME_SHOWN = 64  # of a refused attribution label name, in a problem line
+MAX_SOURCE_LENGTH = 256  # of an attribution source field: a metadata key is a short name
+
+
+class AttributionSettings(Strict):
+    """Labels that say who ran a job: label name -> a source field of the job, chosen from its
+    backend's fields (docs/metrics.md, "Attribution"); at most ``max_values`` values per label
+    and target, later ones become ``other``; ``histograms`` names the labels the duration and
+    queue-wait histograms carry too."""
+
+    labels: dict[str, str] = Field(default_factory=dict)
+    max_values: Count = Field(default=50, gt=0, le=10_000)
+    histograms: tuple[str, ...] = ()
+
+    @field_validator("labels")
+    @classmethod
+    def _check_labels(cls, labels: dict[str, str]) -> dict[str, str]:
+        for name, source in labels.items():
+            problem = label_name_problem(name)
+            if problem is not None:
+                raise ValueError(f"{one_line(name, MAX_LABEL_NAME_SHOWN)}: {problem}")
+            if not source:
+                raise ValueError(f"{name}: must name a source field")
+            if len(source) > MAX_SOURCE_LENGTH or not source.isprintable():
+                raise ValueError(
+                    f"{name}: a source field is at most {MAX_SOURCE_LENGTH} printable characters"
+                )
+        return labels
+
+    @model_validator(mode="after")
+    def _histogram_labels(self) -> AttributionSettings:
+        for index, name in enumerate(self.histograms):
+            shown = one_line(name, MAX_LABEL_NAME_SHOWN)
+            if name not in self.labels:
+                raise ValueError(f"histograms: {shown} is not in labels")
+            if name in self.histograms[:index]:  # twice would write the label twice
+                raise ValueError(f"histograms: {shown} is named twice")
+        return self
+
+
+class Defaults(Strict):
+    poll_interval: Duration = 30.0
+    timeout: Duration = 10.0
+    retention: Duration = 86400.0
+    per_job_series: PerJobSeries = "active"
+    max_response_bytes: Count = Field(default=128 * 2**20, gt=0)
+    max_retry_after: Duration = 600.0
+    max_departed_jobs: Count = Field(default=1_000_000, gt=0)
+    attribution: Annotated[AttributionSettings, EmptyIfNone] = AttributionSettings()

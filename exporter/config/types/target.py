@@ -1,0 +1,75 @@
+"""``Target``: what every target has, which each backend's target model extends."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from exporter.config.types.defaults import AttributionSettings, Defaults, PerJobSeries
+from exporter.config.types.tls import TlsConfig
+from exporter.config.types.values import Count, Duration, Strict
+from exporter.http.tls import TlsSettings
+
+_TARGET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
+
+
+class Target(Strict):
+    """What every target has; each backend's target model extends it with a ``backend``
+    field (a ``Literal`` of its names) and its own settings."""
+
+    backend: str
+    name: str
+    poll_interval: Duration | None = None
+    timeout: Duration | None = None
+    retention: Duration | None = None
+    per_job_series: PerJobSeries | None = None
+    max_response_bytes: Count | None = Field(default=None, gt=0)
+    max_retry_after: Duration | None = None
+    max_departed_jobs: Count | None = Field(default=None, gt=0)
+    attribution: AttributionSettings | None = None
+    tls: TlsConfig | None = None
+    resources: tuple[Literal["jobs", "clusters"], ...] = ("jobs", "clusters")
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, name: str) -> str:
+        if not _TARGET_NAME.fullmatch(name):
+            raise ValueError(
+                "must be 1-64 characters: letters, digits and _ . : -, starting with a "
+                "letter or digit"
+            )
+        return name
+
+    @field_validator("resources")
+    @classmethod
+    def _check_resources(cls, resources: tuple[str, ...]) -> tuple[str, ...]:
+        if not resources:
+            raise ValueError("must name at least one of: jobs, clusters")
+        return tuple(dict.fromkeys(resources))
+
+    def endpoint_text(self) -> str:
+        """Where this target is polled, safe to print."""
+        return ""
+
+    def identity(self) -> dict[str, object]:
+        """The settings that decide which jobs this target sees (besides its backend): its
+        counts go on while they stay the same. Never a secret."""
+        return {}
+
+    def tls_settings(self) -> TlsSettings:
+        return self.tls.settings() if self.tls is not None else TlsSettings()
+
+    def auth_text(self) -> str:
+        """How this target authenticates, safe to print: never a secret value."""
+        return "none"
+
+    def with_defaults(self, defaults: Defaults) -> Target:
+        """This target with every unset setting taken from ``defaults``."""
+        inherited = {
+            key: getattr(defaults, key)
+            for key in Defaults.model_fields
+            if getattr(self, key) is None
+        }
+        return self.model_copy(update=inherited)
