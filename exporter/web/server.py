@@ -9,7 +9,6 @@ fresh for each connection (see webconfig).
 
 from __future__ import annotations
 
-import html
 import io
 import logging
 import re
@@ -18,21 +17,19 @@ import ssl
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from exporter import __version__
-from exporter.exposition.runtime import RuntimeMetrics
 from exporter.exposition.store import Exposition
-from exporter.polling.health import ResourceStatus, StatusSnapshot
-from exporter.web.negotiation import GZIP, choose_encoding, choose_format
+from exporter.polling.health import StatusSnapshot
+from exporter.web.app import TEXT, App, Application, Request, Response
 from exporter.web.web_config import WebSecurity
 
 log = logging.getLogger(__name__)
 
-TEXT = "text/plain; charset=utf-8"
 MAX_BODY_BYTES = 64 * 1024  # no endpoint takes a body; POST /-/reload may carry a small one
 LINGER_SECONDS = 2.0  # after refusing a request whose body is left unread (see _Handler.finish)
 LINGER_BYTES = 1 << 20
@@ -59,56 +56,6 @@ class WebOptions:
     write_timeout: float = 60.0  # to send one response
 
 
-def _when(epoch: float | None) -> str:
-    if epoch is None:
-        return "never"
-    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(epoch))
-
-
-def landing_page(resources: Sequence[ResourceStatus]) -> bytes:
-    """The human page: every target, its last poll, last error (never a secret)."""
-    rows = []
-    for row in resources:
-        rows.append(
-            "<tr>"
-            + "".join(
-                f"<td>{html.escape(str(cell))}</td>"
-                for cell in (
-                    row.target,
-                    row.backend,
-                    row.endpoint,
-                    row.resource,
-                    row.state,
-                    _when(row.last_poll),
-                    _when(row.last_success),
-                    row.last_error or "-",
-                )
-            )
-            + "</tr>"
-        )
-    head = "".join(
-        f"<th>{h}</th>"
-        for h in (
-            "target",
-            "backend",
-            "url",
-            "resource",
-            "state",
-            "last poll",
-            "last success",
-            "last error",
-        )
-    )
-    return (
-        "<!doctype html><html><head><meta charset='utf-8'><title>jobfleet-exporter</title>"
-        "<style>body{font-family:sans-serif}td,th{padding:2px 8px;text-align:left}</style>"
-        f"</head><body><h1>jobfleet-exporter {html.escape(__version__)}</h1>"
-        "<p><a href='/metrics'>Metrics</a> · <a href='/healthz'>Health</a> · "
-        "<a href='/readyz'>Readiness</a></p>"
-        f"<table><tr>{head}</tr>{''.join(rows)}</table></body></html>"
-    ).encode("utf-8", "backslashreplace")  # a backend's text may hold a lone surrogate
-
-
 class MetricsServer:
     """A threaded HTTP server on ``host:port``; ``port`` 0 picks a free one."""
 
@@ -122,7 +69,8 @@ class MetricsServer:
         options: WebOptions = WebOptions(),
     ) -> None:
         """``status`` gives the polling as it stands, for the landing page and ``/readyz``."""
-        handler = _handler(exposition, status, reload, options)
+        app = Application(exposition, status, reload, options.enable_lifecycle)
+        handler = _handler(app, options)
         server_class = type(
             "Server",
             (_BoundedServer,),
@@ -291,17 +239,8 @@ class _SocketWriter(io.BufferedIOBase):
         return len(data)
 
 
-MAX_LISTED_WAITING = 20
-
-
-def _handler(
-    exposition: Exposition,
-    status: Callable[[], StatusSnapshot],
-    reload: Callable[[], tuple[bool, str]] | None,
-    options: WebOptions,
-) -> type[BaseHTTPRequestHandler]:
+def _handler(app: App, options: WebOptions) -> type[BaseHTTPRequestHandler]:
     security = options.security
-    runtime = RuntimeMetrics()
 
     class Handler(BaseHTTPRequestHandler):
         server_version = f"jobfleet-exporter/{__version__}"
@@ -435,77 +374,22 @@ def _handler(
                 self.wfile.write(b"unauthorized\n")
             return True
 
-        def do_GET(self) -> None:
+        def _serve(self) -> None:
             if self._denied():
                 return
-            path = self.path.split("?", 1)[0]
-            if path == "/metrics":
-                self._metrics()
-            elif path == "/":
-                self._send(200, landing_page(status().resources), "text/html; charset=utf-8")
-            elif path == "/healthz":
-                self._send(200, b"ok\n", TEXT)
-            elif path == "/readyz":
-                waiting = status().waiting
-                if waiting:
-                    listed = ", ".join(waiting[:MAX_LISTED_WAITING])
-                    more = len(waiting) - MAX_LISTED_WAITING
-                    listed += f" and {more} more" if more > 0 else ""
-                    body = f"waiting for a first poll of: {listed}\n".encode()
-                    self._send(503, body, TEXT)
-                else:
-                    self._send(200, b"ready\n", TEXT)
-            elif path == "/-/reload":
-                self._send(405, b"use POST\n", TEXT, headers={"Allow": "POST"})
-            else:
-                self._send(404, b"not found\n", TEXT)
+            request = Request.of(self.command, self.path, tuple(self.headers.items()))
+            self._write(app(request))
 
-        def do_HEAD(self) -> None:
-            self.do_GET()
+        do_GET = do_HEAD = do_POST = _serve
 
-        def _metrics(self) -> None:
-            """The stored series in the negotiated format, then the process's own."""
-            encoding = choose_encoding(self.headers.get("Accept-Encoding"))
-            vary = {"Vary": "Accept, Accept-Encoding"}
-            if encoding is None:
-                self._send(406, b"neither gzip nor identity is acceptable\n", TEXT, vary)
-                return
-            fmt, content_type = choose_format(self.headers.get("Accept"))
-            compress = encoding == GZIP
-            body = exposition.response(fmt, compress, runtime.tail(fmt))
-            headers = vary | ({"Content-Encoding": "gzip"} if compress else {})
-            self._send(200, body, content_type, headers)
-
-        def do_POST(self) -> None:
-            if self._denied():
-                return
-            if self.path.split("?", 1)[0] != "/-/reload":
-                self._send(404, b"not found\n", TEXT)
-            elif not options.enable_lifecycle:
-                self._send(403, b"Lifecycle API is not enabled.\n", TEXT)
-            elif reload is None:
-                self._send(405, b"reload is not available\n", TEXT)
-            else:
-                ok, message = reload()
-                self._send(200 if ok else 500, f"{message}\n".encode(), TEXT)
-
-        def _send(
-            self,
-            status: int,
-            body: bytes | Sequence[bytes],
-            content_type: str,
-            headers: dict[str, str] | None = None,
-        ) -> None:
-            """Send a response; a body given in parts goes out part by part, uncopied."""
-            parts = (body,) if isinstance(body, bytes) else body
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(sum(len(part) for part in parts)))
-            for name, value in (headers or {}).items():
+        def _write(self, response: Response) -> None:
+            """Send a response; its body goes out part by part, uncopied (none for HEAD)."""
+            self.send_response(response.status)
+            for name, value in response.headers:
                 self.send_header(name, value)
             self.end_headers()
             if self.command != "HEAD":
-                for part in parts:
+                for part in response.body:
                     if part:
                         self.wfile.write(part)
 
