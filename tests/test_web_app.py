@@ -4,15 +4,20 @@ configured headers."""
 
 from __future__ import annotations
 
+import base64
 import gzip
 from collections.abc import Callable
+from pathlib import Path
 
+import bcrypt
 import pytest
 
 from exporter.exposition.store import PROCESS_BLOCK, Block, Exposition
 from exporter.polling.health import ResourceStatus, StatusSnapshot
 from exporter.web.app import Application, Request, Response
 from exporter.web.negotiation import OPENMETRICS_1_0_0, TEXT_0_0_4
+from exporter.web.security import Secured
+from exporter.web.web_config import WebSecurity
 
 RESOURCE = ResourceStatus("t<1>", "ray", "http://ray:8265", "jobs", True, True, 0.0, 1.0, "")
 
@@ -167,3 +172,85 @@ def test_metrics_refuse_a_client_accepting_no_coding_we_have(accept_encoding: st
     response = application()(get("/metrics", ("Accept-Encoding", accept_encoding)))
     assert response.status == 406
     assert header(response, "Vary") == "Accept, Accept-Encoding"
+
+
+# --- the security layer --------------------------------------------------------------------
+
+HEADERS = {"X-Frame-Options": "deny", "Strict-Transport-Security": "max-age=31536000"}
+
+
+class Recorder:
+    """An application that records what reaches it."""
+
+    def __init__(self) -> None:
+        self.paths: list[str] = []
+
+    def __call__(self, request: Request) -> Response:
+        self.paths.append(request.path)
+        return Response.of(200, b"inner\n", "text/plain")
+
+
+@pytest.fixture(scope="module")
+def web_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    hashed = bcrypt.hashpw(b"s3cret", bcrypt.gensalt(rounds=4)).decode()
+    path = tmp_path_factory.mktemp("web") / "web.yml"
+    path.write_text(
+        f"basic_auth_users:\n  prometheus: {hashed}\nauth_excluded_paths: [/healthz]\n"
+        "http_server_config:\n  headers:\n"
+        + "".join(f"    {name}: {value}\n" for name, value in HEADERS.items())
+    )
+    return path
+
+
+def basic(user: str, password: str) -> tuple[str, str]:
+    return ("authorization", "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode())
+
+
+def test_without_valid_credentials_the_application_is_never_reached(web_config: Path) -> None:
+    inner = Recorder()
+    secured = Secured(inner, WebSecurity(web_config))
+    for request in (
+        get("/metrics"),
+        get("/metrics", basic("prometheus", "wrong")),
+        get("/metrics", basic("nobody", "s3cret")),
+        get("/-/reload", ("Authorization", "Bearer s3cret"), method="POST"),
+        get("/healthz/", method="HEAD"),  # only the exact excluded path is open
+    ):
+        response = secured(request)
+        assert response.status == 401, request
+        assert header(response, "WWW-Authenticate") == 'Basic realm="jobfleet-exporter"'
+        assert body(response) == b"unauthorized\n"
+        assert header(response, "Content-Length") == "13"
+        for name, value in HEADERS.items():
+            assert header(response, name) == value
+    assert inner.paths == []
+
+
+def test_valid_credentials_reach_the_application_and_get_the_headers(web_config: Path) -> None:
+    inner = Recorder()
+    response = Secured(inner, WebSecurity(web_config))(
+        get("/metrics?x=1", basic("prometheus", "s3cret"))
+    )
+    assert (response.status, body(response)) == (200, b"inner\n")
+    assert inner.paths == ["/metrics"]
+    assert response.headers[:2] == (("Content-Type", "text/plain"), ("Content-Length", "6"))
+    assert response.headers[2:] == tuple(HEADERS.items())
+
+
+def test_an_excluded_path_is_answered_without_credentials(web_config: Path) -> None:
+    inner = Recorder()
+    secured = Secured(inner, WebSecurity(web_config))
+    response = secured(get("/healthz?verbose"))
+    assert (response.status, body(response)) == (200, b"inner\n")
+    assert inner.paths == ["/healthz"]
+    assert header(response, "X-Frame-Options") == "deny"
+    assert secured.headers() == HEADERS  # for the server's own refusals
+
+
+def test_the_headers_alone_need_no_credentials(tmp_path: Path) -> None:
+    web = tmp_path / "web.yml"
+    web.write_text("http_server_config:\n  headers:\n    X-Content-Type-Options: nosniff\n")
+    secured = Secured(application(), WebSecurity(web))
+    response = secured(get("/nope"))
+    assert response.status == 404
+    assert response.headers[-1] == ("X-Content-Type-Options", "nosniff")

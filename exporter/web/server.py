@@ -17,7 +17,7 @@ import ssl
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -25,7 +25,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from exporter import __version__
 from exporter.exposition.store import Exposition
 from exporter.polling.health import StatusSnapshot
-from exporter.web.app import TEXT, App, Application, Request, Response
+from exporter.web.app import App, Application, Request, Response
+from exporter.web.security import Secured
 from exporter.web.web_config import WebSecurity
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,10 @@ class WebOptions:
     write_timeout: float = 60.0  # to send one response
 
 
+def _no_headers() -> Mapping[str, str]:
+    return {}
+
+
 class MetricsServer:
     """A threaded HTTP server on ``host:port``; ``port`` 0 picks a free one."""
 
@@ -69,8 +74,12 @@ class MetricsServer:
         options: WebOptions = WebOptions(),
     ) -> None:
         """``status`` gives the polling as it stands, for the landing page and ``/readyz``."""
-        app = Application(exposition, status, reload, options.enable_lifecycle)
-        handler = _handler(app, options)
+        app: App = Application(exposition, status, reload, options.enable_lifecycle)
+        refusal_headers: Callable[[], Mapping[str, str]] = _no_headers
+        if options.security is not None:
+            secured = Secured(app, options.security)
+            app, refusal_headers = secured, secured.headers
+        handler = _handler(app, refusal_headers, options)
         server_class = type(
             "Server",
             (_BoundedServer,),
@@ -239,8 +248,9 @@ class _SocketWriter(io.BufferedIOBase):
         return len(data)
 
 
-def _handler(app: App, options: WebOptions) -> type[BaseHTTPRequestHandler]:
-    security = options.security
+def _handler(
+    app: App, refusal_headers: Callable[[], Mapping[str, str]], options: WebOptions
+) -> type[BaseHTTPRequestHandler]:
 
     class Handler(BaseHTTPRequestHandler):
         server_version = f"jobfleet-exporter/{__version__}"
@@ -356,38 +366,25 @@ def _handler(app: App, options: WebOptions) -> type[BaseHTTPRequestHandler]:
             return True
 
         def end_headers(self) -> None:
-            if security is not None:  # http_server_config.headers, on every response
-                for name, value in security.headers().items():
-                    self.send_header(name, value)
+            """Reached by http.server's own refusals (send_error), which carry the headers
+            the security layer puts on the application's responses."""
+            for name, value in refusal_headers().items():
+                self.send_header(name, value)
             super().end_headers()
 
-        def _denied(self) -> bool:
-            path = self.path.split("?", 1)[0]
-            if security is None or security.authorized(self.headers.get("Authorization"), path):
-                return False
-            self.send_response(401)
-            self.send_header("WWW-Authenticate", 'Basic realm="jobfleet-exporter"')
-            self.send_header("Content-Type", TEXT)
-            self.send_header("Content-Length", "13")
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(b"unauthorized\n")
-            return True
-
         def _serve(self) -> None:
-            if self._denied():
-                return
             request = Request.of(self.command, self.path, tuple(self.headers.items()))
             self._write(app(request))
 
         do_GET = do_HEAD = do_POST = _serve
 
         def _write(self, response: Response) -> None:
-            """Send a response; its body goes out part by part, uncopied (none for HEAD)."""
+            """Send a response as it is; its body goes out part by part, uncopied (none for
+            HEAD)."""
             self.send_response(response.status)
             for name, value in response.headers:
                 self.send_header(name, value)
-            self.end_headers()
+            BaseHTTPRequestHandler.end_headers(self)
             if self.command != "HEAD":
                 for part in response.body:
                     if part:
