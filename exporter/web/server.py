@@ -1,15 +1,15 @@
-"""The HTTP face: /metrics hands out pre-built bytes; /, /healthz, /readyz describe the state.
+"""The socket server: frames requests for the application and writes its responses.
 
 Hardened like exporter-toolkit's server: strict request framing (a request's head is held to
 RFC 9112's grammar as it is read, and a body is read whole or the connection closed, so neither
 a malformed header nor a body is ever parsed as a request), a cap on concurrent connections,
 time limits on idle connections and on reading a request's headers, and TLS contexts taken
-fresh for each connection (see webconfig).
+fresh for each connection (see web_config). What is answered is the application's (app.py),
+behind the security layer (security.py) when a web config is given.
 """
 
 from __future__ import annotations
 
-import io
 import logging
 import re
 import socket
@@ -26,6 +26,7 @@ from exporter import __version__
 from exporter.exposition.store import Exposition
 from exporter.polling.health import StatusSnapshot
 from exporter.web.app import App, Application, Request, Response
+from exporter.web.framing import DeadlineReader, MalformedHead, RequestReader, SocketWriter
 from exporter.web.security import Secured
 from exporter.web.web_config import WebSecurity
 
@@ -36,13 +37,6 @@ LINGER_SECONDS = 2.0  # after refusing a request whose body is left unread (see 
 LINGER_BYTES = 1 << 20
 ACCEPT_WAIT = 0.2  # how often the accept loop, at the connection cap, looks for a shutdown
 _DIGITS = re.compile(r"[0-9]{1,18}")
-_TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"  # RFC 9110 5.6.2: a method, a field name
-# RFC 9112 3 and 5, with none of the leniency they allow: one SP between the parts, an ASCII
-# target (str.split, which http.server uses, also splits on NBSP and other non-ASCII spaces),
-# no whitespace before a field's colon, no obs-fold, no control character but HTAB in a value,
-# every line ended by CRLF. The version is left to http.server (400 or 505).
-_REQUEST_LINE = re.compile(rb"%s [\x21-\x7e]+(?: [\x21-\x7e]+)?\r\n" % _TOKEN)
-_FIELD_LINE = re.compile(rb"%s:[\t\x20-\x7e\x80-\xff]*\r\n" % _TOKEN)
 
 
 @dataclass(frozen=True)
@@ -79,15 +73,12 @@ class MetricsServer:
         if options.security is not None:
             secured = Secured(app, options.security)
             app, refusal_headers = secured, secured.headers
-        handler = _handler(app, refusal_headers, options)
         server_class = type(
             "Server",
             (_BoundedServer,),
             {"address_family": socket.AF_INET6 if ":" in host else socket.AF_INET},
         )
-        security = options.security
-        tls = security.tls_context if security is not None and security.tls else None
-        self._httpd = server_class((host, port), handler, options.max_connections, tls)
+        self._httpd = server_class((host, port), app, refusal_headers, options)
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, args=(0.1,), name="http", daemon=True
         )
@@ -120,15 +111,21 @@ class _BoundedServer(ThreadingHTTPServer):
     def __init__(
         self,
         address: tuple[str, int],
-        handler: type[BaseHTTPRequestHandler],
-        max_connections: int,
-        tls: Callable[[], ssl.SSLContext | None] | None,
+        app: App,
+        refusal_headers: Callable[[], Mapping[str, str]],
+        options: WebOptions,
     ) -> None:
-        self._slots = threading.BoundedSemaphore(max_connections)
-        self._tls = tls
-        super().__init__(address, handler)
+        """``refusal_headers`` go on the responses the server makes itself."""
+        self.app = app
+        self.refusal_headers = refusal_headers
+        self.options = options
+        self._slots = threading.BoundedSemaphore(options.max_connections)
+        security = options.security
+        self._tls = security.tls_context if security is not None and security.tls else None
+        super().__init__(address, _Handler)
 
     def get_request(self) -> tuple[socket.socket, tuple]:
+        """A connection accepted when a slot is free; a TLS one wrapped, not yet shaken."""
         if not self._slots.acquire(timeout=ACCEPT_WAIT):
             raise OSError("at the connection limit")  # serve_forever tries again
         try:
@@ -167,230 +164,148 @@ class _BoundedServer(ThreadingHTTPServer):
         log.debug("http connection from %s failed: %s", client_address, sys.exc_info()[1])
 
 
-class _DeadlineReader(io.RawIOBase):
-    """Reads from a socket until ``deadline`` (time.monotonic) as a whole, not per recv: a
-    client trickling one byte at a time cannot stretch it."""
+class _Handler(BaseHTTPRequestHandler):
+    """Frames requests off a connection into Requests for the server's application, and
+    writes its Responses; refuses what HTTP/1.1 framing does not allow (400, 411, 413) and
+    methods other than GET, HEAD and POST (http.server's 501)."""
 
-    def __init__(self, sock: socket.socket) -> None:
-        self._sock = sock
-        self.deadline = 0.0
+    server: _BoundedServer
+    server_version = f"jobfleet-exporter/{__version__}"
+    protocol_version = "HTTP/1.1"
 
-    def readable(self) -> bool:
-        return True
+    def setup(self) -> None:
+        self.connection = self.request
+        self.connection.settimeout(self.server.options.header_timeout)
+        # Headers and body go out in separate writes: without TCP_NODELAY, Nagle's
+        # algorithm and the client's delayed ACK stall every keep-alive response by ~40 ms.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, True)
+        if isinstance(self.connection, ssl.SSLSocket):
+            self.connection.do_handshake()  # the timeout bounds the handshake as a whole
+        self._reader = DeadlineReader(self.connection)
+        self._head = RequestReader(self._reader)
+        self.rfile = self._head
+        self.wfile = SocketWriter(self.connection)
+        self._linger = False
 
-    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
-        remaining = self.deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError("read deadline passed")
-        self._sock.settimeout(remaining)
-        return self._sock.recv_into(buffer)
-
-
-class _MalformedHead(Exception):
-    """A request line or header line that breaks HTTP/1.1's grammar."""
-
-
-def _head_problem(line: bytes, request_line: bool) -> str:
-    if not line.endswith(b"\n"):
-        return "the request's head ends early"
-    if not line.endswith(b"\r\n"):
-        return "a line of the request's head ends in a bare LF, not CRLF"
-    if request_line:
-        return "malformed request line"
-    if line[:1] in (b" ", b"\t"):
-        return "a folded header line (obs-fold)"
-    return "malformed header line"
-
-
-class _RequestReader(io.BufferedReader):
-    """A connection's input, which checks each request's head as it is read.
-
-    From ``begin()`` on, the lines read (the request line, then the header lines up to the
-    empty one) must match RFC 9112's grammar, else ``_MalformedHead`` is raised. http.server
-    reads the head a line at a time through ``readline``, so this is the one place every
-    byte of it passes, before anything parses it; the body is read with ``read``, unchecked.
-    """
-
-    def __init__(self, raw: io.RawIOBase) -> None:
-        super().__init__(raw)
-        self._expected: re.Pattern[bytes] | None = None
-
-    def begin(self) -> None:
-        """The next line read is a request's first."""
-        self._expected = _REQUEST_LINE
-
-    def readline(self, size: int | None = -1, /) -> bytes:
-        line = super().readline(size)
-        expected = self._expected
-        if expected is None or (len(line) == size and not line.endswith(b"\n")):
-            return line  # not in a head, or cut at the caller's limit: the caller refuses it
-        if expected is _FIELD_LINE and line == b"\r\n":
-            self._expected = None  # the head is whole
-        elif expected.fullmatch(line):
-            self._expected = _FIELD_LINE
-        else:
-            self._expected = None
-            raise _MalformedHead(_head_problem(line, expected is _REQUEST_LINE))
-        return line
-
-
-class _SocketWriter(io.BufferedIOBase):
-    """Every write goes out whole (sendall), at once."""
-
-    def __init__(self, sock: socket.socket) -> None:
-        self._sock = sock
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data: bytes) -> int:  # type: ignore[override]
-        self._sock.sendall(data)
-        return len(data)
-
-
-def _handler(
-    app: App, refusal_headers: Callable[[], Mapping[str, str]], options: WebOptions
-) -> type[BaseHTTPRequestHandler]:
-
-    class Handler(BaseHTTPRequestHandler):
-        server_version = f"jobfleet-exporter/{__version__}"
-        protocol_version = "HTTP/1.1"
-
-        def setup(self) -> None:
-            self.connection = self.request
-            self.connection.settimeout(options.header_timeout)
-            # Headers and body go out in separate writes: without TCP_NODELAY, Nagle's
-            # algorithm and the client's delayed ACK stall every keep-alive response by ~40 ms.
-            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, True)
-            if isinstance(self.connection, ssl.SSLSocket):
-                self.connection.do_handshake()  # the timeout bounds the handshake as a whole
-            self._reader = _DeadlineReader(self.connection)
-            self._head = _RequestReader(self._reader)
-            self.rfile = self._head
-            self.wfile = _SocketWriter(self.connection)
-            self._linger = False
-
-        def handle(self) -> None:
-            """Requests one after the other: the first within header_timeout of the connection,
-            the next ones after at most idle_timeout of silence; each request's headers and body
-            within header_timeout of its first byte."""
-            self.close_connection = False
-            wait = options.header_timeout
-            while not self.close_connection:
-                self._reader.deadline = time.monotonic() + wait
-                try:
-                    if not self.rfile.peek(1):
-                        return  # the client closed
-                except OSError:
-                    return  # silent too long (TimeoutError), or gone
-                self._reader.deadline = time.monotonic() + options.header_timeout
-                self.handle_one_request()
-                wait = options.idle_timeout
-
-        def handle_one_request(self) -> None:
-            """One request; a malformed head gets 400 and ends the connection, since where
-            the request ends, and so where the next one starts, is then unknown."""
-            # http.server sets these as it parses the request line; a refusal of that line
-            # must not answer as the previous request would (after a HEAD, without a body)
-            self.command = self.requestline = self.request_version = ""
-            self._head.begin()
+    def handle(self) -> None:
+        """Requests one after the other: the first within header_timeout of the connection,
+        the next ones after at most idle_timeout of silence; each request's headers and body
+        within header_timeout of its first byte."""
+        self.close_connection = False
+        wait = self.server.options.header_timeout
+        while not self.close_connection:
+            self._reader.deadline = time.monotonic() + wait
             try:
-                super().handle_one_request()
-            except _MalformedHead as err:
-                self._refuse(HTTPStatus.BAD_REQUEST, str(err))
-
-        def finish(self) -> None:
-            super().finish()
-            if self._linger:
-                self._drain()
-
-        def _drain(self) -> None:
-            """Before closing on a body left unread: stop sending, then read and discard what
-            the client still sends (bounded), so the close does not reset the connection and
-            destroy the response before the client has read it."""
-            try:
-                socket.socket.shutdown(self.connection, socket.SHUT_WR)
-                deadline = time.monotonic() + LINGER_SECONDS
-                left = LINGER_BYTES
-                while left > 0 and (remaining := deadline - time.monotonic()) > 0:
-                    self.connection.settimeout(remaining)
-                    data = self.connection.recv(65536)
-                    if not data:
-                        return
-                    left -= len(data)
+                if not self.rfile.peek(1):
+                    return  # the client closed
             except OSError:
-                return
+                return  # silent too long (TimeoutError), or gone
+            self._reader.deadline = time.monotonic() + self.server.options.header_timeout
+            self.handle_one_request()
+            wait = self.server.options.idle_timeout
 
-        def _refuse(self, status: HTTPStatus, message: str) -> None:
-            """An error that ends the connection: the rest of the request stays unread."""
-            self._linger = True
-            self.send_error(status, message)  # sends Connection: close
+    def handle_one_request(self) -> None:
+        """One request; a malformed head gets 400 and ends the connection, since where
+        the request ends, and so where the next one starts, is then unknown."""
+        # http.server sets these as it parses the request line; a refusal of that line
+        # must not answer as the previous request would (after a HEAD, without a body)
+        self.command = self.requestline = self.request_version = ""
+        self._head.begin()
+        try:
+            super().handle_one_request()
+        except MalformedHead as err:
+            self._refuse(HTTPStatus.BAD_REQUEST, str(err))
 
-        def _body_length(self) -> int | None:
-            """The body's length from Content-Length; None once a refusal is sent."""
-            if "Transfer-Encoding" in self.headers:
-                self._refuse(HTTPStatus.LENGTH_REQUIRED, "a body needs a Content-Length")
-                return None
-            values = [
-                value.strip()
-                for header in self.headers.get_all("Content-Length", [])
-                for value in header.split(",")
-            ]
-            if not values:
-                return 0
-            if len(set(values)) != 1 or not _DIGITS.fullmatch(values[0]):
-                self._refuse(HTTPStatus.BAD_REQUEST, "invalid Content-Length")
-                return None
-            length = int(values[0])
-            if length > MAX_BODY_BYTES:
-                self._refuse(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "request body too large")
-                return None
-            return length
+    def finish(self) -> None:
+        super().finish()
+        if self._linger:
+            self._drain()
 
-        def handle_expect_100(self) -> bool:
-            """Refuse a body we will not take before the client sends it."""
-            return self._body_length() is not None and super().handle_expect_100()
+    def _drain(self) -> None:
+        """Before closing on a body left unread: stop sending, then read and discard what
+        the client still sends (bounded), so the close does not reset the connection and
+        destroy the response before the client has read it."""
+        try:
+            socket.socket.shutdown(self.connection, socket.SHUT_WR)
+            deadline = time.monotonic() + LINGER_SECONDS
+            left = LINGER_BYTES
+            while left > 0 and (remaining := deadline - time.monotonic()) > 0:
+                self.connection.settimeout(remaining)
+                data = self.connection.recv(65536)
+                if not data:
+                    return
+                left -= len(data)
+        except OSError:
+            return
 
-        def parse_request(self) -> bool:
-            """The request line and headers, then the body, read whole whatever the method."""
-            if not super().parse_request():
-                return False
-            length = self._body_length()
-            if length is None:
-                return False
-            self.body = self.rfile.read(length) if length else b""
-            if len(self.body) < length:
-                self.close_connection = True  # the client went away mid-body
-                return False
-            self.connection.settimeout(options.write_timeout)
-            return True
+    def _refuse(self, status: HTTPStatus, message: str) -> None:
+        """An error that ends the connection: the rest of the request stays unread."""
+        self._linger = True
+        self.send_error(status, message)  # sends Connection: close
 
-        def end_headers(self) -> None:
-            """Reached by http.server's own refusals (send_error), which carry the headers
-            the security layer puts on the application's responses."""
-            for name, value in refusal_headers().items():
-                self.send_header(name, value)
-            super().end_headers()
+    def _body_length(self) -> int | None:
+        """The body's length from Content-Length; None once a refusal is sent."""
+        if "Transfer-Encoding" in self.headers:
+            self._refuse(HTTPStatus.LENGTH_REQUIRED, "a body needs a Content-Length")
+            return None
+        values = [
+            value.strip()
+            for header in self.headers.get_all("Content-Length", [])
+            for value in header.split(",")
+        ]
+        if not values:
+            return 0
+        if len(set(values)) != 1 or not _DIGITS.fullmatch(values[0]):
+            self._refuse(HTTPStatus.BAD_REQUEST, "invalid Content-Length")
+            return None
+        length = int(values[0])
+        if length > MAX_BODY_BYTES:
+            self._refuse(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "request body too large")
+            return None
+        return length
 
-        def _serve(self) -> None:
-            request = Request.of(self.command, self.path, tuple(self.headers.items()))
-            self._write(app(request))
+    def handle_expect_100(self) -> bool:
+        """Refuse a body we will not take before the client sends it."""
+        return self._body_length() is not None and super().handle_expect_100()
 
-        do_GET = do_HEAD = do_POST = _serve
+    def parse_request(self) -> bool:
+        """The request line and headers, then the body, read whole whatever the method."""
+        if not super().parse_request():
+            return False
+        length = self._body_length()
+        if length is None:
+            return False
+        self.body = self.rfile.read(length) if length else b""
+        if len(self.body) < length:
+            self.close_connection = True  # the client went away mid-body
+            return False
+        self.connection.settimeout(self.server.options.write_timeout)
+        return True
 
-        def _write(self, response: Response) -> None:
-            """Send a response as it is; its body goes out part by part, uncopied (none for
-            HEAD)."""
-            self.send_response(response.status)
-            for name, value in response.headers:
-                self.send_header(name, value)
-            BaseHTTPRequestHandler.end_headers(self)
-            if self.command != "HEAD":
-                for part in response.body:
-                    if part:
-                        self.wfile.write(part)
+    def end_headers(self) -> None:
+        """Reached by http.server's own refusals (send_error), which carry the headers
+        the security layer puts on the application's responses."""
+        for name, value in self.server.refusal_headers().items():
+            self.send_header(name, value)
+        super().end_headers()
 
-        def log_message(self, format: str, *args: object) -> None:
-            log.debug("http %s %s", self.address_string(), format % args)
+    def _serve(self) -> None:
+        request = Request.of(self.command, self.path, tuple(self.headers.items()))
+        self._write(self.server.app(request))
 
-    return Handler
+    do_GET = do_HEAD = do_POST = _serve
+
+    def _write(self, response: Response) -> None:
+        """Send a response as it is; its body goes out part by part, uncopied (none for
+        HEAD)."""
+        self.send_response(response.status)
+        for name, value in response.headers:
+            self.send_header(name, value)
+        BaseHTTPRequestHandler.end_headers(self)
+        if self.command != "HEAD":
+            for part in response.body:
+                if part:
+                    self.wfile.write(part)
+
+    def log_message(self, format: str, *args: object) -> None:
+        log.debug("http %s %s", self.address_string(), format % args)
