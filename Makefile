@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast lint bench tools lock image clean
+.PHONY: demo test test-fast lint bench tools lock image clean stable-metrics
 
 $(STAMP): pyproject.toml exporter/__init__.py  # the version lives in the latter
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,11 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/actionlint .github/workflows/*.yml
+
+## stable-metrics: rewrite tests/data/stable-metrics.yaml, the metrics contract, from the
+## declarations in exporter/exposition/families.py (review the diff: it is an API change)
+stable-metrics: $(STAMP)
+	$(BIN)/python -m tests.stable_metrics --write
 
 ## bench: measure scrape and poll cost (figures printed beside their baselines)
 bench: $(STAMP)

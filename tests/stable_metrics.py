@@ -1,0 +1,56 @@
+"""The metrics contract as a file: ``tests/data/stable-metrics.yaml`` lists every family the
+exporter can emit, with its type, its labels (sorted; attribution labels, which the
+configuration names, are not listed) and its stability. ``test_metrics_contract`` fails when
+the declarations (``exporter/exposition/families.py``) and the file differ; ``make
+stable-metrics`` rewrites the file from them, so that a change of the contract is a diff that
+is reviewed, not a dashboard that breaks.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from exporter.exposition.families import FAMILIES, RUNTIME_FAMILIES
+
+CONTRACT = Path(__file__).parent / "data" / "stable-metrics.yaml"
+HEADER = (
+    "# The metric families jobfleet-exporter emits, and the labels each carries (attribution\n"
+    "# labels aside): a contract with every dashboard and alert built on them. Generated from\n"
+    "# exporter/exposition/families.py by `make stable-metrics`; tests fail when they differ.\n"
+)
+
+
+def declared_contract() -> list[dict[str, Any]]:
+    """The entries the declarations make, in declaration order."""
+    return [
+        {
+            "name": family.name,
+            "type": family.type,
+            "labels": sorted(family.label_names),
+            "stability": family.stability,
+        }
+        for family in (*FAMILIES.values(), *RUNTIME_FAMILIES.values())
+    ]
+
+
+def render(entries: list[dict[str, Any]]) -> str:
+    body = yaml.safe_dump(entries, sort_keys=False, default_flow_style=None, width=100)
+    return HEADER + body
+
+
+def main(argv: list[str]) -> int:
+    text = render(declared_contract())
+    if argv == ["--write"]:
+        CONTRACT.write_text(text)
+        print(f"wrote {len(FAMILIES) + len(RUNTIME_FAMILIES)} families to {CONTRACT}")
+        return 0
+    print(text, end="")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
