@@ -28,6 +28,7 @@ from exporter.model import Job, Phase, status_pairs
 from exporter.simulators.emr_serverless import EmrServerlessSimulator
 from exporter.simulators.modelarts_lite import ModelArtsLiteSimulator
 from exporter.simulators.ray import RaySimulator
+from exporter.store import ledger_form
 from exporter.store.identity import fingerprint
 
 from .helpers import (
@@ -576,14 +577,16 @@ def test_a_ledger_restores_its_labelled_counts_and_slots_exactly() -> None:
     first.apply([job(k, "PENDING", k) for k in "abc"], T0 + 10)
     first.apply([job(k, "RUNNING", k) for k in "abc"], T0 + 20)
     first.apply([job("a", "SUCCEEDED", "a", T0 + 25), job("c", "FAILED", "c", T0 + 26)], T0 + 30)
-    saved = json.loads(json.dumps(first.to_state()))
+    saved = json.loads(json.dumps(ledger_form.to_state(first)))
     again = ledger()
-    again.restore(saved)
-    assert again.to_state() == saved
+    ledger_form.restore(again, saved)
+    assert ledger_form.to_state(again) == saved
     assert again.finished[(Phase.FAILED, "FAILED", "RUNTIME_ENV_SETUP_FAILURE", ("other", "u"))]
     assert again.slots.overflow == {"team": 1, "user": 0}
     with pytest.raises(ValueError, match="attribution"):
-        ledger(("owner",)).restore(saved)  # saved for other labels: that target starts clean
+        ledger_form.restore(
+            ledger(("owner",)), saved
+        )  # saved for other labels: that target starts clean
 
 
 def test_a_lookup_follows_the_slots_as_they_fill() -> None:

@@ -17,6 +17,7 @@ from exporter.ledger.departed import NO_RUN, Departed, DepartedRun
 from exporter.ledger.job_ledger import JobLedger
 from exporter.model import Job, status_pairs
 from exporter.simulators.ray import RaySimulator
+from exporter.store import ledger_form
 from exporter.store.database import StateFile
 from exporter.store.saved_ledger import SavedStateError
 
@@ -198,7 +199,7 @@ def test_departed_runs_are_saved_by_change_and_restored_exactly(tmp_path: Path) 
     again = StateFile(tmp_path / "state.db")
     again.load()
     restored = JobLedger(RAY_PAIRS, retention=10, forget_after=500)
-    restored.restore(again.restore("t", "id"))
+    ledger_form.restore(restored, again.restore("t", "id"))
     again.close()
     assert sorted(restored.departed.records()) == sorted(ledger.departed.records())
     counted = finished_total(restored)
@@ -211,15 +212,17 @@ def test_state_saved_before_departed_records_is_taken_over() -> None:
     ledger = JobLedger(RAY_PAIRS)
     ledger.apply([job("a"), job("b", "RUNNING")], T0)
     ledger.apply([job("b", "RUNNING")], T0 + 30)
-    saved = json.loads(json.dumps(ledger.to_state()))
+    saved = json.loads(json.dumps(ledger_form.to_state(ledger)))
     for field in ("departed", "departed_key", "departed_evicted"):
         del saved[field]
     saved["known"]["a"] = [T0, True, True, False, T0 - 10, None, "", T0 + 30]
     restored = JobLedger(RAY_PAIRS)
-    restored.restore(saved)
+    ledger_form.restore(restored, saved)
     assert list(restored.known) == ["b"] and len(restored.departed) == 1
-    assert restored.changes() == (False, {}, ["a"])  # what a store must write: its row goes
-    assert len(restored.departed_changes()[1]) == 1  # and its record comes
+    with restored.journal.draining() as changes:  # what a store must write: its row goes
+        runs = ledger_form.changed_runs(restored, changes)
+        assert (changes.whole, runs, list(changes.forgotten)) == (False, {}, ["a"])
+        assert len(restored.departed.records_of(changes.departed_added)) == 1  # its record comes
     restored.apply([job("a"), job("b", "RUNNING")], T0 + 60)
     assert finished_total(restored) == 0
 
@@ -239,9 +242,9 @@ def test_state_saved_before_departed_records_is_taken_over() -> None:
     ],
 )
 def test_bad_saved_departed_records_are_refused_by_field(departed, key, field) -> None:
-    state = JobLedger(RAY_PAIRS).to_state() | {"departed": departed, "departed_key": key}
+    state = ledger_form.to_state(JobLedger(RAY_PAIRS)) | {"departed": departed, "departed_key": key}
     with pytest.raises(SavedStateError, match="^" + re.escape(field) + ":"):
-        JobLedger(RAY_PAIRS).restore(state)
+        ledger_form.restore(JobLedger(RAY_PAIRS), state)
 
 
 # --- what it costs

@@ -46,7 +46,7 @@ import exporter.http.transport
 import exporter.store.database
 from exporter.app import Exporter
 from exporter.config.parse import parse_config
-from exporter.ledger.job_ledger import RUN_TOLERANCE
+from exporter.ledger.runs import RUN_TOLERANCE
 from exporter.simulators.emr_serverless import EmrServerlessSimulator
 from exporter.simulators.modelarts_lite import ModelArtsLiteSimulator
 from exporter.simulators.ray import RaySimulator

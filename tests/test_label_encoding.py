@@ -35,6 +35,7 @@ from exporter.exposition.store import (
 from exporter.ledger.attribution import Slots
 from exporter.ledger.job_ledger import JobLedger
 from exporter.model import Job, status_pairs
+from exporter.store import ledger_form
 
 from .helpers import samples
 
@@ -256,7 +257,7 @@ def test_values_that_read_like_a_changed_value_take_slots_of_their_own() -> None
     assert exported_teams(ledger, "jobfleet_jobs_finished_total") == expected
     assert exported_teams(ledger, "jobfleet_job_duration_seconds_count") == expected
     again = attributed_ledger()  # and after a restart from the saved state
-    again.restore(json.loads(json.dumps(ledger.to_state())))
+    ledger_form.restore(again, json.loads(json.dumps(ledger_form.to_state(ledger))))
     assert exported_teams(again, "jobfleet_jobs_submitted_total") == expected
     assert again.slots.admit((f"ops~{NUL_DIGEST[:8]}",), new_job=True) == (f"ops~{NUL_DIGEST[:8]}",)
 
@@ -283,16 +284,16 @@ def test_slots_saved_in_the_old_form_are_upgraded_and_never_merge() -> None:
     first.apply([], T0)
     raws = ("a", old_changed, "PLACEHOLDER")
     first.apply([job(f"j{i}", "SUCCEEDED", raw) for i, raw in enumerate(raws)], T0 + 60)
-    state = first.to_state()
+    state = ledger_form.to_state(first)
     state["attribution"].pop("form", None)  # saved before slots saved their form
     text = json.dumps(state).replace("PLACEHOLDER", f"x{MARKER}y")  # kept by the old form
     again = attributed_ledger()
-    again.restore(json.loads(text))
+    ledger_form.restore(again, json.loads(text))
     legacy = f"ops{MARKER}{NUL_DIGEST[:8]}"
     upgraded = {"a", legacy, storable(f"x{MARKER}y")}
     assert set(again.slots.values["team"]) == upgraded
     assert exported_teams(again, "jobfleet_jobs_submitted_total") == dict.fromkeys(upgraded, 1)
-    assert again.to_state()["attribution"]["form"] == 2
+    assert ledger_form.to_state(again)["attribution"]["form"] == 2
     # new jobs: the plain value and the marked one count on under their slots; ops\0 and
     # ops~f2f06f2b take new slots, neither shares the legacy one
     jobs = [job("k0", "RUNNING", "a"), job("k1", "RUNNING", f"x{MARKER}y")]
@@ -308,14 +309,14 @@ def test_slots_saved_in_the_old_form_are_upgraded_and_never_merge() -> None:
     }
     # saved again (the current form), the legacy slot is taken back as it is
     later = attributed_ledger()
-    later.restore(json.loads(json.dumps(again.to_state())))
+    ledger_form.restore(later, json.loads(json.dumps(ledger_form.to_state(again))))
     assert set(later.slots.values["team"]) == set(teams)
 
 
 def test_a_slot_form_this_version_does_not_know_is_refused() -> None:
     first = attributed_ledger()
     first.apply([], T0)
-    state = first.to_state()
+    state = ledger_form.to_state(first)
     state["attribution"]["form"] = 3
     with pytest.raises(ValueError, match=r"attribution\.form"):
-        attributed_ledger().restore(state)
+        ledger_form.restore(attributed_ledger(), state)

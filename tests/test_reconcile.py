@@ -5,8 +5,10 @@ import re
 import pytest
 
 from exporter.backends.ray import STATUSES
-from exporter.ledger.job_ledger import RUN_TOLERANCE, JobLedger, KnownJob
+from exporter.ledger.job_ledger import JobLedger
+from exporter.ledger.runs import RUN_TOLERANCE, KnownJob
 from exporter.model import Job, Phase, status_pairs
+from exporter.store import ledger_form
 from exporter.store.saved_ledger import SavedStateError
 
 RAY_PAIRS = status_pairs(STATUSES)
@@ -286,14 +288,14 @@ def test_state_keeps_the_baseline_time_runs_and_absences() -> None:
     ledger.apply([running, job("gone", "SUCCEEDED", end=T0 - 1)], T0, T0 - 3)
     ledger.apply([running], T0 + 10)
     restored = JobLedger(RAY_PAIRS)
-    restored.restore(json.loads(json.dumps(ledger.to_state())))
+    ledger_form.restore(restored, json.loads(json.dumps(ledger_form.to_state(ledger))))
     assert (restored.baseline_time, restored.baseline_until) == (T0 - 3, T0 - 3 + 0.999)
     assert restored.known["r"].run == T0 - 100.007
     assert [run.absent_since for run in restored.remembered_runs("gone")] == [T0 + 10]
-    old = ledger.to_state()
+    old = ledger_form.to_state(ledger)
     del old["baseline_time"]
     old["known"] = {key: entry[:6] for key, entry in old["known"].items()}
-    restored.restore(old)  # saved before these fields existed
+    ledger_form.restore(restored, old)  # saved before these fields existed
     assert restored.baseline_time is None and restored.known["r"].run is None
 
 
@@ -350,7 +352,9 @@ def test_runs_of_one_id_are_forgotten_each_on_its_own() -> None:
     ledger.apply([second], T0 + 110)
     assert [k.run for k in ledger.remembered_runs("x")] == [T0 - 500]  # one run left
     assert type(ledger.known["x"]) is KnownJob  # remembered as one again
-    _, changed, dropped = ledger.changes()
+    with ledger.journal.draining() as changes:
+        changed = ledger_form.changed_runs(ledger, changes)
+    dropped = list(changes.forgotten)
     assert changed["x"][6] == str(round((T0 - 500) * 1000)) and dropped == []
     ledger.apply([], T0 + 120)
     ledger.apply([], T0 + 220)
@@ -361,14 +365,14 @@ def test_state_keeps_several_runs_of_an_id_and_reads_the_saved_form_of_before() 
     ledger = JobLedger(RAY_PAIRS)
     runs = [job("x", "SUCCEEDED", at, end=at + 60, run=at) for at in (T0 - 900, T0 - 300)]
     ledger.apply([*runs, job("y", "RUNNING", T0 - 50, run=T0 - 49.999)], T0)
-    saved = json.loads(json.dumps(ledger.to_state()))
+    saved = json.loads(json.dumps(ledger_form.to_state(ledger)))
     assert saved["known"]["x"] == [
         [T0, True, True, False, T0 - 840, None, "1799999100000", None],
         [T0, True, True, False, T0 - 240, None, "1799999700000", None],
     ]
     assert saved["known"]["y"][6] == "1799999950001"  # as saved before: whole milliseconds
     restored = JobLedger(RAY_PAIRS)
-    restored.restore(saved)
+    ledger_form.restore(restored, saved)
     assert [known.run for known in restored.remembered_runs("x")] == [T0 - 900, T0 - 300]
     # the saved form of the version before, a run in milliseconds as text: its records, times
     # jittered, are the runs remembered
@@ -380,7 +384,7 @@ def test_state_keeps_several_runs_of_an_id_and_reads_the_saved_form_of_before() 
         }
     }
     restored = JobLedger(RAY_PAIRS)
-    restored.restore(before)
+    ledger_form.restore(restored, before)
     restored.apply(
         [
             job("x", "SUCCEEDED", T0 - 899.5, end=T0 - 840, run=T0 - 899.5),
@@ -406,6 +410,6 @@ def test_state_keeps_several_runs_of_an_id_and_reads_the_saved_form_of_before() 
 def test_saved_runs_are_checked(entry: list, field: str) -> None:
     ledger = JobLedger(RAY_PAIRS)
     ledger.apply([], T0)
-    saved = ledger.to_state() | {"known": {"x": entry}}
+    saved = ledger_form.to_state(ledger) | {"known": {"x": entry}}
     with pytest.raises(SavedStateError, match=re.escape(field)):
-        JobLedger(RAY_PAIRS).restore(saved)
+        ledger_form.restore(JobLedger(RAY_PAIRS), saved)

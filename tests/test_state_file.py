@@ -27,6 +27,7 @@ from exporter.config.types import ConfigError
 from exporter.ledger.job_ledger import JobLedger
 from exporter.model import Job, Phase, status_pairs
 from exporter.simulators.ray import RaySimulator
+from exporter.store import ledger_form
 from exporter.store.database import StateFile, read_state
 
 from .helpers import ROOT, exporter_process, samples, stop_with_sigterm, value
@@ -319,9 +320,9 @@ def test_a_save_writes_the_counters_and_only_the_jobs_that_changed(tmp_path: Pat
     restored = JobLedger(status_pairs(STATUSES))
     again = StateFile(tmp_path / "state.json")
     again.load()
-    restored.restore(again.restore("t", "id"))
+    ledger_form.restore(restored, again.restore("t", "id"))
     again.close()
     assert restored.finished[(Phase.SUCCEEDED, "SUCCEEDED", "", ())] == 20
-    assert {key: k.stored() for key, k in restored.known.items()} == {
-        key: k.stored() for key, k in ledger.known.items()
+    assert {key: k.kept_fields() for key, k in restored.known.items()} == {
+        key: k.kept_fields() for key, k in ledger.known.items()
     }

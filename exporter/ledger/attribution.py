@@ -182,13 +182,6 @@ class Slots:
             self._looked_up[raw] = found
         return found
 
-    def to_state(self) -> dict:
-        return {
-            "values": {label: list(values) for label, values in self.values.items()},
-            "overflow": dict(self.overflow),
-            "form": SAVED_FORM,
-        }
-
     def check(self, values: Mapping[str, list[str]]) -> None:
         """ValueError unless ``values`` are slots this target could have saved: for the same
         labels, within the cap, each a value ``admit`` keeps (a label value, not empty, not
@@ -202,7 +195,7 @@ class Slots:
                 raise ValueError("attribution: a saved slot holds no value a job can have")
 
     def restore(self, values: Mapping[str, list[str]], overflow: Mapping[str, int]) -> None:
-        """Take slots saved by ``to_state`` (checked by ``ledger_state``) for the same labels."""
+        """Take the slots a target of the same labels held (checked by ``check``)."""
         self.check(values)
         self.values = {label: dict.fromkeys(values[label]) for label in self.labels}
         self.overflow = {label: overflow.get(label, 0) for label in self.labels}

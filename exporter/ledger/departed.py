@@ -29,6 +29,8 @@ from array import array
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+from exporter.ledger.journal import Journal, RecordKey
+
 NO_RUN = -(2**63)  # the run time of a run remembered without one
 DEFAULT_CAP = 1_000_000  # records per target: about 50 MB
 _EMPTY, _DELETED = -1, -2  # index slots holding no position
@@ -48,9 +50,9 @@ class DepartedRun:
     seen_pending: bool
 
 
-# the saved form of one record: digest, run (whole ms, ``NO_RUN`` for none), absent_since,
+# one record as plain values: digest, run (whole ms, ``NO_RUN`` for none), absent_since,
 # finished_at, cu_hours, flags (1: started, 2: seen pending)
-SavedRecord = tuple[int, int, float, float | None, float | None, int]
+DepartedRecord = tuple[int, int, float, float | None, float | None, int]
 FLAGS = _STARTED | _SEEN_PENDING
 
 
@@ -63,9 +65,12 @@ def _optional(value: float) -> float | None:
 
 
 class Departed:
-    """The departed runs of one target, findable by id, oldest first; at most ``cap``."""
+    """The departed runs of one target, findable by id, oldest first; at most ``cap``. Records
+    added and removed are noted in ``journal`` (the ledger's)."""
 
-    def __init__(self, key: bytes | None = None, cap: int = DEFAULT_CAP) -> None:
+    def __init__(
+        self, key: bytes | None = None, cap: int = DEFAULT_CAP, journal: Journal | None = None
+    ) -> None:
         self.key = key if key is not None else os.urandom(_KEY_BYTES)
         self.cap = cap
         self._digest = array("q")
@@ -79,10 +84,7 @@ class Departed:
         self._dead = 0  # dead records at or after the head
         self._index = array("i", [_EMPTY]) * 8
         self._used = 0  # index slots not empty (positions and deleted marks)
-        # what a store must write since it last took the changes, by (digest, run ms)
-        self._added: set[tuple[int, int]] = set()
-        self._removed: set[tuple[int, int]] = set()
-        self._all_changed = True
+        self._journal = journal if journal is not None else Journal()
 
     def __len__(self) -> int:
         return self._live
@@ -110,7 +112,7 @@ class Departed:
 
     def take(self, position: int) -> None:
         """A run found by ``runs`` came back: it is no longer kept here."""
-        self._mark_changed(position, added=False)
+        self._note(position, added=False)
         self._unindex(position)
         self._flags[position] |= _DEAD
         self._live -= 1
@@ -137,16 +139,25 @@ class Departed:
         """After a gap in the watch, every absence is counted again from ``now``."""
         for position in range(self._head, len(self._absent)):
             self._absent[position] = now
-        self._all_changed = True
+        self._journal.note_departed_whole()
 
-    # --- saved form
+    # --- as plain values
 
-    def records(self) -> Iterator[SavedRecord]:
+    def records(self) -> Iterator[DepartedRecord]:
         for position in self._live_positions():
-            yield self._saved(position)
+            yield self._plain(position)
 
-    def restore(self, records: Iterable[SavedRecord]) -> int:
-        """Take saved records (any order: they are kept oldest first); the number of the
+    def records_of(self, keys: Iterable[RecordKey]) -> list[DepartedRecord]:
+        """The records kept of those (digest, run) ``keys`` (one each, or none: gone since)."""
+        return [
+            self._plain(p)
+            for digest, run_ms in keys
+            for p in self._positions(digest)
+            if self._run[p] == run_ms
+        ]
+
+    def restore(self, records: Iterable[DepartedRecord]) -> int:
+        """Take ``records`` (any order: they are kept oldest first); the number of the
         oldest dropped to stay within the cap."""
         for digest, run_ms, absent, finished, cu, flags in sorted(records, key=lambda r: r[2]):
             run = DepartedRun(
@@ -160,23 +171,6 @@ class Departed:
             self._append(digest, run_ms, run)
         return self._evict_over_cap()
 
-    def changes(self) -> tuple[bool, list[SavedRecord], list[tuple[int, int]]]:
-        """What a store must write: (everything?, records added, (digest, run) removed)."""
-        if self._all_changed:
-            return True, list(self.records()), []
-        added = [
-            self._saved(p)
-            for digest, run_ms in self._added
-            for p in self._positions(digest)
-            if self._run[p] == run_ms
-        ]
-        return False, added, list(self._removed)
-
-    def changes_stored(self) -> None:
-        self._added.clear()
-        self._removed.clear()
-        self._all_changed = False
-
     # --- the arrays and their index
 
     def _append(self, digest: int, run_ms: int, run: DepartedRun) -> None:
@@ -189,7 +183,7 @@ class Departed:
         self._flags.append(_STARTED * run.started | _SEEN_PENDING * run.seen_pending)
         self._live += 1
         self._index_position(position)
-        self._mark_changed(position, added=True)
+        self._note(position, added=True)
 
     def _record(self, position: int) -> DepartedRun:
         run_ms, flags = self._run[position], self._flags[position]
@@ -202,7 +196,7 @@ class Departed:
             bool(flags & _SEEN_PENDING),
         )
 
-    def _saved(self, position: int) -> SavedRecord:
+    def _plain(self, position: int) -> DepartedRecord:
         return (
             self._digest[position],
             self._run[position],
@@ -216,20 +210,12 @@ class Departed:
         flags = self._flags
         return (p for p in range(self._head, len(flags)) if not flags[p] & _DEAD)
 
-    def _mark_changed(self, position: int, added: bool) -> None:
-        if self._all_changed:
-            return
-        record = (self._digest[position], self._run[position])
-        if added:
-            self._removed.discard(record)
-            self._added.add(record)
-        else:
-            self._added.discard(record)
-            self._removed.add(record)
+    def _note(self, position: int, added: bool) -> None:
+        self._journal.note_departed((self._digest[position], self._run[position]), added)
 
     def _drop(self, position: int) -> None:
         """A live record at the head leaves (expired or over the cap)."""
-        self._mark_changed(position, added=False)
+        self._note(position, added=False)
         self._unindex(position)
         self._live -= 1
 

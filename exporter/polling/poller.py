@@ -20,6 +20,7 @@ from exporter.ledger.job_ledger import JobLedger
 from exporter.model import Cluster
 from exporter.polling.health import ApiStats, ResourceHealth, ResourceStatus, SaveHealth
 from exporter.polling.heap import LARGE_LISTING, release_free_heap
+from exporter.store import ledger_form
 from exporter.store.database import StateFile
 from exporter.store.identity import fingerprint
 
@@ -63,7 +64,7 @@ class TargetPoller:
         self.ledger = self._new_ledger()
         if saved is not None:
             try:
-                self.ledger.restore(saved)
+                ledger_form.restore(self.ledger, saved)
             except (KeyError, TypeError, ValueError) as err:
                 log.error("target %s: saved state unusable (%s): starting clean", target.name, err)
                 self.ledger = self._new_ledger()
@@ -280,7 +281,7 @@ class TargetPoller:
         lock that every change of the ledger holds."""
         with self._lock:
             self.retired = True
-            return self.ledger.to_state()
+            return ledger_form.to_state(self.ledger)
 
     def close(self) -> None:
         self.backend.close()

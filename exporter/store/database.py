@@ -21,7 +21,7 @@ journals, and the exporter starts clean. A JSON state file (format version 1 or 
 earlier versions) is migrated: the database is built in a temporary file beside it and renamed
 over it, so a crash leaves either the old file or the new one. Temporary files a kill -9 left
 behind are removed at start. A target whose saved entry is unusable starts clean alone (checked
-by ``ledger_state``), with a log line naming the target and the field.
+by ``check_ledger_state``), with a log line naming the target and the field.
 
 One process at a time: ``<file>.lock`` beside the real file is held with ``flock`` for the
 process' lifetime, and so is the database file itself, so neither a second process on the same
@@ -44,10 +44,11 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 from exporter.config.files import FileProblem, read_regular_file
 from exporter.config.types import ConfigError
+from exporter.ledger.job_ledger import JobLedger
+from exporter.store import ledger_form
 from exporter.store.checks import (
     APPLICATION_ID,
     SIDECARS,
@@ -89,15 +90,6 @@ class _Entry:
     identity: str | None  # None: written by version 1, adopted by the first target of its name
     counts: str | None  # the ledger's state, JSON-encoded; None: it is in the database
     absent_since: float | None = None
-
-
-class SavedLedger(Protocol):
-    """What the store needs of a ledger (``reconcile.JobLedger``) to write only its changes."""
-
-    def header_state(self) -> dict: ...
-    def changes(self) -> tuple[bool, dict[str, list], list[str]]: ...
-    def departed_changes(self) -> tuple[bool, list[tuple], list[tuple[int, int]]]: ...
-    def changes_stored(self) -> None: ...
 
 
 class StateFile:
@@ -411,8 +403,8 @@ class StateFile:
             return self._read_counts(name)
 
     def _read_counts(self, name: str) -> dict | None:
-        """A target's counts as ``JobLedger.to_state`` made them; what does not decode is left
-        for ``ledger_state`` to name (the target then starts clean)."""
+        """A target's counts as ``ledger_form.to_state`` made them; what does not decode is left
+        for ``check_ledger_state`` to name (the target then starts clean)."""
         if self._db is None:
             return None
         try:
@@ -431,40 +423,37 @@ class StateFile:
             counts["departed"] = departed
         return counts
 
-    def save(self, name: str, identity: str, ledger: SavedLedger) -> None:
+    def save(self, name: str, identity: str, ledger: JobLedger) -> None:
         """Record a configured target's counts: its counters and the remembered jobs that
-        changed since its last save, in one durable transaction."""
-        everything, changed, dropped = ledger.changes()
-        departed_anew, departed, departed_gone = ledger.departed_changes()
-        counts = json.dumps(ledger.header_state())
-        with self._lock:
-            self._entries[name] = _Entry(identity, None)
-            with self._transaction() as db:
-                written = self._write_pending(db)
-                db.execute(
-                    "INSERT INTO targets VALUES (?, ?, NULL, ?) ON CONFLICT(name) DO UPDATE SET"
-                    " identity = excluded.identity, absent_since = NULL, counts = excluded.counts",
-                    (name, identity, counts),
-                )
-                if everything:
-                    db.execute("DELETE FROM known WHERE target = ?", (name,))
-                db.executemany(
-                    "INSERT OR REPLACE INTO known VALUES (?, ?, ?)",
-                    ((name, key, json.dumps(entry)) for key, entry in changed.items()),
-                )
-                db.executemany(
-                    "DELETE FROM known WHERE target = ? AND key = ?",
-                    ((name, key) for key in dropped),
-                )
-                if departed_anew:
-                    db.execute("DELETE FROM departed WHERE target = ?", (name,))
-                db.executemany(
-                    "DELETE FROM departed WHERE target = ? AND digest = ? AND run = ?",
-                    ((name, *key) for key in departed_gone),
-                )
-                _insert_departed(db, name, departed)
-            self._written(written)
-        ledger.changes_stored()
+        changed since its last save (as its journal names them), in one durable transaction;
+        the journal is drained only once that is committed."""
+        with ledger.journal.draining() as changes:
+            runs = ledger_form.changed_runs(ledger, changes)
+            departed = (
+                list(ledger.departed.records())
+                if changes.departed_whole
+                else ledger.departed.records_of(changes.departed_added)
+            )
+            counts = json.dumps(ledger_form.counts_state(ledger))
+            with self._lock:
+                self._entries[name] = _Entry(identity, None)
+                with self._transaction() as db:
+                    written = self._write_pending(db)
+                    db.execute(
+                        "INSERT INTO targets VALUES (?, ?, NULL, ?) ON CONFLICT(name) DO UPDATE"
+                        " SET identity = excluded.identity, absent_since = NULL,"
+                        " counts = excluded.counts",
+                        (name, identity, counts),
+                    )
+                    _write_runs(db, name, changes.whole, runs, changes.forgotten)
+                    if changes.departed_whole:
+                        db.execute("DELETE FROM departed WHERE target = ?", (name,))
+                    db.executemany(
+                        "DELETE FROM departed WHERE target = ? AND digest = ? AND run = ?",
+                        ((name, *key) for key in changes.departed_removed),
+                    )
+                    _insert_departed(db, name, departed)
+                self._written(written)
 
     def keep_absent(self, retired: Iterable[tuple[str, str, dict]]) -> None:
         """Record the final (name, identity, counts) of targets a reload took out of the
@@ -568,7 +557,7 @@ def _write_counts(
     known = data.pop("known", None) if isinstance(data, dict) else None
     departed = data.pop("departed", []) if isinstance(data, dict) else []
     if not isinstance(known, dict) or not _records(departed):
-        data, known, departed = _decoded(counts), {}, []  # for ledger_state to name at restore
+        data, known, departed = _decoded(counts), {}, []  # for check_ledger_state to name
     _delete(db, name)
     db.execute(
         "INSERT INTO targets VALUES (?, ?, ?, ?)", (name, identity, absent, json.dumps(data))
@@ -578,6 +567,26 @@ def _write_counts(
         ((name, str(key), json.dumps(entry)) for key, entry in known.items()),
     )
     _insert_departed(db, name, departed)
+
+
+def _write_runs(
+    db: sqlite3.Connection,
+    name: str,
+    whole: bool,
+    runs: dict[str, list],
+    forgotten: Iterable[str],
+) -> None:
+    """A target's remembered runs: ``runs`` by id (all of them when ``whole``), ``forgotten``
+    ids gone."""
+    if whole:
+        db.execute("DELETE FROM known WHERE target = ?", (name,))
+    db.executemany(
+        "INSERT OR REPLACE INTO known VALUES (?, ?, ?)",
+        ((name, key, json.dumps(entry)) for key, entry in runs.items()),
+    )
+    db.executemany(
+        "DELETE FROM known WHERE target = ? AND key = ?", ((name, key) for key in forgotten)
+    )
 
 
 def _records(value: object) -> bool:

@@ -1,61 +1,31 @@
-"""A job ledger's saved form (``JobLedger.to_state``), checked field by field before use.
+"""A job ledger's saved form (``ledger_form.to_state``), checked field by field before use.
 
 Whatever store holds it, saved state is input: a wrong-typed field restored as is fails every
 later poll, and a negative count is exported as a negative counter. ``check_ledger_state`` turns
-the JSON-ready data back into typed values or raises SavedStateError naming the first bad field
-(never its value), so the caller can start that target clean.
+the JSON-ready data back into typed values (``counts.LedgerState``) or raises SavedStateError
+naming the first bad field (never its value), so the caller can start that target clean. Runs
+are saved with their time as text, the whole milliseconds of it ("" for none), and read back as
+seconds.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from exporter.exposition.histogram import JOB_DURATION_BUCKETS, QUEUE_WAIT_BUCKETS
 from exporter.ledger.attribution import SAVED_FORM, upgraded
-from exporter.ledger.departed import FLAGS, SavedRecord
+from exporter.ledger.counts import HistogramState, KnownState, LedgerState, Values
+from exporter.ledger.departed import FLAGS, DepartedRecord
 from exporter.model import TERMINAL_PHASES, Phase
 
-# last_seen, counted, started, seen_pending, finished_at, cu_hours, run, absent_since; run is
-# saved as text, the whole milliseconds of its time ("" for none), and read back as seconds
-KnownState = tuple[float, bool, bool, bool, float | None, float | None, float | None, float | None]
 _RUN = re.compile(r"-?[0-9]{1,18}")
 
 
 class SavedStateError(ValueError):
     """Saved state that cannot be used; the message names the field."""
-
-
-@dataclass(frozen=True, slots=True)
-class HistogramState:
-    """Saved buckets, or None when they were saved with another bucket layout."""
-
-    buckets: list[int] | None
-    count: int
-    total: float
-
-
-Values = tuple[str, ...]  # attribution label values; () without attribution
-
-
-@dataclass(frozen=True, slots=True)
-class LedgerState:
-    baselined: bool
-    baseline_time: float | None
-    baseline_until: float | None
-    last_complete: float | None
-    submitted: dict[Values, int]
-    finished: dict[tuple[Phase, str, str, Values], int]
-    duration: dict[tuple[Phase, Values], HistogramState]
-    queue_wait: dict[Values, HistogramState]
-    cu_seconds: dict[tuple[str, Values], float]
-    known: dict[str, list[KnownState]]  # the runs remembered of each id, one or more
-    attribution: tuple[dict[str, list[str]], dict[str, int]] | None = None  # slots, overflow
-    departed_key: bytes | None = None  # None: saved before departed runs were kept apart
-    departed: tuple[SavedRecord, ...] = ()
-    departed_evicted: int = 0
 
 
 def _mapping(value: Any, field: str) -> dict[str, Any]:
@@ -265,7 +235,7 @@ def _int64(value: Any, field: str) -> int:
     return value
 
 
-def _departed_record(value: Any, field: str) -> SavedRecord:
+def _departed_record(value: Any, field: str) -> DepartedRecord:
     """One departed run: digest, run (ms), absent_since, finished_at, cu_hours, flags."""
     record = _list(value, field)
     if len(record) != 6:
@@ -283,7 +253,7 @@ def _departed_record(value: Any, field: str) -> SavedRecord:
     )
 
 
-def _departed_key(value: Any, records: tuple[SavedRecord, ...]) -> bytes | None:
+def _departed_key(value: Any, records: tuple[DepartedRecord, ...]) -> bytes | None:
     if value is None and not records:
         return None
     if not isinstance(value, str) or not re.fullmatch(r"[0-9a-f]{32}", value):

@@ -1,0 +1,44 @@
+"""A ledger's counts as plain typed values: what ``JobLedger.resume`` continues from.
+
+Whoever kept the counts (the state file) reads them back, checks them, and hands them over in
+this form; the ledger takes them as they are.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from exporter.ledger.departed import DepartedRecord
+from exporter.model import Phase
+
+# last_seen, counted, started, seen_pending, finished_at, cu_hours, run, absent_since: the fields
+# of a ``runs.KnownJob`` in their order
+KnownState = tuple[float, bool, bool, bool, float | None, float | None, float | None, float | None]
+Values = tuple[str, ...]  # attribution label values; () without attribution
+
+
+@dataclass(frozen=True, slots=True)
+class HistogramState:
+    """A histogram's buckets, or None when they were kept with another bucket layout."""
+
+    buckets: list[int] | None
+    count: int
+    total: float
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerState:
+    baselined: bool
+    baseline_time: float | None
+    baseline_until: float | None
+    last_complete: float | None
+    submitted: dict[Values, int]
+    finished: dict[tuple[Phase, str, str, Values], int]
+    duration: dict[tuple[Phase, Values], HistogramState]
+    queue_wait: dict[Values, HistogramState]
+    cu_seconds: dict[tuple[str, Values], float]
+    known: dict[str, list[KnownState]]  # the runs remembered of each id, one or more
+    attribution: tuple[dict[str, list[str]], dict[str, int]] | None = None  # slots, overflow
+    departed_key: bytes | None = None  # None: kept before departed runs were kept apart
+    departed: tuple[DepartedRecord, ...] = ()
+    departed_evicted: int = 0
