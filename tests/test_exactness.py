@@ -43,7 +43,7 @@ from pathlib import Path
 import pytest
 
 import exporter.http.transport
-import exporter.store.database
+import exporter.store.opening
 from exporter.app import Exporter
 from exporter.config.parse import parse_config
 from exporter.ledger.runs import RUN_TOLERANCE
@@ -403,7 +403,7 @@ def fast_restarts(monkeypatch: pytest.MonkeyPatch) -> None:
     file is written as always, but not synced to disk (durability is test_state's subject)."""
     shared = functools.lru_cache(maxsize=4)(exporter.http.transport.ssl_context)
     monkeypatch.setattr(exporter.http.transport, "ssl_context", shared)
-    monkeypatch.setattr(exporter.store.database.os, "fsync", lambda fd: None)
+    monkeypatch.setattr(exporter.store.opening.os, "fsync", lambda fd: None)
 
 
 @pytest.mark.slow

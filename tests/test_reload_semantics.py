@@ -22,7 +22,8 @@ from exporter.config.parse import Config, parse_config
 from exporter.ledger.job_ledger import JobLedger
 from exporter.model import status_pairs
 from exporter.simulators.ray import RaySimulator
-from exporter.store.database import StateFile, read_state
+from exporter.store.database import StateFile
+from exporter.store.rows import read_state
 
 from .helpers import eventually, exporter_process, samples, value
 

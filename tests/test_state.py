@@ -20,7 +20,7 @@ from exporter.app import Exporter
 from exporter.config.parse import parse_config
 from exporter.simulators.emr_serverless import EmrServerlessSimulator
 from exporter.simulators.ray import RaySimulator
-from exporter.store.database import read_state
+from exporter.store.rows import read_state
 
 from .helpers import eventually, exporter_process, samples, value
 

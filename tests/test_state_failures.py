@@ -32,7 +32,8 @@ from exporter.app import Exporter
 from exporter.config.parse import parse_config
 from exporter.config.types import ConfigError
 from exporter.simulators.ray import RaySimulator
-from exporter.store.database import StateFile, read_state
+from exporter.store.database import StateFile
+from exporter.store.rows import read_state
 
 from .helpers import eventually, exporter_process, run_cli, samples, value
 

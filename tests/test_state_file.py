@@ -28,7 +28,8 @@ from exporter.ledger.job_ledger import JobLedger
 from exporter.model import Job, Phase, status_pairs
 from exporter.simulators.ray import RaySimulator
 from exporter.store import ledger_form
-from exporter.store.database import StateFile, read_state
+from exporter.store.database import StateFile
+from exporter.store.rows import read_state
 
 from .helpers import ROOT, exporter_process, samples, stop_with_sigterm, value
 

@@ -24,7 +24,7 @@ from exporter.config.parse import parse_listen_address
 from exporter.demo import demo_target_name
 from exporter.polling.sharding import owner
 from exporter.simulators.ray import RaySimulator
-from exporter.store.database import read_state
+from exporter.store.rows import read_state
 
 from ..helpers import (
     ROOT,
