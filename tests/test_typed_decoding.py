@@ -6,6 +6,8 @@ from __future__ import annotations
 import pytest
 
 from exporter.backends import emr_serverless, modelarts_lite
+from exporter.backends.emr_serverless.api import listed_items, whole_number
+from exporter.backends.emr_serverless.ray_jobs import parse_jobs
 from exporter.http.decode import TypedRecord, decode_json
 
 EMR_TYPED = [
@@ -32,10 +34,10 @@ LITE_LENIENT = [
 
 def _emr(payload: object) -> object:
     try:
-        items = emr_serverless._items(payload, "rayJobs", "ListRayJob")
+        items = listed_items(payload, "rayJobs", "ListRayJob")
     except Exception as err:  # the same refusal, whichever the decoder
         return type(err), str(err)
-    return emr_serverless._parse_items(items), emr_serverless._int(payload.get("totalCount"))
+    return parse_jobs(items), whole_number(payload.get("totalCount"))
 
 
 def _lite(payload: object) -> object:

@@ -1,0 +1,143 @@
+"""The configuration of an EMR Serverless Spark target: its workspace, where the API is, the
+Alibaba Cloud keys it signs with (from the config, files, the environment or RRSA) and its
+list filters."""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from exporter.auth import alibaba_credentials
+from exporter.auth.alibaba_credentials import CredentialProvider
+from exporter.config.types import (
+    REGION_ID,
+    Count,
+    Duration,
+    EmptyIfNone,
+    Secret,
+    SecretFile,
+    SignedHttpUrl,
+    Strict,
+    Target,
+    check_environment_credentials,
+    redact_url,
+)
+
+
+class AlibabaCredentials(Strict):
+    """Keys from here (each also as ``*_file``); else ALIBABA_CLOUD_* variables; else RRSA."""
+
+    access_key_id: Secret | None = None
+    access_key_id_file: SecretFile | None = None
+    access_key_secret: Secret | None = None
+    access_key_secret_file: SecretFile | None = None
+    security_token: Secret | None = None
+    security_token_file: SecretFile | None = None
+    sts_endpoint: SignedHttpUrl | None = None
+
+    @model_validator(mode="after")
+    def _pairs(self) -> AlibabaCredentials:
+        for name in ("access_key_id", "access_key_secret", "security_token"):
+            if getattr(self, name) is not None and getattr(self, f"{name}_file") is not None:
+                raise ValueError(f"set {name} or {name}_file, not both")
+        if bool(self.value("access_key_id")) != bool(self.value("access_key_secret")):
+            raise ValueError("access_key_id and access_key_secret go together")
+        return self
+
+    def value(self, name: str) -> str | None:
+        secret = getattr(self, name) or getattr(self, f"{name}_file")
+        return secret.get_secret_value() if secret else None
+
+    def source(self, field: str) -> str:
+        return "file" if getattr(self, f"{field}_file") is not None else "config"
+
+
+class EmrFilters(Strict):
+    name: str | None = None
+    task_biz_id: str | None = None
+
+
+_WORKSPACE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+class EmrServerlessTarget(Target):
+    """Ray jobs and Ray clusters of an EMR Serverless Spark workspace."""
+
+    backend: Literal["emr_serverless"]
+    workspace_id: str
+    region: str | None = None
+    network: Literal["public", "vpc"] = "public"
+    endpoint: SignedHttpUrl | None = None
+    credentials: Annotated[AlibabaCredentials, EmptyIfNone] = AlibabaCredentials()
+    filters: Annotated[EmrFilters, EmptyIfNone] = EmrFilters()
+    requests_per_second: float = Field(default=5.0, gt=0)
+    full_list_interval: Duration = 3600.0
+    max_pages: Count = Field(default=10_000, gt=0)
+
+    @field_validator("region")
+    @classmethod
+    def _check_region(cls, region: str | None) -> str | None:
+        if region is not None and not REGION_ID.fullmatch(region):
+            raise ValueError("must be a region id such as cn-hangzhou")
+        return region
+
+    @field_validator("workspace_id")
+    @classmethod
+    def _check_workspace(cls, workspace: str) -> str:
+        if not _WORKSPACE.fullmatch(workspace):
+            raise ValueError("must be a workspace id such as w-d2d82aa09155")
+        return workspace
+
+    @model_validator(mode="after")
+    def _where(self) -> EmrServerlessTarget:
+        if self.region is None and self.endpoint is None:
+            raise ValueError("set region (or endpoint)")
+        provider = self.credential_provider()
+        if provider is None:
+            raise ValueError(
+                "credentials: none found: set credentials.access_key_id and access_key_secret "
+                "(or their *_file), or ALIBABA_CLOUD_ACCESS_KEY_ID and "
+                "ALIBABA_CLOUD_ACCESS_KEY_SECRET, or RRSA's ALIBABA_CLOUD_ROLE_ARN, "
+                "ALIBABA_CLOUD_OIDC_PROVIDER_ARN and ALIBABA_CLOUD_OIDC_TOKEN_FILE"
+            )
+        if getattr(provider, "source", "").startswith("environment"):
+            check_environment_credentials(
+                "ALIBABA_CLOUD_ACCESS_KEY_ID",
+                "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
+                "ALIBABA_CLOUD_SECURITY_TOKEN",
+            )
+        return self
+
+    def credential_provider(self) -> CredentialProvider | None:
+        """Where this target's keys come from, resolved as the Alibaba SDKs do."""
+        creds = self.credentials
+        return alibaba_credentials.resolve(
+            creds.value("access_key_id"),
+            creds.value("access_key_secret"),
+            creds.value("security_token"),
+            creds.sts_endpoint,
+            os.environ,
+        )
+
+    def base_url(self) -> str:
+        if self.endpoint:
+            return self.endpoint
+        host = "emr-serverless-spark-vpc" if self.network == "vpc" else "emr-serverless-spark"
+        return f"https://{host}.{self.region}.aliyuncs.com"
+
+    def endpoint_text(self) -> str:
+        return f"{redact_url(self.base_url())} workspace={self.workspace_id}"
+
+    def identity(self) -> dict[str, object]:
+        return {
+            "endpoint": redact_url(self.base_url()),
+            "workspace": self.workspace_id,
+            "filters": self.filters.model_dump(),
+        }
+
+    def auth_text(self) -> str:
+        provider = self.credential_provider()
+        return f"ACS3 access key ({getattr(provider, 'source', 'unknown')})"
