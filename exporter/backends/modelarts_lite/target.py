@@ -1,0 +1,155 @@
+"""The configuration of a ModelArts Lite target: its project, where the API is, the Huawei
+Cloud credentials it authenticates with (AK/SK, an IAM token, their files or the
+HUAWEICLOUD_SDK_* variables) and its list filters."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from exporter.auth.sdk_hmac import HuaweiKey
+from exporter.config.types import (
+    REGION_ID,
+    Count,
+    Duration,
+    EmptyIfNone,
+    Secret,
+    SecretFile,
+    SignedHttpUrl,
+    Strict,
+    Target,
+    TokenFilePath,
+    check_environment_credentials,
+    redact_url,
+)
+
+
+class HuaweiCredentials(Strict):
+    """AK/SK (each also as ``*_file``) or an IAM token; else HUAWEICLOUD_SDK_* variables."""
+
+    access_key: Secret | None = None
+    access_key_file: SecretFile | None = None
+    secret_key: Secret | None = None
+    secret_key_file: SecretFile | None = None
+    security_token: Secret | None = None
+    security_token_file: SecretFile | None = None
+    auth_token: Secret | None = None
+    auth_token_file: TokenFilePath | None = None  # re-read when it changes
+
+    @model_validator(mode="after")
+    def _pairs(self) -> HuaweiCredentials:
+        for name in ("access_key", "secret_key", "security_token"):
+            if getattr(self, name) is not None and getattr(self, f"{name}_file") is not None:
+                raise ValueError(f"set {name} or {name}_file, not both")
+        if self.auth_token is not None and self.auth_token_file is not None:
+            raise ValueError("set auth_token or auth_token_file, not both")
+        if bool(self.value("access_key")) != bool(self.value("secret_key")):
+            raise ValueError("access_key and secret_key go together")
+        return self
+
+    def value(self, name: str) -> str | None:
+        secret = getattr(self, name) or getattr(self, f"{name}_file", None)
+        return secret.get_secret_value() if secret else None
+
+
+class ModelArtsFilters(Strict):
+    id: str | None = None
+    name: str | None = None
+    type: str | None = None
+    status: str | None = None
+    visible: bool | None = None
+
+
+_PROJECT = re.compile(r"[A-Za-z0-9-]{1,64}")
+
+
+class ModelArtsLiteTarget(Target):
+    """The job list of Huawei Cloud ModelArts Lite Servers in one project."""
+
+    backend: Literal["modelarts_lite"]
+    project_id: str | None = None
+    region: str | None = None
+    endpoint: SignedHttpUrl | None = None
+    credentials: Annotated[HuaweiCredentials, EmptyIfNone] = HuaweiCredentials()
+    filters: Annotated[ModelArtsFilters, EmptyIfNone] = ModelArtsFilters()
+    requests_per_second: float = Field(default=5.0, gt=0)
+    full_list_interval: Duration = 600.0
+    job_type_cap: Count = Field(default=30, gt=0)
+    resources: tuple[Literal["jobs"], ...] = ("jobs",)
+
+    @field_validator("region")
+    @classmethod
+    def _check_region(cls, region: str | None) -> str | None:
+        if region is not None and not REGION_ID.fullmatch(region):
+            raise ValueError("must be a region id such as cn-north-4")
+        return region
+
+    @model_validator(mode="after")
+    def _complete(self) -> ModelArtsLiteTarget:
+        if self.region is None and self.endpoint is None:
+            raise ValueError("set region (or endpoint)")
+        project = self.project()
+        if not project:
+            raise ValueError("project_id: required (or set HUAWEICLOUD_SDK_PROJECT_ID)")
+        if not _PROJECT.fullmatch(project):
+            raise ValueError("project_id: must be 1-64 letters, digits or hyphens")
+        found = self.auth()
+        if found is None:
+            raise ValueError(
+                "credentials: none found: set credentials.access_key and secret_key (or their "
+                "*_file), or credentials.auth_token (or auth_token_file), or "
+                "HUAWEICLOUD_SDK_AK and HUAWEICLOUD_SDK_SK"
+            )
+        if found[0].endswith("(environment)"):
+            check_environment_credentials(
+                "HUAWEICLOUD_SDK_AK", "HUAWEICLOUD_SDK_SK", "HUAWEICLOUD_SDK_SECURITY_TOKEN"
+            )
+        return self
+
+    def project(self) -> str:
+        return self.project_id or os.environ.get("HUAWEICLOUD_SDK_PROJECT_ID", "")
+
+    def base_url(self) -> str:
+        if self.endpoint:
+            return self.endpoint
+        domain = "myhuaweicloud.cn" if self.region == "ap-southeast-1" else "myhuaweicloud.com"
+        return f"https://modelarts.{self.region}.{domain}"
+
+    def auth(self) -> tuple[str, HuaweiKey | str | Path] | None:
+        """(how, key, token or token file) as found first: config keys, config token, the
+        HUAWEICLOUD_SDK_* variables; None when there is nothing."""
+        creds = self.credentials
+        if creds.value("access_key") and creds.value("secret_key"):
+            key = HuaweiKey(
+                creds.value("access_key"), creds.value("secret_key"), creds.value("security_token")
+            )
+            return "AK/SK signature (config)", key
+        if creds.auth_token is not None:
+            return "IAM token (config)", creds.auth_token.get_secret_value()
+        if creds.auth_token_file is not None:
+            return "IAM token (file)", creds.auth_token_file
+        ak, sk = os.environ.get("HUAWEICLOUD_SDK_AK"), os.environ.get("HUAWEICLOUD_SDK_SK")
+        if ak and sk:
+            token = os.environ.get("HUAWEICLOUD_SDK_SECURITY_TOKEN") or None
+            return "AK/SK signature (environment)", HuaweiKey(ak, sk, token)
+        return None
+
+    def endpoint_text(self) -> str:
+        return f"{redact_url(self.base_url())} project={self.project()}"
+
+    def identity(self) -> dict[str, object]:
+        return {
+            "endpoint": redact_url(self.base_url()),
+            "project": self.project(),
+            "filters": self.filters.model_dump(),
+        }
+
+    def auth_text(self) -> str:
+        found = self.auth()
+        if found and isinstance(found[1], Path):
+            return f"{found[0]} {found[1]}"
+        return found[0] if found else "none"
