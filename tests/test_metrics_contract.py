@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
-from exporter.exposition import families
-from exporter.exposition.families import FAMILIES, RUNTIME_FAMILIES, Family
+from exporter.exposition.families import FAMILIES, RUNTIME_FAMILIES
+from exporter.exposition.family import Family, index_families
 
 from .helpers import ROOT
 from .stable_metrics import CONTRACT, declared_contract, render
@@ -48,14 +48,14 @@ def test_the_contract_file_matches_the_declarations() -> None:
 )
 def test_a_declaration_that_breaks_the_rules_is_refused(declaration: Family, problem: str) -> None:
     with pytest.raises(ValueError, match=re.escape(problem)):
-        families._index([*FAMILIES.values(), declaration])
+        index_families([*FAMILIES.values(), declaration])
 
 
 def test_a_deprecated_family_says_what_replaces_it() -> None:
     old = Family(
         "jobfleet_old_total", "counter", "Old.", stability="deprecated", replaced_by="jobfleet_jobs"
     )
-    families._index([*FAMILIES.values(), old])
+    index_families([*FAMILIES.values(), old])
     assert old.header().startswith(b"# HELP jobfleet_old_total Old. Deprecated: use jobfleet_jobs.")
     assert b"Deprecated: use jobfleet_jobs." in old.openmetrics_header()
 
