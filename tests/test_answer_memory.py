@@ -248,6 +248,29 @@ def test_an_answer_only_the_generic_reader_takes_costs_at_most_4x_the_cap(kind: 
             assert "{" not in message and ID_KEY[kind] not in message  # no content of it
 
 
+NESTING = {"ray": ("metadata", "owner"), "emr_serverless": ("name",), "modelarts_lite": ("name",)}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_large_value_nested_where_a_field_is_read_costs_at_most_4x_the_cap(kind: str) -> None:
+    """One item among good ones holds an array of numbers filling the answer where the
+    exporter reads a name (Ray: a metadata value): the typed reader refuses it, and reading
+    it generically would pass 4 times the cap, so the poll fails before it is built."""
+    good, count = answer(kind, 64 * 1024, "real")
+    numbers = ",".join(str(1000 + n % 9000) for n in range((CAP - len(good)) // 5 - 100))
+    *path, field = NESTING[kind]
+    opening = "".join(f'"{key}":{{' for key in path)
+    item = f'{{"{ID_KEY[kind]}":"nested",{opening}"{field}":[{numbers}]{"}" * len(path)}}}'
+    head = {"ray": b"[", "emr_serverless": b'{"rayJobs":['}.get(kind, b'{"data":[')
+    body = good.replace(head, head + item.encode() + b",", 1)
+    assert CAP * 0.95 < len(body) <= CAP
+    result = measured(kind, body, count + 1)
+    assert result["increase"] <= MAX_RATIO * CAP
+    reason, message = result["error"]
+    assert reason == "too_large" and "to read generically" in message, message
+
+
 @pytest.mark.parametrize(
     "shape",
     [

@@ -31,7 +31,7 @@ from exporter.config.types import (
 )
 from exporter.errors import NotFound, PollError
 from exporter.http.client import ApiClient
-from exporter.http.decode import TypedRecord, typed_decoder
+from exporter.http.decode import Scalar, TypedRecord, typed_decoder
 from exporter.http.scrub import Scrubber, model_secrets
 from exporter.ledger.attribution import SourceFields, first_word, source_key
 from exporter.model import Cluster, ClusterGroup, Job, Phase, status_pairs
@@ -79,18 +79,19 @@ def _error_labels(error_type: str) -> tuple[tuple[str, str], ...]:
 
 class RayJobItem(TypedRecord):
     """The fields of a job list item that ``parse_job`` reads (the other keys, most of an
-    item's bytes, are skipped unread); an answer that does not fit (``metadata`` not an
-    object, an item not an object) is decoded generically."""
+    item's bytes, are skipped unread); an item that does not fit (an object or an array where
+    a field is read, ``metadata`` not an object of such values, an item not an object) is
+    decoded generically."""
 
-    submission_id: Any = None
-    job_id: Any = None
-    status: Any = None
-    type: Any = None
-    start_time: Any = None
-    end_time: Any = None
-    error_type: Any = None
-    metadata: dict[str, Any] | None = None
-    entrypoint: Any = None
+    submission_id: Scalar = None
+    job_id: Scalar = None
+    status: Scalar = None
+    type: Scalar = None
+    start_time: Scalar = None
+    end_time: Scalar = None
+    error_type: Scalar = None
+    metadata: dict[str, Scalar] | None = None
+    entrypoint: Scalar = None
 
 
 decode_job_list = typed_decoder(list[RayJobItem])

@@ -249,6 +249,12 @@ def _brackets(text: str, start: int, end: int) -> str:
     return _STRING.sub("", text[start:end]).translate(_BRACKETS_ONLY)
 
 
+# What a typed record's field holds: a value no larger than its text. A nested object or array
+# where a field is read makes the typed reader refuse the item, which is then read generically,
+# its cost estimated first (``items.check_generic_read``), instead of being built unbounded here.
+Scalar = str | int | float | bool | None
+
+
 class TypedRecord(msgspec.Struct, gc=False):
     """A record read straight from an answer: its fields are the keys a parser reads, typed as
     loosely as their quirks need (keys it does not read are skipped unread). It reads like a

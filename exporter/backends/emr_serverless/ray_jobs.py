@@ -9,7 +9,7 @@ import functools
 from typing import Any
 
 from exporter.backends.fields import number, parse_epoch, read_items, text, word
-from exporter.http.decode import TypedRecord, typed_decoder
+from exporter.http.decode import Scalar, TypedRecord, typed_decoder
 from exporter.ledger.attribution import SourceFields
 from exporter.model import Job, Phase
 
@@ -44,23 +44,23 @@ def _job_labels(queue: str, cluster_state: str) -> tuple[tuple[str, str], ...]:
 class EmrJobItem(TypedRecord):
     """The fields of a ``rayJobs`` element that ``parse_job`` reads."""
 
-    submissionId: Any = None
-    status: Any = None
-    resourceQueue: Any = None
-    cuHours: Any = None
-    name: Any = None
-    submitTime: Any = None
-    startTime: Any = None
-    endTime: Any = None
-    clusterState: Any = None
-    creatorName: Any = None
+    submissionId: Scalar = None
+    status: Scalar = None
+    resourceQueue: Scalar = None
+    cuHours: Scalar = None
+    name: Scalar = None
+    submitTime: Scalar = None
+    startTime: Scalar = None
+    endTime: Scalar = None
+    clusterState: Scalar = None
+    creatorName: Scalar = None
 
 
 class EmrJobPage(TypedRecord):
     """A ListRayJob answer, read straight into records (``decode.typed_decoder``)."""
 
     rayJobs: list[EmrJobItem] | None = None
-    totalCount: Any = None
+    totalCount: Scalar = None
 
 
 decode_job_page = typed_decoder(EmrJobPage)

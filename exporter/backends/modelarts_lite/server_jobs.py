@@ -9,7 +9,7 @@ from typing import Any
 
 from exporter.backends.fields import number, parse_epoch, read_items, text, word
 from exporter.errors import PollError
-from exporter.http.decode import TypedRecord, typed_decoder
+from exporter.http.decode import Scalar, TypedRecord, typed_decoder
 from exporter.ledger.attribution import SourceFields
 from exporter.model import Job, Phase
 
@@ -39,21 +39,21 @@ def phase_of(status: str, abnormal_nodes: int | None) -> Phase:
 class LiteJobItem(TypedRecord):
     """The fields of a ``data`` element that ``parse_job`` reads."""
 
-    id: Any = None
-    status: Any = None
-    abnormal_count: Any = None
-    update_at: Any = None
-    name: Any = None
-    type: Any = None
-    create_at: Any = None
+    id: Scalar = None
+    status: Scalar = None
+    abnormal_count: Scalar = None
+    update_at: Scalar = None
+    name: Scalar = None
+    type: Scalar = None
+    create_at: Scalar = None
 
 
 class LiteJobPage(TypedRecord):
     """A ListDevServerJobs answer, read straight into records (``decode.typed_decoder``)."""
 
     data: list[LiteJobItem] | None = None
-    pages: Any = None
-    total: Any = None
+    pages: Scalar = None
+    total: Scalar = None
 
 
 decode_job_page = typed_decoder(LiteJobPage)
