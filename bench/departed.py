@@ -19,7 +19,8 @@ from pathlib import Path
 from exporter.backends.ray import STATUSES
 from exporter.ledger.job_ledger import JobLedger, KnownJob
 from exporter.model import Job, status_pairs
-from exporter.store.database import SCHEMA
+from exporter.store.ledger_form import saved_runs
+from exporter.store.schema import SCHEMA
 
 from .common import table
 
@@ -92,7 +93,7 @@ def run(count: int = 100_000) -> str:
     old_file = _file_bytes(
         lambda db: db.executemany(
             "INSERT INTO known VALUES ('target', ?, ?)",
-            ((key, json.dumps(known.entry())) for key, known in previous.items()),
+            ((key, json.dumps(saved_runs(known))) for key, known in previous.items()),
         )
     )
     rows = [
