@@ -1,3 +1,4 @@
-"""The loop: a target's poller (poll, save, publish), its health, the schedule, sharding
-and giving freed heap back.
+"""The loop: a target's poller (fetch, apply, save, publish), the resource kinds it polls
+(``resources``: how each is fetched, applied and rendered), the wait after throttling
+(``backoff``), its health, the schedule, sharding and giving freed heap back.
 """

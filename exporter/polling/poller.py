@@ -11,26 +11,27 @@ from collections.abc import Callable
 from exporter.backends import create_backend, registry
 from exporter.config.types import Target
 from exporter.errors import PollError
-from exporter.exposition.renderers.clusters import render_clusters
-from exporter.exposition.renderers.health import render_api, render_health, render_saves
-from exporter.exposition.renderers.jobs import JobLines, render_jobs
+from exporter.exposition.renderers.health import render_api, render_health
+from exporter.exposition.renderers.jobs import JobLines
 from exporter.exposition.store import API_PART, Block, BlockKey, Encoded, Exposition
 from exporter.ledger.attribution import Slots
 from exporter.ledger.job_ledger import JobLedger
-from exporter.model import Cluster
+from exporter.polling.backoff import Backoff
 from exporter.polling.health import ApiStats, ResourceHealth, ResourceStatus, SaveHealth
 from exporter.polling.heap import LARGE_LISTING, release_free_heap
+from exporter.polling.resources import RESOURCE_KINDS
 from exporter.store import ledger_form
 from exporter.store.database import StateFile
 from exporter.store.identity import fingerprint
 
 log = logging.getLogger(__name__)
 
-THROTTLE_BACKOFF_MAX = 600.0
-
 
 class TargetPoller:
-    """Owns a target's backend client and state; ``poll(resource)`` is called by the scheduler.
+    """Owns a target's backend client and state; ``poll(resource)`` is called by the scheduler:
+    it fetches the resource, applies the listing and publishes what it renders, as the
+    resource's kind (``resources.RESOURCE_KINDS``) says, and waits after throttling as its
+    ``Backoff`` says.
 
     Polls of different resources may run at once; one resource is never polled concurrently.
     ``clock`` is the wall clock of what is counted; ``monotonic`` says when a backoff after
@@ -70,15 +71,22 @@ class TargetPoller:
                 self.ledger = self._new_ledger()
             else:
                 self.backend.resume(self.ledger.unfinished())
-        self._job_lines = JobLines()  # per-job series kept between publishes
-        self._jobs_published: Encoded | None = None  # the job series as last saved
+        self.job_lines = JobLines()  # per-job series kept between publishes
+        self.jobs_published: Encoded | None = None  # the job series as last saved
         self.saves = SaveHealth() if state is not None else None
-        self.clusters: list[Cluster] | None = None
+        self.snapshots: dict[str, list] = {}  # the last listing of each kind not counted
+        self.kinds = {resource: RESOURCE_KINDS[resource] for resource in target.resources}
         self.health = {resource: ResourceHealth() for resource in target.resources}
-        self._not_before = dict.fromkeys(target.resources, 0.0)
-        self._throttle_streak = dict.fromkeys(target.resources, 0)
-        self._retry_capped = False  # logged once
-        self._base = (("target", target.name), ("backend", target.backend))
+        self.backoffs = {
+            resource: Backoff(
+                f"target {target.name} {resource}",
+                target.poll_interval,
+                target.max_retry_after,
+                lambda: self.monotonic(),  # read at each use: tests replace the clock
+            )
+            for resource in target.resources
+        }
+        self.base = (("target", target.name), ("backend", target.backend))
         self._lock = threading.Lock()
         self._api_lock = threading.Lock()
         exposition.claim(target.name, self, keep=(*target.resources, API_PART))
@@ -99,31 +107,22 @@ class TargetPoller:
 
     def poll(self, resource: str) -> bool:
         """Poll one resource now; True on success. Never raises."""
-        if self.monotonic() < self._not_before[resource]:
+        if self.backoffs[resource].waiting():
             log.debug("target %s %s: backing off after throttling", self.target.name, resource)
             return False
-        health = self.health[resource]
+        kind, health = self.kinds[resource], self.health[resource]
         started, began = time.monotonic(), self.clock()
         deadline = started + self.target.timeout
         large = False
         try:
-            listing = (
-                self.backend.list_jobs(deadline)
-                if resource == "jobs"
-                else self.backend.list_clusters(deadline)
-            )
+            listing = kind.fetch(self.backend, deadline)
             now = self.clock()
             large = len(listing.items) >= LARGE_LISTING
             with self._lock:
                 if self.retired:
                     log.debug("target %s %s: retired during a poll", self.target.name, resource)
-                elif resource == "jobs":
-                    evicted = self.ledger.evicted
-                    self.ledger.apply(listing.items, now, listing.as_of, listing.complete, began)
-                    self._note_evicted(self.ledger.evicted - evicted)
-                    self._save(now)
                 else:
-                    self.clusters = listing.items
+                    kind.apply(self, listing, now, began)
         except PollError as err:
             self._failed(resource, err.reason, str(err), err.retry_after)
         except Exception as err:  # a bug or an unforeseen answer must not stop polling
@@ -149,7 +148,7 @@ class TargetPoller:
             release_free_heap()
         return health.up
 
-    def _note_evicted(self, evicted: int) -> None:
+    def note_evicted(self, evicted: int) -> None:
         if evicted:
             log.warning(
                 "target %s jobs: %d departed jobs forgotten early: max_departed_jobs (%d) are"
@@ -159,7 +158,7 @@ class TargetPoller:
                 self.target.max_departed_jobs,
             )
 
-    def _save(self, now: float) -> None:
+    def save(self, now: float) -> None:
         """Persist what was counted before it is published: after a crash, a restart goes on
         from counts at least as high as any that was scraped.
 
@@ -193,7 +192,7 @@ class TargetPoller:
         health.up, health.incomplete = True, not complete
         health.skipped_items += skipped
         health.last_success, health.last_error, health.last_reason = now, "", ""
-        self._throttle_streak[resource] = 0
+        self.backoffs[resource].succeeded()
 
     def _failed(self, resource: str, reason: str, message: str, retry_after: float | None) -> None:
         message = self.backend.scrub(message)  # backend text: secrets masked, length bounded
@@ -205,52 +204,20 @@ class TargetPoller:
         health.up, health.last_error, health.last_reason = False, message, reason
         health.errors[reason] = health.errors.get(reason, 0) + 1
         if reason == "throttled":
-            streak = self._throttle_streak[resource] = self._throttle_streak[resource] + 1
-            wait = (
-                self._capped_retry_after(resource, retry_after)
-                if retry_after is not None
-                else min(THROTTLE_BACKOFF_MAX, self.target.poll_interval * 2**streak)
-            )
-            self._not_before[resource] = self.monotonic() + wait
-
-    def _capped_retry_after(self, resource: str, retry_after: float) -> float:
-        """A server-given wait, at most ``max_retry_after``: a huge one must not stop polling."""
-        cap = self.target.max_retry_after
-        if retry_after <= cap:
-            return retry_after
-        if not self._retry_capped:
-            self._retry_capped = True
-            log.warning(
-                "target %s %s: server asked to wait %.0fs; waiting max_retry_after (%.0fs)",
-                self.target.name,
-                resource,
-                min(retry_after, 1e12),
-                cap,
-            )
-        return cap
+            self.backoffs[resource].throttled(retry_after)
 
     def publish(self, resource: str) -> None:
-        block = Block(self._base)
+        block = Block(self.base)
         render_health(block, resource, self.health[resource])
         with self._lock:
-            if resource == "jobs":
-                if self.saves is not None:
-                    render_saves(block, self.saves)
-                if self.ledger.baselined and (self.saves is None or not self.saves.pending):
-                    jobs = Block(self._base)
-                    render_jobs(
-                        jobs, self.ledger.view(), self.target.per_job_series, self._job_lines
-                    )
-                    self._jobs_published = jobs.encode()
-            elif resource == "clusters" and self.clusters is not None:
-                render_clusters(block, self.clusters, self.declaration.cluster_states)
+            rendered_apart = self.kinds[resource].render(self, block)
         encoded = block.encode()
-        if resource == "jobs" and self._jobs_published is not None:
-            encoded = encoded.merged(self._jobs_published)
+        if rendered_apart is not None:
+            encoded = encoded.merged(rendered_apart)
         # The request counters are shared by the target's resources, polled in parallel: render
         # and store them under one lock, or a slower poll could store an older snapshot last.
         with self._api_lock:
-            api = Block(self._base)
+            api = Block(self.base)
             render_api(api, self.stats)
             name = self.target.name
             self.exposition.update(
