@@ -19,7 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.exposition.store import OPENMETRICS
+from exporter.exposition.text import OPENMETRICS
 from exporter.simulators.ray import RaySimulator
 from exporter.web.negotiation import OPENMETRICS_1_0_0
 from exporter.web.server import MetricsServer

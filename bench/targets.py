@@ -24,7 +24,8 @@ from typing import Any
 import httpx
 import yaml
 
-from exporter.exposition.store import Block, BlockKey, Exposition
+from exporter.exposition.block import Block
+from exporter.exposition.store import BlockKey, Exposition
 from exporter.simulators.ray import RaySimulator
 
 from .common import ROOT, table

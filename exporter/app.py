@@ -14,7 +14,9 @@ from exporter import __revision__, __version__
 from exporter.backends import check_backends
 from exporter.config.parse import Config
 from exporter.config.types import ConfigError, Target
-from exporter.exposition.store import PROCESS_BLOCK, Block, Exposition
+from exporter.exposition import families
+from exporter.exposition.block import Block
+from exporter.exposition.store import PROCESS_BLOCK, Exposition
 from exporter.polling.health import StatusSnapshot
 from exporter.polling.poller import TargetPoller
 from exporter.polling.scheduler import PollScheduler, first_poll
@@ -34,11 +36,13 @@ def process_block(reload_ok: bool, loaded_at: float, shard: Shard) -> dict[str, 
         ("revision", __revision__),
         ("python_version", platform.python_version()),
     )
-    block.add("jobfleet_build_info", 1, labels)
-    block.add("jobfleet_shard_ordinal", shard.ordinal)
-    block.add("jobfleet_total_shards", shard.total)
-    block.add("jobfleet_config_last_reload_successful", int(reload_ok))
-    block.add("jobfleet_config_last_reload_success_timestamp_seconds", loaded_at)
+    block.add(families.BUILD_INFO, 1, labels)
+    block.add(families.SHARD_ORDINAL, shard.ordinal)
+    block.add(families.TOTAL_SHARDS, shard.total)
+    block.add(families.CONFIG_LAST_RELOAD_SUCCESSFUL, int(reload_ok))
+    block.add(families.CONFIG_LAST_RELOAD_SUCCESS_TIMESTAMP_SECONDS, loaded_at)
+    for problem in block.refused:  # a bug: no target's counter to count it in
+        log.error("series left out: %s", problem)
     return block.encode()
 
 
@@ -67,6 +71,7 @@ class Exporter:
         self.config = config
         self.load_config = load_config
         self.exposition = Exposition()
+        self.exposition.select(config.metrics.shown())
         self._reload_lock = threading.Lock()
         self._scheduler: PollScheduler | None = None
         self._publish_process_block(ok=True)
@@ -184,6 +189,7 @@ class Exporter:
                 self._scheduler.add(added[target.name], first)
         self.pollers = [unchanged.get(t.name) or added[t.name] for t in config.targets]
         self.config = config
+        self.exposition.select(config.metrics.shown())
         self.state.forget(target.name for target in config.targets)
         for poller in retired:
             poller.close()

@@ -13,11 +13,13 @@ import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from exporter import __revision__, __version__
 from exporter.app import Exporter
 from exporter.backends import check_backends
 from exporter.config.parse import Config, load_config, parse_listen_address
-from exporter.config.types import AttributionSettings, ConfigError
+from exporter.config.types import AttributionSettings, ConfigError, MetricsSelection
 from exporter.http.tls import TlsSettings
 from exporter.logs import LEVELS, setup_logging
 from exporter.polling.sharding import shard_from
@@ -37,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--config.file", dest="config_file", default="config.yaml", help="YAML configuration file"
     )
     _web_flags(parser)
+    _metric_flags(parser)
     _run_flags(parser)
     return parser
 
@@ -68,6 +71,37 @@ def _web_flags(parser: argparse.ArgumentParser) -> None:
         default=512,
         help="concurrent HTTP connections; more wait until one closes (default 512)",
     )
+
+
+def _metric_flags(parser: argparse.ArgumentParser) -> None:
+    """Which families a scrape shows; over the configuration's ``metrics`` section."""
+    for which in ("allowlist", "denylist"):
+        parser.add_argument(
+            f"--metric-{which}",
+            dest=f"metric_{which}",
+            default=None,
+            metavar="PATTERNS",
+            help=f"comma-separated regular expressions of family names to "
+            f"{'show only' if which == 'allowlist' else 'leave out'} (health families stay)",
+        )
+
+
+def _with_metric_flags(config: Config, args: argparse.Namespace) -> Config:
+    """``config`` with the families the flags select, when either is given."""
+    if args.metric_allowlist is None and args.metric_denylist is None:
+        return config
+    patterns = {
+        which: [p for p in (getattr(args, f"metric_{which}") or "").split(",") if p]
+        for which in ("allowlist", "denylist")
+    }
+    try:
+        selection = MetricsSelection(**patterns)
+    except ValidationError as err:
+        flags = "--metric-allowlist/--metric-denylist"
+        raise ConfigError(
+            [f"{flags}: {e['msg'].removeprefix('Value error, ')}" for e in err.errors()]
+        ) from None
+    return config.model_copy(update={"metrics": selection})
 
 
 def _run_flags(parser: argparse.ArgumentParser) -> None:
@@ -141,6 +175,11 @@ def describe(config: Config) -> str:
             + _tls_text(target.tls_settings())
             + _attribution_text(target.attribution)
         )
+    shown = config.metrics.shown()
+    if shown is not None:
+        chosen = "allowlist" if config.metrics.allowlist else "denylist"
+        patterns = ",".join(getattr(config.metrics, chosen))
+        lines.append(f"metrics: {chosen}={patterns} ({len(shown)} families shown)")
     return "\n".join(lines)
 
 
@@ -169,7 +208,7 @@ def _config(args: argparse.Namespace) -> Iterator[Config]:
         with demo_environment() as config:
             yield config
     else:
-        yield load_config(args.config_file)
+        yield _with_metric_flags(load_config(args.config_file), args)
 
 
 def _install_signal_handlers(stop: threading.Event, reload: threading.Event) -> None:
@@ -222,7 +261,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             except ValueError as err:
                 print(f"sharding: {err}", file=sys.stderr)
                 return 2
-            reloader = None if args.demo else lambda: load_config(args.config_file)
+            reloader = (
+                None
+                if args.demo
+                else lambda: _with_metric_flags(load_config(args.config_file), args)
+            )
             if args.once:
                 exporter = Exporter(config, reloader, shard)
                 ok = exporter.poll_all_once()

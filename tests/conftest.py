@@ -1,4 +1,9 @@
+import os
 from collections.abc import Iterator
+
+# A sample that breaks the metrics contract raises where it is written (exposition.contract),
+# here and in the processes the tests start with this environment.
+os.environ["JOBFLEET_STRICT_METRICS"] = "1"
 
 import pytest
 

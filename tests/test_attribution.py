@@ -20,7 +20,7 @@ import yaml
 from exporter.app import Exporter
 from exporter.backends import ray, registry
 from exporter.config.parse import Config, ConfigError, parse_config
-from exporter.exposition.store import storable
+from exporter.exposition.text import storable
 from exporter.ledger import attribution as attribution_module
 from exporter.ledger.attribution import RESERVED_LABELS, Slots
 from exporter.ledger.job_ledger import JobLedger

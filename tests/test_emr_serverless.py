@@ -19,9 +19,9 @@ from exporter.backends.emr_serverless import (
     parse_memory,
 )
 from exporter.config.parse import parse_config
+from exporter.exposition.block import Block
 from exporter.exposition.renderers.clusters import render_clusters
 from exporter.exposition.renderers.jobs import render_jobs
-from exporter.exposition.store import Block
 from exporter.ledger.job_ledger import JobLedger
 from exporter.model import Phase
 from exporter.simulators.emr_serverless import EmrServerlessSimulator

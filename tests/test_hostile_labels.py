@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from exporter.app import Exporter
 from exporter.config.parse import parse_config
-from exporter.exposition.store import MAX_LABEL_VALUE_LENGTH
+from exporter.exposition.text import MAX_LABEL_VALUE_LENGTH
 from exporter.simulators.emr_serverless import EmrServerlessSimulator
 from exporter.simulators.ray import RaySimulator
 

@@ -21,14 +21,13 @@ import re
 import pytest
 
 from exporter.backends import ray
-from exporter.exposition import store as render
+from exporter.exposition import text as render
+from exporter.exposition.block import Block
 from exporter.exposition.renderers.jobs import render_jobs
-from exporter.exposition.store import (
+from exporter.exposition.store import BlockKey, Exposition
+from exporter.exposition.text import (
     MAX_EXEMPLAR_JOB_ID_LENGTH,
     MAX_LABEL_VALUE_LENGTH,
-    Block,
-    BlockKey,
-    Exposition,
     escape,
     storable,
 )

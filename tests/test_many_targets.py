@@ -15,7 +15,9 @@ import pytest
 
 from exporter.app import Exporter
 from exporter.config.parse import parse_config
-from exporter.exposition.store import Block, BlockKey, Exposition
+from exporter.exposition import families
+from exporter.exposition.block import Block
+from exporter.exposition.store import BlockKey, Exposition
 from exporter.polling.scheduler import SPREAD, first_poll
 from exporter.simulators.ray import RaySimulator
 
@@ -100,7 +102,7 @@ def test_publishing_costs_the_block_not_the_exposition() -> None:
     exposition = Exposition()
     for n in range(2_000):
         block = Block((("target", f"t{n}"), ("backend", "ray")))
-        block.add("jobfleet_target_up", 1, (("resource", "jobs"),))
+        block.add(families.TARGET_UP, 1, (("resource", "jobs"),))
         exposition.update({BlockKey(f"t{n}", "jobs"): block.encode()})
         assert not exposition._bodies  # nothing joined per publish
     body = exposition.body()

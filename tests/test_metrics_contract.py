@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
-from exporter.exposition.families import FAMILIES, RUNTIME_FAMILIES
+from exporter.exposition.declared import DECLARED
+from exporter.exposition.families import FAMILIES
 from exporter.exposition.family import Family, index_families
 
 from .helpers import ROOT
@@ -58,6 +59,39 @@ def test_a_deprecated_family_says_what_replaces_it() -> None:
     index_families([*FAMILIES.values(), old])
     assert old.header().startswith(b"# HELP jobfleet_old_total Old. Deprecated: use jobfleet_jobs.")
     assert b"Deprecated: use jobfleet_jobs." in old.openmetrics_header()
+
+
+def test_a_deprecated_family_is_emitted_beside_its_replacement(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """For the minor version a rename takes: the old name, its help saying what replaces it,
+    with the new family's samples (only names change, never a label value)."""
+    from exporter.exposition import families as declared
+    from exporter.exposition import store
+    from exporter.exposition.block import Block
+
+    old = Family(
+        "jobfleet_jobs_tracked",
+        "gauge",
+        "Jobs currently tracked.",
+        declared.JOBS.labels,
+        attribution=True,
+        stability="deprecated",
+        replaced_by="jobfleet_jobs",
+    )
+    monkeypatch.setattr(store, "FAMILIES", index_families([*FAMILIES.values(), old]))
+    block = Block((("target", "jobfleet_jobs"), ("backend", "ray")))
+    block.add(declared.JOBS, 3, (("phase", "running"), ("status", "RUNNING")))
+    exposition = store.Exposition()
+    exposition.update({store.BlockKey("t", "jobs"): block.encode()})
+    body = exposition.body()
+    labels = b'{target="jobfleet_jobs",backend="ray",phase="running",status="RUNNING"} 3\n'
+    assert b"\njobfleet_jobs" + labels in body
+    assert b"\njobfleet_jobs_tracked" + labels in body
+    assert (
+        b"# HELP jobfleet_jobs_tracked Jobs currently tracked. Deprecated: use jobfleet_jobs.\n"
+        in body
+    )
 
 
 # --- docs/metrics.md --------------------------------------------------------------------------
@@ -113,9 +147,6 @@ def expressions() -> list[tuple[str, str]]:
     return found
 
 
-DECLARED = {**FAMILIES, **RUNTIME_FAMILIES}
-
-
 def _family(series: str) -> Family | None:
     if series in DECLARED:
         return DECLARED[series]
@@ -143,3 +174,104 @@ def test_dashboards_and_rules_use_only_declared_families_and_labels() -> None:
             labels = {label for label in labels if not label.startswith("$")}
             if named:
                 assert labels <= named, f"{where}: no family here has {labels - named}"
+
+
+# --- what the exporter emits ------------------------------------------------------------------
+
+
+def test_a_sample_that_breaks_the_contract_raises_under_test() -> None:
+    """Strict under test (conftest sets JOBFLEET_STRICT_METRICS): the bug fails where it is."""
+    from exporter.exposition import families as declared
+    from exporter.exposition.block import Block
+    from exporter.exposition.contract import STRICT, ContractViolation
+
+    assert STRICT
+    block = Block((("target", "t"), ("backend", "ray")))
+    typo = Family("jobfleet_jobs_typo", "gauge", "Not declared.", ("target", "backend"))
+    with pytest.raises(ContractViolation, match="jobfleet_jobs_typo is not a declared family"):
+        block.add(typo, 1)
+    with pytest.raises(ContractViolation, match=r"missing \['status'\]"):
+        block.add(declared.JOBS, 1, (("phase", "running"),))
+    with pytest.raises(ContractViolation, match=r"not declared \['team'\]"):
+        block.add(declared.JOBS_BY_TYPE, 1, (("job_type", "x"), ("team", "a")))
+    with pytest.raises(ContractViolation, match="attribution labels on a family declared"):
+        block.add(declared.JOBS_BY_TYPE, 1, (("job_type", "x"),), (("team", "a"),))
+    block.add(declared.JOBS_BY_TYPE, 1, (("job_type", "x"),))
+    assert block.encode()["jobfleet_jobs_by_type"].startswith(b"jobfleet_jobs_by_type{")
+
+
+def test_in_production_a_refused_sample_is_left_out_counted_and_logged(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Never a crash and never a silent drop: the rest of the block is published, the
+    target's jobfleet_series_refused_total counts it, and the log names it once."""
+    from exporter.app import Exporter
+    from exporter.config.parse import parse_config
+    from exporter.exposition import contract
+    from exporter.model import Job
+    from exporter.simulators.ray import RaySimulator
+
+    from .helpers import value
+
+    monkeypatch.setattr(contract, "STRICT", False)
+    with RaySimulator() as sim:
+        sim.add_job("a", status="RUNNING")
+        exporter = Exporter(parse_config({"targets": [sim.target_config("ray")]}))
+        try:
+            poller = exporter.pollers[0]
+            original = poller.backend.list_jobs
+
+            def with_an_undeclared_label(deadline: float):  # a backend bug
+                listing = original(deadline)
+                for job in listing.items:
+                    assert isinstance(job, Job)
+                    job.extra_labels = (("undeclared", "x"),)
+                return listing
+
+            monkeypatch.setattr(poller.backend, "list_jobs", with_an_undeclared_label)
+            with caplog.at_level("ERROR"):
+                assert poller.poll("jobs") and poller.poll("jobs")
+            body = exporter.exposition.body()
+        finally:
+            exporter.close()
+    assert value(body, "jobfleet_series_refused_total", target="ray") >= 2
+    assert value(body, "jobfleet_jobs", target="ray", phase="running", status="RUNNING") == 1
+    assert b"jobfleet_job_info{" not in body  # the job's own series are what was left out
+    lines = [r.getMessage() for r in caplog.records if "series left out" in r.getMessage()]
+    assert len(lines) == 1 and "not declared ['undeclared']" in lines[0]
+
+
+@pytest.mark.slow
+def test_a_fleet_of_every_backend_emits_only_what_it_declares(tmp_path) -> None:
+    """Every backend's simulator, attribution on, a state file: each sample's family is
+    declared, carries its labels (attribution labels only where declared), and each declared
+    family is emitted by the backends it names."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from exporter.backends import registry
+
+    from .helpers import simulated_fleet
+
+    with simulated_fleet(state_file=tmp_path / "state.db") as (exporter, advance):
+        for _ in range(40):
+            advance()
+        body = exporter.exposition.body().decode()
+        attribution = {p.target.name: set(p.target.attribution.labels) for p in exporter.pollers}
+    emitted: dict[str, set[str]] = {}
+    for parsed in text_string_to_metric_families(body):
+        family = FAMILIES[parsed.name if parsed.name in FAMILIES else f"{parsed.name}_total"]
+        for sample in parsed.samples:
+            names = set(sample.labels) - {"le"}
+            extra = attribution.get(sample.labels.get("target", ""), set())
+            declared = family.label_names | (extra if family.attribution else set())
+            assert set(family.labels) <= names <= declared, (family.name, sorted(names))
+            emitted.setdefault(family.name, set()).add(sample.labels.get("backend", ""))
+    rare = {  # need a condition the simulated workloads do not make
+        "jobfleet_attribution_overflow_total",
+    }
+    assert set(FAMILIES) - set(emitted) <= rare, sorted(set(FAMILIES) - set(emitted) - rare)
+    for name, backends in emitted.items():
+        for backend in FAMILIES[name].backends:
+            assert backend in registry.names()
+        if FAMILIES[name].backends:
+            assert backends <= set(FAMILIES[name].backends), (name, backends)

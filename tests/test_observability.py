@@ -18,7 +18,7 @@ from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models.dashboard import Dashboard
 
 from exporter.exposition.runtime import RuntimeMetrics
-from exporter.exposition.store import TEXT
+from exporter.exposition.text import TEXT
 
 from .helpers import ROOT, need, samples, simulated_fleet
 

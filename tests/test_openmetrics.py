@@ -13,16 +13,11 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
 from exporter.app import process_block
 from exporter.backends import registry
+from exporter.exposition import families
+from exporter.exposition.block import Block
 from exporter.exposition.histogram import JOB_DURATION_BUCKETS, Histogram
-from exporter.exposition.store import (
-    MAX_EXEMPLAR_JOB_ID_LENGTH,
-    OPENMETRICS,
-    PROCESS_BLOCK,
-    TEXT,
-    Block,
-    BlockKey,
-    Exposition,
-)
+from exporter.exposition.store import PROCESS_BLOCK, BlockKey, Exposition
+from exporter.exposition.text import MAX_EXEMPLAR_JOB_ID_LENGTH, OPENMETRICS, TEXT
 from exporter.polling.health import StatusSnapshot
 from exporter.polling.sharding import Shard
 from exporter.web.negotiation import (
@@ -128,8 +123,8 @@ def test_exemplar_job_ids_are_cut_to_the_openmetrics_limit_and_stay_distinct() -
     long_a, long_b = "a" * 300 + "1", "a" * 300 + "2"
     histogram.observe(5, long_a, 1e9)
     histogram.observe(45, long_b, 1e9 + 1)
-    block = Block((("target", "t"),))
-    block.add_histogram("jobfleet_job_duration_seconds", histogram, (("phase", "succeeded"),))
+    block = Block((("target", "t"), ("backend", "ray")))
+    block.add_histogram(families.JOB_DURATION_SECONDS, histogram, (("phase", "succeeded"),))
     exposition = Exposition()
     exposition.update({BlockKey("t", "jobs"): block.encode()})
     body = exposition.body(OPENMETRICS).decode() + "# EOF\n"

@@ -3,17 +3,12 @@ import hashlib
 
 from exporter.app import process_block
 from exporter.backends.ray import STATUSES
+from exporter.exposition import families
+from exporter.exposition.block import Block
 from exporter.exposition.histogram import Histogram
 from exporter.exposition.renderers.jobs import JobLines, render_jobs
-from exporter.exposition.store import (
-    MARKER,
-    PROCESS_BLOCK,
-    Block,
-    BlockKey,
-    Exposition,
-    escape,
-    format_value,
-)
+from exporter.exposition.store import PROCESS_BLOCK, BlockKey, Exposition
+from exporter.exposition.text import MARKER, escape, format_value
 from exporter.ledger.job_ledger import JobLedger
 from exporter.model import Job, Phase, status_pairs
 from exporter.polling.sharding import Shard
@@ -47,7 +42,7 @@ def test_histogram_lines_are_cumulative_with_sum_and_count() -> None:
     for v in (0.5, 1, 3, 7):
         histogram.observe(v)
     block = Block(BASE)
-    block.add_histogram("jobfleet_job_queue_wait_seconds", histogram)
+    block.add_histogram(families.JOB_QUEUE_WAIT_SECONDS, histogram)
     text = block.encode()["jobfleet_job_queue_wait_seconds"].decode()
     assert text.splitlines() == [
         'jobfleet_job_queue_wait_seconds_bucket{target="t1",backend="ray",le="1"} 2',
@@ -62,8 +57,8 @@ def test_families_from_several_targets_are_grouped_under_one_header() -> None:
     exposition = Exposition()
     for name in ("b", "a"):
         block = Block((("target", name), ("backend", "ray")))
-        block.add("jobfleet_target_up", 1, (("resource", "jobs"),))
-        block.add("jobfleet_jobs_submitted_total", 2)
+        block.add(families.TARGET_UP, 1, (("resource", "jobs"),))
+        block.add(families.JOBS_SUBMITTED_TOTAL, 2)
         exposition.update({BlockKey(name, "jobs"): block.encode()})
     text = exposition.body().decode()
     assert text.count("# TYPE jobfleet_target_up gauge") == 1
@@ -133,7 +128,7 @@ def test_unchanged_jobs_keep_their_rendered_lines_and_changed_ones_are_formatted
         ledger.apply(jobs, now)
         block = Block(BASE)
         render_jobs(block, ledger.view(), "active", job_lines)
-        return {line.split('job_id="')[1][0]: line for line in block.lines("jobfleet_job_status")}
+        return {line.split('job_id="')[1][0]: line for line in block.lines(families.JOB_STATUS)}
 
     first = publish(listing("PENDING"), 1000.0)
     again = publish(listing("PENDING"), 1030.0)  # new records, equal to the last ones

@@ -11,13 +11,7 @@ import pytest
 
 from exporter.app import Exporter
 from exporter.config.parse import parse_config
-from exporter.exposition.store import (
-    DIGEST_LENGTH,
-    MARKER,
-    MAX_LABEL_VALUE_LENGTH,
-    escape,
-    storable,
-)
+from exporter.exposition.text import DIGEST_LENGTH, MARKER, MAX_LABEL_VALUE_LENGTH, escape, storable
 from exporter.simulators.emr_serverless import EmrServerlessSimulator
 from exporter.simulators.ray import RaySimulator
 

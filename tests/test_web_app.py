@@ -12,7 +12,9 @@ from pathlib import Path
 import bcrypt
 import pytest
 
-from exporter.exposition.store import PROCESS_BLOCK, Block, Exposition
+from exporter.exposition import families
+from exporter.exposition.block import Block
+from exporter.exposition.store import PROCESS_BLOCK, Exposition
 from exporter.polling.health import ResourceStatus, StatusSnapshot
 from exporter.web.app import Application, Request, Response
 from exporter.web.negotiation import OPENMETRICS_1_0_0, TEXT_0_0_4
@@ -24,7 +26,9 @@ RESOURCE = ResourceStatus("t<1>", "ray", "http://ray:8265", "jobs", True, True, 
 
 def exposition() -> Exposition:
     build = Block(())
-    build.add("jobfleet_build_info", 1, (("version", "test"),))
+    build.add(
+        families.BUILD_INFO, 1, (("version", "test"), ("revision", "r"), ("python_version", "3"))
+    )
     served = Exposition()
     served.update({PROCESS_BLOCK: build.encode()})
     return served
@@ -148,7 +152,9 @@ def test_metrics_plain_text_by_default() -> None:
     assert header(response, "Content-Encoding") is None
     assert header(response, "Vary") == "Accept, Accept-Encoding"
     assert header(response, "Content-Length") == str(len(body(response)))
-    assert b'\njobfleet_build_info{version="test"} 1\n' in body(response)
+    assert b'\njobfleet_build_info{version="test",revision="r",python_version="3"} 1\n' in body(
+        response
+    )
     assert b"\nprocess_cpu_seconds_total " in body(response)
 
 

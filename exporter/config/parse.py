@@ -23,6 +23,7 @@ from exporter.config.types import (
     ConfigError,
     Defaults,
     EmptyIfNone,
+    MetricsSelection,
     Strict,
     Target,
 )
@@ -77,6 +78,7 @@ class Config(Strict):
 
     web: Annotated[Web, EmptyIfNone] = Web()
     defaults: Annotated[Defaults, EmptyIfNone] = Defaults()
+    metrics: Annotated[MetricsSelection, EmptyIfNone] = MetricsSelection()
     state_file: Annotated[Path, AfterValidator(_check_state_path)] | None = None
     targets: list[Target] = Field(min_length=1)
 

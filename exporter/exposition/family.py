@@ -17,7 +17,8 @@ class Family:
     labels, a reason only failures have); ``attribution``: its samples also carry the target's
     attribution labels, whose names the configuration chooses (histograms: those listed in
     ``attribution.histograms``). ``backends``: the backends whose targets emit it (empty:
-    every one). A ``deprecated`` family names the family that ``replaced_by`` it."""
+    every one). A ``deprecated`` family names the family that ``replaced_by`` it. ``health``:
+    the exporter's own view of itself, which an allowlist or a denylist never turns off."""
 
     name: str
     type: str
@@ -28,6 +29,7 @@ class Family:
     stability: str = "stable"
     backends: tuple[str, ...] = ()
     replaced_by: str | None = None
+    health: bool = False  # the exporter's own view of itself: never turned off
 
     @property
     def label_names(self) -> frozenset[str]:

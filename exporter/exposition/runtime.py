@@ -6,6 +6,8 @@ at each scrape: a dozen series that change between scrapes, appended to the stor
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from prometheus_client import (
     CollectorRegistry,
     GCCollector,
@@ -13,9 +15,10 @@ from prometheus_client import (
     ProcessCollector,
     generate_latest,
 )
+from prometheus_client.metrics_core import Metric
 from prometheus_client.openmetrics import exposition as openmetrics
 
-from exporter.exposition.store import OPENMETRICS
+from exporter.exposition.text import OPENMETRICS
 
 
 class RuntimeMetrics:
@@ -27,8 +30,22 @@ class RuntimeMetrics:
         PlatformCollector(registry=self._registry)
         GCCollector(registry=self._registry)
 
-    def tail(self, fmt: str) -> bytes:
-        """The series rendered now; in OpenMetrics, followed by the body's ``# EOF``."""
+    def tail(self, fmt: str, shown: frozenset[str] | None = None) -> bytes:
+        """The series rendered now, of the families in ``shown`` (None: all); in OpenMetrics,
+        followed by the body's ``# EOF``."""
+        source = self._registry if shown is None else _Shown(self._registry, shown)
         if fmt == OPENMETRICS:
-            return openmetrics.generate_latest(self._registry)  # ends with its own # EOF
-        return generate_latest(self._registry)
+            return openmetrics.generate_latest(source)  # ends with its own # EOF
+        return generate_latest(source)
+
+
+class _Shown:
+    """The families of ``registry`` named in ``shown``, as a registry the writers take."""
+
+    def __init__(self, registry: CollectorRegistry, shown: frozenset[str]) -> None:
+        self._registry, self._shown = registry, shown
+
+    def collect(self) -> Iterator[Metric]:
+        for metric in self._registry.collect():  # a counter is named without its _total
+            if metric.name in self._shown or f"{metric.name}_total" in self._shown:
+                yield metric

@@ -1,5 +1,5 @@
-"""Prometheus text and OpenMetrics exposition: escaping, sample lines, and the store that
-serves them.
+"""The store that serves the exposition: every block, by where it comes from, joined into
+the body of each format (sample lines are written by ``text``, blocks by ``block``).
 
 Each (target, resource) renders its samples into one block per poll. The two formats share
 every sample line but a histogram bucket's exemplar (OpenMetrics only), so a block holds the
@@ -11,33 +11,15 @@ other scrapes only hand out bytes.
 
 from __future__ import annotations
 
-import hashlib
-import math
 import re
 import threading
 import zlib
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
+from exporter.exposition.block import Encoded
 from exporter.exposition.families import FAMILIES
-from exporter.exposition.histogram import Histogram
-
-MAX_LABEL_VALUE_LENGTH = 256
-# OpenMetrics caps an exemplar's label names and values at 128 characters together
-MAX_EXEMPLAR_JOB_ID_LENGTH = 128 - len("job_id")
-TEXT, OPENMETRICS = "text", "openmetrics"  # the two exposition formats
-# A changed label value ends in MARKER and DIGEST_LENGTH hex digits of the original's SHA-256
-# (``storable``); a value kept as sent never holds MARKER. Not ASCII: a plain ASCII value, the
-# common case, can never hold it, so escaping such a value needs no scan for it.
-MARKER = "\u00a4"  # ¤
-DIGEST_LENGTH = 32  # 128 bits: see ``storable`` for why this suffices
-_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"', "\n": "\\n"})
-# What makes a value change: NUL and lone surrogates (Prometheus cannot store them: no UTF-8
-# carries a surrogate), and MARKER (so that no kept value reads like a changed one)
-_CHANGES = re.compile(f"[\x00\ud800-\udfff{MARKER}]")
-_CHANGED = re.compile(f"[^\x00\ud800-\udfff{MARKER}]*{MARKER}[0-9a-f]{{{DIGEST_LENGTH}}}")
-
-Labels = tuple[tuple[str, str], ...]
+from exporter.exposition.text import OPENMETRICS, TEXT
 
 
 class BlockKey(NamedTuple):
@@ -61,187 +43,12 @@ API_PART = "~api"  # '~' sorts after any resource name
 PROCESS_BLOCK = BlockKey("", "~build")  # the exporter's own series: build, shard, reload
 
 
-def storable(value: str, limit: int = MAX_LABEL_VALUE_LENGTH) -> str:
-    """``value`` as a label value Prometheus stores, distinct from that of every other value.
-
-    A value of at most ``limit`` characters without NUL, lone surrogates or ``MARKER`` is kept
-    as it is. Any other is changed: NUL dropped, lone surrogates and ``MARKER`` made U+FFFD, cut
-    to leave room, then ``MARKER`` and the first ``DIGEST_LENGTH`` hex digits of the SHA-256 of
-    the original (UTF-8, surrogates as they came) appended; ``limit`` must leave room for them.
-
-    Distinct values never give one label value: a kept value holds no ``MARKER`` and a changed
-    one holds it exactly once, so a kept value is never a changed one; two kept values are
-    themselves; two changed values end in their digests, so they are one only if 128 bits of
-    SHA-256 collide. By chance: among n changed values of one label the odds are below
-    n**2 / 2**129, under 1e-20 for a billion (a target sees far fewer: only values too long or
-    holding NUL, surrogates or ``MARKER`` change). On purpose: a backend user crafting two values
-    that collide must do about 2**64 SHA-256 evaluations (a birthday search), and 2**128 to match
-    a given value: far more than merging two series of a label is worth. A secret key would
-    stop crafting altogether, but label values would then differ between replicas and across
-    restarts unless the key were shared and kept, and no one could check a digest by hand.
-    """
-    if len(value) <= limit:  # the common case, checked cheaply: every job's
-        if value.isascii():  # labels pass here at every poll (MARKER is not ASCII)
-            if "\x00" not in value:
-                return value
-        elif not _CHANGES.search(value):
-            return value
-    digest = hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:DIGEST_LENGTH]
-    cleaned = _CHANGES.sub(lambda m: "" if m.group() == "\x00" else "\ufffd", value)
-    return f"{cleaned[: limit - DIGEST_LENGTH - 1]}{MARKER}{digest}"
-
-
-def is_label_value(value: str, limit: int = MAX_LABEL_VALUE_LENGTH) -> bool:
-    """Whether ``value`` is one ``storable`` can return: kept as sent, or a changed value."""
-    if len(value) > limit:
-        return False
-    return storable(value, limit) == value or _CHANGED.fullmatch(value) is not None
-
-
-def escape(value: str, limit: int = MAX_LABEL_VALUE_LENGTH) -> str:
-    """A label value, made storable and distinct (``storable``), escaped for the text format
-    and OpenMetrics (which escape label values alike).
-
-    This runs for every label of every per-job series at every poll: plain ASCII values within
-    the cap skip both the cleaning and the translation, with only a few C-speed scans.
-    """
-    if len(value) > limit or not value.isascii() or "\x00" in value:
-        value = storable(value, limit)
-    if "\\" in value or '"' in value or "\n" in value:
-        return value.translate(_ESCAPES)
-    return value
-
-
-def escape_stored(value: str) -> str:
-    """A value that is already a label value (``storable``'s, as attribution slots hold),
-    escaped for the text format only: ``storable`` again would change a changed value again."""
-    if "\\" in value or '"' in value or "\n" in value:
-        return value.translate(_ESCAPES)
-    return value
-
-
-def label_text(pairs: Iterable[tuple[str, str]]) -> str:
-    """Render ``name="value",...`` (without braces) from label pairs."""
-    return ",".join(f'{name}="{escape(value)}"' for name, value in pairs)
-
-
-def stored_label_text(pairs: Iterable[tuple[str, str]]) -> str:
-    """``label_text`` of pairs whose values are already label values (``escape_stored``)."""
-    return ",".join(f'{name}="{escape_stored(value)}"' for name, value in pairs)
-
-
-def format_value(value: float) -> str:
-    if isinstance(value, int):
-        return str(value)
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    if math.isnan(value):
-        return "NaN"
-    if value.is_integer() and abs(value) < 1e15:
-        return str(int(value))
-    return repr(value)
-
-
-def exemplar_text(exemplar: tuple[str, float, float] | None) -> str:
-    """An OpenMetrics exemplar to append to a bucket's sample line, or nothing."""
-    if exemplar is None:
-        return ""
-    job_id, value, at = exemplar
-    return (
-        f' # {{job_id="{escape(job_id, MAX_EXEMPLAR_JOB_ID_LENGTH)}"}} '
-        f"{format_value(value)} {format_value(at)}"
-    )
-
-
-class Encoded(dict[str, bytes]):
-    """A block's samples in the text format, by family; ``openmetrics`` holds the samples of
-    the families whose OpenMetrics form differs (buckets with exemplars)."""
-
-    __slots__ = ("openmetrics",)
-
-    def __init__(self, text: dict[str, bytes], openmetrics: dict[str, bytes]) -> None:
-        super().__init__(text)
-        self.openmetrics = openmetrics
-
-    def merged(self, other: Encoded) -> Encoded:
-        """This block's samples followed by ``other``'s, family by family."""
-        text = {f: self.get(f, b"") + other.get(f, b"") for f in self.keys() | other.keys()}
-        openmetrics = {
-            f: self.openmetrics.get(f, self.get(f, b""))
-            + other.openmetrics.get(f, other.get(f, b""))
-            for f in self.openmetrics.keys() | other.openmetrics.keys()
-        }
-        return Encoded(text, openmetrics)
-
-
-class Block:
-    """The samples of one (target, resource), grouped by family.
-
-    A sample's labels are ``labels``, whose values are made label values here, then ``stored``,
-    whose values already are (attribution values, ``storable``'s since a job was admitted)."""
-
-    def __init__(self, base: Labels) -> None:
-        self._base = label_text(base)
-        self._lines: dict[str, list[str]] = {}
-        self._openmetrics: dict[str, list[str]] = {}  # families with exemplars only
-
-    def _labels(self, labels: Labels, stored: Labels = ()) -> str:
-        if not labels and not stored:
-            return self._base
-        extra = label_text(labels)
-        if stored:
-            kept = stored_label_text(stored)
-            extra = f"{extra},{kept}" if extra else kept
-        return f"{self._base},{extra}" if self._base else extra
-
-    def series(self, family: str, labels: Labels) -> tuple[list[str], str]:
-        """The line list of ``family`` and the rendered label text for ``labels``, for
-        renderers that write many samples sharing labels (per-job series) without
-        re-rendering them each time."""
-        return self._lines.setdefault(family, []), self._labels(labels)
-
-    def lines(self, family: str) -> list[str]:
-        return self._lines.setdefault(family, [])
-
-    def add(self, family: str, value: float, labels: Labels = (), stored: Labels = ()) -> None:
-        text = self._labels(labels, stored)
-        series = f"{family}{{{text}}}" if text else family
-        self._lines.setdefault(family, []).append(f"{series} {format_value(value)}\n")
-
-    def add_histogram(
-        self, family: str, histogram: Histogram, labels: Labels = (), stored: Labels = ()
-    ) -> None:
-        """Buckets, sum and count; in OpenMetrics, each bucket with its exemplar if it has one
-        (the family's lines written so far in this block are shared up to here)."""
-        text = self._labels(labels, stored)
-        lines = self._lines.setdefault(family, [])
-        exemplars = histogram.exemplars
-        om = self._openmetrics.get(family)
-        if om is None and exemplars is not None:
-            om = self._openmetrics[family] = list(lines)
-        for index, (bound, count) in enumerate(histogram.cumulative()):
-            le = format_value(bound if math.isinf(bound) else float(bound))
-            line = f'{family}_bucket{{{text},le="{le}"}} {count}'
-            lines.append(f"{line}\n")
-            if om is not None:
-                exemplar = exemplars[index] if exemplars is not None else None
-                om.append(f"{line}{exemplar_text(exemplar)}\n")
-        tail = (
-            f"{family}_sum{{{text}}} {format_value(histogram.total)}\n",
-            f"{family}_count{{{text}}} {histogram.count}\n",
-        )
-        lines.extend(tail)
-        if om is not None:
-            om.extend(tail)
-
-    def encode(self) -> Encoded:
-        def joined(by_family: dict[str, list[str]]) -> dict[str, bytes]:
-            return {
-                family: "".join(lines).encode("utf-8", "replace")
-                for family, lines in by_family.items()
-            }
-
-        return Encoded(joined(self._lines), joined(self._openmetrics))
+def _renamed(samples: list[bytes] | None, old: str, new: str) -> list[bytes] | None:
+    """``samples`` of family ``old`` as samples of ``new``: each line's name, never a value."""
+    if not samples:
+        return None
+    start = re.compile(b"^" + re.escape(old.encode()), re.MULTILINE)
+    return [start.sub(new.encode(), chunk) for chunk in samples]
 
 
 class Exposition:
@@ -269,6 +76,14 @@ class Exposition:
         # by format: (version, gzip stream of the body up to a flush point, its compressor)
         self._streams: dict[str, tuple[int, bytes, zlib._Compress]] = {}
         self._gzipped: dict[str, tuple[int, bytes]] = {}
+        self.shown: frozenset[str] | None = None  # the families scrapes show (None: all)
+
+    def select(self, shown: frozenset[str] | None) -> None:
+        """Show only the families named in ``shown`` (``selection.selected_families``)."""
+        with self._lock:
+            if shown != self.shown:
+                self.shown = shown
+                self._changed()
 
     def claim(self, name: str, owner: object, keep: Iterable[str] = ()) -> None:
         """Make ``owner`` the only publisher of ``name``'s blocks; drop those of its blocks
@@ -330,9 +145,12 @@ class Exposition:
                 for name, samples in block.items():
                     by_family.setdefault(name, []).append(differing.get(name, samples))
             parts: list[bytes] = []
+            shown = self.shown
             for name, family in FAMILIES.items():
                 samples = by_family.get(name)
-                if samples:
+                if family.replaced_by is not None:  # deprecated: the new family's, renamed
+                    samples = _renamed(by_family.get(family.replaced_by), family.replaced_by, name)
+                if samples and (shown is None or name in shown):
                     parts.append(family.openmetrics_header() if openmetrics else family.header())
                     parts.extend(samples)
             body = self._bodies[fmt] = b"".join(parts)

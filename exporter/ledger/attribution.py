@@ -21,8 +21,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from exporter.exposition.declared import EXPORTER_LABELS
 from exporter.exposition.labels import OTHER
-from exporter.exposition.store import MARKER, MAX_LABEL_VALUE_LENGTH, is_label_value, storable
+from exporter.exposition.text import MARKER, MAX_LABEL_VALUE_LENGTH, is_label_value, storable
 
 AttributionValues = tuple[str, ...]  # a job's values, in the order of the configured labels
 LOOKUPS_KEPT = 10_000  # distinct field values whose label values are remembered between lookups
@@ -30,9 +31,9 @@ LOOKUPS_KEPT = 10_000  # distinct field values whose label values are remembered
 # backend can send values of any length, each new one kept until a slot is taken).
 MAX_KEPT_LENGTH = MAX_LABEL_VALUE_LENGTH
 
-# Label names the exporter writes itself, and those Prometheus adds or reserves: an attribution
-# label must not take one (a collision would merge or break series).
-RESERVED_LABELS = frozenset(
+# Label names an attribution label must not take (a collision would merge or break series):
+# those Prometheus adds or reserves, and every label a declared family carries.
+RESERVED_LABELS = EXPORTER_LABELS | frozenset(
     {
         # Prometheus: target labels, histogram and summary labels
         "job",
@@ -42,41 +43,13 @@ RESERVED_LABELS = frozenset(
         "type",
         "le",
         "quantile",
+        "name",
         # the target labels a ServiceMonitor adds (the chart's): a clash renames ours exported_*
         "namespace",
         "service",
         "pod",
         "container",
         "endpoint",
-        # the exporter's own
-        "target",
-        "backend",
-        "phase",
-        "status",
-        "reason",
-        "resource",
-        "operation",
-        "code",
-        "version",
-        "revision",
-        "python_version",
-        "job_id",
-        "job_name",
-        "job_type",
-        "error_type",
-        "resource_queue",
-        "cluster_id",
-        "cluster_name",
-        "cluster_state",
-        "state",
-        "role",
-        "group",
-        "queue",
-        "name",
-        "worker_type",
-        "gpu_spec",
-        "network_service",
-        "label",
     }
 )
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]{0,63}")

@@ -11,9 +11,10 @@ from collections.abc import Callable
 from exporter.backends import create_backend, registry
 from exporter.config.types import Target
 from exporter.errors import PollError
+from exporter.exposition.block import Block, Encoded
 from exporter.exposition.renderers.health import render_api, render_health
 from exporter.exposition.renderers.jobs import JobLines
-from exporter.exposition.store import API_PART, Block, BlockKey, Encoded, Exposition
+from exporter.exposition.store import API_PART, BlockKey, Exposition
 from exporter.ledger.attribution import Slots
 from exporter.ledger.job_ledger import JobLedger
 from exporter.polling.backoff import Backoff
@@ -87,6 +88,8 @@ class TargetPoller:
             for resource in target.resources
         }
         self.base = (("target", target.name), ("backend", target.backend))
+        self.refused = 0  # samples left out because the metrics contract refused them
+        self._refusals_logged: set[str] = set()
         self._lock = threading.Lock()
         self._api_lock = threading.Lock()
         exposition.claim(target.name, self, keep=(*target.resources, API_PART))
@@ -217,12 +220,21 @@ class TargetPoller:
         # The request counters are shared by the target's resources, polled in parallel: render
         # and store them under one lock, or a slower poll could store an older snapshot last.
         with self._api_lock:
+            self._note_refused(resource, block.refused)
             api = Block(self.base)
-            render_api(api, self.stats)
+            render_api(api, self.stats, self.refused)
             name = self.target.name
             self.exposition.update(
                 {BlockKey(name, resource): encoded, BlockKey.api(name): api.encode()}, owner=self
             )
+
+    def _note_refused(self, resource: str, refused: list[str]) -> None:
+        """Samples the metrics contract refused (a bug): counted, and logged once each."""
+        self.refused += len(refused)
+        for problem in refused:
+            if problem not in self._refusals_logged:
+                self._refusals_logged.add(problem)
+                log.error("target %s %s: series left out: %s", self.target.name, resource, problem)
 
     def status(self) -> tuple[ResourceStatus, ...]:
         """Each resource's polling as it stands, as the landing page shows it."""

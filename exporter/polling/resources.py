@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from exporter.backends.base import Backend, Listing
+from exporter.exposition.block import Block, Encoded
 from exporter.exposition.renderers.clusters import render_clusters
 from exporter.exposition.renderers.health import render_saves
 from exporter.exposition.renderers.jobs import render_jobs
-from exporter.exposition.store import Block, Encoded
 
 if TYPE_CHECKING:
     from exporter.polling.poller import TargetPoller
@@ -49,6 +49,7 @@ def _render_jobs(poller: TargetPoller, block: Block) -> Encoded | None:
     if poller.ledger.baselined and (saves is None or not saves.pending):
         jobs = Block(poller.base)
         render_jobs(jobs, poller.ledger.view(), poller.target.per_job_series, poller.job_lines)
+        block.refused += jobs.refused  # counted with the resource's own
         poller.jobs_published = jobs.encode()
     return poller.jobs_published
 

@@ -169,7 +169,9 @@ class Application:
             return NOT_ACCEPTABLE
         fmt, content_type = choose_format(request.header("Accept"))
         compress = encoding == GZIP
-        body = self._exposition.response(fmt, compress, self._runtime.tail(fmt))
+        body = self._exposition.response(
+            fmt, compress, self._runtime.tail(fmt, self._exposition.shown)
+        )
         headers = VARY | ({"Content-Encoding": "gzip"} if compress else {})
         return Response.of(200, body, content_type, headers)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from exporter.exposition.store import OPENMETRICS, TEXT
+from exporter.exposition.text import OPENMETRICS, TEXT
 
 GZIP = "gzip"
 IDENTITY = "identity"

@@ -1,7 +1,7 @@
 """The types a configuration is built from, by concern: ``errors`` (``ConfigError``),
 ``values`` (durations, counts, ``Strict``), ``urls``, ``credentials`` (secrets, header values,
-bearer tokens), ``tls``, ``defaults`` (the settings a target inherits) and ``target``
-(``Target``, which each backend's target model extends).
+bearer tokens), ``tls``, ``defaults`` (the settings a target inherits), ``metrics`` (the
+families shown) and ``target`` (``Target``, which each backend's target model extends).
 
 Every backend imports these from here; ``config`` builds the whole configuration from them and
 from the backends' declarations.
@@ -28,6 +28,7 @@ from exporter.config.types.defaults import (
     PerJobSeries,
 )
 from exporter.config.types.errors import MAX_PROBLEM_LENGTH, MAX_PROBLEMS, ConfigError, one_line
+from exporter.config.types.metrics import MetricsSelection
 from exporter.config.types.target import Target
 from exporter.config.types.tls import ReadableFile, TlsConfig
 from exporter.config.types.urls import HttpUrl, SignedHttpUrl, redact_url
@@ -60,6 +61,7 @@ __all__ = [
     "HeaderName",
     "HeaderValue",
     "HttpUrl",
+    "MetricsSelection",
     "PerJobSeries",
     "ReadableFile",
     "Secret",

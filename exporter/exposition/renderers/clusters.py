@@ -4,36 +4,37 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from exporter.exposition.store import Block
+from exporter.exposition import families
+from exporter.exposition.block import Block
 from exporter.model import Cluster
 
 
 def _per_cluster(block: Block, cluster: Cluster, states: Sequence[str]) -> None:
     key = (("cluster_id", cluster.key),)
     block.add(
-        "jobfleet_cluster_info", 1, (*key, ("cluster_name", cluster.name), *cluster.info_labels)
+        families.CLUSTER_INFO, 1, (*key, ("cluster_name", cluster.name), *cluster.info_labels)
     )
     for state in (*states, *(() if cluster.state in states else (cluster.state,))):
-        block.add("jobfleet_cluster_state", int(state == cluster.state), (*key, ("state", state)))
+        block.add(families.CLUSTER_STATE, int(state == cluster.state), (*key, ("state", state)))
     for group in cluster.groups:
         role = (*key, ("role", group.role), ("group", group.group or group.role))
-        block.add("jobfleet_cluster_nodes", group.nodes_alive, (*role, ("state", "alive")))
-        block.add("jobfleet_cluster_nodes", group.nodes_dead, (*role, ("state", "dead")))
-        block.add("jobfleet_cluster_cpu_cores", group.cpu_cores, role)
-        block.add("jobfleet_cluster_memory_bytes", group.memory_bytes, role)
-        block.add("jobfleet_cluster_gpus", group.gpus, role)
+        block.add(families.CLUSTER_NODES, group.nodes_alive, (*role, ("state", "alive")))
+        block.add(families.CLUSTER_NODES, group.nodes_dead, (*role, ("state", "dead")))
+        block.add(families.CLUSTER_CPU_CORES, group.cpu_cores, role)
+        block.add(families.CLUSTER_MEMORY_BYTES, group.memory_bytes, role)
+        block.add(families.CLUSTER_GPUS, group.gpus, role)
         if group.info_labels:
-            block.add("jobfleet_cluster_group_info", 1, (*role, *group.info_labels))
+            block.add(families.CLUSTER_GROUP_INFO, 1, (*role, *group.info_labels))
         if group.min_replicas is not None:
-            block.add("jobfleet_cluster_group_replicas_min", group.min_replicas, role)
+            block.add(families.CLUSTER_GROUP_REPLICAS_MIN, group.min_replicas, role)
         if group.max_replicas is not None:
-            block.add("jobfleet_cluster_group_replicas_max", group.max_replicas, role)
+            block.add(families.CLUSTER_GROUP_REPLICAS_MAX, group.max_replicas, role)
     for family, value in (
-        ("jobfleet_cluster_cpu_cores_used", cluster.cpu_used),
-        ("jobfleet_cluster_memory_used_bytes", cluster.memory_used_bytes),
-        ("jobfleet_cluster_gpus_used", cluster.gpus_used),
-        ("jobfleet_cluster_created_timestamp_seconds", cluster.created_time),
-        ("jobfleet_cluster_started_timestamp_seconds", cluster.started_time),
+        (families.CLUSTER_CPU_CORES_USED, cluster.cpu_used),
+        (families.CLUSTER_MEMORY_USED_BYTES, cluster.memory_used_bytes),
+        (families.CLUSTER_GPUS_USED, cluster.gpus_used),
+        (families.CLUSTER_CREATED_TIMESTAMP_SECONDS, cluster.created_time),
+        (families.CLUSTER_STARTED_TIMESTAMP_SECONDS, cluster.started_time),
     ):
         if value is not None:
             block.add(family, value, key)
@@ -46,4 +47,4 @@ def render_clusters(block: Block, clusters: Sequence[Cluster], states: Sequence[
         counts[cluster.state] = counts.get(cluster.state, 0) + 1
         _per_cluster(block, cluster, states)
     for state, count in counts.items():
-        block.add("jobfleet_clusters", count, (("state", state),))
+        block.add(families.CLUSTERS, count, (("state", state),))

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from exporter.exposition.store import Block, escape, format_value, label_text
+from exporter.exposition import families
+from exporter.exposition.block import Block
+from exporter.exposition.contract import refusal, refuse
+from exporter.exposition.text import escape, format_value, label_text
 from exporter.ledger.attribution import AttributionValues
 from exporter.ledger.view import LedgerView
 from exporter.model import TERMINAL_PHASES, Job
 
 _VALUE_FAMILIES = (
-    "jobfleet_job_submit_timestamp_seconds",
-    "jobfleet_job_start_timestamp_seconds",
-    "jobfleet_job_end_timestamp_seconds",
-    "jobfleet_job_updated_timestamp_seconds",
-    "jobfleet_job_abnormal_nodes",
-    "jobfleet_job_cu_seconds",
+    families.JOB_SUBMIT_TIMESTAMP_SECONDS,
+    families.JOB_START_TIMESTAMP_SECONDS,
+    families.JOB_END_TIMESTAMP_SECONDS,
+    families.JOB_UPDATED_TIMESTAMP_SECONDS,
+    families.JOB_ABNORMAL_NODES,
+    families.JOB_CU_SECONDS,
 )
 
 
@@ -44,15 +47,17 @@ class JobLines:
 
     def render(self, block: Block, jobs: Iterable[Job]) -> None:
         """Per-job series of ``jobs``, written straight into the block."""
-        info, base = block.series("jobfleet_job_info", ())
+        info, base = block.series(families.JOB_INFO, ())
         if base != self._base:
             self._base, self._by_key = base, {}
-        status = block.lines("jobfleet_job_status")
+        status = block.lines(families.JOB_STATUS)
         value_lines = [block.lines(family) for family in _VALUE_FAMILIES]
         previous, kept = self._by_key, {}
         for job in jobs:
             entry = previous.get(job.key)
             if entry is None or entry[0] is not job:
+                if job.extra_labels and not _extra_labels_declared(block, job):
+                    continue
                 entry = _format(base, job)
             kept[job.key] = entry
             info.append(entry[1])
@@ -63,20 +68,29 @@ class JobLines:
         self._by_key = kept
 
 
+def _extra_labels_declared(block: Block, job: Job) -> bool:
+    """Whether the backend's extra labels of ``job`` are declared on ``jobfleet_job_info``."""
+    names = (*families.JOB_INFO.labels, *(name for name, _ in job.extra_labels))
+    problem = refusal(families.JOB_INFO, names, False)
+    if problem is not None:
+        refuse(problem, block.refused)
+    return problem is None
+
+
 def _format(base: str, job: Job) -> tuple[Job, str, str, tuple[str | None, ...]]:
     """One job's lines: labels escaped once, each line one f-string."""
     ident = f'{base},job_id="{escape(job.key)}"'
     extra = label_text(job.extra_labels)
     info = (
-        f'jobfleet_job_info{{{ident},job_name="{escape(job.name)}",'
+        f'{families.JOB_INFO.name}{{{ident},job_name="{escape(job.name)}",'
         f'job_type="{escape(job.job_type)}"{"," + extra if extra else ""}}} 1\n'
     )
     status = (
-        f'jobfleet_job_status{{{ident},phase="{job.phase.value}",'
+        f'{families.JOB_STATUS.name}{{{ident},phase="{job.phase.value}",'
         f'status="{escape(job.status)}"}} 1\n'
     )
     values = tuple(
-        None if value is None else f"{family}{{{ident}}} {format_value(value)}\n"
+        None if value is None else f"{family.name}{{{ident}}} {format_value(value)}\n"
         for family, value in zip(_VALUE_FAMILIES, _values(job), strict=True)
     )
     return job, info, status, values
@@ -122,12 +136,12 @@ def render_jobs(
     # never made label values again
     for (phase, status, values), count in sorted(counts.items()):
         stored = tuple(zip(names, values, strict=True))
-        block.add("jobfleet_jobs", count, (("phase", phase), ("status", status)), stored)
+        block.add(families.JOBS, count, (("phase", phase), ("status", status)), stored)
     for job_type, count in sorted(types.items()):
-        block.add("jobfleet_jobs_by_type", count, (("job_type", job_type),))
+        block.add(families.JOBS_BY_TYPE, count, (("job_type", job_type),))
     for values, count in sorted(ledger.submitted.items()):
         stored = tuple(zip(names, values, strict=True))
-        block.add("jobfleet_jobs_submitted_total", count, (), stored)
+        block.add(families.JOBS_SUBMITTED_TOTAL, count, (), stored)
     for (phase, status, reason, values), count in sorted(ledger.finished.items()):
         labels = (
             ("phase", phase.value),
@@ -135,19 +149,19 @@ def render_jobs(
             *((("reason", reason),) if reason else ()),
         )
         stored = tuple(zip(names, values, strict=True))
-        block.add("jobfleet_jobs_finished_total", count, labels, stored)
+        block.add(families.JOBS_FINISHED_TOTAL, count, labels, stored)
     for (phase, values), histogram in sorted(ledger.duration.items()):
         stored = tuple(zip(histogram_names, values, strict=True))
         block.add_histogram(
-            "jobfleet_job_duration_seconds", histogram, (("phase", phase.value),), stored
+            families.JOB_DURATION_SECONDS, histogram, (("phase", phase.value),), stored
         )
     for values, histogram in sorted(ledger.queue_wait.items()):
         stored = tuple(zip(histogram_names, values, strict=True))
-        block.add_histogram("jobfleet_job_queue_wait_seconds", histogram, (), stored)
+        block.add_histogram(families.JOB_QUEUE_WAIT_SECONDS, histogram, (), stored)
     for (queue, values), seconds in sorted(ledger.cu_seconds.items()):
         stored = tuple(zip(names, values, strict=True))
-        block.add("jobfleet_cu_seconds_total", seconds, (("resource_queue", queue),), stored)
-    block.add("jobfleet_jobs_departed", ledger.departed)
-    block.add("jobfleet_jobs_departed_evicted_total", ledger.evicted)
+        block.add(families.CU_SECONDS_TOTAL, seconds, (("resource_queue", queue),), stored)
+    block.add(families.JOBS_DEPARTED, ledger.departed)
+    block.add(families.JOBS_DEPARTED_EVICTED_TOTAL, ledger.evicted)
     for label, count in ledger.overflow.items():
-        block.add("jobfleet_attribution_overflow_total", count, (("label", label),))
+        block.add(families.ATTRIBUTION_OVERFLOW_TOTAL, count, (("label", label),))

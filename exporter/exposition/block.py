@@ -1,0 +1,125 @@
+"""A block: the samples of one (target, resource), rendered family by family and encoded
+once, as the store keeps them (``store``)."""
+
+from __future__ import annotations
+
+import math
+
+from exporter.exposition.contract import declared, refusal, refuse
+from exporter.exposition.family import Family
+from exporter.exposition.histogram import Histogram
+from exporter.exposition.text import (
+    Labels,
+    exemplar_text,
+    format_value,
+    label_text,
+    stored_label_text,
+)
+
+
+class Encoded(dict[str, bytes]):
+    """A block's samples in the text format, by family; ``openmetrics`` holds the samples of
+    the families whose OpenMetrics form differs (buckets with exemplars)."""
+
+    __slots__ = ("openmetrics",)
+
+    def __init__(self, text: dict[str, bytes], openmetrics: dict[str, bytes]) -> None:
+        super().__init__(text)
+        self.openmetrics = openmetrics
+
+    def merged(self, other: Encoded) -> Encoded:
+        """This block's samples followed by ``other``'s, family by family."""
+        text = {f: self.get(f, b"") + other.get(f, b"") for f in self.keys() | other.keys()}
+        openmetrics = {
+            f: self.openmetrics.get(f, self.get(f, b""))
+            + other.openmetrics.get(f, other.get(f, b""))
+            for f in self.openmetrics.keys() | other.openmetrics.keys()
+        }
+        return Encoded(text, openmetrics)
+
+
+class Block:
+    """The samples of one (target, resource), grouped by family.
+
+    A sample's labels are ``labels``, whose values are made label values here, then ``stored``,
+    whose values already are (attribution values, ``storable``'s since a job was admitted)."""
+
+    def __init__(self, base: Labels) -> None:
+        self._base = label_text(base)
+        self._base_names = tuple(name for name, _ in base)
+        self._lines: dict[str, list[str]] = {}
+        self._openmetrics: dict[str, list[str]] = {}  # families with exemplars only
+        self.refused: list[str] = []  # samples the contract refused (``contract``), why
+
+    def _labels(self, labels: Labels, stored: Labels = ()) -> str:
+        if not labels and not stored:
+            return self._base
+        extra = label_text(labels)
+        if stored:
+            kept = stored_label_text(stored)
+            extra = f"{extra},{kept}" if extra else kept
+        return f"{self._base},{extra}" if self._base else extra
+
+    def _keeps_contract(self, family: Family, labels: Labels, stored: Labels) -> bool:
+        names = (*self._base_names, *(name for name, _ in labels))
+        problem = refusal(family, names, bool(stored))
+        if problem is not None:
+            refuse(problem, self.refused)
+        return problem is None
+
+    def series(self, family: Family, labels: Labels) -> tuple[list[str], str]:
+        """The line list of ``family`` and the rendered label text for ``labels``, for
+        renderers that write many samples sharing labels (per-job series) without
+        re-rendering them each time: what they add to them is theirs to keep declared."""
+        return self.lines(family), self._labels(labels)
+
+    def lines(self, family: Family) -> list[str]:
+        if not declared(family):
+            refuse(f"{family.name} is not a declared family", self.refused)
+        return self._lines.setdefault(family.name, [])
+
+    def add(self, family: Family, value: float, labels: Labels = (), stored: Labels = ()) -> None:
+        if not self._keeps_contract(family, labels, stored):
+            return
+        text = self._labels(labels, stored)
+        name = family.name
+        series = f"{name}{{{text}}}" if text else name
+        self._lines.setdefault(name, []).append(f"{series} {format_value(value)}\n")
+
+    def add_histogram(
+        self, family: Family, histogram: Histogram, labels: Labels = (), stored: Labels = ()
+    ) -> None:
+        """Buckets, sum and count; in OpenMetrics, each bucket with its exemplar if it has one
+        (the family's lines written so far in this block are shared up to here)."""
+        if not self._keeps_contract(family, labels, stored):
+            return
+        name = family.name
+        text = self._labels(labels, stored)
+        lines = self._lines.setdefault(name, [])
+        exemplars = histogram.exemplars
+        om = self._openmetrics.get(name)
+        if om is None and exemplars is not None:
+            om = self._openmetrics[name] = list(lines)
+        for index, (bound, count) in enumerate(histogram.cumulative()):
+            le = format_value(bound if math.isinf(bound) else float(bound))
+            line = f'{name}_bucket{{{text},le="{le}"}} {count}'
+            lines.append(f"{line}\n")
+            if om is not None:
+                exemplar = exemplars[index] if exemplars is not None else None
+                om.append(f"{line}{exemplar_text(exemplar)}\n")
+        tail = (
+            f"{name}_sum{{{text}}} {format_value(histogram.total)}\n",
+            f"{name}_count{{{text}}} {histogram.count}\n",
+        )
+        lines.extend(tail)
+        if om is not None:
+            om.extend(tail)
+
+    def encode(self) -> Encoded:
+        def joined(by_family: dict[str, list[str]]) -> dict[str, bytes]:
+            return {
+                family: "".join(lines).encode("utf-8", "replace")
+                for family, lines in by_family.items()
+            }
+
+        return Encoded(joined(self._lines), joined(self._openmetrics))

@@ -1,0 +1,60 @@
+"""Samples held to the declarations (``families``): a sample of a family that is not declared,
+or whose labels are not the family's (one missing, one unknown, attribution labels on a family
+without them), breaks the metrics contract and is refused.
+
+Refused how depends on who is asking: under test (``JOBFLEET_STRICT_METRICS=1``, which the test
+suite sets) it raises ``ContractViolation`` where it was written, so the bug fails a test; in
+production the sample is left out, and the publisher logs and counts it
+(``jobfleet_series_refused_total``): never a crash, never a silent drop.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+
+from exporter.exposition.families import FAMILIES
+from exporter.exposition.family import Family
+
+STRICT = os.environ.get("JOBFLEET_STRICT_METRICS") == "1"
+_allowed: set[tuple[str, tuple[str, ...], bool]] = set()  # (family, label names, attributed)
+
+
+class ContractViolation(ValueError):
+    """A sample the declarations do not allow; the message says which family and labels."""
+
+
+def refusal(family: Family, names: Iterable[str], attributed: bool) -> str | None:
+    """Why a sample of ``family`` with labels ``names`` (and attribution labels, when
+    ``attributed``) breaks the contract; None when it keeps it. Quick for a shape seen before."""
+    names = tuple(names)
+    key = (family.name, names, attributed)
+    if key in _allowed and declared(family):
+        return None
+    problem = _problem(family, set(names), attributed)
+    if problem is None:
+        _allowed.add(key)
+    return problem
+
+
+def declared(family: Family) -> bool:
+    return FAMILIES.get(family.name) is family
+
+
+def _problem(family: Family, names: set[str], attributed: bool) -> str | None:
+    if not declared(family):
+        return f"{family.name} is not a declared family"
+    missing = sorted(set(family.labels) - names)
+    unknown = sorted(names - family.label_names)
+    if missing or unknown:
+        return f"{family.name}: labels {sorted(names)}: missing {missing}, not declared {unknown}"
+    if attributed and not family.attribution:
+        return f"{family.name}: attribution labels on a family declared without them"
+    return None
+
+
+def refuse(problem: str, refused: list[str]) -> None:
+    """Raise (strict) or note ``problem`` in ``refused`` for the publisher to log and count."""
+    if STRICT:
+        raise ContractViolation(problem)
+    refused.append(problem)
