@@ -266,10 +266,7 @@ def test_a_fleet_of_every_backend_emits_only_what_it_declares(tmp_path) -> None:
             declared = family.label_names | (extra if family.attribution else set())
             assert set(family.labels) <= names <= declared, (family.name, sorted(names))
             emitted.setdefault(family.name, set()).add(sample.labels.get("backend", ""))
-    rare = {  # need a condition the simulated workloads do not make
-        "jobfleet_attribution_overflow_total",
-    }
-    assert set(FAMILIES) - set(emitted) <= rare, sorted(set(FAMILIES) - set(emitted) - rare)
+    assert set(FAMILIES) == set(emitted), sorted(set(FAMILIES) - set(emitted))
     for name, backends in emitted.items():
         for backend in FAMILIES[name].backends:
             assert backend in registry.names()
