@@ -24,6 +24,7 @@ from typing import Any
 import httpx
 import yaml
 
+from exporter.exposition import families
 from exporter.exposition.block import Block
 from exporter.exposition.store import BlockKey, Exposition
 from exporter.simulators.ray import RaySimulator
@@ -202,10 +203,10 @@ def publish_cost(targets: int = 1_000, publishes: int = 200) -> tuple[list[list[
         block = Block((("target", f"t{n:05d}"), ("backend", "ray")))
         for resource in ("jobs", "clusters"):
             labels = (("resource", resource),)
-            block.add("jobfleet_target_up", 1, labels)
-            block.add("jobfleet_poll_last_success_timestamp_seconds", 1.8e9, labels)
+            block.add(families.TARGET_UP, 1, labels)
+            block.add(families.POLL_LAST_SUCCESS_TIMESTAMP_SECONDS, 1.8e9, labels)
             for reason in ("http", "timeout", "auth", "throttled", "parse", "connection"):
-                block.add("jobfleet_poll_errors_total", 0, (*labels, ("reason", reason)))
+                block.add(families.POLL_ERRORS_TOTAL, 0, (*labels, ("reason", reason)))
         blocks[BlockKey(f"t{n:05d}", "jobs")] = block.encode()
     exposition.update(blocks)
     size = len(exposition.body())
