@@ -61,8 +61,7 @@ class Block:
         return f"{self._base},{extra}" if self._base else extra
 
     def _keeps_contract(self, family: Family, labels: Labels, stored: Labels) -> bool:
-        names = (*self._base_names, *(name for name, _ in labels))
-        problem = refusal(family, names, bool(stored))
+        problem = refusal(family, self._base_names, labels, bool(stored))
         if problem is not None:
             refuse(problem, self.refused)
         return problem is None

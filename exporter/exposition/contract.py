@@ -11,29 +11,32 @@ production the sample is left out, and the publisher logs and counts it
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from operator import itemgetter
 
 from exporter.exposition.families import FAMILIES
 from exporter.exposition.family import Family
+from exporter.exposition.text import Labels
 
 STRICT = os.environ.get("JOBFLEET_STRICT_METRICS") == "1"
-_allowed: set[tuple[str, tuple[str, ...], bool]] = set()  # (family, label names, attributed)
+# the shapes seen to keep the contract: (family, base label names, label names, attributed)
+_kept: set[tuple[str, tuple[str, ...], tuple[str, ...], bool]] = set()
+_name = itemgetter(0)
 
 
 class ContractViolation(ValueError):
     """A sample the declarations do not allow; the message says which family and labels."""
 
 
-def refusal(family: Family, names: Iterable[str], attributed: bool) -> str | None:
-    """Why a sample of ``family`` with labels ``names`` (and attribution labels, when
-    ``attributed``) breaks the contract; None when it keeps it. Quick for a shape seen before."""
-    names = tuple(names)
-    key = (family.name, names, attributed)
-    if key in _allowed and declared(family):
+def refusal(family: Family, base: tuple[str, ...], labels: Labels, attributed: bool) -> str | None:
+    """Why a sample of ``family`` with the label names ``base`` and those of ``labels`` (and
+    attribution labels, when ``attributed``) breaks the contract; None when it keeps it.
+    Quick for a shape seen before: every sample of a block is checked."""
+    key = (family.name, base, tuple(map(_name, labels)), attributed)
+    if key in _kept and FAMILIES.get(key[0]) is family:
         return None
-    problem = _problem(family, set(names), attributed)
+    problem = _problem(family, {*base, *key[2]}, attributed)
     if problem is None:
-        _allowed.add(key)
+        _kept.add(key)
     return problem
 
 

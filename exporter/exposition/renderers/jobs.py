@@ -70,8 +70,7 @@ class JobLines:
 
 def _extra_labels_declared(block: Block, job: Job) -> bool:
     """Whether the backend's extra labels of ``job`` are declared on ``jobfleet_job_info``."""
-    names = (*families.JOB_INFO.labels, *(name for name, _ in job.extra_labels))
-    problem = refusal(families.JOB_INFO, names, False)
+    problem = refusal(families.JOB_INFO, families.JOB_INFO.labels, job.extra_labels, False)
     if problem is not None:
         refuse(problem, block.refused)
     return problem is None
