@@ -45,6 +45,7 @@ import pytest
 import exporter.http.transport
 import exporter.store.opening
 from exporter.app import Exporter
+from exporter.backends import registry
 from exporter.config.parse import parse_config
 from exporter.ledger.runs import RUN_TOLERANCE
 from exporter.simulators.emr_serverless import EmrServerlessSimulator
@@ -406,13 +407,7 @@ def fast_restarts(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(exporter.store.opening.os, "fsync", lambda fd: None)
 
 
-@pytest.mark.slow
-@pytest.mark.timeout(180)
-@pytest.mark.parametrize(
-    ("flavour", "jitter"),
-    [("ray", False), ("ray", True), ("openyuanrong", False), ("openyuanrong", True)],
-)
-def test_ray_counts_exactly_whatever_happens(tmp_path: Path, flavour: str, jitter: bool) -> None:
+def ray_counts_exactly(tmp_path: Path, flavour: str, jitter: bool) -> None:
     now = [float(T0)]
     histories = HISTORIES if (flavour, jitter) == ("ray", False) else JITTERED
     for seed in range(histories):
@@ -575,10 +570,7 @@ class EmrHistory(History):
         return [job for job in self.jobs.values() if not job.gone and job.visible_at <= api]
 
 
-@pytest.mark.slow
-@pytest.mark.timeout(180)
-@pytest.mark.parametrize("jitter", [False, True])
-def test_emr_counts_exactly_whatever_happens(tmp_path: Path, jitter: bool) -> None:
+def emr_counts_exactly(tmp_path: Path, backend: str, jitter: bool) -> None:
     now = [float(T0)]
     for seed in range(JITTERED if jitter else HISTORIES):
         now[0] = float(T0)
@@ -671,10 +663,7 @@ class ModelArtsHistory(History):
         return list(seen.values())
 
 
-@pytest.mark.slow
-@pytest.mark.timeout(180)
-@pytest.mark.parametrize("jitter", [False, True])
-def test_modelarts_counts_exactly_whatever_happens(tmp_path: Path, jitter: bool) -> None:
+def modelarts_counts_exactly(tmp_path: Path, backend: str, jitter: bool) -> None:
     now = [float(T0)]
     for seed in range(JITTERED if jitter else HISTORIES):
         now[0] = float(T0)
@@ -687,3 +676,26 @@ def test_modelarts_counts_exactly_whatever_happens(tmp_path: Path, jitter: bool)
             )
             exporting = Exporting(target, tmp_path / f"state-{seed}.json", lambda: now[0])
             check(seed, history, exporting, lambda: sim.throttle_next(1))
+
+
+# --- every registered backend -------------------------------------------------------------------
+
+# The history each backend's exactness is tried with, by registered backend name: a backend
+# registered without one fails here, so none ships untried.
+EXACTNESS = {
+    "ray": ray_counts_exactly,
+    "openyuanrong": ray_counts_exactly,
+    "emr_serverless": emr_counts_exactly,
+    "modelarts_lite": modelarts_counts_exactly,
+}
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("jitter", [False, True], ids=["exact-times", "jittered-times"])
+@pytest.mark.parametrize("backend", registry.names())
+def test_every_backend_counts_exactly_whatever_happens(
+    tmp_path: Path, backend: str, jitter: bool
+) -> None:
+    assert backend in EXACTNESS, f"backend {backend} has no exactness history"
+    EXACTNESS[backend](tmp_path, backend, jitter)
