@@ -43,7 +43,7 @@ import msgspec
 from exporter.backends.base import Listing
 from exporter.backends.fields import read_item
 from exporter.http.decode import UndecodableJson
-from exporter.http.items import TooManyItems, check_generic_read, check_items
+from exporter.http.items import TooManyItems, check_items
 
 T = TypeVar("T")
 DIGEST_MASK = (1 << 60) - 1
@@ -209,10 +209,8 @@ class AnswerReader(Generic[T]):
         try:
             return read_item(items.parse_item, items.item.decode(raw))
         except (msgspec.MsgspecError, RecursionError):
-            item = bytes(raw)
-            check_generic_read(item)  # before it is copied again: it may be most of the answer
-            try:
-                listing = items.read_whole(b"".join((b"[", item, b"]")))
+            try:  # one copy, from the raw slice: the item may be most of the answer
+                listing = items.read_whole(b"".join((b"[", raw, b"]")))
             except UndecodableJson:  # JSON (the raw reader cut it out), only too deep
                 return None
             return listing.items[0] if listing.items else None

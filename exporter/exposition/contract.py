@@ -32,7 +32,7 @@ def refusal(family: Family, base: tuple[str, ...], labels: Labels, attributed: b
     attribution labels, when ``attributed``) breaks the contract; None when it keeps it.
     Quick for a shape seen before: every sample of a block is checked."""
     key = (family.name, base, tuple(map(_name, labels)), attributed)
-    if key in _kept and FAMILIES.get(key[0]) is family:
+    if key in _kept and declared(family):
         return None
     problem = _problem(family, {*base, *key[2]}, attributed)
     if problem is None:

@@ -198,7 +198,8 @@ def check_generic_read(body: bytes | bytearray) -> None:
     """Raise ``TooCostly`` when reading ``body`` generically may pass the thread's budget.
     Quick for a body that could not pass it whatever it holds (an item, a small answer)."""
     budget = _generic_budget.get()
-    if budget is None or len(body) * (9 + GENERIC_VALUE_BYTES) <= budget:
+    # at most 9 bytes a byte of body and text, and one value a byte and one more
+    if budget is None or (len(body) + 1) * (9 + GENERIC_VALUE_BYTES) <= budget:
         return
     cost = generic_read_cost(body)
     if cost > budget:
