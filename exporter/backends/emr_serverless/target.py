@@ -13,22 +13,25 @@ from pydantic import Field, field_validator, model_validator
 from exporter.auth import alibaba_credentials
 from exporter.auth.alibaba_credentials import CredentialProvider
 from exporter.config.types import (
-    REGION_ID,
     Count,
     Duration,
     EmptyIfNone,
+    PairedSecrets,
+    RegionalTarget,
     Secret,
     SecretFile,
     SignedHttpUrl,
     Strict,
-    Target,
     check_environment_credentials,
     redact_url,
 )
 
 
-class AlibabaCredentials(Strict):
+class AlibabaCredentials(PairedSecrets):
     """Keys from here (each also as ``*_file``); else ALIBABA_CLOUD_* variables; else RRSA."""
+
+    FILED = ("access_key_id", "access_key_secret", "security_token")
+    KEY_PAIR = ("access_key_id", "access_key_secret")
 
     access_key_id: Secret | None = None
     access_key_id_file: SecretFile | None = None
@@ -37,22 +40,6 @@ class AlibabaCredentials(Strict):
     security_token: Secret | None = None
     security_token_file: SecretFile | None = None
     sts_endpoint: SignedHttpUrl | None = None
-
-    @model_validator(mode="after")
-    def _pairs(self) -> AlibabaCredentials:
-        for name in ("access_key_id", "access_key_secret", "security_token"):
-            if getattr(self, name) is not None and getattr(self, f"{name}_file") is not None:
-                raise ValueError(f"set {name} or {name}_file, not both")
-        if bool(self.value("access_key_id")) != bool(self.value("access_key_secret")):
-            raise ValueError("access_key_id and access_key_secret go together")
-        return self
-
-    def value(self, name: str) -> str | None:
-        secret = getattr(self, name) or getattr(self, f"{name}_file")
-        return secret.get_secret_value() if secret else None
-
-    def source(self, field: str) -> str:
-        return "file" if getattr(self, f"{field}_file") is not None else "config"
 
 
 class EmrFilters(Strict):
@@ -63,26 +50,18 @@ class EmrFilters(Strict):
 _WORKSPACE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
-class EmrServerlessTarget(Target):
+class EmrServerlessTarget(RegionalTarget):
     """Ray jobs and Ray clusters of an EMR Serverless Spark workspace."""
+
+    REGION_EXAMPLE = "cn-hangzhou"
 
     backend: Literal["emr_serverless"]
     workspace_id: str
-    region: str | None = None
     network: Literal["public", "vpc"] = "public"
-    endpoint: SignedHttpUrl | None = None
     credentials: Annotated[AlibabaCredentials, EmptyIfNone] = AlibabaCredentials()
     filters: Annotated[EmrFilters, EmptyIfNone] = EmrFilters()
-    requests_per_second: float = Field(default=5.0, gt=0)
     full_list_interval: Duration = 3600.0
     max_pages: Count = Field(default=10_000, gt=0)
-
-    @field_validator("region")
-    @classmethod
-    def _check_region(cls, region: str | None) -> str | None:
-        if region is not None and not REGION_ID.fullmatch(region):
-            raise ValueError("must be a region id such as cn-hangzhou")
-        return region
 
     @field_validator("workspace_id")
     @classmethod
@@ -93,8 +72,6 @@ class EmrServerlessTarget(Target):
 
     @model_validator(mode="after")
     def _where(self) -> EmrServerlessTarget:
-        if self.region is None and self.endpoint is None:
-            raise ValueError("set region (or endpoint)")
         provider = self.credential_provider()
         if provider is None:
             raise ValueError(

@@ -9,27 +9,29 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from exporter.auth.sdk_hmac import HuaweiKey
 from exporter.config.types import (
-    REGION_ID,
     Count,
     Duration,
     EmptyIfNone,
+    PairedSecrets,
+    RegionalTarget,
     Secret,
     SecretFile,
-    SignedHttpUrl,
     Strict,
-    Target,
     TokenFilePath,
     check_environment_credentials,
     redact_url,
 )
 
 
-class HuaweiCredentials(Strict):
+class HuaweiCredentials(PairedSecrets):
     """AK/SK (each also as ``*_file``) or an IAM token; else HUAWEICLOUD_SDK_* variables."""
+
+    FILED = ("access_key", "secret_key", "security_token", "auth_token")
+    KEY_PAIR = ("access_key", "secret_key")
 
     access_key: Secret | None = None
     access_key_file: SecretFile | None = None
@@ -39,21 +41,6 @@ class HuaweiCredentials(Strict):
     security_token_file: SecretFile | None = None
     auth_token: Secret | None = None
     auth_token_file: TokenFilePath | None = None  # re-read when it changes
-
-    @model_validator(mode="after")
-    def _pairs(self) -> HuaweiCredentials:
-        for name in ("access_key", "secret_key", "security_token"):
-            if getattr(self, name) is not None and getattr(self, f"{name}_file") is not None:
-                raise ValueError(f"set {name} or {name}_file, not both")
-        if self.auth_token is not None and self.auth_token_file is not None:
-            raise ValueError("set auth_token or auth_token_file, not both")
-        if bool(self.value("access_key")) != bool(self.value("secret_key")):
-            raise ValueError("access_key and secret_key go together")
-        return self
-
-    def value(self, name: str) -> str | None:
-        secret = getattr(self, name) or getattr(self, f"{name}_file", None)
-        return secret.get_secret_value() if secret else None
 
 
 class ModelArtsFilters(Strict):
@@ -67,31 +54,21 @@ class ModelArtsFilters(Strict):
 _PROJECT = re.compile(r"[A-Za-z0-9-]{1,64}")
 
 
-class ModelArtsLiteTarget(Target):
+class ModelArtsLiteTarget(RegionalTarget):
     """The job list of Huawei Cloud ModelArts Lite Servers in one project."""
+
+    REGION_EXAMPLE = "cn-north-4"
 
     backend: Literal["modelarts_lite"]
     project_id: str | None = None
-    region: str | None = None
-    endpoint: SignedHttpUrl | None = None
     credentials: Annotated[HuaweiCredentials, EmptyIfNone] = HuaweiCredentials()
     filters: Annotated[ModelArtsFilters, EmptyIfNone] = ModelArtsFilters()
-    requests_per_second: float = Field(default=5.0, gt=0)
     full_list_interval: Duration = 600.0
     job_type_cap: Count = Field(default=30, gt=0)
     resources: tuple[Literal["jobs"], ...] = ("jobs",)
 
-    @field_validator("region")
-    @classmethod
-    def _check_region(cls, region: str | None) -> str | None:
-        if region is not None and not REGION_ID.fullmatch(region):
-            raise ValueError("must be a region id such as cn-north-4")
-        return region
-
     @model_validator(mode="after")
     def _complete(self) -> ModelArtsLiteTarget:
-        if self.region is None and self.endpoint is None:
-            raise ValueError("set region (or endpoint)")
         project = self.project()
         if not project:
             raise ValueError("project_id: required (or set HUAWEICLOUD_SDK_PROJECT_ID)")

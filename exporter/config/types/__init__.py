@@ -1,7 +1,8 @@
 """The types a configuration is built from, by concern: ``errors`` (``ConfigError``),
 ``values`` (durations, counts, ``Strict``), ``urls``, ``credentials`` (secrets, header values,
 bearer tokens), ``tls``, ``defaults`` (the settings a target inherits), ``metrics`` (the
-families shown) and ``target`` (``Target``, which each backend's target model extends).
+families shown), ``target`` (``Target``, which each backend's target model extends) and
+``cloud`` (what the cloud backends' targets share: paired secrets, region or endpoint).
 
 Every backend imports these from here; ``config`` builds the whole configuration from them and
 from the backends' declarations.
@@ -9,6 +10,7 @@ from the backends' declarations.
 
 from __future__ import annotations
 
+from exporter.config.types.cloud import PairedSecrets, RegionalTarget
 from exporter.config.types.credentials import (
     HEADER_VALUE_RULE,
     BearerCredentials,
@@ -62,8 +64,10 @@ __all__ = [
     "HeaderValue",
     "HttpUrl",
     "MetricsSelection",
+    "PairedSecrets",
     "PerJobSeries",
     "ReadableFile",
+    "RegionalTarget",
     "Secret",
     "SecretFile",
     "SignedHttpUrl",
