@@ -8,8 +8,7 @@ from collections.abc import Callable
 from exporter.backends.base import Backend, Listing
 from exporter.backends.emr_serverless.api import open_client
 from exporter.backends.emr_serverless.ray_clusters import list_clusters
-from exporter.backends.emr_serverless.ray_job_list import RayJobList
-from exporter.backends.emr_serverless.ray_job_walk import RayJobWalker
+from exporter.backends.emr_serverless.ray_job_list import ray_job_list
 from exporter.backends.emr_serverless.target import EmrServerlessTarget
 from exporter.polling.health import ApiStats
 
@@ -25,7 +24,7 @@ class EmrServerlessBackend(Backend):
         self.target = target
         self.api = open_client(target, stats)
         self.scrub = self.api.scrub
-        self._ray_jobs = RayJobList(RayJobWalker(self.api, target, self.sources), target, clock)
+        self._ray_jobs = ray_job_list(self.api, target, self.sources, clock)
 
     @property
     def clock(self) -> Callable[[], float]:
