@@ -340,3 +340,17 @@ def test_an_old_active_job_is_looked_up_by_id(sim, api, now) -> None:
     assert lookups == [{"jobRunId": "ancient", "maxResults": "2"}]
     window = json.loads(sim.requests[-2][1]["startTime"])
     assert window["startTime"] == int((T0 - 7200 + 5400 - 600) * 1000)  # not back to ancient
+
+
+def test_old_active_jobs_close_together_are_read_by_one_window(sim, api, now) -> None:
+    for i in range(3):
+        sim.add(f"running-{i}", T0 - 3000 + i, "Running")
+    sim.add("done", T0 - 60)
+    jobs = windowed(api, now)
+    poll(jobs)
+    sim.jobs["running-1"]["state"] = "Succeeded"
+    now[0] += 30
+    assert poll(jobs)["running-1"].phase is Phase.SUCCEEDED
+    assert not [query for _, query in sim.requests if "jobRunId" in query]
+    window = json.loads(sim.requests[-1][1]["startTime"])
+    assert window["startTime"] == int((T0 - 3000 - 60) * 1000)  # cheaper than three lookups
