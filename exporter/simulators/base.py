@@ -1,4 +1,5 @@
-"""What every simulator shares: a threaded loopback HTTP server and JSON replies."""
+"""What every simulator shares: a threaded loopback HTTP server, JSON replies, and the
+contract the shared tests drive every simulator through (``Simulator``)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,43 @@ import random
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Literal, Self
+
+Outcome = Literal["succeeded", "failed", "cancelled"]
+OUTCOMES: tuple[Outcome, ...] = ("succeeded", "failed", "cancelled")
+# Answers the record keeps (the demo runs for days): a test reads it after every poll
+MAX_SHOWN_ANSWERS = 256
+
+
+@dataclass(frozen=True, slots=True)
+class ShownAnswer:
+    """One answer to a job-list or job-lookup request, as it was sent: the API's clock then,
+    and each job it held as (id, native status)."""
+
+    at: float
+    jobs: tuple[tuple[str, str], ...]
+
+
+def read_path(item: Any, path: str) -> Any:
+    """The value at the dotted ``path`` (``metadata.name``) of a JSON value; None where a step
+    is missing or not an object."""
+    for step in path.split("."):
+        if not isinstance(item, dict):
+            return None
+        item = item.get(step)
+    return item
+
+
+def write_path(item: dict[str, Any], path: str, value: Any) -> None:
+    """Set the value at the dotted ``path`` of a JSON object, making the objects on the way."""
+    *parents, last = path.split(".")
+    for step in parents:
+        item = item.setdefault(step, {})
+    item[last] = value
 
 
 class JsonHandler(BaseHTTPRequestHandler):
@@ -60,18 +95,29 @@ class Simulator:
     """Serves ``handler_class()`` on loopback in a daemon thread; a context manager.
 
     ``start_workload`` runs the simulator's evolving workload in the background (the demo);
-    tests call ``step(now)`` to advance it on a clock of their own. The shared tests drive
-    every simulator alike through ``target_config``, ``add_running_job`` and ``finish_job``.
+    tests call ``step(now)`` to advance it on a clock of their own.
+
+    The shared tests drive every simulator alike through ``target_config`` and the job
+    contract: ``submit_job``, ``start_job``, ``end_job``, ``remove_job`` (all at the
+    simulator's clock), ``REUSES_IDS``, ``HAS_PENDING``, ``fail_job_lists``, and the record of
+    what answers showed (``answers_shown``, ``shown_since``), which each simulator appends to
+    through ``record_answer`` as it sends an answer. ``add_running_job`` and ``finish_job`` are
+    built on it.
     """
 
     DEFAULT_RATE_PER_MIN = 12.0
     # The body of a 400 answer by which the API says "throttled" with a code of its own, if any
     THROTTLED_ANSWER: ClassVar[bytes | None] = None
-    # Where a job list answer holds its items (None: the answer is the list), and which keys of
-    # an item are its id and its submission time: tests rewrite answers with them
+    # Where a job list answer holds its items (None: the answer is the list), and where in an
+    # item its id and its submission time are: dotted paths (``metadata.name``), which tests
+    # rewrite answers by (``read_path``, ``write_path``)
     JOB_LIST_KEY: ClassVar[str | None] = None
     JOB_ID_FIELD: ClassVar[str] = "id"
     JOB_SUBMIT_FIELD: ClassVar[str] = "submit_time"
+    # Whether the API hands an id to a new job once the old job of that id is gone
+    REUSES_IDS: ClassVar[bool] = False
+    # Whether a job may wait (a pending status) before it runs
+    HAS_PENDING: ClassVar[bool] = True
 
     def __init__(self) -> None:
         self.url = ""
@@ -81,6 +127,9 @@ class Simulator:
         # out), afresh in each answer: a time rounded, or re-derived by a proxy or another
         # version of the API, while the simulator keeps, sorts and filters by its own times.
         self.jitter: Callable[[float], float] | None = None
+        self._shown: deque[ShownAnswer] = deque(maxlen=MAX_SHOWN_ANSWERS)
+        self._answers = 0
+        self._shown_lock = threading.Lock()
 
     def jittered_ms(self, millis: int | None) -> int | None:
         """A time in epoch milliseconds as this answer gives it (``jitter``)."""
@@ -98,13 +147,65 @@ class Simulator:
         """A config target that polls this simulator (``settings`` added to it)."""
         raise NotImplementedError
 
+    # --- the job contract -------------------------------------------------------------
+
+    def submit_job(
+        self, key: str | None = None, *, running: bool = False, name: str | None = None
+    ) -> str:
+        """Submit a job now, under ``key`` (else an id the API makes up), pending (running when
+        ``running``, or when the API has no pending status) and named ``name`` when given;
+        return its id. ValueError when ``key`` is taken: listed now, or ever used by an API
+        that does not reuse ids."""
+        raise NotImplementedError
+
+    def start_job(self, key: str) -> None:
+        """A pending job starts running now (only an API with ``HAS_PENDING`` has one)."""
+        raise NotImplementedError
+
+    def end_job(self, key: str, outcome: Outcome) -> str:
+        """A job ends now with ``outcome`` (a pending job that succeeds ran first); return the
+        native status the API shows for it from now on."""
+        raise NotImplementedError
+
+    def remove_job(self, key: str) -> None:
+        """The API forgets a job (deleted, or lost); unknown ids are ignored."""
+        raise NotImplementedError
+
+    def fail_job_lists(self, n: int) -> None:
+        """The next ``n`` job-list requests fail: 503, or the API's own throttling answer."""
+        raise NotImplementedError
+
     def add_running_job(self, key: str, name: str | None = None) -> None:
         """Add a job, running, under ``key`` (named ``name``, when given)."""
-        raise NotImplementedError
+        self.submit_job(key, running=True, name=name)
 
     def finish_job(self, key: str) -> str:
         """Let job ``key`` succeed; the status the API then reports."""
-        raise NotImplementedError
+        return self.end_job(key, "succeeded")
+
+    # --- the record of what answers showed ---------------------------------------------
+
+    def record_answer(self, at: float, jobs: Iterable[tuple[str, str]]) -> None:
+        """Record an answer being sent at ``at`` (the API's clock) with ``jobs``, each as
+        (id, native status): called by the simulator for every job-list or job-lookup answer."""
+        answer = ShownAnswer(at, tuple(jobs))
+        with self._shown_lock:
+            self._shown.append(answer)
+            self._answers += 1
+
+    def answers_shown(self) -> int:
+        """How many answers have been recorded: a mark for ``shown_since``."""
+        with self._shown_lock:
+            return self._answers
+
+    def shown_since(self, mark: int) -> list[ShownAnswer]:
+        """The answers recorded since ``mark``, in the order sent; LookupError when older
+        ones were dropped (only the last ``MAX_SHOWN_ANSWERS`` are kept)."""
+        with self._shown_lock:
+            first = self._answers - len(self._shown)
+            if mark < first:
+                raise LookupError(f"answers {mark} to {first} are no longer kept")
+            return list(self._shown)[mark - first :]
 
     def start_workload(self, rate_per_min: float | None = None) -> None:
         self._workload = self.new_workload(rate_per_min or self.DEFAULT_RATE_PER_MIN)

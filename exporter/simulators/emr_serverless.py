@@ -31,7 +31,7 @@ from urllib.parse import parse_qsl
 
 from exporter.auth.acs3 import authorization
 from exporter.auth.canonical import canonical_query, query_pairs
-from exporter.simulators.base import JsonHandler, Simulator, Workload
+from exporter.simulators.base import JsonHandler, Outcome, Simulator, Workload
 
 MAX_CLOCK_SKEW = 900.0
 REQUIRED_SIGNED = {
@@ -43,6 +43,11 @@ REQUIRED_SIGNED = {
     "x-acs-content-sha256",
 }
 ACTIVE = ("Submitted", "Pending", "Running", "Cancelling")
+ENDS: dict[Outcome, tuple[str, ...]] = {
+    "succeeded": ("Succeeded",),
+    "failed": ("Failed", "Timeout"),
+    "cancelled": ("Cancelled",),
+}
 _AUTHORIZATION = re.compile(
     r"^ACS3-HMAC-SHA256 Credential=([^,]+),SignedHeaders=([^,]+),Signature=([0-9a-f]{64})$"
 )
@@ -88,6 +93,8 @@ class EmrServerlessSimulator(Simulator):
         self._tie_rng = random.Random(seed + 1)
         self._delete_queue: list[str] = []
         self._empty_answers = 0
+        self._list_failures = 0
+        self._ids: set[str] = set()  # every id ever listed: the API makes up new ones
         self._lock = threading.Lock()
         self._jobs: dict[str, dict[str, Any]] = {}
         self._order: list[dict[str, Any]] | None = None
@@ -117,13 +124,30 @@ class EmrServerlessSimulator(Simulator):
             **settings,
         }
 
-    def add_running_job(self, key: str, name: str | None = None) -> None:
+    def submit_job(
+        self, key: str | None = None, *, running: bool = False, name: str | None = None
+    ) -> str:
+        with self._lock:
+            if key in self._ids:
+                raise ValueError(f"submissionId {key} is taken")
         named = {} if name is None else {"name": name}
-        self.add_job(key, status="Running", cu_hours=0.5, **named)
+        return self.add_job(key, status="Running" if running else "Submitted", **named)
 
-    def finish_job(self, key: str) -> str:
-        self.set_job(key, status="Succeeded", cu_hours=1.0)
-        return "Succeeded"
+    def start_job(self, key: str) -> None:
+        self.set_job(key, status="Running")
+
+    def end_job(self, key: str, outcome: Outcome) -> str:
+        with self._lock:
+            status = self._rng.choice(ENDS[outcome])
+            ran = self._jobs[key]["startTime"] is not None
+        if outcome == "succeeded" and not ran:
+            self.set_job(key, status="Running")
+        self.set_job(key, status=status)
+        return status
+
+    def fail_job_lists(self, n: int) -> None:
+        with self._lock:
+            self._list_failures += n
 
     # --- jobs -----------------------------------------------------------------------------
 
@@ -153,6 +177,7 @@ class EmrServerlessSimulator(Simulator):
             if end_time is None and status not in ACTIVE:
                 end_time = self.now()
             self._order = None
+            self._ids.add(key)
             self._jobs[key] = {
                 "submissionId": key,
                 "name": name,
@@ -370,8 +395,12 @@ class EmrServerlessSimulator(Simulator):
             if param in query
         ]
         with self._lock:
+            if self._list_failures:
+                self._list_failures -= 1
+                raise ApiError(429, "Throttling.User", "Request was denied due to flow control.")
             if self._empty_answers:
                 self._empty_answers -= 1
+                self.record_answer(self.now(), ())
                 return {"requestId": _request_id(), "totalCount": 0, "rayJobs": []}
             if page_num > 1 and self._delete_queue:
                 self._jobs.pop(self._delete_queue.pop(0), None)
@@ -383,6 +412,7 @@ class EmrServerlessSimulator(Simulator):
             if window is not None:
                 jobs = [job for job in jobs if start <= job["submitTime"] <= end]
             page = jobs[(page_num - 1) * page_size : page_num * page_size]
+            self.record_answer(self.now(), [(job["submissionId"], job["status"]) for job in page])
             hidden = ("taskBizId", "visibleAt")
             rendered = [{k: v for k, v in job.items() if k not in hidden} for job in page]
             if self.jitter is not None:

@@ -24,7 +24,7 @@ from typing import Any
 
 from exporter.auth.canonical import canonical_query, query_pairs
 from exporter.auth.sdk_hmac import authorization
-from exporter.simulators.base import JsonHandler, Simulator, Workload
+from exporter.simulators.base import JsonHandler, Outcome, Simulator, Workload
 
 MAX_CLOCK_SKEW = 900.0
 REQUIRED_SIGNED = {"host", "x-sdk-date", "x-project-id"}
@@ -47,6 +47,7 @@ class ModelArtsLiteSimulator(Simulator):
     DEFAULT_RATE_PER_MIN = 6.0
     THROTTLED_ANSWER = b'{"error_code": "APIG.0308", "error_msg": "The request is throttled"}'
     JOB_LIST_KEY, JOB_ID_FIELD, JOB_SUBMIT_FIELD = "data", "id", "create_at"
+    HAS_PENDING = False  # a job is PROCESSING from its creation
 
     def __init__(
         self,
@@ -73,6 +74,7 @@ class ModelArtsLiteSimulator(Simulator):
         self._jobs: dict[str, dict[str, Any]] = {}
         self._throttle = 0
         self._empty_answers = 0
+        self._ids: set[str] = set()  # every id ever listed: the API makes up new ones
 
     def handler_class(self) -> type[BaseHTTPRequestHandler]:
         return _handler(self)
@@ -94,13 +96,24 @@ class ModelArtsLiteSimulator(Simulator):
             **settings,
         }
 
-    def add_running_job(self, key: str, name: str | None = None) -> None:
-        named = {} if name is None else {"name": name}
-        self.add_job(key, status="PROCESSING", **named)
+    def submit_job(
+        self, key: str | None = None, *, running: bool = False, name: str | None = None
+    ) -> str:
+        with self._lock:
+            if key in self._ids:
+                raise ValueError(f"job id {key} is taken")
+        return self.add_job(key, **({} if name is None else {"name": name}))
 
-    def finish_job(self, key: str) -> str:
-        self.set_job(key, status="FINISHED")
-        return "FINISHED"
+    def end_job(self, key: str, outcome: Outcome) -> str:
+        """FINISHED (with abnormal nodes when failed), or DELETED when cancelled."""
+        with self._lock:
+            abnormal = self._rng.randint(1, 3) if outcome == "failed" else 0
+        status = "DELETED" if outcome == "cancelled" else "FINISHED"
+        self.set_job(key, status=status, abnormal_count=abnormal)
+        return status
+
+    def fail_job_lists(self, n: int) -> None:
+        self.throttle_next(n)  # every request of this API is a job list
 
     # --- jobs -----------------------------------------------------------------------------
 
@@ -117,6 +130,7 @@ class ModelArtsLiteSimulator(Simulator):
     ) -> str:
         with self._lock:
             key = job_id or str(uuid.UUID(int=self._rng.getrandbits(128)))
+            self._ids.add(key)
             created = int((self.clock() if create_at is None else create_at) * 1000)
             self._jobs[key] = {
                 "create_at": created,
@@ -208,6 +222,7 @@ class ModelArtsLiteSimulator(Simulator):
         with self._lock:
             if self._empty_answers:
                 self._empty_answers -= 1
+                self.record_answer(self.clock(), ())
                 return {"current": 1, "data": [], "pages": 1, "size": 0, "total": 0}
             matched = [
                 job
@@ -221,6 +236,7 @@ class ModelArtsLiteSimulator(Simulator):
             matched.sort(key=lambda job: job["create_at"], reverse=True)
             shown = [{k: v for k, v in job.items() if k != "visible"} for job in matched]
             size = min(len(shown), self.page_limit)
+            self.record_answer(self.clock(), [(job["id"], job["status"]) for job in shown[:size]])
             for job in shown[:size] if self.jitter is not None else ():
                 for key in ("create_at", "update_at"):
                     job[key] = self.jittered_ms(job[key])

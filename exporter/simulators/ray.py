@@ -29,9 +29,10 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any, Literal
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from exporter.simulators.base import JsonHandler, Simulator, Workload
+from exporter.simulators.base import JsonHandler, Outcome, Simulator, Workload
 
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "STOPPED"})
+ENDS: dict[Outcome, str] = {"succeeded": "SUCCEEDED", "failed": "FAILED", "cancelled": "STOPPED"}
 ENTRYPOINT_ERROR = "JOB_ENTRYPOINT_COMMAND_ERROR"
 SETUP_FAILURE = "RUNTIME_ENV_SETUP_FAILURE"
 MAX_HANG_SECONDS = 120.0
@@ -58,6 +59,7 @@ class RaySimulator(Simulator):
     """An in-process HTTP server speaking the Ray Jobs API; thread-safe (one lock)."""
 
     JOB_ID_FIELD, JOB_SUBMIT_FIELD = "submission_id", "start_time"  # the answer is the list
+    REUSES_IDS = True  # a submission id is free again once its job is gone; job ids after restarts
 
     def __init__(
         self,
@@ -86,6 +88,7 @@ class RaySimulator(Simulator):
         self._hosts = 0
         self._usage = {"CPU": 0.0, "GPU": 0.0, "memory": 0.0, "objectStoreMemory": 0.0}
         self._failures: deque[tuple[int, str]] = deque()
+        self._list_failures = 0
         self._garbage = False
         self._empty_answers = 0
         self._unhang = threading.Event()
@@ -106,12 +109,29 @@ class RaySimulator(Simulator):
             config["credentials"] = {"token": self.auth_token}
         return {**config, **settings}
 
-    def add_running_job(self, key: str, name: str | None = None) -> None:
-        self.add_job(key, status="RUNNING", metadata=None if name is None else {"job_name": name})
+    def submit_job(
+        self, key: str | None = None, *, running: bool = False, name: str | None = None
+    ) -> str:
+        metadata = None if name is None else {"job_name": name}
+        return self.add_job(key, status="RUNNING" if running else "PENDING", metadata=metadata)
 
-    def finish_job(self, key: str) -> str:
-        self.set_status(key, "SUCCEEDED")
-        return "SUCCEEDED"
+    def start_job(self, key: str) -> None:
+        self.set_status(key, "RUNNING")
+
+    def end_job(self, key: str, outcome: Outcome) -> str:
+        status = ENDS[outcome]
+        with self._lock:
+            record = self._find(key)
+            if record is None:
+                raise KeyError(key)
+            if status == "SUCCEEDED":
+                self._transition(record, "RUNNING", None, None)
+            self._transition(record, status, None, None)
+        return status
+
+    def fail_job_lists(self, n: int) -> None:
+        with self._lock:
+            self._list_failures += n
 
     def stop(self) -> None:
         """Stop the workload and the server; hung requests are released."""
@@ -449,7 +469,7 @@ class RaySimulator(Simulator):
         on_job = len(parts) in (4, 5) and parts[1:3] == ["api", "jobs"] and parts[3] != ""
         if method == "GET":
             if path == self.jobs_path:
-                return 200, self._job_list()
+                return self._job_list()
             if on_job and len(parts) == 4:
                 return self._job_info(unquote(parts[3]))
             if path == "/api/v0/nodes":
@@ -476,20 +496,24 @@ class RaySimulator(Simulator):
             }
         return _render_yuanrong(job) if self.flavour == "openyuanrong" else _render_ray(job)
 
-    def _job_list(self) -> list[dict[str, Any]]:
+    def _job_list(self) -> Reply:
         with self._lock:
-            if self._empty_answers:
-                self._empty_answers -= 1
-                return []
-            jobs = [self._render(job) for job in self._jobs.values()]
+            if self._list_failures:
+                self._list_failures -= 1
+                return 503, "upstream unavailable"
+            records = [] if self._empty_answers else list(self._jobs.values())
+            self._empty_answers = max(0, self._empty_answers - 1)
+            self.record_answer(self.clock(), [(_key(job), job["status"]) for job in records])
+            jobs = [self._render(job) for job in records]
             self._order_rng.shuffle(jobs)
-        return jobs
+        return 200, jobs
 
     def _job_info(self, key: str) -> Reply:
         with self._lock:
             record = self._find(key)
             if record is None:
                 return 404, f"Job {key} does not exist"
+            self.record_answer(self.clock(), [(_key(record), record["status"])])
             return 200, self._render(record)
 
     def _submit(self, body: bytes) -> Reply:
