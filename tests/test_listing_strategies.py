@@ -120,7 +120,9 @@ def job(item: Mapping[str, Any]) -> Job:
 class Reader:
     """A backend's side of a token-paged list: its requests, read with the shared client."""
 
-    def __init__(self, api: ApiClient, path: str, *, page_size: int = 2, max_pages: int = 50):
+    def __init__(
+        self, api: ApiClient, path: str, *, page_size: int = 2, max_pages: int = 50
+    ) -> None:
         self.api, self.path = api, path
         self.form: TokenParams = NEXT_TOKEN if path == RUNS else CONTINUE
         self.name = f"target tokens: {path}"
