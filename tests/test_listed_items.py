@@ -12,11 +12,14 @@ from http.server import BaseHTTPRequestHandler
 
 import pytest
 
+from exporter.backends.base import Listing
 from exporter.backends.listed import ListedItems
-from exporter.backends.ray import RayBackend, RayJobItem, parse_job, read_jobs
+from exporter.backends.listed_envelope import EnvelopeListing
+from exporter.backends.ray import RayBackend, RayJobItem, parse_job, parse_jobs, read_jobs
 from exporter.config.parse import parse_config
 from exporter.errors import PollError
-from exporter.http.decode import UndecodableJson
+from exporter.http.decode import UndecodableJson, decode_json
+from exporter.http.items import TooManyItems
 from exporter.polling.health import ApiStats
 from exporter.simulators.ray import RaySimulator
 
@@ -240,3 +243,148 @@ def _serving(answers: Iterator[tuple[bytes, int]]) -> Iterator[str]:
 
     with loopback_server(Answers) as url:
         yield url
+
+
+# --- a list held by a key of a top-level object (an envelope), and version markers ---
+
+
+def _read_envelope(body: bytes) -> Listing:
+    """The whole-answer (lenient) reader of an answer whose items are held by "items"."""
+    payload = decode_json(body)
+    if not isinstance(payload, dict) or not isinstance(payload.get("items"), list):
+        raise PollError("parse", "no items array")
+    return parse_jobs(payload["items"])
+
+
+def _enveloped(run: int = 1024 * 1024, version: tuple[str, str] | None = None) -> ListedItems:
+    return ListedItems(
+        RayJobItem, parse_job, _read_envelope, run, envelope="items", version=version
+    )
+
+
+def _counting(listed: ListedItems) -> list[str]:
+    """The keys of the items ``listed`` decodes from now on (it parses as before)."""
+    parsed: list[str] = []
+
+    def counted(item: object) -> object:
+        job = parse_job(item)
+        parsed.append(job.key if job else "")
+        return job
+
+    listed.parse_item = counted
+    return parsed
+
+
+def _k8s(*items: object, key: str = "items", **rest: object) -> bytes:
+    head = {"apiVersion": "v1", "kind": "JobList", "metadata": {"continue": "c2", "items": [1]}}
+    return json.dumps({**head, **rest, key: list(items), "total": len(items)}).encode()
+
+
+def _emr(*items: object) -> bytes:
+    return json.dumps({"items": list(items), "nextToken": 't]"items":[', "totalCount": 9}).encode()
+
+
+MANY = [_job(f"m{i:03}", entrypoint="x" * 30) for i in range(60)]
+
+
+@pytest.mark.parametrize("shape", [_k8s, _emr])
+@pytest.mark.parametrize("piece", [1, 7, 64, 100_000])
+def test_an_envelope_reads_its_items_as_a_bare_array_and_gives_back_its_other_members(
+    shape: object, piece: int
+) -> None:
+    body = shape(*MANY)
+    listed = _enveloped(run=200)  # many runs cut while it arrives
+    first = _streamed(listed, body, piece)
+    assert isinstance(first, EnvelopeListing)
+    assert (first.items, first.skipped) == (read_jobs(_body(*MANY)).items, 0)
+    rest = json.loads(body)
+    del rest["items"]
+    assert first.envelope == rest and len(rest) >= 2
+    parsed = _counting(listed)
+    changed = [*MANY[:30], _job("m030", "SUCCEEDED"), *MANY[31:]]
+    second = _streamed(listed, shape(*changed), piece)
+    assert parsed == ["m030"]  # the unchanged items were not decoded again
+    assert [job.status for job in second.items][29:32] == ["RUNNING", "SUCCEEDED", "RUNNING"]
+    assert all(x is y for x, y in zip(first.items[:30], second.items[:30], strict=True))
+
+
+HOSTILE = [
+    _k8s(_job("a"), _job("b")),  # "items" nested in metadata, before
+    b'{"items": ' + _body(_job("a")) + b', "x": 1, "items": ' + _body(_job("b")) + b"}",
+    b'{"items": {"submission_id": "a"}}',  # no array
+    b'{"items": null, "items": ' + _body(_job("c")) + b"}",  # not an array, then one
+    b'{"metadata": {"items": ' + _body(_job("a")) + b"}}",  # only nested deeper
+    _body(_job("a")),  # an array, no envelope
+    b'{"kind": "items", "note": "\\"items\\": [", "items": '
+    + _body(_job("a]"), _job("b", message='], "items": [{"x": 1}]'))
+    + b', "z": "]"}',
+    b'{"it\\u0065ms": ' + _body(_job("a")) + b"}",  # the key escaped
+    b'{"pad": "' + b"x" * 70_000 + b'", "items": ' + _body(_job("a")) + b"}",  # past the head
+    b'{"items": ' + _body(*MANY)[:-1] + b', {"submission_id": "n", "start_time": NaN}]}',
+    b'{"items": ' + _body(*MANY) + b', "items": ' + _body(_job("last")) + b"}",  # again, late
+    b'{"items": []}',
+    b'  {"items"  :  ' + _body(_job("a")) + b"  }  ",
+]
+
+
+@pytest.mark.parametrize("body", HOSTILE)
+@pytest.mark.parametrize("piece", [3, 1 << 20])
+def test_a_hostile_envelope_reads_as_the_lenient_path_reads_it(body: bytes, piece: int) -> None:
+    listed = _enveloped(run=100)
+    listed.listing(_k8s(*MANY[:5]))  # something remembered: it must not mix with the answer
+    try:
+        expected = _read_envelope(body)
+    except PollError:
+        with pytest.raises(PollError):
+            _streamed(listed, body, piece)
+        return
+    for _ in range(2):
+        listing = _streamed(listed, body, piece)
+        assert (listing.items, listing.skipped) == (expected.items, expected.skipped)
+        rest = json.loads(body.replace(b"NaN", b"0"))
+        assert listing.envelope == {k: v for k, v in rest.items() if k != "items"}
+
+
+def test_an_envelope_cut_short_fails_as_no_json() -> None:
+    with pytest.raises(UndecodableJson):
+        _streamed(_enveloped(run=100), _emr(*MANY)[:-40], 16)
+
+
+@pytest.mark.parametrize("envelope", [False, True])
+def test_an_item_whose_version_marker_is_unchanged_keeps_its_record_whatever_its_bytes(
+    envelope: bool,
+) -> None:
+    version = ("submission_id", "metadata.rv")
+    read, shape = (_read_envelope, _emr) if envelope else (read_jobs, _body)
+    listed = ListedItems(
+        RayJobItem, parse_job, read, envelope="items" if envelope else None, version=version
+    )
+    jobs = [_job(k, metadata={"rv": "1"}) for k in "abc"] + [_job("d")]
+    first = listed.listing(shape(*jobs))
+    assert listed.listing(shape(*jobs)).items == first.items  # bytes unchanged: hashed
+    parsed = _counting(listed)
+    respelled = [dict(reversed(job.items())) for job in jobs]  # the same, in another order
+    respelled[1] = _job("b", "SUCCEEDED", metadata={"rv": "2"})  # a new version
+    second = listed.listing(shape(*respelled))
+    assert sorted(parsed) == ["b", "d"]  # d has no marker: decoded as a changed item
+    assert second.items[0] is first.items[0] and second.items[2] is first.items[2]
+    assert second.items[1].status == "SUCCEEDED" and second.items[3] == first.items[3]
+
+
+def test_an_envelope_over_the_item_limit_keeps_nothing_and_an_abandoned_one_keeps_its_runs() -> (
+    None
+):
+    listed = _enveloped(run=200)
+    reader = listed.reader(max_items=50)
+    with pytest.raises(TooManyItems):
+        for start in range(0, len(body := _k8s(*MANY)), 64):
+            reader.feed(body[start : start + 64])
+        reader.finish()
+    assert listed.partial == {} and listed.last == {}
+    reader = listed.reader()
+    reader.feed(body[: len(body) // 2])
+    reader.abandon()  # its poll failed part-way
+    assert 0 < len(listed.partial) < len(MANY)
+    parsed = _counting(listed)
+    assert len(listed.listing(body).items) == len(MANY)
+    assert 0 < len(parsed) < len(MANY)  # only what the abandoned answer did not reach

@@ -31,10 +31,21 @@ A reader made with an item limit (``items.item_limit``) counts the items of each
 reading them, and what is read whole before reading it (``items.check_items``): past the
 limit it raises ``items.TooManyItems`` and keeps nothing of the answer, so that an answer of
 many small items never costs more than the limit's records.
+
+A list held by a key of a top-level object (``envelope``: Kubernetes' ``items``, EMR's
+``jobRuns``) is read alike, its array found in the answer's head as it arrives and its end at
+the end (``listed_envelope``); the answer's other members come back decoded, on the
+``EnvelopeListing`` returned. ``read_whole`` then reads such an answer (the envelope) whole;
+a run or an item it is given is wrapped in an envelope of the key alone.
+
+With a version marker (``version``: the paths of an item's identity and version), an item
+whose bytes changed but whose marker is one the last answer listed keeps that item's record,
+its marker alone decoded (``listed_version``).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
@@ -42,6 +53,15 @@ import msgspec
 
 from exporter.backends.base import Listing
 from exporter.backends.fields import read_item
+from exporter.backends.listed_envelope import (
+    NOT_FOUND,
+    HeadScan,
+    enveloped,
+    rest_of,
+    sentinel_name,
+    split_final,
+)
+from exporter.backends.listed_version import Mark, Marks, VersionMarker
 from exporter.http.decode import UndecodableJson
 from exporter.http.items import TooManyItems, check_items
 
@@ -61,6 +81,11 @@ class ListedItems(Generic[T]):
     ``item_type`` is the typed record an item is decoded into; ``parse_item`` makes the shared
     record from it (None: the item is skipped); ``read_whole`` reads, the lenient way, an
     answer (or a run of items, as a JSON array) that the typed reader does not take.
+
+    ``envelope`` names the member of a top-level object that holds the items (None: the
+    answer is a bare array); the listings are then ``EnvelopeListing``. ``version`` gives the
+    dotted paths of an item's (identity, version), as ``("metadata.uid",
+    "metadata.resourceVersion")``: an item whose marker is unchanged keeps its record.
     """
 
     def __init__(
@@ -69,16 +94,26 @@ class ListedItems(Generic[T]):
         parse_item: Callable[[Any], T | None],
         read_whole: Callable[[bytes], Listing],
         run: int = RUN,
+        *,
+        envelope: str | None = None,
+        version: tuple[str, str] | None = None,
     ) -> None:
         self.items = msgspec.json.Decoder(list[msgspec.Raw])
         self.item = msgspec.json.Decoder(item_type)
         self.parse_item = parse_item
         self.read_whole = read_whole
         self.run = run
+        self.envelope = envelope
+        self.sentinel = sentinel_name()
+        # around a run of items (a JSON array), what makes it an answer read_whole takes
+        self.wrap = (b"{" + json.dumps(envelope).encode() + b":", b"}") if envelope else (b"", b"")
+        self.marker = VersionMarker(*version) if version else None
         self.last: dict[int, T | None] = {}
         # the records of the last answer left unfinished (its poll failed part-way), kept for
         # the next poll: only the latest one's, so failed polls hold one answer's, not each's
         self.partial: dict[int, T | None] = {}
+        self.last_marks: Marks[T] = Marks()
+        self.partial_marks: Marks[T] = Marks()
 
     def reader(self, max_items: int | None = None) -> AnswerReader[T]:
         """A reader of one answer, fed as it arrives (``http.BodyReader``), that takes at
@@ -106,32 +141,42 @@ class AnswerReader(Generic[T]):
         self._opened = False  # the array's "[" is behind: the next run needs one of its own
         self._cuts = True  # False once MAX_RUN passed without a cut
         self._kept: dict[int, T | None] = {}
+        self._marks: Marks[T] = Marks()
         self._records: list[T] = []
         self._skipped = 0
+        self._scan = None
+        if items.envelope is not None:
+            self._scan = HeadScan(items.envelope, json.dumps(items.sentinel).encode())
+        self._head: tuple[bytes, bytes] | None = None  # as received, and its key renamed
 
     def feed(self, piece: bytes) -> None:
         if len(self.start) < START:
             self.start += piece[: START - len(self.start)]
         self._pending += piece
         if self._array is None:
-            first = self._pending.lstrip(_SPACE)[:1]
-            if first:
-                self._array = first == b"["
+            self._begin()
         if self._array and self._cuts and len(self._pending) >= self._items.run:
             self._cut()
 
     def finish(self) -> Listing:
         """Everything read (``UndecodableJson`` when the answer is no JSON even leniently)."""
+        if self._array is None and self._scan is not None:
+            self._begin(final=True)
         if not self._array:
             self._check(self._pending)
-            self._items.last, self._items.partial = {}, {}
-            return self._items.read_whole(bytes(self._pending))
-        with memoryview(self._pending) as view:
-            run = b"".join((self._prefix(), view))
-        del self._pending[:]  # the run holds it now
-        self._read_run(run, final=True)
-        self._items.last, self._items.partial = self._kept, {}
-        return Listing(items=self._records, skipped=self._skipped)
+            self._remember({}, Marks())
+            return self._whole(bytes(self._pending))
+        envelope = None
+        if self._head is None:
+            with memoryview(self._pending) as view:
+                run = b"".join((self._prefix(), view))
+            del self._pending[:]  # the run holds it now
+            self._read_run(run, final=True)
+        else:
+            envelope = self._finish_envelope(*self._head)
+        self._remember(self._kept, self._marks)
+        listing = Listing(items=self._records, skipped=self._skipped)
+        return listing if envelope is None else enveloped(listing, envelope)
 
     def abandon(self) -> None:
         """The answer will not be finished (its poll failed part-way): the records of the
@@ -139,8 +184,65 @@ class AnswerReader(Generic[T]):
         unfinished answer left, so that the next poll decodes only what this one did not
         reach. A list too large to read within one poll's deadline is thus read over several
         polls instead of never, and polls that keep failing hold one answer's records more."""
-        self._items.partial = self._kept
-        self._kept = {}
+        self._items.partial, self._items.partial_marks = self._kept, self._marks
+        self._kept, self._marks = {}, Marks()
+
+    def _begin(self, final: bool = False) -> None:
+        """The answer's shape, from its first bytes: a bare array (its first byte), or the
+        envelope's array found in its head, which is then set apart."""
+        if self._scan is None:
+            first = self._pending.lstrip(_SPACE)[:1]
+            if first:
+                self._array = first == b"["
+            return
+        found = self._scan.find(self._pending, final)
+        if found is None:
+            return
+        self._array = found != NOT_FOUND
+        if self._array:
+            self._head = self._scan.head(self._pending, found)
+            del self._pending[:found]
+
+    def _remember(self, kept: dict[int, T | None], marks: Marks[T]) -> None:
+        """The records of a finished answer replace the last ones; none is left unfinished."""
+        items = self._items
+        items.last, items.partial = kept, {}
+        items.last_marks, items.partial_marks = marks, Marks()
+
+    def _whole(self, body: bytes) -> Listing:
+        """The answer read whole the lenient way, with the envelope's other members."""
+        items = self._items
+        listing = items.read_whole(body)
+        if items.envelope is None:
+            return listing
+        return enveloped(listing, rest_of(body, items.envelope)[0])
+
+    def _finish_envelope(self, head: bytes, renamed: bytes) -> dict[str, Any]:
+        """Read the last run with the envelope's head; the envelope's other members. Where
+        the typed reader cannot (a changed item it refuses, the key again after the array),
+        the rest of the answer from its head is read the lenient way; when the key came again,
+        the items read before are not the answer's (its last array is), and are dropped."""
+        items = self._items
+        key, sentinel = items.envelope, items.sentinel
+        assert key is not None
+        with memoryview(self._pending) as view:
+            doc = b"".join((renamed, self._prefix(), view))
+        split = split_final(doc, key, sentinel)
+        if split is not None:
+            del self._pending[:]
+            array, envelope = split
+            self._read_run(array, final=True)
+            return envelope
+        envelope, again = rest_of(doc, key, sentinel)
+        del doc
+        if again:
+            self._records, self._skipped, self._count = [], 0, 0
+        with memoryview(self._pending) as view:
+            doc = b"".join((head, self._prefix(), view))
+        del self._pending[:]
+        self._check(doc)
+        self._take(items.read_whole(doc))
+        return envelope
 
     def _cut(self) -> None:
         """Read the run of whole items received so far, if a cut is found."""
@@ -167,7 +269,7 @@ class AnswerReader(Generic[T]):
         """What makes the pending items an array: their "[" when it was taken by a run."""
         return b"[" if self._opened else b""
 
-    def _read_run(self, run: bytes, final: bool) -> bool:
+    def _read_run(self, run: bytes | msgspec.Raw, final: bool) -> bool:
         """Take the items of ``run`` (a JSON array); False when it does not read as one and
         is not the final run (the cut was not between two items)."""
         items = self._items
@@ -176,12 +278,17 @@ class AnswerReader(Generic[T]):
         except (msgspec.MsgspecError, RecursionError):
             if not final:
                 return False
+            if items.envelope is not None:
+                run = b"".join((items.wrap[0], run, items.wrap[1]))
             self._check(run)
             self._take(items.read_whole(run))  # UndecodableJson: no JSON, even leniently
             return True
         self._count += len(raws)
         if self._limit is not None and self._count > self._limit:
             self._refuse(TooManyItems(self._count, self._limit, at_least=True))
+        if items.marker is not None:
+            self._take_marked(raws)
+            return True
         last, partial, kept = items.last, items.partial, self._kept
         records: list[T] = []
         for raw in raws:
@@ -200,6 +307,47 @@ class AnswerReader(Generic[T]):
         self._skipped += len(raws) - len(records)
         return True
 
+    def _take_marked(self, raws: list[msgspec.Raw]) -> None:
+        """Take items that carry version markers: by their bytes as ``_read_run`` does, then
+        by their marker, decoded where their bytes are new."""
+        items, kept, marks = self._items, self._kept, self._marks
+        records: list[T] = []
+        for raw in raws:
+            digest = hash(bytes(raw)) & DIGEST_MASK
+            record, mark = self._known(digest)
+            if record is _ABSENT:
+                mark = items.marker.read(raw) if items.marker else None
+                record = self._marked(mark) if mark is not None else _ABSENT
+                if record is _ABSENT:
+                    record = self._record(raw)
+            kept[digest] = record
+            if mark is not None:
+                marks.of[digest], marks.records[mark] = mark, record
+            if record is not None:
+                records.append(record)
+        self._records += records
+        self._skipped += len(raws) - len(records)
+
+    def _known(self, digest: int) -> tuple[Any, Mark | None]:
+        """(the record kept for an item of these bytes or ``_ABSENT``, its marker)."""
+        items = self._items
+        record = items.last.pop(digest, _ABSENT)
+        if record is not _ABSENT:
+            return record, items.last_marks.of.pop(digest, None)
+        record = items.partial.pop(digest, _ABSENT)
+        if record is not _ABSENT:
+            return record, items.partial_marks.of.pop(digest, None)
+        return self._kept.get(digest, _ABSENT), self._marks.of.get(digest)
+
+    def _marked(self, mark: Mark) -> Any:
+        """The record kept for an item of marker ``mark``, or ``_ABSENT``."""
+        items = self._items
+        for table in (items.last_marks.records, items.partial_marks.records):
+            record = table.pop(mark, _ABSENT)
+            if record is not _ABSENT:
+                return record
+        return self._marks.records.get(mark, _ABSENT)
+
     def _record(self, raw: msgspec.Raw) -> T | None:
         """The record of one changed item: typed, or read the lenient way when the typed
         reader refuses it (an item reads alike alone and among the others). An item too deep
@@ -210,7 +358,9 @@ class AnswerReader(Generic[T]):
             return read_item(items.parse_item, items.item.decode(raw))
         except (msgspec.MsgspecError, RecursionError):
             try:  # one copy, from the raw slice: the item may be most of the answer
-                listing = items.read_whole(b"".join((b"[", raw, b"]")))
+                listing = items.read_whole(
+                    b"".join((items.wrap[0], b"[", raw, b"]", items.wrap[1]))
+                )
             except UndecodableJson:  # JSON (the raw reader cut it out), only too deep
                 return None
             return listing.items[0] if listing.items else None
@@ -231,5 +381,5 @@ class AnswerReader(Generic[T]):
         """Past the item limit: nothing of this answer is kept (an answer that large fails
         every poll alike, so its records would only hold memory), and ``err`` is raised."""
         self._kept, self._records, self._pending = {}, [], bytearray()
-        self._items.partial = {}
+        self._marks, self._items.partial, self._items.partial_marks = Marks(), {}, Marks()
         raise err
