@@ -30,132 +30,33 @@ time that jitters across it is judged as the answer gives it.
 
 from __future__ import annotations
 
-import functools
 import math
 import os
 import random
-import re
-from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-import exporter.http.transport
-import exporter.store.opening
-from exporter.app import Exporter
 from exporter.backends import registry
-from exporter.config.parse import parse_config
 from exporter.ledger.runs import RUN_TOLERANCE
 from exporter.simulators.emr_serverless import EmrServerlessSimulator
 from exporter.simulators.modelarts_lite import ModelArtsLiteSimulator
 from exporter.simulators.ray import RaySimulator
 
-from .helpers import on_clock
+from .conformance import (
+    JITTER,
+    T0,
+    Counts,
+    Exporting,
+    check,
+    fast_restarts,
+    jittered,
+    run_conformance,
+)
 
 HISTORIES = int(os.environ.get("JOBFLEET_HISTORIES", "200"))
-POLLS = 16  # polls per history, restarts and outages aside (fewer where polls cost more)
-INTERVAL = 30  # seconds between polls, on our clock
-OUTAGE = 8 * 86400  # longer than forget_after
-T0 = 1_800_000_000
-JITTER = 3.0  # seconds a time of an answer may move, either way, before it is rounded
-MARGIN = 5  # with jitter, nothing happens within this many seconds of a poll (nor of bt)
 JITTERED = max(1, HISTORIES // 2)  # histories run with jitter, per backend
-
-
-class Jitter:
-    """A time as an answer re-derives it: moved by up to ``JITTER`` seconds either way, then
-    rounded to the second or to the millisecond; afresh for every time of every answer."""
-
-    def __init__(self, seed: int) -> None:
-        self.rng = random.Random(seed)
-
-    def __call__(self, at: float) -> float:
-        moved = at + self.rng.uniform(-JITTER, JITTER)
-        return float(round(moved)) if self.rng.random() < 0.5 else round(moved, 3)
-
-
-def jittered(sim: object, seed: int, on: bool) -> int:
-    """Switch jitter on (or not) in a simulator; the margin the history keeps around polls."""
-    if not on:
-        return 0
-    sim.jitter = Jitter(seed + 7919)
-    return MARGIN
-
-
-@dataclass
-class Counts:
-    submitted: int = 0
-    finished: Counter = field(default_factory=Counter)  # (phase, status) -> jobs
-    cu_seconds: float = 0.0
-
-    def durations(self) -> Counter:
-        by_phase: Counter = Counter()
-        for (phase, _), n in self.finished.items():
-            by_phase[phase] += n
-        return by_phase
-
-
-COUNTED = (
-    "jobfleet_jobs_submitted_total",
-    "jobfleet_jobs_finished_total",
-    "jobfleet_job_duration_seconds_count",
-    "jobfleet_cu_seconds_total",
-)
-_SAMPLE = re.compile(r"^([a-z_]+)\{(.*)\} (\S+)$")
-_LABEL = re.compile(r'([a-z_]+)="((?:[^"\\]|\\.)*)"')
-
-
-def exported(body: bytes) -> tuple[Counts, Counter]:
-    """The counted families of an exposition (read line by line: the full parser is too slow
-    for a check after every poll of 200 histories)."""
-    counts, durations = Counts(), Counter()
-    for line in body.decode().splitlines():
-        if not line.startswith(COUNTED):
-            continue
-        match = _SAMPLE.match(line)
-        assert match, line
-        name, labels, value = (
-            match.group(1),
-            dict(_LABEL.findall(match.group(2))),
-            float(match.group(3)),
-        )
-        if name == "jobfleet_jobs_submitted_total":
-            counts.submitted = int(value)
-        elif name == "jobfleet_jobs_finished_total" and value:
-            counts.finished[(labels["phase"], labels["status"])] = int(value)
-        elif name == "jobfleet_job_duration_seconds_count" and value:
-            durations[labels["phase"]] = int(value)
-        elif name == "jobfleet_cu_seconds_total":
-            counts.cu_seconds += value
-    return counts, durations
-
-
-class Exporting:
-    """One target's exporter on the fake clock, restarted from its state file on demand."""
-
-    def __init__(self, target: dict, state: Path, clock: Callable[[], float]) -> None:
-        self.config = parse_config({"state_file": str(state), "targets": [target]})
-        self.clock = clock
-        self.exporter: Exporter | None = None
-
-    def start(self) -> None:
-        self.exporter = Exporter(self.config)
-        on_clock(self.exporter.pollers[0], self.clock)
-
-    def stop(self) -> None:
-        if self.exporter is not None:
-            self.exporter.close()
-            self.exporter = None
-
-    def poll(self) -> bool:
-        assert self.exporter is not None
-        return self.exporter.pollers[0].poll("jobs")
-
-    def counts(self) -> tuple[Counts, Counter]:
-        assert self.exporter is not None
-        return exported(self.exporter.exposition.body())
 
 
 @dataclass
@@ -260,49 +161,6 @@ class History:
         return f"{prefix}-{self.serial:05d}"
 
 
-def run_history(
-    history: History, exporting: Exporting, faults: Callable[[], None], polls: int
-) -> None:
-    """Poll, check, let things happen; now and then restart, go down for days, or fail."""
-    exporting.start()
-    try:
-        for _ in range(polls):
-            history.before_poll()
-            ok = exporting.poll()
-            history.trace.append(f"{history.now[0]:.0f} poll ok={ok}")
-            history.observe(ok)
-            if history.baseline is not None:
-                counts, durations = exporting.counts()
-                expected = history.truth()
-                assert counts.submitted == expected.submitted
-                assert counts.finished == expected.finished
-                assert durations == expected.durations()
-                slack = history.cu_slack() or 1e-6
-                assert counts.cu_seconds == pytest.approx(expected.cu_seconds, rel=1e-9, abs=slack)
-            start = history.now[0]
-            roll = history.rng.random()
-            if roll < 0.03:  # down for longer than forget_after
-                history.trace.append("outage")
-                exporting.stop()
-                history.outage(start + 1, start + OUTAGE)
-                history.now[0] = start + OUTAGE + INTERVAL
-                exporting.start()
-                continue
-            if roll < 0.12:
-                history.trace.append("restart")
-                exporting.stop()
-                exporting.start()
-            elif roll < 0.2:
-                history.trace.append("fault")
-                faults()
-            quiet = history.margin
-            for offset in sorted(history.rng.sample(range(1 + quiet, INTERVAL - quiet), 3)):
-                history.happen(start + offset)
-            history.now[0] = start + INTERVAL
-    finally:
-        exporting.stop()
-
-
 # --- Ray ----------------------------------------------------------------------------------------
 
 RAY_ENDS = {"SUCCEEDED": "succeeded", "FAILED": "failed", "STOPPED": "cancelled"}
@@ -398,13 +256,8 @@ class RayHistory(History):
 
 
 @pytest.fixture(autouse=True)
-def fast_restarts(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Thousands of polls and restarts in a minute. The simulators speak plain HTTP, so every
-    exporter shares one TLS context (loading the CA bundle takes ~70 ms each time); the state
-    file is written as always, but not synced to disk (durability is test_state's subject)."""
-    shared = functools.lru_cache(maxsize=4)(exporter.http.transport.ssl_context)
-    monkeypatch.setattr(exporter.http.transport, "ssl_context", shared)
-    monkeypatch.setattr(exporter.store.opening.os, "fsync", lambda fd: None)
+def quick_restarts(monkeypatch: pytest.MonkeyPatch) -> None:
+    fast_restarts(monkeypatch)
 
 
 def ray_counts_exactly(tmp_path: Path, flavour: str, jitter: bool) -> None:
@@ -419,20 +272,6 @@ def ray_counts_exactly(tmp_path: Path, flavour: str, jitter: bool) -> None:
             target = sim.target_config(flavour, resources=["jobs"])
             exporting = Exporting(target, tmp_path / f"state-{seed}.json", history.api_now)
             check(seed, history, exporting, lambda: sim.fail_next(1, status=503))
-
-
-def check(
-    seed: int,
-    history: History,
-    exporting: Exporting,
-    fault: Callable[[], None],
-    polls: int = POLLS,
-) -> None:
-    try:
-        run_history(history, exporting, fault, polls)
-    except AssertionError as err:
-        trace = "\n".join(history.trace[-40:])
-        raise AssertionError(f"history {seed}: {err}\n{trace}") from err
 
 
 # --- EMR Serverless -----------------------------------------------------------------------------
@@ -699,3 +538,35 @@ def test_every_backend_counts_exactly_whatever_happens(
 ) -> None:
     assert backend in EXACTNESS, f"backend {backend} has no exactness history"
     EXACTNESS[backend](tmp_path, backend, jitter)
+
+
+# The backends whose generic history fails today, and why (each a finding, not a rule): the
+# mark is strict, so the day the backend conforms the mark must go
+NONCONFORMING = {
+    "modelarts_lite": (
+        "a job first shown ended by the FINISHED or DELETED list a poll asks for (submitted and "
+        "ended between two polls, or never seen PROCESSING) is not counted until the next full "
+        "list: exporter/backends/modelarts_lite/server_job_list.py keeps only the ids it asked for"
+    ),
+}
+
+
+def _conformance_params() -> list:
+    return [
+        pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=NONCONFORMING[name]))
+        if name in NONCONFORMING
+        else name
+        for name in registry.names()
+    ]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("jitter", [False, True], ids=["exact-times", "jittered-times"])
+@pytest.mark.parametrize("backend", _conformance_params())
+def test_every_backend_conforms_to_the_generic_history(
+    tmp_path: Path, backend: str, jitter: bool
+) -> None:
+    """The same history for every registered backend, through the simulator contract alone:
+    the exported counters equal what the API was seen to show (tests/conformance.py)."""
+    run_conformance(backend, tmp_path, jitter=jitter)

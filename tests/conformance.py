@@ -1,0 +1,425 @@
+"""The conformance suite: one exactness history for any registered backend, driven only
+through the simulator contract (``exporter.simulators.base.Simulator``) and ``target_config``.
+
+Jobs are submitted (pending or running, under an id of ours or the API's), started, ended in
+every outcome and deleted, and, where the API reuses ids (``REUSES_IDS``), submitted again under
+an id whose job is gone, no sooner than ``RUN_TOLERANCE`` and a jitter's worth after its last
+run; the exporter restarts from its state file, goes down for longer than ``forget_after`` and
+meets failing job lists (``fail_job_lists``), all on a fake clock, optionally with every time of
+every answer jittered (``Jitter``). After every poll the exported counters must equal what the
+documented counting rules (docs/metrics.md, "Counting") give for what the API showed, read from
+the simulator's record of its answers (``shown_since``) during successful polls:
+
+- the baseline time ``bt`` is the API's clock at the first successful poll;
+- a job counts as submitted once a successful poll showed it, if submitted after ``bt``;
+- it counts as finished, by (phase, status), once a successful poll showed it in a terminal
+  status, if it ended after ``bt``; job durations are counted per phase as finished jobs are.
+
+Nothing happens within ``MARGIN`` of a poll when times jitter, so no time jitters across ``bt``.
+``run_conformance`` runs it for a backend by name: a test file may register a backend of its
+own and call it.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import random
+import re
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import pytest
+
+import exporter.http.transport
+import exporter.store.opening
+from exporter.app import Exporter
+from exporter.backends import registry
+from exporter.config.parse import parse_config
+from exporter.ledger.runs import RUN_TOLERANCE
+from exporter.model import Phase
+from exporter.simulators.base import OUTCOMES, Outcome, Simulator
+
+from .helpers import on_clock
+
+# Histories per backend and setting of jitter: ~0.3 s each, so ~15 s a backend by default
+# (JOBFLEET_HISTORIES scales them, as it does the backend-specific histories)
+HISTORIES = max(1, int(os.environ.get("JOBFLEET_HISTORIES", "200")) // 8)
+POLLS = 16  # polls per history, restarts and outages aside
+INTERVAL = 30  # seconds between polls, on our clock
+OUTAGE = 8 * 86400  # longer than forget_after
+T0 = 1_800_000_000
+JITTER = 3.0  # seconds a time of an answer may move, either way, before it is rounded
+MARGIN = 5  # with jitter, nothing happens within this many seconds of a poll (nor of bt)
+REUSE_AFTER = RUN_TOLERANCE + 2 * JITTER + 1  # an id comes back no sooner after its last run
+
+
+class Jitter:
+    """A time as an answer re-derives it: moved by up to ``JITTER`` seconds either way, then
+    rounded to the second or to the millisecond; afresh for every time of every answer."""
+
+    def __init__(self, seed: int) -> None:
+        self.rng = random.Random(seed)
+
+    def __call__(self, at: float) -> float:
+        moved = at + self.rng.uniform(-JITTER, JITTER)
+        return float(round(moved)) if self.rng.random() < 0.5 else round(moved, 3)
+
+
+def jittered(sim: Simulator, seed: int, on: bool) -> int:
+    """Switch jitter on (or not) in a simulator; the margin the history keeps around polls."""
+    if not on:
+        return 0
+    sim.jitter = Jitter(seed + 7919)
+    return MARGIN
+
+
+@dataclass
+class Counts:
+    submitted: int = 0
+    finished: Counter = field(default_factory=Counter)  # (phase, status) -> jobs
+    cu_seconds: float | None = 0.0  # None: not checked
+
+    def durations(self) -> Counter:
+        by_phase: Counter = Counter()
+        for (phase, _), n in self.finished.items():
+            by_phase[phase] += n
+        return by_phase
+
+
+COUNTED = (
+    "jobfleet_jobs_submitted_total",
+    "jobfleet_jobs_finished_total",
+    "jobfleet_job_duration_seconds_count",
+    "jobfleet_cu_seconds_total",
+)
+_SAMPLE = re.compile(r"^([a-z_]+)\{(.*)\} (\S+)$")
+_LABEL = re.compile(r'([a-z_]+)="((?:[^"\\]|\\.)*)"')
+
+
+def exported(body: bytes) -> tuple[Counts, Counter]:
+    """The counted families of an exposition (read line by line: the full parser is too slow
+    for a check after every poll of hundreds of histories)."""
+    counts, durations = Counts(), Counter()
+    for line in body.decode().splitlines():
+        if not line.startswith(COUNTED):
+            continue
+        match = _SAMPLE.match(line)
+        assert match, line
+        name, labels, value = (
+            match.group(1),
+            dict(_LABEL.findall(match.group(2))),
+            float(match.group(3)),
+        )
+        if name == "jobfleet_jobs_submitted_total":
+            counts.submitted = int(value)
+        elif name == "jobfleet_jobs_finished_total" and value:
+            counts.finished[(labels["phase"], labels["status"])] = int(value)
+        elif name == "jobfleet_job_duration_seconds_count" and value:
+            durations[labels["phase"]] = int(value)
+        elif name == "jobfleet_cu_seconds_total":
+            counts.cu_seconds = (counts.cu_seconds or 0.0) + value
+    return counts, durations
+
+
+class Exporting:
+    """One target's exporter on the fake clock, restarted from its state file on demand."""
+
+    def __init__(self, target: dict, state: Path, clock: Callable[[], float]) -> None:
+        self.config = parse_config({"state_file": str(state), "targets": [target]})
+        self.clock = clock
+        self.exporter: Exporter | None = None
+
+    def start(self) -> None:
+        self.exporter = Exporter(self.config)
+        on_clock(self.exporter.pollers[0], self.clock)
+
+    def stop(self) -> None:
+        if self.exporter is not None:
+            self.exporter.close()
+            self.exporter = None
+
+    def poll(self) -> bool:
+        assert self.exporter is not None
+        return self.exporter.pollers[0].poll("jobs")
+
+    def counts(self) -> tuple[Counts, Counter]:
+        assert self.exporter is not None
+        return exported(self.exporter.exposition.body())
+
+
+def fast_restarts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Thousands of polls and restarts in a minute. The simulators speak plain HTTP, so every
+    exporter shares one TLS context (loading the CA bundle takes ~70 ms each time); the state
+    file is written as always, but not synced to disk (durability is test_state's subject)."""
+    shared = functools.lru_cache(maxsize=4)(exporter.http.transport.ssl_context)
+    monkeypatch.setattr(exporter.http.transport, "ssl_context", shared)
+    monkeypatch.setattr(exporter.store.opening.os, "fsync", lambda fd: None)
+
+
+class Story(Protocol):
+    """A history ``run_history`` drives: what happens between polls, and the truth so far."""
+
+    rng: random.Random
+    now: list[float]
+    margin: int
+    baseline: float | None
+    trace: list[str]
+
+    def before_poll(self) -> None: ...
+    def observe(self, ok: bool) -> None: ...
+    def truth(self) -> Counts: ...
+    def cu_slack(self) -> float: ...
+    def happen(self, at: float) -> None: ...
+    def outage(self, start: float, end: float) -> None: ...
+
+
+def run_history(
+    history: Story, exporting: Exporting, faults: Callable[[], None], polls: int
+) -> None:
+    """Poll, check, let things happen; now and then restart, go down for days, or fail."""
+    exporting.start()
+    try:
+        for _ in range(polls):
+            history.before_poll()
+            ok = exporting.poll()
+            history.trace.append(f"{history.now[0]:.0f} poll ok={ok}")
+            history.observe(ok)
+            if history.baseline is not None:
+                counts, durations = exporting.counts()
+                expected = history.truth()
+                assert counts.submitted == expected.submitted, (
+                    f"submitted: exported {counts.submitted}, expected {expected.submitted}"
+                )
+                assert counts.finished == expected.finished, (
+                    f"finished: exported {dict(counts.finished)}, "
+                    f"expected {dict(expected.finished)}"
+                )
+                assert durations == expected.durations(), (
+                    f"durations: exported {dict(durations)}, expected {dict(expected.durations())}"
+                )
+                if expected.cu_seconds is not None:
+                    slack = history.cu_slack() or 1e-6
+                    assert counts.cu_seconds == pytest.approx(
+                        expected.cu_seconds, rel=1e-9, abs=slack
+                    )
+            start = history.now[0]
+            roll = history.rng.random()
+            if roll < 0.03:  # down for longer than forget_after
+                history.trace.append("outage")
+                exporting.stop()
+                history.outage(start + 1, start + OUTAGE)
+                history.now[0] = start + OUTAGE + INTERVAL
+                exporting.start()
+                continue
+            if roll < 0.12:
+                history.trace.append("restart")
+                exporting.stop()
+                exporting.start()
+            elif roll < 0.2:
+                history.trace.append("fault")
+                faults()
+            quiet = history.margin
+            for offset in sorted(history.rng.sample(range(1 + quiet, INTERVAL - quiet), 3)):
+                history.happen(start + offset)
+            history.now[0] = start + INTERVAL
+    finally:
+        exporting.stop()
+
+
+def check(
+    seed: int,
+    history: Story,
+    exporting: Exporting,
+    fault: Callable[[], None],
+    polls: int = POLLS,
+) -> None:
+    """``run_history``, its failure told with the seed and the end of the history's trace."""
+    try:
+        run_history(history, exporting, fault, polls)
+    except AssertionError as err:
+        trace = "\n".join(history.trace[-40:])
+        raise AssertionError(f"history {seed}: {err}\n{trace}") from err
+
+
+# --- the generic history ------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    """One job the history submitted: its times on the API's clock, and what polls showed."""
+
+    key: str
+    submit: float
+    pending: bool
+    outcome: Outcome | None = None
+    status: str = ""  # the native status it ended in
+    end: float | None = None
+    seen: bool = False
+    seen_ended: bool = False
+
+
+class ConformanceHistory:
+    """Jobs submitted, started, ended and deleted through the contract, ids reused where the
+    API reuses them; the truth is read from the simulator's record of its answers."""
+
+    def __init__(
+        self,
+        seed: int,
+        now: list[float],
+        sim: Simulator,
+        terminal: frozenset[str],
+        margin: int = 0,
+    ) -> None:
+        self.rng = random.Random(seed)
+        self.now = now
+        self.sim = sim
+        self.terminal = terminal  # the native statuses of an ended job
+        self.margin = margin
+        self.baseline: float | None = None
+        self.trace: list[str] = []
+        self.runs: list[Run] = []
+        self.listed: dict[str, Run] = {}  # id -> the job the API lists under it now
+        self.last_run: dict[str, float] = {}  # id -> when its latest job was submitted
+        self.serial = 0
+        self.mark = 0
+        self._before_first_poll(now[0])
+
+    def _before_first_poll(self, first: float) -> None:
+        """Jobs submitted long before the first poll: ended since, deleted, or still active."""
+        for _ in range(self.rng.randint(0, 6)):
+            self._submit(first - self.rng.uniform(3000, 9000))
+        for run in list(self.listed.values()):
+            roll = self.rng.random()
+            if roll < 0.6:
+                self._end(run, first - self.rng.uniform(1 + self.margin, 2000))
+            if roll < 0.15:
+                self._remove(run, first - self.margin - 0.5)
+        self.now[0] = first
+
+    # --- what happens -------------------------------------------------------------------
+
+    def happen(self, at: float) -> None:
+        roll = self.rng.random()
+        active = [run for run in self.listed.values() if run.end is None]
+        pending = [run for run in active if run.pending]
+        ended = [run for run in self.listed.values() if run.end is not None]
+        if roll < 0.35 or not active:
+            self._submit(at)
+        elif roll < 0.45 and pending:
+            self.now[0] = at
+            run = self.rng.choice(pending)
+            self.sim.start_job(run.key)
+            run.pending = False
+            self.trace.append(f"{at:.0f} start {run.key}")
+        elif roll < 0.75:
+            self._end(self.rng.choice(active), at)
+        elif roll < 0.92 and ended:
+            self._remove(self.rng.choice(ended), at)
+        elif roll >= 0.92:
+            self._remove(self.rng.choice(active), at)  # lost while active
+
+    def outage(self, start: float, end: float) -> None:
+        for at in sorted(self.rng.sample(range(int(start), int(end)), 3)):
+            self.happen(at)
+
+    def _submit(self, at: float) -> None:
+        self.now[0] = at
+        running = not self.sim.HAS_PENDING or self.rng.random() < 0.5
+        key = self._new_key(at)
+        key = self.sim.submit_job(key, running=running)
+        run = Run(key, at, pending=not running)
+        self.runs.append(run)
+        self.listed[key] = run
+        self.last_run[key] = at
+        self.trace.append(f"{at:.0f} submit {key} {'running' if running else 'pending'}")
+
+    def _new_key(self, at: float) -> str | None:
+        """An id of the API's making, a new one of ours, or (where ids are reused) one whose
+        job is gone and whose last run is long enough ago."""
+        roll = self.rng.random()
+        if roll < 0.3:
+            return None
+        if self.sim.REUSES_IDS and roll < 0.65:
+            free = sorted(
+                key
+                for key, last in self.last_run.items()
+                if key not in self.listed and at - last > REUSE_AFTER
+            )
+            if free:
+                return self.rng.choice(free)
+        self.serial += 1
+        return f"job-{self.serial:05d}"
+
+    def _end(self, run: Run, at: float) -> None:
+        self.now[0] = at
+        run.outcome = self.rng.choice(OUTCOMES)
+        run.status = self.sim.end_job(run.key, run.outcome)
+        run.end = at
+        self.trace.append(f"{at:.0f} end {run.key} {run.outcome} {run.status}")
+
+    def _remove(self, run: Run, at: float) -> None:
+        self.now[0] = at
+        self.sim.remove_job(run.key)
+        del self.listed[run.key]
+        self.trace.append(f"{at:.0f} remove {run.key}")
+
+    # --- the truth ----------------------------------------------------------------------
+
+    def before_poll(self) -> None:
+        self.mark = self.sim.answers_shown()
+
+    def observe(self, ok: bool) -> None:
+        """What a successful poll was shown; the baseline at the first one."""
+        if not ok:
+            return
+        answers = self.sim.shown_since(self.mark)
+        if self.baseline is None:
+            self.baseline = answers[0].at if answers else self.now[0]
+        for answer in answers:
+            for key, status in answer.jobs:
+                run = self.listed[key]
+                run.seen = True
+                run.seen_ended |= status in self.terminal
+        shown = sum(len(answer.jobs) for answer in answers)
+        self.trace.append(f"answers={len(answers)} jobs shown={shown}")
+
+    def truth(self) -> Counts:
+        bt = self.baseline
+        assert bt is not None
+        counts = Counts(cu_seconds=None)
+        for run in self.runs:
+            if run.seen and run.submit > bt:
+                counts.submitted += 1
+            if run.seen_ended and run.end is not None and run.end > bt:
+                counts.finished[(run.outcome, run.status)] += 1
+        return counts
+
+    def cu_slack(self) -> float:
+        return 0.0
+
+
+def run_conformance(
+    backend: str, tmp_path: Path, *, jitter: bool, histories: int = HISTORIES
+) -> None:
+    """Run ``histories`` seeded generic histories against the simulator of the registered
+    ``backend``; an AssertionError names the seed and the end of its trace."""
+    declared = registry.declaration(backend)
+    terminal = frozenset(status for phase, status in declared.known_pairs if Phase(phase).terminal)
+    settings: dict[str, object] = {"resources": ["jobs"]}
+    if "requests_per_second" in declared.target.model_fields:
+        settings["requests_per_second"] = 1000  # the rate limit waits on the real clock
+    with pytest.MonkeyPatch.context() as patch:
+        fast_restarts(patch)
+        now = [float(T0)]
+        for seed in range(histories):
+            now[0] = float(T0)
+            with declared.simulator(backend, seed=seed, clock=lambda: now[0]) as sim:
+                margin = jittered(sim, seed, jitter)
+                history = ConformanceHistory(seed, now, sim, terminal, margin)
+                target = sim.target_config(backend, **settings)
+                exporting = Exporting(target, tmp_path / f"state-{seed}.json", lambda: now[0])
+                check(seed, history, exporting, lambda: sim.fail_job_lists(1))
