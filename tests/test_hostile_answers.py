@@ -25,7 +25,7 @@ from exporter.backends.fields import number, parse_epoch, read_item
 from exporter.backends.modelarts_lite import MAX_FETCHES_BY_ID, UNKNOWN_RECHECKS
 from exporter.config.parse import parse_config
 from exporter.http.decode import UndecodableJson, decode_json
-from exporter.simulators.base import Simulator
+from exporter.simulators.base import Simulator, read_path, write_path
 from exporter.simulators.emr_serverless import EmrServerlessSimulator
 from exporter.simulators.modelarts_lite import ModelArtsLiteSimulator
 from exporter.simulators.ray import RaySimulator
@@ -96,10 +96,14 @@ def three_jobs(kind: str) -> Iterator[Simulator]:
         yield sim
 
 
+def _job_list(payload: Any, sim: type[Simulator]) -> Any:
+    """The list of jobs in an answer (``JOB_LIST_KEY`` a dotted path, or None: the answer)."""
+    return payload if sim.JOB_LIST_KEY is None else read_path(payload, sim.JOB_LIST_KEY)
+
+
 def _items(payload: Any, sim: type[Simulator]) -> list[dict[str, Any]]:
-    if sim.JOB_LIST_KEY is not None and isinstance(payload, dict):
-        payload = payload.get(sim.JOB_LIST_KEY)
-    return [item for item in payload or () if isinstance(item, dict)]
+    jobs = _job_list(payload, sim)
+    return [item for item in jobs if isinstance(item, dict)] if isinstance(jobs, list) else []
 
 
 def invalid_utf8(body: bytes) -> bytes:
@@ -108,13 +112,18 @@ def invalid_utf8(body: bytes) -> bytes:
 
 def huge_time_of_odd(kind: str) -> Callable[[bytes], bytes]:
     """The ``odd`` job's submission time becomes a 5,000-digit number."""
-    sim = type(registry.declaration(kind).simulator(kind))
+    return huge_time_rewrite(type(registry.declaration(kind).simulator(kind)))
+
+
+def huge_time_rewrite(sim: type[Simulator]) -> Callable[[bytes], bytes]:
+    """Rewrite an answer of ``sim``'s API: the ``odd`` job's submission time, at the paths the
+    simulator declares, becomes a 5,000-digit number."""
 
     def rewrite(body: bytes) -> bytes:
         payload = json.loads(body)
         for item in _items(payload, sim):
-            if item.get(sim.JOB_ID_FIELD) == "odd":
-                item[sim.JOB_SUBMIT_FIELD] = MARKER
+            if read_path(item, sim.JOB_ID_FIELD) == "odd":
+                write_path(item, sim.JOB_SUBMIT_FIELD, MARKER)
         return json.dumps(payload).encode().replace(f'"{MARKER}"'.encode(), HUGE_NUMBER)
 
     return rewrite
@@ -173,16 +182,20 @@ DEEP_MIXED = b'{"k": [' * (DEPTH // 2) + b'"x"' + b"]}" * (DEPTH // 2)  # a stri
 def replaced_odd(kind: str, where: str) -> Callable[[bytes], bytes]:
     """The ``odd`` job's whole item, or its name, becomes a value nested 100,000 deep; with
     ``where`` "number", its item becomes 7 (an item of the wrong shape)."""
-    sim = type(registry.declaration(kind).simulator(kind))
+    return replaced_odd_rewrite(type(registry.declaration(kind).simulator(kind)), where)
+
+
+def replaced_odd_rewrite(sim: type[Simulator], where: str) -> Callable[[bytes], bytes]:
+    """``replaced_odd`` for an answer of ``sim``'s API, found at the paths it declares."""
     replacement = b"7" if where == "number" else DEEP_ARRAY
 
     def rewrite(body: bytes) -> bytes:
         if where == "name":
             return body.replace(f'"{MARKER}"'.encode(), DEEP_MIXED)
         payload = json.loads(body)
-        jobs = payload if sim.JOB_LIST_KEY is None else payload.get(sim.JOB_LIST_KEY)
+        jobs = _job_list(payload, sim)
         for index, item in enumerate(jobs if isinstance(jobs, list) else ()):
-            if isinstance(item, dict) and item.get(sim.JOB_ID_FIELD) == "odd":
+            if isinstance(item, dict) and read_path(item, sim.JOB_ID_FIELD) == "odd":
                 jobs[index] = MARKER
         return json.dumps(payload).encode().replace(f'"{MARKER}"'.encode(), replacement)
 
@@ -208,6 +221,36 @@ def test_an_item_too_deep_is_skipped_and_counted_and_the_others_exported(
     assert skipped >= 1
     assert value(body, "jobfleet_poll_errors_total", reason="parse") == 0
     assert value(body, "jobfleet_poll_duration_seconds_sum", resource="jobs") < 2.0
+
+
+class NestedIds(Simulator):
+    """An API whose answers nest the list, ids and times, as Kubernetes' do."""
+
+    JOB_LIST_KEY = "status.items"
+    JOB_ID_FIELD, JOB_SUBMIT_FIELD = "metadata.name", "status.startTime"
+
+
+def _nested_answer() -> bytes:
+    items = [
+        {"metadata": {"name": key}, "status": {"startTime": 1_800_000_000 + i}}
+        for i, key in enumerate(JOB_IDS)
+    ]
+    return json.dumps({"kind": "List", "status": {"items": items}}).encode()
+
+
+def test_the_rewrites_follow_nested_list_id_and_time_paths() -> None:
+    """So a backend whose ids and times are nested gets the same hostile answers."""
+    huge = huge_time_rewrite(NestedIds)(_nested_answer())
+    assert huge.count(HUGE_NUMBER) == 1
+    items = decode_json(huge)["status"]["items"]
+    assert [item["status"]["startTime"] for item in items] == [1_800_000_000, None, 1_800_000_002]
+    wrong_shape = decode_json(replaced_odd_rewrite(NestedIds, "number")(_nested_answer()))
+    assert [read_path(item, "metadata.name") for item in wrong_shape["status"]["items"]] == [
+        "good-1",
+        None,
+        "good-2",
+    ]
+    assert wrong_shape["status"]["items"][1] == 7
 
 
 @pytest.mark.parametrize("kind", BACKENDS)
