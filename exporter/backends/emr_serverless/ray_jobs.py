@@ -5,12 +5,11 @@
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 from exporter.backends.fields import number, parse_epoch, read_items, text, word
+from exporter.backends.kit.field_map import FieldMap, Reason, Status, Value
 from exporter.http.decode import Scalar, TypedRecord, typed_decoder
-from exporter.ledger.attribution import SourceFields
 from exporter.model import Job, Phase
 
 STATUSES = {
@@ -23,26 +22,12 @@ STATUSES = {
     "Timeout": Phase.FAILED,
     "Cancelled": Phase.CANCELLED,
 }
-# Job fields an attribution label may take its value from (docs/metrics.md, "Attribution");
-# dashboardUrl carries an access token.
-ATTRIBUTION_FIELDS = SourceFields(
-    fields=("creatorName", "name", "resourceQueue"), secret=("dashboardUrl",)
-)
 # Why a failed job failed: its status, Failed or Timeout.
 FAILURE_REASONS = {"Failed": ("Failed",), "Timeout": ("Timeout",)}
 
 
-@functools.lru_cache(maxsize=1024)
-def _job_labels(queue: str, cluster_state: str) -> tuple[tuple[str, str], ...]:
-    """Shared by every job with the same engine and cluster state."""
-    labels = [("resource_queue", queue)] if queue else []
-    if cluster_state:
-        labels.append(("cluster_state", cluster_state))
-    return tuple(labels)
-
-
 class EmrJobItem(TypedRecord):
-    """The fields of a ``rayJobs`` element that ``parse_job`` reads."""
+    """The fields of a ``rayJobs`` element that ``JOB_MAP`` reads."""
 
     submissionId: Scalar = None
     status: Scalar = None
@@ -66,36 +51,32 @@ class EmrJobPage(TypedRecord):
 decode_job_page = typed_decoder(EmrJobPage)
 
 
-def parse_job(item: Any, sources: tuple[str, ...] = ()) -> Job | None:
-    """One element of ``rayJobs`` (an ``EmrJobItem`` or a decoded dict); None without a
-    submissionId. ``sources`` are the target's attribution source fields."""
-    if not isinstance(item, dict | EmrJobItem):
-        return None
-    key = text(item.get("submissionId"))
-    if not key:
-        return None
-    status = word(item.get("status")) or "Unknown"
-    queue = word(item.get("resourceQueue"))
-    cu_hours = number(item.get("cuHours"))
-    phase = STATUSES.get(status, Phase.UNKNOWN)
-    return Job(
-        key=key,
-        name=text(item.get("name")) or key,
-        status=status,
-        phase=phase,
-        job_type="RayJob",
-        submit_time=parse_epoch(item.get("submitTime")),
-        start_time=parse_epoch(item.get("startTime")),
-        end_time=parse_epoch(item.get("endTime")),
-        resource_queue=queue,
-        cu_hours=cu_hours if cu_hours is not None and cu_hours >= 0 else None,
-        extra_labels=_job_labels(queue, word(item.get("clusterState"))),
-        attribution=tuple(text(item.get(source)) for source in sources),
-        reason=status if phase is Phase.FAILED else "",
-    )
+JOB_MAP = FieldMap(
+    id=("submissionId",),
+    name=("name",),
+    status=Status("status", STATUSES, default="Unknown"),
+    job_type="RayJob",
+    times={
+        "submit": Value("submitTime", parse_epoch),
+        "start": Value("startTime", parse_epoch),
+        "end": Value("endTime", parse_epoch),
+    },
+    values={
+        "resource_queue": Value("resourceQueue", word),
+        "cu_hours": Value("cuHours", number, minimum=0),
+    },
+    labels={"resourceQueue": "resource_queue", "clusterState": "cluster_state"},
+    # the fields an attribution label may take its value from (docs/metrics.md, "Attribution")
+    attribution={"creatorName": text, "name": text, "resourceQueue": text},
+    secret=("dashboardUrl",),
+    reason=Reason(),  # its status, Failed or Timeout
+)
+ATTRIBUTION_FIELDS = JOB_MAP.source_fields
+# One element of ``rayJobs`` (an ``EmrJobItem`` or a decoded dict) for a target without
+# attribution labels; ``JOB_MAP.parser(sources)`` for one with.
+parse_job = JOB_MAP.parser()
 
 
 def parse_jobs(items: list[Any], sources: tuple[str, ...] = ()) -> tuple[list[Job], int]:
     """(jobs in the answer's order, items without an identity). Consumes ``items``."""
-    parse = functools.partial(parse_job, sources=sources) if sources else parse_job
-    return read_items(parse, items)
+    return read_items(JOB_MAP.parser(sources) if sources else parse_job, items)
