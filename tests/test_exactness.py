@@ -44,7 +44,8 @@ from exporter.simulators.emr_serverless import EmrServerlessSimulator
 from exporter.simulators.modelarts_lite import ModelArtsLiteSimulator
 from exporter.simulators.ray import RaySimulator
 
-from .conformance import (
+from .conformance import run_conformance
+from .exactness_harness import (
     JITTER,
     T0,
     Counts,
@@ -52,7 +53,6 @@ from .conformance import (
     check,
     fast_restarts,
     jittered,
-    run_conformance,
 )
 
 HISTORIES = int(os.environ.get("JOBFLEET_HISTORIES", "200"))

@@ -11,7 +11,7 @@ from exporter.backends import registry
 from exporter.model import Phase
 from exporter.simulators.base import OUTCOMES, Simulator
 
-from .conformance import T0, Exporting
+from .exactness_harness import T0, Exporting
 
 BACKENDS = registry.names()
 
