@@ -14,8 +14,8 @@ exported counters must equal what the documented rules give for the history so f
 - the baseline time ``bt`` is the API's clock at the first successful poll;
 - a job counts as submitted once a successful poll could show it, if submitted after ``bt``;
 - it counts as finished once a successful poll could show it ended, if it ended after ``bt``
-  (every poll for Ray and EMR; for ModelArts, a job never seen PROCESSING only once a full list
-  shows it);
+  (every poll for Ray and EMR; for ModelArts, a job never seen PROCESSING once a full list or
+  the list of its ended status shows it);
 - its CU-seconds are its rate times the time it ran after ``bt``, up to the last reading seen
   (with jitter, up to what the jitter moves: the share of a reading after ``bt`` is taken from
   the times an answer gives);
@@ -427,12 +427,13 @@ def emr_counts_exactly(tmp_path: Path, backend: str, jitter: bool) -> None:
 # --- ModelArts Lite -----------------------------------------------------------------------------
 
 MA_ENDS = (("FINISHED", 0, "succeeded"), ("FINISHED", 2, "failed"), ("DELETED", 0, "cancelled"))
+MA_ENDED = {status for status, _, _ in MA_ENDS}
 
 
 class ModelArtsHistory(History):
-    """Jobs start PROCESSING and end; some start and end between two polls (only a full list
-    can show them); the API answers only the newest ``page_limit`` jobs of a list; the first
-    answer may be empty."""
+    """Jobs start PROCESSING and end; some start and end between two polls (only a full list,
+    or the list of their ended status when a poll asks for it, can show them); the API answers
+    only the newest ``page_limit`` jobs of a list; the first answer may be empty."""
 
     def __init__(
         self, seed: int, now: list[float], sim: ModelArtsLiteSimulator, margin: int = 0
@@ -498,6 +499,10 @@ class ModelArtsHistory(History):
             seen.update((job.key, job) for job in self._newest(active))
             # and each job known active that neither answer showed, by id
             seen.update((job.key, job) for job in jobs if job.known_active)
+        for status in {query["status"] for query in asked if query.get("status") in MA_ENDED}:
+            # a list of an ended status shows its newest jobs, also ones never seen PROCESSING
+            ended = [job for job in jobs if job.ended and job.status == status]
+            seen.update((job.key, job) for job in self._newest(ended))
         self.trace.append(f"full={full} seen={len(seen)}")
         return list(seen.values())
 
@@ -540,30 +545,10 @@ def test_every_backend_counts_exactly_whatever_happens(
     EXACTNESS[backend](tmp_path, backend, jitter)
 
 
-# The backends whose generic history fails today, and why (each a finding, not a rule): the
-# mark is strict, so the day the backend conforms the mark must go
-NONCONFORMING = {
-    "modelarts_lite": (
-        "a job first shown ended by the FINISHED or DELETED list a poll asks for (submitted and "
-        "ended between two polls, or never seen PROCESSING) is not counted until the next full "
-        "list: exporter/backends/modelarts_lite/server_job_list.py keeps only the ids it asked for"
-    ),
-}
-
-
-def _conformance_params() -> list:
-    return [
-        pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=NONCONFORMING[name]))
-        if name in NONCONFORMING
-        else name
-        for name in registry.names()
-    ]
-
-
 @pytest.mark.slow
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("jitter", [False, True], ids=["exact-times", "jittered-times"])
-@pytest.mark.parametrize("backend", _conformance_params())
+@pytest.mark.parametrize("backend", registry.names())
 def test_every_backend_conforms_to_the_generic_history(
     tmp_path: Path, backend: str, jitter: bool
 ) -> None:

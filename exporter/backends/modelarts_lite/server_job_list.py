@@ -142,8 +142,9 @@ class ServerJobList:
         return self._full_partial or partial, skipped, as_of
 
     def _ended(self, wanted: set[str], deadline: float) -> tuple[dict[str, Job | None], int]:
-        """Of the jobs ``wanted``, those the lists of the ended statuses hold; and the items
-        those lists skipped."""
+        """The lists of the ended statuses, read until they hold every job ``wanted``: each job
+        they show (also one never seen PROCESSING, submitted and ended since the last poll,
+        counted now rather than at the next full list); and the items they skipped."""
         found: dict[str, Job | None] = {}
         skipped = 0
         for status in ENDED:
@@ -151,7 +152,7 @@ class ServerJobList:
                 break
             jobs, _, more, _ = self._get({**self._filters, "status": status}, deadline)
             skipped += more
-            found.update((job.key, job) for job in jobs if job.key in wanted)
+            found.update((job.key, job) for job in jobs)
         return found, skipped
 
     def _count_recheck(self, key: str, before: Job, after: Job | None) -> None:
