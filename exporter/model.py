@@ -50,6 +50,9 @@ class Job:
     two answers is not a new run). ``attribution`` holds the values of the
     target's attribution source fields, in the order of its labels; ``reason`` why a failed
     job failed, from a small vocabulary of its backend ("" where the API does not tell).
+    ``extra_labels`` are the backend's own labels of the job (``jobfleet_job_info``'s optional
+    ones); ``values`` the backend's own values of it (None: not reported), in the order its
+    declaration gives them (``BackendDeclaration.extras``): () where it declares none.
     """
 
     key: str
@@ -60,11 +63,9 @@ class Job:
     submit_time: float | None = None
     start_time: float | None = None
     end_time: float | None = None
-    resource_queue: str = ""
-    cu_hours: float | None = None
-    abnormal_nodes: int | None = None
     updated_time: float | None = None
     extra_labels: tuple[tuple[str, str], ...] = ()
+    values: tuple[float | None, ...] = ()
     run: float | None = None
     attribution: tuple[str, ...] = ()
     reason: str = ""

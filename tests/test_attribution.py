@@ -22,7 +22,7 @@ from exporter.backends import ray, registry
 from exporter.config.parse import Config, ConfigError, parse_config
 from exporter.exposition.text import storable
 from exporter.ledger import attribution as attribution_module
-from exporter.ledger.attribution import RESERVED_LABELS, Slots
+from exporter.ledger.attribution import Slots, reserved_labels
 from exporter.ledger.job_ledger import JobLedger
 from exporter.model import Job, Phase, status_pairs
 from exporter.simulators.emr_serverless import EmrServerlessSimulator
@@ -90,8 +90,8 @@ def test_the_exporters_own_labels_are_reserved() -> None:
         for backend in registry.names()
         for name in registry.declaration(backend).demo_attribution.get("labels", {})
     }
-    assert used - attribution <= RESERVED_LABELS
-    assert not attribution & RESERVED_LABELS
+    assert used - attribution <= reserved_labels()
+    assert not attribution & reserved_labels()
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ import pytest
 
 from exporter.backends import registry
 from exporter.demo import demo_target_name
-from exporter.exposition.families import FAMILIES
+from exporter.exposition.declared import families
 
 from .helpers import exporter_process, samples, simulated_fleet, stop_with_sigterm, value
 
@@ -35,7 +35,7 @@ STATIC = {
 
 
 def family_of(sample_name: str) -> str:
-    return max((f for f in FAMILIES if sample_name.startswith(f)), key=len)
+    return max((f for f in families() if sample_name.startswith(f)), key=len)
 
 
 @pytest.mark.slow
@@ -52,7 +52,7 @@ def test_workload_moves_every_metric_within_a_minute(tmp_path: Path) -> None:
         for (name, labels), v in later.items()
         if first.get((name, labels)) != v
     }
-    assert set(FAMILIES) - STATIC - moved == set()
+    assert set(families()) - STATIC - moved == set()
     # every demo target's attribution labels take real values, not only the empty one
     submitted = [(dict(labels), v) for (n, labels), v in snapshots[-1].items() if n == SUBMITTED]
     for backend in registry.names():

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from exporter.app import Exporter
+from exporter.backends.emr_serverless.families import EXTRAS as EMR_EXTRAS
 from exporter.backends.ray import STATUSES
 from exporter.config.parse import parse_config
 from exporter.ledger.departed import NO_RUN, Departed, DepartedRun
@@ -20,10 +21,12 @@ from exporter.simulators.ray import RaySimulator
 from exporter.store import ledger_form
 from exporter.store.database import StateFile
 from exporter.store.saved_ledger import SavedStateError
+from exporter.store.saved_usage import readings as saved_readings
 
 from .helpers import on_clock, value
 
 RAY_PAIRS = status_pairs(STATUSES)
+EMR_USAGE = EMR_EXTRAS.usage()
 T0 = 1_800_000_000.0
 DAY = 86400.0
 
@@ -44,7 +47,7 @@ def record(run: float | None, absent: float, **kw) -> DepartedRun:
         run,
         absent,
         kw.get("finished_at"),
-        kw.get("cu_hours"),
+        kw.get("readings", ()),
         kw.get("started", True),
         kw.get("seen_pending", False),
     )
@@ -57,7 +60,7 @@ def test_random_operations_agree_with_a_plain_list_and_survive_a_save() -> None:
     """Adds, returns, expiry and the cap in random order: ``Departed`` holds exactly what a
     plain list of (id, record) would, oldest first, and its saved records restore the same."""
     rng = random.Random(7)
-    departed = Departed(cap=100)
+    departed = Departed(cap=100, usage=2)
     model: list[tuple[str, DepartedRun]] = []  # oldest first
     now, evicted = T0, 0
     for _ in range(6000):
@@ -66,7 +69,8 @@ def test_random_operations_agree_with_a_plain_list_and_survive_a_save() -> None:
         if action < 0.6:
             key = f"id-{rng.randrange(800)}"
             run = rng.choice([None, float(rng.randrange(10**6))])
-            added = record(run, now, cu_hours=rng.choice([None, rng.random()]))
+            readings = rng.choice([(), (rng.random(), None), (None, 1.0), (0.5, rng.random())])
+            added = record(run, now, readings=readings)
             evicted += departed.add(key, added)
             model.append((key, added))
             while len(model) > 100:
@@ -87,8 +91,9 @@ def test_random_operations_agree_with_a_plain_list_and_survive_a_save() -> None:
             model = [(k, r) for k, r in model if now - r.absent_since < forget_after]
         assert len(departed) == len(model)
     assert evicted > 0
-    restored = Departed(departed.key, cap=100)
-    restored.restore(json.loads(json.dumps(list(departed.records()))))
+    restored = Departed(departed.key, cap=100, usage=2)
+    saved = json.loads(json.dumps([ledger_form.saved_departed(r) for r in departed.records()]))
+    restored.restore((*r[:4], saved_readings(r[4], "r", 2), r[5]) for r in saved)
     for key in {k for k, _ in model}:
         assert sorted(map(kept_run, (r for _, r in restored.runs(key)))) == sorted(
             kept_run(r) for k, r in model if k == key
@@ -96,7 +101,7 @@ def test_random_operations_agree_with_a_plain_list_and_survive_a_save() -> None:
 
 
 def kept_run(run: DepartedRun) -> tuple:
-    return (-1.0 if run.run is None else run.run, run.absent_since, run.cu_hours)
+    return (-1.0 if run.run is None else run.run, run.absent_since, run.readings)
 
 
 def test_digests_are_keyed_so_no_backend_can_aim_a_collision() -> None:
@@ -109,19 +114,19 @@ def test_digests_are_keyed_so_no_backend_can_aim_a_collision() -> None:
 
 
 def test_a_departed_run_listed_again_is_not_counted_again() -> None:
-    ledger = JobLedger(RAY_PAIRS, retention=10, forget_after=7 * DAY)
+    ledger = JobLedger(RAY_PAIRS, retention=10, forget_after=7 * DAY, usage=EMR_USAGE)
     ledger.apply([], T0)
-    done = job("a", run=T0 - 100, end_time=T0 + 5, cu_hours=2.0)
+    done = job("a", run=T0 - 100, end_time=T0 + 5, values=(2.0,))
     ledger.apply([done], T0 + 10)
     assert finished_total(ledger) == 1
-    cu_seconds = sum(ledger.cu_seconds.values())  # its share after the baseline
+    cu_seconds = sum(ledger.usage_totals[0].values())  # its share after the baseline
     ledger.apply([], T0 + 40)  # gone from the list: departed
     assert "a" not in ledger.known and len(ledger.departed) == 1
     for poll in range(2, 10):  # shown again now and then, its time jittering by a second
-        shown = job("a", run=T0 - 100 + poll % 2, end_time=T0 + 5, cu_hours=2.0)
+        shown = job("a", run=T0 - 100 + poll % 2, end_time=T0 + 5, values=(2.0,))
         ledger.apply([shown] if poll % 3 else [], T0 + 30 * poll)
     assert finished_total(ledger) == 1
-    assert sum(ledger.cu_seconds.values()) == cu_seconds > 0
+    assert sum(ledger.usage_totals[0].values()) == cu_seconds > 0
 
 
 def test_only_counted_runs_depart_and_unfinished_ones_keep_their_id() -> None:

@@ -18,10 +18,11 @@ from exporter.backends.emr_serverless import (
     parse_job,
     parse_memory,
 )
+from exporter.backends.emr_serverless.families import CU_HOURS
 from exporter.config.parse import parse_config
 from exporter.exposition.block import Block
 from exporter.exposition.renderers.clusters import render_clusters
-from exporter.exposition.renderers.jobs import render_jobs
+from exporter.exposition.renderers.jobs import JobLines, render_jobs
 from exporter.ledger.job_ledger import JobLedger
 from exporter.model import Phase
 from exporter.simulators.emr_serverless import EmrServerlessSimulator
@@ -58,8 +59,8 @@ def test_seed_job_and_cluster_parse_into_documented_metrics_without_tokens() -> 
         1776945499.0,
         1776945509.0,
     )
-    assert job.cu_hours == 120
-    assert job.resource_queue == "err-1.2.0 (Ray 2.55.1, Python 3.12)"
+    assert job.values[CU_HOURS] == 120
+    assert dict(job.extra_labels)["resource_queue"] == "err-1.2.0 (Ray 2.55.1, Python 3.12)"
     (raw_cluster,) = vendor_example("emr-serverless-ListRayCluster.json")["rayClusters"]
     cluster = parse_cluster(raw_cluster)
     head, worker = cluster.groups
@@ -78,10 +79,10 @@ def test_seed_job_and_cluster_parse_into_documented_metrics_without_tokens() -> 
     assert (worker.min_replicas, worker.max_replicas) == (None, None)  # autoscaling is off
     assert cluster.created_time == 1723722279.8
 
-    ledger = JobLedger(DECLARATION.known_pairs)
+    ledger = JobLedger(DECLARATION.known_pairs, usage=DECLARATION.extras.usage())
     ledger.apply([job], 1776945600.0)
     block = Block((("target", "t"), ("backend", "emr_serverless")))
-    render_jobs(block, ledger.view(), "all")
+    render_jobs(block, ledger.view(), "all", JobLines(DECLARATION.extras.gauges()))
     render_clusters(block, [cluster], DECLARATION.cluster_states)
     body = b"".join(block.encode().values())
     assert b"token=" not in body and b"dashboard" not in body

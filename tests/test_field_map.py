@@ -16,6 +16,7 @@ from exporter.backends.fields import (
     text,
     word,
 )
+from exporter.backends.kit.extras import Extras, ExtraValue
 from exporter.backends.kit.field_map import FieldMap, Reason, Status, Value
 from exporter.http.decode import Scalar, TypedRecord
 from exporter.model import Phase
@@ -43,10 +44,8 @@ RAYJOB = FieldMap(
         "end": Value("status.endTime", parse_time),
     },
     run="submit",
-    values={
-        "resource_queue": Value("spec.queue", word),
-        "cu_hours": Value("spec.cpu", parse_quantity, minimum=0, maximum=1e6),
-    },
+    values={"cpu": Value("spec.cpu", parse_quantity, minimum=0, maximum=1e6)},
+    extras=Extras((ExtraValue("cpu"),)),
     labels={"spec.queue": "queue", "spec.shutdown": "shutdown"},
     attribution={"spec.entrypoint": text},
     keyed=("metadata.labels.",),
@@ -105,7 +104,6 @@ def test_nested_paths_read_the_job() -> None:
     job = RAYJOB.parser()(rayjob())
     assert (job.key, job.name, job.job_type) == ("4f1c", "train", "RayJob")
     assert (job.status, job.phase) == ("RUNNING", Phase.RUNNING)
-    assert job.resource_queue == "gpu"
     assert job.extra_labels == (("queue", "gpu"),)  # an empty label value is left out
 
 
@@ -139,13 +137,25 @@ def test_a_phase_function_of_the_status_and_a_value_field() -> None:
         values={"abnormal_nodes": Value("bad", number, minimum=0, integer=True)},
         times={"end": Value("updated", parse_epoch, terminal_only=True)},
         reason=Reason(fixed="abnormal_nodes"),
+        extras=Extras((ExtraValue("abnormal_nodes"),)),
     )
     parse = fields.parser()
     failed = parse({"id": 1, "state": "finished", "bad": "2.0", "updated": 1755484077})
-    assert (failed.status, failed.phase, failed.abnormal_nodes) == ("FINISHED", Phase.FAILED, 2)
+    assert (failed.status, failed.phase, failed.values) == ("FINISHED", Phase.FAILED, (2,))
     assert (failed.reason, failed.end_time) == ("abnormal_nodes", 1755484077.0)
     unknown = parse({"id": 1, "state": "busy", "bad": -1, "updated": 1755484077})
-    assert (unknown.phase, unknown.abnormal_nodes, unknown.end_time) == (Phase.UNKNOWN, None, None)
+    assert (unknown.phase, unknown.values, unknown.end_time) == (Phase.UNKNOWN, (None,), None)
+
+
+def test_values_land_in_the_declared_order_and_one_not_mapped_is_unset() -> None:
+    fields = FieldMap(
+        id=("id",),
+        status=Status("s", {}),
+        values={"gpus": Value("g", number), "nodes": Value("n", number)},
+        extras=Extras((ExtraValue("nodes"), ExtraValue("queue_hours"), ExtraValue("gpus"))),
+    )
+    assert fields.parser()({"id": 1, "g": 8, "n": "2"}).values == (2.0, None, 8.0)
+    assert FieldMap(id=("id",), status=Status("s", {})).parser()({"id": 1}).values == ()
 
 
 def test_the_first_non_empty_id_wins_and_no_id_skips_the_item() -> None:
@@ -181,7 +191,7 @@ def test_rfc3339_and_epoch_millisecond_times() -> None:
 def test_quantities_within_bounds(cpu: str, read: float | None) -> None:
     item = rayjob()
     item["spec"]["cpu"] = cpu
-    assert RAYJOB.parser()(item).cu_hours == read
+    assert RAYJOB.parser()(item).values == (read,)
 
 
 def test_attribution_reads_named_and_keyed_sources() -> None:

@@ -13,13 +13,13 @@ import yaml
 from exporter.app import Exporter
 from exporter.config.parse import load_config, parse_config
 from exporter.config.types import ConfigError
-from exporter.exposition.families import FAMILIES
+from exporter.exposition.declared import families
 from exporter.exposition.selection import selected_families
 from exporter.simulators.ray import RaySimulator
 
 from .helpers import exporter_process, run_cli, serving
 
-HEALTH = {name for name, family in FAMILIES.items() if family.health}
+HEALTH = {name for name, family in families().items() if family.health}
 
 
 def families_in(body: bytes) -> set[str]:

@@ -10,8 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from exporter.exposition.declared import DECLARED
-from exporter.exposition.families import FAMILIES
+from exporter.exposition.declared import all_families, families
 from exporter.exposition.family import Family, index_families
 
 from .helpers import ROOT
@@ -49,14 +48,14 @@ def test_the_contract_file_matches_the_declarations() -> None:
 )
 def test_a_declaration_that_breaks_the_rules_is_refused(declaration: Family, problem: str) -> None:
     with pytest.raises(ValueError, match=re.escape(problem)):
-        index_families([*FAMILIES.values(), declaration])
+        index_families([*families().values(), declaration])
 
 
 def test_a_deprecated_family_says_what_replaces_it() -> None:
     old = Family(
         "jobfleet_old_total", "counter", "Old.", stability="deprecated", replaced_by="jobfleet_jobs"
     )
-    index_families([*FAMILIES.values(), old])
+    index_families([*families().values(), old])
     assert old.header().startswith(b"# HELP jobfleet_old_total Old. Deprecated: use jobfleet_jobs.")
     assert b"Deprecated: use jobfleet_jobs." in old.openmetrics_header()
 
@@ -79,7 +78,8 @@ def test_a_deprecated_family_is_emitted_beside_its_replacement(
         stability="deprecated",
         replaced_by="jobfleet_jobs",
     )
-    monkeypatch.setattr(store, "FAMILIES", index_families([*FAMILIES.values(), old]))
+    with_old = index_families([*families().values(), old])
+    monkeypatch.setattr(store, "families", lambda: with_old)
     block = Block((("target", "jobfleet_jobs"), ("backend", "ray")))
     block.add(declared.JOBS, 3, (("phase", "running"), ("status", "RUNNING")))
     exposition = store.Exposition()
@@ -103,9 +103,9 @@ def test_the_metric_tables_in_the_docs_agree_with_the_declarations() -> None:
     """Type and labels of each family (its table names the labels beyond target and backend,
     and says whether attribution labels are on it)."""
     rows = {name: (kind, labels) for name, kind, labels in ROW.findall(_metrics_doc())}
-    assert set(rows) == set(FAMILIES)
+    assert set(rows) == set(families())
     for name, (kind, labels) in rows.items():
-        family = FAMILIES[name]
+        family = families()[name]
         assert kind == family.type, name
         documented = set(re.findall(r"`([a-z_]+)`", labels)) - {"histograms"}
         assert documented == family.label_names - {"target", "backend"}, name
@@ -148,10 +148,11 @@ def expressions() -> list[tuple[str, str]]:
 
 
 def _family(series: str) -> Family | None:
-    if series in DECLARED:
-        return DECLARED[series]
+    declared = all_families()
+    if series in declared:
+        return declared[series]
     for suffix in SUFFIXES:
-        family = DECLARED.get(series.removesuffix(suffix))
+        family = declared.get(series.removesuffix(suffix))
         if family is not None and family.type == "histogram":
             return family
     return None
@@ -258,17 +259,19 @@ def test_a_fleet_of_every_backend_emits_only_what_it_declares(tmp_path) -> None:
         body = exporter.exposition.body().decode()
         attribution = {p.target.name: set(p.target.attribution.labels) for p in exporter.pollers}
     emitted: dict[str, set[str]] = {}
+    declared_families = families()
     for parsed in text_string_to_metric_families(body):
-        family = FAMILIES[parsed.name if parsed.name in FAMILIES else f"{parsed.name}_total"]
+        name = parsed.name if parsed.name in declared_families else f"{parsed.name}_total"
+        family = declared_families[name]
         for sample in parsed.samples:
             names = set(sample.labels) - {"le"}
             extra = attribution.get(sample.labels.get("target", ""), set())
             declared = family.label_names | (extra if family.attribution else set())
             assert set(family.labels) <= names <= declared, (family.name, sorted(names))
             emitted.setdefault(family.name, set()).add(sample.labels.get("backend", ""))
-    assert set(FAMILIES) == set(emitted), sorted(set(FAMILIES) - set(emitted))
+    assert set(declared_families) == set(emitted), sorted(set(declared_families) - set(emitted))
     for name, backends in emitted.items():
-        for backend in FAMILIES[name].backends:
+        for backend in declared_families[name].backends:
             assert backend in registry.names()
-        if FAMILIES[name].backends:
-            assert backends <= set(FAMILIES[name].backends), (name, backends)
+        if declared_families[name].backends:
+            assert backends <= set(declared_families[name].backends), (name, backends)

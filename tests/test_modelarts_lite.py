@@ -12,6 +12,7 @@ import pytest
 
 from exporter.app import Exporter
 from exporter.backends.modelarts_lite import classify_error, parse_page
+from exporter.backends.modelarts_lite.families import ABNORMAL_NODES
 from exporter.config.parse import parse_config
 from exporter.config.types import ConfigError
 from exporter.model import Phase
@@ -40,7 +41,7 @@ def test_seed_example_parses_to_two_finished_jobs() -> None:
         Phase.SUCCEEDED,
         "ASCEND_SOFTWARE_UPGRADE",
     )
-    assert (diagnosis.job_type, diagnosis.name, diagnosis.abnormal_nodes) == (
+    assert (diagnosis.job_type, diagnosis.name, diagnosis.values[ABNORMAL_NODES]) == (
         "ASCEND_DIAGNOSIS",
         "diagnosis-81ef",
         0,

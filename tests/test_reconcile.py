@@ -4,6 +4,7 @@ import re
 
 import pytest
 
+from exporter.backends.emr_serverless.families import EXTRAS as EMR_EXTRAS
 from exporter.backends.ray import STATUSES
 from exporter.ledger.job_ledger import JobLedger
 from exporter.ledger.runs import RUN_TOLERANCE, KnownJob
@@ -12,6 +13,7 @@ from exporter.store import ledger_form
 from exporter.store.saved_ledger import SavedStateError
 
 RAY_PAIRS = status_pairs(STATUSES)
+EMR_USAGE = EMR_EXTRAS.usage()
 T0 = 1_800_000_000.0
 
 
@@ -144,17 +146,23 @@ def test_jobs_running_at_baseline_observe_no_queue_wait() -> None:
     assert ledger.duration[(Phase.SUCCEEDED, ())].total == 10
 
 
+def cu(hours: float | None, queue: str) -> dict:
+    """A job's EMR values: its ``cuHours`` reading, in its resource queue."""
+    return {"values": (hours,), "extra_labels": (("resource_queue", queue),)}
+
+
 def test_cu_seconds_grow_from_baseline_and_never_decrease() -> None:
-    ledger = JobLedger(((Phase.RUNNING, "Running"), (Phase.SUCCEEDED, "Succeeded")))
+    pairs = ((Phase.RUNNING, "Running"), (Phase.SUCCEEDED, "Succeeded"))
+    ledger = JobLedger(pairs, usage=EMR_USAGE)
     q = "err-1.2.0"
-    ledger.apply([job("c", "Running", cu_hours=1.0, resource_queue=q)], T0)
-    assert ledger.cu_seconds == {(q, ()): 0.0}  # present from the baseline, at 0
-    ledger.apply([job("c", "Running", cu_hours=1.5, resource_queue=q)], T0 + 10)
-    ledger.apply([job("c", "Running", cu_hours=1.2, resource_queue=q)], T0 + 20)  # estimate dips
-    ledger.apply([job("c", "Succeeded", cu_hours=2.0, resource_queue=q, end=T0 + 25)], T0 + 30)
-    born = job("n", "Succeeded", T0 + 31, cu_hours=0.25, resource_queue=q, end=T0 + 35)
+    ledger.apply([job("c", "Running", **cu(1.0, q))], T0)
+    assert ledger.usage_totals == ({((q,), ()): 0.0},)  # present from the baseline, at 0
+    ledger.apply([job("c", "Running", **cu(1.5, q))], T0 + 10)
+    ledger.apply([job("c", "Running", **cu(1.2, q))], T0 + 20)  # estimate dips
+    ledger.apply([job("c", "Succeeded", **cu(2.0, q), end=T0 + 25)], T0 + 30)
+    born = job("n", "Succeeded", T0 + 31, **cu(0.25, q), end=T0 + 35)
     ledger.apply([born], T0 + 40)
-    assert ledger.cu_seconds[(q, ())] == (1.0 + 0.25) * 3600
+    assert ledger.usage_totals[0][((q,), ())] == (1.0 + 0.25) * 3600
 
 
 def test_forgotten_after_long_absence() -> None:
@@ -253,18 +261,16 @@ def test_a_reused_id_is_a_new_job() -> None:
 
 def test_cu_of_a_job_across_the_baseline_is_pro_rated_without_a_reading() -> None:
     pairs = ((Phase.RUNNING, "Running"), (Phase.SUCCEEDED, "Succeeded"))
-    ledger = JobLedger(pairs)
+    ledger = JobLedger(pairs, usage=EMR_USAGE)
     q = "queue"
     start = T0 - 1800
-    ledger.apply([job("c", "Running", start, start_time=start, resource_queue=q)], T0)  # null
-    done = job("c", "Succeeded", start, start_time=start, end=T0 + 1800, cu_hours=10.0)
-    done.resource_queue = q
+    ledger.apply([job("c", "Running", start, start_time=start, **cu(None, q))], T0)  # null
+    done = job("c", "Succeeded", start, start_time=start, end=T0 + 1800, **cu(10.0, q))
     ledger.apply([done], T0 + 1900)
-    assert ledger.cu_seconds[(q, ())] == 5.0 * 3600  # half its run was after the baseline
-    missed = job("m", "Succeeded", start, start_time=start, end=T0 + 600, cu_hours=2.4)
-    missed.resource_queue = q
+    assert ledger.usage_totals[0][((q,), ())] == 5.0 * 3600  # half its run after the baseline
+    missed = job("m", "Succeeded", start, start_time=start, end=T0 + 600, **cu(2.4, q))
     ledger.apply([missed], T0 + 2000)
-    assert ledger.cu_seconds[(q, ())] == (5.0 + 0.6) * 3600  # first seen late: the same rule
+    assert ledger.usage_totals[0][((q,), ())] == (5.0 + 0.6) * 3600  # first seen late: same rule
 
 
 def test_forgotten_only_after_complete_listings_lacked_it_for_the_period() -> None:

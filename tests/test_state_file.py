@@ -85,6 +85,24 @@ def _known_entry(index: int, new: Any) -> Callable[[dict], None]:
     return mutate
 
 
+def _legacy(cu_seconds: Any) -> Callable[[dict], None]:
+    """Counts as saved before usage values were declared: ``cu_seconds`` by queue."""
+
+    def mutate(entry: dict) -> None:
+        del entry["usage"], entry["usage_totals"]
+        entry["cu_seconds"] = cu_seconds
+
+    return mutate
+
+
+def _usage_total(total: Any) -> Callable[[dict], None]:
+    def mutate(entry: dict) -> None:
+        entry["usage"] = ["cu_hours"]
+        entry["usage_totals"] = {"cu_hours": [[["q"], [], total]]}
+
+    return mutate
+
+
 def _finished_entry(index: int, new: Any) -> Callable[[dict], None]:
     def mutate(entry: dict) -> None:
         entry["finished"][0][index] = new
@@ -130,14 +148,19 @@ CORRUPTIONS: dict[str, tuple[Callable[[dict], Any], str]] = {
     "histogram total negative": (_set(("queue_wait", "total"), -1.0), "queue_wait.total"),
     "histogram total NaN": (_set(("queue_wait", "total"), float("nan")), "queue_wait.total"),
     "histogram count float": (_set(("queue_wait", "count"), 2.5), "queue_wait.count"),
-    "cu_seconds negative": (_set(("cu_seconds",), {"q": -POISON}), "cu_seconds"),
-    "cu_seconds list": (_set(("cu_seconds",), [POISON]), "cu_seconds"),
+    "legacy cu_seconds negative": (_legacy({"q": -POISON}), "cu_seconds"),
+    "legacy cu_seconds list": (_legacy([POISON]), "cu_seconds[0]"),
+    "usage not a list": (_set(("usage",), "cu_hours"), "usage"),
+    "usage_totals list": (_set(("usage_totals",), [POISON]), "usage_totals"),
+    "usage_totals of a value not saved": (_set(("usage_totals",), {"x": []}), "usage_totals"),
+    "usage_totals negative": (_usage_total(-POISON), "usage_totals.cu_hours[0][2]"),
+    "usage_totals string": (_usage_total(f"{POISON}"), "usage_totals.cu_hours[0][2]"),
     "known list": (_set(("known",), [POISON]), "known"),
     "known entry short": (lambda e: e["known"].update({"x": [POISON]}), "known"),
     "known last_seen string": (_known_entry(0, f"{POISON}"), "known[0]"),
     "known counted string": (_known_entry(1, "true"), "known[1]"),
     "known finished_at string": (_known_entry(4, f"{POISON}"), "known[4]"),
-    "known cu_hours negative": (_known_entry(5, -POISON), "known[5]"),
+    "known readings of no usage value": (_known_entry(5, POISON), "known[5]"),
     "known run number": (_known_entry(6, POISON), "known[6]"),
 }
 

@@ -2,7 +2,8 @@
 
 A declaration says everything the rest of the exporter needs of a backend: the names a
 target's ``backend`` key may take (those its target model accepts), the target model, the
-client, the status -> phase table, the cluster states and a simulator for tests and ``--demo``.
+client, the status -> phase table, the cluster states, the values its jobs carry beyond the
+shared ones and the families only it emits, and a simulator for tests and ``--demo``.
 Configuration parsing, ``--check-config``, the demo, the chart's schema and the shared tests
 read the registry, so a backend defined anywhere (even outside this package) is complete
 once it is registered.
@@ -17,7 +18,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, get_args, get_origin
 
 from exporter.backends.base import Backend
+from exporter.backends.kit.extras import NO_EXTRAS, Extras
 from exporter.config.types import Target
+from exporter.exposition.declared import declare_backend_families, withdraw_backend_families
+from exporter.exposition.family import Family
 from exporter.ledger.attribution import NO_FIELDS, SourceFields
 from exporter.model import StatusPairs
 from exporter.polling.health import ApiStats
@@ -41,6 +45,10 @@ class BackendDeclaration:
     (docs/metrics.md, "Attribution"); ``failure_reasons`` the reasons (``Job.reason``) a failed
     job of each native status may have, each counted from 0; ``demo_attribution`` the
     attribution of the demo's target, from fields the simulator's workload fills.
+
+    ``extras`` are the values its jobs carry in ``Job.values`` and the families showing them;
+    ``families`` the other families only it emits. Both join the declared families
+    (``exposition.declared``) when it is registered.
     """
 
     target: type[Target]
@@ -51,6 +59,13 @@ class BackendDeclaration:
     attribution_fields: SourceFields = NO_FIELDS
     failure_reasons: Mapping[str, tuple[str, ...]] = field(default_factory=dict, hash=False)
     demo_attribution: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    extras: Extras = NO_EXTRAS
+    families: tuple[Family, ...] = ()
+
+    @property
+    def own_families(self) -> tuple[Family, ...]:
+        """The families this backend declares: its extras' and its other ones."""
+        return (*self.extras.families, *self.families)
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -79,12 +94,14 @@ _by_name: dict[str, BackendDeclaration] = {}
 
 
 def register(declaration: BackendDeclaration) -> BackendDeclaration:
-    """Add ``declaration`` to the known backends; a name declared by another is refused."""
+    """Add ``declaration`` to the known backends, and its families to the declared ones; a
+    name declared by another, or a family the contract's rules refuse, is refused."""
     names = declaration.names
     with _lock:
         taken = [n for n in names if _by_name.get(n, declaration) is not declaration]
         if taken:
             raise ValueError(f"backend names already declared: {', '.join(taken)}")
+        declare_backend_families(names[0], declaration.own_families)
         for name in names:
             _by_name[name] = declaration
     return declaration
@@ -96,6 +113,8 @@ def unregister(declaration: BackendDeclaration) -> None:
         for name in declaration.names:
             if _by_name.get(name) is declaration:
                 del _by_name[name]
+        if declaration.names[0] not in _by_name:
+            withdraw_backend_families(declaration.names[0])
 
 
 def declaration(name: str) -> BackendDeclaration:

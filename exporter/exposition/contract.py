@@ -1,6 +1,6 @@
-"""Samples held to the declarations (``families``): a sample of a family that is not declared,
-or whose labels are not the family's (one missing, one unknown, attribution labels on a family
-without them), breaks the metrics contract and is refused.
+"""Samples held to the declarations (``declared.families``): a sample of a family that is not
+declared, or whose labels are not the family's (one missing, one unknown, attribution labels on
+a family without them), breaks the metrics contract and is refused.
 
 Refused how depends on who is asking: under test (``JOBFLEET_STRICT_METRICS=1``, which the test
 suite sets) it raises ``ContractViolation`` where it was written, so the bug fails a test; in
@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from operator import itemgetter
 
-from exporter.exposition.families import FAMILIES
+from exporter.exposition import declared as declarations
 from exporter.exposition.family import Family
 from exporter.exposition.text import Labels
 
@@ -41,7 +41,7 @@ def refusal(family: Family, base: tuple[str, ...], labels: Labels, attributed: b
 
 
 def declared(family: Family) -> bool:
-    return FAMILIES.get(family.name) is family
+    return declarations.families().get(family.name) is family
 
 
 def _problem(family: Family, names: set[str], attributed: bool) -> str | None:

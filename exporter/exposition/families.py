@@ -1,11 +1,13 @@
-"""Every metric family the exporter can emit, declared once: name, type, help, the labels
+"""The metric families every backend shares, declared once: name, type, help, the labels
 its samples carry, whether they carry the target's attribution labels, its stability, and
 the backends that emit it. In exposition order.
 
-This is the one list: the exposition writes headers from it and refuses a sample of a family
-or a label set it does not declare (``Block``); attribution labels may not take a name that is
-declared (``declared.EXPORTER_LABELS``); tests freeze it against ``tests/data/stable-metrics.yaml``
-and check docs/metrics.md, the dashboards and the alert rules against it.
+A family only one backend emits for values only it reports (its ``kit.extras``) is declared by
+that backend, and joins these through the registry (``declared.families``): together they are
+the one list the exposition writes headers from and holds samples to (``Block``), that
+attribution labels may not take a label name of (``declared.exporter_labels``), and that tests
+freeze against ``tests/data/stable-metrics.yaml`` and check docs/metrics.md, the dashboards and
+the alert rules against.
 """
 
 from __future__ import annotations
@@ -94,14 +96,6 @@ JOBS_BY_TYPE = Family(
     "Jobs currently tracked, by job type.",
     (*TARGET, "job_type"),
 )
-CU_SECONDS_TOTAL = Family(
-    "jobfleet_cu_seconds_total",
-    "counter",
-    "Compute-unit seconds consumed by jobs.",
-    (*TARGET, "resource_queue"),
-    attribution=True,
-    backends=(EMR,),
-)
 ATTRIBUTION_OVERFLOW_TOTAL = Family(
     "jobfleet_attribution_overflow_total",
     "counter",
@@ -151,20 +145,6 @@ JOB_UPDATED_TIMESTAMP_SECONDS = Family(
     "When the backend last updated a job (epoch).",
     JOB,
     backends=(MODELARTS,),
-)
-JOB_ABNORMAL_NODES = Family(
-    "jobfleet_job_abnormal_nodes",
-    "gauge",
-    "Nodes on which a job failed (ModelArts Lite).",
-    JOB,
-    backends=(MODELARTS,),
-)
-JOB_CU_SECONDS = Family(
-    "jobfleet_job_cu_seconds",
-    "gauge",
-    "Compute-unit seconds a job has consumed so far (the backend's cuHours estimate x 3600).",
-    JOB,
-    backends=(EMR,),
 )
 # Clusters.
 CLUSTERS = Family("jobfleet_clusters", "gauge", "Clusters per state.", (*TARGET, "state"))
@@ -330,7 +310,7 @@ API_REQUEST_DURATION_SECONDS = Family(
     health=True,
 )
 
-_FAMILIES = [
+_SHARED = [
     BUILD_INFO,
     SHARD_ORDINAL,
     TOTAL_SHARDS,
@@ -342,7 +322,6 @@ _FAMILIES = [
     JOB_DURATION_SECONDS,
     JOB_QUEUE_WAIT_SECONDS,
     JOBS_BY_TYPE,
-    CU_SECONDS_TOTAL,
     ATTRIBUTION_OVERFLOW_TOTAL,
     JOBS_DEPARTED,
     JOBS_DEPARTED_EVICTED_TOTAL,
@@ -352,8 +331,6 @@ _FAMILIES = [
     JOB_START_TIMESTAMP_SECONDS,
     JOB_END_TIMESTAMP_SECONDS,
     JOB_UPDATED_TIMESTAMP_SECONDS,
-    JOB_ABNORMAL_NODES,
-    JOB_CU_SECONDS,
     CLUSTERS,
     CLUSTER_INFO,
     CLUSTER_STATE,
@@ -382,4 +359,4 @@ _FAMILIES = [
     API_REQUEST_DURATION_SECONDS,
 ]
 
-FAMILIES: dict[str, Family] = index_families(_FAMILIES)
+SHARED: dict[str, Family] = index_families(_SHARED)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from exporter.exposition.declared import DECLARED
+from exporter.exposition.declared import all_families
 
 
 def selected_families(
@@ -21,14 +21,14 @@ def selected_families(
     matches a health family, and both lists at once."""
     if allowlist and denylist:
         raise ValueError("metric allowlist and denylist exclude each other: give one")
-    allowed = _matching("allowlist", allowlist) if allowlist else set(DECLARED)
+    allowed = _matching("allowlist", allowlist) if allowlist else set(all_families())
     denied = _matching("denylist", denylist)
-    health = sorted(name for name in denied if DECLARED[name].health)
+    health = sorted(name for name in denied if all_families()[name].health)
     if health:
         raise ValueError(
             f"metric denylist: {', '.join(health)} cannot be turned off (the exporter's health)"
         )
-    health_families = {name for name, family in DECLARED.items() if family.health}
+    health_families = {name for name, family in all_families().items() if family.health}
     return frozenset((allowed | health_families) - denied)
 
 
@@ -39,7 +39,7 @@ def _matching(which: str, patterns: Sequence[str]) -> set[str]:
             compiled = re.compile(pattern)
         except re.error as err:
             raise ValueError(f"metric {which}[{index}]: {pattern!r} is no pattern: {err}") from None
-        matched = {name for name in DECLARED if compiled.fullmatch(name)}
+        matched = {name for name in all_families() if compiled.fullmatch(name)}
         if not matched:
             raise ValueError(f"metric {which}[{index}]: {pattern!r} matches no family")
         names |= matched

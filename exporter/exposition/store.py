@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
 from exporter.exposition.block import Encoded
-from exporter.exposition.families import FAMILIES
+from exporter.exposition.declared import families
 from exporter.exposition.text import OPENMETRICS, TEXT
 
 
@@ -146,7 +146,7 @@ class Exposition:
                     by_family.setdefault(name, []).append(differing.get(name, samples))
             parts: list[bytes] = []
             shown = self.shown
-            for name, family in FAMILIES.items():
+            for name, family in families().items():
                 samples = by_family.get(name)
                 if family.replaced_by is not None:  # deprecated: the new family's, renamed
                     samples = _renamed(by_family.get(family.replaced_by), family.replaced_by, name)

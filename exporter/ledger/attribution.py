@@ -21,7 +21,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from exporter.exposition.declared import EXPORTER_LABELS
+from exporter.exposition.declared import exporter_labels
 from exporter.exposition.labels import OTHER
 from exporter.exposition.text import MARKER, MAX_LABEL_VALUE_LENGTH, is_label_value, storable
 
@@ -32,8 +32,9 @@ LOOKUPS_KEPT = 10_000  # distinct field values whose label values are remembered
 MAX_KEPT_LENGTH = MAX_LABEL_VALUE_LENGTH
 
 # Label names an attribution label must not take (a collision would merge or break series):
-# those Prometheus adds or reserves, and every label a declared family carries.
-RESERVED_LABELS = EXPORTER_LABELS | frozenset(
+# those Prometheus adds or reserves, and every label a declared family carries
+# (``reserved_labels``).
+PROMETHEUS_LABELS = frozenset(
     {
         # Prometheus: target labels, histogram and summary labels
         "job",
@@ -66,13 +67,19 @@ _FORM_1_CHANGED = re.compile(r"~[0-9a-f]{8}\Z")
 _FORM_1_UPGRADED = re.compile(f"[^\x00\ud800-\udfff]*{MARKER}[0-9a-f]{{8}}")
 
 
+def reserved_labels() -> frozenset[str]:
+    """Label names an attribution label must not take: Prometheus' and the declared families'
+    (the backends' among them, once registered)."""
+    return PROMETHEUS_LABELS | exporter_labels()
+
+
 def label_name_problem(name: str) -> str | None:
     """Why ``name`` cannot be an attribution label, or None when it can."""
     if not _LABEL_NAME.fullmatch(name):
         return "must be a label name: up to 64 letters, digits and _, not starting with a digit"
     if name.startswith("__"):
         return "names starting with __ are reserved by Prometheus"
-    if name in RESERVED_LABELS:
+    if name in reserved_labels():
         return f"{name} is a label the exporter or Prometheus already uses"
     return None
 

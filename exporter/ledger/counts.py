@@ -9,11 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from exporter.ledger.departed import DepartedRecord
+from exporter.ledger.usage import Readings, UsageKey
 from exporter.model import Phase
 
-# last_seen, counted, started, seen_pending, finished_at, cu_hours, run, absent_since: the fields
-# of a ``runs.KnownJob`` in their order
-KnownState = tuple[float, bool, bool, bool, float | None, float | None, float | None, float | None]
+# last_seen, counted, started, seen_pending, finished_at, readings, run, absent_since: the
+# fields of a ``runs.KnownJob`` in their order
+KnownState = tuple[float, bool, bool, bool, float | None, Readings, float | None, float | None]
 Values = tuple[str, ...]  # attribution label values; () without attribution
 
 
@@ -36,7 +37,9 @@ class LedgerState:
     finished: dict[tuple[Phase, str, str, Values], int]
     duration: dict[tuple[Phase, Values], HistogramState]
     queue_wait: dict[Values, HistogramState]
-    cu_seconds: dict[tuple[str, Values], float]
+    # the usage values the runs' readings are of, in their order, and each one's counts
+    usage: tuple[str, ...]
+    usage_totals: dict[str, dict[UsageKey, float]]
     known: dict[str, list[KnownState]]  # the runs remembered of each id, one or more
     attribution: tuple[dict[str, list[str]], dict[str, int]] | None = None  # slots, overflow
     departed_key: bytes | None = None  # None: kept before departed runs were kept apart

@@ -5,10 +5,11 @@ its history, two heads behind one address); until ``forget_after`` passes it mus
 again. Its id is no longer needed, only a way to know it again: each such run is kept as a
 keyed 64-bit digest of its id (BLAKE2b, keyed by a random key saved with the ledger, so no
 backend can make two ids collide on purpose), its run time, and what the counting rules read of
-it when it returns: when it became absent, when it finished, its CU hours and two flags. That is
-41 bytes in parallel arrays, plus a slot of the open-addressing index (4 bytes, made 3/5 full
-and grown at 4/5): about 50 bytes a run, where a remembered ``KnownJob`` with its id costs
-about 200 (bench/departed.py).
+it when it returns: when it became absent, when it finished, the last reading of each usage
+value its backend declares (``usage``; EMR: its CU hours) and two flags. That is 33 bytes in
+parallel arrays, and 8 more a usage value, plus a slot of the open-addressing index (4 bytes,
+made 3/5 full and grown at 4/5): about 50 bytes a run, where a remembered ``KnownJob`` with its
+id costs about 200 (bench/departed.py).
 
 Records are kept in the order they departed, which is the order of their ``absent_since``
 (a run departs at the time of the listing that lacked it; after an outage every absence starts
@@ -30,6 +31,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from exporter.ledger.journal import Journal, RecordKey
+from exporter.ledger.usage import Readings, kept
 
 NO_RUN = -(2**63)  # the run time of a run remembered without one
 DEFAULT_CAP = 1_000_000  # records per target: about 50 MB
@@ -45,14 +47,14 @@ class DepartedRun:
     run: float | None
     absent_since: float
     finished_at: float | None
-    cu_hours: float | None
+    readings: Readings
     started: bool
     seen_pending: bool
 
 
 # one record as plain values: digest, run (whole ms, ``NO_RUN`` for none), absent_since,
-# finished_at, cu_hours, flags (1: started, 2: seen pending)
-DepartedRecord = tuple[int, int, float, float | None, float | None, int]
+# finished_at, readings, flags (1: started, 2: seen pending)
+DepartedRecord = tuple[int, int, float, float | None, Readings, int]
 FLAGS = _STARTED | _SEEN_PENDING
 
 
@@ -66,10 +68,14 @@ def _optional(value: float) -> float | None:
 
 class Departed:
     """The departed runs of one target, findable by id, oldest first; at most ``cap``. Records
-    added and removed are noted in ``journal`` (the ledger's)."""
+    added and removed are noted in ``journal`` (the ledger's). Each keeps ``usage`` readings."""
 
     def __init__(
-        self, key: bytes | None = None, cap: int = DEFAULT_CAP, journal: Journal | None = None
+        self,
+        key: bytes | None = None,
+        cap: int = DEFAULT_CAP,
+        journal: Journal | None = None,
+        usage: int = 0,
     ) -> None:
         self.key = key if key is not None else os.urandom(_KEY_BYTES)
         self.cap = cap
@@ -77,7 +83,7 @@ class Departed:
         self._run = array("q")
         self._absent = array("d")
         self._finished = array("d")
-        self._cu = array("d")
+        self._readings = tuple(array("d") for _ in range(usage))
         self._flags = bytearray()
         self._head = 0  # records before it are gone
         self._live = 0
@@ -91,7 +97,14 @@ class Departed:
 
     def footprint(self) -> int:
         """Bytes held by the records and their index."""
-        parts = (self._digest, self._run, self._absent, self._finished, self._cu, self._flags)
+        parts = (
+            self._digest,
+            self._run,
+            self._absent,
+            self._finished,
+            *self._readings,
+            self._flags,
+        )
         return sum(map(sys.getsizeof, (*parts, self._index)))
 
     def digest(self, key: str) -> int:
@@ -159,12 +172,14 @@ class Departed:
     def restore(self, records: Iterable[DepartedRecord]) -> int:
         """Take ``records`` (any order: they are kept oldest first); the number of the
         oldest dropped to stay within the cap."""
-        for digest, run_ms, absent, finished, cu, flags in sorted(records, key=lambda r: r[2]):
+        for digest, run_ms, absent, finished, readings, flags in sorted(
+            records, key=lambda r: r[2]
+        ):
             run = DepartedRun(
                 None if run_ms == NO_RUN else run_ms / 1000,
                 absent,
                 finished,
-                cu,
+                readings,
                 bool(flags & _STARTED),
                 bool(flags & _SEEN_PENDING),
             )
@@ -179,7 +194,10 @@ class Departed:
         self._run.append(run_ms)
         self._absent.append(run.absent_since)
         self._finished.append(math.nan if run.finished_at is None else run.finished_at)
-        self._cu.append(math.nan if run.cu_hours is None else run.cu_hours)
+        readings = run.readings
+        for i, values in enumerate(self._readings):
+            reading = readings[i] if i < len(readings) else None
+            values.append(math.nan if reading is None else reading)
         self._flags.append(_STARTED * run.started | _SEEN_PENDING * run.seen_pending)
         self._live += 1
         self._index_position(position)
@@ -191,7 +209,7 @@ class Departed:
             None if run_ms == NO_RUN else run_ms / 1000,
             self._absent[position],
             _optional(self._finished[position]),
-            _optional(self._cu[position]),
+            self._readings_at(position),
             bool(flags & _STARTED),
             bool(flags & _SEEN_PENDING),
         )
@@ -202,9 +220,12 @@ class Departed:
             self._run[position],
             self._absent[position],
             _optional(self._finished[position]),
-            _optional(self._cu[position]),
+            self._readings_at(position),
             self._flags[position] & FLAGS,
         )
+
+    def _readings_at(self, position: int) -> Readings:
+        return kept(tuple(_optional(values[position]) for values in self._readings))
 
     def _live_positions(self) -> Iterator[int]:
         flags = self._flags
@@ -239,9 +260,10 @@ class Departed:
         if gone * 16 <= len(self._flags) + 256:
             return
         live = list(self._live_positions())
-        for name in ("_digest", "_run", "_absent", "_finished", "_cu"):
+        for name in ("_digest", "_run", "_absent", "_finished"):
             old = getattr(self, name)
             setattr(self, name, array(old.typecode, [old[p] for p in live]))
+        self._readings = tuple(array("d", [old[p] for p in live]) for old in self._readings)
         self._flags = bytearray(self._flags[p] for p in live)
         self._head, self._dead = 0, 0
         self._rebuild_index(len(live))

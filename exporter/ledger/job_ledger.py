@@ -14,7 +14,9 @@ beside this module.
 
 Counters and histograms are kept by the job's attribution label values (``attribution.Slots``;
 ``()`` on a target without attribution), and a failed job's count by its reason too. The series
-of a combination of label values start at 0 when its first job is seen.
+of a combination of label values start at 0 when its first job is seen. The usage values a
+backend declares (``usage``) are counted from each run's cumulative readings, by the job labels
+each is split by too.
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ from exporter.ledger.counts import LedgerState
 from exporter.ledger.departed import DEFAULT_CAP, Departed
 from exporter.ledger.memory import RunMemory
 from exporter.ledger.runs import KnownJob, later, run_of
-from exporter.ledger.view import FinishedKey, LedgerView
+from exporter.ledger.usage import Usage, UsageKey, kept
+from exporter.ledger.view import FinishedKey, LedgerView, UsageCounts
 from exporter.model import TERMINAL_PHASES, Job, Phase, StatusPairs
 
 log = logging.getLogger(__name__)
@@ -54,8 +57,9 @@ class JobLedger(RunMemory):
         slots: Slots | None = None,
         histogram_labels: tuple[str, ...] = (),
         max_departed: int = DEFAULT_CAP,
+        usage: tuple[Usage, ...] = (),
     ) -> None:
-        super().__init__(max(forget_after, retention), max_departed)
+        super().__init__(max(forget_after, retention), max_departed, len(usage))
         self.known_pairs = known_pairs
         self.failure_reasons = failure_reasons or {}
         self.slots = slots  # None: no attribution
@@ -75,7 +79,8 @@ class JobLedger(RunMemory):
         self.finished: dict[FinishedKey, int] = {}
         self.duration: dict[tuple[Phase, AttributionValues], Histogram] = {}
         self.queue_wait: dict[AttributionValues, Histogram] = {}
-        self.cu_seconds: dict[tuple[str, AttributionValues], float] = {}
+        self.usage = usage
+        self.usage_totals: tuple[dict[UsageKey, float], ...] = tuple({} for _ in usage)
         if slots is None:
             self._open(())
         elif not histogram_labels:  # the histograms carry no label: there from the start
@@ -105,12 +110,14 @@ class JobLedger(RunMemory):
                 self.queue_wait.setdefault(values, Histogram(QUEUE_WAIT_BUCKETS)).restore(
                     wait.buckets, wait.count, wait.total
                 )
-        self.cu_seconds = dict(state.cu_seconds)
+        self.usage_totals = tuple(dict(state.usage_totals.get(u.name, {})) for u in self.usage)
         self.known = {
             key: KnownJob(*runs[0]) if len(runs) == 1 else [KnownJob(*run) for run in runs]
             for key, runs in state.known.items()
         }
-        self.departed = Departed(state.departed_key, self.departed.cap, self.journal)
+        self.departed = Departed(
+            state.departed_key, self.departed.cap, self.journal, len(self.usage)
+        )
         self.evicted = state.departed_evicted + self.departed.restore(state.departed)
 
     def _open(self, values: AttributionValues) -> None:
@@ -153,7 +160,10 @@ class JobLedger(RunMemory):
             finished=MappingProxyType(self.finished),
             duration=MappingProxyType(self.duration),
             queue_wait=MappingProxyType(self.queue_wait),
-            cu_seconds=MappingProxyType(self.cu_seconds),
+            usage=tuple(
+                UsageCounts(u.family, u.split_by, MappingProxyType(totals))
+                for u, totals in zip(self.usage, self.usage_totals, strict=True)
+            ),
             departed=len(self.departed),
             evicted=self.evicted,
             overflow=MappingProxyType(slots.overflow if slots is not None else {}),
@@ -228,7 +238,8 @@ class JobLedger(RunMemory):
         if type(entry) is list:
             seen_runs.setdefault(key, set()).add(id(known))
         known.last_seen, known.absent_since = now, None
-        self._account_cu(job, known, counting, api_now, values)
+        if self.usage:
+            self._account_usage(job, known, counting, api_now, values)
         self._observe_start(job, known, now, values)
         if job.phase.terminal and not known.counted:
             known.counted = True
@@ -243,7 +254,7 @@ class JobLedger(RunMemory):
             self.journal.note_run(key, len(self.known))
 
     def _unchanged(self, job: Job, last: Job | None, now: float, tracked: dict[str, Job]) -> bool:
-        """A job listed as it was at the last poll (same status, times, CU, run, labels) has
+        """A job listed as it was at the last poll (same status, times, values, run, labels) has
         nothing left to count: it is marked seen and kept tracked while its retention lasts,
         as the same ``Job`` object, so its rendered series can be reused as they are."""
         if last is not job and (last is None or last != job):  # the same record: as it was
@@ -297,24 +308,32 @@ class JobLedger(RunMemory):
             self._unknown_logged.add(job.status)
             log.warning("unknown job status %r (job %s): phase 'unknown'", job.status, job.key)
 
-    def _account_cu(
+    def _account_usage(
         self, job: Job, known: KnownJob, counting: bool, api_now: float, values: AttributionValues
     ) -> None:
-        if job.cu_hours is None:
-            return
-        series = (job.resource_queue, values)
-        self.cu_seconds.setdefault(series, 0.0)  # present from 0, like every counter
-        previous = known.cu_hours
-        if previous is None:
-            increase = job.cu_hours * self._share_after_baseline(job, api_now) if counting else 0.0
-        else:
-            increase = job.cu_hours - previous
-        if increase > 0:
-            self.cu_seconds[series] += increase * 3600.0
-        known.cu_hours = max(job.cu_hours, previous or 0.0)
+        """Count each usage value's increase since the run's last reading (its first: the
+        share after the baseline); a reading below the last (an estimate that dips) adds
+        nothing and is not kept."""
+        readings = list(known.readings or (None,) * len(self.usage))
+        for i, usage in enumerate(self.usage):
+            reading = usage.reading(job)
+            if reading is None:
+                continue
+            totals = self.usage_totals[i]
+            series = (usage.split_values(job), values)
+            totals.setdefault(series, 0.0)  # present from 0, like every counter
+            previous = readings[i]
+            if previous is None:
+                increase = reading * self._share_after_baseline(job, api_now) if counting else 0.0
+            else:
+                increase = reading - previous
+            if increase > 0:
+                totals[series] += increase * usage.scale
+            readings[i] = max(reading, previous or 0.0)
+        known.readings = kept(tuple(readings))
 
     def _share_after_baseline(self, job: Job, api_now: float) -> float:
-        """The part of a job's first ``cuHours`` reading consumed after the baseline time: all
+        """The part of a job's first reading of a usage value consumed after the baseline: all
         of it for a job begun since, none for one ended before, else pro rata of its run time
         (the same for a job running at the baseline whose reading was null then)."""
         begin = job.start_time if job.start_time is not None else job.submit_time

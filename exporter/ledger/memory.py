@@ -18,12 +18,12 @@ ABSENCE_GAP = 3600.0  # complete listings further apart do not prove a job gone 
 class RunMemory:
     """The runs of one target's jobs remembered, by id: a ``JobLedger``'s memory."""
 
-    def __init__(self, forget_after: float, max_departed: int) -> None:
+    def __init__(self, forget_after: float, max_departed: int, usage: int = 0) -> None:
         self.forget_after = forget_after
         self.last_complete: float | None = None  # the last complete listing (our clock)
         self.known: dict[str, Remembered] = {}  # by id: its run, or its runs
         self.journal = Journal()
-        self.departed = Departed(cap=max_departed, journal=self.journal)
+        self.departed = Departed(cap=max_departed, journal=self.journal, usage=usage)
         self.evicted = 0  # departed runs forgotten early, at the cap
 
     def _remembered(

@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass
 
 from exporter.ledger.departed import DepartedRun
+from exporter.ledger.usage import Readings
 from exporter.model import Job
 
 # Two records of one id whose run times are this close are one run (docs/metrics.md, "Counting"):
@@ -29,7 +30,7 @@ class KnownJob:
     started: bool = False
     seen_pending: bool = False
     finished_at: float | None = None
-    cu_hours: float | None = None
+    readings: Readings = ()  # the last reading of each usage value (``usage``); () for none
     run: float | None = None  # which run of its id (Job.run's time), None: the id alone
     absent_since: float | None = None  # first complete listing without it, since last seen
 
@@ -41,7 +42,7 @@ class KnownJob:
             self.started,
             self.seen_pending,
             self.finished_at,
-            self.cu_hours,
+            self.readings,
             self.run,
             self.absent_since,
         )
@@ -59,7 +60,7 @@ def returned(run: DepartedRun, now: float) -> KnownJob:
         started=run.started,
         seen_pending=run.seen_pending,
         finished_at=run.finished_at,
-        cu_hours=run.cu_hours,
+        readings=run.readings,
         run=run.run,
         absent_since=run.absent_since,
     )
@@ -72,7 +73,7 @@ def departing(known: KnownJob) -> DepartedRun:
         known.run,
         known.absent_since,
         known.finished_at,
-        known.cu_hours,
+        known.readings,
         known.started,
         known.seen_pending,
     )

@@ -9,12 +9,23 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
+from exporter.exposition.family import Family
 from exporter.exposition.histogram import Histogram
 from exporter.ledger.attribution import AttributionValues
+from exporter.ledger.usage import UsageKey
 from exporter.model import Job, Phase, StatusPairs
 
 FinishedKey = tuple[Phase, str, str, AttributionValues]  # phase, status, reason, label values
+
+
+class UsageCounts(NamedTuple):
+    """A usage value's counter: its family, the job labels it is split by, its series."""
+
+    family: Family
+    split_by: tuple[str, ...]
+    totals: Mapping[UsageKey, float]
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +42,7 @@ class LedgerView:
     finished: Mapping[FinishedKey, int]
     duration: Mapping[tuple[Phase, AttributionValues], Histogram]
     queue_wait: Mapping[AttributionValues, Histogram]
-    cu_seconds: Mapping[tuple[str, AttributionValues], float]
+    usage: tuple[UsageCounts, ...]  # one per usage value the backend declares
     departed: int  # runs kept as departed
     evicted: int  # departed runs forgotten early, at the cap
     overflow: Mapping[str, int]  # by attribution label: values past its cap

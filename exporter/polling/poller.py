@@ -72,7 +72,8 @@ class TargetPoller:
                 self.ledger = self._new_ledger()
             else:
                 self.backend.resume(self.ledger.unfinished())
-        self.job_lines = JobLines()  # per-job series kept between publishes
+        # per-job series kept between publishes
+        self.job_lines = JobLines(self.declaration.extras.gauges())
         self.jobs_published: Encoded | None = None  # the job series as last saved
         self.saves = SaveHealth() if state is not None else None
         self.snapshots: dict[str, list] = {}  # the last listing of each kind not counted
@@ -106,6 +107,7 @@ class TargetPoller:
             failure_reasons=self.declaration.failure_reasons,
             slots=Slots(labels, attribution.max_values) if labels else None,
             histogram_labels=attribution.histograms,
+            usage=self.declaration.extras.usage(),
         )
 
     def poll(self, resource: str) -> bool:

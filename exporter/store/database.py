@@ -108,11 +108,12 @@ class StateFile(LockedDatabase):
         the journal is drained only once that is committed."""
         with ledger.journal.draining() as changes:
             runs = ledger_form.changed_runs(ledger, changes)
-            departed = (
-                list(ledger.departed.records())
+            records = (
+                ledger.departed.records()
                 if changes.departed_whole
                 else ledger.departed.records_of(changes.departed_added)
             )
+            departed = [ledger_form.saved_departed(record) for record in records]
             counts = json.dumps(ledger_form.counts_state(ledger))
             with self._lock:
                 self._entries[name] = Entry(identity, None)

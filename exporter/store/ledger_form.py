@@ -16,18 +16,26 @@ from collections.abc import Mapping
 from exporter.exposition.labels import OTHER
 from exporter.ledger.attribution import SAVED_FORM, AttributionValues, Slots
 from exporter.ledger.counts import LedgerState
+from exporter.ledger.departed import DepartedRecord
 from exporter.ledger.job_ledger import JobLedger
 from exporter.ledger.journal import Changes
 from exporter.ledger.runs import KnownJob, Remembered
 from exporter.store.saved_ledger import check_ledger_state
+from exporter.store.saved_usage import aligned, saved_readings, saved_usage
 
 
 def to_state(ledger: JobLedger) -> dict:
     """Everything ``ledger`` counted, as JSON-ready data."""
     return counts_state(ledger) | {
         "known": {key: saved_runs(entry) for key, entry in ledger.known.items()},
-        "departed": [list(record) for record in ledger.departed.records()],
+        "departed": [saved_departed(record) for record in ledger.departed.records()],
     }
+
+
+def saved_departed(record: DepartedRecord) -> list:
+    """A departed record as saved: its readings as a run's are (``saved_usage``)."""
+    digest, run, absent, finished, readings, flags = record
+    return [digest, run, absent, finished, saved_readings(readings), flags]
 
 
 def counts_state(ledger: JobLedger) -> dict:
@@ -45,15 +53,12 @@ def counts_state(ledger: JobLedger) -> dict:
         ],
         "departed_key": ledger.departed.key.hex(),
         "departed_evicted": ledger.evicted,
+        **saved_usage(tuple(u.name for u in ledger.usage), ledger.usage_totals),
     }
     if ledger.slots is None:
         state["submitted"] = ledger.submitted.get((), 0)
-        state["cu_seconds"] = {queue: n for (queue, _), n in ledger.cu_seconds.items()}
     else:
         state["submitted"] = [[list(values), n] for values, n in ledger.submitted.items()]
-        state["cu_seconds"] = [
-            [queue, list(values), n] for (queue, values), n in ledger.cu_seconds.items()
-        ]
         state["attribution"] = _slots_state(ledger.slots)
     if not ledger.histogram_labels:
         state["duration"] = {p.value: h.to_state() for (p, _), h in ledger.duration.items()}
@@ -84,7 +89,7 @@ def _run_state(known: KnownJob) -> list:
         known.started,
         known.seen_pending,
         known.finished_at,
-        known.cu_hours,
+        saved_readings(known.readings),
         run,
         known.absent_since,
     ]
@@ -108,8 +113,9 @@ def restore(ledger: JobLedger, state: object) -> None:
     """``ledger`` (new) continues from ``to_state`` data: counters carry on from their saved
     values. Everything is checked before anything is taken: SavedStateError (naming the field)
     or ValueError leaves the ledger as it was."""
-    saved = check_ledger_state(state)
+    saved = aligned(check_ledger_state(state), tuple(u.name for u in ledger.usage))
     _check_labels(ledger, saved)
+    _check_usage(ledger, saved)
     ledger.resume(saved)
     ledger.journal.clear()  # the store it came from holds all of it
     if saved.departed_key is None:  # saved before: its counted absent runs depart now
@@ -132,13 +138,22 @@ def _check_labels(ledger: JobLedger, saved: LedgerState) -> None:
     counted = [
         *saved.submitted,
         *(k[3] for k in saved.finished),
-        *(k[1] for k in saved.cu_seconds),
+        *(values for series in saved.usage_totals.values() for _, values in series),
     ]
     histograms = [*(values for _, values in saved.duration), *saved.queue_wait]
     if not all(_held(v, ledger.labels, slots) for v in counted) or not all(
         _held(v, ledger.histogram_labels, slots) for v in histograms
     ):
         raise ValueError("attribution: counts saved under values that hold no slot")
+
+
+def _check_usage(ledger: JobLedger, saved: LedgerState) -> None:
+    """ValueError unless each usage value's counts are split by as many labels as it is."""
+    for usage in ledger.usage:
+        if any(
+            len(split) != len(usage.split_by) for split, _ in saved.usage_totals.get(usage.name, {})
+        ):
+            raise ValueError(f"usage_totals.{usage.name}: split by other labels")
 
 
 def _held(

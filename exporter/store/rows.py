@@ -64,16 +64,29 @@ def _records(value: object) -> bool:
 
 
 def insert_departed(db: sqlite3.Connection, name: str, records: Iterable[Sequence]) -> None:
+    """Departed records in their saved form (``ledger_form.saved_departed``): readings of
+    several usage values, a list, are kept as its JSON text in the ``cu`` column, which holds
+    the one value's reading as a number, as it did before there were several."""
     db.executemany(
         f"INSERT OR REPLACE INTO departed (target, {_DEPARTED_COLUMNS})"
         " VALUES (?, ?, ?, ?, ?, ?, ?)",
-        ((name, *record) for record in records),
+        ((name, *_stored(record)) for record in records),
     )
+
+
+def _stored(record: Sequence) -> Sequence:
+    readings = record[4]
+    if not isinstance(readings, list):
+        return record
+    return (*record[:4], json.dumps(readings), *record[5:])
 
 
 def departed_rows(db: sqlite3.Connection, name: str) -> list[list]:
     rows = db.execute(f"SELECT {_DEPARTED_COLUMNS} FROM departed WHERE target = ?", (name,))
-    return [list(row) for row in rows]
+    return [
+        [*row[:4], decoded(row[4]), *row[5:]] if isinstance(row[4], str) else list(row)
+        for row in rows
+    ]
 
 
 def delete_target(db: sqlite3.Connection, name: str) -> None:

@@ -1,11 +1,12 @@
 """The EMR Serverless Spark backend as the registry knows it: its target model, client,
-status table, cluster states, attribution fields and simulator."""
+status table, cluster states, attribution fields, per-job values and simulator."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
 from exporter.backends.emr_serverless.backend import EmrServerlessBackend
+from exporter.backends.emr_serverless.families import EXTRAS
 from exporter.backends.emr_serverless.ray_clusters import CLUSTER_STATES
 from exporter.backends.emr_serverless.ray_jobs import ATTRIBUTION_FIELDS, FAILURE_REASONS, STATUSES
 from exporter.backends.emr_serverless.target import EmrServerlessTarget
@@ -33,6 +34,7 @@ DECLARATION = register(
         simulator=simulator,
         attribution_fields=ATTRIBUTION_FIELDS,
         failure_reasons=FAILURE_REASONS,
+        extras=EXTRAS,
         demo_attribution={
             "labels": {"user": "creatorName", "workload": "name"},
             "histograms": ["user"],

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from exporter.backends.fields import number, parse_epoch, read_items, text, word
+from exporter.backends.emr_serverless.families import EXTRAS
+from exporter.backends.fields import number, parse_epoch, read_items, text
 from exporter.backends.kit.field_map import FieldMap, Reason, Status, Value
 from exporter.http.decode import Scalar, TypedRecord, typed_decoder
 from exporter.model import Job, Phase
@@ -61,10 +62,8 @@ JOB_MAP = FieldMap(
         "start": Value("startTime", parse_epoch),
         "end": Value("endTime", parse_epoch),
     },
-    values={
-        "resource_queue": Value("resourceQueue", word),
-        "cu_hours": Value("cuHours", number, minimum=0),
-    },
+    values={"cu_hours": Value("cuHours", number, minimum=0)},
+    extras=EXTRAS,
     labels={"resourceQueue": "resource_queue", "clusterState": "cluster_state"},
     # the fields an attribution label may take its value from (docs/metrics.md, "Attribution")
     attribution={"creatorName": text, "name": text, "resourceQueue": text},

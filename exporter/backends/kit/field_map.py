@@ -19,16 +19,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from exporter.backends.fields import text
+from exporter.backends.kit.extras import NO_EXTRAS, Extras
 from exporter.backends.kit.field_parse import Parse, Reader, compile_parser
 from exporter.ledger.attribution import SourceFields
-from exporter.model import Job, Phase
+from exporter.model import Phase
 
 TIMES = ("submit", "start", "end", "updated")  # each sets the Job's <time>_time
-# set by the map's own parts (id, name, status, ...): never a named value field
-_OWN_ATTRIBUTES = frozenset(
-    {"key", "name", "status", "phase", "job_type", "extra_labels", "run", "attribution"}
-    | {"reason", *(f"{time}_time" for time in TIMES)}
-)
 LABEL_TUPLES_KEPT = 1024  # distinct label values whose label tuples are shared, per map
 
 
@@ -88,7 +84,9 @@ class FieldMap:
     ``name``: the paths of its name, the id when all are empty. ``job_type``: a constant, or a
     ``Value`` (with a ``default``). ``times``: ``submit``, ``start``, ``end``, ``updated``, each a
     ``Value`` read by a time reader; ``run`` names the one that tells runs apart (``Job.run``).
-    ``values``: the other ``Job`` attributes the backend sets, by name. ``labels``: path ->
+    ``values``: the backend's own values, by the name its ``extras`` declares each (they land
+    in ``Job.values``, in the declared order; a declared value the map does not read is None,
+    and a status may read one: ``Status.uses``). ``labels``: path ->
     label name of the job's extra labels (a label with an empty value is left out).
     ``attribution``: the source fields offered to attribution labels, each its path and reader;
     ``keyed``: prefixes (``metadata.``) of sources naming any key of an object; ``secret``:
@@ -107,15 +105,13 @@ class FieldMap:
     keyed: tuple[str, ...] = ()
     secret: tuple[str, ...] = ()
     reason: Reason | None = None
+    extras: Extras = NO_EXTRAS
 
     def __post_init__(self) -> None:
         problems = [f"time {name!r}" for name in self.times if name not in TIMES]
         problems += [f"run {self.run!r}"] if self.run and self.run not in self.times else []
-        problems += [
-            f"value {name!r}"
-            for name in self.values
-            if name in _OWN_ATTRIBUTES or name not in Job.__slots__
-        ]
+        declared = {value.name for value in self.extras.values}
+        problems += [f"value {name!r}" for name in self.values if name not in declared]
         uses = self.status.uses
         problems += [f"status uses {name!r}" for name in uses if name not in self.values]
         problems += [f"secret attribution {source!r}" for source in self._secret_sources()]

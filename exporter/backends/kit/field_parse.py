@@ -190,6 +190,11 @@ def attribution_reader(fields: FieldMap, sources: tuple[str, ...], record: bool)
     return lambda item: tuple([read(item) for read in reads])
 
 
+def _unset(item: Any) -> None:
+    """The reader of a declared value the map does not read."""
+    return None
+
+
 def readers(
     fields: FieldMap, sources: tuple[str, ...], bound: Callable[[str], str] | None, record: bool
 ) -> tuple[Any, ...]:
@@ -199,13 +204,15 @@ def readers(
         (f"{name}_time", value_reader(value, record), value.terminal_only)
         for name, value in fields.times.items()
     ]
-    sets += [(name, read, False) for name, read in values.items()]
+    # the backend's own values, in the order its extras declare them (Job.values)
+    extra = tuple(values.get(value.name, _unset) for value in fields.extras.values)
     return (
         first_of([field_reader(path, text, record) for path in fields.id]),
         first_of([field_reader(path, text, record) for path in fields.name]),
         status_reader(fields.status, values, record),
         type_reader(fields, bound, record),
         sets,
+        extra,
         labels_reader(fields, record),
         attribution_reader(fields, sources, record),
         reason_reader(fields, record),
@@ -228,7 +235,7 @@ def compile_parser(
             parts = for_dicts
         else:
             return None
-        read_id, read_name, read_status, read_type, sets, labels, attribution, reason = parts
+        read_id, read_name, read_status, read_type, sets, extra, labels, attribution, reason = parts
         key = read_id(item)
         if not key:
             return None
@@ -237,6 +244,8 @@ def compile_parser(
         for name, read, terminal_only in sets:
             if not terminal_only or phase.terminal:
                 setattr(job, name, read(item))
+        if extra:
+            job.values = tuple([read(item) for read in extra])
         if run:
             job.run = getattr(job, run)
         if labels is not None:

@@ -1,11 +1,12 @@
 """The ModelArts Lite backend as the registry knows it: its target model, client, status
-table, attribution fields and simulator."""
+table, attribution fields, per-job values and simulator."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
 from exporter.backends.modelarts_lite.backend import ModelArtsLiteBackend
+from exporter.backends.modelarts_lite.families import EXTRAS
 from exporter.backends.modelarts_lite.server_jobs import (
     ATTRIBUTION_FIELDS,
     FAILURE_REASONS,
@@ -34,6 +35,7 @@ DECLARATION = register(
         simulator=simulator,
         attribution_fields=ATTRIBUTION_FIELDS,
         failure_reasons=FAILURE_REASONS,
+        extras=EXTRAS,
         # job names are open-ended (a random suffix): past 10 values they go to "other"
         demo_attribution={"labels": {"kind": "type", "workload": "name"}, "max_values": 10},
     )

@@ -8,6 +8,7 @@ from typing import Any
 
 from exporter.backends.fields import number, parse_epoch, read_items, text, word
 from exporter.backends.kit.field_map import FieldMap, Reason, Status, Value
+from exporter.backends.modelarts_lite.families import EXTRAS
 from exporter.errors import PollError
 from exporter.http.decode import Scalar, TypedRecord, typed_decoder
 from exporter.model import Job, Phase
@@ -68,6 +69,7 @@ JOB_MAP = FieldMap(
         "updated": Value("update_at", parse_epoch),
     },
     values={"abnormal_nodes": Value("abnormal_count", number, minimum=0, integer=True)},
+    extras=EXTRAS,
     # the fields an attribution label may take its value from (docs/metrics.md, "Attribution")
     attribution={"type": text, "name": text},
     reason=Reason(fixed="abnormal_nodes"),

@@ -7,30 +7,30 @@ from collections.abc import Iterable
 from exporter.exposition import families
 from exporter.exposition.block import Block
 from exporter.exposition.contract import refusal, refuse
+from exporter.exposition.family import Family
 from exporter.exposition.text import escape, format_value, label_text
 from exporter.ledger.attribution import AttributionValues
 from exporter.ledger.view import LedgerView
 from exporter.model import TERMINAL_PHASES, Job
 
-_VALUE_FAMILIES = (
+_TIME_FAMILIES = (
     families.JOB_SUBMIT_TIMESTAMP_SECONDS,
     families.JOB_START_TIMESTAMP_SECONDS,
     families.JOB_END_TIMESTAMP_SECONDS,
     families.JOB_UPDATED_TIMESTAMP_SECONDS,
-    families.JOB_ABNORMAL_NODES,
-    families.JOB_CU_SECONDS,
 )
+JobGauge = tuple[int, Family, float]  # a backend's value: position in Job.values, family, scale
 
 
-def _values(job: Job) -> tuple[float | None, ...]:
-    cu_seconds = None if job.cu_hours is None else job.cu_hours * 3600
-    return (
-        job.submit_time,
-        job.start_time,
-        job.end_time,
-        job.updated_time,
-        job.abnormal_nodes,
-        cu_seconds,
+def _times(job: Job) -> tuple[float | None, ...]:
+    return job.submit_time, job.start_time, job.end_time, job.updated_time
+
+
+def _scaled(job: Job, gauges: tuple[JobGauge, ...]) -> tuple[float | None, ...]:
+    values = job.values
+    return tuple(
+        values[i] * scale if i < len(values) and values[i] is not None else None
+        for i, _, scale in gauges
     )
 
 
@@ -39,9 +39,13 @@ class JobLines:
 
     The ledger keeps the same ``Job`` object for a job listed unchanged, so a job whose record
     is the one its lines were made from is not formatted again: a publish formats only the jobs
-    that changed. Lines of jobs no longer rendered are dropped at each publish."""
+    that changed. Lines of jobs no longer rendered are dropped at each publish.
 
-    def __init__(self) -> None:
+    ``gauges`` are the per-job gauges of the backend's own values (``Job.values``)."""
+
+    def __init__(self, gauges: tuple[JobGauge, ...] = ()) -> None:
+        self._gauges = gauges
+        self._families = (*_TIME_FAMILIES, *(family for _, family, _ in gauges))
         self._base = ""
         self._by_key: dict[str, tuple[Job, str, str, tuple[str | None, ...]]] = {}
 
@@ -51,14 +55,14 @@ class JobLines:
         if base != self._base:
             self._base, self._by_key = base, {}
         status = block.lines(families.JOB_STATUS)
-        value_lines = [block.lines(family) for family in _VALUE_FAMILIES]
+        value_lines = [block.lines(family) for family in self._families]
         previous, kept = self._by_key, {}
         for job in jobs:
             entry = previous.get(job.key)
             if entry is None or entry[0] is not job:
                 if job.extra_labels and not _extra_labels_declared(block, job):
                     continue
-                entry = _format(base, job)
+                entry = _format(base, job, self._families, self._gauges)
             kept[job.key] = entry
             info.append(entry[1])
             status.append(entry[2])
@@ -76,7 +80,9 @@ def _extra_labels_declared(block: Block, job: Job) -> bool:
     return problem is None
 
 
-def _format(base: str, job: Job) -> tuple[Job, str, str, tuple[str | None, ...]]:
+def _format(
+    base: str, job: Job, value_families: tuple[Family, ...], gauges: tuple[JobGauge, ...]
+) -> tuple[Job, str, str, tuple[str | None, ...]]:
     """One job's lines: labels escaped once, each line one f-string."""
     ident = f'{base},job_id="{escape(job.key)}"'
     extra = label_text(job.extra_labels)
@@ -90,7 +96,7 @@ def _format(base: str, job: Job) -> tuple[Job, str, str, tuple[str | None, ...]]
     )
     values = tuple(
         None if value is None else f"{family.name}{{{ident}}} {format_value(value)}\n"
-        for family, value in zip(_VALUE_FAMILIES, _values(job), strict=True)
+        for family, value in zip(value_families, (*_times(job), *_scaled(job, gauges)), strict=True)
     )
     return job, info, status, values
 
@@ -157,9 +163,11 @@ def render_jobs(
     for values, histogram in sorted(ledger.queue_wait.items()):
         stored = tuple(zip(histogram_names, values, strict=True))
         block.add_histogram(families.JOB_QUEUE_WAIT_SECONDS, histogram, (), stored)
-    for (queue, values), seconds in sorted(ledger.cu_seconds.items()):
-        stored = tuple(zip(names, values, strict=True))
-        block.add(families.CU_SECONDS_TOTAL, seconds, (("resource_queue", queue),), stored)
+    for usage in ledger.usage:
+        for (split, values), total in sorted(usage.totals.items()):
+            labels = tuple(zip(usage.split_by, split, strict=True))
+            stored = tuple(zip(names, values, strict=True))
+            block.add(usage.family, total, labels, stored)
     block.add(families.JOBS_DEPARTED, ledger.departed)
     block.add(families.JOBS_DEPARTED_EVICTED_TOTAL, ledger.evicted)
     for label, count in ledger.overflow.items():

@@ -1,0 +1,43 @@
+"""Usage values a ledger counts: a cumulative reading a backend reports of each run (EMR's
+``cuHours``), counted as its increase since the baseline (``JobLedger._account_usage``), into a
+counter split by job labels and by attribution.
+
+A backend declares them (``backends.kit.extras``); the ledger is handed the ``Usage`` of each,
+which says where a job carries its reading and which family counts it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from exporter.exposition.family import Family
+from exporter.ledger.attribution import AttributionValues
+from exporter.model import Job
+
+Readings = tuple[float | None, ...]  # a run's last readings, in the usage's order; () for none
+UsageKey = tuple[tuple[str, ...], AttributionValues]  # split label values, attribution values
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """One usage value: ``Job.values[position]`` is a job's reading, counted times ``scale``
+    in ``family``, by the job labels ``split_by`` (from ``Job.extra_labels``, "" when absent)."""
+
+    name: str
+    position: int
+    family: Family
+    split_by: tuple[str, ...] = ()
+    scale: float = 1.0
+
+    def reading(self, job: Job) -> float | None:
+        values = job.values
+        return values[self.position] if self.position < len(values) else None
+
+    def split_values(self, job: Job) -> tuple[str, ...]:
+        labels = job.extra_labels
+        return tuple(next((v for n, v in labels if n == name), "") for name in self.split_by)
+
+
+def kept(readings: Readings) -> Readings:
+    """``readings`` as a run keeps them: () when none is known (no tuple kept per run)."""
+    return readings if any(r is not None for r in readings) else ()

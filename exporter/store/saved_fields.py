@@ -1,0 +1,54 @@
+"""What every field of saved state is checked as: saved state is input, and a field of the
+wrong type or range is refused with SavedStateError naming it (never its value)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+
+class SavedStateError(ValueError):
+    """Saved state that cannot be used; the message names the field."""
+
+
+def as_mapping(value: Any, field: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise SavedStateError(f"{field}: must be an object")
+    return value
+
+
+def as_list(value: Any, field: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise SavedStateError(f"{field}: must be a list")
+    return value
+
+
+def as_bool(value: Any, field: str) -> bool:
+    if not isinstance(value, bool):
+        raise SavedStateError(f"{field}: must be true or false")
+    return value
+
+
+def as_count(value: Any, field: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise SavedStateError(f"{field}: must be a non-negative integer")
+    return value
+
+
+def as_number(value: Any, field: str, minimum: float | None = 0.0) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise SavedStateError(f"{field}: must be a number")
+    converted = float(value)
+    if not math.isfinite(converted) or (minimum is not None and converted < minimum):
+        raise SavedStateError(f"{field}: must be a finite number of at least {minimum:g}")
+    return converted
+
+
+def as_optional_number(value: Any, field: str, minimum: float | None = 0.0) -> float | None:
+    return None if value is None else as_number(value, field, minimum)
+
+
+def as_strings(value: Any, field: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise SavedStateError(f"{field}: must be a list of strings")
+    return tuple(value)
