@@ -373,7 +373,7 @@ def test_the_items_of_an_answer_are_counted_before_it_is_read(body, count, count
 
 
 def test_an_answer_read_as_it_arrives_stops_at_the_limit_and_keeps_nothing() -> None:
-    from exporter.backends.listed import ListedItems
+    from exporter.backends.kit.listed import ListedItems
     from exporter.backends.ray import RayJobItem, parse_job, read_jobs
     from exporter.http.items import TooManyItems
 

@@ -20,8 +20,8 @@ import yaml
 
 from exporter.app import Exporter
 from exporter.backends import Backend, Listing, registry
-from exporter.backends.fields import parse_time
 from exporter.backends.kit.field_map import FieldMap, Status, Value
+from exporter.backends.kit.fields import parse_time
 from exporter.backends.kit.token_list import TokenEnvelope, TokenList
 from exporter.backends.kit.token_walk import TokenParams
 from exporter.config.parse import load_config, parse_config

@@ -7,7 +7,9 @@ import json
 import msgspec
 import pytest
 
-from exporter.backends.fields import (
+from exporter.backends.kit.extras import Extras, ExtraValue
+from exporter.backends.kit.field_map import FieldMap, Reason, Status, Value
+from exporter.backends.kit.fields import (
     number,
     parse_epoch,
     parse_quantity,
@@ -16,8 +18,6 @@ from exporter.backends.fields import (
     text,
     word,
 )
-from exporter.backends.kit.extras import Extras, ExtraValue
-from exporter.backends.kit.field_map import FieldMap, Reason, Status, Value
 from exporter.http.decode import Scalar, TypedRecord
 from exporter.model import Phase
 

@@ -7,7 +7,7 @@ from fractions import Fraction
 
 import pytest
 
-from exporter.backends.fields import parse_epoch, parse_quantity, parse_time
+from exporter.backends.kit.fields import parse_epoch, parse_quantity, parse_time
 
 DEC_6 = 1796526245  # 2026-12-06T03:04:05Z
 

@@ -21,7 +21,7 @@ import pytest
 
 from exporter.app import Exporter
 from exporter.backends import registry
-from exporter.backends.fields import number, parse_epoch, read_item
+from exporter.backends.kit.fields import number, parse_epoch, read_item
 from exporter.backends.modelarts_lite import MAX_FETCHES_BY_ID, UNKNOWN_RECHECKS
 from exporter.config.parse import parse_config
 from exporter.http.decode import UndecodableJson, decode_json

@@ -13,8 +13,8 @@ from http.server import BaseHTTPRequestHandler
 import pytest
 
 from exporter.backends.base import Listing
-from exporter.backends.listed import ListedItems
-from exporter.backends.listed_envelope import EnvelopeListing
+from exporter.backends.kit.listed import ListedItems
+from exporter.backends.kit.listed_envelope import EnvelopeListing
 from exporter.backends.ray import RayBackend, RayJobItem, parse_job, parse_jobs, read_jobs
 from exporter.config.parse import parse_config
 from exporter.errors import PollError

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from exporter.backends.fields import parse_epoch
+from exporter.backends.kit.fields import parse_epoch
 from exporter.backends.ray import (
     RayJobItem,
     decode_job_list,

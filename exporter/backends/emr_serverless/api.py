@@ -10,7 +10,7 @@ import httpx
 from exporter.auth.acs3 import Acs3Auth
 from exporter.auth.alibaba_credentials import StaticCredentials
 from exporter.backends.emr_serverless.target import EmrServerlessTarget
-from exporter.backends.fields import number
+from exporter.backends.kit.fields import number
 from exporter.errors import PollError
 from exporter.http.client import ApiClient, default_error, first_text, json_object, vendor_error
 from exporter.http.decode import TypedRecord

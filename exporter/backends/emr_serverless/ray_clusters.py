@@ -15,7 +15,14 @@ from exporter.backends.emr_serverless.api import (
     workspace_path,
 )
 from exporter.backends.emr_serverless.target import EmrServerlessTarget
-from exporter.backends.fields import MAX_MAGNITUDE, mapping, number, parse_epoch, read_item, text
+from exporter.backends.kit.fields import (
+    MAX_MAGNITUDE,
+    mapping,
+    number,
+    parse_epoch,
+    read_item,
+    text,
+)
 from exporter.http.client import ApiClient
 from exporter.model import Cluster, ClusterGroup
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 from typing import Any
 
 from exporter.backends.emr_serverless.families import EXTRAS
-from exporter.backends.fields import number, parse_epoch, read_items, text
 from exporter.backends.kit.field_map import FieldMap, Reason, Status, Value
+from exporter.backends.kit.fields import number, parse_epoch, read_items, text
 from exporter.http.decode import Scalar, TypedRecord, typed_decoder
 from exporter.model import Job, Phase
 

@@ -2,7 +2,7 @@
 parser that applies every map.
 
 A backend declares where each part of a ``Job`` is in its record (``FieldMap``) and which
-lenient reader of ``backends.fields`` reads it. ``FieldMap.parser`` compiles the map, once per
+lenient reader of ``backends.kit.fields`` reads it. ``FieldMap.parser`` compiles the map, once per
 target, into a closure per field (paths split, readers, tables and caches bound), so the work
 per item is the reading alone: a Ray target parses every changed item of a 100k-job list.
 
@@ -18,9 +18,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from exporter.backends.fields import text
 from exporter.backends.kit.extras import NO_EXTRAS, Extras
 from exporter.backends.kit.field_parse import Parse, Reader, compile_parser
+from exporter.backends.kit.fields import text
 from exporter.ledger.attribution import SourceFields
 from exporter.model import Phase
 
@@ -30,7 +30,7 @@ LABEL_TUPLES_KEPT = 1024  # distinct label values whose label tuples are shared,
 
 @dataclass(frozen=True, slots=True)
 class Value:
-    """One value of a record: the field at ``path`` read by ``read`` (a ``backends.fields``
+    """One value of a record: the field at ``path`` read by ``read`` (a ``backends.kit.fields``
     reader: ``word``, ``number``, ``parse_epoch``, ``parse_time``, ``parse_quantity``...).
 
     A number below ``minimum`` or above ``maximum`` reads as unset (None), and is made an int

@@ -11,14 +11,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from exporter.backends.fields import text, word
+from exporter.backends.kit.fields import text, word
 from exporter.http.decode import TypedRecord
 from exporter.model import Job, Phase
 
 if TYPE_CHECKING:
     from exporter.backends.kit.field_map import FieldMap, Status, Value
 
-Reader = Callable[[Any], Any]  # a raw field value -> what the Job holds (``backends.fields``)
+Reader = Callable[[Any], Any]  # a raw field value -> what the Job holds (``backends.kit.fields``)
 Read = Callable[[Any], Any]  # an item -> one of its values, read
 Parse = Callable[[Any], Job | None]
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from exporter.backends.base import Listing
-from exporter.backends.fields import number, read_items, text
+from exporter.backends.kit.fields import number, read_items, text
 from exporter.backends.kit.token_walk import (
     NEXT_TOKEN,
     TokenExpired,

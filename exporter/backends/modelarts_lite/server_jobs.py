@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from exporter.backends.fields import number, parse_epoch, read_items, text, word
 from exporter.backends.kit.field_map import FieldMap, Reason, Status, Value
+from exporter.backends.kit.fields import number, parse_epoch, read_items, text, word
 from exporter.backends.modelarts_lite.families import EXTRAS
 from exporter.errors import PollError
 from exporter.http.decode import Scalar, TypedRecord, typed_decoder

@@ -7,7 +7,7 @@ import functools
 import logging
 
 from exporter.backends.base import Backend, Listing
-from exporter.backends.listed import ListedItems
+from exporter.backends.kit.listed import ListedItems
 from exporter.backends.ray.clusters import parse_cluster
 from exporter.backends.ray.jobs import JOB_MAP, RayJobItem, parse_job, read_jobs
 from exporter.backends.ray.target import RayTarget

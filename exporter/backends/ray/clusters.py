@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from exporter.backends.fields import mapping, number, parse_epoch, text
+from exporter.backends.kit.fields import mapping, number, parse_epoch, text
 from exporter.errors import PollError
 from exporter.model import Cluster, ClusterGroup
 

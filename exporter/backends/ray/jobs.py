@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from exporter.backends.base import Listing
-from exporter.backends.fields import parse_epoch, read_items, text, word
 from exporter.backends.kit.field_map import FieldMap, Reason, Status, Value
+from exporter.backends.kit.fields import parse_epoch, read_items, text, word
 from exporter.errors import PollError
 from exporter.http.decode import Scalar, TypedRecord, typed_decoder
 from exporter.ledger.attribution import first_word

@@ -52,8 +52,8 @@ from typing import Any, Generic, TypeVar
 import msgspec
 
 from exporter.backends.base import Listing
-from exporter.backends.fields import read_item
-from exporter.backends.listed_envelope import (
+from exporter.backends.kit.fields import read_item
+from exporter.backends.kit.listed_envelope import (
     NOT_FOUND,
     HeadScan,
     enveloped,
@@ -61,7 +61,7 @@ from exporter.backends.listed_envelope import (
     sentinel_name,
     split_final,
 )
-from exporter.backends.listed_version import Mark, Marks, VersionMarker
+from exporter.backends.kit.listed_version import Mark, Marks, VersionMarker
 from exporter.http.decode import UndecodableJson
 from exporter.http.items import TooManyItems, check_items
 
