@@ -1,5 +1,6 @@
-"""What every simulator shares: a threaded loopback HTTP server, JSON replies, and the
-contract the shared tests drive every simulator through (``Simulator``)."""
+"""What every simulator shares: a threaded loopback HTTP server, JSON replies, requests' queries
+read as the clouds' gateways read them, and the job contract the shared tests drive every
+simulated job list through (``JobResource``, which every ``Simulator`` is)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar, Literal, Self
+from urllib.parse import parse_qsl
 
 Outcome = Literal["succeeded", "failed", "cancelled"]
 OUTCOMES: tuple[Outcome, ...] = ("succeeded", "failed", "cancelled")
@@ -45,6 +47,13 @@ def write_path(item: dict[str, Any], path: str, value: Any) -> None:
     for step in parents:
         item = item.setdefault(step, {})
     item[last] = value
+
+
+def request_query(target: str) -> list[tuple[str, str]]:
+    """The query of a request target (``/path?a=1&b=x+y``) as (key, value) pairs, decoded as
+    the clouds' gateways decode it: ``%XX`` escapes as UTF-8 and ``+`` as a space (the form
+    encoding the official SDKs send), blank values kept."""
+    return parse_qsl(target.partition("?")[2], keep_blank_values=True)
 
 
 class JsonHandler(BaseHTTPRequestHandler):
@@ -91,23 +100,16 @@ class SimulatorServer(ThreadingHTTPServer):
             super().handle_error(request, client_address)
 
 
-class Simulator:
-    """Serves ``handler_class()`` on loopback in a daemon thread; a context manager.
-
-    ``start_workload`` runs the simulator's evolving workload in the background (the demo);
-    tests call ``step(now)`` to advance it on a clock of their own.
-
-    The shared tests drive every simulator alike through ``target_config`` and the job
-    contract: ``submit_job``, ``start_job``, ``end_job``, ``remove_job`` (all at the
-    simulator's clock), ``REUSES_IDS``, ``HAS_PENDING``, ``fail_job_lists``, and the record of
-    what answers showed (``answers_shown``, ``shown_since``), which each simulator appends to
-    through ``record_answer`` as it sends an answer. ``add_running_job`` and ``finish_job`` are
-    built on it.
+class JobResource:
+    """The job contract of one job resource of an API, which the shared tests drive every
+    simulated job list through: ``submit_job``, ``start_job``, ``end_job``, ``remove_job``
+    (all at the simulator's clock), ``REUSES_IDS``, ``HAS_PENDING``, ``fail_job_lists``, and the
+    record of what answers showed (``answers_shown``, ``shown_since``), which the simulator
+    appends to through ``record_answer`` as it sends an answer. ``add_running_job`` and
+    ``finish_job`` are built on it. A simulator is the contract of its main job resource; an
+    API with a second one (EMR's Spark job runs) gives it an object of its own.
     """
 
-    DEFAULT_RATE_PER_MIN = 12.0
-    # The body of a 400 answer by which the API says "throttled" with a code of its own, if any
-    THROTTLED_ANSWER: ClassVar[bytes | None] = None
     # Where a job list answer holds its items (None: the answer is the list), and where in an
     # item its id and its submission time are: dotted paths (``metadata.name``), which tests
     # rewrite answers by (``read_path``, ``write_path``)
@@ -120,32 +122,9 @@ class Simulator:
     HAS_PENDING: ClassVar[bool] = True
 
     def __init__(self) -> None:
-        self.url = ""
-        self._server: SimulatorServer | None = None
-        self._workload: Workload | None = None
-        # When set, every job time an answer carries passes through it (epoch seconds in and
-        # out), afresh in each answer: a time rounded, or re-derived by a proxy or another
-        # version of the API, while the simulator keeps, sorts and filters by its own times.
-        self.jitter: Callable[[float], float] | None = None
         self._shown: deque[ShownAnswer] = deque(maxlen=MAX_SHOWN_ANSWERS)
         self._answers = 0
         self._shown_lock = threading.Lock()
-
-    def jittered_ms(self, millis: int | None) -> int | None:
-        """A time in epoch milliseconds as this answer gives it (``jitter``)."""
-        if millis is None or self.jitter is None:
-            return millis
-        return round(self.jitter(millis / 1000) * 1000)
-
-    def handler_class(self) -> type[BaseHTTPRequestHandler]:
-        raise NotImplementedError
-
-    def new_workload(self, rate_per_min: float) -> Workload:
-        raise NotImplementedError
-
-    def target_config(self, name: str, **settings: Any) -> dict[str, Any]:
-        """A config target that polls this simulator (``settings`` added to it)."""
-        raise NotImplementedError
 
     # --- the job contract -------------------------------------------------------------
 
@@ -206,6 +185,45 @@ class Simulator:
             if mark < first:
                 raise LookupError(f"answers {mark} to {first} are no longer kept")
             return list(self._shown)[mark - first :]
+
+
+class Simulator(JobResource):
+    """Serves ``handler_class()`` on loopback in a daemon thread; a context manager.
+
+    ``start_workload`` runs the simulator's evolving workload in the background (the demo);
+    tests call ``step(now)`` to advance it on a clock of their own. The simulator itself is the
+    job contract (``JobResource``) of its API's main job list.
+    """
+
+    DEFAULT_RATE_PER_MIN = 12.0
+    # The body of a 400 answer by which the API says "throttled" with a code of its own, if any
+    THROTTLED_ANSWER: ClassVar[bytes | None] = None
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.url = ""
+        self._server: SimulatorServer | None = None
+        self._workload: Workload | None = None
+        # When set, every job time an answer carries passes through it (epoch seconds in and
+        # out), afresh in each answer: a time rounded, or re-derived by a proxy or another
+        # version of the API, while the simulator keeps, sorts and filters by its own times.
+        self.jitter: Callable[[float], float] | None = None
+
+    def jittered_ms(self, millis: int | None) -> int | None:
+        """A time in epoch milliseconds as this answer gives it (``jitter``)."""
+        if millis is None or self.jitter is None:
+            return millis
+        return round(self.jitter(millis / 1000) * 1000)
+
+    def handler_class(self) -> type[BaseHTTPRequestHandler]:
+        raise NotImplementedError
+
+    def new_workload(self, rate_per_min: float) -> Workload:
+        raise NotImplementedError
+
+    def target_config(self, name: str, **settings: Any) -> dict[str, Any]:
+        """A config target that polls this simulator (``settings`` added to it)."""
+        raise NotImplementedError
 
     def start_workload(self, rate_per_min: float | None = None) -> None:
         self._workload = self.new_workload(rate_per_min or self.DEFAULT_RATE_PER_MIN)

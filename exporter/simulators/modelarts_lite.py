@@ -1,7 +1,8 @@
 """A simulator of ModelArts Lite Server's job list, for tests and ``--demo``.
 
-It checks SDK-HMAC-SHA256 signatures (over the headers ``SignedHeaders`` lists and the query as
-sent), ``X-Sdk-Date`` within 15 minutes, ``X-Security-Token`` for temporary keys, or an IAM
+It checks SDK-HMAC-SHA256 signatures (over the headers ``SignedHeaders`` lists and the query,
+which it reads as the gateway does: ``+`` for a space, in any order, canonicalized before the
+check), ``X-Sdk-Date`` within 15 minutes, ``X-Security-Token`` for temporary keys, or an IAM
 token in ``X-Auth-Token``; failures get Huawei's error shape and an ``X-Request-Id``. Like the
 real API it has no page parameter but answers with page metadata, partial when more jobs match
 than ``page_limit`` (the newest ``page_limit`` jobs are answered). ``empty_answers`` makes the
@@ -22,9 +23,8 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from exporter.auth.canonical import canonical_query, query_pairs
 from exporter.auth.sdk_hmac import authorization
-from exporter.simulators.base import JsonHandler, Outcome, Simulator, Workload
+from exporter.simulators.base import JsonHandler, Outcome, Simulator, Workload, request_query
 
 MAX_CLOCK_SKEW = 900.0
 REQUIRED_SIGNED = {"host", "x-sdk-date", "x-project-id"}
@@ -188,10 +188,8 @@ class ModelArtsLiteSimulator(Simulator):
             raise ApiError(401, "APIG.0301", "Incorrect IAM authentication information")
         if access != self.access_key:
             raise ApiError(401, "APIG.0301", "Incorrect IAM authentication information: ak")
-        path, _, raw_query = raw_path.partition("?")
-        pairs = query_pairs(raw_query.encode())
-        if canonical_query(pairs) != raw_query:
-            raise ApiError(401, "APIG.0301", "The query is not in canonical form")
+        path = raw_path.partition("?")[0]
+        pairs = request_query(raw_path)  # signed in canonical form, whatever form it came in
         expected = authorization(
             "GET", path, pairs, {n: headers[n] for n in signed}, access, self.secret_key
         )
@@ -257,7 +255,7 @@ def _handler(sim: ModelArtsLiteSimulator) -> type[BaseHTTPRequestHandler]:
             request_id = uuid.uuid4().hex
             headers = {name.lower(): value for name, value in self.headers.items()}
             path = self.path.partition("?")[0]
-            query = dict(query_pairs(self.path.partition("?")[2].encode()))
+            query = dict(request_query(self.path))
             with sim._lock:
                 if len(sim.requests) < 100_000:
                     sim.requests.append(query)

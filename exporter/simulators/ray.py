@@ -27,9 +27,9 @@ from dataclasses import dataclass
 from email.message import Message
 from http.server import BaseHTTPRequestHandler
 from typing import Any, Literal
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
 
-from exporter.simulators.base import JsonHandler, Outcome, Simulator, Workload
+from exporter.simulators.base import JsonHandler, Outcome, Simulator, Workload, request_query
 
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "STOPPED"})
 ENDS: dict[Outcome, str] = {"succeeded": "SUCCEEDED", "failed": "FAILED", "cancelled": "STOPPED"}
@@ -441,7 +441,7 @@ class RaySimulator(Simulator):
         fault = self._take_fault()
         if fault:
             return fault
-        return self._route(method, url.path, dict(parse_qsl(url.query)), body)
+        return self._route(method, url.path, dict(request_query(target)), body)
 
     def _log(self, method: str, path: str, headers: dict[str, str]) -> None:
         with self._lock:
