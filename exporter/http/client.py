@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 import httpx
 
+from exporter import __version__
 from exporter.errors import NotFound, PollError
 from exporter.http.body import ACCEPT_ENCODING, body_pieces, read_body
 from exporter.http.decode import UndecodableJson, decode_json
@@ -33,6 +34,8 @@ from exporter.http.tls import TlsSettings
 from exporter.http.transport import TRANSPORTS, deadline_scope
 from exporter.polling.health import ApiStats
 
+# Every request names the exporter and its version, so an API's owner can tell its traffic
+USER_AGENT = f"jobfleet-exporter/{__version__}"
 MAX_DETAIL = 200  # characters of a backend's error message kept
 MAX_FIELD = 64  # characters of an error code or request id kept
 
@@ -152,7 +155,7 @@ class ApiClient:
     """A thin httpx wrapper: absolute deadline, response-size cap, request accounting.
 
     Connections come from a pool shared by every client with the same TLS settings; the
-    client keeps its own base URL, auth and headers.
+    client keeps its own base URL, auth and headers. Every request carries ``USER_AGENT``.
     """
 
     def __init__(
@@ -184,6 +187,7 @@ class ApiClient:
                 "Accept": "application/json",
                 "Accept-Encoding": ACCEPT_ENCODING,
                 **(headers or {}),
+                "User-Agent": USER_AGENT,
             },
             follow_redirects=False,
             trust_env=False,
