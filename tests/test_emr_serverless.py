@@ -8,6 +8,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from alibabacloud_emr_serverless_spark20230808 import models
+from alibabacloud_tea_openapi.exceptions import AlibabaCloudException
 
 from exporter.app import Exporter
 from exporter.auth.alibaba_credentials import OidcRoleCredentials
@@ -25,9 +27,12 @@ from exporter.exposition.renderers.clusters import render_clusters
 from exporter.exposition.renderers.jobs import JobLines, render_jobs
 from exporter.ledger.job_ledger import JobLedger
 from exporter.model import Phase
+from exporter.simulators.base import OUTCOMES
 from exporter.simulators.emr_serverless import EmrServerlessSimulator
+from exporter.simulators.emr_serverless.workload import QUEUES
 
 from .helpers import SteppedClock, promtool_check_metrics, samples, value, vendor_example
+from .sdk_capture import sdk_client
 
 
 def emr_target(sim: EmrServerlessSimulator, name: str = "emr", **extra) -> dict:
@@ -383,3 +388,51 @@ def test_pagination_that_never_ends_is_stopped_by_the_page_cap() -> None:
     assert pages == ["1", "2"]
     assert value(body, "jobfleet_list_incomplete", resource="jobs") == 1
     assert value(body, "jobfleet_jobs", status="Running") == 200  # what came is exported
+
+
+# --- Spark job runs and queues ---------------------------------------------------------------
+
+
+def test_spark_runs_keep_the_job_contract_with_a_record_of_their_own() -> None:
+    now = [float(int(time.time()))]
+    with EmrServerlessSimulator(clock=lambda: now[0]) as sim:
+        runs, client = sim.spark_runs, sdk_client(sim)
+        assert (runs.HAS_PENDING, runs.REUSES_IDS, runs.JOB_LIST_KEY) == (True, False, "jobRuns")
+        waiting = runs.submit_job("jr-wait", name="nightly")
+        started = runs.submit_job()
+        runs.start_job(started)
+        ended = {outcome: runs.end_job(runs.submit_job(), outcome) for outcome in OUTCOMES}
+        marks = runs.answers_shown(), sim.answers_shown()
+        answer = client.list_job_runs(sim.workspace_id, models.ListJobRunsRequest())
+        (shown,) = runs.shown_since(marks[0])
+        runs.fail_job_lists(1)
+        with pytest.raises(AlibabaCloudException) as throttled:
+            client.list_job_runs(sim.workspace_id, models.ListJobRunsRequest())
+        runs.remove_job(waiting)
+        with pytest.raises(ValueError):
+            runs.submit_job(waiting)  # the API never gives an id twice
+        after = client.list_job_runs(sim.workspace_id, models.ListJobRunsRequest())
+        assert sim.answers_shown() == marks[1]  # the Ray jobs' record saw none of it
+        assert runs.answers_shown() == marks[0] + 2  # the failed list recorded nothing
+    assert ended == {"succeeded": "Success", "failed": "Failed", "cancelled": "Cancelled"}
+    assert shown.jobs == tuple((run.job_run_id, run.state) for run in answer.body.job_runs)
+    assert dict(shown.jobs)[waiting] == "Submitted" and dict(shown.jobs)[started] == "Running"
+    assert (throttled.value.status_code, throttled.value.code) == (429, "Throttling.User")
+    assert waiting not in [run.job_run_id for run in after.body.job_runs]
+
+
+def test_the_workload_runs_spark_jobs_through_queues_within_their_capacity() -> None:
+    now = [1_700_000_000.0]
+    sim = EmrServerlessSimulator(seed=5, clock=lambda: now[0])
+    most: dict[str, tuple[int, int]] = dict.fromkeys(QUEUES, (0, 0))  # (vcores, waiting)
+    for _ in range(900):
+        now[0] += 1
+        sim.step(now[0])
+        for name in QUEUES:
+            cpu, _, waiting = sim.queues.usage(name)
+            most[name] = (max(most[name][0], cpu), max(most[name][1], waiting))
+    states = {run["state"] for run in sim.spark_runs.runs()}
+    for name, (vcores, _) in QUEUES.items():
+        assert 0 < most[name][0] <= vcores
+    assert most["dev_queue"][1] >= 2  # a full queue keeps runs waiting
+    assert {"Success", "Failed", "Cancelled", "Running"} <= states
