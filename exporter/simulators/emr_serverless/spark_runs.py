@@ -168,32 +168,29 @@ class SparkRuns(JobResource):
                 status, code = self._failures.pop(0)
                 raise ApiError(status, code, "Request was denied due to flow control.")
             now, now_ms = self.now(), self.now_ms()
-            after = (
-                self.tokens.resolve(query["nextToken"], filters, now)
-                if "nextToken" in query
-                else None
-            )
+            after = None
+            if "nextToken" in query:
+                after = self.tokens.resolve(query["nextToken"], filters, now)
             if self._empty_answers:
                 self._empty_answers -= 1
                 self.record_answer(now, ())
                 return _answer([], "", size, 0)
             if after is not None and self._delete_queue:
                 self._runs.pop(self._delete_queue.pop(0), None)
-            runs = sorted(
-                (
-                    r
-                    for r in self._runs.values()
-                    if r.visible_ms <= now_ms and wanted.matches(r, now_ms)
-                ),
-                key=_position,
-                reverse=True,
-            )
+            runs = self._listed(wanted, now_ms)
             rest = runs if after is None else [run for run in runs if _position(run) < after]
             page = rest[:size]
             token = self.tokens.issue(filters, _position(page[-1]), now) if len(rest) > size else ""
             self.record_answer(now, [(run.job_run_id, run.state) for run in page])
             shown = [run.render(now_ms, self.jittered_ms) for run in page]
         return _answer(shown, token, size, len(runs))
+
+    def _listed(self, wanted: RunQuery, now_ms: int) -> list[SparkRun]:
+        """The runs listed by ``now_ms`` that ``wanted`` keeps, newest first (lock held)."""
+        listed = [run for run in self._runs.values() if run.visible_ms <= now_ms]
+        return sorted(
+            (run for run in listed if wanted.matches(run, now_ms)), key=_position, reverse=True
+        )
 
 
 def _position(run: SparkRun) -> tuple[int, str]:
