@@ -257,9 +257,8 @@ def test_end_time_range_lists_runs_that_ended_in_it() -> None:
 def test_runs_submitted_or_deleted_during_a_walk_neither_shift_nor_repeat_the_rest() -> None:
     now = frozen_now()
     with EmrServerlessSimulator(clock=lambda: now[0]) as sim:
-        keys = [
-            sim.spark_runs.add_run(f"jr-{i:02d}", submit_time=now[0] - 100 + i) for i in range(9)
-        ]
+        for i in range(9):
+            sim.spark_runs.add_run(f"jr-{i:02d}", submit_time=now[0] - 100 + i)
         client = sdk_client(sim)
         request = models.ListJobRunsRequest(max_results=3)
         first = client.list_job_runs(sim.workspace_id, request)
@@ -270,7 +269,6 @@ def test_runs_submitted_or_deleted_during_a_walk_neither_shift_nor_repeat_the_re
     assert run_ids(first) == ["jr-08", "jr-07", "jr-06"]
     assert run_ids(second) == ["jr-04", "jr-03", "jr-02"]
     assert second.body.total_count == 9  # jr-new in, jr-05 out
-    assert keys[5] == "jr-05"
 
 
 def error_of(call) -> AlibabaCloudException:
