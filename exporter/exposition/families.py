@@ -16,6 +16,9 @@ from exporter.exposition.family import Family, index_families
 
 TARGET = ("target", "backend")  # on every sample of a target's families
 POLLED = (*TARGET, "resource")
+# on every sample a job resource other than ``jobs`` renders from its ledger (Spark job runs
+# beside Ray jobs): optional on every family a ledger renders
+RESOURCE = ("resource",)
 JOB = (*TARGET, "job_id")
 CLUSTER = (*TARGET, "cluster_id")
 GROUP = (*CLUSTER, "role", "group")
@@ -60,6 +63,7 @@ JOBS = Family(
     "Jobs currently tracked, by phase and native status.",
     (*TARGET, "phase", "status"),
     attribution=True,
+    optional=RESOURCE,
 )
 JOBS_SUBMITTED_TOTAL = Family(
     "jobfleet_jobs_submitted_total",
@@ -67,13 +71,14 @@ JOBS_SUBMITTED_TOTAL = Family(
     "New jobs seen since the baseline.",
     TARGET,
     attribution=True,
+    optional=RESOURCE,
 )
 JOBS_FINISHED_TOTAL = Family(
     "jobfleet_jobs_finished_total",
     "counter",
     "Jobs that reached a terminal phase, each counted once.",
     (*TARGET, "phase", "status"),
-    optional=("reason",),
+    optional=("reason", *RESOURCE),
     attribution=True,
 )
 JOB_DURATION_SECONDS = Family(
@@ -82,6 +87,7 @@ JOB_DURATION_SECONDS = Family(
     "Run time of finished jobs (start, or submission where no start is known, to end).",
     (*TARGET, "phase"),
     attribution=True,
+    optional=RESOURCE,
 )
 JOB_QUEUE_WAIT_SECONDS = Family(
     "jobfleet_job_queue_wait_seconds",
@@ -89,18 +95,21 @@ JOB_QUEUE_WAIT_SECONDS = Family(
     "Time from submission to start.",
     TARGET,
     attribution=True,
+    optional=RESOURCE,
 )
 JOBS_BY_TYPE = Family(
     "jobfleet_jobs_by_type",
     "gauge",
     "Jobs currently tracked, by job type.",
     (*TARGET, "job_type"),
+    optional=RESOURCE,
 )
 ATTRIBUTION_OVERFLOW_TOTAL = Family(
     "jobfleet_attribution_overflow_total",
     "counter",
     "Jobs whose value of an attribution label found every slot taken (exported as other).",
     (*TARGET, "label"),
+    optional=RESOURCE,
 )
 JOBS_DEPARTED = Family(
     "jobfleet_jobs_departed",
@@ -108,6 +117,7 @@ JOBS_DEPARTED = Family(
     "Finished jobs no longer listed, remembered (a small record each) so that they are not"
     " counted again if listed again, until forgotten after 7 days.",
     TARGET,
+    optional=RESOURCE,
 )
 JOBS_DEPARTED_EVICTED_TOTAL = Family(
     "jobfleet_jobs_departed_evicted_total",
@@ -115,6 +125,7 @@ JOBS_DEPARTED_EVICTED_TOTAL = Family(
     "Departed jobs forgotten early because max_departed_jobs were remembered (such a job"
     " is counted again if it is listed again).",
     TARGET,
+    optional=RESOURCE,
 )
 # Jobs: per job, bounded by per_job_series and the retention window.
 JOB_INFO = Family(
@@ -122,22 +133,35 @@ JOB_INFO = Family(
     "gauge",
     "Descriptive labels of a tracked job; value 1.",
     (*JOB, "job_name", "job_type"),
-    optional=("error_type", "resource_queue", "cluster_state"),
+    optional=("error_type", "resource_queue", "cluster_state", *RESOURCE),
 )
 JOB_STATUS = Family(
     "jobfleet_job_status",
     "gauge",
     "Current phase and native status of a job; value 1.",
     (*JOB, "phase", "status"),
+    optional=RESOURCE,
 )
 JOB_SUBMIT_TIMESTAMP_SECONDS = Family(
-    "jobfleet_job_submit_timestamp_seconds", "gauge", "When a job was submitted (epoch).", JOB
+    "jobfleet_job_submit_timestamp_seconds",
+    "gauge",
+    "When a job was submitted (epoch).",
+    JOB,
+    optional=RESOURCE,
 )
 JOB_START_TIMESTAMP_SECONDS = Family(
-    "jobfleet_job_start_timestamp_seconds", "gauge", "When a job started (epoch).", JOB
+    "jobfleet_job_start_timestamp_seconds",
+    "gauge",
+    "When a job started (epoch).",
+    JOB,
+    optional=RESOURCE,
 )
 JOB_END_TIMESTAMP_SECONDS = Family(
-    "jobfleet_job_end_timestamp_seconds", "gauge", "When a job ended (epoch).", JOB
+    "jobfleet_job_end_timestamp_seconds",
+    "gauge",
+    "When a job ended (epoch).",
+    JOB,
+    optional=RESOURCE,
 )
 JOB_UPDATED_TIMESTAMP_SECONDS = Family(
     "jobfleet_job_updated_timestamp_seconds",
@@ -145,6 +169,7 @@ JOB_UPDATED_TIMESTAMP_SECONDS = Family(
     "When the backend last updated a job (epoch).",
     JOB,
     backends=(MODELARTS,),
+    optional=RESOURCE,
 )
 # Clusters.
 CLUSTERS = Family("jobfleet_clusters", "gauge", "Clusters per state.", (*TARGET, "state"))
