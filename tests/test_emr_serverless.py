@@ -396,7 +396,8 @@ def test_pagination_that_never_ends_is_stopped_by_the_page_cap() -> None:
 def test_spark_runs_keep_the_job_contract_with_a_record_of_their_own() -> None:
     now = [float(int(time.time()))]
     with EmrServerlessSimulator(clock=lambda: now[0]) as sim:
-        runs, client = sim.spark_runs, sdk_client(sim)
+        runs, client = sim.job_resource("spark_runs"), sdk_client(sim)
+        assert runs is sim.spark_runs and sim.job_resource("jobs") is sim
         assert (runs.HAS_PENDING, runs.REUSES_IDS, runs.JOB_LIST_KEY) == (True, False, "jobRuns")
         waiting = runs.submit_job("jr-wait", name="nightly")
         started = runs.submit_job()

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from exporter.simulators.base import Simulator, Workload
+from exporter.simulators.base import JobResource, Simulator, Workload
 from exporter.simulators.emr_serverless.handler import handler
 from exporter.simulators.emr_serverless.queues import Queues
 from exporter.simulators.emr_serverless.ray_clusters import RayClustersMixin
@@ -21,6 +21,7 @@ from exporter.simulators.emr_serverless.signing import SignatureCheck, assume_ro
 from exporter.simulators.emr_serverless.spark_runs import SparkRuns
 from exporter.simulators.emr_serverless.workload import EmrWorkload
 
+SPARK_RUNS = "spark_runs"  # the name of the Spark job runs as a job resource
 MAX_LOGGED_REQUESTS = 100_000
 MAX_HEADS = 256  # request heads kept (``heads``): the demo runs for days
 
@@ -94,6 +95,14 @@ class EmrServerlessSimulator(RayJobsMixin, RayClustersMixin, Simulator):
             },
             **settings,
         }
+
+    def job_resource(self, resource: str) -> JobResource:
+        """The job contract of ``resource``: the simulator's own for its Ray jobs (``jobs``),
+        ``spark_runs`` for the Spark job runs (``SPARK_RUNS``); KeyError for any other."""
+        resources: dict[str, JobResource] = {"jobs": self, SPARK_RUNS: self.spark_runs}
+        if resource not in resources:
+            raise KeyError(f"{type(self).__name__} simulates no job resource {resource!r}")
+        return resources[resource]
 
     def new_workload(self, rate_per_min: float) -> Workload:
         return EmrWorkload(self, rate_per_min, self._rng.random())
