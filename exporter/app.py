@@ -17,12 +17,12 @@ from exporter.config.types import ConfigError, Target
 from exporter.exposition import families
 from exporter.exposition.block import Block
 from exporter.exposition.store import PROCESS_BLOCK, Exposition
+from exporter.polling.counted import saved_entries
 from exporter.polling.health import StatusSnapshot
 from exporter.polling.poller import TargetPoller
 from exporter.polling.scheduler import PollScheduler, first_poll
 from exporter.polling.sharding import Shard
 from exporter.store.database import StateFile
-from exporter.store.identity import fingerprint
 from exporter.web.server import MetricsServer, WebOptions
 
 log = logging.getLogger(__name__)
@@ -77,7 +77,7 @@ class Exporter:
         self._publish_process_block(ok=True)
         self.state = StateFile(config.state_file)
         self.state.load()
-        self.state.forget(target.name for target in config.targets)
+        self._forget_unconfigured()
         self.pollers: list[TargetPoller] = []
         if not defer_pollers:
             try:
@@ -87,8 +87,12 @@ class Exporter:
                 raise
 
     def _poller(self, target: Target) -> TargetPoller:
-        """A poller for ``target``, continuing from the counts of its identity, if any."""
-        saved = self.state.restore(target.name, fingerprint(target))
+        """A poller for ``target``, each of its ledgers continuing from the counts of its
+        identity, if any."""
+        saved = {
+            resource: self.state.restore(key, identity)
+            for resource, (key, identity) in saved_entries(target).items()
+        }
         persisted = self.state if self.state.path is not None else None
         return TargetPoller(target, self.exposition, state=persisted, saved=saved)
 
@@ -177,7 +181,7 @@ class Exporter:
             self._scheduler.remove(retired)
         # Retire first: a poll in flight applies nothing more, and the counts read here are
         # final. The state then holds them as it would across a restart.
-        self.state.keep_absent([(p.target.name, p.identity, p.retire()) for p in retired])
+        self.state.keep_absent([entry for poller in retired for entry in poller.retire()])
         for poller in removed:
             self.exposition.release(poller.target.name, poller)
         start = dt.datetime.now(dt.UTC)
@@ -190,12 +194,19 @@ class Exporter:
         self.pollers = [unchanged.get(t.name) or added[t.name] for t in config.targets]
         self.config = config
         self.exposition.select(config.metrics.shown())
-        self.state.forget(target.name for target in config.targets)
+        self._forget_unconfigured()
         for poller in retired:
             poller.close()
         return (
             f"{len(self.pollers)} targets: {len(changed)} new or changed, "
             f"{len(retired)} removed or replaced, {len(unchanged)} unchanged"
+        )
+
+    def _forget_unconfigured(self) -> None:
+        """Entries of the ledgers the configured targets do not hold go absent: those of
+        targets gone, and of job resources a target no longer polls."""
+        self.state.forget(
+            key for target in self.config.targets for key, _ in saved_entries(target).values()
         )
 
     def poll_all_once(self) -> bool:

@@ -1,4 +1,5 @@
-"""The face every backend shows: list jobs, list clusters, as the shared records."""
+"""The face every backend shows: list jobs, list clusters, as the shared records; and list
+each resource of its own, by the method its declaration names (``kit.resources``)."""
 
 from __future__ import annotations
 
@@ -42,9 +43,10 @@ class Backend(ABC):
     def list_jobs(self, deadline: float) -> Listing:
         """Every job the target knows (a ``Listing`` of ``Job``)."""
 
-    def resume(self, unfinished: Iterable[str]) -> None:  # noqa: B027 - optional hook
-        """After a restart: the jobs the saved state knows as not yet finished. A backend that
-        does not list every job each poll must follow these until it sees them end."""
+    def resume(self, unfinished: Iterable[str], resource: str) -> None:  # noqa: B027 - optional hook
+        """After a restart: the jobs of job resource ``resource`` (``jobs``, or another list of
+        jobs it declares) the saved state knows as not yet finished. A backend that does not
+        list every job each poll must follow these until it sees them end."""
 
     def list_clusters(self, deadline: float) -> Listing:
         """Every cluster of the target (a ``Listing`` of ``Cluster``)."""

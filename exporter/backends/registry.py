@@ -3,7 +3,8 @@
 A declaration says everything the rest of the exporter needs of a backend: the names a
 target's ``backend`` key may take (those its target model accepts), the target model, the
 client, the status -> phase table, the cluster states, the values its jobs carry beyond the
-shared ones and the families only it emits, and a simulator for tests and ``--demo``.
+shared ones, the resources it lists beside jobs and clusters (``kit.resources``) and the
+families only it emits, and a simulator for tests and ``--demo``.
 Configuration parsing, ``--check-config``, the demo, the chart's schema and the shared tests
 read the registry, so a backend defined anywhere (even outside this package) is complete
 once it is registered.
@@ -11,6 +12,7 @@ once it is registered.
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 from collections.abc import Callable, Mapping
@@ -19,9 +21,18 @@ from typing import TYPE_CHECKING, Any, Literal, get_args, get_origin
 
 from exporter.backends.base import Backend
 from exporter.backends.kit.extras import NO_EXTRAS, Extras
+from exporter.backends.kit.resources import (
+    CLUSTERS,
+    JOBS,
+    JobResource,
+    Resource,
+    SnapshotResource,
+    resource_problems,
+)
 from exporter.config.types import Target
 from exporter.exposition.declared import declare_backend_families, withdraw_backend_families
 from exporter.exposition.family import Family
+from exporter.exposition.renderers.clusters import render_clusters
 from exporter.ledger.attribution import NO_FIELDS, SourceFields
 from exporter.model import StatusPairs
 from exporter.polling.health import ApiStats
@@ -49,6 +60,11 @@ class BackendDeclaration:
     ``extras`` are the values its jobs carry in ``Job.values`` and the families showing them;
     ``families`` the other families only it emits. Both join the declared families
     (``exposition.declared``) when it is registered.
+
+    ``known_pairs``, ``failure_reasons``, ``attribution_fields`` and ``extras`` declare its
+    ``jobs``; ``resources`` are the kinds it lists besides jobs and clusters (other lists of
+    jobs, each counted in a ledger of its own, and snapshots), whose families join the declared
+    ones too. Code reads what a list of jobs is through ``job_resources`` and ``resource``.
     """
 
     target: type[Target]
@@ -61,11 +77,32 @@ class BackendDeclaration:
     demo_attribution: Mapping[str, Any] = field(default_factory=dict, hash=False)
     extras: Extras = NO_EXTRAS
     families: tuple[Family, ...] = ()
+    resources: tuple[Resource, ...] = ()
 
     @property
     def own_families(self) -> tuple[Family, ...]:
-        """The families this backend declares: its extras' and its other ones."""
-        return (*self.extras.families, *self.families)
+        """The families this backend declares: its extras', its other ones and those of its
+        own resources."""
+        own = (family for resource in self.resources for family in resource.families)
+        return tuple(dict.fromkeys((*self.extras.families, *self.families, *own)))
+
+    @property
+    def job_resources(self) -> tuple[JobResource, ...]:
+        """Its lists of jobs, each counted in a ledger of its own: ``jobs`` first."""
+        jobs = JobResource(
+            JOBS, self.known_pairs, self.failure_reasons, self.attribution_fields, self.extras
+        )
+        return (jobs, *(r for r in self.resources if isinstance(r, JobResource)))
+
+    def resource(self, name: str) -> Resource:
+        """The resource ``name`` of its targets: ``jobs``, ``clusters`` or one of its own;
+        KeyError for another."""
+        if name == JOBS:
+            return self.job_resources[0]
+        if name == CLUSTERS:
+            render = functools.partial(render_clusters, states=self.cluster_states)
+            return SnapshotResource(CLUSTERS, render)
+        return {resource.name: resource for resource in self.resources}[name]
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -97,6 +134,7 @@ def register(declaration: BackendDeclaration) -> BackendDeclaration:
     """Add ``declaration`` to the known backends, and its families to the declared ones; a
     name declared by another, or a family the contract's rules refuse, is refused."""
     names = declaration.names
+    _check_resources(declaration)
     with _lock:
         taken = [n for n in names if _by_name.get(n, declaration) is not declaration]
         if taken:
@@ -105,6 +143,23 @@ def register(declaration: BackendDeclaration) -> BackendDeclaration:
         for name in names:
             _by_name[name] = declaration
     return declaration
+
+
+def _check_resources(declaration: BackendDeclaration) -> None:
+    """TypeError naming what is wrong with the resources a backend declares and its targets
+    may name (its target model's ``resources``), or a method its client lacks to list one."""
+    model = declaration.target
+    nameable = model.resource_names()
+    problems = resource_problems(declaration.resources, nameable)
+    if not problems and isinstance(declaration.client, type):
+        methods = (declaration.resource(name).method for name in nameable)
+        problems = [
+            f"{declaration.client.__name__} has no method {method} to list a resource"
+            for method in methods
+            if not callable(getattr(declaration.client, method, None))
+        ]
+    if problems:
+        raise TypeError(f"{model.__name__}: {'; '.join(problems)}")
 
 
 def unregister(declaration: BackendDeclaration) -> None:

@@ -17,6 +17,7 @@ from typing import Annotated, Any, Union
 from pydantic import AfterValidator, Field, ValidationError, create_model, model_validator
 
 from exporter.backends import registry
+from exporter.backends.kit.resources import JOBS
 from exporter.config.files import CONFIG_FILE_LIMIT, FileProblem, read_text_file
 from exporter.config.types import (
     HOST_NAME,
@@ -97,13 +98,20 @@ class Config(Strict):
 
 
 def _check_attribution_sources(index: int, target: Target, inherited: bool) -> None:
-    """Each attribution label's source is a field its target's backend declares."""
-    fields = registry.declaration(target.backend).attribution_fields
-    for name, source in target.attribution.labels.items():
-        problem = fields.problem(source)
-        if problem is not None:
-            origin = " (from defaults.attribution)" if inherited else ""
-            raise ValueError(f"targets[{index}].attribution.labels.{name}: {problem}{origin}")
+    """Each attribution label's source is a field of every job resource the target polls
+    (the labels go on the series of each)."""
+    for resource in registry.declaration(target.backend).job_resources:
+        if resource.name not in target.resources:
+            continue
+        fields = resource.attribution_fields
+        for name, source in target.attribution.labels.items():
+            problem = fields.problem(source)
+            if problem is not None:
+                of = "" if resource.name == JOBS else f" (of its {resource.name})"
+                origin = " (from defaults.attribution)" if inherited else ""
+                raise ValueError(
+                    f"targets[{index}].attribution.labels.{name}: {problem}{of}{origin}"
+                )
 
 
 def config_model() -> type[Config]:

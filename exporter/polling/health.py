@@ -31,12 +31,11 @@ class ResourceHealth:
 
 @dataclass(slots=True)
 class SaveHealth:
-    """A target's saves to the state file: failures so far, the last good one (epoch), and
-    whether what its ledger counted since is unsaved (and so unpublished)."""
+    """A target's saves to the state file, of all its ledgers: failures so far, and the last
+    good one (epoch)."""
 
     failed: int = 0
     last_success: float | None = None
-    pending: bool = False
 
 
 class ApiStats:

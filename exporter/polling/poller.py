@@ -6,21 +6,20 @@ import logging
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from exporter.backends import create_backend, registry
 from exporter.config.types import Target
 from exporter.errors import PollError
-from exporter.exposition.block import Block, Encoded
-from exporter.exposition.renderers.health import render_api, render_health
-from exporter.exposition.renderers.jobs import JobLines
+from exporter.exposition.block import Block
+from exporter.exposition.renderers.health import render_api, render_health, render_saves
 from exporter.exposition.store import API_PART, BlockKey, Exposition
-from exporter.ledger.attribution import Slots
 from exporter.ledger.job_ledger import JobLedger
 from exporter.polling.backoff import Backoff
+from exporter.polling.counted import CountedJobs, counted_jobs, job_resources
 from exporter.polling.health import ApiStats, ResourceHealth, ResourceStatus, SaveHealth
 from exporter.polling.heap import LARGE_LISTING, release_free_heap
-from exporter.polling.resources import RESOURCE_KINDS
+from exporter.polling.resources import resource_kind
 from exporter.store import ledger_form
 from exporter.store.database import StateFile
 from exporter.store.identity import fingerprint
@@ -31,13 +30,14 @@ log = logging.getLogger(__name__)
 class TargetPoller:
     """Owns a target's backend client and state; ``poll(resource)`` is called by the scheduler:
     it fetches the resource, applies the listing and publishes what it renders, as the
-    resource's kind (``resources.RESOURCE_KINDS``) says, and waits after throttling as its
-    ``Backoff`` says.
+    resource's kind (``resources.resource_kind``) says, and waits after throttling as its
+    ``Backoff`` says. Each list of jobs it polls is counted in a ledger of its own
+    (``counted``, by resource), saved and published apart from the others.
 
     Polls of different resources may run at once; one resource is never polled concurrently.
     ``clock`` is the wall clock of what is counted; ``monotonic`` says when a backoff after
     throttling ends (tests step both instead of waiting). ``state``, when given, is saved
-    after each successful job poll.
+    after each successful job poll; ``saved`` holds each job resource's saved ledger, if any.
 
     A poller retired by a reload (``retire``) applies nothing more: a poll it had in flight
     ends without counting or saving, and the exposition refuses its publish once its target's
@@ -50,34 +50,28 @@ class TargetPoller:
         exposition: Exposition,
         clock: Callable[[], float] = time.time,
         state: StateFile | None = None,
-        saved: dict | None = None,
+        saved: Mapping[str, dict | None] | None = None,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.target = target
-        self.identity = fingerprint(target)
+        self.identity = fingerprint(target)  # the target's, which its jobs are counted by
         self.exposition = exposition
         self.clock = clock
         self.monotonic = monotonic  # when backoffs end; HTTP deadlines keep the real clock
         self.state = state
         self.retired = False
         self.stats = ApiStats()
-        self.declaration = registry.declaration(target.backend)
         self.backend = create_backend(target, self.stats)
-        self.ledger = self._new_ledger()
-        if saved is not None:
-            try:
-                ledger_form.restore(self.ledger, saved)
-            except (KeyError, TypeError, ValueError) as err:
-                log.error("target %s: saved state unusable (%s): starting clean", target.name, err)
-                self.ledger = self._new_ledger()
-            else:
-                self.backend.resume(self.ledger.unfinished())
-        # per-job series kept between publishes
-        self.job_lines = JobLines(self.declaration.extras.gauges())
-        self.jobs_published: Encoded | None = None  # the job series as last saved
-        self.saves = SaveHealth() if state is not None else None
+        saved, declared = saved or {}, registry.declaration(target.backend)
+        self.counted: dict[str, CountedJobs] = {
+            resource.name: counted_jobs(target, resource, self.backend, saved.get(resource.name))
+            for resource in job_resources(target)
+        }
+        self.saves = SaveHealth() if state is not None and self.counted else None
         self.snapshots: dict[str, list] = {}  # the last listing of each kind not counted
-        self.kinds = {resource: RESOURCE_KINDS[resource] for resource in target.resources}
+        self.kinds = {
+            resource: resource_kind(declared.resource(resource)) for resource in target.resources
+        }
         self.health = {resource: ResourceHealth() for resource in target.resources}
         self.backoffs = {
             resource: Backoff(
@@ -97,18 +91,10 @@ class TargetPoller:
         for resource in target.resources:
             self.publish(resource)
 
-    def _new_ledger(self) -> JobLedger:
-        attribution = self.target.attribution
-        labels = tuple(attribution.labels)
-        return JobLedger(
-            self.declaration.known_pairs,
-            retention=self.target.retention,
-            max_departed=self.target.max_departed_jobs,
-            failure_reasons=self.declaration.failure_reasons,
-            slots=Slots(labels, attribution.max_values) if labels else None,
-            histogram_labels=attribution.histograms,
-            usage=self.declaration.extras.usage(),
-        )
+    @property
+    def ledger(self) -> JobLedger:
+        """The ledger of the target's ``jobs``."""
+        return self.counted["jobs"].ledger
 
     def poll(self, resource: str) -> bool:
         """Poll one resource now; True on success. Never raises."""
@@ -153,32 +139,34 @@ class TargetPoller:
             release_free_heap()
         return health.up
 
-    def note_evicted(self, evicted: int) -> None:
+    def note_evicted(self, resource: str, evicted: int) -> None:
         if evicted:
             log.warning(
-                "target %s jobs: %d departed jobs forgotten early: max_departed_jobs (%d) are"
+                "target %s %s: %d departed jobs forgotten early: max_departed_jobs (%d) are"
                 " remembered; raise it if departed jobs can be listed again",
                 self.target.name,
+                resource,
                 evicted,
                 self.target.max_departed_jobs,
             )
 
-    def save(self, now: float) -> None:
-        """Persist what was counted before it is published: after a crash, a restart goes on
-        from counts at least as high as any that was scraped.
+    def save(self, counted: CountedJobs, now: float) -> None:
+        """Persist what a job resource counted before it is published: after a crash, a
+        restart goes on from counts at least as high as any that was scraped.
 
-        A save that fails fails the poll (reason ``state_save``), and the job series stay as
-        last saved: what the ledger counted since is published with the next good save, which
-        writes it all, so no counter ever goes down, not even across a kill -9 meanwhile."""
+        A save that fails fails the poll (reason ``state_save``), and the resource's job series
+        stay as last saved: what its ledger counted since is published with its next good save,
+        which writes it all, so no counter ever goes down, not even across a kill -9 meanwhile.
+        """
         if self.state is None:
             return
         try:
-            self.state.save(self.target.name, self.identity, self.ledger)
+            self.state.save(counted.key, counted.identity, counted.ledger)
         except OSError as err:
             self.saves.failed += 1
-            self.saves.pending = True
+            counted.pending = True
             raise PollError("state_save", f"cannot write the state file: {err}") from None
-        self.saves.pending, self.saves.last_success = False, now
+        counted.pending, self.saves.last_success = False, now
 
     def _succeeded(self, resource: str, complete: bool, skipped: int, now: float) -> None:
         health = self.health[resource]
@@ -225,6 +213,8 @@ class TargetPoller:
             self._note_refused(resource, block.refused)
             api = Block(self.base)
             render_api(api, self.stats, self.refused)
+            if self.saves is not None:  # the saves of all its ledgers: one series per target
+                render_saves(api, self.saves)
             name = self.target.name
             self.exposition.update(
                 {BlockKey(name, resource): encoded, BlockKey.api(name): api.encode()}, owner=self
@@ -257,12 +247,15 @@ class TargetPoller:
             for resource, health in self.health.items()
         )
 
-    def retire(self) -> dict:
-        """Count no more (a poll in flight is discarded); the counts so far, read under the
-        lock that every change of the ledger holds."""
+    def retire(self) -> list[tuple[str, str, dict]]:
+        """Count no more (a poll in flight is discarded); the (key, identity, counts) of each
+        ledger so far, read under the lock that every change of a ledger holds."""
         with self._lock:
             self.retired = True
-            return ledger_form.to_state(self.ledger)
+            return [
+                (counted.key, counted.identity, ledger_form.to_state(counted.ledger))
+                for counted in self.counted.values()
+            ]
 
     def close(self) -> None:
         self.backend.close()

@@ -1,6 +1,7 @@
-"""The kinds of thing a target lists, each a registered record: how it is fetched, what a
-listing changes, and what is rendered from it. A new kind (Spark job runs, resource pools) is
-a new record here, not another branch in the poller.
+"""How the poller handles each resource a target lists, by what its backend declares it to be
+(``kit.resources``): a list of jobs is counted in its ledger, saved, then rendered; a snapshot
+(clusters, a backend's own) is kept as listed and rendered as gauges. A new resource of either
+kind is a declaration, not another branch in the poller.
 
 ``apply`` and ``render`` run under the poller's lock; ``render`` writes into the resource's
 block and may return series rendered apart (the job series, published only once saved) to
@@ -9,14 +10,14 @@ join to it.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from exporter.backends.base import Backend, Listing
+from exporter.backends.kit.resources import JobResource, Resource
 from exporter.exposition.block import Block, Encoded
-from exporter.exposition.renderers.clusters import render_clusters
-from exporter.exposition.renderers.health import render_saves
 from exporter.exposition.renderers.jobs import render_jobs
 
 if TYPE_CHECKING:
@@ -31,50 +32,52 @@ class ResourceKind:
     render: Callable[[TargetPoller, Block], Encoded | None]
 
 
-def _apply_jobs(poller: TargetPoller, listing: Listing, now: float, began: float) -> None:
+def resource_kind(resource: Resource) -> ResourceKind:
+    """How the poller handles ``resource``: listed by the client's method it names."""
+    method, name = resource.method, resource.name
+
+    def fetch(backend: Backend, deadline: float) -> Listing:
+        return getattr(backend, method)(deadline)
+
+    if isinstance(resource, JobResource):
+        apply, render = functools.partial(_apply_jobs, name), functools.partial(_render_jobs, name)
+        return ResourceKind(name, fetch, apply, render)
+    render = functools.partial(_render_snapshot, name, resource.render)
+    return ResourceKind(name, fetch, functools.partial(_apply_snapshot, name), render)
+
+
+def _apply_jobs(
+    name: str, poller: TargetPoller, listing: Listing, now: float, began: float
+) -> None:
     """Count the listing, then save the counts before anything is published."""
-    ledger = poller.ledger
+    ledger = poller.counted[name].ledger
     evicted = ledger.evicted
     ledger.apply(listing.items, now, listing.as_of, listing.complete, began)
-    poller.note_evicted(ledger.evicted - evicted)
-    poller.save(now)
+    poller.note_evicted(name, ledger.evicted - evicted)
+    poller.save(poller.counted[name], now)
 
 
-def _render_jobs(poller: TargetPoller, block: Block) -> Encoded | None:
+def _render_jobs(name: str, poller: TargetPoller, block: Block) -> Encoded | None:
     """The job series as last saved: re-rendered once the ledger has its baseline and what it
     counted is saved; else the ones published before (a failed save publishes nothing new)."""
-    saves = poller.saves
-    if saves is not None:
-        render_saves(block, saves)
-    if poller.ledger.baselined and (saves is None or not saves.pending):
-        jobs = Block(poller.base)
-        render_jobs(jobs, poller.ledger.view(), poller.target.per_job_series, poller.job_lines)
+    counted = poller.counted[name]
+    if counted.ledger.baselined and not counted.pending:
+        jobs = Block(counted.labels)
+        render_jobs(jobs, counted.ledger.view(), poller.target.per_job_series, counted.lines)
         block.refused += jobs.refused  # counted with the resource's own
-        poller.jobs_published = jobs.encode()
-    return poller.jobs_published
+        counted.published = jobs.encode()
+    return counted.published
 
 
-def _apply_clusters(poller: TargetPoller, listing: Listing, now: float, began: float) -> None:
-    poller.snapshots["clusters"] = listing.items
+def _apply_snapshot(
+    name: str, poller: TargetPoller, listing: Listing, now: float, began: float
+) -> None:
+    poller.snapshots[name] = listing.items
 
 
-def _render_clusters(poller: TargetPoller, block: Block) -> None:
-    clusters = poller.snapshots.get("clusters")
-    if clusters is not None:
-        render_clusters(block, clusters, poller.declaration.cluster_states)
-
-
-RESOURCE_KINDS: dict[str, ResourceKind] = {
-    kind.name: kind
-    for kind in (
-        ResourceKind(
-            "jobs", lambda backend, deadline: backend.list_jobs(deadline), _apply_jobs, _render_jobs
-        ),
-        ResourceKind(
-            "clusters",
-            lambda backend, deadline: backend.list_clusters(deadline),
-            _apply_clusters,
-            _render_clusters,
-        ),
-    )
-}
+def _render_snapshot(
+    name: str, render: Callable[[Block, list], None], poller: TargetPoller, block: Block
+) -> None:
+    items = poller.snapshots.get(name)
+    if items is not None:
+        render(block, items)

@@ -4,6 +4,11 @@ Two configurations of a target name with the same identity watch the same jobs, 
 go on (a changed poll interval or timeout does not matter); a different backend, endpoint, URL,
 workspace, project or filters is another job list, which starts a new baseline. So are other
 attribution settings: the counts are kept by other labels.
+
+A target counts each list of jobs it polls (``kit.resources.JobResource``) in a ledger of its
+own, kept in the state file under its own key and identity: its ``jobs`` under the target's
+name and identity, as before there were others; another under ``<name>/<resource>`` (``/`` is
+never in a target name) and the target's identity with the resource in it.
 """
 
 from __future__ import annotations
@@ -11,13 +16,21 @@ from __future__ import annotations
 import hashlib
 import json
 
+from exporter.backends.kit.resources import JOBS
 from exporter.config.types import Target
 
 
-def fingerprint(target: Target) -> str:
-    """A short, stable digest of the settings that decide which jobs a target sees; no secret
-    goes into it (URLs lose their user info and query)."""
+def ledger_key(name: str, resource: str = JOBS) -> str:
+    """Where the ledger of job resource ``resource`` of target ``name`` is kept."""
+    return name if resource == JOBS else f"{name}/{resource}"
+
+
+def fingerprint(target: Target, resource: str = JOBS) -> str:
+    """A short, stable digest of the settings that decide which jobs a target sees in job
+    resource ``resource``; no secret goes into it (URLs lose their user info and query)."""
     identity = {"backend": target.backend, **target.identity()}
+    if resource != JOBS:  # none: the identity of the jobs, as earlier versions saved it
+        identity["resource"] = resource
     if target.attribution.labels:  # none: the identity earlier versions saved
         attribution = target.attribution.model_dump(mode="json")
         # in their order: the counts are kept by label values in that order

@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable, Iterable
 
 from exporter.backends.base import Backend, Listing
+from exporter.backends.kit.resources import JOBS
 from exporter.backends.modelarts_lite.api import open_client
 from exporter.backends.modelarts_lite.server_job_list import ServerJobList
 from exporter.backends.modelarts_lite.target import ModelArtsLiteTarget
@@ -37,8 +38,9 @@ class ModelArtsLiteBackend(Backend):
     def list_jobs(self, deadline: float) -> Listing:
         return self._server_jobs.list_jobs(deadline)
 
-    def resume(self, unfinished: Iterable[str]) -> None:
-        self._server_jobs.resume(unfinished)
+    def resume(self, unfinished: Iterable[str], resource: str) -> None:
+        if resource == JOBS:
+            self._server_jobs.resume(unfinished)
 
     def close(self) -> None:
         self.api.close()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Literal, get_args, get_origin
 
 from pydantic import Field, field_validator
 
@@ -17,7 +17,8 @@ _TARGET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
 
 class Target(Strict):
     """What every target has; each backend's target model extends it with a ``backend``
-    field (a ``Literal`` of its names) and its own settings."""
+    field (a ``Literal`` of its names) and its own settings, and names the resources it
+    lists in ``resources`` (a tuple of a ``Literal`` of them, and its default)."""
 
     backend: str
     name: str
@@ -46,8 +47,23 @@ class Target(Strict):
     @classmethod
     def _check_resources(cls, resources: tuple[str, ...]) -> tuple[str, ...]:
         if not resources:
-            raise ValueError("must name at least one of: jobs, clusters")
+            raise ValueError(f"must name at least one of: {', '.join(cls.resource_names())}")
         return tuple(dict.fromkeys(resources))
+
+    @classmethod
+    def resource_names(cls) -> tuple[str, ...]:
+        """The resources a target of this model may name; TypeError when ``resources`` is not
+        declared as a tuple of a ``Literal`` of names."""
+        annotation = cls.model_fields["resources"].annotation
+        args = get_args(annotation)
+        if not (
+            get_origin(annotation) is tuple
+            and len(args) == 2
+            and args[1] is Ellipsis
+            and get_origin(args[0]) is Literal
+        ):
+            raise TypeError(f"{cls.__name__}.resources must be a tuple of a Literal of names")
+        return get_args(args[0])
 
     def endpoint_text(self) -> str:
         """Where this target is polled, safe to print."""
