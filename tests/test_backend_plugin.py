@@ -1,18 +1,17 @@
 """A backend is one declaration: one defined here, outside the package, with its own HTTP
 server, is registered and polled through a YAML configuration to a real exporter's /metrics,
-with no other file changed. A second one, built on the backend kit (a token walk, a field map
-with nested paths, RFC 3339 times and two status fields), passes the conformance suite."""
+with no other file changed. A second one, built on the backend kit (``flows_backend``: a token
+walk, a field map with nested paths, RFC 3339 times and two status fields), passes the
+conformance suite."""
 
 from __future__ import annotations
 
 import threading
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 import pytest
@@ -20,18 +19,15 @@ import yaml
 
 from exporter.app import Exporter
 from exporter.backends import Backend, Listing, registry
-from exporter.backends.kit.field_map import FieldMap, Status, Value
-from exporter.backends.kit.fields import parse_time
-from exporter.backends.kit.token_list import TokenEnvelope, TokenList
-from exporter.backends.kit.token_walk import TokenParams
 from exporter.config.parse import load_config, parse_config
 from exporter.config.types import ConfigError, HttpUrl, Target, redact_url
 from exporter.http.client import ApiClient
 from exporter.model import Job, Phase
 from exporter.polling.health import ApiStats
-from exporter.simulators.base import JsonHandler, Outcome, Simulator
+from exporter.simulators.base import JsonHandler, Simulator
 
 from .conformance import run_conformance
+from .flows_backend import FLOWS
 from .helpers import eventually, samples, serving, value
 
 # --- the backend: an API that lists {"tasks": [{"id", "state", "queued_at"}]} at /tasks ------
@@ -197,149 +193,7 @@ def test_the_registered_backend_is_one_of_the_names_config_accepts(
     assert refused.value.problems == ["targets[0].url: required"]
 
 
-# --- a second backend, on the backend kit: a "flows" API paged by token, its ids nested, RFC 3339
-# times and two status fields ({"flows": [...], "nextPageToken", "total"} at /v1/flows) -------
-
-FLOW_PHASES = {  # (state.result, state.stage) -> phase; the status is the first set of the two
-    ("", "Queued"): Phase.PENDING,
-    ("", "Running"): Phase.RUNNING,
-    ("Passed", "Done"): Phase.SUCCEEDED,
-    ("Failed", "Done"): Phase.FAILED,
-    ("Aborted", "Done"): Phase.CANCELLED,
-}
-FLOW_MAP = FieldMap(
-    id=("meta.uid",),
-    name=("meta.name",),
-    status=Status(("state.result", "state.stage"), FLOW_PHASES, default="Unknown"),
-    times={
-        "submit": Value("meta.created", parse_time),
-        "start": Value("state.started", parse_time),
-        "end": Value("state.finished", parse_time),
-    },
-)
-OUTCOME_RESULTS = {"succeeded": "Passed", "failed": "Failed", "cancelled": "Aborted"}
-
-
-class FlowTarget(Target):
-    backend: Literal["flows"]
-    url: HttpUrl
-    resources: tuple[Literal["jobs"], ...] = ("jobs",)
-
-    def identity(self) -> dict[str, object]:
-        return {"url": redact_url(self.url)}
-
-
-class FlowBackend(Backend):
-    def __init__(self, target: FlowTarget, stats: ApiStats) -> None:
-        super().__init__(target.backend)
-        size = target.max_response_bytes
-        self.api = ApiClient(target.url, stats, max_response_bytes=size, scrub=self.scrub)
-        self.flows = TokenList(
-            self.api,
-            "/v1/flows",
-            "ListFlows",
-            FLOW_MAP.parser(),
-            TokenEnvelope(items="flows", next_token="nextPageToken", total="total"),
-            name=f"target {target.name}: ListFlows",
-            form=TokenParams(token="pageToken", size="pageSize"),
-            page_size=3,
-        )
-
-    def list_jobs(self, deadline: float) -> Listing:
-        return self.flows.listing(deadline)
-
-    def close(self) -> None:
-        self.api.close()
-
-
-class FlowServer(Simulator):
-    """The flows API on loopback, keeping the simulator contract (a page token: an offset)."""
-
-    JOB_LIST_KEY, JOB_ID_FIELD, JOB_SUBMIT_FIELD = "flows", "meta.uid", "meta.created"
-
-    def __init__(self, clock: Callable[[], float] = time.time, **_: object) -> None:
-        super().__init__()
-        self.clock, self.lock, self.failing = clock, threading.Lock(), 0
-        self.flows: dict[str, dict[str, Any]] = {}  # by uid: its fields, flat, times in epoch
-        self.used: set[str] = set()
-
-    def handler_class(self) -> type[BaseHTTPRequestHandler]:
-        server = self
-
-        class Handler(JsonHandler):
-            server_clock = staticmethod(lambda: server.clock())
-
-            def do_GET(self) -> None:
-                query = dict(parse_qsl(urlsplit(self.path).query))
-                with server.lock:
-                    if server.failing:
-                        server.failing -= 1
-                        return self.reply(503, {"error": "unavailable"})
-                    start, size = int(query.get("pageToken", 0)), int(query["pageSize"])
-                    flows = [server.flows[key] for key in sorted(server.flows)]
-                    page = flows[start : start + size]
-                    shown = [(flow["uid"], flow["result"] or flow["stage"]) for flow in page]
-                    server.record_answer(server.clock(), shown)
-                    more = str(start + size) if start + size < len(flows) else ""
-                    answer = [server.answer(flow) for flow in page]
-                self.reply(200, {"flows": answer, "nextPageToken": more, "total": len(flows)})
-
-        return Handler
-
-    def answer(self, flow: dict[str, Any]) -> dict[str, Any]:
-        """A flow as an answer gives it: nested, its times in RFC 3339 (jittered when asked)."""
-
-        def rfc3339(at: float | None) -> str | None:
-            moved = at if at is None or self.jitter is None else self.jitter(at)
-            return None if moved is None else datetime.fromtimestamp(moved, UTC).isoformat()
-
-        meta = {"uid": flow["uid"], "name": flow["name"], "created": rfc3339(flow["created"])}
-        times = {name: rfc3339(flow[name]) for name in ("started", "finished")}
-        return {"meta": meta, "state": {"stage": flow["stage"], "result": flow["result"], **times}}
-
-    def target_config(self, name: str, **settings: Any) -> dict[str, Any]:
-        return {"name": name, "backend": "flows", "url": self.url, **settings}
-
-    def submit_job(
-        self, key: str | None = None, *, running: bool = False, name: str | None = None
-    ) -> str:
-        now, stage = self.clock(), "Running" if running else "Queued"
-        with self.lock:
-            key = key or f"flow-{len(self.used):05d}"
-            if key in self.used:
-                raise ValueError(f"{key} is taken")
-            self.used.add(key)
-            started = now if running else None
-            self.flows[key] = dict(uid=key, name=name or key, created=now, stage=stage, result="")
-            self.flows[key].update(started=started, finished=None)
-        return key
-
-    def start_job(self, key: str) -> None:
-        with self.lock:
-            self.flows[key].update(stage="Running", started=self.clock())
-
-    def end_job(self, key: str, outcome: Outcome) -> str:
-        now, result = self.clock(), OUTCOME_RESULTS[outcome]
-        with self.lock:
-            flow = self.flows[key]
-            flow.update(stage="Done", result=result, finished=now, started=flow["started"] or now)
-        return result
-
-    def remove_job(self, key: str) -> None:
-        with self.lock:
-            self.flows.pop(key, None)
-
-    def fail_job_lists(self, n: int) -> None:
-        with self.lock:
-            self.failing += n
-
-
-FLOWS = registry.BackendDeclaration(
-    target=FlowTarget,
-    client=FlowBackend,
-    known_pairs=tuple((phase, result or stage) for (result, stage), phase in FLOW_PHASES.items()),
-    simulator=lambda name, secret=None, **settings: FlowServer(**settings),
-)
+# --- a second backend, on the backend kit: the flows API (tests/flows_backend.py) -----------
 
 
 @pytest.fixture
