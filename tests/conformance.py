@@ -1,5 +1,7 @@
-"""The conformance suite: one exactness history for any registered backend, driven only
-through the simulator contract (``exporter.simulators.base.Simulator``) and ``target_config``.
+"""The conformance suite: one exactness history for any job resource of any registered backend
+(its ``jobs``, or another list of jobs it declares), driven only through the simulator's job
+contract of that list (``exporter.simulators.base.JobResource``, which ``Simulator.job_resource``
+gives) and ``target_config``.
 
 Jobs are submitted (pending or running, under an id of ours or the API's), started, ended in
 every outcome and deleted, and, where the API reuses ids (``REUSES_IDS``), submitted again under
@@ -16,12 +18,13 @@ the simulator's record of its answers (``shown_since``) during successful polls:
   status, if it ended after ``bt``; job durations are counted per phase as finished jobs are.
 
 Nothing happens within ``MARGIN`` of a poll when times jitter, so no time jitters across ``bt``.
-``run_conformance`` runs it for a backend by name: a test file may register a backend of its
-own and call it.
+``run_conformance`` runs it for a job resource of a backend by name: a test file may register a
+backend of its own and call it.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import random
 from dataclasses import dataclass
@@ -30,9 +33,10 @@ from pathlib import Path
 import pytest
 
 from exporter.backends import registry
+from exporter.backends.kit.resources import JOBS
 from exporter.ledger.runs import RUN_TOLERANCE
 from exporter.model import Phase
-from exporter.simulators.base import OUTCOMES, Outcome, Simulator
+from exporter.simulators.base import OUTCOMES, JobResource, Outcome
 
 from .exactness_harness import JITTER, T0, Counts, Exporting, check, fast_restarts, jittered
 
@@ -42,6 +46,15 @@ HISTORIES = max(1, int(os.environ.get("JOBFLEET_HISTORIES", "200")) // 8)
 REUSE_AFTER = RUN_TOLERANCE + 2 * JITTER + 1  # an id comes back no sooner after its last run
 SETTLE_POLLS = 3  # polls at the end of a history, with nothing happening
 SETTLE_STEP = 2 * 3600.0  # between them: longer than any backend's default full list interval
+
+
+def job_resources() -> list[tuple[str, str]]:
+    """(backend, job resource) of every registered backend, its ``jobs`` first."""
+    return [
+        (name, resource.name)
+        for name in registry.names()
+        for resource in registry.declaration(name).job_resources
+    ]
 
 
 # --- the generic history ------------------------------------------------------------------
@@ -69,7 +82,7 @@ class ConformanceHistory:
         self,
         seed: int,
         now: list[float],
-        sim: Simulator,
+        sim: JobResource,
         terminal: frozenset[str],
         margin: int = 0,
     ) -> None:
@@ -202,13 +215,20 @@ class ConformanceHistory:
 
 
 def run_conformance(
-    backend: str, tmp_path: Path, *, jitter: bool, histories: int = HISTORIES
+    backend: str,
+    tmp_path: Path,
+    *,
+    jitter: bool,
+    histories: int = HISTORIES,
+    resource: str = JOBS,
 ) -> None:
-    """Run ``histories`` seeded generic histories against the simulator of the registered
-    ``backend``; an AssertionError names the seed and the end of its trace."""
+    """Run ``histories`` seeded generic histories against job resource ``resource`` of the
+    simulator of the registered ``backend``, its target polling that resource alone; an
+    AssertionError names the seed and the end of its trace."""
     declared = registry.declaration(backend)
-    terminal = frozenset(status for phase, status in declared.known_pairs if Phase(phase).terminal)
-    settings: dict[str, object] = {"resources": ["jobs"]}
+    job = {job.name: job for job in declared.job_resources}[resource]
+    terminal = frozenset(status for phase, status in job.known_pairs if Phase(phase).terminal)
+    settings: dict[str, object] = {"resources": [resource]}
     if "requests_per_second" in declared.target.model_fields:
         settings["requests_per_second"] = 1000  # the rate limit waits on the real clock
     with pytest.MonkeyPatch.context() as patch:
@@ -217,11 +237,13 @@ def run_conformance(
         for seed in range(histories):
             now[0] = float(T0)
             with declared.simulator(backend, seed=seed, clock=lambda: now[0]) as sim:
+                contract = sim.job_resource(resource)
                 margin = jittered(sim, seed, jitter)
-                history = ConformanceHistory(seed, now, sim, terminal, margin)
+                history = ConformanceHistory(seed, now, contract, terminal, margin)
                 target = sim.target_config(backend, **settings)
-                exporting = Exporting(target, tmp_path / f"state-{seed}.json", lambda: now[0])
-                check(seed, history, exporting, lambda: sim.fail_job_lists(1))
+                state = tmp_path / f"state-{seed}.json"
+                exporting = Exporting(target, state, lambda: now[0], resource)
+                check(seed, history, exporting, functools.partial(contract.fail_job_lists, 1))
                 settle(seed, history, exporting)
 
 

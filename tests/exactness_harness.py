@@ -100,11 +100,15 @@ def exported(body: bytes) -> tuple[Counts, Counter]:
 
 
 class Exporting:
-    """One target's exporter on the fake clock, restarted from its state file on demand."""
+    """One target's exporter on the fake clock, restarted from its state file on demand; each
+    ``poll`` polls its job resource ``resource``."""
 
-    def __init__(self, target: dict, state: Path, clock: Callable[[], float]) -> None:
+    def __init__(
+        self, target: dict, state: Path, clock: Callable[[], float], resource: str = "jobs"
+    ) -> None:
         self.config = parse_config({"state_file": str(state), "targets": [target]})
         self.clock = clock
+        self.resource = resource
         self.exporter: Exporter | None = None
 
     def start(self) -> None:
@@ -118,7 +122,7 @@ class Exporting:
 
     def poll(self) -> bool:
         assert self.exporter is not None
-        return self.exporter.pollers[0].poll("jobs")
+        return self.exporter.pollers[0].poll(self.resource)
 
     def counts(self) -> tuple[Counts, Counter]:
         assert self.exporter is not None

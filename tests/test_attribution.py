@@ -31,6 +31,7 @@ from exporter.simulators.ray import RaySimulator
 from exporter.store import ledger_form
 from exporter.store.identity import fingerprint
 
+from .conformance import job_resources
 from .helpers import (
     eventually,
     exporter_process,
@@ -236,14 +237,22 @@ def test_the_program_of_an_entrypoint_is_never_a_part_of_a_quoted_assignment() -
     assert not any(part in body for part in (b"9f8e7d", b"3nq7", b"5ecret", b"closed"))
 
 
-@pytest.mark.parametrize("backend", registry.names())
-def test_every_failure_reason_a_backend_can_give_is_counted_from_zero(backend: str) -> None:
+JOB_RESOURCES = job_resources()
+
+
+@pytest.mark.parametrize(
+    ("backend", "resource"), JOB_RESOURCES, ids=[f"{b}-{r}" for b, r in JOB_RESOURCES]
+)
+def test_every_failure_reason_a_backend_can_give_is_counted_from_zero(
+    backend: str, resource: str
+) -> None:
     """Each reason a failed job of a status can carry has its series at 0 from the start, so
     ``increase()`` sees its first failure: Ray's ``other`` (an error type it does not know)
-    appeared only with its first job."""
-    declaration = registry.declaration(backend)
-    with declaration.simulator(backend) as sim:
-        exporter = Exporter(parse_config({"targets": [sim.target_config("t", resources=["jobs"])]}))
+    appeared only with its first job. For each list of jobs, from its own vocabulary."""
+    declaration = registry.declaration(backend).resource(resource)
+    with registry.declaration(backend).simulator(backend) as sim:
+        target = sim.target_config("t", resources=[resource])
+        exporter = Exporter(parse_config({"targets": [target]}))
         try:
             assert exporter.poll_all_once()
             body = exporter.exposition.body()
@@ -256,7 +265,8 @@ def test_every_failure_reason_a_backend_can_give_is_counted_from_zero(backend: s
     }
     for status, vocabulary in declaration.failure_reasons.items():
         assert {(status, reason) for reason in vocabulary} <= reasons, status
-    if backend in ("ray", "openyuanrong"):  # an error type Ray does not list is "other"
+    # an error type Ray does not list is "other"
+    if backend in ("ray", "openyuanrong") and resource == "jobs":
         assert ("FAILED", "other") in reasons
 
 

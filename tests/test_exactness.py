@@ -44,7 +44,7 @@ from exporter.simulators.emr_serverless import EmrServerlessSimulator
 from exporter.simulators.modelarts_lite import ModelArtsLiteSimulator
 from exporter.simulators.ray import RaySimulator
 
-from .conformance import run_conformance
+from .conformance import job_resources, run_conformance
 from .exactness_harness import (
     JITTER,
     T0,
@@ -545,13 +545,19 @@ def test_every_backend_counts_exactly_whatever_happens(
     EXACTNESS[backend](tmp_path, backend, jitter)
 
 
+JOB_RESOURCES = job_resources()
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("jitter", [False, True], ids=["exact-times", "jittered-times"])
-@pytest.mark.parametrize("backend", registry.names())
+@pytest.mark.parametrize(
+    ("backend", "resource"), JOB_RESOURCES, ids=[f"{b}-{r}" for b, r in JOB_RESOURCES]
+)
 def test_every_backend_conforms_to_the_generic_history(
-    tmp_path: Path, backend: str, jitter: bool
+    tmp_path: Path, backend: str, resource: str, jitter: bool
 ) -> None:
-    """The same history for every registered backend, through the simulator contract alone:
-    the exported counters equal what the API was seen to show (tests/conformance.py)."""
-    run_conformance(backend, tmp_path, jitter=jitter)
+    """The same history for every job resource of every registered backend, through the
+    simulator contract alone: the exported counters equal what the API was seen to show
+    (tests/conformance.py)."""
+    run_conformance(backend, tmp_path, jitter=jitter, resource=resource)

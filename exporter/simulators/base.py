@@ -225,6 +225,14 @@ class Simulator(JobResource):
         """A config target that polls this simulator (``settings`` added to it)."""
         raise NotImplementedError
 
+    def job_resource(self, resource: str) -> JobResource:
+        """The job contract of the API's job resource ``resource`` (as its backend declares
+        it): the simulator itself for ``jobs``; an API with another list of jobs gives that
+        list's. KeyError for a list it does not simulate."""
+        if resource == "jobs":
+            return self
+        raise KeyError(f"{type(self).__name__} simulates no job resource {resource!r}")
+
     def start_workload(self, rate_per_min: float | None = None) -> None:
         self._workload = self.new_workload(rate_per_min or self.DEFAULT_RATE_PER_MIN)
         self._workload.start()
