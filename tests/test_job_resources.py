@@ -1,7 +1,7 @@
 """Job resources: a backend that lists two kinds of job (its ``jobs``, and ``batches``) and a
-snapshot (``pools``), declared here on the flows API (tests/flows_backend.py). Each list of jobs
-is counted in a ledger of its own: its own baseline and counts, saved apart in the state file
-and restored exactly, its series marked ``resource`` unless it is ``jobs``, polled and failing
+snapshot (``pools``), declared by tests (tests/pair_backend.py). Each list of jobs is counted
+in a ledger of its own: its own baseline and counts, saved apart in the state file and restored
+exactly, its series marked ``resource`` unless it is ``jobs``, polled and failing
 independently; a state file saved with one ledger per target loads into ``jobs``."""
 
 from __future__ import annotations
@@ -10,9 +10,7 @@ import contextlib
 import dataclasses
 import json
 import shutil
-import time
-from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,110 +18,23 @@ import pytest
 import yaml
 
 from exporter.app import Exporter
-from exporter.backends import Listing, registry
+from exporter.backends import registry
 from exporter.backends.kit.extras import Extras, ExtraValue
-from exporter.backends.kit.fields import text
 from exporter.backends.kit.resources import JobResource, SnapshotResource
 from exporter.config.parse import load_config, parse_config
 from exporter.config.types import ConfigError
-from exporter.exposition.block import Block
 from exporter.exposition.declared import families
-from exporter.exposition.families import JOB, TARGET
+from exporter.exposition.families import JOB
 from exporter.exposition.family import Family
-from exporter.model import Phase
-from exporter.polling.health import ApiStats
 from exporter.store.rows import read_state
 
 from .conformance import run_conformance
-from .flows_backend import (
-    FLOW_MAP,
-    FLOW_PAIRS,
-    FlowBackend,
-    FlowList,
-    FlowServer,
-    FlowTarget,
-    flow_list,
-)
+from .flows_backend import FLOW_PAIRS, FlowBackend
 from .helpers import ROOT, on_clock, samples
+from .pair_backend import PAIR, PairServer, PairTarget, render_pools
 
 T0 = 1_800_000_000.0
 LEGACY = ROOT / "tests" / "data" / "state" / "flowpair-one-ledger"
-
-# --- the backend: flows as its jobs, batches (another list of flows) and pools --------------
-
-BATCH_MAP = dataclasses.replace(FLOW_MAP, attribution={"meta.name": text})
-HELD = (Phase.PENDING, "Held")  # a status only batches may have: each list has its own table
-POOLS = Family(
-    "jobfleet_flowpair_pools",
-    "gauge",
-    "Pools by state.",
-    (*TARGET, "state"),
-    backends=("flowpair",),
-)
-
-
-Resources = Literal["jobs", "batches", "pools"]
-
-
-class PairTarget(FlowTarget):
-    backend: Literal["flowpair"]  # type: ignore[assignment]
-    resources: tuple[Resources, ...] = ("jobs", "batches", "pools")  # type: ignore[assignment]
-
-    def identity(self) -> dict[str, object]:
-        """One API per test: the state saved of another one (tests/data/state) is this one's."""
-        return {}
-
-
-class PairBackend(FlowBackend):
-    def __init__(self, target: PairTarget, stats: ApiStats) -> None:
-        super().__init__(target, stats)
-        parse = BATCH_MAP.parser(tuple(target.attribution.labels.values()))
-        self.batches = flow_list(self.api, target.name, "/v1/batches", "ListBatches", parse)
-        self.resumed: dict[str, set[str]] = {}
-
-    def list_batches(self, deadline: float) -> Listing:
-        return self.batches.listing(deadline)
-
-    def list_pools(self, deadline: float) -> Listing:
-        return Listing(self.api.get_json("/v1/pools", "ListPools", deadline=deadline)["pools"])
-
-    def resume(self, unfinished: Iterable[str], resource: str) -> None:
-        self.resumed[resource] = set(unfinished)
-
-
-def render_pools(block: Block, pools: Sequence[Any]) -> None:
-    for state, count in sorted(Counter(pool["state"] for pool in pools).items()):
-        block.add(POOLS, count, (("state", state),))
-
-
-class PairServer(FlowServer):
-    """The flows API with its batches at /v1/batches (a list of flows of their own, with a job
-    contract of their own: ``job_resource("batches")``) and its pools at /v1/pools."""
-
-    def __init__(self, clock: Callable[[], float] = time.time, **_: object) -> None:
-        super().__init__(clock)
-        self.batches = FlowList(clock)
-        self.pools = [{"name": "p1", "state": "ready"}, {"name": "p2", "state": "ready"}]
-        self.routes["/v1/batches"] = lambda query: self.batches.page(query, self.jitter)
-        self.routes["/v1/pools"] = lambda query: (200, {"pools": self.pools})
-
-    def job_resource(self, resource: str) -> FlowList:
-        return self.batches if resource == "batches" else super().job_resource(resource)
-
-    def target_config(self, name: str, **settings: Any) -> dict[str, Any]:
-        return {**super().target_config(name, **settings), "backend": "flowpair"}
-
-
-PAIR = registry.BackendDeclaration(
-    target=PairTarget,
-    client=PairBackend,
-    known_pairs=FLOW_PAIRS,
-    simulator=lambda name, secret=None, **settings: PairServer(**settings),
-    resources=(
-        JobResource("batches", (*FLOW_PAIRS, HELD), attribution_fields=BATCH_MAP.source_fields),
-        SnapshotResource("pools", render_pools, (POOLS,)),
-    ),
-)
 
 
 @pytest.fixture
