@@ -25,6 +25,7 @@ from exporter.config.parse import parse_config
 from exporter.exposition.block import Block
 from exporter.exposition.renderers.clusters import render_clusters
 from exporter.exposition.renderers.jobs import JobLines, render_jobs
+from exporter.http.client import USER_AGENT
 from exporter.ledger.job_ledger import JobLedger
 from exporter.model import Phase
 from exporter.simulators.base import OUTCOMES
@@ -352,6 +353,9 @@ def test_rrsa_credentials_through_sts(tmp_path: Path, monkeypatch: pytest.Monkey
         assert exporter.poll_all_once() and exporter.poll_all_once()
         exporter.close()
         assert sim.sts_calls == 1  # cached until close to expiry
+        sts = [head for head in sim.heads if head.method == "POST"]
+        agents = [dict((k.lower(), v) for k, v in head.headers)["user-agent"] for head in sts]
+        assert agents == [USER_AGENT]  # the STS request names the exporter too
         assert value(exporter.exposition.body(), "jobfleet_jobs", status="Running") == 1
 
         clock = [time.time()]

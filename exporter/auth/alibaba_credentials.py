@@ -20,6 +20,7 @@ import httpx
 from exporter.config.files import FileProblem, read_secret_file
 from exporter.errors import PollError
 from exporter.http.body import read_body
+from exporter.http.client import USER_AGENT
 from exporter.http.scrub import shorten
 from exporter.http.tls import TlsSettings
 from exporter.http.transport import TRANSPORTS, deadline_scope
@@ -75,7 +76,11 @@ class OidcRoleCredentials:
         self._lock = threading.Lock()
         self._key: AccessKey | None = None
         self._expires = 0.0
-        self._client = httpx.Client(transport=TRANSPORTS.handle(TlsSettings()), trust_env=False)
+        self._client = httpx.Client(
+            transport=TRANSPORTS.handle(TlsSettings()),
+            headers={"User-Agent": USER_AGENT},
+            trust_env=False,
+        )
 
     def get(self) -> AccessKey:
         with self._lock:

@@ -46,7 +46,10 @@ def handler(sim: EmrServerlessSimulator) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length).decode() if length else ""
-            if dict(request_query(self.path)).get("Action") != "AssumeRoleWithOIDC":
+            query = dict(request_query(self.path))
+            action = query.get("Action", "")
+            sim.log_request(action, query, self.command, self.path, self.headers.items())
+            if query.get("Action") != "AssumeRoleWithOIDC":
                 self.error(ApiError(404, "InvalidAction.NotFound", "Unknown action."))
                 return
             try:
