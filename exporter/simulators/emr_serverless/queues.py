@@ -5,7 +5,9 @@
 ``{"cpu":"16","memory":"64Gi"}`` (Kubernetes quantities; GPU queues add ``"gpu"``). What a
 queue uses is what the Spark runs holding resources in it hold, plus what it is set to use
 besides (``set_use``: sessions, Ray clusters). The request has no paging parameter (only
-``regionId`` and ``environment``), so one answer holds every queue that matches.
+``regionId`` and ``environment``), so one answer holds every queue that matches. Tests break
+an answer on purpose, as a faulty or hostile API would: a queue's fields (``answer_fields``),
+or the fields around the queues (``answer_envelope``).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from exporter.simulators.emr_serverless.common import request_id
@@ -45,6 +47,7 @@ class Queue:
     created_ms: int = 0
     other_cpu: int = 0  # used besides the Spark runs
     other_memory_mb: int = 0
+    answered: dict[str, Any] = field(default_factory=dict)  # fields answered as they are
 
 
 class Queues:
@@ -64,6 +67,7 @@ class Queues:
         self.load = load
         self._lock = threading.Lock()
         self._queues: dict[str, Queue] = {}
+        self._envelope: dict[str, Any] = {}  # fields of the answer around its queues
 
     def add_queue(
         self,
@@ -95,6 +99,19 @@ class Queues:
             queue = self._queues[name]
             queue.other_cpu, queue.other_memory_mb = cpu, int(memory_gi * 1024)
 
+    def answer_fields(self, name: str, **fields: Any) -> None:
+        """From now on, answer these fields of queue ``name`` as given, whatever they hold (a
+        ``maxResource`` that is no JSON, an amount that is no quantity, a wrong type): what a
+        broken or hostile API sends."""
+        with self._lock:
+            self._queues[name].answered.update(fields)
+
+    def answer_envelope(self, **fields: Any) -> None:
+        """From now on, answer these fields around the queues as given (a ``nextToken``, a
+        ``totalCount`` above the queues listed: an answer that holds only part of them)."""
+        with self._lock:
+            self._envelope.update(fields)
+
     def usage(self, name: str) -> tuple[int, int, int]:
         """(vcores, memory MB) queue ``name`` uses now, and how many of its runs wait."""
         with self._lock:
@@ -107,8 +124,10 @@ class Queues:
         environment = query.get("environment")
         with self._lock:
             queues = sorted(self._queues.values(), key=lambda queue: queue.name)
+            answered = {queue.name: dict(queue.answered) for queue in queues}
+            envelope = dict(self._envelope)
         shown = [
-            self._rendered(queue)
+            {**self._rendered(queue), **answered[queue.name]}
             for queue in queues
             if environment is None or environment in queue.environments
         ]
@@ -118,6 +137,7 @@ class Queues:
             "maxResults": MAX_RESULTS,
             "nextToken": "",
             "totalCount": len(shown),
+            **envelope,
         }
 
     def _rendered(self, queue: Queue) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """The EMR simulator's evolving workload (``--demo``, tests' ``step``): Ray jobs arrive, queue,
 run while their cuHours grow and end in every status; Ray clusters start, scale and now and then
-fail; Spark job runs wait in two queues until the queue has room, run, and end."""
+fail; Spark job runs wait in two queues until the queue has room, run, and end; a GPU queue
+holds what the training cluster uses."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ if TYPE_CHECKING:
     from exporter.simulators.emr_serverless.simulator import EmrServerlessSimulator
 
 QUEUES = {"root_queue": (64, 256), "dev_queue": (16, 64)}  # name -> (vcores, GiB) at most
+GPU_QUEUE = "gpu_queue"  # no Spark run goes there: the training cluster's share
 SPARK_NAMES = ("daily-etl", "sessionize", "feature-join", "report-sql")
 
 
@@ -53,6 +55,9 @@ class EmrWorkload(Workload):
         for name in ("analytics", "training"):
             self.sim.add_cluster(name=name, state="Running", worker_groups=2)
         self.sim.add_cluster(name="scratch", state="Stopped", worker_groups=1, autoscaling=False)
+        queues = self.sim.queues
+        queues.add_queue(GPU_QUEUE, max_cpu=32, max_memory_gi=128, gpus=4, min_cpu=8)
+        queues.set_use(GPU_QUEUE, cpu=16, memory_gi=64)
 
     def _advance_jobs(self, now: float) -> None:
         jobs = {job["submissionId"]: job for job in self.sim.jobs()}
