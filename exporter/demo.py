@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 from exporter.backends import registry
 from exporter.config.parse import Config, parse_config
+
+if TYPE_CHECKING:
+    from exporter.simulators.base import Simulator
 
 DEMO_LISTEN_ADDRESS = "127.0.0.1:9760"
 DEMO_POLL_INTERVAL = "5s"
@@ -15,6 +19,19 @@ DEMO_POLL_INTERVAL = "5s"
 def demo_target_name(backend: str) -> str:
     """The demo's target for ``backend``."""
     return f"demo-{backend}"
+
+
+def demo_target(backend: str, simulator: Simulator, name: str, **settings: Any) -> dict[str, Any]:
+    """A target named ``name`` polling ``simulator`` of ``backend`` as the demo does: every
+    resource its targets may list (those a real target names itself, such as EMR's resource
+    queues, too), with the attribution its declaration gives the demo."""
+    declaration = registry.declaration(backend)
+    return simulator.target_config(
+        name,
+        attribution=declaration.demo_attribution,
+        resources=list(declaration.target.resource_names()),
+        **settings,
+    )
 
 
 @contextlib.contextmanager
@@ -30,11 +47,7 @@ def demo_environment() -> Iterator[Config]:
             simulator.start_workload()
         common = {"poll_interval": DEMO_POLL_INTERVAL, "per_job_series": "all"}
         targets = [
-            simulator.target_config(
-                demo_target_name(name),
-                attribution=registry.declaration(name).demo_attribution,
-                **common,
-            )
+            demo_target(name, simulator, demo_target_name(name), **common)
             for name, simulator in simulators.items()
         ]
         yield parse_config({"web": {"listen_address": DEMO_LISTEN_ADDRESS}, "targets": targets})

@@ -232,11 +232,12 @@ def simulated_fleet(
     per_job_series: str = "all", state_file: Path | None = None
 ) -> Iterator[tuple[Exporter, Callable[[], None]]]:
     """An exporter polling a simulator of every declared backend (a target named after it,
-    with the attribution its declaration gives the demo) on a fake clock, saving to
+    polling what the demo's does: ``demo.demo_target``) on a fake clock, saving to
     ``state_file`` if given; yield it and ``advance()``, which moves the workloads 5 simulated
     seconds on and polls every target once."""
     from exporter.backends import registry
     from exporter.config.parse import parse_config
+    from exporter.demo import demo_target
 
     now = [time.time()]
 
@@ -255,12 +256,7 @@ def simulated_fleet(
                 {
                     "defaults": {"per_job_series": per_job_series},
                     **({"state_file": str(state_file)} if state_file else {}),
-                    "targets": [
-                        sim.target_config(
-                            name, attribution=registry.declaration(name).demo_attribution
-                        )
-                        for name, sim in simulators.items()
-                    ],
+                    "targets": [demo_target(name, sim, name) for name, sim in simulators.items()],
                 }
             )
         )

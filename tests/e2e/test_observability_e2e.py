@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from exporter.backends import registry
+from exporter.demo import demo_target
 from exporter.simulators.emr_serverless import EmrServerlessSimulator
 
 from ..helpers import ROOT, eventually, exporter_process, free_port, loopback_server, need
@@ -61,13 +62,8 @@ def test_prometheus_rules_dashboards_and_alerts_end_to_end(tmp_path: Path) -> No
         bad_keys = emr.target_config("emr-bad-keys", resources=["jobs"])
         bad_keys["credentials"]["access_key_secret"] = "not-the-secret"
         common = {"poll_interval": "2s", "per_job_series": "all"}
-        targets = [  # with the demo's attribution: the Usage and cost panels need it
-            *(
-                sim.target_config(
-                    name, attribution=registry.declaration(name).demo_attribution, **common
-                )
-                for name, sim in simulators.items()
-            ),
+        targets = [  # as the demo's: its attribution (Usage and cost), its queues (Queues)
+            *(demo_target(name, sim, name, **common) for name, sim in simulators.items()),
             {**bad_keys, **common},
         ]
         config = tmp_path / "exporter.yaml"
