@@ -31,6 +31,10 @@ STATIC = {
     "jobfleet_jobs_departed",  # the demo's lists drop finished jobs past 500, after a minute
     "jobfleet_jobs_departed_evicted_total",  # far below max_departed_jobs
     "jobfleet_series_refused_total",  # 0 in a correct build
+    "jobfleet_queue_info",  # EMR queues: their settings do not change in the demo
+    "jobfleet_queue_status",
+    "jobfleet_queue_resource_max",
+    "jobfleet_queue_resource_min",
 }
 
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from exporter.backends.base import Backend, Listing
 from exporter.backends.emr_serverless.api import open_client
+from exporter.backends.emr_serverless.queues import list_queues
 from exporter.backends.emr_serverless.ray_clusters import list_clusters
 from exporter.backends.emr_serverless.ray_job_list import ray_job_list
 from exporter.backends.emr_serverless.target import EmrServerlessTarget
@@ -40,6 +41,9 @@ class EmrServerlessBackend(Backend):
 
     def list_clusters(self, deadline: float) -> Listing:
         return list_clusters(self.api, self.target, deadline)
+
+    def list_queues(self, deadline: float) -> Listing:
+        return list_queues(self.api, self.target, deadline)
 
     def close(self) -> None:
         self.api.close()

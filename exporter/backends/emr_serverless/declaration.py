@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from exporter.backends.emr_serverless.backend import EmrServerlessBackend
 from exporter.backends.emr_serverless.families import EXTRAS
+from exporter.backends.emr_serverless.queue_families import QUEUES
 from exporter.backends.emr_serverless.ray_clusters import CLUSTER_STATES
 from exporter.backends.emr_serverless.ray_jobs import ATTRIBUTION_FIELDS, FAILURE_REASONS, STATUSES
 from exporter.backends.emr_serverless.target import EmrServerlessTarget
@@ -39,5 +40,6 @@ DECLARATION = register(
             "labels": {"user": "creatorName", "workload": "name"},
             "histograms": ["user"],
         },
+        resources=(QUEUES,),
     )
 )

@@ -60,6 +60,7 @@ class EmrServerlessTarget(RegionalTarget):
     network: Literal["public", "vpc"] = "public"
     credentials: Annotated[AlibabaCredentials, EmptyIfNone] = AlibabaCredentials()
     filters: Annotated[EmrFilters, EmptyIfNone] = EmrFilters()
+    resources: tuple[Literal["jobs", "clusters", "queues"], ...] = ("jobs", "clusters")
     full_list_interval: Duration = 3600.0
     max_pages: Count = Field(default=10_000, gt=0)
 
