@@ -445,6 +445,81 @@ CLUSTERS = dashboard(
     ],
 )
 
+QUEUE_KEY = "target, backend, resource_queue, resource_kind"
+
+
+def capacity(kind: str, title: str, unit: str, bounds: tuple[str, ...]) -> dict:
+    """One resource kind of every queue: its bounds and its use, a line each."""
+    return panel(
+        "timeseries",
+        title,
+        [
+            q(
+                f'jobfleet_queue_resource_{bound}{{{S}, resource_kind="{kind}"}}',
+                f"{{{{resource_queue}}}} {bound}",
+            )
+            for bound in (*bounds, "used")
+        ],
+        unit=unit,
+        w=8,
+    )
+
+
+QUEUES = dashboard(
+    "jobfleet-queues",
+    "jobfleet / Resource queues",
+    "EMR Serverless Spark resource queues: status, capacity against use, and the runs waiting.",
+    [
+        panel(
+            "state-timeline",
+            "Queue status",
+            [
+                q(
+                    f"jobfleet_queue_status{{{S}}} == 1",
+                    "{{target}} {{resource_queue}} {{status}}",
+                )
+            ],
+            w=24,
+            h=6,
+        ),
+        capacity("cpu", "CPU cores: maximum, minimum and used", "short", ("max", "min")),
+        capacity("memory", "Memory: maximum, minimum and used", "bytes", ("max", "min")),
+        capacity("gpu", "GPUs: maximum and used", "short", ("max",)),
+        panel(
+            "timeseries",
+            "Use of the maximum",
+            [
+                q(
+                    f'jobfleet_queue_resource_used{{{S}, resource_kind=~"cpu|memory"}} / on ({QUEUE_KEY}) (jobfleet_queue_resource_max{{{S}}} > 0)',
+                    "{{resource_queue}} {{resource_kind}}",
+                )
+            ],
+            unit="percentunit",
+            description="JobfleetQueueSaturated fires when CPU or memory stays at 90% or more "
+            "of a queue's maximum for 15 minutes while runs wait in it.",
+        ),
+        panel(
+            "timeseries",
+            "Runs waiting",
+            [
+                q(
+                    f"sum by (target, resource_queue) (jobfleet_queue_jobs_waiting{{{S}}})",
+                    "{{target}} {{resource_queue}}",
+                )
+            ],
+            description="Spark job runs Submitted or Pending in each queue: waiting for its resources.",
+        ),
+        panel(
+            "table",
+            "Queues",
+            [q(f"jobfleet_queue_info{{{S}}}", instant=True, table=True)],
+            w=24,
+            h=6,
+            description="Type, category (CPU, GPU), payment type and environments of each queue.",
+        ),
+    ],
+)
+
 HEALTH = dashboard(
     "jobfleet-health",
     "jobfleet / Exporter health",
@@ -700,6 +775,7 @@ DASHBOARDS = {
     "fleet-overview.json": OVERVIEW,
     "jobs.json": JOBS,
     "clusters.json": CLUSTERS,
+    "queues.json": QUEUES,
     "exporter-health.json": HEALTH,
     "usage.json": USAGE,
 }
