@@ -8,7 +8,8 @@ attribution settings: the counts are kept by other labels.
 A target counts each list of jobs it polls (``kit.resources.JobResource``) in a ledger of its
 own, kept in the state file under its own key and identity: its ``jobs`` under the target's
 name and identity, as before there were others; another under ``<name>/<resource>`` (``/`` is
-never in a target name) and the target's identity with the resource in it.
+never in a target name) and the target's identity of that resource
+(``Target.resource_identity``) with the resource in it.
 """
 
 from __future__ import annotations
@@ -28,8 +29,10 @@ def ledger_key(name: str, resource: str = JOBS) -> str:
 def fingerprint(target: Target, resource: str = JOBS) -> str:
     """A short, stable digest of the settings that decide which jobs a target sees in job
     resource ``resource``; no secret goes into it (URLs lose their user info and query)."""
-    identity = {"backend": target.backend, **target.identity()}
-    if resource != JOBS:  # none: the identity of the jobs, as earlier versions saved it
+    if resource == JOBS:  # no resource in it: the identity of the jobs earlier versions saved
+        identity = {"backend": target.backend, **target.identity()}
+    else:
+        identity = {"backend": target.backend, **target.resource_identity(resource)}
         identity["resource"] = resource
     if target.attribution.labels:  # none: the identity earlier versions saved
         attribution = target.attribution.model_dump(mode="json")

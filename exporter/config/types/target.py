@@ -74,6 +74,12 @@ class Target(Strict):
         counts go on while they stay the same. Never a secret."""
         return {}
 
+    def resource_identity(self, resource: str) -> dict[str, object]:
+        """The settings that decide which jobs of its job resource ``resource`` (one beside
+        ``jobs``) this target sees: ``identity()``, unless the resource has filters of its own.
+        Never a secret."""
+        return self.identity()
+
     def tls_settings(self) -> TlsSettings:
         return self.tls.settings() if self.tls is not None else TlsSettings()
 
