@@ -51,6 +51,7 @@ class SparkRuns(JobResource):
         self._failures: list[tuple[int, str]] = []  # (status, code) of the next lists to fail
         self._empty_answers = 0
         self._delete_queue: list[str] = []
+        self._refused_tokens = 0
 
     def now_ms(self) -> int:
         return int(self.now() * 1000)
@@ -152,6 +153,12 @@ class SparkRuns(JobResource):
         with self._lock:
             self._delete_queue.extend(keys)
 
+    def expire_between_pages(self, n: int) -> None:
+        """The next ``n`` requests for a page after the first (one with a ``nextToken``) find
+        their token expired (a walk slower than a token's lifetime)."""
+        with self._lock:
+            self._refused_tokens += n
+
     def expire_tokens(self) -> None:
         """Every ``nextToken`` handed out so far is refused from now on."""
         with self._lock:
@@ -170,6 +177,9 @@ class SparkRuns(JobResource):
             now, now_ms = self.now(), self.now_ms()
             after = None
             if "nextToken" in query:
+                if self._refused_tokens:
+                    self._refused_tokens -= 1
+                    self.tokens.expire_all()
                 after = self.tokens.resolve(query["nextToken"], filters, now)
             if self._empty_answers:
                 self._empty_answers -= 1
