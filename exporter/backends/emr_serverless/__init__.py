@@ -1,11 +1,13 @@
-"""Alibaba Cloud EMR Serverless Spark (API 2023-08-08): the Ray jobs and Ray clusters of a
-workspace.
+"""Alibaba Cloud EMR Serverless Spark (API 2023-08-08): the Ray jobs, Ray clusters, Spark job
+runs and resource queues of a workspace.
 
 A module per concern, one per resource: ``target`` (the configuration), ``api`` (the signed
 client, error shape and list answers), ``ray_jobs`` (a job record read into a ``Job``),
-``ray_job_walk`` (paging ListRayJob without missing a job), ``ray_job_list`` (the jobs kept
-between polls: full walks and incremental windows), ``ray_clusters`` (ListRayCluster and its
-records), ``backend`` (the client of one target) and ``declaration`` (its registration).
+``ray_job_walk`` (paging ListRayJob without missing a job), ``spark_runs`` and
+``spark_run_walk`` (the same of ListJobRuns), ``ray_clusters`` (ListRayCluster and its
+records), ``queues`` (ListWorkspaceQueues), ``families`` (the values only EMR reports),
+``backend`` (the client of one target: each list of jobs kept between polls, full walks and
+incremental windows) and ``declaration`` (its registration).
 A new resource is a new module, listed by ``backend``.
 """
 

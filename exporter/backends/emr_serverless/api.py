@@ -3,6 +3,7 @@ requests, Alibaba's error shape, and what every list answer holds."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
@@ -79,6 +80,13 @@ def whole_number(value: Any) -> int | None:
     """A count the API sends (a number or a numeric string), as an int; None when it is not."""
     whole = number(value)
     return int(whole) if whole is not None else None
+
+
+def time_range(start_ms: int, end_ms: int) -> str:
+    """A time range parameter (ListRayJob's ``submitTime``, ListJobRuns' ``startTime``) as the
+    SDK sends it: one query parameter of compact JSON, ``{"endTime":…,"startTime":…}`` (epoch
+    milliseconds, both included)."""
+    return json.dumps({"endTime": end_ms, "startTime": start_ms}, separators=(",", ":"))
 
 
 def workspace_path(target: EmrServerlessTarget, collection: str) -> str:

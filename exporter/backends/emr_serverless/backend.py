@@ -1,7 +1,10 @@
-"""The EMR Serverless Spark client of one target: its Ray jobs and its Ray clusters."""
+"""The EMR Serverless Spark client of one target: its Ray jobs, its Ray clusters and its Spark
+job runs. Each list of jobs is kept between polls (``kit.windowed``): full walks every
+``full_list_interval``, windows of recent and active jobs in between."""
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 
@@ -9,8 +12,10 @@ from exporter.backends.base import Backend, Listing
 from exporter.backends.emr_serverless.api import open_client
 from exporter.backends.emr_serverless.queues import list_queues
 from exporter.backends.emr_serverless.ray_clusters import list_clusters
-from exporter.backends.emr_serverless.ray_job_list import ray_job_list
+from exporter.backends.emr_serverless.ray_job_walk import RayJobWalker
+from exporter.backends.emr_serverless.spark_run_walk import SparkRunWalker
 from exporter.backends.emr_serverless.target import EmrServerlessTarget
+from exporter.backends.kit.windowed import WindowedList, WindowedSource
 from exporter.polling.health import ApiStats
 
 
@@ -25,19 +30,29 @@ class EmrServerlessBackend(Backend):
         self.target = target
         self.api = open_client(target, stats)
         self.scrub = self.api.scrub
-        self._ray_jobs = ray_job_list(self.api, target, self.sources, clock)
+        self.clock = clock  # the wall clock the job lists' schedules run on (a test sets its own)
+        self._ray_jobs = self._kept(RayJobWalker(self.api, target, self.sources))
 
-    @property
-    def clock(self) -> Callable[[], float]:
-        """The wall clock the job list's schedule runs on (a test sets its own)."""
-        return self._ray_jobs.clock
+    def _kept(self, source: WindowedSource) -> WindowedList:
+        """The jobs of ``source`` kept between polls, on the target's intervals."""
+        return WindowedList(
+            source,
+            lambda: self.clock(),
+            full_list_interval=self.target.full_list_interval,
+            poll_interval=self.target.poll_interval,
+        )
 
-    @clock.setter
-    def clock(self, clock: Callable[[], float]) -> None:
-        self._ray_jobs.clock = clock
+    @functools.cached_property
+    def _spark_runs(self) -> WindowedList:
+        """Made at the first poll of the runs: a target that does not poll them may name
+        attribution fields only Ray jobs have."""
+        return self._kept(SparkRunWalker(self.api, self.target, self.sources))
 
     def list_jobs(self, deadline: float) -> Listing:
         return self._ray_jobs.list_jobs(deadline)
+
+    def list_spark_runs(self, deadline: float) -> Listing:
+        return self._spark_runs.list_jobs(deadline)
 
     def list_clusters(self, deadline: float) -> Listing:
         return list_clusters(self.api, self.target, deadline)

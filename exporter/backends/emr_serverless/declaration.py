@@ -1,16 +1,19 @@
 """The EMR Serverless Spark backend as the registry knows it: its target model, client,
-status table, cluster states, attribution fields, per-job values and simulator."""
+status table, cluster states, attribution fields, per-job values and simulator, for its Ray
+jobs (``jobs``), and its Spark job runs as a job resource of their own (``spark_runs``)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from exporter.backends.emr_serverless import spark_runs
 from exporter.backends.emr_serverless.backend import EmrServerlessBackend
-from exporter.backends.emr_serverless.families import EXTRAS
+from exporter.backends.emr_serverless.families import EXTRAS, SPARK_EXTRAS
 from exporter.backends.emr_serverless.queue_families import QUEUES
 from exporter.backends.emr_serverless.ray_clusters import CLUSTER_STATES
 from exporter.backends.emr_serverless.ray_jobs import ATTRIBUTION_FIELDS, FAILURE_REASONS, STATUSES
 from exporter.backends.emr_serverless.target import EmrServerlessTarget
+from exporter.backends.kit.resources import JobResource
 from exporter.backends.registry import BackendDeclaration, register
 from exporter.model import status_pairs
 
@@ -26,6 +29,13 @@ def simulator(name: str, *, secret: str | None = None, **settings: Any) -> EmrSe
     return EmrServerlessSimulator(**keys, **settings)
 
 
+SPARK_RUNS = JobResource(
+    "spark_runs",
+    status_pairs(spark_runs.STATES),
+    failure_reasons=spark_runs.FAILURE_REASONS,
+    attribution_fields=spark_runs.ATTRIBUTION_FIELDS,
+    extras=SPARK_EXTRAS,
+)
 DECLARATION = register(
     BackendDeclaration(
         target=EmrServerlessTarget,
@@ -36,10 +46,8 @@ DECLARATION = register(
         attribution_fields=ATTRIBUTION_FIELDS,
         failure_reasons=FAILURE_REASONS,
         extras=EXTRAS,
-        demo_attribution={
-            "labels": {"user": "creatorName", "workload": "name"},
-            "histograms": ["user"],
-        },
-        resources=(QUEUES,),
+        # a field of Ray jobs and of Spark job runs alike: the demo polls both
+        demo_attribution={"labels": {"workload": "name"}, "histograms": ["workload"]},
+        resources=(SPARK_RUNS, QUEUES),
     )
 )

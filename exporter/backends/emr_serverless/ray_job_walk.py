@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
 from exporter.backends.emr_serverless.api import (
     PAGE_SIZE,
     listed_items,
+    time_range,
     whole_number,
     workspace_path,
 )
@@ -18,11 +18,6 @@ from exporter.backends.emr_serverless.target import EmrServerlessTarget
 from exporter.backends.kit.page_walk import walk_pages
 from exporter.backends.kit.walk import Page, Walk
 from exporter.http.client import ApiClient
-
-
-def submit_window(start_ms: int, end_ms: int) -> str:
-    """The ``submitTime`` filter: one query parameter of compact JSON."""
-    return json.dumps({"endTime": end_ms, "startTime": start_ms}, separators=(",", ":"))
 
 
 class RayJobWalker:
@@ -63,7 +58,7 @@ class RayJobWalker:
         return Page(jobs, len(items), whole_number(payload.get("totalCount")), skipped, date)
 
     def window(self, start_ms: int, end_ms: int) -> dict[str, Any]:
-        return {"submitTime": submit_window(start_ms, end_ms)}
+        return {"submitTime": time_range(start_ms, end_ms)}
 
     def lookup(self, key: str, deadline: float) -> Page:
         """The answer to a query for job ``key`` by its id."""

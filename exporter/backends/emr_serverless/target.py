@@ -1,6 +1,6 @@
 """The configuration of an EMR Serverless Spark target: its workspace, where the API is, the
-Alibaba Cloud keys it signs with (from the config, files, the environment or RRSA) and its
-list filters."""
+Alibaba Cloud keys it signs with (from the config, files, the environment or RRSA), what it
+polls and its list filters."""
 
 from __future__ import annotations
 
@@ -43,15 +43,38 @@ class AlibabaCredentials(PairedSecrets):
 
 
 class EmrFilters(Strict):
+    """Sent to ListRayJob."""
+
     name: str | None = None
     task_biz_id: str | None = None
+
+
+class SparkFilters(Strict):
+    """Sent to ListJobRuns: each keeps the runs whose field equals it."""
+
+    resource_queue_id: str | None = None
+    creator: str | None = None
+    name: str | None = None
+
+    def query(self) -> dict[str, str]:
+        """The filters set, as ListJobRuns parameters."""
+        given = (
+            ("resourceQueueId", self.resource_queue_id),
+            ("creator", self.creator),
+            ("name", self.name),
+        )
+        return {parameter: value for parameter, value in given if value}
+
+
+# Spark job runs are not polled unless named: they need one more RAM action (ListJobRuns)
+Resources = Literal["jobs", "clusters", "spark_runs", "queues"]
 
 
 _WORKSPACE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 class EmrServerlessTarget(RegionalTarget):
-    """Ray jobs and Ray clusters of an EMR Serverless Spark workspace."""
+    """Ray jobs, Ray clusters and Spark job runs of an EMR Serverless Spark workspace."""
 
     REGION_EXAMPLE = "cn-hangzhou"
 
@@ -60,7 +83,8 @@ class EmrServerlessTarget(RegionalTarget):
     network: Literal["public", "vpc"] = "public"
     credentials: Annotated[AlibabaCredentials, EmptyIfNone] = AlibabaCredentials()
     filters: Annotated[EmrFilters, EmptyIfNone] = EmrFilters()
-    resources: tuple[Literal["jobs", "clusters", "queues"], ...] = ("jobs", "clusters")
+    spark_filters: Annotated[SparkFilters, EmptyIfNone] = SparkFilters()
+    resources: tuple[Resources, ...] = ("jobs", "clusters")
     full_list_interval: Duration = 3600.0
     max_pages: Count = Field(default=10_000, gt=0)
 
@@ -114,6 +138,16 @@ class EmrServerlessTarget(RegionalTarget):
             "endpoint": redact_url(self.base_url()),
             "workspace": self.workspace_id,
             "filters": self.filters.model_dump(),
+        }
+
+    def resource_identity(self, resource: str) -> dict[str, object]:
+        """The Spark job runs are seen through ``spark_filters``, not ``filters``."""
+        if resource != "spark_runs":
+            return super().resource_identity(resource)
+        return {
+            "endpoint": redact_url(self.base_url()),
+            "workspace": self.workspace_id,
+            "spark_filters": self.spark_filters.model_dump(),
         }
 
     def auth_text(self) -> str:
