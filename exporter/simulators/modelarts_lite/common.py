@@ -1,0 +1,63 @@
+"""What every ModelArts answer shares: Huawei's error, request ids, the faults tests queue for
+the next requests, and the log of requests as they came."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections import deque
+from dataclasses import dataclass
+
+BAD_REQUEST = "ModelArts.0101"  # the simulator's code for a malformed parameter or body
+
+
+class ApiError(Exception):
+    """An error answer: its HTTP status and Huawei's ``error_code`` and ``error_msg``."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def request_id() -> str:
+    return uuid.uuid4().hex
+
+
+def throttled() -> ApiError:
+    """The gateway's throttling answer."""
+    return ApiError(429, "APIG.0308", "The request is throttled")
+
+
+class Faults:
+    """Failures queued for the next requests of one operation, or of any (the gateway's);
+    thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._queues: dict[str | None, deque[ApiError]] = {}
+
+    def add(self, n: int, error: ApiError, operation: str | None = None) -> None:
+        """The next ``n`` requests of ``operation`` (of any, when None) fail with ``error``."""
+        with self._lock:
+            self._queues.setdefault(operation, deque()).extend([error] * n)
+
+    def take(self, operation: str) -> ApiError | None:
+        """The failure the next request of ``operation`` gets, if any: the gateway's first."""
+        with self._lock:
+            for queue in (self._queues.get(None), self._queues.get(operation)):
+                if queue:
+                    return queue.popleft()
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class RequestHead:
+    """A request as it came: the operation its route names ("" for none), its method, its
+    target (path and query, as sent), its header lines in order (names as sent) and its
+    body."""
+
+    operation: str
+    method: str
+    target: str
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
