@@ -1,16 +1,20 @@
 """A simulator of the ModelArts APIs the exporter reads, for tests and ``--demo``: the Lite
-Server job list, as the official SDK (``huaweicloudsdkmodelarts`` 3.1.219) speaks it.
+Server job list, resource pools, their statistics and their nodes, as the official SDK
+(``huaweicloudsdkmodelarts`` 3.1.219) speaks them.
 
 Every request is checked as the gateway checks it (``signing``: SDK-HMAC-SHA256 over the
 method, path, query, signed headers and the SHA-256 of the body; or an IAM token); failures get
-Huawei's error shape (``error_code``, ``error_msg``) and an ``X-Request-Id``.
+Huawei's error shape (``error_code``, ``error_msg``) and an ``X-Request-Id``. Answers hold every
+field the SDK's models read, as far as the operations return them.
 
 Faults switched on from tests: throttling of any request (``throttle_next``) or of one
 operation (``faults.add``), the job list's own failures (``fail_job_lists``), empty but
-successful answers (``empty_answers``), times re-derived in each answer (``jitter``).
+successful answers (``empty_answers``), nodes in any state (``pools.set_node``), times
+re-derived in each answer (``jitter``).
 
-One module per concern: ``signing``, ``server_jobs`` (Lite Server), ``handler`` (routing),
-``workload``, and ``simulator``, which puts them together.
+One module per concern: ``signing``, ``server_jobs`` (Lite Server), ``pools`` (with ``pool``,
+``pool_render`` and ``flavors``), ``handler`` (routing), ``workload``, and ``simulator``, which
+puts them together.
 """
 
 from exporter.simulators.modelarts_lite.common import RequestHead

@@ -1,14 +1,16 @@
 """What every ModelArts answer shares: Huawei's error, request ids, the faults tests queue for
-the next requests, and the log of requests as they came."""
+the next requests, the API's time forms, and the log of requests as they came."""
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import uuid
 from collections import deque
 from dataclasses import dataclass
 
 BAD_REQUEST = "ModelArts.0101"  # the simulator's code for a malformed parameter or body
+NOT_FOUND = "ModelArts.0104"  # and for a resource it does not know
 
 
 class ApiError(Exception):
@@ -26,6 +28,11 @@ def request_id() -> str:
 def throttled() -> ApiError:
     """The gateway's throttling answer."""
     return ApiError(429, "APIG.0308", "The request is throttled")
+
+
+def rfc3339(seconds: float) -> str:
+    """A time as the resource-pool answers write it: ``2025-11-01T03:49:41Z``."""
+    return dt.datetime.fromtimestamp(seconds, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class Faults:

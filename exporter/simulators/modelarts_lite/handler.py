@@ -1,7 +1,11 @@
 """The simulator's HTTP face: each request logged, checked as the gateway checks it, failed
 when a fault is queued for it, then routed by method and path to its operation.
 
-Routes (``{pid}`` the project): ``GET /v1/{pid}/dev-servers/jobs`` (ListDevServerJobs).
+Routes (``{pid}`` the project): ``GET /v1/{pid}/dev-servers/jobs`` (ListDevServerJobs),
+``GET /v2/{pid}/pools``
+(ListPools), ``GET /v2/{pid}/statistics/pools`` (ShowPoolStatistics), ``GET
+/v2/{pid}/pools/{pool_name}/nodes`` (ListPoolNodes): the paths the official SDK sends, on the
+one endpoint it sends them all to.
 """
 
 from __future__ import annotations
@@ -25,6 +29,12 @@ def routes(sim: ModelArtsLiteSimulator) -> list[tuple[str, re.Pattern[str], str,
     return [
         ("GET", re.compile(r"/v1/([^/]+)/dev-servers/jobs()"), "ListDevServerJobs",
          lambda _, query, __: sim.list_jobs(query)),
+        ("GET", re.compile(r"/v2/([^/]+)/pools()"), "ListPools",
+         lambda _, query, __: sim.pools.list_pools(query)),
+        ("GET", re.compile(r"/v2/([^/]+)/statistics/pools()"), "ShowPoolStatistics",
+         lambda _, query, __: sim.pools.statistics(query)),
+        ("GET", re.compile(r"/v2/([^/]+)/pools/([^/]+)/nodes"), "ListPoolNodes",
+         lambda name, query, __: sim.pools.list_nodes(name, query)),
     ]  # fmt: skip
 
 

@@ -1,4 +1,5 @@
-"""``ModelArtsLiteSimulator``: one project's Lite Server jobs behind the gateway's check."""
+"""``ModelArtsLiteSimulator``: one project's Lite Server jobs and resource pools behind the
+gateway's check."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Any
 from exporter.simulators.base import Simulator, Workload
 from exporter.simulators.modelarts_lite.common import Faults, RequestHead, throttled
 from exporter.simulators.modelarts_lite.handler import handler
+from exporter.simulators.modelarts_lite.pools import Pools
 from exporter.simulators.modelarts_lite.server_jobs import ServerJobsMixin
 from exporter.simulators.modelarts_lite.signing import SignatureCheck
 from exporter.simulators.modelarts_lite.workload import ModelArtsWorkload
@@ -23,8 +25,9 @@ MAX_HEADS = 256  # request heads kept (``heads``): the demo runs for days
 
 class ModelArtsLiteSimulator(ServerJobsMixin, Simulator):
     """Thread-safe. The simulator is the job contract of its Lite Server jobs (``add_job``,
-    ``set_job``, the fault knobs). ``requests`` logs the query of each Lite Server job-list
-    request, ``heads`` every request as it came (the last ``MAX_HEADS``)."""
+    ``set_job``, the fault knobs); ``pools`` holds its resource pools and their nodes.
+    ``requests`` logs the query of each Lite Server job-list request, ``heads`` every request
+    as it came (the last ``MAX_HEADS``)."""
 
     DEFAULT_RATE_PER_MIN = 6.0
     THROTTLED_ANSWER = b'{"error_code": "APIG.0308", "error_msg": "The request is throttled"}'
@@ -41,6 +44,7 @@ class ModelArtsLiteSimulator(ServerJobsMixin, Simulator):
         page_limit: int = 1000,
         seed: int = 0,
         clock: Callable[[], float] = time.time,
+        region: str = "cn-north-4",
     ) -> None:
         super().__init__()
         self.access_key = access_key
@@ -56,6 +60,7 @@ class ModelArtsLiteSimulator(ServerJobsMixin, Simulator):
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
         self._init_server_jobs()
+        self.pools = Pools(project_id, self.now, region)
 
     def now(self) -> float:
         """The API's clock (``clock``, which tests may swap)."""
