@@ -1,13 +1,15 @@
 """What every ModelArts answer shares: Huawei's error, request ids, the faults tests queue for
-the next requests, the API's time forms, and the log of requests as they came."""
+the next requests, request bodies read as JSON, and the API's time forms."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import threading
 import uuid
 from collections import deque
 from dataclasses import dataclass
+from typing import Any
 
 BAD_REQUEST = "ModelArts.0101"  # the simulator's code for a malformed parameter or body
 NOT_FOUND = "ModelArts.0104"  # and for a resource it does not know
@@ -28,6 +30,20 @@ def request_id() -> str:
 def throttled() -> ApiError:
     """The gateway's throttling answer."""
     return ApiError(429, "APIG.0308", "The request is throttled")
+
+
+def json_body(raw: bytes) -> dict[str, Any]:
+    """A request body as a JSON object; an empty body (what the official SDK sends for a
+    request without one) is ``{}``."""
+    if not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        raise ApiError(400, BAD_REQUEST, "The request body is not JSON") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, BAD_REQUEST, "The request body is not a JSON object")
+    return body
 
 
 def rfc3339(seconds: float) -> str:

@@ -2,7 +2,8 @@
 when a fault is queued for it, then routed by method and path to its operation.
 
 Routes (``{pid}`` the project): ``GET /v1/{pid}/dev-servers/jobs`` (ListDevServerJobs),
-``GET /v2/{pid}/pools``
+``POST /v2/{pid}/training-job-searches`` (ListTrainingJobs), ``GET
+/v2/{pid}/training-jobs/{id}/stages`` (ListTrainingJobStages), ``GET /v2/{pid}/pools``
 (ListPools), ``GET /v2/{pid}/statistics/pools`` (ShowPoolStatistics), ``GET
 /v2/{pid}/pools/{pool_name}/nodes`` (ListPoolNodes): the paths the official SDK sends, on the
 one endpoint it sends them all to.
@@ -16,7 +17,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
 
 from exporter.simulators.base import JsonHandler, request_query
-from exporter.simulators.modelarts_lite.common import ApiError, request_id
+from exporter.simulators.modelarts_lite.common import ApiError, json_body, request_id
 
 if TYPE_CHECKING:
     from exporter.simulators.modelarts_lite.simulator import ModelArtsLiteSimulator
@@ -29,6 +30,10 @@ def routes(sim: ModelArtsLiteSimulator) -> list[tuple[str, re.Pattern[str], str,
     return [
         ("GET", re.compile(r"/v1/([^/]+)/dev-servers/jobs()"), "ListDevServerJobs",
          lambda _, query, __: sim.list_jobs(query)),
+        ("POST", re.compile(r"/v2/([^/]+)/training-job-searches()"), "ListTrainingJobs",
+         lambda _, __, body: sim.training_jobs.search(json_body(body))),
+        ("GET", re.compile(r"/v2/([^/]+)/training-jobs/([^/]+)/stages"), "ListTrainingJobStages",
+         lambda key, _, __: sim.training_jobs.stages(key)),
         ("GET", re.compile(r"/v2/([^/]+)/pools()"), "ListPools",
          lambda _, query, __: sim.pools.list_pools(query)),
         ("GET", re.compile(r"/v2/([^/]+)/statistics/pools()"), "ShowPoolStatistics",

@@ -1,5 +1,5 @@
-"""``ModelArtsLiteSimulator``: one project's Lite Server jobs and resource pools behind the
-gateway's check."""
+"""``ModelArtsLiteSimulator``: one project's Lite Server jobs, training jobs and resource pools
+behind the gateway's check."""
 
 from __future__ import annotations
 
@@ -11,23 +11,25 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from exporter.simulators.base import Simulator, Workload
+from exporter.simulators.base import JobResource, Simulator, Workload
 from exporter.simulators.modelarts_lite.common import Faults, RequestHead, throttled
 from exporter.simulators.modelarts_lite.handler import handler
 from exporter.simulators.modelarts_lite.pools import Pools
 from exporter.simulators.modelarts_lite.server_jobs import ServerJobsMixin
 from exporter.simulators.modelarts_lite.signing import SignatureCheck
+from exporter.simulators.modelarts_lite.training_jobs import TrainingJobs
 from exporter.simulators.modelarts_lite.workload import ModelArtsWorkload
 
+TRAINING_JOBS = "training_jobs"  # the name of the training jobs as a job resource
 MAX_LOGGED_REQUESTS = 100_000
 MAX_HEADS = 256  # request heads kept (``heads``): the demo runs for days
 
 
 class ModelArtsLiteSimulator(ServerJobsMixin, Simulator):
     """Thread-safe. The simulator is the job contract of its Lite Server jobs (``add_job``,
-    ``set_job``, the fault knobs); ``pools`` holds its resource pools and their nodes.
-    ``requests`` logs the query of each Lite Server job-list request, ``heads`` every request
-    as it came (the last ``MAX_HEADS``)."""
+    ``set_job``, the fault knobs); ``training_jobs`` is that of its training jobs, ``pools``
+    holds its resource pools and their nodes. ``requests`` logs the query of each Lite Server
+    job-list request, ``heads`` every request as it came (the last ``MAX_HEADS``)."""
 
     DEFAULT_RATE_PER_MIN = 6.0
     THROTTLED_ANSWER = b'{"error_code": "APIG.0308", "error_msg": "The request is throttled"}'
@@ -61,6 +63,7 @@ class ModelArtsLiteSimulator(ServerJobsMixin, Simulator):
         self._lock = threading.Lock()
         self._init_server_jobs()
         self.pools = Pools(project_id, self.now, region)
+        self.training_jobs = TrainingJobs(self.pools, self.now, self.jittered_ms, seed + 1)
 
     def now(self) -> float:
         """The API's clock (``clock``, which tests may swap)."""
@@ -85,6 +88,14 @@ class ModelArtsLiteSimulator(ServerJobsMixin, Simulator):
             "credentials": credentials,
             **settings,
         }
+
+    def job_resource(self, resource: str) -> JobResource:
+        """The job contract of ``resource``: the simulator's own for its Lite Server jobs
+        (``jobs``), ``training_jobs`` for the training jobs (``TRAINING_JOBS``)."""
+        resources: dict[str, JobResource] = {"jobs": self, TRAINING_JOBS: self.training_jobs}
+        if resource not in resources:
+            raise KeyError(f"{type(self).__name__} simulates no job resource {resource!r}")
+        return resources[resource]
 
     # --- faults -------------------------------------------------------------------------
 
