@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import time
@@ -11,11 +12,16 @@ import httpx
 import pytest
 
 from exporter.app import Exporter
+from exporter.auth.sdk_hmac import HuaweiKey, SdkHmacAuth
 from exporter.backends.modelarts_lite import classify_error, parse_page
+from exporter.backends.modelarts_lite.api import open_client
 from exporter.backends.modelarts_lite.families import ABNORMAL_NODES
 from exporter.config.parse import parse_config
 from exporter.config.types import ConfigError
+from exporter.errors import PollError
+from exporter.http.client import ApiClient
 from exporter.model import Phase
+from exporter.polling.health import ApiStats
 from exporter.simulators.modelarts_lite import ModelArtsLiteSimulator
 
 from .helpers import SteppedClock, promtool_check_metrics, samples, value, vendor_example
@@ -251,3 +257,75 @@ def test_endpoint_project_and_credentials_from_the_environment(
     with pytest.raises(ConfigError) as err:
         parse_config({"targets": [{**base, "region": "cn-north-4"}]})
     assert err.value.problems[0].startswith("targets[0]: credentials: none found")
+
+
+# --- a search by POST: the HTTP client against the simulator --------------------------------
+
+
+def search_client(sim: ModelArtsLiteSimulator, **settings: object) -> tuple[ApiClient, ApiStats]:
+    """The exporter's configured client of ``sim`` (its signer, error classes, scrubbing)."""
+    target = parse_config({"targets": [sim.target_config("ma", **settings)]}).targets[0]
+    stats = ApiStats()
+    return open_client(target, stats), stats
+
+
+def search(api: ApiClient, sim: ModelArtsLiteSimulator, body: bytes, seconds: float = 10):
+    return api.post_json_dated(
+        f"/v2/{sim.project_id}/training-job-searches",
+        "ListTrainingJobs",
+        deadline=time.monotonic() + seconds,
+        body=body,
+    )
+
+
+def test_a_search_by_post_is_signed_over_its_body_answered_and_counted() -> None:
+    now = [float(int(time.time()))]
+    with ModelArtsLiteSimulator(clock=lambda: now[0]) as sim:
+        for i in range(3):
+            sim.training_jobs.add_job(f"tj-{i}", create_time=now[0] - 60 + i)
+        body = json.dumps({"offset": 0, "limit": 2, "order": "asc"}).encode()
+        api, stats = search_client(sim)
+        try:
+            answer, date = search(api, sim, body)
+        finally:
+            api.close()
+        (head,) = sim.heads
+    assert [item["metadata"]["id"] for item in answer["items"]] == ["tj-0", "tj-1"]
+    assert (answer["count"], answer["total"], date) == (3, 3, now[0])
+    assert (head.method, head.body) == ("POST", body)
+    assert dict(head.headers)["Content-Type"] == "application/json"
+    assert stats.requests == {("ListTrainingJobs", "200"): 1}
+
+
+def test_the_simulator_refuses_a_body_changed_after_it_was_signed() -> None:
+    now = dt.datetime.now(dt.UTC)
+    with ModelArtsLiteSimulator() as sim, httpx.Client() as client:
+        auth = SdkHmacAuth(HuaweiKey(sim.access_key, sim.secret_key), sim.project_id, lambda: now)
+        url = f"{sim.url}/v2/{sim.project_id}/training-job-searches"
+        signed = next(auth.auth_flow(httpx.Request("POST", url, content=b'{"limit": 5}')))
+        accepted = client.send(signed)
+        signed.stream = httpx.ByteStream(b'{"limit": 6}')  # as long, not what was signed
+        refused = client.send(signed)
+    assert accepted.status_code == 200
+    assert (refused.status_code, refused.json()["error_code"]) == (401, "APIG.0301")
+
+
+def test_a_search_by_post_fails_as_a_get_does() -> None:
+    with ModelArtsLiteSimulator() as sim:
+        sim.training_jobs.add_job("tj-1")
+        api, stats = search_client(sim, max_response_bytes=1024)
+        try:
+            sim.training_jobs.fail_job_lists(1)
+            with pytest.raises(PollError) as throttled:
+                search(api, sim, b"{}")
+            with pytest.raises(PollError) as too_large:  # one job's answer is ~4 KB
+                search(api, sim, b"{}")
+            sent = len(sim.heads)
+            with pytest.raises(PollError) as late:
+                search(api, sim, b"{}", seconds=-1)
+        finally:
+            api.close()
+    assert (throttled.value.reason, too_large.value.reason) == ("throttled", "too_large")
+    assert "APIG.0308" in str(throttled.value) and sim.secret_key not in str(throttled.value)
+    assert late.value.reason == "timeout" and len(sim.heads) == sent  # never sent
+    assert stats.requests[("ListTrainingJobs", "429")] == 1

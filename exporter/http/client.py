@@ -1,4 +1,5 @@
-"""HTTP for every backend: one GET with a hard deadline and a size cap, counted per operation.
+"""HTTP for every backend: one GET (or a search by POST) with a hard deadline and a size cap,
+counted per operation.
 
 Failures become a ``PollError`` with a reason from ``REASONS``; messages never carry request
 headers, credentials or query strings, and backend text in them is scrubbed and bounded.
@@ -232,6 +233,30 @@ class ApiClient:
         with generic_read_budget(self.max_response_bytes):
             return self._exchange(path, operation, deadline, params, headers, decode, reader)
 
+    def post_json_dated(
+        self,
+        path: str,
+        operation: str,
+        *,
+        deadline: float,
+        body: bytes,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        decode: Callable[[bytes], Any] = decode_json,
+        reader: Callable[[int], BodyReader] | None = None,
+    ) -> tuple[Any, float | None]:
+        """``get_json_dated`` for an API that searches by POST (ModelArts' training jobs):
+        ``body`` is sent as it is, ``Content-Type: application/json`` unless ``headers`` say
+        otherwise, and a signer signs its hash. The same deadline, size cap, item limit, error
+        classification and scrubbing apply, and the same retry policy: none within a poll, the
+        next poll asks again. That is safe only because such a search reads and changes
+        nothing, as a GET; never send a POST that creates or changes something through it."""
+        sent = {"Content-Type": "application/json", **(headers or {})}
+        with generic_read_budget(self.max_response_bytes):
+            return self._exchange(
+                path, operation, deadline, params, sent, decode, reader, method="POST", body=body
+            )
+
     def _exchange(
         self,
         path: str,
@@ -241,6 +266,9 @@ class ApiClient:
         headers: Mapping[str, str] | None,
         decode: Callable[[bytes], Any],
         reader: Callable[[int], BodyReader] | None,
+        *,
+        method: str = "GET",
+        body: bytes | None = None,
     ) -> tuple[Any, float | None]:
         self._wait_for_slot(operation, deadline)
         started = time.monotonic()
@@ -252,10 +280,11 @@ class ApiClient:
             with (
                 deadline_scope(deadline),
                 self._client.stream(
-                    "GET",
+                    method,
                     path,
                     params=params,
                     headers=headers,
+                    content=body,
                     timeout=httpx.Timeout(remaining),
                     extensions=self._extensions,
                 ) as response,
