@@ -22,9 +22,12 @@ from exporter.errors import PollError
 from exporter.http.client import ApiClient
 from exporter.model import Phase
 from exporter.polling.health import ApiStats
-from exporter.simulators.modelarts_lite import ModelArtsLiteSimulator
+from exporter.simulators.base import ShownAnswer
+from exporter.simulators.modelarts_lite import TRAINING_JOBS, ModelArtsLiteSimulator
 
 from .helpers import SteppedClock, promtool_check_metrics, samples, value, vendor_example
+
+T0 = 1_750_000_000
 
 
 def seed_example() -> dict:
@@ -329,3 +332,48 @@ def test_a_search_by_post_fails_as_a_get_does() -> None:
     assert "APIG.0308" in str(throttled.value) and sim.secret_key not in str(throttled.value)
     assert late.value.reason == "timeout" and len(sim.heads) == sent  # never sent
     assert stats.requests[("ListTrainingJobs", "429")] == 1
+
+
+# --- the simulator's training jobs and pools, as tests drive them ------------------------------
+
+
+def page_ids(sim: ModelArtsLiteSimulator, offset: int) -> list[str]:
+    answer = sim.training_jobs.search({"offset": offset, "limit": 3})
+    return [item["metadata"]["id"] for item in answer["items"]]
+
+
+def test_jobs_submitted_or_deleted_between_pages_shift_the_later_pages() -> None:
+    now = [float(T0)]
+    sim, shown = ModelArtsLiteSimulator(clock=lambda: now[0]), []
+    for i in range(9):
+        sim.training_jobs.add_job(f"tj-{i:02d}", create_time=now[0] - 100 + i)
+    shown.append(page_ids(sim, 0))
+    sim.training_jobs.submit_between_pages(1)  # the newest: every later job one place on
+    shown.append(page_ids(sim, 1))
+    sim.training_jobs.delete_between_pages(["tj-07"])  # seen already: every later one back
+    shown.append(page_ids(sim, 2))
+    assert shown == [
+        ["tj-08", "tj-07", "tj-06"],
+        ["tj-06", "tj-05", "tj-04"],  # tj-06 twice
+        ["tj-02", "tj-01", "tj-00"],  # tj-03 never
+    ]
+
+
+def test_a_saturated_pool_keeps_its_jobs_queuing_and_the_record_shows_their_phase() -> None:
+    sim = ModelArtsLiteSimulator(clock=lambda: T0)
+    pool = sim.pools.add_pool("gpu-pool", nodes=2)
+    jobs = sim.job_resource(TRAINING_JOBS)
+    jobs.submit_job("tj-0", running=True)  # on the public pool: takes none of it
+    sim.training_jobs.add_job(
+        "tj-1", phase="Running", pool_id=pool, flavor_id="modelarts.pool.visual.4xlarge"
+    )
+    queued = sim.training_jobs.fill_pool(pool, queued=2)
+    mark = jobs.answers_shown()
+    body = {"filters": [{"key": "phase", "operator": "in", "value": ["Pending"]}]}
+    waiting = sim.training_jobs.search(body)["items"]
+    nodes = sim.pools.nodes(pool)
+    assert sorted(item["metadata"]["id"] for item in waiting) == sorted(queued)
+    assert {item["status"]["secondary_phase"] for item in waiting} == {"Queuing"}
+    assert [node["status"]["availableResources"]["nvidia.com/gpu"] for node in nodes] == ["0"] * 2
+    in_id_order = tuple((key, "Pending") for key in sorted(queued))  # created at once
+    assert jobs.shown_since(mark) == [ShownAnswer(T0, in_id_order)]
