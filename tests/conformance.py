@@ -38,14 +38,21 @@ from exporter.ledger.runs import RUN_TOLERANCE
 from exporter.model import Phase
 from exporter.simulators.base import OUTCOMES, JobResource, Outcome
 
-from .exactness_harness import JITTER, T0, Counts, Exporting, check, fast_restarts, jittered
+from .exactness_harness import (
+    JITTER,
+    T0,
+    Counts,
+    Exporting,
+    check,
+    check_settled,
+    fast_restarts,
+    jittered,
+)
 
 # Histories per backend and setting of jitter: ~0.3 s each, so ~15 s a backend by default
 # (JOBFLEET_HISTORIES scales them, as it does the backend-specific histories)
 HISTORIES = max(1, int(os.environ.get("JOBFLEET_HISTORIES", "200")) // 8)
 REUSE_AFTER = RUN_TOLERANCE + 2 * JITTER + 1  # an id comes back no sooner after its last run
-SETTLE_POLLS = 3  # polls at the end of a history, with nothing happening
-SETTLE_STEP = 2 * 3600.0  # between them: longer than any backend's default full list interval
 
 
 def job_resources() -> list[tuple[str, str]]:
@@ -248,24 +255,13 @@ def run_conformance(
 
 
 def settle(seed: int, history: ConformanceHistory, exporting: Exporting) -> None:
-    """The end of a history: nothing happens any more, and polls ``SETTLE_STEP`` apart (past
-    every backend's full list interval) must show every job the API still lists, in its last
-    status, and count it. What polls were shown is the truth of each poll; this is what makes
-    them show everything in the end (a backend that never reads part of its list fails here)."""
-    exporting.start()
-    try:
-        for _ in range(SETTLE_POLLS):  # one may meet a failure injected last
-            history.now[0] += SETTLE_STEP
-            history.before_poll()
-            history.observe(exporting.poll())
-        counts, _ = exporting.counts()
-    finally:
-        exporting.stop()
-    unseen = [
-        run.key
-        for run in history.listed.values()
-        if not run.seen or (run.end is not None and not run.seen_ended)
-    ]
-    expected = history.truth()
-    assert not unseen, f"history {seed}: never shown as the API lists them: {unseen}"
-    assert (counts.submitted, counts.finished) == (expected.submitted, expected.finished)
+    """Every job the API still lists shown and counted at the end (``check_settled``)."""
+
+    def unseen() -> list[str]:
+        return [
+            run.key
+            for run in history.listed.values()
+            if not run.seen or (run.end is not None and not run.seen_ended)
+        ]
+
+    check_settled(seed, history, exporting, unseen)

@@ -221,3 +221,30 @@ def check(
     except AssertionError as err:
         trace = "\n".join(history.trace[-40:])
         raise AssertionError(f"history {seed}: {err}\n{trace}") from err
+
+
+SETTLE_POLLS = 3  # polls at the end of a history, with nothing happening
+SETTLE_STEP = 2 * 3600.0  # between them: longer than any backend's default full list interval
+
+
+def check_settled(
+    seed: int, history: Story, exporting: Exporting, unseen: Callable[[], list]
+) -> None:
+    """The end of a history: nothing happens any more, and polls ``SETTLE_STEP`` apart (past
+    every full list interval) must have shown every job the API still lists, in its last
+    status (``unseen()`` names those not shown so), and counted it. What polls were shown is
+    the truth of each poll; this is what makes them show everything in the end (a backend that
+    never reads part of its list fails here)."""
+    exporting.start()
+    try:
+        for _ in range(SETTLE_POLLS):  # one may meet a failure injected last
+            history.now[0] += SETTLE_STEP
+            history.before_poll()
+            history.observe(exporting.poll())
+        counts, _ = exporting.counts()
+    finally:
+        exporting.stop()
+    expected = history.truth()
+    missing = unseen()
+    assert not missing, f"history {seed}: never shown as the API lists them: {missing}"
+    assert (counts.submitted, counts.finished) == (expected.submitted, expected.finished), seed

@@ -40,6 +40,7 @@ from .exactness_harness import (
     Counts,
     Exporting,
     check,
+    check_settled,
     exported,
     fast_restarts,
     jittered,
@@ -53,8 +54,6 @@ ENDS = {"Success": "succeeded", "Failed": "failed", "Cancelled": "cancelled"}
 # seconds, MB (MiB) seconds x 2^20
 READINGS = (("cuHours", 3600.0), ("vcoreSeconds", 1.0), ("mbSeconds", 2.0**20))
 USAGE_FAMILIES = ("jobfleet_vcore_seconds_total", "jobfleet_memory_byte_seconds_total")
-SETTLE_POLLS = 3  # polls at the end of a history, with nothing happening
-SETTLE_STEP = 2 * 3600.0  # between them: past the full list interval
 
 
 @dataclass
@@ -329,28 +328,17 @@ class SparkExporting(Exporting):
 
 
 def settle(seed: int, history: SparkHistory, exporting: SparkExporting) -> None:
-    """The end of a history: nothing happens any more, and polls ``SETTLE_STEP`` apart (past
-    the full list interval) must have shown every run the API still lists, in its last state,
-    and counted it: what polls were shown is the truth of each poll, and this is what makes
-    them show everything in the end."""
-    exporting.start()
-    try:
-        for _ in range(SETTLE_POLLS):  # one may meet a failure injected last
-            history.now[0] += SETTLE_STEP
-            history.before_poll()
-            history.observe(exporting.poll())
-        counts, _ = exporting.counts()
-    finally:
-        exporting.stop()
-    unseen = [
-        run["jobRunId"]
-        for run in history.api.runs()
-        if not history.runs[run["jobRunId"]].seen
-        or (run["state"] in ENDS and not history.runs[run["jobRunId"]].seen_ended)
-    ]
-    expected = history.truth()
-    assert not unseen, f"history {seed}: never shown as the API lists them: {unseen}"
-    assert (counts.submitted, counts.finished) == (expected.submitted, expected.finished), seed
+    """Every run the API still lists shown and counted at the end (``check_settled``)."""
+
+    def unseen() -> list[str]:
+        return [
+            run["jobRunId"]
+            for run in history.api.runs()
+            if not history.runs[run["jobRunId"]].seen
+            or (run["state"] in ENDS and not history.runs[run["jobRunId"]].seen_ended)
+        ]
+
+    check_settled(seed, history, exporting, unseen)
 
 
 @pytest.fixture(autouse=True)
