@@ -81,7 +81,8 @@ def sent(sim: EmrServerlessSimulator, action: str) -> list[SentRequest]:
 
 
 def differences(ours: SentRequest, theirs: SentRequest) -> list[str]:
-    """Every way ``ours`` differs from ``theirs`` beyond nonce, date and signature."""
+    """Every way ``ours`` differs from ``theirs`` beyond nonce, date and signature (a request
+    of either SDK: the ModelArts one carries its body too)."""
     found = []
     if (ours.method, ours.path) != (theirs.method, theirs.path):
         found.append(f"request line: {ours.method} {ours.path} vs {theirs.method} {theirs.path}")
@@ -89,6 +90,9 @@ def differences(ours: SentRequest, theirs: SentRequest) -> list[str]:
         found.append(f"query parameters: {ours.pairs()} vs {theirs.pairs()}")
     elif ours.query != theirs.query:
         found.append(f"query on the wire: {ours.query!r} vs {theirs.query!r}")
+    body, their_body = getattr(ours, "body", b""), getattr(theirs, "body", b"")
+    if body != their_body:
+        found.append(f"body: {body!r} vs {their_body!r}")
     mine, others = ours.comparable()["signed"], theirs.comparable()["signed"]
     for name in sorted(mine.keys() - others.keys()):
         found.append(f"signed only by us: {name}")

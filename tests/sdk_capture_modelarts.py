@@ -5,7 +5,8 @@ exporter sends compare byte for byte.
 ``SentRequest`` is one request as the simulator received it (``sim.heads``): its operation,
 method, path, the query exactly as on the wire, the header lines and the body bytes.
 ``comparable`` leaves out what differs between any two requests by design (``X-Sdk-Date`` and
-so the signature); ``differences`` names every other way two requests differ. ``unread`` lists
+so the signature); ``differences`` (shared with the EMR capture) names every other way two
+requests differ. ``unread`` lists
 the fields of an SDK model an answer left unset.
 """
 
@@ -85,28 +86,6 @@ class SentRequest:
 def sent(sim: ModelArtsLiteSimulator, operation: str) -> list[SentRequest]:
     """The requests for ``operation`` the simulator still holds (``sim.heads``), oldest first."""
     return [SentRequest.of(head) for head in list(sim.heads) if head.operation == operation]
-
-
-def differences(ours: SentRequest, theirs: SentRequest) -> list[str]:
-    """Every way ``ours`` differs from ``theirs`` beyond the date and the signature."""
-    found = []
-    if (ours.method, ours.path) != (theirs.method, theirs.path):
-        found.append(f"request line: {ours.method} {ours.path} vs {theirs.method} {theirs.path}")
-    if ours.pairs() != theirs.pairs():
-        found.append(f"query parameters: {ours.pairs()} vs {theirs.pairs()}")
-    elif ours.query != theirs.query:
-        found.append(f"query on the wire: {ours.query!r} vs {theirs.query!r}")
-    if ours.body != theirs.body:
-        found.append(f"body: {ours.body!r} vs {theirs.body!r}")
-    mine, others = ours.comparable()["signed"], theirs.comparable()["signed"]
-    for name in sorted(mine.keys() - others.keys()):
-        found.append(f"signed only by us: {name}")
-    for name in sorted(others.keys() - mine.keys()):
-        found.append(f"signed only by the SDK: {name}")
-    for name in sorted(mine.keys() & others.keys()):
-        if mine[name] != others[name]:
-            found.append(f"signed {name}: {mine[name]!r} vs {others[name]!r}")
-    return found
 
 
 def model_keys(model: type) -> set[str]:

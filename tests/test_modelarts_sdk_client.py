@@ -27,9 +27,9 @@ from exporter.config.parse import parse_config
 from exporter.polling.health import ApiStats
 from exporter.simulators.modelarts_lite import ModelArtsLiteSimulator
 
+from .sdk_capture import differences
 from .sdk_capture_modelarts import (
     SentRequest,
-    differences,
     model_keys,
     sdk_client,
     sent,
