@@ -228,6 +228,27 @@ def on_clock(poller: TargetPoller, clock: Callable[[], float]) -> None:
 
 
 @contextlib.contextmanager
+def exporter_on_clock(config: dict, now: list[float]) -> Iterator[Exporter]:
+    """An exporter of ``config`` (parsed) whose first target is polled on the clock ``now[0]``;
+    closed on the way out."""
+    from exporter.config.parse import parse_config
+
+    exporter = Exporter(parse_config(config))
+    on_clock(exporter.pollers[0], lambda: now[0])
+    try:
+        yield exporter
+    finally:
+        exporter.close()
+
+
+def polled(exporter: Exporter, *resources: str) -> bytes:
+    """Poll each of ``resources`` of the first target (each must succeed); the exposition then."""
+    for resource in resources:
+        assert exporter.pollers[0].poll(resource), resource
+    return exporter.exposition.body()
+
+
+@contextlib.contextmanager
 def simulated_fleet(
     per_job_series: str = "all", state_file: Path | None = None
 ) -> Iterator[tuple[Exporter, Callable[[], None]]]:

@@ -26,7 +26,8 @@ from exporter.model import Phase
 from exporter.simulators.emr_serverless import EmrServerlessSimulator
 from exporter.simulators.emr_serverless.spark_run import MB_PER_CU, STATES
 
-from .helpers import on_clock, samples, value
+from .helpers import exporter_on_clock, on_clock, samples, value
+from .helpers import polled as polled_resources
 
 T0 = 1_800_000_000.0
 SPARK = "spark_runs"
@@ -42,18 +43,13 @@ def exporting(
     config: dict[str, Any] = {"targets": [sim.target_config("emr", **settings)]}
     if state is not None:
         config["state_file"] = str(state)
-    exporter = Exporter(parse_config(config))
-    on_clock(exporter.pollers[0], lambda: now[0])
-    try:
+    with exporter_on_clock(config, now) as exporter:
         yield exporter
-    finally:
-        exporter.close()
 
 
 def polled(exporter: Exporter, *resources: str) -> bytes:
-    for resource in resources or (SPARK,):
-        assert exporter.pollers[0].poll(resource), resource
-    return exporter.exposition.body()
+    """Poll ``resources`` (the Spark job runs when none is named); the exposition then."""
+    return polled_resources(exporter, *(resources or (SPARK,)))
 
 
 def run_requests(sim: EmrServerlessSimulator) -> list[dict[str, str]]:

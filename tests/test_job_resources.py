@@ -6,7 +6,6 @@ independently; a state file saved with one ledger per target loads into ``jobs``
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import shutil
@@ -30,7 +29,7 @@ from exporter.store.rows import read_state
 
 from .conformance import run_conformance
 from .flows_backend import FLOW_PAIRS, FlowBackend
-from .helpers import ROOT, on_clock, samples
+from .helpers import ROOT, exporter_on_clock, on_clock, polled, samples
 from .pair_backend import PAIR, PairServer, PairTarget, render_pools
 
 T0 = 1_800_000_000.0
@@ -44,23 +43,6 @@ def pair() -> Iterator[registry.BackendDeclaration]:
         yield PAIR
     finally:
         registry.unregister(PAIR)
-
-
-@contextlib.contextmanager
-def exporting(config: dict, now: list[float]) -> Iterator[Exporter]:
-    exporter = Exporter(parse_config(config))
-    on_clock(exporter.pollers[0], lambda: now[0])
-    try:
-        yield exporter
-    finally:
-        exporter.close()
-
-
-def polled(exporter: Exporter, *resources: str) -> bytes:
-    """Poll each resource (each must succeed); the exposition then."""
-    for resource in resources:
-        assert exporter.pollers[0].poll(resource), resource
-    return exporter.exposition.body()
 
 
 def of(body: bytes, name: str, resource: str | None, **labels: str) -> float | None:
@@ -92,7 +74,7 @@ def test_each_list_of_jobs_is_counted_on_its_own_baseline_and_only_another_carri
         api.submit_job("f-old", running=True)
         api.batches.submit_job("b-old", running=True)
         config = {"targets": [api.target_config("pair", per_job_series="all")]}
-        with exporting(config, now) as exporter:
+        with exporter_on_clock(config, now) as exporter:
             polled(exporter, "jobs", "pools")
             now[0] += 30
             api.submit_job("f-1", running=True)  # after the jobs' baseline: counted
@@ -135,7 +117,7 @@ def test_restarts_from_the_state_file_keep_each_list_of_jobs_exactly(
         config = {"state_file": str(state), "targets": [api.target_config("pair")]}
         api.submit_job("f-1", running=True)
         api.batches.submit_job("b-1", running=True)
-        with exporting(config, now) as exporter:
+        with exporter_on_clock(config, now) as exporter:
             polled(exporter, "jobs", "batches")
             now[0] += 30
             api.submit_job("f-2", running=True)
@@ -146,7 +128,7 @@ def test_restarts_from_the_state_file_keep_each_list_of_jobs_exactly(
         now[0] += 30
         api.end_job("f-2", "failed")  # while the exporter is down
         api.batches.end_job("b-2", "succeeded")
-        with exporting(config, now) as exporter:
+        with exporter_on_clock(config, now) as exporter:
             restarted = exporter.exposition.body()
             assert exporter.pollers[0].backend.resumed == {"jobs": {"f-2"}, "batches": {"b-2"}}
             after = polled(exporter, "jobs", "batches")
@@ -173,7 +155,7 @@ def test_a_state_file_saved_with_one_ledger_per_target_loads_into_jobs(
     with PairServer(clock=lambda: now[0]) as api:
         api.flows, api.used = legacy["flows"], set(legacy["flows"])
         target = api.target_config("pair", resources=["jobs", "batches"])
-        with exporting({"state_file": str(state), "targets": [target]}, now) as exporter:
+        with exporter_on_clock({"state_file": str(state), "targets": [target]}, now) as exporter:
             restored = exporter.exposition.body()
             assert exporter.pollers[0].backend.resumed == {"jobs": {"f-3"}}
             polled(exporter, "jobs", "batches")
@@ -242,7 +224,7 @@ def test_a_failing_list_leaves_the_other_counting_and_up(pair: registry.BackendD
     now = [T0]
     with (
         PairServer(clock=lambda: now[0]) as api,
-        exporting({"targets": [api.target_config("pair")]}, now) as exporter,
+        exporter_on_clock({"targets": [api.target_config("pair")]}, now) as exporter,
     ):
         before = polled(exporter, "jobs", "batches")
         now[0] += 30
@@ -291,7 +273,7 @@ def test_attribution_labels_read_a_field_of_every_list_of_jobs_polled(
             "targets[0].attribution.labels.workload: this backend offers no attribution fields"
         ]
         target = api.target_config("pair", resources=["batches"], attribution=attribution)
-        with exporting({"targets": [target]}, now) as exporter:
+        with exporter_on_clock({"targets": [target]}, now) as exporter:
             polled(exporter, "batches")
             now[0] += 30
             api.batches.submit_job("b-1", running=True, name="nightly")
