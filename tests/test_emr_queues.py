@@ -155,6 +155,19 @@ def test_runs_waiting_are_walked_page_by_page_and_counted_by_queue() -> None:
     assert {json.dumps(json.loads(q["states"])) for q in runs} == {'["Submitted", "Pending"]'}
 
 
+def test_a_page_token_refused_mid_walk_begins_the_waiting_walk_again() -> None:
+    with EmrServerlessSimulator() as sim:
+        sim.queues.add_queue("a", max_cpu=8, max_memory_gi=32)
+        for _ in range(150):
+            sim.spark_runs.add_run(state="Pending", queue="a")
+        sim.spark_runs.expire_between_pages(1)
+        body = polled(sim)
+        runs = [query for action, query in sim.requests if action == "ListJobRuns"]
+    assert value(body, "jobfleet_target_up", resource="queues") == 1
+    assert value(body, "jobfleet_queue_jobs_waiting", resource_queue="a") == 150
+    assert ["nextToken" in query for query in runs] == [False, True, False, True]
+
+
 def test_a_walk_stopped_at_the_page_cap_marks_the_listing_incomplete() -> None:
     with EmrServerlessSimulator() as sim:
         sim.queues.add_queue("a", max_cpu=8, max_memory_gi=32)

@@ -92,3 +92,11 @@ def time_range(start_ms: int, end_ms: int) -> str:
 def workspace_path(target: EmrServerlessTarget, collection: str) -> str:
     """The path of a collection (``rayJob``, ``rayCluster``) of ``target``'s workspace."""
     return f"/api/v1/workspaces/{target.workspace_id}/{collection}"
+
+
+def stale_token(error: PollError, token: str | None) -> bool:
+    """Whether ``error`` refuses the page token a request carried: the API answers a
+    ``nextToken`` it no longer knows (expired, or issued for other filters) as an invalid
+    parameter, HTTP 400. A 400 to a page request that carries a token, whose first page was
+    accepted with the same filters, is that refusal; the walk then begins again."""
+    return token is not None and error.status == 400

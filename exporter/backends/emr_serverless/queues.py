@@ -18,6 +18,7 @@ from exporter.backends.base import Listing
 from exporter.backends.emr_serverless.api import (
     PAGE_SIZE,
     listed_items,
+    stale_token,
     whole_number,
     workspace_path,
 )
@@ -101,6 +102,7 @@ def waiting_runs(api: ApiClient, target: EmrServerlessTarget) -> TokenList:
         max_pages=target.max_pages,
         params=params,
         headers={"x-acs-action": RUNS_ACTION},
+        token_refused=stale_token,
     )
 
 

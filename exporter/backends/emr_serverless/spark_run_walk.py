@@ -2,10 +2,8 @@
 ``totalCount``, a ``startTime`` range of compact JSON over the runs' ``submitTime``, a run
 looked up by ``jobRunId``.
 
-The API refuses a ``nextToken`` it no longer knows (expired, or issued for other filters) as
-an invalid parameter: HTTP 400. A 400 to a page request that carries a token, whose first page
-was accepted with the same filters, is that refusal, and the walk begins again
-(``TokenExpired``).
+A ``nextToken`` the API no longer knows is refused with HTTP 400 (``api.stale_token``), and the
+walk begins again.
 """
 
 from __future__ import annotations
@@ -13,22 +11,21 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from exporter.backends.emr_serverless.api import PAGE_SIZE, time_range, workspace_path
+from exporter.backends.emr_serverless.api import (
+    PAGE_SIZE,
+    stale_token,
+    time_range,
+    workspace_path,
+)
 from exporter.backends.emr_serverless.spark_runs import SparkRunParser, decode_run_page
 from exporter.backends.emr_serverless.target import EmrServerlessTarget
 from exporter.backends.kit.token_list import TokenEnvelope, TokenList
-from exporter.backends.kit.token_walk import TokenExpired, walk_tokens
+from exporter.backends.kit.token_walk import walk_tokens
 from exporter.backends.kit.walk import TokenPage, Walk
-from exporter.errors import PollError
 from exporter.http.client import ApiClient
 
 ACTION = "ListJobRuns"
 ENVELOPE = TokenEnvelope(items="jobRuns", next_token="nextToken", total="totalCount")
-
-
-def stale_token(error: PollError, token: str | None) -> bool:
-    """Whether ``error`` refuses the page token a request carried (see the module)."""
-    return token is not None and error.status == 400
 
 
 class SparkRunWalker:
@@ -55,16 +52,12 @@ class SparkRunWalker:
             params={**region, **target.spark_filters.query()},
             headers={"x-acs-action": ACTION},
             decode=decode_run_page,
+            token_refused=stale_token,
         )
 
     def read(self, params: Mapping[str, Any], token: str | None, deadline: float) -> TokenPage:
         """The page ``token`` names (None: the first) of the runs matching ``params``."""
-        try:
-            return self._pages.read(params, token, deadline)
-        except PollError as err:
-            if stale_token(err, token):
-                raise TokenExpired(str(err)) from err
-            raise
+        return self._pages.read(params, token, deadline)
 
     def walk(self, params: Mapping[str, Any], deadline: float) -> Walk:
         """Every run matching ``params``: the shared token walk."""

@@ -64,6 +64,9 @@ class TokenList:
     params: Mapping[str, Any] = field(default_factory=dict)
     headers: Mapping[str, str] | None = None
     decode: Callable[[bytes], Any] = decode_json
+    # whether an error refuses the page token a request carried (the walk then begins again):
+    # Kubernetes' 410 Gone by default; an API's own refusal where it has one
+    token_refused: Callable[[PollError, str | None], bool] = expired
 
     def read(self, params: Mapping[str, Any], token: str | None, deadline: float) -> TokenPage:
         """The page ``token`` names (None: the first) of the jobs matching ``params``."""
@@ -78,7 +81,7 @@ class TokenList:
                 decode=self.decode,
             )
         except PollError as err:
-            if expired(err, token):
+            if self.token_refused(err, token):
                 raise TokenExpired(str(err)) from err
             raise
         items = value_at(payload, self.envelope.items)
