@@ -10,7 +10,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar, Literal, Self
@@ -139,11 +139,29 @@ class JobResource:
 
     def start_job(self, key: str) -> None:
         """A pending job starts running now (only an API with ``HAS_PENDING`` has one)."""
-        raise NotImplementedError
+        self.move(key, self.RUNNING)
 
     def end_job(self, key: str, outcome: Outcome) -> str:
         """A job ends now with ``outcome`` (a pending job that succeeds ran first); return the
         native status the API shows for it from now on."""
+        if outcome == "succeeded" and not self.ran(key):
+            self.move(key, self.RUNNING)
+        self.move(key, self.ENDS[outcome])
+        return self.ENDS[outcome]
+
+    # What ``start_job`` and ``end_job`` are built on, for a job list whose records move from
+    # status to status: the running status, the status each outcome ends in, ``move`` (a job
+    # enters a status now) and ``ran`` (whether a job has run). A simulator that keeps its jobs
+    # otherwise overrides the two instead.
+    RUNNING: ClassVar[str] = ""
+    ENDS: ClassVar[Mapping[Outcome, str]] = {}
+
+    def move(self, key: str, status: str) -> None:
+        """Job ``key`` enters ``status`` now."""
+        raise NotImplementedError
+
+    def ran(self, key: str) -> bool:
+        """Whether job ``key`` has run (it needs no start before it succeeds)."""
         raise NotImplementedError
 
     def remove_job(self, key: str) -> None:

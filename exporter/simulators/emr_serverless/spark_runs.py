@@ -31,6 +31,8 @@ class SparkRuns(JobResource):
     JOB_LIST_KEY: ClassVar[str | None] = "jobRuns"
     JOB_ID_FIELD: ClassVar[str] = "jobRunId"
     JOB_SUBMIT_FIELD: ClassVar[str] = "submitTime"
+    RUNNING = "Running"
+    ENDS = ENDS
 
     def __init__(
         self,
@@ -64,16 +66,12 @@ class SparkRuns(JobResource):
         named = {} if name is None else {"name": name}
         return self.add_run(key, state="Running" if running else "Submitted", **named)
 
-    def start_job(self, key: str) -> None:
-        self.set_run(key, "Running")
+    def move(self, key: str, status: str) -> None:
+        self.set_run(key, status)
 
-    def end_job(self, key: str, outcome: Outcome) -> str:
+    def ran(self, key: str) -> bool:
         with self._lock:
-            ran = self._runs[key].state not in WAITING
-        if outcome == "succeeded" and not ran:
-            self.set_run(key, "Running")
-        self.set_run(key, ENDS[outcome])
-        return ENDS[outcome]
+            return self._runs[key].state not in WAITING
 
     def remove_job(self, key: str) -> None:
         with self._lock:

@@ -38,6 +38,8 @@ class TrainingJobs(JobResource):
     JOB_LIST_KEY: ClassVar[str | None] = "items"
     JOB_ID_FIELD: ClassVar[str] = "metadata.id"
     JOB_SUBMIT_FIELD: ClassVar[str] = "metadata.create_time"
+    RUNNING = "Running"
+    ENDS = ENDS
 
     def __init__(
         self,
@@ -69,16 +71,12 @@ class TrainingJobs(JobResource):
         named = {} if name is None else {"name": name}
         return self.add_job(key, phase="Running" if running else "Pending", **named)
 
-    def start_job(self, key: str) -> None:
-        self.set_phase(key, "Running")
+    def move(self, key: str, status: str) -> None:
+        self.set_phase(key, status)
 
-    def end_job(self, key: str, outcome: Outcome) -> str:
+    def ran(self, key: str) -> bool:
         with self._lock:
-            ran = self._jobs[key].start_ms is not None
-        if outcome == "succeeded" and not ran:
-            self.set_phase(key, "Running")
-        self.set_phase(key, ENDS[outcome])
-        return ENDS[outcome]
+            return self._jobs[key].start_ms is not None
 
     def remove_job(self, key: str) -> None:
         with self._lock:
