@@ -73,7 +73,7 @@ def ingest(exporter: Exporter, raw: bytes, now: float) -> None:
 
     poller = exporter.pollers[0]
     listing = parse_jobs(decode_job_list(raw))
-    poller.ledger.apply(listing.items, now)
+    poller.counted["jobs"].ledger.apply(listing.items, now)
     poller.publish("jobs")
 
 

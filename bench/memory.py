@@ -26,7 +26,7 @@ def measure(listing: Path, jobs: int) -> tuple[int, int]:
     ingest(exporter, raw, time.time())
     del raw
     gc.collect()
-    assert len(exporter.pollers[0].ledger.tracked) == jobs
+    assert len(exporter.pollers[0].counted["jobs"].ledger.tracked) == jobs
     return idle, rss_bytes()
 
 

@@ -68,7 +68,7 @@ class Watching:
 
     def counts(self) -> tuple[int, int]:
         """(submitted, finished) as the ledger holds them."""
-        ledger = self.poller.ledger
+        ledger = self.poller.counted["jobs"].ledger
         return ledger.submitted[()], sum(ledger.finished.values())
 
 
@@ -120,7 +120,8 @@ def test_two_runs_of_one_id_in_one_answer_are_two_jobs_each_counted_once(
             watching.poll()
             expected = (2 if poll >= 3 else 0, (poll >= 15) + (poll >= 22))
             assert watching.counts() == expected, f"poll {poll}"
-        assert len(watching.poller.ledger.remembered_runs("nightly")) == 2  # both runs remembered
+        remembered = watching.poller.counted["jobs"].ledger.remembered_runs("nightly")
+        assert len(remembered) == 2  # both runs remembered
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])

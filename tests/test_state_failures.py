@@ -222,7 +222,8 @@ def test_a_journal_of_another_database_is_refused_not_replayed(
         try:
             assert exporter.poll_all_once()
             poller = exporter.pollers[0]
-            store.save("t", poller.identity, poller.ledger)  # its journal holds these pages
+            jobs = poller.counted["jobs"]
+            store.save(jobs.key, jobs.identity, jobs.ledger)  # its journal holds these pages
             shutil.copy(f"{other}-wal", f"{state}-wal")
         finally:
             exporter.close()

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 from exporter.app import Exporter
 from exporter.config.parse import parse_config
+from exporter.ledger.job_ledger import JobLedger
 from exporter.polling.poller import TargetPoller
 from exporter.simulators.emr_serverless import EmrServerlessSimulator
 from exporter.simulators.modelarts_lite import ModelArtsLiteSimulator
@@ -34,8 +35,12 @@ def emr_target(sim: EmrServerlessSimulator) -> dict:
     return sim.target_config("emr", resources=["jobs"], requests_per_second=1000)
 
 
+def jobs(poller: TargetPoller) -> JobLedger:
+    return poller.counted["jobs"].ledger
+
+
 def listed(poller: TargetPoller) -> set[str]:
-    return set(poller.ledger.tracked)
+    return set(jobs(poller).tracked)
 
 
 def windows(sim: EmrServerlessSimulator) -> list[dict]:
@@ -47,7 +52,7 @@ def windows(sim: EmrServerlessSimulator) -> list[dict]:
 
 
 def finished(poller: TargetPoller) -> int:
-    return sum(poller.ledger.finished.values())
+    return sum(jobs(poller).finished.values())
 
 
 def test_emr_job_deleted_between_pages_costs_no_other_job() -> None:
@@ -95,7 +100,7 @@ def test_emr_empty_first_answer_is_walked_again_and_counts_no_old_job() -> None:
             assert poller.poll("jobs")
             starts = {window["startTime"] for window in windows(sim)}
             assert starts == {(T0 - 86400 + 299 - 600) * 1000}
-            assert finished(poller) == 0 and poller.ledger.submitted[()] == 0  # all ended before
+            assert finished(poller) == 0 and jobs(poller).submitted[()] == 0  # all ended before
 
 
 def test_emr_cloud_clock_ahead_and_late_listing_hide_no_job() -> None:
@@ -114,7 +119,7 @@ def test_emr_cloud_clock_ahead_and_late_listing_hide_no_job() -> None:
             sim.set_job(late, status="Succeeded")
             assert poller.poll("jobs")
             assert late in listed(poller)
-            assert (poller.ledger.submitted[()], finished(poller)) == (2, 1)
+            assert (jobs(poller).submitted[()], finished(poller)) == (2, 1)
             assert all(w["endTime"] > (now[0] + 720) * 1000 for w in windows(sim))
 
 
@@ -160,7 +165,7 @@ def test_emr_lookback_grows_after_a_job_listed_late(caplog) -> None:
 
             second = sim.add_job("rj-late-2", status="Running", visible_delay=1200)
             assert poll_until_listed(second, now[0] + 1200) <= 30  # the first poll after
-            assert poller.ledger.submitted[()] >= 2 + 40
+            assert jobs(poller).submitted[()] >= 2 + 40
 
 
 def test_modelarts_partial_list_keeps_an_old_active_job_and_counts_it() -> None:
@@ -176,7 +181,7 @@ def test_modelarts_partial_list_keeps_an_old_active_job_and_counts_it() -> None:
             now[0] += 30
             sim.set_job(old, status="FINISHED")
             assert poller.poll("jobs")
-            assert (finished(poller), poller.ledger.submitted[()]) == (1, 0)
+            assert (finished(poller), jobs(poller).submitted[()]) == (1, 0)
 
 
 def test_ray_ids_reused_after_a_head_restart_are_new_jobs() -> None:
@@ -195,7 +200,7 @@ def test_ray_ids_reused_after_a_head_restart_are_new_jobs() -> None:
             sim.set_status("02000000", "SUCCEEDED")
             sim.set_status("my-job", "FAILED")
             assert poller.poll("jobs")
-            assert (poller.ledger.submitted[()], finished(poller)) == (2, 2)
+            assert (jobs(poller).submitted[()], finished(poller)) == (2, 2)
 
 
 def test_modelarts_restart_follows_unfinished_jobs_a_partial_list_lacks(tmp_path) -> None:
@@ -217,6 +222,6 @@ def test_modelarts_restart_follows_unfinished_jobs_a_partial_list_lacks(tmp_path
             poller = second.pollers[0]
             on_clock(poller, lambda: now[0])
             assert poller.poll("jobs")
-            assert (finished(poller), poller.ledger.submitted[()]) == (1, 0)
+            assert (finished(poller), jobs(poller).submitted[()]) == (1, 0)
         finally:
             second.close()

@@ -14,7 +14,6 @@ from exporter.errors import PollError
 from exporter.exposition.block import Block
 from exporter.exposition.renderers.health import render_api, render_health, render_saves
 from exporter.exposition.store import API_PART, BlockKey, Exposition
-from exporter.ledger.job_ledger import JobLedger
 from exporter.polling.backoff import Backoff
 from exporter.polling.counted import CountedJobs, counted_jobs, job_resources
 from exporter.polling.health import ApiStats, ResourceHealth, ResourceStatus, SaveHealth
@@ -22,7 +21,6 @@ from exporter.polling.heap import LARGE_LISTING, release_free_heap
 from exporter.polling.resources import resource_kind
 from exporter.store import ledger_form
 from exporter.store.database import StateFile
-from exporter.store.identity import fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +52,6 @@ class TargetPoller:
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.target = target
-        self.identity = fingerprint(target)  # the target's, which its jobs are counted by
         self.exposition = exposition
         self.clock = clock
         self.monotonic = monotonic  # when backoffs end; HTTP deadlines keep the real clock
@@ -90,11 +87,6 @@ class TargetPoller:
         exposition.claim(target.name, self, keep=(*target.resources, API_PART))
         for resource in target.resources:
             self.publish(resource)
-
-    @property
-    def ledger(self) -> JobLedger:
-        """The ledger of the target's ``jobs``."""
-        return self.counted["jobs"].ledger
 
     def poll(self, resource: str) -> bool:
         """Poll one resource now; True on success. Never raises."""
