@@ -13,7 +13,7 @@ from __future__ import annotations
 import inspect
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from alibabacloud_emr_serverless_spark20230808.client import Client
 from alibabacloud_tea_openapi import utils_models
@@ -22,7 +22,6 @@ from darabonba.model import DaraModel
 from exporter.simulators.base import request_query
 from exporter.simulators.emr_serverless import EmrServerlessSimulator, RequestHead
 
-VOLATILE = frozenset({"x-acs-signature-nonce", "x-acs-date"})  # fresh in every request
 _SIGNED = re.compile(r"SignedHeaders=([^,]+)")
 _READS = re.compile(r"m\.get\('([A-Za-z0-9]+)'\)")
 
@@ -42,10 +41,16 @@ def sdk_client(sim: EmrServerlessSimulator) -> Client:
 
 @dataclass(frozen=True)
 class SentRequest:
+    """One request as the simulator received it; ``VOLATILE`` are the signed headers fresh in
+    every request (a nonce, a date), left out of ``comparable``."""
+
+    VOLATILE: ClassVar[frozenset[str]] = frozenset({"x-acs-signature-nonce", "x-acs-date"})
+
     method: str
     path: str
     query: str  # as on the wire
     headers: tuple[tuple[str, str], ...]  # the header lines, names as sent
+    body: bytes = b""
 
     @classmethod
     def of(cls, head: RequestHead) -> SentRequest:
@@ -67,8 +72,14 @@ class SentRequest:
 
     def comparable(self) -> dict[str, Any]:
         """All of the request that two requests for the same thing should share."""
-        signed = {k: v for k, v in self.signed().items() if k not in VOLATILE}
-        return {"method": self.method, "path": self.path, "query": self.pairs(), "signed": signed}
+        signed = {k: v for k, v in self.signed().items() if k not in self.VOLATILE}
+        return {
+            "method": self.method,
+            "path": self.path,
+            "query": self.pairs(),
+            "signed": signed,
+            "body": self.body,
+        }
 
 
 def sent(sim: EmrServerlessSimulator, action: str) -> list[SentRequest]:
@@ -81,8 +92,8 @@ def sent(sim: EmrServerlessSimulator, action: str) -> list[SentRequest]:
 
 
 def differences(ours: SentRequest, theirs: SentRequest) -> list[str]:
-    """Every way ``ours`` differs from ``theirs`` beyond nonce, date and signature (a request
-    of either SDK: the ModelArts one carries its body too)."""
+    """Every way ``ours`` differs from ``theirs`` beyond nonce, date and signature (requests
+    of either SDK: ``sdk_capture_modelarts.SentRequest`` extends this one)."""
     found = []
     if (ours.method, ours.path) != (theirs.method, theirs.path):
         found.append(f"request line: {ours.method} {ours.path} vs {theirs.method} {theirs.path}")
@@ -90,9 +101,8 @@ def differences(ours: SentRequest, theirs: SentRequest) -> list[str]:
         found.append(f"query parameters: {ours.pairs()} vs {theirs.pairs()}")
     elif ours.query != theirs.query:
         found.append(f"query on the wire: {ours.query!r} vs {theirs.query!r}")
-    body, their_body = getattr(ours, "body", b""), getattr(theirs, "body", b"")
-    if body != their_body:
-        found.append(f"body: {body!r} vs {their_body!r}")
+    if ours.body != theirs.body:
+        found.append(f"body: {ours.body!r} vs {theirs.body!r}")
     mine, others = ours.comparable()["signed"], theirs.comparable()["signed"]
     for name in sorted(mine.keys() - others.keys()):
         found.append(f"signed only by us: {name}")

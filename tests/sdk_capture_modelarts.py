@@ -2,29 +2,25 @@
 simulator, and requests as they came to it, in a form in which what the SDK sends and what the
 exporter sends compare byte for byte.
 
-``SentRequest`` is one request as the simulator received it (``sim.heads``): its operation,
-method, path, the query exactly as on the wire, the header lines and the body bytes.
-``comparable`` leaves out what differs between any two requests by design (``X-Sdk-Date`` and
-so the signature); ``differences`` (shared with the EMR capture) names every other way two
-requests differ. ``unread`` lists
-the fields of an SDK model an answer left unset.
+``SentRequest`` is one request as the simulator received it (``sim.heads``): the EMR capture's
+record (method, path, the query exactly as on the wire, the header lines, the body bytes) with
+its operation; its ``comparable`` leaves out ``X-Sdk-Date`` and so the signature, and
+``sdk_capture.differences`` names every other way two requests differ. ``unread`` lists the
+fields of an SDK model an answer left unset.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from huaweicloudsdkcore.auth.credentials import BasicCredentials
 from huaweicloudsdkcore.http.http_config import HttpConfig
 from huaweicloudsdkmodelarts.v1 import ModelArtsClient
 
-from exporter.simulators.base import request_query
 from exporter.simulators.modelarts_lite import ModelArtsLiteSimulator, RequestHead
 
-VOLATILE = frozenset({"x-sdk-date"})  # fresh in every request
-_SIGNED = re.compile(r"SignedHeaders=([^,]+)")
+from .sdk_capture import SentRequest as CapturedRequest
 
 
 def sdk_client(sim: ModelArtsLiteSimulator) -> ModelArtsClient:
@@ -45,42 +41,17 @@ def sdk_client(sim: ModelArtsLiteSimulator) -> ModelArtsClient:
 
 
 @dataclass(frozen=True)
-class SentRequest:
-    operation: str
-    method: str
-    path: str
-    query: str  # as on the wire
-    headers: tuple[tuple[str, str], ...]  # the header lines, names as sent
-    body: bytes
+class SentRequest(CapturedRequest):
+    """One request as the ModelArts simulator received it: its operation and body too."""
+
+    VOLATILE: ClassVar[frozenset[str]] = frozenset({"x-sdk-date"})
+
+    operation: str = ""
 
     @classmethod
     def of(cls, head: RequestHead) -> SentRequest:
         path, _, query = head.target.partition("?")
-        return cls(head.operation, head.method, path, query, head.headers, head.body)
-
-    def header(self, name: str) -> str | None:
-        return next((v for k, v in self.headers if k.lower() == name), None)
-
-    def signed(self) -> dict[str, str]:
-        """The signed headers (lower-case names, as ``SignedHeaders`` lists them) and values."""
-        match = _SIGNED.search(self.header("authorization") or "")
-        names = match.group(1).split(";") if match else []
-        return {name: self.header(name) or "" for name in names}
-
-    def pairs(self) -> list[tuple[str, str]]:
-        """The query's parameters as the gateway decodes them, sorted."""
-        return sorted(request_query(f"?{self.query}"))
-
-    def comparable(self) -> dict[str, Any]:
-        """All of the request that two requests for the same thing should share."""
-        signed = {k: v for k, v in self.signed().items() if k not in VOLATILE}
-        return {
-            "method": self.method,
-            "path": self.path,
-            "query": self.pairs(),
-            "signed": signed,
-            "body": self.body,
-        }
+        return cls(head.method, path, query, head.headers, head.body, head.operation)
 
 
 def sent(sim: ModelArtsLiteSimulator, operation: str) -> list[SentRequest]:
