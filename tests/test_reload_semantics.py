@@ -167,7 +167,7 @@ def test_repointing_a_target_starts_a_new_baseline(tmp_path: Path, how: str) -> 
             assert finished(current.exposition.body(), "t") == 1
             current.close()
     saved = read_state(state)["targets"]["t"]
-    assert saved["identity"] == current.pollers[0].identity
+    assert saved["identity"] == current.pollers[0].counted["jobs"].identity
 
 
 def test_changing_only_how_a_target_is_polled_keeps_its_counts() -> None:
