@@ -17,6 +17,7 @@ import yaml
 from exporter.backends import registry
 from exporter.demo import demo_target
 from exporter.simulators.emr_serverless import EmrServerlessSimulator
+from exporter.simulators.emr_serverless.workload import SPARK_NAMES, EmrWorkload
 
 from ..helpers import ROOT, eventually, exporter_process, free_port, loopback_server, need
 from ..test_observability import dashboard_exprs, recording_names
@@ -136,12 +137,20 @@ def test_prometheus_rules_dashboards_and_alerts_end_to_end(tmp_path: Path) -> No
             return {series["metric"].get(label, "") for series in query(expr)}
 
         # the attribution labels themselves, through the exporter and the rules: EMR's
-        # creators on the CU-hours, Ray's teams (four, on four slots) on the job counters
-        creators = (
+        # workloads (the names of its Ray jobs and of its Spark runs, each list on its own
+        # series) on the CU-hours, Ray's teams (four, on four slots) on the job counters
+        workloads = (
             'target_backend_attribution:jobfleet_cu_hours:increase1h{backend="emr_serverless"}'
         )
-        assert eventually(lambda: values(creators, "user") == {"Alice", "Bob", "Chen"}, 30, 0.5), (
-            values(creators, "user")
+
+        def workloads_of(resource: str) -> set[str]:
+            found = query(f'{workloads[:-1]},resource="{resource}"}}')
+            return {series["metric"].get("workload", "") for series in found}
+
+        ray_names, spark_names = set(EmrWorkload.NAMES), set(SPARK_NAMES)
+        assert eventually(lambda: set() < workloads_of("") <= ray_names, 30, 0.5), workloads_of("")
+        assert eventually(lambda: set() < workloads_of("spark_runs") <= spark_names, 30, 0.5), (
+            workloads_of("spark_runs")
         )
         teams = 'sum by (team) (jobfleet_jobs_submitted_total{backend="ray"})'
         every_team = {"vision", "nlp", "data-eng", "recsys", ""}  # "": DRIVER jobs have none
