@@ -187,11 +187,18 @@ def _attribution_text(attribution: AttributionSettings) -> str:
     """The attribution labels and the fields they read (names of fields, never values)."""
     if not attribution.labels:
         return ""
-    labels = ",".join(f"{name}={source}" for name, source in attribution.labels.items())
+    labels = ",".join(f"{name}={_source_text(given)}" for name, given in attribution.labels.items())
     text = f" attribution={labels} max_values={attribution.max_values}"
     if attribution.histograms:
         text += f" histograms={','.join(attribution.histograms)}"
     return text
+
+
+def _source_text(given: str | dict[str, str]) -> str:
+    """A label's source field, or its field on each list (``jobs:name|spark_runs:creator``)."""
+    if isinstance(given, str):
+        return given
+    return "|".join(f"{resource}:{source}" for resource, source in given.items())
 
 
 def _tls_text(tls: TlsSettings) -> str:

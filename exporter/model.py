@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -28,6 +29,9 @@ class Phase(enum.StrEnum):
 
 TERMINAL_PHASES = frozenset({Phase.SUCCEEDED, Phase.FAILED, Phase.CANCELLED})
 ACTIVE_PHASES = frozenset({Phase.PENDING, Phase.RUNNING})
+# the name of a list a backend polls (``jobs``, ``spark_runs``): a config value, a label value
+# and part of a state file key
+RESOURCE_NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
 
 StatusPairs = tuple[tuple[Phase, str], ...]
 

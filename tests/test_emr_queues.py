@@ -230,12 +230,14 @@ def test_the_exporters_requests_against_the_sdks() -> None:
     now = frozen_now()
     with EmrServerlessSimulator(clock=lambda: now[0]) as sim:
         sim.queues.add_queue("a", max_cpu=8, max_memory_gi=32)
+        sim.queues.add_queue("p", max_cpu=8, max_memory_gi=32, environments=("production",))
         sim.spark_runs.add_run(state="Pending", queue="a")
-        polled(sim, region="cn-hangzhou")
+        body = polled(sim, region="cn-hangzhou", queue_environment="dev")
         (our_queues,), (our_runs,) = sent(sim, "ListWorkspaceQueues"), sent(sim, "ListJobRuns")
         client = sdk_client(sim)
         queues = client.list_workspace_queues(
-            sim.workspace_id, models.ListWorkspaceQueuesRequest(region_id="cn-hangzhou")
+            sim.workspace_id,
+            models.ListWorkspaceQueuesRequest(region_id="cn-hangzhou", environment="dev"),
         )
         runs = client.list_job_runs(
             sim.workspace_id,
@@ -246,7 +248,8 @@ def test_the_exporters_requests_against_the_sdks() -> None:
         sdk_queues, sdk_runs = sent(sim, "ListWorkspaceQueues")[-1], sent(sim, "ListJobRuns")[-1]
     assert [queue.queue_name for queue in queues.body.queues] == ["a"]
     assert len(runs.body.job_runs) == 1
-    assert our_queues.pairs() == [("regionId", "cn-hangzhou")]
+    assert our_queues.pairs() == [("environment", "dev"), ("regionId", "cn-hangzhou")]
+    assert set(series(body, "jobfleet_queue_info", "resource_queue")) == {("a",)}  # dev's alone
     assert differences(our_queues, sdk_queues) == SDK_SIGNS_MORE
     assert differences(our_runs, sdk_runs) == SDK_SIGNS_MORE
     for ours in (our_queues, our_runs):

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from exporter.app import Exporter
+from exporter.backends.emr_serverless.declaration import SPARK_RUNS
 from exporter.backends.emr_serverless.spark_runs import (
     REASON_CAP,
     SparkRunItem,
@@ -22,9 +23,12 @@ from exporter.backends.emr_serverless.spark_runs import (
 from exporter.backends.emr_serverless.target import EmrServerlessTarget
 from exporter.config.parse import parse_config
 from exporter.config.types import ConfigError
-from exporter.model import Phase
+from exporter.ledger.job_ledger import JobLedger
+from exporter.model import Job, Phase
 from exporter.simulators.emr_serverless import EmrServerlessSimulator
 from exporter.simulators.emr_serverless.spark_run import MB_PER_CU, STATES
+from exporter.store import ledger_form
+from exporter.store.identity import fingerprint
 
 from .helpers import exporter_on_clock, on_clock, samples, value
 from .helpers import polled as polled_resources
@@ -164,6 +168,68 @@ def test_labels_of_a_target_polling_both_lists_must_be_fields_of_both() -> None:
             exporter.close()
 
 
+def test_a_label_reads_the_field_each_list_names_it_by() -> None:
+    """``owner`` is ``creatorName`` of a Ray job and ``creator`` of a Spark run; ``kind`` is a
+    field of the runs alone, empty on the Ray jobs' series."""
+    now = [T0]
+    per_list = {
+        "owner": {"jobs": "creatorName", SPARK: "creator"},
+        "kind": {SPARK: "codeType"},
+        "workload": "name",
+    }
+    with EmrServerlessSimulator(clock=lambda: now[0]) as sim:
+        resources = ["jobs", SPARK]
+        attribution = {"labels": per_list}
+        with exporting(sim, now, resources=resources, attribution=attribution) as exporter:
+            polled(exporter, *resources)  # the baseline
+            now[0] += 30
+            sim.add_job("rj-1", name="train", creator_name="Alice", submit_time=now[0] - 5)
+            sim.spark_runs.add_run("jr-1", name="etl", creator="2001", code_type="SQL")
+            body = polled(exporter, *resources)
+    submitted = {
+        tuple(dict(labels).get(key, "") for key in ("resource", "owner", "kind", "workload")): v
+        for (name, labels), v in samples(body).items()
+        if name == "jobfleet_jobs_submitted_total" and v
+    }
+    assert submitted == {("", "Alice", "", "train"): 1, (SPARK, "2001", "SQL", "etl"): 1}
+    assert ray(body, "jobfleet_jobs_submitted_total") == 1
+
+
+def test_a_label_given_per_list_changes_the_identity_of_only_the_lists_it_reads_anew() -> None:
+    """The counts of a list go on while the fields its labels read stay the same."""
+
+    def identities(labels: dict[str, Any]) -> tuple[str, str]:
+        attribution = {"labels": labels}
+        given = sim.target_config("e", resources=["jobs", SPARK], attribution=attribution)
+        target = parse_config({"targets": [given]}).targets[0]
+        return fingerprint(target, "jobs"), fingerprint(target, SPARK)
+
+    with EmrServerlessSimulator() as sim:
+        plain = identities({"team": "name"})
+        assert identities({"team": {"jobs": "name", SPARK: "name"}}) == plain
+        jobs, runs = identities({"team": {"jobs": "name", SPARK: "creator"}})
+    assert jobs == plain[0] and runs != plain[1]
+
+
+@pytest.mark.parametrize(
+    ("labels", "problem"),
+    [
+        ({"owner": {"clusters": "name"}}, r"labels\.owner\.clusters: not a list of jobs of this "),
+        ({"owner": {SPARK: "creatorName"}}, r"labels\.owner\.spark_runs: creatorName is not an "),
+        ({"owner": {}}, r"owner: must name a source field, or one per list of jobs"),
+        ({"owner": {"Jobs": "name"}}, r"owner\.Jobs: is not the name of a list of jobs"),
+        ({"owner": {"jobs": ""}}, r"owner\.jobs: must name a source field"),
+    ],
+)
+def test_a_label_given_per_list_names_lists_and_fields_of_this_backend(
+    labels: dict[str, Any], problem: str
+) -> None:
+    with EmrServerlessSimulator() as sim:
+        target = sim.target_config("emr", resources=["jobs", SPARK], attribution={"labels": labels})
+        with pytest.raises(ConfigError, match=problem):
+            parse_config({"targets": [target]})
+
+
 def items(*runs: dict[str, Any]) -> list[Any]:
     """The runs as the typed decoder reads them, and as the generic reader does."""
     body = json.dumps({"jobRuns": list(runs), "nextToken": "", "totalCount": len(runs)})
@@ -172,20 +238,56 @@ def items(*runs: dict[str, Any]) -> list[Any]:
     return [*typed, *json.loads(body)["jobRuns"]]
 
 
-def test_failure_codes_are_bounded_per_target_and_only_failed_runs_have_one() -> None:
+def test_a_failed_runs_reason_is_its_code_and_only_failed_runs_have_one() -> None:
     parse = SparkRunParser()
     codes = [f"ERR-{i:06d}" for i in range(REASON_CAP + 1)]
     failed = [
         {"jobRunId": f"jr-{code}", "state": "Failed", "stateChangeReason": {"code": code}}
         for code in codes
     ]
-    reasons = [parse(item).reason for item in items(*failed)]
-    assert reasons[: REASON_CAP + 1] == [*codes[:REASON_CAP], "other"]
-    assert reasons[REASON_CAP + 1 :] == [*codes[:REASON_CAP], "other"]  # the dicts alike
-    assert SparkRunParser()(failed[-1]).reason == codes[-1]  # another target: its own cap
+    assert [parse(item).reason for item in items(*failed)] == codes * 2  # the ledger bounds them
     quiet = {"jobRunId": "jr-1", "state": "Failed", "stateChangeReason": {"code": ""}}
     other = {"jobRunId": "jr-2", "state": "Cancelled", "stateChangeReason": {"code": "E"}}
     assert [parse(item).reason for item in items(quiet, other)] == ["", "", "", ""]
+
+
+def test_failure_codes_are_bounded_per_target_and_a_restart_admits_no_more() -> None:
+    """The first ``REASON_CAP`` codes are the target's reasons, later ones ``other``; the
+    codes admitted are read back from the saved counts, so a restart cannot admit others."""
+
+    def failed(code: str, at: float) -> Job:
+        return Job(
+            f"jr-{code}",
+            code,
+            "Failed",
+            Phase.FAILED,
+            submit_time=at - 60,
+            end_time=at,
+            reason=code,
+        )
+
+    def reasons(ledger: JobLedger) -> dict[str, int]:
+        return {reason: n for (_, status, reason, _), n in ledger.finished.items() if n}
+
+    def new_ledger() -> JobLedger:
+        return JobLedger(
+            SPARK_RUNS.known_pairs,
+            failure_reasons=SPARK_RUNS.failure_reasons,
+            open_reasons=SPARK_RUNS.open_reasons,
+        )
+
+    ledger = new_ledger()
+    ledger.apply([], T0)  # the baseline
+    codes = [f"ERR-{i:03d}" for i in range(REASON_CAP + 5)]
+    first = [failed(code, T0 + 10) for code in codes[: REASON_CAP - 2]]
+    ledger.apply(first, T0 + 20)
+    restarted = new_ledger()
+    ledger_form.restore(restarted, json.loads(json.dumps(ledger_form.to_state(ledger))))
+    later = [failed(code, T0 + 30) for code in codes[REASON_CAP - 2 :]]
+    restarted.apply([*first, *later], T0 + 40)
+    assert reasons(restarted) == {**dict.fromkeys(codes[:REASON_CAP], 1), "other": 5}
+    restarted.apply([*first, *later, failed(codes[0] + "-again", T0 + 45)], T0 + 50)
+    assert reasons(restarted)["other"] == 6
 
 
 def test_a_tag_is_read_by_its_key_from_the_list_whichever_reader_read_it() -> None:

@@ -7,6 +7,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from exporter.backends.kit.resources import JOBS
+from exporter.config.types.defaults import AttributionSettings
 from exporter.errors import PollError
 from exporter.http.scrub import Scrubber
 from exporter.model import Cluster, Job
@@ -31,13 +33,17 @@ class Listing:
 class Backend(ABC):
     """One target's API. Implementations raise ``PollError`` for every failure.
 
-    ``sources`` are the target's attribution source fields, whose values each ``Job`` it
-    lists carries (in that order)."""
+    ``attribution`` is the target's: each ``Job`` it lists carries the values of the source
+    fields of its list (``sources``)."""
 
-    def __init__(self, kind: str, sources: tuple[str, ...] = ()) -> None:
+    def __init__(self, kind: str, attribution: AttributionSettings | None = None) -> None:
         self.kind = kind
-        self.sources = sources
+        self.attribution = attribution or AttributionSettings()
         self.scrub = Scrubber()  # masks the target's secrets in text a backend sent
+
+    def sources(self, resource: str = JOBS) -> tuple[str, ...]:
+        """The attribution source fields of the jobs of list ``resource``, in label order."""
+        return self.attribution.sources(resource)
 
     @abstractmethod
     def list_jobs(self, deadline: float) -> Listing:

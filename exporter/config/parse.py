@@ -99,19 +99,30 @@ class Config(Strict):
 
 def _check_attribution_sources(index: int, target: Target, inherited: bool) -> None:
     """Each attribution label's source is a field of every job resource the target polls
-    (the labels go on the series of each)."""
-    for resource in registry.declaration(target.backend).job_resources:
+    (the labels go on the series of each), or, given per list, of the list it names."""
+    where = f"targets[{index}].attribution.labels"
+    origin = " (from defaults.attribution)" if inherited else ""
+    declared = registry.declaration(target.backend).job_resources
+    lists = [resource.name for resource in declared]
+    for name, given in target.attribution.labels.items():
+        for resource in given if isinstance(given, dict) else ():
+            if resource not in lists:
+                raise ValueError(
+                    f"{where}.{name}.{resource}: not a list of jobs of this backend; "
+                    f"one of: {', '.join(lists)}{origin}"
+                )
+    for resource in declared:
         if resource.name not in target.resources:
             continue
-        fields = resource.attribution_fields
-        for name, source in target.attribution.labels.items():
-            problem = fields.problem(source)
+        sources = target.attribution.sources(resource.name)
+        for (name, given), source in zip(target.attribution.labels.items(), sources, strict=True):
+            problem = resource.attribution_fields.problem(source) if source else None
             if problem is not None:
-                of = "" if resource.name == JOBS else f" (of its {resource.name})"
-                origin = " (from defaults.attribution)" if inherited else ""
-                raise ValueError(
-                    f"targets[{index}].attribution.labels.{name}: {problem}{of}{origin}"
-                )
+                if isinstance(given, str):
+                    at, of = name, "" if resource.name == JOBS else f" (of its {resource.name})"
+                else:
+                    at, of = f"{name}.{resource.name}", ""
+                raise ValueError(f"{where}.{at}: {problem}{of}{origin}")
 
 
 def config_model() -> type[Config]:

@@ -26,6 +26,7 @@ from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 
 from exporter.exposition.histogram import JOB_DURATION_BUCKETS, QUEUE_WAIT_BUCKETS, Histogram
+from exporter.exposition.labels import OTHER
 from exporter.ledger.attribution import AttributionValues, Slots
 from exporter.ledger.counts import LedgerState
 from exporter.ledger.departed import DEFAULT_CAP, Departed
@@ -58,10 +59,17 @@ class JobLedger(RunMemory):
         histogram_labels: tuple[str, ...] = (),
         max_departed: int = DEFAULT_CAP,
         usage: tuple[Usage, ...] = (),
+        open_reasons: int = 0,
     ) -> None:
         super().__init__(max(forget_after, retention), max_departed, len(usage))
         self.known_pairs = known_pairs
         self.failure_reasons = failure_reasons or {}
+        # how many reasons beyond the declared ones a failed status may have (an open-ended
+        # vocabulary, such as error codes): later ones are ``other``. Read from the counts, so
+        # a restart keeps the reasons admitted before it.
+        self.open_reasons = open_reasons
+        self._admitted_reasons: dict[str, set[str]] = {}
+        self._capped_logged: set[str] = set()
         self.slots = slots  # None: no attribution
         # which of the label values the histograms carry (their positions)
         labels = slots.labels if slots is not None else ()
@@ -100,6 +108,9 @@ class JobLedger(RunMemory):
             self._open(values)
             self.submitted[values] = n
         self.finished.update(state.finished)
+        self._admitted_reasons = {}
+        for _, status, reason, _ in self.finished:
+            self._admit_reason(status, reason)
         for (phase, values), histogram in state.duration.items():
             if histogram.buckets is not None:
                 self.duration.setdefault((phase, values), Histogram(JOB_DURATION_BUCKETS)).restore(
@@ -366,8 +377,31 @@ class JobLedger(RunMemory):
         elif job.phase is Phase.RUNNING and known.seen_pending:
             queue_wait.observe(now - job.submit_time, job.key, now)
 
+    def _admit_reason(self, status: str, reason: str) -> str:
+        """``reason``, or ``other`` once ``status`` has its ``open_reasons`` undeclared ones."""
+        if not self.open_reasons or reason in self.failure_reasons.get(status, ("",)):
+            return reason
+        admitted = self._admitted_reasons.setdefault(status, set())
+        if reason in admitted:
+            return reason
+        if len(admitted) >= self.open_reasons:
+            if status not in self._capped_logged:
+                self._capped_logged.add(status)
+                log.warning(
+                    "more than %d distinct reasons of failed status %s: %r and later ones "
+                    "are counted as %r",
+                    self.open_reasons,
+                    status,
+                    reason,
+                    OTHER,
+                )
+            return OTHER
+        admitted.add(reason)
+        return reason
+
     def _count_finished(self, job: Job, now: float, values: AttributionValues) -> None:
-        series = (job.phase, job.status, job.reason, values)
+        reason = self._admit_reason(job.status, job.reason) if job.reason else ""
+        series = (job.phase, job.status, reason, values)
         self.finished[series] = self.finished.get(series, 0) + 1
         begin = job.start_time if job.start_time is not None else job.submit_time
         duration = self.duration.get((job.phase, self.histogram_values(values)))

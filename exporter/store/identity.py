@@ -36,8 +36,10 @@ def fingerprint(target: Target, resource: str = JOBS) -> str:
         identity["resource"] = resource
     if target.attribution.labels:  # none: the identity earlier versions saved
         attribution = target.attribution.model_dump(mode="json")
-        # in their order: the counts are kept by label values in that order
-        attribution["labels"] = list(target.attribution.labels.items())
+        # in their order: the counts are kept by label values in that order; each label by the
+        # field it reads on this list (a label given per list changes only the lists it names)
+        sources = target.attribution.sources(resource)
+        attribution["labels"] = list(zip(target.attribution.labels, sources, strict=True))
         identity["attribution"] = attribution
     text = json.dumps(identity, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 
 from exporter.backends.base import Backend, Listing
+from exporter.backends.emr_serverless import spark_runs
 from exporter.backends.emr_serverless.api import open_client
 from exporter.backends.emr_serverless.queues import list_queues
 from exporter.backends.emr_serverless.ray_clusters import list_clusters
@@ -26,12 +27,12 @@ class EmrServerlessBackend(Backend):
         stats: ApiStats,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        super().__init__(target.backend, tuple(target.attribution.labels.values()))
+        super().__init__(target.backend, target.attribution)
         self.target = target
         self.api = open_client(target, stats)
         self.scrub = self.api.scrub
         self.clock = clock  # the wall clock the job lists' schedules run on (a test sets its own)
-        self._ray_jobs = self._kept(RayJobWalker(self.api, target, self.sources))
+        self._ray_jobs = self._kept(RayJobWalker(self.api, target, self.sources()))
 
     def _kept(self, source: WindowedSource) -> WindowedList:
         """The jobs of ``source`` kept between polls, on the target's intervals."""
@@ -46,7 +47,7 @@ class EmrServerlessBackend(Backend):
     def _spark_runs(self) -> WindowedList:
         """Made at the first poll of the runs: a target that does not poll them may name
         attribution fields only Ray jobs have."""
-        return self._kept(SparkRunWalker(self.api, self.target, self.sources))
+        return self._kept(SparkRunWalker(self.api, self.target, self.sources(spark_runs.RESOURCE)))
 
     def list_jobs(self, deadline: float) -> Listing:
         return self._ray_jobs.list_jobs(deadline)

@@ -30,11 +30,12 @@ def simulator(name: str, *, secret: str | None = None, **settings: Any) -> EmrSe
 
 
 SPARK_RUNS = JobResource(
-    "spark_runs",
+    spark_runs.RESOURCE,
     status_pairs(spark_runs.STATES),
     failure_reasons=spark_runs.FAILURE_REASONS,
     attribution_fields=spark_runs.ATTRIBUTION_FIELDS,
     extras=SPARK_EXTRAS,
+    open_reasons=spark_runs.REASON_CAP,
 )
 DECLARATION = register(
     BackendDeclaration(
@@ -46,8 +47,14 @@ DECLARATION = register(
         attribution_fields=ATTRIBUTION_FIELDS,
         failure_reasons=FAILURE_REASONS,
         extras=EXTRAS,
-        # a field of Ray jobs and of Spark job runs alike: the demo polls both
-        demo_attribution={"labels": {"workload": "name"}, "histograms": ["workload"]},
+        # the demo polls Ray jobs and Spark job runs: a field of both, and one read per list
+        demo_attribution={
+            "labels": {
+                "workload": "name",
+                "owner": {"jobs": "creatorName", "spark_runs": "creator"},
+            },
+            "histograms": ["workload"],
+        },
         resources=(SPARK_RUNS, QUEUES),
     )
 )

@@ -42,6 +42,8 @@ RUNS_ENVELOPE = TokenEnvelope(items="jobRuns", next_token="nextToken", total="to
 def list_queues(api: ApiClient, target: EmrServerlessTarget, deadline: float) -> Listing:
     """Every queue of ``target``'s workspace, with the runs waiting in each."""
     params = {"regionId": target.region} if target.region else {}
+    if target.queue_environment:
+        params["environment"] = target.queue_environment
     payload = api.get_json(
         workspace_path(target, "queues"),
         QUEUES_ACTION,

@@ -3,8 +3,9 @@
 ``state`` gives the phase. ``CancelFailed`` is running: a cancellation that failed leaves the
 run going on, holding its resources, and it ends later in a state of its own. ``codeType`` is
 the job type, from the vendor's vocabulary (SQL, JAR, PYTHON; any other value is ``other``).
-A failed run's reason is its ``stateChangeReason.code``, an open-ended error code: the first
-``REASON_CAP`` distinct codes of a target are its own reasons, later ones ``other``.
+A failed run's reason is its ``stateChangeReason.code``, an open-ended error code: the ledger
+admits the first ``REASON_CAP`` distinct codes of a target (kept in its saved counts, so a
+restart admits no more), later ones are ``other`` (``JobResource.open_reasons``).
 
 ``tags`` is a list of ``{key, value}``; an attribution label reads one by ``tags.<key>``.
 ``webUI`` (a URL that may carry a token) and ``log`` (where the run's logs are) are never read.
@@ -18,10 +19,11 @@ from exporter.backends.emr_serverless.families import SPARK_EXTRAS
 from exporter.backends.kit.field_map import FieldMap, Status, Value
 from exporter.backends.kit.fields import number, parse_epoch, text, word
 from exporter.backends.kit.token_list import value_at
-from exporter.exposition.labels import OTHER, LabelCap
+from exporter.exposition.labels import OTHER
 from exporter.http.decode import Scalar, TypedRecord, typed_decoder
 from exporter.model import Job, Phase
 
+RESOURCE = "spark_runs"  # the list's name in a target's ``resources``
 STATES = {
     "Submitted": Phase.PENDING,
     "Pending": Phase.PENDING,
@@ -117,13 +119,12 @@ def tags_by_key(tags: list[Any]) -> dict[str, Any]:
 class SparkRunParser:
     """One target's parser of ``jobRuns`` elements (``SparkRunItem`` records or decoded dicts):
     ``RUN_MAP`` for the target's attribution ``sources``, the tags made an object first when
-    a source names one (keyed attribution reads objects), a failure's code bounded per target.
+    a source names one (keyed attribution reads objects), a failure's code as its reason.
     """
 
     def __init__(self, sources: tuple[str, ...] = ()) -> None:
         self._parse = RUN_MAP.parser(sources, code_type)
         self._tags = any(source.startswith(TAGS) for source in sources)
-        self._reasons = LabelCap("reason", REASON_CAP)
 
     def __call__(self, item: Any) -> Job | None:
         if self._tags and isinstance(item, dict | TypedRecord):
@@ -135,6 +136,5 @@ class SparkRunParser:
                     item.tags = tags_by_key(tags)
         job = self._parse(item)
         if job is not None and job.phase is Phase.FAILED:
-            code = word(value_at(item, "stateChangeReason.code"))
-            job.reason = self._reasons(code) if code else ""
+            job.reason = word(value_at(item, "stateChangeReason.code"))
         return job

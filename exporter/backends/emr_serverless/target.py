@@ -85,6 +85,8 @@ class EmrServerlessTarget(RegionalTarget):
     filters: Annotated[EmrFilters, EmptyIfNone] = EmrFilters()
     spark_filters: Annotated[SparkFilters, EmptyIfNone] = SparkFilters()
     resources: tuple[Resources, ...] = ("jobs", "clusters")
+    # the queues of one environment only (ListWorkspaceQueues' ``environment``); None: all
+    queue_environment: Literal["dev", "production"] | None = None
     full_list_interval: Duration = 3600.0
     max_pages: Count = Field(default=10_000, gt=0)
 

@@ -171,10 +171,14 @@ def type_reader(fields: FieldMap, bound: Callable[[str], str] | None, record: bo
 
 
 def attribution_reader(fields: FieldMap, sources: tuple[str, ...], record: bool) -> Read | None:
-    """The reader of an item's attribution values, one per source; None without sources.
-    ValueError for a source the map does not offer (a secret field is never read)."""
-    reads = []
+    """The reader of an item's attribution values, one per source ("" for a source "": the
+    label names no field of this list); None without sources. ValueError for a source the map
+    does not offer (a secret field is never read)."""
+    reads: list[Read] = []
     for source in sources:
+        if not source:
+            reads.append(_blank)
+            continue
         problem = fields.source_fields.problem(source)
         if problem:
             raise ValueError(problem)
@@ -188,6 +192,11 @@ def attribution_reader(fields: FieldMap, sources: tuple[str, ...], record: bool)
     if not reads:
         return None
     return lambda item: tuple([read(item) for read in reads])
+
+
+def _blank(item: Any) -> str:
+    """The reader of an attribution label this list gives no field for."""
+    return ""
 
 
 def _unset(item: Any) -> None:

@@ -11,7 +11,6 @@ ones it polls in ``resources``, and its client lists each by the method the kind
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,13 +19,11 @@ from exporter.backends.kit.extras import NO_EXTRAS, Extras
 from exporter.exposition.block import Block
 from exporter.exposition.family import Family
 from exporter.ledger.attribution import NO_FIELDS, SourceFields
-from exporter.model import StatusPairs
+from exporter.model import RESOURCE_NAME, StatusPairs
 
 JOBS = "jobs"  # every backend's primary job list: its series carry no ``resource`` label
 CLUSTERS = "clusters"
 SHARED = (JOBS, CLUSTERS)
-# a resource name: a config value, a label value and part of a state file key
-NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
 
 
 @dataclass(frozen=True)
@@ -36,7 +33,9 @@ class JobResource:
     ``known_pairs`` is every (phase, status) its API reports (each counted from 0);
     ``failure_reasons`` the reasons a failed job of each native status may have;
     ``attribution_fields`` the job fields an attribution label may take its value from;
-    ``extras`` the values its jobs carry in ``Job.values`` and the families showing them.
+    ``extras`` the values its jobs carry in ``Job.values`` and the families showing them;
+    ``open_reasons`` how many reasons beyond the declared ones (an open-ended vocabulary, such
+    as error codes) a failed status may have per target before later ones are ``other``.
     """
 
     name: str
@@ -44,6 +43,7 @@ class JobResource:
     failure_reasons: Mapping[str, tuple[str, ...]] = field(default_factory=dict, hash=False)
     attribution_fields: SourceFields = NO_FIELDS
     extras: Extras = NO_EXTRAS
+    open_reasons: int = 0
 
     @property
     def method(self) -> str:
@@ -83,7 +83,7 @@ def resource_problems(own: Sequence[Resource], nameable: Sequence[str]) -> list[
         f"resource {name!r} declared twice" for name in sorted(set(names)) if names.count(name) > 1
     ]
     for name in names:
-        if name in SHARED or not NAME.fullmatch(name):
+        if name in SHARED or not RESOURCE_NAME.fullmatch(name):
             problems.append(
                 f"resource name {name!r}: lower-case letters, digits and _, "
                 f"not {' or '.join(SHARED)}"

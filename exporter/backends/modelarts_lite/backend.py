@@ -20,11 +20,11 @@ class ModelArtsLiteBackend(Backend):
         stats: ApiStats,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        super().__init__(target.backend, tuple(target.attribution.labels.values()))
+        super().__init__(target.backend, target.attribution)
         self.target = target
         self.api = open_client(target, stats)
         self.scrub = self.api.scrub
-        self._server_jobs = ServerJobList(self.api, target, self.sources, clock)
+        self._server_jobs = ServerJobList(self.api, target, self.sources(), clock)
 
     @property
     def clock(self) -> Callable[[], float]:

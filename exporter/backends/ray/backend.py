@@ -23,7 +23,7 @@ class RayBackend(Backend):
     """A Ray dashboard or an openYuanrong frontend."""
 
     def __init__(self, target: RayTarget, stats: ApiStats) -> None:
-        super().__init__(target.backend, tuple(target.attribution.labels.values()))
+        super().__init__(target.backend, target.attribution)
         self.name = target.name
         headers = {key: value.get_secret_value() for key, value in target.headers.items()}
         token = target.credentials.bearer_token()
@@ -45,9 +45,10 @@ class RayBackend(Backend):
         ]
         # items listed as they were keep their records; each carries the attribution sources
         parse, read = parse_job, read_jobs
-        if self.sources:
-            parse = JOB_MAP.parser(self.sources)
-            read = functools.partial(read_jobs, sources=self.sources)
+        sources = self.sources()
+        if sources:
+            parse = JOB_MAP.parser(sources)
+            read = functools.partial(read_jobs, sources=sources)
         self._jobs = ListedItems(RayJobItem, parse, read)
 
     def list_jobs(self, deadline: float) -> Listing:

@@ -10,36 +10,62 @@ from pydantic import Field, field_validator, model_validator
 from exporter.config.types.errors import one_line
 from exporter.config.types.values import Count, Duration, EmptyIfNone, Strict
 from exporter.ledger.attribution import label_name_problem
+from exporter.model import RESOURCE_NAME
 
 PerJobSeries = Literal["none", "active", "all"]
 MAX_LABEL_NAME_SHOWN = 64  # of a refused attribution label name, in a problem line
 MAX_SOURCE_LENGTH = 256  # of an attribution source field: a metadata key is a short name
 
 
+def _check_source(where: str, source: str) -> None:
+    if not source:
+        raise ValueError(f"{where}: must name a source field")
+    if len(source) > MAX_SOURCE_LENGTH or not source.isprintable():
+        raise ValueError(
+            f"{where}: a source field is at most {MAX_SOURCE_LENGTH} printable characters"
+        )
+
+
 class AttributionSettings(Strict):
     """Labels that say who ran a job: label name -> a source field of the job, chosen from its
-    backend's fields (docs/metrics.md, "Attribution"); at most ``max_values`` values per label
-    and target, later ones become ``other``; ``histograms`` names the labels the duration and
-    queue-wait histograms carry too."""
+    backend's fields (docs/metrics.md, "Attribution"), or, when a target's lists of jobs name
+    it by different fields, -> {list: source field} (a list not named leaves the label empty
+    on its series); at most ``max_values`` values per label and target, later ones become
+    ``other``; ``histograms`` names the labels the duration and queue-wait histograms carry
+    too."""
 
-    labels: dict[str, str] = Field(default_factory=dict)
+    labels: dict[str, str | dict[str, str]] = Field(default_factory=dict)
     max_values: Count = Field(default=50, gt=0, le=10_000)
     histograms: tuple[str, ...] = ()
 
     @field_validator("labels")
     @classmethod
-    def _check_labels(cls, labels: dict[str, str]) -> dict[str, str]:
-        for name, source in labels.items():
+    def _check_labels(
+        cls, labels: dict[str, str | dict[str, str]]
+    ) -> dict[str, str | dict[str, str]]:
+        for name, given in labels.items():
             problem = label_name_problem(name)
             if problem is not None:
                 raise ValueError(f"{one_line(name, MAX_LABEL_NAME_SHOWN)}: {problem}")
-            if not source:
-                raise ValueError(f"{name}: must name a source field")
-            if len(source) > MAX_SOURCE_LENGTH or not source.isprintable():
-                raise ValueError(
-                    f"{name}: a source field is at most {MAX_SOURCE_LENGTH} printable characters"
-                )
+            if isinstance(given, str):
+                _check_source(name, given)
+                continue
+            if not given:
+                raise ValueError(f"{name}: must name a source field, or one per list of jobs")
+            for resource, source in given.items():
+                if not RESOURCE_NAME.fullmatch(resource):
+                    shown = one_line(resource, MAX_LABEL_NAME_SHOWN)
+                    raise ValueError(f"{name}.{shown}: is not the name of a list of jobs")
+                _check_source(f"{name}.{resource}", source)
         return labels
+
+    def sources(self, resource: str) -> tuple[str, ...]:
+        """The source field of each label (in their order) on the jobs of list ``resource``;
+        "" where a label names no field of that list."""
+        return tuple(
+            given if isinstance(given, str) else given.get(resource, "")
+            for given in self.labels.values()
+        )
 
     @model_validator(mode="after")
     def _histogram_labels(self) -> AttributionSettings:
