@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from exporter.backends import emr_serverless, modelarts_lite
-from exporter.backends.emr_serverless.api import listed_items, whole_number
 from exporter.backends.emr_serverless.ray_jobs import parse_jobs
+from exporter.backends.kit.fields import listed_items, whole_number
 from exporter.http.decode import TypedRecord, decode_json
 
 EMR_TYPED = [

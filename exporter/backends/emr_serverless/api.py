@@ -4,7 +4,6 @@ requests, Alibaba's error shape, and what every list answer holds."""
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import httpx
 
@@ -14,7 +13,6 @@ from exporter.backends.emr_serverless.target import EmrServerlessTarget
 from exporter.backends.kit.fields import number
 from exporter.errors import PollError
 from exporter.http.client import ApiClient, default_error, first_text, json_object, vendor_error
-from exporter.http.decode import TypedRecord
 from exporter.http.scrub import NO_SECRETS, Scrubber, model_secrets
 from exporter.polling.health import ApiStats
 
@@ -67,19 +65,6 @@ def classify_error(
         auth=code in AUTH_CODES or code.startswith(AUTH_CODE_PREFIXES),
         retry_after=retry_ms / 1000.0 if retry_ms and retry_ms > 0 else None,
     )
-
-
-def listed_items(payload: Any, field: str, operation: str) -> list[Any]:
-    """The list ``field`` of a list answer; a PollError when the answer has none."""
-    if not isinstance(payload, dict | TypedRecord) or not isinstance(payload.get(field), list):
-        raise PollError("parse", f"{operation}: answer has no {field} list")
-    return payload.get(field)
-
-
-def whole_number(value: Any) -> int | None:
-    """A count the API sends (a number or a numeric string), as an int; None when it is not."""
-    whole = number(value)
-    return int(whole) if whole is not None else None
 
 
 def time_range(start_ms: int, end_ms: int) -> str:

@@ -17,14 +17,12 @@ from typing import Any
 from exporter.backends.base import Listing
 from exporter.backends.emr_serverless.api import (
     PAGE_SIZE,
-    listed_items,
     stale_token,
-    whole_number,
     workspace_path,
 )
 from exporter.backends.emr_serverless.queue_records import Queue, parse_queue
 from exporter.backends.emr_serverless.target import EmrServerlessTarget
-from exporter.backends.kit.fields import read_items, text, word
+from exporter.backends.kit.fields import listed_items, read_items, text, whole_number, word
 from exporter.backends.kit.token_list import TokenEnvelope, TokenList
 from exporter.http.client import ApiClient
 from exporter.http.decode import TypedRecord

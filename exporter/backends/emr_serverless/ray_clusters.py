@@ -10,18 +10,18 @@ from typing import Any
 from exporter.backends.base import Listing
 from exporter.backends.emr_serverless.api import (
     PAGE_SIZE,
-    listed_items,
-    whole_number,
     workspace_path,
 )
 from exporter.backends.emr_serverless.target import EmrServerlessTarget
 from exporter.backends.kit.fields import (
     MAX_MAGNITUDE,
+    listed_items,
     mapping,
     number,
     parse_epoch,
     read_item,
     text,
+    whole_number,
 )
 from exporter.http.client import ApiClient
 from exporter.model import Cluster, ClusterGroup

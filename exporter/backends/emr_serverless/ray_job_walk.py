@@ -8,13 +8,12 @@ from typing import Any
 
 from exporter.backends.emr_serverless.api import (
     PAGE_SIZE,
-    listed_items,
     time_range,
-    whole_number,
     workspace_path,
 )
 from exporter.backends.emr_serverless.ray_jobs import decode_job_page, parse_jobs
 from exporter.backends.emr_serverless.target import EmrServerlessTarget
+from exporter.backends.kit.fields import listed_items, whole_number
 from exporter.backends.kit.page_walk import walk_pages
 from exporter.backends.kit.walk import Page, Walk
 from exporter.http.client import ApiClient

@@ -10,6 +10,9 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar
 
+from exporter.errors import PollError
+from exporter.http.decode import TypedRecord
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
@@ -181,3 +184,16 @@ def read_items(parse: Callable[[Any], T | None], items: list[Any]) -> tuple[list
         if record is not None:
             made.append(record)
     return made, len(items) - len(made)
+
+
+def listed_items(payload: Any, field: str, operation: str) -> list[Any]:
+    """The list ``field`` of a list answer; a PollError when the answer has none."""
+    if not isinstance(payload, dict | TypedRecord) or not isinstance(payload.get(field), list):
+        raise PollError("parse", f"{operation}: answer has no {field} list")
+    return payload.get(field)
+
+
+def whole_number(value: Any) -> int | None:
+    """A count the API sends (a number or a numeric string), as an int; None when it is not."""
+    whole = number(value)
+    return int(whole) if whole is not None else None
