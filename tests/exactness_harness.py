@@ -56,12 +56,14 @@ class Counts:
     submitted: int = 0
     finished: Counter = field(default_factory=Counter)  # (phase, status) -> jobs
     cu_seconds: float | None = 0.0  # None: not checked
+    untimed: Counter = field(default_factory=Counter)  # phase -> jobs no answer gives an end
 
     def durations(self) -> Counter:
         by_phase: Counter = Counter()
         for (phase, _), n in self.finished.items():
             by_phase[phase] += n
-        return by_phase
+        by_phase.subtract(self.untimed)
+        return +by_phase
 
 
 COUNTED = (
@@ -223,7 +225,10 @@ def check(
         raise AssertionError(f"history {seed}: {err}\n{trace}") from err
 
 
-SETTLE_POLLS = 3  # polls at the end of a history, with nothing happening
+SETTLE_POLLS = 3  # successful polls at the end of a history, with nothing happening
+# polls to get them in: failures injected while the exporter backed off after throttling are
+# still pending (each fails one request), and each failed poll backs off further
+SETTLE_MAX_POLLS = 12
 SETTLE_STEP = 2 * 3600.0  # between them: longer than any backend's default full list interval
 
 
@@ -236,14 +241,20 @@ def check_settled(
     the truth of each poll; this is what makes them show everything in the end (a backend that
     never reads part of its list fails here)."""
     exporting.start()
+    succeeded = 0
     try:
-        for _ in range(SETTLE_POLLS):  # one may meet a failure injected last
+        for _ in range(SETTLE_MAX_POLLS):
             history.now[0] += SETTLE_STEP
             history.before_poll()
-            history.observe(exporting.poll())
+            ok = exporting.poll()
+            history.observe(ok)
+            succeeded += ok
+            if succeeded == SETTLE_POLLS:
+                break
         counts, _ = exporting.counts()
     finally:
         exporting.stop()
+    assert succeeded == SETTLE_POLLS, f"history {seed}: {succeeded} polls of {SETTLE_MAX_POLLS} ok"
     expected = history.truth()
     missing = unseen()
     assert not missing, f"history {seed}: never shown as the API lists them: {missing}"
