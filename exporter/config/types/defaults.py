@@ -8,13 +8,17 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 
 from exporter.config.types.errors import one_line
-from exporter.config.types.values import Count, Duration, EmptyIfNone, Strict
+from exporter.config.types.values import Count, Duration, EmptyIfNone, Strict, one_of
 from exporter.ledger.attribution import label_name_problem
 from exporter.model import RESOURCE_NAME
 
 PerJobSeries = Literal["none", "active", "all"]
 MAX_LABEL_NAME_SHOWN = 64  # of a refused attribution label name, in a problem line
 MAX_SOURCE_LENGTH = 256  # of an attribution source field: a metadata key is a short name
+AttributionSource = Annotated[
+    str | dict[str, str],
+    one_of("must be a source field, or a mapping of list of jobs to source field"),
+]
 
 
 def _check_source(where: str, source: str) -> None:
@@ -34,7 +38,7 @@ class AttributionSettings(Strict):
     ``other``; ``histograms`` names the labels the duration and queue-wait histograms carry
     too."""
 
-    labels: dict[str, str | dict[str, str]] = Field(default_factory=dict)
+    labels: dict[str, AttributionSource] = Field(default_factory=dict)
     max_values: Count = Field(default=50, gt=0, le=10_000)
     histograms: tuple[str, ...] = ()
 

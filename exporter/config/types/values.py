@@ -1,12 +1,12 @@
-"""The value types settings are made of: durations, counts, host names, region ids,
-sections left empty, and ``Strict``, the base of every settings model."""
+"""The value types settings are made of: durations, counts, unions refused as one problem,
+host names, region ids, sections left empty, and ``Strict``, the base of every settings model."""
 
 from __future__ import annotations
 
 import re
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, WrapValidator
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -47,6 +47,19 @@ def _not_boolean(value: Any) -> Any:
 
 
 Count = Annotated[int, BeforeValidator(_not_boolean)]  # a count or size (``${NAME}`` too)
+
+
+def one_of(problem: str) -> WrapValidator:
+    """A union's value refused as one problem: pydantic would list one per member type
+    (``labels.team.str: ...`` and ``labels.team.dict[str,str]: ...``), naming Python types."""
+
+    def validate(value: Any, handler: Any) -> Any:
+        try:
+            return handler(value)
+        except ValidationError:
+            raise ValueError(problem) from None
+
+    return WrapValidator(validate)
 
 
 HOST_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,252}")
