@@ -215,6 +215,8 @@ class ConformanceHistory:
                 counts.submitted += 1
             if run.seen_ended and run.end is not None and run.end > bt:
                 counts.finished[(run.outcome, run.status)] += 1
+                if self.sim.UNTIMED_UNLESS_RAN and run.pending and run.outcome != "succeeded":
+                    counts.untimed[run.outcome] += 1  # it never ran: no answer gives its end
         return counts
 
     def cu_slack(self) -> float:

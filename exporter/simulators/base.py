@@ -120,6 +120,9 @@ class JobResource:
     REUSES_IDS: ClassVar[bool] = False
     # Whether a job may wait (a pending status) before it runs
     HAS_PENDING: ClassVar[bool] = True
+    # Whether the answers give no end of a job that ended without having run (an API that
+    # gives a start and a run's duration, no end: ModelArts training jobs)
+    UNTIMED_UNLESS_RAN: ClassVar[bool] = False
 
     def __init__(self) -> None:
         self._shown: deque[ShownAnswer] = deque(maxlen=MAX_SHOWN_ANSWERS)

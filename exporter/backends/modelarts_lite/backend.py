@@ -1,15 +1,21 @@
-"""The ModelArts Lite client of one target: its Lite Server jobs."""
+"""The ModelArts client of one target: its Lite Server jobs and its training jobs. The training
+jobs are kept between polls (``kit.windowed``): full walks every ``full_list_interval``,
+windows of recent and active jobs in between."""
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Iterable
 
 from exporter.backends.base import Backend, Listing
 from exporter.backends.kit.resources import JOBS
+from exporter.backends.kit.windowed import WindowedList
 from exporter.backends.modelarts_lite.api import open_client
 from exporter.backends.modelarts_lite.server_job_list import ServerJobList
 from exporter.backends.modelarts_lite.target import ModelArtsLiteTarget
+from exporter.backends.modelarts_lite.training_job_walk import TrainingJobWalker
+from exporter.backends.modelarts_lite.training_jobs import RESOURCE as TRAINING_JOBS
 from exporter.polling.health import ApiStats
 
 
@@ -28,15 +34,29 @@ class ModelArtsLiteBackend(Backend):
 
     @property
     def clock(self) -> Callable[[], float]:
-        """The wall clock the job list's schedule runs on (a test sets its own)."""
+        """The wall clock the job lists' schedules run on (a test sets its own)."""
         return self._server_jobs.clock
 
     @clock.setter
     def clock(self, clock: Callable[[], float]) -> None:
         self._server_jobs.clock = clock
 
+    @functools.cached_property
+    def _training_jobs(self) -> WindowedList:
+        """Made at the first poll of the training jobs: a target that does not poll them may
+        name attribution fields only Lite Server jobs have."""
+        return WindowedList(
+            TrainingJobWalker(self.api, self.target, self.sources(TRAINING_JOBS)),
+            lambda: self.clock(),
+            full_list_interval=self.target.full_list_interval,
+            poll_interval=self.target.poll_interval,
+        )
+
     def list_jobs(self, deadline: float) -> Listing:
         return self._server_jobs.list_jobs(deadline)
+
+    def list_training_jobs(self, deadline: float) -> Listing:
+        return self._training_jobs.list_jobs(deadline)
 
     def resume(self, unfinished: Iterable[str], resource: str) -> None:
         if resource == JOBS:

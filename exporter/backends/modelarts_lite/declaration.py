@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from exporter.backends.kit.resources import JobResource
+from exporter.backends.modelarts_lite import training_jobs
 from exporter.backends.modelarts_lite.backend import ModelArtsLiteBackend
-from exporter.backends.modelarts_lite.families import EXTRAS
+from exporter.backends.modelarts_lite.families import EXTRAS, TRAINING_EXTRAS
 from exporter.backends.modelarts_lite.server_jobs import (
     ATTRIBUTION_FIELDS,
     FAILURE_REASONS,
@@ -27,6 +29,13 @@ def simulator(name: str, *, secret: str | None = None, **settings: Any) -> Model
     return ModelArtsLiteSimulator(**keys, **settings)
 
 
+TRAINING_JOBS = JobResource(
+    training_jobs.RESOURCE,
+    training_jobs.KNOWN_PAIRS,
+    failure_reasons=training_jobs.FAILURE_REASONS,
+    attribution_fields=training_jobs.ATTRIBUTION_FIELDS,
+    extras=TRAINING_EXTRAS,
+)
 DECLARATION = register(
     BackendDeclaration(
         target=ModelArtsLiteTarget,
@@ -37,6 +46,14 @@ DECLARATION = register(
         failure_reasons=FAILURE_REASONS,
         extras=EXTRAS,
         # job names are open-ended (a random suffix): past 10 values they go to "other"
-        demo_attribution={"labels": {"kind": "type", "workload": "name"}, "max_values": 10},
+        demo_attribution={
+            "labels": {
+                "kind": {"jobs": "type"},
+                "workload": {"jobs": "name", "training_jobs": "metadata.name"},
+                "engine": {"training_jobs": "algorithm.engine.engine_name"},
+            },
+            "max_values": 10,
+        },
+        resources=(TRAINING_JOBS,),
     )
 )

@@ -1,10 +1,13 @@
-"""What only ModelArts Lite jobs report: the nodes a job failed on, shown per job, and the
-family that carries it."""
+"""What only ModelArts jobs report, and the families that carry it: the nodes a Lite Server job
+failed on, shown per job; the node-seconds and accelerator-seconds of training jobs, counted.
+
+The training jobs are a job resource beside the Lite Server jobs (``training_jobs``): their
+series carry ``resource="training_jobs"``."""
 
 from __future__ import annotations
 
 from exporter.backends.kit.extras import Extras, ExtraValue
-from exporter.exposition.families import JOB, MODELARTS
+from exporter.exposition.families import JOB, MODELARTS, RESOURCE, TARGET
 from exporter.exposition.family import Family
 
 JOB_ABNORMAL_NODES = Family(
@@ -16,3 +19,28 @@ JOB_ABNORMAL_NODES = Family(
 )
 EXTRAS = Extras((ExtraValue("abnormal_nodes", gauge=JOB_ABNORMAL_NODES),))
 ABNORMAL_NODES = EXTRAS.position("abnormal_nodes")  # where Job.values holds it
+
+NODE_SECONDS_TOTAL = Family(
+    "jobfleet_node_seconds_total",
+    "counter",
+    "Node seconds held by jobs (nodes x seconds run).",
+    TARGET,
+    optional=RESOURCE,
+    attribution=True,
+    backends=(MODELARTS,),
+)
+ACCELERATOR_SECONDS_TOTAL = Family(
+    "jobfleet_accelerator_seconds_total",
+    "counter",
+    "Accelerator (GPU, NPU) seconds held by jobs (nodes x accelerators each x seconds run).",
+    TARGET,
+    optional=RESOURCE,
+    attribution=True,
+    backends=(MODELARTS,),
+)
+TRAINING_EXTRAS = Extras(  # of training jobs; each name is its name in the state file
+    (
+        ExtraValue("node_seconds", counter=NODE_SECONDS_TOTAL),
+        ExtraValue("accelerator_seconds", counter=ACCELERATOR_SECONDS_TOTAL),
+    )
+)

@@ -51,11 +51,27 @@ class ModelArtsFilters(Strict):
     visible: bool | None = None
 
 
+class TrainingFilters(Strict):
+    """Sent with each training-job search: each keeps the jobs whose field equals it."""
+
+    pool_id: str | None = None
+    user_name: str | None = None
+
+    def search(self) -> dict[str, tuple[str, list[str]]]:
+        """The filters set, as search filters: key -> (operator, values)."""
+        given = (("pool_id", self.pool_id), ("user_name", self.user_name))
+        return {key: ("in", [value]) for key, value in given if value}
+
+
+# Training jobs are not polled unless named: they need one more permission (the search)
+Resources = Literal["jobs", "training_jobs"]
+
+
 _PROJECT = re.compile(r"[A-Za-z0-9-]{1,64}")
 
 
 class ModelArtsLiteTarget(RegionalTarget):
-    """The job list of Huawei Cloud ModelArts Lite Servers in one project."""
+    """The Lite Server jobs and training jobs of one Huawei Cloud ModelArts project."""
 
     REGION_EXAMPLE = "cn-north-4"
 
@@ -63,9 +79,11 @@ class ModelArtsLiteTarget(RegionalTarget):
     project_id: str | None = None
     credentials: Annotated[HuaweiCredentials, EmptyIfNone] = HuaweiCredentials()
     filters: Annotated[ModelArtsFilters, EmptyIfNone] = ModelArtsFilters()
+    training_filters: Annotated[TrainingFilters, EmptyIfNone] = TrainingFilters()
     full_list_interval: Duration = 600.0
     job_type_cap: Count = Field(default=30, gt=0)
-    resources: tuple[Literal["jobs"], ...] = ("jobs",)
+    max_pages: Count = Field(default=2_000, gt=0)  # of a training-job walk: 50 jobs a page
+    resources: tuple[Resources, ...] = ("jobs",)
 
     @model_validator(mode="after")
     def _complete(self) -> ModelArtsLiteTarget:
@@ -123,6 +141,16 @@ class ModelArtsLiteTarget(RegionalTarget):
             "endpoint": redact_url(self.base_url()),
             "project": self.project(),
             "filters": self.filters.model_dump(),
+        }
+
+    def resource_identity(self, resource: str) -> dict[str, object]:
+        """The training jobs are seen through ``training_filters``, not ``filters``."""
+        if resource != "training_jobs":
+            return super().resource_identity(resource)
+        return {
+            "endpoint": redact_url(self.base_url()),
+            "project": self.project(),
+            "training_filters": self.training_filters.model_dump(),
         }
 
     def auth_text(self) -> str:

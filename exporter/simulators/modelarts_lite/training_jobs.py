@@ -40,6 +40,7 @@ class TrainingJobs(JobResource):
     JOB_SUBMIT_FIELD: ClassVar[str] = "metadata.create_time"
     RUNNING = "Running"
     ENDS = ENDS
+    UNTIMED_UNLESS_RAN = True  # an end is a start plus ``status.duration``
 
     def __init__(
         self,
