@@ -1,0 +1,99 @@
+"""``KubernetesApi``: the object store served on loopback, plain HTTP or TLS, with the bearer
+tokens it accepts (replace them to rotate), the namespaces they may read (``None``: all, so a
+cluster-wide list is allowed), and a record of the requests it answered."""
+
+from __future__ import annotations
+
+import ssl
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Self
+
+from exporter.simulators.base import SimulatorServer
+from exporter.simulators.kubernetes.handler import handler
+from exporter.simulators.kubernetes.resources import ApiError
+from exporter.simulators.kubernetes.store import ObjectStore
+
+MAX_LOGGED_REQUESTS = 4096
+SERVICE_ACCOUNT = "system:serviceaccount:monitoring:jobfleet-exporter"
+
+
+class KubernetesApi:
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.time,
+        *,
+        tokens: set[str] | None = None,
+        namespaces: set[str] | None = None,
+        bookmark_every: float = 60.0,
+        longest_watch: float = 300.0,
+    ) -> None:
+        self.store = ObjectStore(clock)
+        self.tokens = tokens if tokens is not None else {"token"}
+        self.namespaces = namespaces
+        self.bookmark_every = bookmark_every
+        self.longest_watch = longest_watch
+        self.requests: deque[tuple[str, dict[str, str]]] = deque(maxlen=MAX_LOGGED_REQUESTS)
+        self.url = ""
+        self._server: SimulatorServer | None = None
+        self._stopping = threading.Event()
+
+    def log_request(self, path: str, query: dict[str, str]) -> None:
+        self.requests.append((path, query))
+
+    def check_scope(self, plural: str, namespace: str | None) -> None:
+        """403, as RBAC answers, for a namespace (or the cluster scope) not granted."""
+        if self.namespaces is None or namespace in self.namespaces:
+            return
+        where = f'in the namespace "{namespace}"' if namespace else "at the cluster scope"
+        raise ApiError(
+            403,
+            "Forbidden",
+            f'{plural}.ray.io is forbidden: User "{SERVICE_ACCOUNT}" cannot list resource '
+            f'"{plural}" in API group "ray.io" {where}',
+        )
+
+    def watch_settings(self) -> dict[str, Any]:
+        return {
+            "bookmark_every": self.bookmark_every,
+            "longest": self.longest_watch,
+            "stopped": self._stopping.is_set,
+        }
+
+    def start(
+        self, host: str = "127.0.0.1", port: int = 0, tls: tuple[Path, Path] | None = None
+    ) -> str:
+        """Serve in a daemon thread (TLS with ``tls``: certificate and key files); the URL."""
+        self._server = SimulatorServer((host, port), handler(self))
+        scheme = "http"
+        if tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(str(tls[0]), str(tls[1]))
+            self._server.socket = context.wrap_socket(
+                self._server.socket, server_side=True, do_handshake_on_connect=False
+            )
+            scheme = "https"
+        threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), name="KubernetesApi", daemon=True
+        ).start()
+        self.url = f"{scheme}://{host}:{self._server.server_address[1]}"
+        return self.url
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self.store.wake()
+        if self._server:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> Self:
+        if self._server is None:
+            self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
