@@ -39,7 +39,7 @@ def handler(api: KubernetesApi) -> type[BaseHTTPRequestHandler]:
                     return
                 self._resource(path, query)
             except ApiError as err:
-                self.reply(err.code, err.body)
+                self.reply(err.code, err.body, headers=err.headers)
 
         def _check_token(self) -> None:
             given = self.headers.get("Authorization", "")
@@ -66,7 +66,10 @@ def handler(api: KubernetesApi) -> type[BaseHTTPRequestHandler]:
                     )
                 )
             else:
-                self.reply(200, list_answer(api.store, kind, namespace, query))
+                api.take_fault(kind.plural)
+                answer = list_answer(api.store, kind, namespace, query)
+                api.answered(kind.plural, answer["items"])
+                self.reply(200, answer)
 
         def _watch(self, watch: Watch) -> None:
             self.send_response(200)

@@ -43,7 +43,10 @@ def status(code: int, reason: str, message: str) -> dict[str, object]:
 class ApiError(Exception):
     """An answer with a ``Status`` body."""
 
-    def __init__(self, code: int, reason: str, message: str) -> None:
+    def __init__(
+        self, code: int, reason: str, message: str, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.body = status(code, reason, message)
+        self.headers = headers or {}

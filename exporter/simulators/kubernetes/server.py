@@ -38,11 +38,35 @@ class KubernetesApi:
         self.longest_watch = longest_watch
         self.requests: deque[tuple[str, dict[str, str]]] = deque(maxlen=MAX_LOGGED_REQUESTS)
         self.url = ""
+        # list answers, as sent: (resource, items) -> None (a job contract's record)
+        self.on_answer: Callable[[str, list[dict[str, Any]]], None] | None = None
+        self._throttled: dict[str, int] = {}
+        self._fault_lock = threading.Lock()
         self._server: SimulatorServer | None = None
         self._stopping = threading.Event()
 
     def log_request(self, path: str, query: dict[str, str]) -> None:
         self.requests.append((path, query))
+
+    def throttle_lists(self, plural: str, n: int) -> None:
+        """The next ``n`` lists of ``plural`` are refused 429, as API Priority and Fairness
+        refuses a client over its share."""
+        with self._fault_lock:
+            self._throttled[plural] = self._throttled.get(plural, 0) + n
+
+    def take_fault(self, plural: str) -> None:
+        with self._fault_lock:
+            if self._throttled.get(plural, 0) <= 0:
+                return
+            self._throttled[plural] -= 1
+        raise ApiError(
+            429, "TooManyRequests", "Too many requests, please try again later.",
+            headers={"Retry-After": "1"},
+        )  # fmt: skip
+
+    def answered(self, plural: str, items: list[dict[str, Any]]) -> None:
+        if self.on_answer is not None:
+            self.on_answer(plural, items)
 
     def check_scope(self, plural: str, namespace: str | None) -> None:
         """403, as RBAC answers, for a namespace (or the cluster scope) not granted."""

@@ -51,6 +51,7 @@ class ObjectStore:
     def __init__(self, clock: Callable[[], float]) -> None:
         self.clock = clock
         self._changes: list[Change] = []
+        self._now: dict[str, dict[Key, dict[str, Any]]] = {}  # the state at ``_version``
         self._version = 1
         self._oldest = 1  # the oldest version still readable
         self._uid = 0
@@ -149,13 +150,20 @@ class ObjectStore:
         self._version += 1
         item["metadata"]["resourceVersion"] = str(self._version)
         self._changes.append(Change(self._version, resource, kind, key, item))
+        current = self._now.setdefault(resource, {})
+        if kind == "DELETED":
+            current.pop(key, None)
+        else:
+            current[key] = item
         self._lock.notify_all()
         return copy.deepcopy(item)
 
     def _current(self, resource: str) -> dict[Key, dict[str, Any]]:
-        return self._state(resource, self._version)
+        return self._now.setdefault(resource, {})
 
     def _state(self, resource: str, version: int) -> dict[Key, dict[str, Any]]:
+        if version >= self._version:
+            return dict(self._current(resource))
         found: dict[Key, dict[str, Any]] = {}
         for change in self._upto(version):
             if change.resource != resource:

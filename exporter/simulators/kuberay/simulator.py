@@ -1,0 +1,62 @@
+"""``KubeRaySimulator``: the Kubernetes API of a cluster running the KubeRay operator, served
+plain or over TLS, its RayJobs the job contract (``rayjobs.RayJobs``), its workload the demo's."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from exporter.simulators.base import Simulator, Workload
+from exporter.simulators.kuberay.rayjobs import RayJobs
+from exporter.simulators.kuberay.workload import KubeRayWorkload
+from exporter.simulators.kubernetes.server import KubernetesApi
+
+
+class KubeRaySimulator(RayJobs, Simulator):
+    DEFAULT_RATE_PER_MIN = 6.0
+
+    def __init__(
+        self,
+        *,
+        token: str | None = None,
+        seed: int = 1,
+        clock: Callable[[], float] = time.time,
+        bookmark_every: float = 60.0,
+    ) -> None:
+        self.clock = clock
+        self.token = token or "kuberay-demo-token"
+        self.seed = seed
+        api = KubernetesApi(
+            lambda: self.clock(), tokens={self.token}, bookmark_every=bookmark_every
+        )
+        super().__init__(api, self.now)
+
+    def now(self) -> float:
+        """The API's clock (``clock``, which tests may swap)."""
+        return self.clock()
+
+    def new_workload(self, rate_per_min: float) -> Workload:
+        return KubeRayWorkload(self, rate_per_min, self.seed)
+
+    def target_config(self, name: str, **settings: Any) -> dict[str, Any]:
+        """A config target that polls this simulator."""
+        return {
+            "name": name,
+            "backend": "kuberay",
+            "url": self.url,
+            "credentials": {"token": self.token},
+            **settings,
+        }
+
+    def start(
+        self, host: str = "127.0.0.1", port: int = 0, tls: tuple[Path, Path] | None = None
+    ) -> str:
+        self.url = self.api.start(host, port, tls)
+        return self.url
+
+    def stop(self) -> None:
+        if self._workload:
+            self._workload.stop()
+        self.api.stop()

@@ -1,0 +1,100 @@
+"""An evolving KubeRay workload: RayJobs submitted at random across namespaces, each with a
+RayCluster of its own that the operator brings up, then runs and deletes when the job ends
+(``shutdownAfterJobFinishes``); finished RayJobs deleted after their TTL; two long-lived
+RayClusters; the store compacted every few minutes, as etcd is."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from exporter.simulators.base import Outcome, Workload
+from exporter.simulators.kuberay.raycluster import become_ready, new_ray_cluster
+
+if TYPE_CHECKING:
+    from exporter.simulators.kuberay.simulator import KubeRaySimulator
+
+WORKLOADS = ("train", "tune", "batch-infer", "etl")
+COMPACT_EVERY = 300.0
+LONG_LIVED = {
+    ("team-a", "shared"): {"cpu-workers": (3, 0)},
+    ("research", "gpu-pool"): {"gpu-workers": (2, 8), "cpu-workers": (1, 0)},
+}
+
+
+@dataclass(slots=True)
+class Plan:
+    """What becomes of one RayJob: when it runs and ends, how, and when it is deleted."""
+
+    start_at: float
+    end_at: float
+    outcome: Outcome
+    delete_at: float
+    cluster: tuple[str, str]
+    started: bool = False
+    ended: bool = False
+
+
+class KubeRayWorkload(Workload):
+    def __init__(self, sim: KubeRaySimulator, rate_per_min: float, seed: float) -> None:
+        super().__init__(sim.now, rate_per_min, seed)
+        self.sim = sim
+        self._next: float | None = None
+        self._compacted_at: float | None = None
+        self._mark = 0
+        self._plans: dict[str, Plan] = {}
+
+    def step(self, now: float) -> None:
+        if self._next is None:
+            self._begin(now)
+        while self._next is not None and self._next <= now:
+            self._submit(self._next)
+            self._next += self.rng.expovariate(1 / self.mean_gap)
+        for key, plan in list(self._plans.items()):
+            self._advance(key, plan, now)
+        if self._compacted_at is not None and now - self._compacted_at >= COMPACT_EVERY:
+            self.sim.api.store.compact(self._mark)  # what is older than one interval
+            self._mark, self._compacted_at = self.sim.api.store.version, now
+
+    def _begin(self, now: float) -> None:
+        self._next, self._compacted_at = now, now
+        store = self.sim.api.store
+        for (namespace, name), workers in LONG_LIVED.items():
+            item = new_ray_cluster(name, namespace, workers=workers, labels={"app": name})
+            become_ready(item, now)
+            store.create("rayclusters", item)
+
+    def _submit(self, at: float) -> None:
+        workload = self.rng.choice(WORKLOADS)
+        key = self.sim.submit_job(name=workload)
+        item = self.sim.item(key)
+        namespace = item["metadata"]["namespace"]
+        cluster = (namespace, item["status"]["rayClusterName"])
+        gpus = 4 if workload == "train" else 0
+        self.sim.api.store.create(
+            "rayclusters",
+            new_ray_cluster(
+                cluster[1], namespace, workers={"workers": (2, gpus)}, labels={"app": workload}
+            ),
+        )
+        start = at + self.rng.uniform(5, 40)
+        end = start + self.rng.uniform(30, 300)
+        outcome: Outcome = self.rng.choices(("succeeded", "failed", "cancelled"), (80, 15, 5))[0]
+        self._plans[key] = Plan(start, end, outcome, end + self.rng.uniform(60, 600), cluster)
+
+    def _advance(self, key: str, plan: Plan, now: float) -> None:
+        store = self.sim.api.store
+        if plan.start_at <= now and not plan.started:
+            plan.started = True
+            if self.rng.random() < 0.05:  # the submission fails: Ray never runs it
+                plan.end_at, plan.outcome = now, "failed"
+            else:
+                store.update("rayclusters", plan.cluster, lambda item: become_ready(item, now))
+                self.sim.start_job(key)
+        if plan.end_at <= now and not plan.ended:
+            plan.ended = True
+            self.sim.end_job(key, plan.outcome)
+            store.delete("rayclusters", plan.cluster)
+        if plan.delete_at <= now:
+            self.sim.remove_job(key)
+            del self._plans[key]
