@@ -248,9 +248,11 @@ def test_every_failure_reason_a_backend_can_give_is_counted_from_zero(
 ) -> None:
     """Each reason a failed job of a status can carry has its series at 0 from the start, so
     ``increase()`` sees its first failure: Ray's ``other`` (an error type it does not know)
-    appeared only with its first job. For each list of jobs, from its own vocabulary."""
+    appeared only with its first job. For each list of jobs, from its own vocabulary; on a
+    target with labels of its own (KubeRay's ``namespace``), from its first job of a namespace."""
     declaration = registry.declaration(backend).resource(resource)
     with registry.declaration(backend).simulator(backend) as sim:
+        sim.job_resource(resource).add_running_job("first")
         target = sim.target_config("t", resources=[resource])
         exporter = Exporter(parse_config({"targets": [target]}))
         try:

@@ -65,6 +65,7 @@ def test_example_config_loads_and_check_config_describes_it(
         "modelarts_lite",
         "ray",
         "openyuanrong",
+        "kuberay",
     ]
     assert config.targets[3].poll_interval == 60
     result = run_cli("--config.file", "config.example.yaml", "--check-config", env=ALIBABA_ENV)
@@ -80,6 +81,10 @@ def test_example_config_loads_and_check_config_describes_it(
         result.stdout
     )
     assert "auth=AK/SK signature (environment)" in result.stdout
+    assert "target k8s-prod: backend=kuberay endpoint=https://k8s-prod.example.internal:6443" in (
+        result.stdout
+    )
+    assert "example-service-account-token" not in result.stdout + result.stderr
     assert "s3" not in result.stdout.replace("emr-serverless-spark", "")
 
 

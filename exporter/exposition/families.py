@@ -22,7 +22,7 @@ RESOURCE = ("resource",)
 JOB = (*TARGET, "job_id")
 CLUSTER = (*TARGET, "cluster_id")
 GROUP = (*CLUSTER, "role", "group")
-EMR, MODELARTS = "emr_serverless", "modelarts_lite"
+EMR, MODELARTS, KUBERAY = "emr_serverless", "modelarts_lite", "kuberay"
 RAY_API = ("ray", "openyuanrong")  # the backends that speak Ray's REST API
 
 BUILD_INFO = Family(
@@ -133,7 +133,14 @@ JOB_INFO = Family(
     "gauge",
     "Descriptive labels of a tracked job; value 1.",
     (*JOB, "job_name", "job_type"),
-    optional=("error_type", "resource_queue", "cluster_state", *RESOURCE),
+    optional=(
+        "error_type",
+        "resource_queue",
+        "cluster_state",
+        "namespace",
+        "ray_cluster",
+        *RESOURCE,
+    ),
 )
 JOB_STATUS = Family(
     "jobfleet_job_status",
@@ -178,7 +185,7 @@ CLUSTER_INFO = Family(
     "gauge",
     "Descriptive labels of a cluster; value 1.",
     (*CLUSTER, "cluster_name"),
-    optional=("version", "network_service"),
+    optional=("namespace", "version", "network_service"),
 )
 CLUSTER_STATE = Family(
     "jobfleet_cluster_state", "gauge", "One-hot state of a cluster.", (*CLUSTER, "state")
@@ -217,14 +224,14 @@ CLUSTER_GROUP_REPLICAS_MIN = Family(
     "gauge",
     "Fewest nodes an autoscaling group may shrink to.",
     GROUP,
-    backends=(EMR,),
+    backends=(EMR, KUBERAY),
 )
 CLUSTER_GROUP_REPLICAS_MAX = Family(
     "jobfleet_cluster_group_replicas_max",
     "gauge",
     "Most nodes an autoscaling group may grow to.",
     GROUP,
-    backends=(EMR,),
+    backends=(EMR, KUBERAY),
 )
 CLUSTER_CPU_CORES_USED = Family(
     "jobfleet_cluster_cpu_cores_used",

@@ -38,23 +38,30 @@ class RayJobs(JobResource):
     def submit_job(
         self, key: str | None = None, *, running: bool = False, name: str | None = None
     ) -> str:
+        uid = self.create_ray_job(name or f"rayjob-{self._count + 1}", key=key)
+        if running:
+            self.move(uid, "RUNNING")
+        return uid
+
+    def create_ray_job(
+        self, name: str, *, key: str | None = None, labels: dict[str, str] | None = None
+    ) -> str:
+        """Create RayJob ``name`` (its uid ``key``, else a new one) in the next namespace in
+        turn, initializing; its uid. ValueError when the uid was used or the name is taken."""
         with self._lock:
             uid = key or str(uuid.uuid4())
             if uid in self._used:
                 raise ValueError(f"RayJob uid {uid} was used before")
-            self._used.add(uid)
             self._count += 1
             namespace = NAMESPACES[self._count % len(NAMESPACES)]
-            object_name = f"{name or 'rayjob'}-{self._count}"
-            labels = {"team": namespace.removeprefix("team-"), "app": name or "rayjob"}
+            given = {"team": namespace.removeprefix("team-"), "app": "rayjob", **(labels or {})}
             item = new_ray_job(
-                object_name, namespace, uid, labels=labels, entrypoint="python main.py", ttl=600
+                name, namespace, uid, labels=given, entrypoint="python main.py", ttl=600
             )
             enter(item, "Initializing", self.now())
-            self._keys[uid] = (namespace, object_name)
             self.api.store.create("rayjobs", item)
-        if running:
-            self.move(uid, "RUNNING")
+            self._used.add(uid)
+            self._keys[uid] = (namespace, name)
         return uid
 
     def end_job(self, key: str, outcome: Outcome) -> str:

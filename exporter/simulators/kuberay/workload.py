@@ -43,6 +43,7 @@ class KubeRayWorkload(Workload):
         self._compacted_at: float | None = None
         self._mark = 0
         self._plans: dict[str, Plan] = {}
+        self._submitted = 0
 
     def step(self, now: float) -> None:
         if self._next is None:
@@ -66,7 +67,8 @@ class KubeRayWorkload(Workload):
 
     def _submit(self, at: float) -> None:
         workload = self.rng.choice(WORKLOADS)
-        key = self.sim.submit_job(name=workload)
+        self._submitted += 1
+        key = self.sim.create_ray_job(f"{workload}-{self._submitted}", labels={"app": workload})
         item = self.sim.item(key)
         namespace = item["metadata"]["namespace"]
         cluster = (namespace, item["status"]["rayClusterName"])

@@ -1,0 +1,69 @@
+"""The KubeRay client of one target: its RayJobs as jobs, its RayClusters as clusters, each
+listed whole every poll (one list per namespace when the target names some), paged by
+``limit``/``continue`` and begun again when a ``continue`` expires (410 Gone)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from exporter.backends.base import Backend, Listing
+from exporter.backends.kit.token_list import TokenEnvelope, TokenList
+from exporter.backends.kit.token_walk import CONTINUE
+from exporter.backends.kuberay.api import open_client
+from exporter.backends.kuberay.rayclusters import parse_cluster
+from exporter.backends.kuberay.rayjobs import RayJobParser
+from exporter.backends.kuberay.target import KubeRayTarget
+from exporter.polling.health import ApiStats
+
+GROUP_VERSION = "ray.io/v1"
+ENVELOPE = TokenEnvelope(items="items", next_token="metadata.continue")
+
+
+class KubeRayBackend(Backend):
+    def __init__(self, target: KubeRayTarget, stats: ApiStats) -> None:
+        super().__init__(target.backend, target.attribution)
+        self.target = target
+        self.api = open_client(target, stats)
+        self.scrub = self.api.scrub
+        self._ray_jobs = self._lists("rayjobs", "ListRayJobs", RayJobParser(self.sources()))
+        self._ray_clusters = self._lists("rayclusters", "ListRayClusters", parse_cluster)
+
+    def _lists(self, plural: str, operation: str, parse: Any) -> list[TokenList]:
+        """One token list per namespace of the target (one for all when it names none)."""
+        params = {"labelSelector": self.target.label_selector} if self.target.label_selector else {}
+        scopes = [f"namespaces/{ns}/" for ns in self.target.namespaces] or [""]
+        return [
+            TokenList(
+                self.api,
+                f"/apis/{GROUP_VERSION}/{scope}{plural}",
+                operation,
+                parse,
+                ENVELOPE,
+                name=f"target {self.target.name}: {operation}",
+                form=CONTINUE,
+                page_size=self.target.page_size,
+                max_pages=self.target.max_pages,
+                params=params,
+            )
+            for scope in scopes
+        ]
+
+    @staticmethod
+    def _listing(lists: list[TokenList], deadline: float) -> Listing:
+        whole = Listing(items=[])
+        for one in lists:
+            part = one.listing(deadline)
+            whole.items.extend(part.items)
+            whole.complete &= part.complete
+            whole.skipped += part.skipped
+            whole.as_of = part.as_of if whole.as_of is None else whole.as_of
+        return whole
+
+    def list_jobs(self, deadline: float) -> Listing:
+        return self._listing(self._ray_jobs, deadline)
+
+    def list_clusters(self, deadline: float) -> Listing:
+        return self._listing(self._ray_clusters, deadline)
+
+    def close(self) -> None:
+        self.api.close()
