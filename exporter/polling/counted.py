@@ -92,5 +92,6 @@ def _new_ledger(target: Target, resource: JobResource) -> JobLedger:
         slots=Slots(labels, attribution.max_values) if labels else None,
         histogram_labels=attribution.histograms,
         usage=resource.extras.usage(),
+        observed=resource.extras.observed(),
         open_reasons=resource.open_reasons,
     )
