@@ -14,7 +14,7 @@ from exporter.backends.ray import STATUSES
 from exporter.exposition.family import Family
 from exporter.ledger.attribution import Slots
 from exporter.ledger.job_ledger import JobLedger
-from exporter.model import Job, status_pairs
+from exporter.model import Job, Phase, status_pairs
 from exporter.store import ledger_form
 from exporter.store.saved_ledger import SavedStateError
 
@@ -147,3 +147,22 @@ def test_the_declaration_gives_the_family_and_the_ledger_its_observed_value() ->
     assert WAITED in EXTRAS.families
     (value,) = EXTRAS.observed()
     assert (value.name, value.position, value.buckets) == ("waited", 0, (10, 60, 300))
+
+
+def test_a_job_whose_values_are_due_is_counted_when_they_come_and_only_then() -> None:
+    counted = ledger()
+    old = job("old", "SUCCEEDED", end_time=T0 - 10)
+    assert not counted.uncounted(old)  # no baseline yet: nothing is to be counted
+    counted.apply([old], T0)
+    due = job("a", "SUCCEEDED", None, end_time=T0 + 5, values_due=True)
+    assert counted.uncounted(due) and not counted.uncounted(old)
+    counted.apply([old, due], T0 + 30)
+    assert sum(counted.finished.values()) == 0 and counted.uncounted(due)
+    assert counted.tracked["a"].phase is Phase.SUCCEEDED  # shown ended meanwhile
+    counted = restarted(counted)  # still to be counted after a restart
+    assert counted.uncounted(due)
+    counted.apply([old, job("a", "SUCCEEDED", 25, end_time=T0 + 5)], T0 + 60)
+    assert sum(counted.finished.values()) == 1 and observed(counted)[:2] == (1, 25.0)
+    assert not counted.uncounted(due)
+    late = job("late", "FAILED", end_time=T0 - 5)  # first listed now, ended by the baseline
+    assert not counted.uncounted(late)

@@ -35,7 +35,7 @@ from exporter.ledger.departed import DEFAULT_CAP, Departed
 from exporter.ledger.memory import RunMemory
 from exporter.ledger.observed import Observed, ObservedValues
 from exporter.ledger.runs import KnownJob, later, run_of
-from exporter.ledger.usage import Usage, UsageKey, kept
+from exporter.ledger.usage import Usage, UsageKey, kept, share_after_baseline
 from exporter.ledger.view import FinishedKey, LedgerView, UsageCounts
 from exporter.model import TERMINAL_PHASES, Job, Phase, StatusPairs
 
@@ -255,7 +255,7 @@ class JobLedger(RunMemory):
         if self.usage:
             self._account_usage(job, known, counting, api_now, values)
         self._observe_start(job, known, now, values)
-        if job.phase.terminal and not known.counted:
+        if job.phase.terminal and not known.counted and not job.values_due:
             known.counted = True
             self._count_finished(job, now, values)
         if job.phase.terminal and known.finished_at is None:
@@ -266,6 +266,16 @@ class JobLedger(RunMemory):
                 tracked[key] = job
         if not self.journal.whole and known.kept_fields() != before:
             self.journal.note_run(key, len(self.known))
+
+    def uncounted(self, job: Job) -> bool:
+        """Whether ``job``, listed ended now, is still to be counted finished: not remembered
+        as counted, nor (not listed before) ended by the baseline. None is before it."""
+        if not self.baselined:
+            return False
+        known = run_of(self.known.get(job.key), job.run)
+        if known is None:
+            return not self._before_baseline(job.end_time)
+        return not known.counted
 
     def _unchanged(self, job: Job, last: Job | None, now: float, tracked: dict[str, Job]) -> bool:
         """A job listed as it was at the last poll (same status, times, values, run, labels) has
@@ -324,25 +334,14 @@ class JobLedger(RunMemory):
             totals.setdefault(series, 0.0)  # present from 0, like every counter
             previous = readings[i]
             if previous is None:
-                increase = reading * self._share_after_baseline(job, api_now) if counting else 0.0
+                share = share_after_baseline(job, self.baseline_time, api_now)
+                increase = reading * share if counting else 0.0
             else:
                 increase = reading - previous
             if increase > 0:
                 totals[series] += increase * usage.scale
             readings[i] = max(reading, previous or 0.0)
         known.readings = kept(tuple(readings))
-
-    def _share_after_baseline(self, job: Job, api_now: float) -> float:
-        """The part of a job's first reading of a usage value consumed after the baseline: all
-        of it for a job begun since, none for one ended before, else pro rata of its run time
-        (the same for a job running at the baseline whose reading was null then)."""
-        begin = job.start_time if job.start_time is not None else job.submit_time
-        if self.baseline_time is None or begin is None or begin >= self.baseline_time:
-            return 1.0
-        stop = job.end_time if job.end_time is not None else api_now
-        if stop <= self.baseline_time:
-            return 0.0
-        return (stop - self.baseline_time) / (stop - begin)
 
     def _observe_start(
         self, job: Job, known: KnownJob, now: float, values: AttributionValues

@@ -69,6 +69,7 @@ def counted_jobs(
             ledger = _new_ledger(target, resource)
         else:
             backend.resume(ledger.unfinished(), resource.name)
+    backend.follow_counting(resource.name, ledger.uncounted)
     base = (("target", target.name), ("backend", target.backend))
     labels = base if resource.name == JOBS else (*base, ("resource", resource.name))
     return CountedJobs(
