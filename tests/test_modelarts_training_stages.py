@@ -25,7 +25,7 @@ from exporter.backends.modelarts_lite.training_stages import (
 from exporter.simulators.modelarts_lite import ModelArtsLiteSimulator
 from exporter.simulators.modelarts_lite.stages import PREPARE_MS
 
-from .helpers import exporter_on_clock, value
+from .helpers import exporter_on_clock, samples, value
 from .helpers import polled as polled_resources
 from .sdk_capture import differences
 from .sdk_capture_modelarts import sdk_client, sent
@@ -38,9 +38,9 @@ PREPARING = "jobfleet_job_preparing_seconds"
 
 @contextlib.contextmanager
 def exporting(
-    sim: ModelArtsLiteSimulator, now: list[float], state: Path | None = None
+    sim: ModelArtsLiteSimulator, now: list[float], state: Path | None = None, **more: Any
 ) -> Iterator[Exporter]:
-    settings = {"resources": [TRAINING], "requests_per_second": 1000}
+    settings = {"resources": [TRAINING], "requests_per_second": 1000, **more}
     config: dict[str, Any] = {"targets": [sim.target_config("ma", **settings)]}
     if state is not None:
         config["state_file"] = str(state)
@@ -94,6 +94,34 @@ def test_queueing_and_preparing_are_observed_once_for_jobs_ended_after_the_basel
         assert training(shown, f"{PREPARING}_sum") == pytest.approx(PREPARE_MS / 1000)
         assert training(shown, f"{PREPARING}_bucket", le="5") == 2
         assert training(shown, f"{QUEUEING}_bucket", le="60") == 1
+
+
+def test_the_histograms_carry_the_attribution_labels_listed_in_histograms() -> None:
+    now = frozen_now()
+    labels = {"owner": "metadata.user_name", "workload": "metadata.name"}
+    attribution = {"labels": labels, "histograms": ["owner"]}
+    with ModelArtsLiteSimulator(clock=lambda: now[0]) as sim:
+        jobs = sim.training_jobs
+        with exporting(sim, now, attribution=attribution) as exporter:
+            polled(exporter)
+            for key, user in (("tj-1", "ann"), ("tj-2", "ann"), ("tj-3", "bo")):
+                jobs.add_job(key, name=key, phase="Running", user_name=user)
+            now[0] += 60
+            for key in ("tj-1", "tj-2", "tj-3"):
+                jobs.set_phase(key, "Completed")
+            body = polled(exporter)
+    for family in (QUEUEING, PREPARING):
+        counts = {
+            dict(labels)["owner"]: v
+            for (name, labels), v in samples(body).items()
+            if name == f"{family}_count" and v
+        }
+        assert counts == {"ann": 2, "bo": 1}
+        assert all(
+            "workload" not in dict(labels)
+            for (name, labels) in samples(body)
+            if name.startswith(family)
+        )
 
 
 def test_at_most_a_poll_s_share_is_fetched_and_the_rest_are_counted_at_the_next() -> None:
