@@ -57,6 +57,8 @@ class Job:
     ``extra_labels`` are the backend's own labels of the job (``jobfleet_job_info``'s optional
     ones); ``values`` the backend's own values of it (None: not reported), in the order its
     declaration gives them (``BackendDeclaration.extras``): () where it declares none.
+    ``values_due``: an ended job some of whose values the backend is still fetching (a training
+    job's stages); the ledger counts it finished once they come, or the backend gives up.
     """
 
     key: str
@@ -73,6 +75,7 @@ class Job:
     run: float | None = None
     attribution: tuple[str, ...] = ()
     reason: str = ""
+    values_due: bool = False
 
 
 @dataclass(slots=True)

@@ -15,7 +15,8 @@ the simulator's record of its answers (``shown_since``) during successful polls:
 - the baseline time ``bt`` is the API's clock at the first successful poll;
 - a job counts as submitted once a successful poll showed it, if submitted after ``bt``;
 - it counts as finished, by (phase, status), once a successful poll showed it in a terminal
-  status, if it ended after ``bt``; job durations are counted per phase as finished jobs are.
+  status, if it ended after ``bt``; job durations are counted per phase as finished jobs are,
+  and each value the resource observes (``ExtraValue.histogram``) once per finished job.
 
 Nothing happens within ``MARGIN`` of a poll when times jitter, so no time jitters across ``bt``.
 ``run_conformance`` runs it for a job resource of a backend by name: a test file may register a
@@ -251,7 +252,8 @@ def run_conformance(
                 history = ConformanceHistory(seed, now, contract, terminal, margin)
                 target = sim.target_config(backend, **settings)
                 state = tmp_path / f"state-{seed}.json"
-                exporting = Exporting(target, state, lambda: now[0], resource)
+                observed = tuple(value.family.name for value in job.extras.observed())
+                exporting = Exporting(target, state, lambda: now[0], resource, observed)
                 check(seed, history, exporting, functools.partial(contract.fail_job_lists, 1))
                 settle(seed, history, exporting)
 

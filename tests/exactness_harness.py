@@ -101,16 +101,33 @@ def exported(body: bytes) -> tuple[Counts, Counter]:
     return counts, durations
 
 
+def observations(body: bytes, names: tuple[str, ...]) -> dict[str, int]:
+    """The observations of each histogram family of ``names`` in an exposition, all series."""
+    counts = dict.fromkeys(names, 0)
+    for line in body.decode().splitlines():
+        name, _, rest = line.partition("{")
+        if name.endswith("_count") and name.removesuffix("_count") in counts:
+            counts[name.removesuffix("_count")] += int(float(rest.rpartition(" ")[2]))
+    return counts
+
+
 class Exporting:
     """One target's exporter on the fake clock, restarted from its state file on demand; each
-    ``poll`` polls its job resource ``resource``."""
+    ``poll`` polls its job resource ``resource``. ``observed`` names histograms in which every
+    job counted finished is observed once (a backend's observed values it always reports)."""
 
     def __init__(
-        self, target: dict, state: Path, clock: Callable[[], float], resource: str = "jobs"
+        self,
+        target: dict,
+        state: Path,
+        clock: Callable[[], float],
+        resource: str = "jobs",
+        observed: tuple[str, ...] = (),
     ) -> None:
         self.config = parse_config({"state_file": str(state), "targets": [target]})
         self.clock = clock
         self.resource = resource
+        self.observed = observed
         self.exporter: Exporter | None = None
 
     def start(self) -> None:
@@ -129,6 +146,14 @@ class Exporting:
     def counts(self) -> tuple[Counts, Counter]:
         assert self.exporter is not None
         return exported(self.exporter.exposition.body())
+
+    def check_observed(self, finished: int) -> None:
+        """Each job counted finished (``finished`` of them) observed once in each ``observed``."""
+        assert self.exporter is not None
+        seen = observations(self.exporter.exposition.body(), self.observed)
+        assert seen == dict.fromkeys(self.observed, finished), (
+            f"observed: {seen}, expected {finished} each"
+        )
 
 
 def fast_restarts(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -181,6 +206,7 @@ def run_history(
                 assert durations == expected.durations(), (
                     f"durations: exported {dict(durations)}, expected {dict(expected.durations())}"
                 )
+                exporting.check_observed(sum(counts.finished.values()))
                 if expected.cu_seconds is not None:
                     slack = history.cu_slack() or 1e-6
                     assert counts.cu_seconds == pytest.approx(
@@ -252,6 +278,7 @@ def check_settled(
             if succeeded == SETTLE_POLLS:
                 break
         counts, _ = exporting.counts()
+        exporting.check_observed(sum(counts.finished.values()))
     finally:
         exporting.stop()
     assert succeeded == SETTLE_POLLS, f"history {seed}: {succeeded} polls of {SETTLE_MAX_POLLS} ok"

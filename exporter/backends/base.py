@@ -4,7 +4,7 @@ each resource of its own, by the method its declaration names (``kit.resources``
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from exporter.backends.kit.resources import JOBS
@@ -53,6 +53,11 @@ class Backend(ABC):
         """After a restart: the jobs of job resource ``resource`` (``jobs``, or another list of
         jobs it declares) the saved state knows as not yet finished. A backend that does not
         list every job each poll must follow these until it sees them end."""
+
+    def follow_counting(self, resource: str, uncounted: Callable[[Job], bool]) -> None:  # noqa: B027 - optional hook
+        """The ledger of job resource ``resource`` answers ``uncounted(job)``: whether an ended
+        job it lists now is still to be counted finished. A backend that fetches more of an
+        ended job before it is counted (``Job.values_due``) fetches only for those."""
 
     def list_clusters(self, deadline: float) -> Listing:
         """Every cluster of the target (a ``Listing`` of ``Cluster``)."""

@@ -6,7 +6,7 @@ this form; the ledger takes them as they are.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from exporter.ledger.departed import DepartedRecord
 from exporter.ledger.usage import Readings, UsageKey
@@ -28,6 +28,15 @@ class HistogramState:
 
 
 @dataclass(frozen=True, slots=True)
+class SavedObserved:
+    """An observed value's histograms (``ledger.observed``): the bucket bounds they were kept
+    with, and each one's buckets by histogram label values."""
+
+    bounds: tuple[float, ...]
+    series: dict[Values, HistogramState]
+
+
+@dataclass(frozen=True, slots=True)
 class LedgerState:
     baselined: bool
     baseline_time: float | None
@@ -45,3 +54,5 @@ class LedgerState:
     departed_key: bytes | None = None  # None: kept before departed runs were kept apart
     departed: tuple[DepartedRecord, ...] = ()
     departed_evicted: int = 0
+    # by observed value's name; {}: kept before observed values were
+    observed: dict[str, SavedObserved] = field(default_factory=dict)

@@ -16,7 +16,8 @@ Counters and histograms are kept by the job's attribution label values (``attrib
 ``()`` on a target without attribution), and a failed job's count by its reason too. The series
 of a combination of label values start at 0 when its first job is seen. The usage values a
 backend declares (``usage``) are counted from each run's cumulative readings, by the job labels
-each is split by too.
+each is split by too; the values it observes (``observed``) are observed once, in histograms,
+when the job is counted finished.
 """
 
 from __future__ import annotations
@@ -28,22 +29,19 @@ from types import MappingProxyType
 from exporter.exposition.histogram import JOB_DURATION_BUCKETS, QUEUE_WAIT_BUCKETS, Histogram
 from exporter.exposition.labels import OTHER
 from exporter.ledger.attribution import AttributionValues, Slots
+from exporter.ledger.baseline import answer_made_by
 from exporter.ledger.counts import LedgerState
 from exporter.ledger.departed import DEFAULT_CAP, Departed
 from exporter.ledger.memory import RunMemory
+from exporter.ledger.observed import Observed, ObservedValues
 from exporter.ledger.runs import KnownJob, later, run_of
-from exporter.ledger.usage import Usage, UsageKey, kept
+from exporter.ledger.usage import Usage, UsageKey, kept, share_after_baseline
 from exporter.ledger.view import FinishedKey, LedgerView, UsageCounts
 from exporter.model import TERMINAL_PHASES, Job, Phase, StatusPairs
 
 log = logging.getLogger(__name__)
 
 DAY = 86400.0
-# The API's clock as its HTTP Date header gives it has whole seconds: a Date of 12:00:00 is an
-# answer made before 12:00:01, so its last millisecond (the finest time an API here reports)
-# is the latest the answer can have been made, unless our clock, read as the poll began, is
-# within a second of the Date: then the clocks agree, and ours is the finer bound
-DATE_LAST_MS = 0.999
 
 
 class JobLedger(RunMemory):
@@ -60,6 +58,7 @@ class JobLedger(RunMemory):
         max_departed: int = DEFAULT_CAP,
         usage: tuple[Usage, ...] = (),
         open_reasons: int = 0,
+        observed: tuple[Observed, ...] = (),
     ) -> None:
         super().__init__(max(forget_after, retention), max_departed, len(usage))
         self.known_pairs = known_pairs
@@ -89,6 +88,7 @@ class JobLedger(RunMemory):
         self.queue_wait: dict[AttributionValues, Histogram] = {}
         self.usage = usage
         self.usage_totals: tuple[dict[UsageKey, float], ...] = tuple({} for _ in usage)
+        self.observed = ObservedValues(observed)  # by histogram label values, as durations
         if slots is None:
             self._open(())
         elif not histogram_labels:  # the histograms carry no label: there from the start
@@ -122,6 +122,7 @@ class JobLedger(RunMemory):
                     wait.buckets, wait.count, wait.total
                 )
         self.usage_totals = tuple(dict(state.usage_totals.get(u.name, {})) for u in self.usage)
+        self.observed.restore(state.observed)
         self.known = {
             key: KnownJob(*runs[0]) if len(runs) == 1 else [KnownJob(*run) for run in runs]
             for key, runs in state.known.items()
@@ -148,6 +149,7 @@ class JobLedger(RunMemory):
         for phase in TERMINAL_PHASES:
             self.duration.setdefault((phase, values), Histogram(JOB_DURATION_BUCKETS))
         self.queue_wait.setdefault(values, Histogram(QUEUE_WAIT_BUCKETS))
+        self.observed.open(values)
 
     def histogram_values(self, values: AttributionValues) -> AttributionValues:
         """The label values the histograms carry, of a job's ``values``."""
@@ -175,6 +177,7 @@ class JobLedger(RunMemory):
                 UsageCounts(u.family, u.split_by, MappingProxyType(totals))
                 for u, totals in zip(self.usage, self.usage_totals, strict=True)
             ),
+            observed=self.observed.view(),
             departed=len(self.departed),
             evicted=self.evicted,
             overflow=MappingProxyType(slots.overflow if slots is not None else {}),
@@ -195,7 +198,7 @@ class JobLedger(RunMemory):
         counting = self.baselined
         if not counting:
             self.baseline_time = api_now
-            self.baseline_until = self._answer_made_by(now if began is None else began, as_of)
+            self.baseline_until = answer_made_by(now if began is None else began, as_of)
         previous = self.tracked
         tracked: dict[str, Job] = {}
         seen: set[str] = set()  # the ids listed
@@ -252,7 +255,7 @@ class JobLedger(RunMemory):
         if self.usage:
             self._account_usage(job, known, counting, api_now, values)
         self._observe_start(job, known, now, values)
-        if job.phase.terminal and not known.counted:
+        if job.phase.terminal and not known.counted and not job.values_due:
             known.counted = True
             self._count_finished(job, now, values)
         if job.phase.terminal and known.finished_at is None:
@@ -263,6 +266,16 @@ class JobLedger(RunMemory):
                 tracked[key] = job
         if not self.journal.whole and known.kept_fields() != before:
             self.journal.note_run(key, len(self.known))
+
+    def uncounted(self, job: Job) -> bool:
+        """Whether ``job``, listed ended now, is still to be counted finished: not remembered
+        as counted, nor (not listed before) ended by the baseline. None is before it."""
+        if not self.baselined:
+            return False
+        known = run_of(self.known.get(job.key), job.run)
+        if known is None:
+            return not self._before_baseline(job.end_time)
+        return not known.counted
 
     def _unchanged(self, job: Job, last: Job | None, now: float, tracked: dict[str, Job]) -> bool:
         """A job listed as it was at the last poll (same status, times, values, run, labels) has
@@ -278,22 +291,8 @@ class JobLedger(RunMemory):
             tracked[job.key] = last
         return True
 
-    @staticmethod
-    def _answer_made_by(began: float, as_of: float | None) -> float:
-        """The moment up to which an event missing from the baseline answer is taken as before
-        it: the answer was made after the poll began and in the second of its ``Date``. Where
-        our clock agrees with the API's (within a second), the later of the two lower bounds:
-        a job listed by neither was not there yet, so it counts (only a list that lags could
-        have left it out). Where they disagree, the whole of the ``Date``'s second, the bound
-        that cannot be too early."""
-        if as_of is None:
-            return began
-        if as_of - 1 < began < as_of + 1:
-            return max(began, as_of)
-        return as_of + DATE_LAST_MS
-
     def _before_baseline(self, moment: float | None) -> bool:
-        """At or before the baseline (``_answer_made_by``)."""
+        """At or before the baseline (``baseline.answer_made_by``)."""
         until = self.baseline_until
         return moment is not None and until is not None and moment <= until
 
@@ -335,25 +334,14 @@ class JobLedger(RunMemory):
             totals.setdefault(series, 0.0)  # present from 0, like every counter
             previous = readings[i]
             if previous is None:
-                increase = reading * self._share_after_baseline(job, api_now) if counting else 0.0
+                share = share_after_baseline(job, self.baseline_time, api_now)
+                increase = reading * share if counting else 0.0
             else:
                 increase = reading - previous
             if increase > 0:
                 totals[series] += increase * usage.scale
             readings[i] = max(reading, previous or 0.0)
         known.readings = kept(tuple(readings))
-
-    def _share_after_baseline(self, job: Job, api_now: float) -> float:
-        """The part of a job's first reading of a usage value consumed after the baseline: all
-        of it for a job begun since, none for one ended before, else pro rata of its run time
-        (the same for a job running at the baseline whose reading was null then)."""
-        begin = job.start_time if job.start_time is not None else job.submit_time
-        if self.baseline_time is None or begin is None or begin >= self.baseline_time:
-            return 1.0
-        stop = job.end_time if job.end_time is not None else api_now
-        if stop <= self.baseline_time:
-            return 0.0
-        return (stop - self.baseline_time) / (stop - begin)
 
     def _observe_start(
         self, job: Job, known: KnownJob, now: float, values: AttributionValues
@@ -404,6 +392,8 @@ class JobLedger(RunMemory):
         series = (job.phase, job.status, reason, values)
         self.finished[series] = self.finished.get(series, 0) + 1
         begin = job.start_time if job.start_time is not None else job.submit_time
-        duration = self.duration.get((job.phase, self.histogram_values(values)))
+        histogram_values = self.histogram_values(values)
+        duration = self.duration.get((job.phase, histogram_values))
         if begin is not None and job.end_time is not None and duration is not None:
             duration.observe(job.end_time - begin, job.key, now)
+        self.observed.observe(job, histogram_values, now)

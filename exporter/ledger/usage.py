@@ -41,3 +41,16 @@ class Usage:
 def kept(readings: Readings) -> Readings:
     """``readings`` as a run keeps them: () when none is known (no tuple kept per run)."""
     return readings if any(r is not None for r in readings) else ()
+
+
+def share_after_baseline(job: Job, baseline_time: float | None, api_now: float) -> float:
+    """The part of a job's first reading of a usage value consumed after the baseline: all
+    of it for a job begun since, none for one ended before, else pro rata of its run time
+    (the same for a job running at the baseline whose reading was null then)."""
+    begin = job.start_time if job.start_time is not None else job.submit_time
+    if baseline_time is None or begin is None or begin >= baseline_time:
+        return 1.0
+    stop = job.end_time if job.end_time is not None else api_now
+    if stop <= baseline_time:
+        return 0.0
+    return (stop - baseline_time) / (stop - begin)

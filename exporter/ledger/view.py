@@ -14,6 +14,7 @@ from typing import NamedTuple
 from exporter.exposition.family import Family
 from exporter.exposition.histogram import Histogram
 from exporter.ledger.attribution import AttributionValues
+from exporter.ledger.observed import ObservedCounts
 from exporter.ledger.usage import UsageKey
 from exporter.model import Job, Phase, StatusPairs
 
@@ -43,6 +44,7 @@ class LedgerView:
     duration: Mapping[tuple[Phase, AttributionValues], Histogram]
     queue_wait: Mapping[AttributionValues, Histogram]
     usage: tuple[UsageCounts, ...]  # one per usage value the backend declares
+    observed: tuple[ObservedCounts, ...]  # one per observed value the backend declares
     departed: int  # runs kept as departed
     evicted: int  # departed runs forgotten early, at the cap
     overflow: Mapping[str, int]  # by attribution label: values past its cap

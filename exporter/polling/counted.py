@@ -69,6 +69,7 @@ def counted_jobs(
             ledger = _new_ledger(target, resource)
         else:
             backend.resume(ledger.unfinished(), resource.name)
+    backend.follow_counting(resource.name, ledger.uncounted)
     base = (("target", target.name), ("backend", target.backend))
     labels = base if resource.name == JOBS else (*base, ("resource", resource.name))
     return CountedJobs(
@@ -92,5 +93,6 @@ def _new_ledger(target: Target, resource: JobResource) -> JobLedger:
         slots=Slots(labels, attribution.max_values) if labels else None,
         histogram_labels=attribution.histograms,
         usage=resource.extras.usage(),
+        observed=resource.extras.observed(),
         open_reasons=resource.open_reasons,
     )

@@ -21,6 +21,7 @@ from exporter.ledger.job_ledger import JobLedger
 from exporter.ledger.journal import Changes
 from exporter.ledger.runs import KnownJob, Remembered
 from exporter.store.saved_ledger import check_ledger_state
+from exporter.store.saved_observed import saved_observed
 from exporter.store.saved_usage import aligned, saved_readings, saved_usage
 
 
@@ -54,6 +55,7 @@ def counts_state(ledger: JobLedger) -> dict:
         "departed_key": ledger.departed.key.hex(),
         "departed_evicted": ledger.evicted,
         **saved_usage(tuple(u.name for u in ledger.usage), ledger.usage_totals),
+        **saved_observed(ledger.observed),
     }
     if ledger.slots is None:
         state["submitted"] = ledger.submitted.get((), 0)
@@ -140,7 +142,11 @@ def _check_labels(ledger: JobLedger, saved: LedgerState) -> None:
         *(k[3] for k in saved.finished),
         *(values for series in saved.usage_totals.values() for _, values in series),
     ]
-    histograms = [*(values for _, values in saved.duration), *saved.queue_wait]
+    histograms = [
+        *(values for _, values in saved.duration),
+        *saved.queue_wait,
+        *(values for kept in saved.observed.values() for values in kept.series),
+    ]
     if not all(_held(v, ledger.labels, slots) for v in counted) or not all(
         _held(v, ledger.histogram_labels, slots) for v in histograms
     ):

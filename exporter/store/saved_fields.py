@@ -6,6 +6,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from exporter.ledger.counts import HistogramState
+
 
 class SavedStateError(ValueError):
     """Saved state that cannot be used; the message names the field."""
@@ -52,3 +54,16 @@ def as_strings(value: Any, field: str) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise SavedStateError(f"{field}: must be a list of strings")
     return tuple(value)
+
+
+def as_histogram(value: Any, field: str, layout: tuple[float, ...]) -> HistogramState:
+    """A saved histogram (``Histogram.to_state``); its buckets None when there are not as many
+    as ``layout`` has (kept with another bucket layout)."""
+    saved = as_mapping(value, field)
+    raw = as_list(saved.get("buckets"), f"{field}.buckets")
+    buckets = [as_count(n, f"{field}.buckets[{i}]") for i, n in enumerate(raw)]
+    count = as_count(saved.get("count"), f"{field}.count")
+    total = as_number(saved.get("total"), f"{field}.total")
+    if sum(buckets) > count:
+        raise SavedStateError(f"{field}: more observations in buckets than in count")
+    return HistogramState(buckets if len(buckets) == len(layout) else None, count, total)

@@ -16,19 +16,21 @@ from typing import Any
 
 from exporter.exposition.histogram import JOB_DURATION_BUCKETS, QUEUE_WAIT_BUCKETS
 from exporter.ledger.attribution import SAVED_FORM, upgraded
-from exporter.ledger.counts import HistogramState, KnownState, LedgerState, Values
+from exporter.ledger.counts import HistogramState, KnownState, LedgerState, SavedObserved, Values
 from exporter.ledger.departed import FLAGS, DepartedRecord
 from exporter.model import TERMINAL_PHASES, Phase
 from exporter.store.saved_fields import (
     SavedStateError,
     as_bool,
     as_count,
+    as_histogram,
     as_list,
     as_mapping,
     as_number,
     as_optional_number,
     as_strings,
 )
+from exporter.store.saved_observed import observed
 from exporter.store.saved_usage import readings, usage_names, usage_totals
 
 _RUN = re.compile(r"-?[0-9]{1,18}")
@@ -38,17 +40,6 @@ def _phase(value: Any, field: str) -> Phase:
     if value not in {phase.value for phase in TERMINAL_PHASES}:
         raise SavedStateError(f"{field}: must be one of the terminal phases")
     return Phase(value)
-
-
-def _histogram(value: Any, field: str, layout: tuple[float, ...]) -> HistogramState:
-    saved = as_mapping(value, field)
-    raw = as_list(saved.get("buckets"), f"{field}.buckets")
-    buckets = [as_count(n, f"{field}.buckets[{i}]") for i, n in enumerate(raw)]
-    count = as_count(saved.get("count"), f"{field}.count")
-    total = as_number(saved.get("total"), f"{field}.total")
-    if sum(buckets) > count:
-        raise SavedStateError(f"{field}: more observations in buckets than in count")
-    return HistogramState(buckets if len(buckets) == len(layout) else None, count, total)
 
 
 def _values(value: Any, field: str) -> Values:
@@ -88,7 +79,7 @@ def _durations(value: Any) -> dict[tuple[Phase, Values], HistogramState]:
     """{phase: histogram} (no histogram labels) or [phase, label values, histogram] entries."""
     if not isinstance(value, list):
         return {
-            (_phase(phase, "duration"), ()): _histogram(
+            (_phase(phase, "duration"), ()): as_histogram(
                 saved, f"duration.{phase}", JOB_DURATION_BUCKETS
             )
             for phase, saved in as_mapping(value, "duration").items()
@@ -99,21 +90,21 @@ def _durations(value: Any) -> dict[tuple[Phase, Values], HistogramState]:
         if len(entry) != 3:
             raise SavedStateError(f"duration[{i}]: must be [phase, label values, histogram]")
         series = (_phase(entry[0], f"duration[{i}][0]"), _values(entry[1], f"duration[{i}][1]"))
-        out[series] = _histogram(entry[2], f"duration[{i}]", JOB_DURATION_BUCKETS)
+        out[series] = as_histogram(entry[2], f"duration[{i}]", JOB_DURATION_BUCKETS)
     return out
 
 
 def _queue_waits(value: Any) -> dict[Values, HistogramState]:
     """A histogram (no histogram labels) or [label values, histogram] entries."""
     if not isinstance(value, list):
-        return {(): _histogram(value, "queue_wait", QUEUE_WAIT_BUCKETS)}
+        return {(): as_histogram(value, "queue_wait", QUEUE_WAIT_BUCKETS)}
     out = {}
     for i, entry in enumerate(value):
         entry = as_list(entry, f"queue_wait[{i}]")
         if len(entry) != 2:
             raise SavedStateError(f"queue_wait[{i}]: must be [label values, histogram]")
         values = _values(entry[0], f"queue_wait[{i}][0]")
-        out[values] = _histogram(entry[1], f"queue_wait[{i}]", QUEUE_WAIT_BUCKETS)
+        out[values] = as_histogram(entry[1], f"queue_wait[{i}]", QUEUE_WAIT_BUCKETS)
     return out
 
 
@@ -244,6 +235,7 @@ def check_ledger_state(value: Any) -> LedgerState:
         departed_key=_departed_key(state.get("departed_key"), departed),
         departed=departed,
         departed_evicted=as_count(state.get("departed_evicted", 0), "departed_evicted"),
+        observed=observed(state),
     )
     # attribution values saved in form 1, before slots saved their form, are brought to form 2
     saved_form = state["attribution"].get("form", 1) if checked.attribution is not None else 2
@@ -264,6 +256,10 @@ def _upgraded(state: LedgerState) -> LedgerState:
         finished={(p, s, r, values(v)): n for (p, s, r, v), n in state.finished.items()},
         duration={(p, values(v)): h for (p, v), h in state.duration.items()},
         queue_wait={values(v): h for v, h in state.queue_wait.items()},
+        observed={
+            name: SavedObserved(kept.bounds, {values(v): h for v, h in kept.series.items()})
+            for name, kept in state.observed.items()
+        },
         usage_totals={
             name: {(split, values(v)): n for (split, v), n in series.items()}
             for name, series in state.usage_totals.items()

@@ -6,7 +6,10 @@ them without knowing which they are.
 A value may be shown per job (a gauge of each tracked job: ``gauge``) and, when it is a
 cumulative reading of a run (compute units used so far), counted (``counter``: its increase
 after the baseline, ``ledger.usage``, split by the job labels ``split_by`` and by attribution).
-Both are ``scale`` times the value (hours read, seconds exported).
+A value known once a job has ended (the time it spent queueing) may be observed in a histogram
+(``histogram``, with its bucket upper bounds ``buckets``): once per job, when the job is
+counted finished (``ledger.observed``), under the target's histogram attribution labels.
+All are ``scale`` times the value (hours read, seconds exported).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from dataclasses import dataclass
 
 from exporter.exposition.family import Family
 from exporter.exposition.renderers.jobs import JobGauge
+from exporter.ledger.observed import Observed
 from exporter.ledger.usage import Usage
 
 
@@ -27,6 +31,23 @@ class ExtraValue:
     counter: Family | None = None
     scale: float = 1.0
     split_by: tuple[str, ...] = ()
+    histogram: Family | None = None
+    buckets: tuple[float, ...] = ()
+
+    def problems(self) -> list[str]:
+        """What is wrong with this declaration."""
+        problems = []
+        if self.counter is None and self.split_by:
+            problems.append(f"{self.name}: split_by is for a value with a counter")
+        if self.counter is not None and not set(self.split_by) <= self.counter.label_names:
+            problems.append(f"{self.name}: {self.counter.name} lacks its split_by labels")
+        if (self.histogram is None) != (not self.buckets):
+            problems.append(f"{self.name}: a histogram and its buckets come together")
+        if self.histogram is not None and self.histogram.type != "histogram":
+            problems.append(f"{self.name}: {self.histogram.name} is no histogram")
+        if list(self.buckets) != sorted(set(self.buckets)):
+            problems.append(f"{self.name}: buckets must increase")
+        return problems
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,11 +60,9 @@ class Extras:
         names = [value.name for value in self.values]
         if len(set(names)) != len(names):
             raise ValueError(f"extra values named twice: {names}")
-        for value in self.values:
-            if value.counter is None and value.split_by:
-                raise ValueError(f"{value.name}: split_by is for a value with a counter")
-            if value.counter is not None and not set(value.split_by) <= value.counter.label_names:
-                raise ValueError(f"{value.name}: {value.counter.name} lacks its split_by labels")
+        problems = [problem for value in self.values for problem in value.problems()]
+        if problems:
+            raise ValueError("; ".join(problems))
 
     def position(self, name: str) -> int:
         """Where ``Job.values`` holds the value ``name``; ValueError if none is declared."""
@@ -54,7 +73,7 @@ class Extras:
         return tuple(
             family
             for value in self.values
-            for family in (value.gauge, value.counter)
+            for family in (value.gauge, value.counter, value.histogram)
             if family is not None
         )
 
@@ -64,6 +83,14 @@ class Extras:
             Usage(value.name, position, value.counter, value.split_by, value.scale)
             for position, value in enumerate(self.values)
             if value.counter is not None
+        )
+
+    def observed(self) -> tuple[Observed, ...]:
+        """The values a ledger observes in histograms."""
+        return tuple(
+            Observed(value.name, position, value.histogram, value.buckets, value.scale)
+            for position, value in enumerate(self.values)
+            if value.histogram is not None
         )
 
     def gauges(self) -> tuple[JobGauge, ...]:

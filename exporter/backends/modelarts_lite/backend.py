@@ -1,14 +1,16 @@
 """The ModelArts client of one target: its Lite Server jobs and its training jobs. The training
 jobs are kept between polls (``kit.windowed``): full walks every ``full_list_interval``,
-windows of recent and active jobs in between."""
+windows of recent and active jobs in between; an ended one's stages are fetched before it is
+counted (``training_stages``)."""
 
 from __future__ import annotations
 
 import functools
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 
-from exporter.backends.base import Backend, Listing
+from exporter.backends.base import Backend, Job, Listing
 from exporter.backends.kit.resources import JOBS
 from exporter.backends.kit.windowed import WindowedList
 from exporter.backends.modelarts_lite.api import open_client
@@ -16,6 +18,7 @@ from exporter.backends.modelarts_lite.server_job_list import ServerJobList
 from exporter.backends.modelarts_lite.target import ModelArtsLiteTarget
 from exporter.backends.modelarts_lite.training_job_walk import TrainingJobWalker
 from exporter.backends.modelarts_lite.training_jobs import RESOURCE as TRAINING_JOBS
+from exporter.backends.modelarts_lite.training_stages import StageFetcher
 from exporter.polling.health import ApiStats
 
 
@@ -31,6 +34,7 @@ class ModelArtsLiteBackend(Backend):
         self.api = open_client(target, stats)
         self.scrub = self.api.scrub
         self._server_jobs = ServerJobList(self.api, target, self.sources(), clock)
+        self._stages = StageFetcher(self.api, target.project())
 
     @property
     def clock(self) -> Callable[[], float]:
@@ -56,7 +60,12 @@ class ModelArtsLiteBackend(Backend):
         return self._server_jobs.list_jobs(deadline)
 
     def list_training_jobs(self, deadline: float) -> Listing:
-        return self._training_jobs.list_jobs(deadline)
+        listing = self._training_jobs.list_jobs(deadline)
+        return replace(listing, items=self._stages.complete(listing.items, deadline))
+
+    def follow_counting(self, resource: str, uncounted: Callable[[Job], bool]) -> None:
+        if resource == TRAINING_JOBS:
+            self._stages.uncounted = uncounted
 
     def resume(self, unfinished: Iterable[str], resource: str) -> None:
         if resource == JOBS:

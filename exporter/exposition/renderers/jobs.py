@@ -163,6 +163,10 @@ def render_jobs(
     for values, histogram in sorted(ledger.queue_wait.items()):
         stored = tuple(zip(histogram_names, values, strict=True))
         block.add_histogram(families.JOB_QUEUE_WAIT_SECONDS, histogram, (), stored)
+    for observed in ledger.observed:
+        for values, histogram in sorted(observed.series.items()):
+            stored = tuple(zip(histogram_names, values, strict=True))
+            block.add_histogram(observed.family, histogram, (), stored)
     for usage in ledger.usage:
         for (split, values), total in sorted(usage.totals.items()):
             labels = tuple(zip(usage.split_by, split, strict=True))

@@ -58,6 +58,7 @@ class TrainingJobs(JobResource):
         self._jobs: dict[str, TrainingJob] = {}
         self._ids: set[str] = set()  # every id ever used: the API makes up new ones
         self._failures: deque[ApiError] = deque()
+        self._stage_failures: deque[ApiError] = deque()
         self._empty_answers = 0
         self._between_pages: deque[Callable[[], object]] = deque()
 
@@ -166,6 +167,11 @@ class TrainingJobs(JobResource):
         with self._lock:
             self._failures.extend([ApiError(status, code, message)] * n)
 
+    def fail_stages(self, n: int, status: int = 500, code: str = "ModelArts.0001") -> None:
+        """The next ``n`` stage requests fail with ``status`` and ``code``."""
+        with self._lock:
+            self._stage_failures.extend([ApiError(status, code, "Internal server error")] * n)
+
     def empty_answers(self, n: int) -> None:
         """The next ``n`` searches succeed with no jobs and ``count`` 0."""
         with self._lock:
@@ -210,6 +216,8 @@ class TrainingJobs(JobResource):
 
     def stages(self, key: str) -> dict[str, Any]:
         with self._lock:
+            if self._stage_failures:
+                raise self._stage_failures.popleft()
             job = self._jobs.get(key)
             if job is None:
                 raise ApiError(404, NOT_FOUND, f"training job {key} does not exist")

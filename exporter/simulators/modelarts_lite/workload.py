@@ -104,7 +104,7 @@ class TrainingWorkload:
         )
         roll = self.rng.random()
         final = "Completed" if roll < 0.75 else "Failed" if roll < 0.9 else "Terminated"
-        self.plans[key] = (self.rng.uniform(20, 120), final)
+        self.plans[key] = (self.rng.uniform(10, 60), final)
 
     def _advance(self, key: str, job: dict, now: float) -> None:
         seconds, final = self.plans[key]
