@@ -1,6 +1,7 @@
-"""The ModelArts client of one target: its Lite Server jobs and its training jobs. The training
-jobs are kept between polls (``kit.windowed``): full walks every ``full_list_interval``,
-windows of recent and active jobs in between."""
+"""The ModelArts client of one target: its Lite Server jobs, its training jobs and its resource
+pools. The training jobs are kept between polls (``kit.windowed``): full walks every
+``full_list_interval``, windows of recent and active jobs in between; the pools are listed
+whole at each poll (``pools``)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from exporter.backends.base import Backend, Listing
 from exporter.backends.kit.resources import JOBS
 from exporter.backends.kit.windowed import WindowedList
 from exporter.backends.modelarts_lite.api import open_client
+from exporter.backends.modelarts_lite.pools import PoolLister
 from exporter.backends.modelarts_lite.server_job_list import ServerJobList
 from exporter.backends.modelarts_lite.target import ModelArtsLiteTarget
 from exporter.backends.modelarts_lite.training_job_walk import TrainingJobWalker
@@ -52,11 +54,18 @@ class ModelArtsLiteBackend(Backend):
             poll_interval=self.target.poll_interval,
         )
 
+    @functools.cached_property
+    def _pools(self) -> PoolLister:
+        return PoolLister(self.api, self.target)
+
     def list_jobs(self, deadline: float) -> Listing:
         return self._server_jobs.list_jobs(deadline)
 
     def list_training_jobs(self, deadline: float) -> Listing:
         return self._training_jobs.list_jobs(deadline)
+
+    def list_pools(self, deadline: float) -> Listing:
+        return self._pools.list_pools(deadline)
 
     def resume(self, unfinished: Iterable[str], resource: str) -> None:
         if resource == JOBS:
