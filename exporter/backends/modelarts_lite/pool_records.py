@@ -24,7 +24,7 @@ KINDS = ("cpu", "memory", "gpu", "npu")  # cores, bytes, devices, devices: ``res
 ACCELERATORS = (("nvidia.com/gpu", "gpu"), ("huawei.com/ascend-", "npu"))  # key prefix -> kind
 SCHEDULABLE = "Available"  # the node phase in which a node takes jobs
 UNKNOWN_STATUS = "Unknown"
-CATEGORIES = ("created", "creating", "failed", "pending")  # ShowPoolStatistics' counts
+CATEGORIES = ("created", "creating", "failed", "pending", "deleting")  # ShowPoolStatistics
 DISPLAY_NAME = "os.modelarts/name"
 MAX_FLAVORS = 8  # flavors named in a pool's info: more are damage
 
