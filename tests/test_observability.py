@@ -92,6 +92,7 @@ def test_dashboards_are_generated_and_complete() -> None:
         "exporter-health.json",
         "fleet-overview.json",
         "jobs.json",
+        "pools.json",
         "queues.json",
         "usage.json",
     ]
