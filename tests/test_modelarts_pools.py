@@ -26,7 +26,9 @@ from exporter.backends.modelarts_lite.pool_records import (
     read_resources,
 )
 from exporter.config.parse import parse_config
+from exporter.config.types import ConfigError
 from exporter.simulators.modelarts_lite import ModelArtsLiteSimulator
+from exporter.simulators.modelarts_lite.common import ApiError
 
 from .helpers import promtool_check_metrics, value
 from .sdk_capture import differences
@@ -40,10 +42,8 @@ NPU = "modelarts.bm.npu.arm.8snt9b3.d"  # 192 cores, 1536 GiB, 8 NPUs
 
 
 def pools_exporter(sim: ModelArtsLiteSimulator, **settings: object) -> Exporter:
-    target = sim.target_config(
-        "ma", resources=["pools"], timeout="20s", requests_per_second=1000, **settings
-    )
-    return Exporter(parse_config({"targets": [target]}))
+    settings = {"resources": ["pools"], "timeout": "20s", "requests_per_second": 1000, **settings}
+    return Exporter(parse_config({"targets": [sim.target_config("ma", **settings)]}))
 
 
 def polled(sim: ModelArtsLiteSimulator, **settings: object) -> bytes:
@@ -199,9 +199,7 @@ def test_a_node_walk_stopped_at_the_page_cap_marks_the_listing_incomplete() -> N
     assert node_counts(body, pool) == {"Available": 500}
 
 
-def test_a_refused_pool_list_fails_the_poll_and_keeps_the_last_pools() -> None:
-    from exporter.simulators.modelarts_lite.common import ApiError
-
+def test_a_refused_node_list_fails_the_poll_and_keeps_the_last_pools() -> None:
     with ModelArtsLiteSimulator() as sim:
         pool = sim.pools.add_pool("p", flavor=CPU, nodes=1)
         exporter = pools_exporter(sim)
@@ -355,6 +353,16 @@ def test_malformed_answers_are_counted_skips_never_a_failed_poll(
     }
     assert series(body, "jobfleet_pools", "status") == {("created",): 1}
     assert "resources.cpu" in caplog.text and sim.secret_key not in caplog.text
+
+
+def test_pools_are_polled_only_when_named_and_the_node_page_cap_is_checked() -> None:
+    with ModelArtsLiteSimulator() as sim:
+        sim.pools.add_pool("p", flavor=CPU, nodes=1)
+        body = polled(sim, resources=["jobs"])
+        assert sent(sim, "ListPools") == []
+        with pytest.raises(ConfigError, match="max_node_pages"):
+            parse_config({"targets": [sim.target_config("ma", max_node_pages=0)]})
+    assert b"jobfleet_pool_" not in body
 
 
 def test_an_answer_without_a_pool_list_fails_the_poll_as_a_parse_error(
