@@ -520,6 +520,100 @@ QUEUES = dashboard(
     ],
 )
 
+POOL_KEY = "target, backend, resource_pool, resource_kind"
+
+
+def pool_capacity(kind: str, title: str, unit: str) -> dict:
+    """One resource kind of every pool: its capacity and what is allocated, a line each."""
+    return panel(
+        "timeseries",
+        title,
+        [
+            q(
+                f'jobfleet_pool_resource_{amount}{{{S}, resource_kind="{kind}"}}',
+                f"{{{{resource_pool}}}} {amount}",
+            )
+            for amount in ("capacity", "allocated")
+        ],
+        unit=unit,
+        w=6,
+    )
+
+
+POOLS = dashboard(
+    "jobfleet-pools",
+    "jobfleet / Resource pools",
+    "ModelArts resource pools: status, nodes, capacity against allocation, and the training "
+    "jobs waiting.",
+    [
+        panel(
+            "state-timeline",
+            "Pool status",
+            [
+                q(
+                    f"jobfleet_pool_status{{{S}}} == 1",
+                    "{{target}} {{resource_pool}} {{status}}",
+                )
+            ],
+            w=24,
+            h=6,
+        ),
+        pool_capacity("cpu", "CPU cores: capacity and allocated", "short"),
+        pool_capacity("memory", "Memory: capacity and allocated", "bytes"),
+        pool_capacity("gpu", "GPUs: capacity and allocated", "short"),
+        pool_capacity("npu", "NPUs: capacity and allocated", "short"),
+        panel(
+            "timeseries",
+            "Allocation of the capacity",
+            [
+                q(
+                    f"jobfleet_pool_resource_allocated{{{S}}} / on ({POOL_KEY}) (jobfleet_pool_resource_capacity{{{S}}} > 0)",
+                    "{{resource_pool}} {{resource_kind}}",
+                )
+            ],
+            unit="percentunit",
+            description="JobfleetPoolSaturated fires when any resource stays 90% or more "
+            "allocated for 15 minutes while training jobs wait for the pool.",
+        ),
+        panel(
+            "timeseries",
+            "Training jobs waiting",
+            [
+                q(
+                    f"sum by (target, resource_pool) (jobfleet_pool_jobs_waiting{{{S}}})",
+                    "{{target}} {{resource_pool}}",
+                )
+            ],
+            description="Training jobs Creating or Pending for each pool: waiting for its nodes.",
+        ),
+        panel(
+            "timeseries",
+            "Nodes by status",
+            [
+                q(
+                    f"sum by (target, resource_pool, status) (jobfleet_pool_nodes{{{S}}}) > 0",
+                    "{{resource_pool}} {{status}}",
+                )
+            ],
+            description="Only Available nodes take jobs and count in the capacity.",
+        ),
+        panel(
+            "timeseries",
+            "Pools by status",
+            [q(f"sum by (target, status) (jobfleet_pools{{{S}}})", "{{target}} {{status}}")],
+            description="The project's pools as its pool statistics count them, failed ones too.",
+        ),
+        panel(
+            "table",
+            "Pools",
+            [q(f"jobfleet_pool_info{{{S}}}", instant=True, table=True)],
+            w=24,
+            h=6,
+            description="Name, type, scope and node flavors of each pool.",
+        ),
+    ],
+)
+
 HEALTH = dashboard(
     "jobfleet-health",
     "jobfleet / Exporter health",
@@ -776,6 +870,7 @@ DASHBOARDS = {
     "jobs.json": JOBS,
     "clusters.json": CLUSTERS,
     "queues.json": QUEUES,
+    "pools.json": POOLS,
     "exporter-health.json": HEALTH,
     "usage.json": USAGE,
 }

@@ -1,7 +1,8 @@
-"""The ModelArts client of one target: its Lite Server jobs and its training jobs. The training
-jobs are kept between polls (``kit.windowed``): full walks every ``full_list_interval``,
-windows of recent and active jobs in between; an ended one's stages are fetched before it is
-counted (``training_stages``)."""
+"""The ModelArts client of one target: its Lite Server jobs, its training jobs and its resource
+pools. The training jobs are kept between polls (``kit.windowed``): full walks every
+``full_list_interval``, windows of recent and active jobs in between; an ended one's stages are
+fetched before it is counted (``training_stages``); the pools are listed whole at each poll
+(``pools``)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from exporter.backends.base import Backend, Job, Listing
 from exporter.backends.kit.resources import JOBS
 from exporter.backends.kit.windowed import WindowedList
 from exporter.backends.modelarts_lite.api import open_client
+from exporter.backends.modelarts_lite.pools import PoolLister
 from exporter.backends.modelarts_lite.server_job_list import ServerJobList
 from exporter.backends.modelarts_lite.target import ModelArtsLiteTarget
 from exporter.backends.modelarts_lite.training_job_walk import TrainingJobWalker
@@ -56,6 +58,10 @@ class ModelArtsLiteBackend(Backend):
             poll_interval=self.target.poll_interval,
         )
 
+    @functools.cached_property
+    def _pools(self) -> PoolLister:
+        return PoolLister(self.api, self.target)
+
     def list_jobs(self, deadline: float) -> Listing:
         return self._server_jobs.list_jobs(deadline)
 
@@ -66,6 +72,9 @@ class ModelArtsLiteBackend(Backend):
     def follow_counting(self, resource: str, uncounted: Callable[[Job], bool]) -> None:
         if resource == TRAINING_JOBS:
             self._stages.uncounted = uncounted
+
+    def list_pools(self, deadline: float) -> Listing:
+        return self._pools.list_pools(deadline)
 
     def resume(self, unfinished: Iterable[str], resource: str) -> None:
         if resource == JOBS:

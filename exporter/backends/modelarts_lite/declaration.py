@@ -1,5 +1,6 @@
 """The ModelArts Lite backend as the registry knows it: its target model, client, status
-table, attribution fields, per-job values and simulator."""
+table, attribution fields, per-job values, its own resources (training jobs, resource pools)
+and simulator."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from exporter.backends.kit.resources import JobResource
 from exporter.backends.modelarts_lite import training_jobs
 from exporter.backends.modelarts_lite.backend import ModelArtsLiteBackend
 from exporter.backends.modelarts_lite.families import EXTRAS, TRAINING_EXTRAS
+from exporter.backends.modelarts_lite.pools import POOLS
 from exporter.backends.modelarts_lite.server_jobs import (
     ATTRIBUTION_FIELDS,
     FAILURE_REASONS,
@@ -54,6 +56,6 @@ DECLARATION = register(
             },
             "max_values": 10,
         },
-        resources=(TRAINING_JOBS,),
+        resources=(TRAINING_JOBS, POOLS),
     )
 )

@@ -3,7 +3,9 @@ failed on, shown per job; the node-seconds and accelerator-seconds of training j
 the time an ended training job spent queueing and preparing (its stages), observed once.
 
 The training jobs are a job resource beside the Lite Server jobs (``training_jobs``): their
-series carry ``resource="training_jobs"``."""
+series carry ``resource="training_jobs"``. The resource pools (``pools``) are shown as gauges
+at each poll, as clusters are: per pool, its info, status, nodes by status, capacity and
+allocation by resource kind and the training jobs waiting for it."""
 
 from __future__ import annotations
 
@@ -67,4 +69,71 @@ TRAINING_EXTRAS = Extras(  # of training jobs; each name is its name in the stat
         ExtraValue("queueing_seconds", histogram=JOB_QUEUEING_SECONDS, buckets=QUEUE_WAIT_BUCKETS),
         ExtraValue("preparing_seconds", histogram=JOB_PREPARING_SECONDS, buckets=PREPARING_BUCKETS),
     )
+)
+
+# The ``pools`` resource: amounts are by ``resource_kind`` (cpu in cores, memory in bytes, gpu
+# and npu in devices), as the EMR queues' are, so that allocated over capacity is one division
+POOL = (*TARGET, "resource_pool")
+POOL_AMOUNT = (*POOL, "resource_kind")
+POOL_INFO = Family(
+    "jobfleet_pool_info",
+    "gauge",
+    "Descriptive labels of a resource pool (ModelArts); value 1.",
+    POOL,
+    optional=("display_name", "pool_type", "scope", "flavor"),
+    backends=(MODELARTS,),
+)
+POOL_STATUS = Family(
+    "jobfleet_pool_status",
+    "gauge",
+    "One-hot status (phase) of a resource pool.",
+    (*POOL, "status"),
+    backends=(MODELARTS,),
+)
+POOL_NODES = Family(
+    "jobfleet_pool_nodes",
+    "gauge",
+    "Nodes of a resource pool by status (phase).",
+    (*POOL, "status"),
+    backends=(MODELARTS,),
+)
+POOL_RESOURCE_CAPACITY = Family(
+    "jobfleet_pool_resource_capacity",
+    "gauge",
+    "Resource of a pool's nodes that take jobs (cpu in cores, memory in bytes, gpu and npu in "
+    "devices).",
+    POOL_AMOUNT,
+    backends=(MODELARTS,),
+)
+POOL_RESOURCE_ALLOCATED = Family(
+    "jobfleet_pool_resource_allocated",
+    "gauge",
+    "Resource of a pool that jobs hold now (cpu in cores, memory in bytes, gpu and npu in "
+    "devices).",
+    POOL_AMOUNT,
+    backends=(MODELARTS,),
+)
+POOL_JOBS_WAITING = Family(
+    "jobfleet_pool_jobs_waiting",
+    "gauge",
+    "Training jobs waiting for a resource pool (Creating or Pending).",
+    POOL,
+    backends=(MODELARTS,),
+)
+POOLS_BY_STATUS = Family(
+    "jobfleet_pools",
+    "gauge",
+    "Resource pools of the project by the status its pool statistics count them in (created, "
+    "creating, failed, pending).",
+    (*TARGET, "status"),
+    backends=(MODELARTS,),
+)
+POOL_FAMILIES = (
+    POOL_INFO,
+    POOL_STATUS,
+    POOL_NODES,
+    POOL_RESOURCE_CAPACITY,
+    POOL_RESOURCE_ALLOCATED,
+    POOL_JOBS_WAITING,
+    POOLS_BY_STATUS,
 )

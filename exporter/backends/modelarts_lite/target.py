@@ -63,15 +63,17 @@ class TrainingFilters(Strict):
         return {key: ("in", [value]) for key, value in given if value}
 
 
-# Training jobs are not polled unless named: they need one more permission (the search)
-Resources = Literal["jobs", "training_jobs"]
+# Training jobs and pools are not polled unless named: they need more permissions (the search;
+# the pool reads)
+Resources = Literal["jobs", "training_jobs", "pools"]
 
 
 _PROJECT = re.compile(r"[A-Za-z0-9-]{1,64}")
 
 
 class ModelArtsLiteTarget(RegionalTarget):
-    """The Lite Server jobs and training jobs of one Huawei Cloud ModelArts project."""
+    """The Lite Server jobs, training jobs and resource pools of one Huawei Cloud ModelArts
+    project."""
 
     REGION_EXAMPLE = "cn-north-4"
 
@@ -83,6 +85,7 @@ class ModelArtsLiteTarget(RegionalTarget):
     full_list_interval: Duration = 600.0
     job_type_cap: Count = Field(default=30, gt=0)
     max_pages: Count = Field(default=2_000, gt=0)  # of a training-job walk: 50 jobs a page
+    max_node_pages: Count = Field(default=20, gt=0)  # of a pool's node walk: 500 nodes a page
     resources: tuple[Resources, ...] = ("jobs",)
 
     @model_validator(mode="after")

@@ -12,7 +12,7 @@ API sees is what it sees from the SDK.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from exporter.backends.kit.fields import listed_items, read_items, whole_number
@@ -21,6 +21,7 @@ from exporter.backends.kit.walk import Page, Walk
 from exporter.backends.modelarts_lite.target import ModelArtsLiteTarget
 from exporter.backends.modelarts_lite.training_jobs import TrainingJobParser
 from exporter.http.client import ApiClient
+from exporter.model import Job
 
 OPERATION = "ListTrainingJobs"
 PAGE_SIZE = 50  # the most a search page holds
@@ -46,19 +47,29 @@ def search_body(number: int, filters: Mapping[str, tuple[str, list[str]]]) -> by
 
 class TrainingJobWalker:
     """Reads the search pages of one target's training jobs, its ``training_filters`` applied
-    (``NumberedPages``, and the ``WindowedSource`` of its incremental list)."""
+    (``NumberedPages``, and the ``WindowedSource`` of its incremental list).
+
+    Another search of the same jobs (the jobs waiting in each pool) gives its own ``parse``
+    of an item and its own ``filters`` instead of the target's, and a ``purpose`` for logs."""
 
     page_size = PAGE_SIZE
 
     def __init__(
-        self, api: ApiClient, target: ModelArtsLiteTarget, sources: tuple[str, ...]
+        self,
+        api: ApiClient,
+        target: ModelArtsLiteTarget,
+        sources: tuple[str, ...],
+        *,
+        parse: Callable[[Any], Job | None] | None = None,
+        filters: Mapping[str, tuple[str, list[str]]] | None = None,
+        purpose: str = "",
     ) -> None:
         self.api = api
-        self.name = f"target {target.name}: {OPERATION}"
+        self.name = f"target {target.name}: {OPERATION}{f' ({purpose})' if purpose else ''}"
         self.max_pages = target.max_pages
         self._path = f"/v2/{target.project()}/training-job-searches"
-        self._parse = TrainingJobParser(sources)
-        self._filters = target.training_filters.search()
+        self._parse = parse or TrainingJobParser(sources)
+        self._filters = dict(target.training_filters.search() if filters is None else filters)
 
     def read(self, params: Mapping[str, Any], number: int, deadline: float) -> Page:
         """Page ``number`` of the jobs matching ``params`` (and the target's filters)."""

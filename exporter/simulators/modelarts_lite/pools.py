@@ -7,7 +7,8 @@
 workspace, and ``labelSelector`` those whose labels match every term of it (``key=value``,
 ``key!=value``, ``key``, ``!key``, comma-separated). ``ListPoolNodes`` pages by ``limit``
 (1-500, 0 or none: 500) and ``continue``, the token a page's ``metadata.continue`` hands out
-(nodes in name order). Thread-safe.
+(nodes in name order); a token may expire (``expire_tokens``): the API then answers 410 Gone,
+as Kubernetes does to an expired ``continue``. Thread-safe.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from exporter.simulators.modelarts_lite.pool import AZS, NODE_PHASES, POOL_PHASE
 from exporter.simulators.modelarts_lite.pool_render import node_item, pool_item
 
 MAX_NODES_PAGE = 500
+GONE = "ModelArts.0410"  # no code is documented for it: the simulator's own
 LISTED = {None: ("created", "creating"), "created": ("created",), "creating": ("creating",)}
 
 
@@ -57,6 +59,7 @@ class Pools:
         self._lock = threading.Lock()
         self._pools: dict[str, Pool] = {}
         self._serial = 0
+        self._expiring = 0  # node pages asked for by token that are refused as expired
 
     # --- pools and nodes ----------------------------------------------------------------
 
@@ -165,6 +168,12 @@ class Pools:
                 for node in pool.nodes.values():
                     node.held.pop(job_id, None)
 
+    def expire_tokens(self, n: int) -> None:
+        """The next ``n`` node-list requests that carry a ``continue`` token are refused with
+        410 Gone, as if the token had expired."""
+        with self._lock:
+            self._expiring += n
+
     # --- the answers --------------------------------------------------------------------
 
     def list_pools(self, query: dict[str, str]) -> dict[str, Any]:
@@ -201,6 +210,9 @@ class Pools:
             raise ApiError(400, BAD_REQUEST, "limit must be from 0 to 500")
         after = _after(query.get("continue", ""))
         with self._lock:
+            if after and self._expiring:
+                self._expiring -= 1
+                raise ApiError(410, GONE, "the continue token has expired")
             pool = self._pools.get(pool_id)
             if pool is None:
                 raise ApiError(404, NOT_FOUND, f"pool {pool_id} does not exist")
