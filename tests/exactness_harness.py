@@ -77,8 +77,9 @@ _LABEL = re.compile(r'([a-z_]+)="((?:[^"\\]|\\.)*)"')
 
 
 def exported(body: bytes) -> tuple[Counts, Counter]:
-    """The counted families of an exposition (read line by line: the full parser is too slow
-    for a check after every poll of hundreds of histories)."""
+    """The counted families of an exposition, summed over the series of other labels (a
+    backend's own, as KubeRay's ``namespace``), read line by line: the full parser is too slow
+    for a check after every poll of hundreds of histories."""
     counts, durations = Counts(), Counter()
     for line in body.decode().splitlines():
         if not line.startswith(COUNTED):
@@ -91,11 +92,11 @@ def exported(body: bytes) -> tuple[Counts, Counter]:
             float(match.group(3)),
         )
         if name == "jobfleet_jobs_submitted_total":
-            counts.submitted = int(value)
+            counts.submitted += int(value)
         elif name == "jobfleet_jobs_finished_total" and value:
-            counts.finished[(labels["phase"], labels["status"])] = int(value)
+            counts.finished[(labels["phase"], labels["status"])] += int(value)
         elif name == "jobfleet_job_duration_seconds_count" and value:
-            durations[labels["phase"]] = int(value)
+            durations[labels["phase"]] += int(value)
         elif name == "jobfleet_cu_seconds_total":
             counts.cu_seconds = (counts.cu_seconds or 0.0) + value
     return counts, durations

@@ -35,6 +35,11 @@ STATIC = {
     "jobfleet_queue_status",
     "jobfleet_queue_resource_max",
     "jobfleet_queue_resource_min",
+    "jobfleet_pool_info",  # ModelArts pools: their settings, nodes and capacity stay put too
+    "jobfleet_pool_status",
+    "jobfleet_pool_nodes",
+    "jobfleet_pool_resource_capacity",
+    "jobfleet_pools",
 }
 
 

@@ -33,7 +33,6 @@ from __future__ import annotations
 import math
 import os
 import random
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -48,117 +47,16 @@ from .conformance import job_resources, run_conformance
 from .exactness_harness import (
     JITTER,
     T0,
-    Counts,
     Exporting,
     check,
     fast_restarts,
     jittered,
 )
+from .exactness_kuberay import kuberay_counts_exactly
+from .exactness_model import History, Model
 
 HISTORIES = int(os.environ.get("JOBFLEET_HISTORIES", "200"))
 JITTERED = max(1, HISTORIES // 2)  # histories run with jitter, per backend
-
-
-@dataclass
-class Model:
-    """What the test knows of one job: its times on the API's clock, what polls could see."""
-
-    key: str
-    submit: float
-    phase: str = "pending"  # pending, running, or the terminal phase
-    status: str = ""
-    start: float | None = None
-    end: float | None = None
-    visible_at: float = 0.0
-    rate: float = 0.0  # CU
-    null_cu: bool = False  # cuHours null until the job ends
-    gone: bool = False  # deleted, or lost in a head restart: no poll shows it again
-    seen: bool = False
-    seen_ended: bool = False
-    known_active: bool = False  # seen, not yet ended (ModelArts follows these by id)
-    read_until: float | None = None  # the time of the last cuHours reading seen
-
-    @property
-    def ended(self) -> bool:
-        return self.end is not None
-
-
-class History:
-    """A seeded random history: what happens between polls, and what each poll could see."""
-
-    def __init__(self, seed: int, now: list[float], margin: int = 0) -> None:
-        self.rng = random.Random(seed)
-        self.now = now
-        self.margin = margin  # nothing happens within this many seconds of a poll
-        self.jobs: dict[str, Model] = {}
-        self.baseline: float | None = None
-        self.serial = 0
-        self.trace: list[str] = []  # what happened, for a failure's message
-
-    # hooks
-    def api_now(self) -> float:
-        return self.now[0]
-
-    def before_poll(self) -> None:
-        pass
-
-    def seen_by_poll(self, ok: bool) -> list[Model]:
-        raise NotImplementedError
-
-    def happen(self, at: float) -> None:
-        raise NotImplementedError
-
-    def outage(self, start: float, end: float) -> None:
-        for at in sorted(self.rng.sample(range(int(start), int(end)), 3)):
-            self.happen(at)
-
-    # the truth
-    def observe(self, ok: bool) -> None:
-        """Mark what this poll could see; set the baseline at the first successful one."""
-        if not ok:
-            return
-        api_now = self.api_now()
-        if self.baseline is None:
-            self.baseline = api_now
-        for job in self.seen_by_poll(ok):
-            job.seen = True
-            if job.ended:
-                job.seen_ended, job.known_active = True, False
-            else:
-                job.known_active = True
-            if not job.null_cu or job.ended:
-                job.read_until = job.end if job.ended else api_now
-
-    def truth(self) -> Counts:
-        bt = self.baseline
-        assert bt is not None
-        counts = Counts()
-        for job in self.jobs.values():
-            if job.seen and job.submit > bt:
-                counts.submitted += 1
-            if job.seen_ended and job.end is not None and job.end > bt:
-                counts.finished[(job.phase, job.status)] += 1
-            if job.rate and job.start is not None and job.read_until is not None:
-                counts.cu_seconds += job.rate * max(0.0, job.read_until - max(job.start, bt))
-        return counts
-
-    def cu_slack(self) -> float:
-        """How far jitter may move the CU-seconds: the share after ``bt`` of a first reading of
-        a job begun before it is pro rata of its times as an answer gives them (each moved by
-        up to JITTER, and half a second of rounding)."""
-        if not self.margin or self.baseline is None:
-            return 0.0
-        moved = 4 * (JITTER + 0.5)
-        bt = self.baseline
-        return sum(
-            job.rate * moved
-            for job in self.jobs.values()
-            if job.start is not None and job.start < bt and job.read_until is not None
-        )
-
-    def new_key(self, prefix: str) -> str:
-        self.serial += 1
-        return f"{prefix}-{self.serial:05d}"
 
 
 # --- Ray ----------------------------------------------------------------------------------------
@@ -531,6 +429,11 @@ EXACTNESS = {
     "openyuanrong": ray_counts_exactly,
     "emr_serverless": emr_counts_exactly,
     "modelarts_lite": modelarts_counts_exactly,
+    # KubeRay's times are written once, in whole seconds, and never re-derived by an answer:
+    # its jittered run keeps the margins around polls and the second-rounding of every time
+    "kuberay": lambda tmp_path, backend, jitter: kuberay_counts_exactly(
+        tmp_path, backend, jitter, JITTERED if jitter else HISTORIES
+    ),
 }
 
 

@@ -237,11 +237,12 @@ def test_connection_refused(kind: str) -> None:
 
 
 def _job_items(payload: object) -> list:
-    """The job records of any backend's answer: Ray's bare array, EMR's rayJobs, ModelArts' data."""
+    """The job records of any backend's answer: Ray's bare array, EMR's rayJobs, ModelArts' data,
+    a Kubernetes list's items."""
     if isinstance(payload, list):
         return payload
     if isinstance(payload, dict):
-        for key in ("rayJobs", "data"):
+        for key in ("rayJobs", "data", "items"):
             if isinstance(payload.get(key), list):
                 return payload[key]
     return []
@@ -257,15 +258,20 @@ def _wrong_types(payload: object) -> object:
 
 def _unknown_status(payload: object) -> object:
     for item in _job_items(payload):
-        item["status"] = "MYSTERY_STATE"
+        if isinstance(item.get("status"), dict):  # KubeRay: the operator's and Ray's statuses
+            item["status"].update(jobDeploymentStatus="MYSTERY_STATE", jobStatus="MYSTERY_STATE")
+        else:
+            item["status"] = "MYSTERY_STATE"
     return payload
 
 
 def _missing_fields(payload: object) -> object:
     for item in _job_items(payload):
         for key in list(item):
-            if key not in ("submission_id", "job_id", "submissionId", "id"):
+            if key not in ("submission_id", "job_id", "submissionId", "id", "metadata"):
                 del item[key]
+        if isinstance(item.get("metadata"), dict):  # Kubernetes: the uid alone
+            item["metadata"] = {"uid": item["metadata"].get("uid")}
     return payload
 
 
