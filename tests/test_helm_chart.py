@@ -14,6 +14,7 @@ import sys
 from functools import cache
 from pathlib import Path
 
+import certifi
 import pytest
 import yaml
 
@@ -76,6 +77,15 @@ def rendered_config(docs: list[dict]) -> str:
     maps = [doc["data"] for doc in docs if doc["kind"] == "ConfigMap"]
     (config,) = [data["config.yaml"] for data in maps if "config.yaml" in data]
     return config
+
+
+def calls_this_cluster(target: dict) -> bool:
+    """A KubeRay target that calls the API server of the cluster it runs in."""
+    return target["backend"] == "kuberay" and target.get("in_cluster") is True
+
+
+def in_cluster_targets(docs: list[dict]) -> list[dict]:
+    return [t for t in yaml.safe_load(rendered_config(docs))["targets"] if calls_this_cluster(t)]
 
 
 def repo_rule_groups() -> list[dict]:
@@ -292,7 +302,8 @@ def test_every_pod_is_locked_down(name: str) -> None:
         assert pod["securityContext"]["runAsNonRoot"] is True
         assert pod["securityContext"]["runAsUser"] == 65532
         assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
-        assert pod["automountServiceAccountToken"] is False
+        # The token only for a backend that calls this cluster's Kubernetes API.
+        assert pod["automountServiceAccountToken"] is bool(in_cluster_targets(docs))
         mounts = set()
         for container in pod["containers"]:
             context = container["securityContext"]
@@ -370,6 +381,178 @@ def test_network_policy_admits_scrapes_and_restricts_egress() -> None:
     assert "from" not in open_policy["ingress"][0]
 
 
+# --- KubeRay: RBAC for the chart's service account -----------------------------------------
+
+RBAC_KINDS = {"ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"}
+# What a KubeRay target reads, and nothing more.
+KUBERAY_RULES = [
+    {
+        "apiGroups": ["ray.io"],
+        "resources": ["rayjobs", "rayclusters"],
+        "verbs": ["get", "list", "watch"],
+    }
+]
+
+
+def kuberay_targets(*targets: dict) -> tuple[str, ...]:
+    return ("--set-json", f"config.targets={json.dumps(list(targets))}")
+
+
+def in_cluster(name: str, namespaces: list[str] | None = None) -> dict:
+    target = {"name": name, "backend": "kuberay", "in_cluster": True}
+    return target if namespaces is None else {**target, "namespaces": namespaces}
+
+
+def rbac(docs: list[dict]) -> dict[str, list[dict]]:
+    return {kind: [doc for doc in docs if doc["kind"] == kind] for kind in sorted(RBAC_KINDS)}
+
+
+def account_of(docs: list[dict]) -> dict:
+    """The subject the pods run as: their serviceAccountName, in the release namespace."""
+    (workload,) = workloads(docs)
+    name = workload["spec"]["template"]["spec"]["serviceAccountName"]
+    return {"kind": "ServiceAccount", "name": name, "namespace": "mon"}
+
+
+def assert_namespaced_roles(docs: list[dict], namespaces: list[str]) -> None:
+    """A Role with exactly the KubeRay rules in each namespace, bound to the pods' account."""
+    found = rbac(docs)
+    assert not found["ClusterRole"] and not found["ClusterRoleBinding"]
+    for kind in ("Role", "RoleBinding"):  # one of each per namespace, none twice
+        assert sorted(doc["metadata"]["namespace"] for doc in found[kind]) == sorted(namespaces)
+    roles = {role["metadata"]["namespace"]: role for role in found["Role"]}
+    bindings = {b["metadata"]["namespace"]: b for b in found["RoleBinding"]}
+    for namespace, role in roles.items():
+        assert role["rules"] == KUBERAY_RULES
+        binding = bindings[namespace]
+        assert binding["roleRef"] == {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "Role",
+            "name": role["metadata"]["name"],
+        }
+        assert binding["subjects"] == [account_of(docs)]
+
+
+def test_kuberay_example_gets_a_role_in_each_of_its_namespaces() -> None:
+    docs = render(*VALUES["kuberay"])
+    assert_namespaced_roles(docs, ["team-a", "team-b"])
+    # Bound to the account the chart made, where it made it.
+    made = only(docs, "ServiceAccount")["metadata"]
+    assert account_of(docs) == {
+        "kind": "ServiceAccount",
+        **{k: made[k] for k in ("name", "namespace")},
+    }
+    # The token the in_cluster target authenticates with is mounted in the pod.
+    assert only(docs, "Deployment")["spec"]["template"]["spec"]["automountServiceAccountToken"]
+
+
+def test_kuberay_all_namespaces_example_gets_a_cluster_role() -> None:
+    docs = render(*VALUES["kuberay-all-namespaces"])
+    found = rbac(docs)
+    assert not found["Role"] and not found["RoleBinding"]
+    (role,) = found["ClusterRole"]
+    (binding,) = found["ClusterRoleBinding"]
+    assert role["rules"] == KUBERAY_RULES
+    assert "namespace" not in role["metadata"] and "namespace" not in binding["metadata"]
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "ClusterRole",
+        "name": role["metadata"]["name"],
+    }
+    assert binding["subjects"] == [account_of(docs)]
+    assert only(docs, "ServiceAccount")["metadata"]["name"] == account_of(docs)["name"]
+    # Cluster-wide names carry the release namespace: the same release elsewhere cannot clash.
+    assert role["metadata"]["name"] == "jf-jobfleet-exporter-mon-kuberay"
+
+
+def test_kuberay_roles_cover_the_namespaces_of_every_in_cluster_target_once() -> None:
+    docs = render(
+        *kuberay_targets(in_cluster("a", ["team-b", "team-a"]), in_cluster("b", ["team-b", "x"]))
+    )
+    assert_namespaced_roles(docs, ["team-a", "team-b", "x"])
+
+
+def test_one_kuberay_target_of_every_namespace_makes_it_a_cluster_role() -> None:
+    docs = render(*kuberay_targets(in_cluster("some", ["team-a"]), in_cluster("all")))
+    found = rbac(docs)
+    assert len(found["ClusterRole"]) == len(found["ClusterRoleBinding"]) == 1
+    assert not found["Role"] and not found["RoleBinding"]
+    # An empty list is every namespace too, as the exporter reads it.
+    found = rbac(render(*kuberay_targets(in_cluster("empty", []))))
+    assert len(found["ClusterRole"]) == 1 and not found["Role"]
+
+
+@pytest.mark.parametrize("name", [name for name in VALUES if not name.startswith("kuberay")])
+def test_no_rbac_and_no_token_without_a_kuberay_in_cluster_target(name: str) -> None:
+    docs = render(*VALUES[name])
+    if name == "all-on":  # it has one: without it, nothing
+        assert rbac(docs)["Role"]
+        targets = yaml.safe_load(rendered_config(docs))["targets"]
+        others = [t for t in targets if t["backend"] != "kuberay"]
+        docs = render(*VALUES[name], "--set-json", f"config.targets={json.dumps(others)}")
+    assert not any(rbac(docs).values())
+    for workload in workloads(docs):
+        assert workload["spec"]["template"]["spec"]["automountServiceAccountToken"] is False
+
+
+def test_a_kuberay_target_by_url_gets_no_rbac_and_no_token() -> None:
+    """It authenticates with its own token, to its own API server: not as this account."""
+    target = {"name": "remote", "backend": "kuberay", "url": "https://k8s.example.com:6443"}
+    docs = render(*kuberay_targets(target))
+    assert not any(rbac(docs).values())
+    pod = only(docs, "Deployment")["spec"]["template"]["spec"]
+    assert pod["automountServiceAccountToken"] is False
+
+
+@pytest.mark.parametrize("name", ["kuberay", "kuberay-all-namespaces"])
+def test_rbac_create_false_renders_none_but_keeps_the_token(name: str) -> None:
+    docs = render(*VALUES[name], "--set", "rbac.create=false")
+    assert not any(rbac(docs).values())
+    pod = only(docs, "Deployment")["spec"]["template"]["spec"]
+    assert pod["automountServiceAccountToken"] is True
+
+
+def test_kuberay_rbac_binds_the_account_the_pods_use() -> None:
+    docs = render(
+        *VALUES["kuberay"], "--set", "serviceAccount.create=false",
+        "--set", "serviceAccount.name=ray-reader",
+    )  # fmt: skip
+    assert not [doc for doc in docs if doc["kind"] == "ServiceAccount"]
+    assert account_of(docs)["name"] == "ray-reader"
+    assert_namespaced_roles(docs, ["team-a", "team-b"])
+    docs = render(*VALUES["kuberay"], "--set", "shards=2")
+    assert only(docs, "StatefulSet")["spec"]["template"]["spec"]["automountServiceAccountToken"]
+    assert_namespaced_roles(docs, ["team-a", "team-b"])
+
+
+def test_a_token_in_another_directory_is_not_automounted() -> None:
+    """service_account_dir elsewhere: the user mounts a token there (extraVolumes)."""
+    target = {**in_cluster("own", ["team-a"]), "service_account_dir": "/var/run/secrets/ray"}
+    docs = render(*kuberay_targets(target))
+    pod = only(docs, "Deployment")["spec"]["template"]["spec"]
+    assert pod["automountServiceAccountToken"] is False
+    assert_namespaced_roles(docs, ["team-a"])  # still this account's token, still its Role
+
+
+@pytest.mark.parametrize(
+    ("namespaces", "message"),
+    [
+        (["${TEAM_NAMESPACE}"], 'KubeRay namespace "${TEAM_NAMESPACE}" is not a namespace name'),
+        ("team-a", "namespaces must be a list"),
+    ],
+    ids=["placeholder", "not-a-list"],
+)
+def test_kuberay_namespaces_the_chart_cannot_make_roles_in_are_refused(namespaces, message) -> None:
+    target = {**in_cluster("k"), "namespaces": namespaces}
+    result = template(*kuberay_targets(target))
+    assert result.returncode != 0
+    assert message in result.stderr, result.stderr
+    if isinstance(namespaces, list):  # managing RBAC yourself, the chart need not know them
+        assert not any(
+            rbac(render(*kuberay_targets(target), "--set", "rbac.create=false")).values()
+        )
+
+
 # --- the rendered config is one the exporter accepts ----------------------------------------
 
 
@@ -386,12 +569,25 @@ def test_rendered_config_passes_the_exporters_check(name: str, tmp_path: Path) -
     secrets.mkdir()
     for file in secret_files:
         (secrets / file).write_text(f"dummy-{file}\n")
+    text = text.replace(SECRETS_DIR, f"{secrets}/")
+    if in_cluster_targets(docs):  # what the kubelet mounts: the token and the cluster's CA
+        account = tmp_path / "serviceaccount"
+        account.mkdir()
+        (account / "token").write_text("dummy-token\n")
+        shutil.copy(certifi.where(), account / "ca.crt")
+        parsed = yaml.safe_load(text)
+        for target in filter(calls_this_cluster, parsed["targets"]):
+            target["service_account_dir"] = str(account)
+        text = yaml.safe_dump(parsed, sort_keys=False)
     config = tmp_path / "config.yaml"
-    config.write_text(text.replace(SECRETS_DIR, f"{secrets}/"))
-    # The container's plain environment (for ${NAME} in the config), and nothing of ours.
+    config.write_text(text)
+    # The container's plain environment (for ${NAME} in the config), and nothing of ours but
+    # the API server's address, which Kubernetes gives every container (enableServiceLinks or
+    # not).
     container = workloads(docs)[0]["spec"]["template"]["spec"]["containers"][0]
     environ = {e["name"]: e["value"] for e in container.get("env", []) if "value" in e}
     environ["PATH"] = os.environ.get("PATH", "")
+    environ |= {"KUBERNETES_SERVICE_HOST": "10.96.0.1", "KUBERNETES_SERVICE_PORT": "443"}
     result = subprocess.run(
         [sys.executable, "-m", "exporter", "--config.file", str(config), "--check-config"],
         capture_output=True, text=True, timeout=60, cwd=ROOT, env=environ, check=False,
@@ -434,12 +630,23 @@ def test_schema_and_readme_cover_every_value() -> None:
         (("--set", "shard=2"), "Additional property shard is not allowed"),
         (("--set", "serviceMonitor.intervall=1m"), "Additional property intervall"),
         (("--set-json", "config.targets=[]"), "config.targets: Array must have at least 1"),
+        (("--set", "rbac.create=maybe"), "rbac.create: Invalid type"),
         (
             ("--set", "extraEnv[0].name=K", "--set", "extraEnv[0].valueFrom.secretKeyRef.name=s"),
             "Additional property secretKeyRef is not allowed",
         ),
     ],
-    ids=["shards", "replicas", "log-level", "log-format", "unknown", "typo", "targets", "env"],
+    ids=[
+        "shards",
+        "replicas",
+        "log-level",
+        "log-format",
+        "unknown",
+        "typo",
+        "targets",
+        "rbac",
+        "env",
+    ],
 )
 def test_schema_refuses_wrong_values(args: tuple[str, ...], message: str) -> None:
     result = template(*args)

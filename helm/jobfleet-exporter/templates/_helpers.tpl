@@ -85,6 +85,67 @@ Whether the pod mounts credentials: a Secret the chart makes, or an existing one
 {{- end }}
 
 {{/*
+What the KubeRay targets ask of this cluster, as JSON. Only `in_cluster: true` targets call this
+cluster's API server as the chart's service account; a `url` target brings its own token, for
+its own identity. inCluster: there is such a target. allNamespaces: one of them names no
+namespaces (it lists every namespace). namespaces: the ones they name, sorted, once each.
+mountsToken: one of them reads the token from the default service_account_dir, where
+automountServiceAccountToken puts it.
+*/}}
+{{- define "jobfleet-exporter.kuberay" -}}
+{{- $inCluster := false }}
+{{- $all := false }}
+{{- $mounts := false }}
+{{- $namespaces := list }}
+{{- range .Values.config.targets }}
+{{- if and (eq (toString (get . "backend")) "kuberay") (has (lower (toString (get . "in_cluster"))) (list "true" "yes" "on" "1" "y" "t")) }}
+{{- $inCluster = true }}
+{{- $dir := toString (default "/var/run/secrets/kubernetes.io/serviceaccount" (get . "service_account_dir")) }}
+{{- if eq (trimSuffix "/" $dir) "/var/run/secrets/kubernetes.io/serviceaccount" }}
+{{- $mounts = true }}
+{{- end }}
+{{- $named := get . "namespaces" }}
+{{- if and $named (not (kindIs "slice" $named)) }}
+{{- fail (printf "config.targets: %s: namespaces must be a list, e.g. [team-a, team-b]" (toString (get . "name"))) }}
+{{- end }}
+{{- if $named }}
+{{- range $named }}
+{{- $namespaces = append $namespaces (toString .) }}
+{{- end }}
+{{- else }}
+{{- $all = true }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- dict "inCluster" $inCluster "allNamespaces" $all "namespaces" ($namespaces | uniq | sortAlpha) "mountsToken" $mounts | toJson }}
+{{- end }}
+
+{{/*
+The name of the KubeRay ClusterRole, or Role, and its binding. With the release namespace in it:
+a ClusterRole, or a Role in a namespace of the targets, must not clash with the same release
+name installed in another namespace.
+*/}}
+{{- define "jobfleet-exporter.kuberayRbacName" -}}
+{{- printf "%s-%s-kuberay" (include "jobfleet-exporter.fullname" .) .Release.Namespace }}
+{{- end }}
+
+{{/*
+What a KubeRay target reads: RayJobs and RayClusters, never anything else, never a write.
+*/}}
+{{- define "jobfleet-exporter.kuberayRules" -}}
+- apiGroups: ["ray.io"]
+  resources: ["rayjobs", "rayclusters"]
+  verbs: ["get", "list", "watch"]
+{{- end }}
+
+{{/*
+Whether the pod mounts the service account token: asked for, or needed by a KubeRay target.
+*/}}
+{{- define "jobfleet-exporter.mountsToken" -}}
+{{- if or .Values.serviceAccount.automountServiceAccountToken (include "jobfleet-exporter.kuberay" . | fromJson).mountsToken }}true{{ end }}
+{{- end }}
+
+{{/*
 Values that cannot work together, refused at render time with the reason.
 */}}
 {{- define "jobfleet-exporter.validate" -}}
@@ -122,7 +183,9 @@ metadata:
     {{- end }}
 spec:
   serviceAccountName: {{ include "jobfleet-exporter.serviceAccountName" . }}
-  automountServiceAccountToken: {{ .Values.serviceAccount.automountServiceAccountToken }}
+  # Only a KubeRay in_cluster target (or serviceAccount.automountServiceAccountToken) needs the
+  # token: it calls the Kubernetes API. enableServiceLinks: false still sets KUBERNETES_SERVICE_*.
+  automountServiceAccountToken: {{ if include "jobfleet-exporter.mountsToken" . }}true{{ else }}false{{ end }}
   enableServiceLinks: false
   {{- with .Values.imagePullSecrets }}
   imagePullSecrets:
