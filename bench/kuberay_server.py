@@ -10,9 +10,10 @@ the simulator's own Kubernetes API handler, counting at the server every request
 byte it sends (status line, headers, bodies, watch chunks) by resource, prints
 ``ready {target config}`` and obeys one command a line on stdin, answering one line:
 
-- ``churn K``: K changes (K >= 4), a quarter each: new RayJobs submitted (with their
-  RayClusters), pending ones starting, running ones ending, the oldest finished deleted (their
-  TTL passed); the RayJobs kept stay N, running and pending as many. Answers ``done``.
+- ``churn K``: K changes (rounded to a multiple of 4), a quarter each: new RayJobs submitted
+  (with their RayClusters), pending ones starting, running ones ending, the oldest finished
+  deleted (their TTL passed); as many RayJobs kept, running and pending as before. Answers
+  ``done``.
 - ``count``: ``{"rayjobs": [requests, bytes], ...}`` since the start, as JSON.
 
 Ends at the end of stdin.
@@ -170,15 +171,14 @@ class Fleet:
         self.sim.api.store.compact()  # etcd keeps minutes of history, not the week's
 
     def churn(self, changes: int) -> None:
-        submitted = deleted = round(changes / 4)  # as many RayJobs kept as before
-        started = ended = (changes - 2 * submitted) // 2  # as many running and pending
-        for _ in range(submitted):
+        quarter = max(round(changes / 4), 1)  # as many kept, running and pending as before
+        for _ in range(quarter):
             self.submit()
-        for uid in list(self.pending)[:started]:
+        for uid in list(self.pending)[:quarter]:
             self.start(uid)
-        for uid in list(self.running)[:ended]:
+        for uid in list(self.running)[:quarter]:
             self.end(uid)
-        for uid in list(self.finished)[:deleted]:
+        for uid in list(self.finished)[:quarter]:
             self.delete(uid)
 
 
