@@ -86,13 +86,16 @@ class Figures:
     jobs: int
     first: dict[str, Poll] = field(default_factory=dict)
     steady: dict[str, list[Poll]] = field(default_factory=dict)
-    cycle_cpu: list[float] = field(default_factory=list)
+    cycle: list[Poll] = field(default_factory=list)  # the whole process, all resources
     idle_rss: int = 0
     peak_rss: int = 0
     rss: int = 0
 
     def median(self, resource: str, name: str) -> float:
         return statistics.median(getattr(poll, name) for poll in self.steady[resource])
+
+    def cycle_median(self, name: str) -> float:
+        return statistics.median(getattr(poll, name) for poll in self.cycle)
 
 
 def _status(name: str) -> int:
@@ -144,7 +147,9 @@ def measure(jobs: int, polls: int = POLLS, page_size: int = 500) -> Figures:
                     else:
                         figures.first[resource] = made
                 if cycle:
-                    figures.cycle_cpu.append(cpu_after - cpu)
+                    total = [sum(a[i] - counted.get(r, (0, 0))[i] for r, a in after.items())
+                             for i in (0, 1)]  # fmt: skip
+                    figures.cycle.append(Poll(cpu_after - cpu, 0.0, *total))
                 counted, cpu = after, cpu_after
             figures.peak_rss, figures.rss = _status("VmHWM"), _status("VmRSS")
             exporter.close()
@@ -185,10 +190,10 @@ def run(jobs: int = 10_000, polls: int = POLLS) -> str:
             [
                 f"{figures.jobs:,}",
                 "whole process, per cycle (1% changed, both polls)",
-                f"{statistics.median(figures.cycle_cpu):.3f}",
+                f"{figures.cycle_median('cpu'):.3f}",
                 "",
-                "",
-                "",
+                f"{figures.cycle_median('requests'):.0f}",
+                f"{figures.cycle_median('received') / 1e6:.2f}",
             ]
         )
     more = large.jobs - small.jobs
@@ -214,11 +219,9 @@ def run(jobs: int = 10_000, polls: int = POLLS) -> str:
             for f in (small, large)
         ),
         f"at a 60 s interval, {large.jobs:,} RayJobs: "
-        f"{statistics.median(large.cycle_cpu) / 60 * 100:.1f}% of one core, "
-        f"{(large.median('jobs', 'requests') + large.median('clusters', 'requests')):.0f} "
-        f"requests and "
-        f"{(large.median('jobs', 'received') + large.median('clusters', 'received')) / 1e6:.1f}"
-        f" MB a minute",
+        f"{large.cycle_median('cpu') / 60 * 100:.1f}% of one core, "
+        f"{large.cycle_median('requests'):.0f} requests and "
+        f"{large.cycle_median('received') / 1e6:.1f} MB a minute",
     ]
     return "\n".join(lines)
 
