@@ -1,6 +1,9 @@
 """``make bench``: every benchmark, each printing its table beside its baseline.
 
 python -m bench.run [--quick]   # --quick: 1k and 10k jobs, 100 and 1k targets, for a smoke run
+
+KubeRay runs at 10,000 RayJobs with 5 steady polls (1,000 and 3 with --quick), about 20 s;
+``python -m bench.kuberay`` alone takes 10 steady polls, the figures of docs/performance.md.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from . import (
     departed,
     hotpath,
     ingest,
+    kuberay,
     memory,
     scrape,
     targets,
@@ -44,6 +48,7 @@ def main() -> None:
         lambda: hotpath.run(jobs),
         lambda: api_cost.run(jobs, 100),
         lambda: clusters.run(1_000),
+        lambda: kuberay.run(1_000, 3) if args.quick else kuberay.run(10_000, 5),
         lambda: targets.run((100, 1_000) if args.quick else (100, 1_000, 10_000)),
         lambda: web_auth.run(),
     )

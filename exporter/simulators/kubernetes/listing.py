@@ -80,30 +80,30 @@ def list_answer(
         version, start = decode_continue(token)
     else:
         version, start = read_version(store, query), ""
+
+    def shown(item: dict[str, Any]) -> bool:
+        return (
+            (namespace is None or item["metadata"].get("namespace") == namespace)
+            and _key(item) >= start
+            and wanted(item["metadata"].get("labels") or {})
+        )
+
     try:
-        items = store.items_at(kind.plural, version)
+        page, matching = store.page_at(kind.plural, version, shown, limit)
     except Gone:
         message = EXPIRED if token else f"too old resource version: {version} ({store.oldest})"
         raise ApiError(410, "Expired", message) from None
-    shown = [
-        item
-        for item in items
-        if (namespace is None or item["metadata"].get("namespace") == namespace)
-        and _key(item) >= start
-        and wanted(item["metadata"].get("labels") or {})
-    ]
     metadata: dict[str, Any] = {"resourceVersion": str(version)}
-    if limit and len(shown) > limit:
-        rest = len(shown) - limit
-        shown = shown[:limit]
-        metadata["continue"] = encode_continue(version, _key(shown[-1]))
+    if limit and matching > limit:
+        rest = matching - limit
+        metadata["continue"] = encode_continue(version, _key(page[-1]))
         if not query.get("labelSelector"):
             metadata["remainingItemCount"] = rest
     return {
         "apiVersion": GROUP_VERSION,
         "kind": kind.list_kind,
         "metadata": metadata,
-        "items": shown,
+        "items": page,
     }
 
 

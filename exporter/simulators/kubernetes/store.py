@@ -104,11 +104,20 @@ class ObjectStore:
     def items_at(self, resource: str, version: int) -> list[dict[str, Any]]:
         """The objects of ``resource`` as they were at ``version``, ordered by (namespace,
         name); Gone when that version is compacted away."""
+        return self.page_at(resource, version, lambda item: True, 0)[0]
+
+    def page_at(
+        self, resource: str, version: int, keep: Callable[[dict[str, Any]], bool], limit: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        """The first ``limit`` (0: all) objects of ``resource`` at ``version`` that ``keep``
+        keeps, ordered as ``items_at``, and how many it keeps in all; only the objects given
+        are copied, so that a page of a large list costs its page. Gone as ``items_at``."""
         with self._lock:
             if version < self._oldest:
                 raise Gone(version, self._oldest)
             found = self._state(resource, version)
-            return [copy.deepcopy(found[key]) for key in sorted(found, key=path_key)]
+            kept = [found[key] for key in sorted(found, key=path_key) if keep(found[key])]
+            return [copy.deepcopy(item) for item in (kept[:limit] if limit else kept)], len(kept)
 
     def changes_after(self, resource: str, version: int) -> tuple[list[Change], int]:
         """The changes of ``resource`` after ``version``, in order, and the store's version
