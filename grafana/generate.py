@@ -4,9 +4,13 @@
     python grafana/generate.py --check  # exit 1 if a file differs from what this would write
 
 Every dashboard has a Prometheus datasource variable and multi-value ``target``/``backend``
-variables; every query of a target's series filters on them with ``S`` below. The process's own
-series (``process_*``, ``python_*``) have no target: ``EXPORTER`` keeps those of jobfleet
-exporters. Histogram panels ask for exemplars: each bucket names the job last observed in it.
+variables; every query of a target's series filters on them with ``S`` below. The Jobs and
+Clusters dashboards also filter on ``namespace`` (KubeRay's): ``NS`` on the series that carry
+it, and ``JOB_IN_NS``/``CLUSTER_IN_NS`` (a join with the info series, which carry it) on the
+per-job and per-cluster series, which do not. Its All is ``.*``, which matches the series of
+the other backends too, as they have no ``namespace`` label. The process's own series
+(``process_*``, ``python_*``) have no target: ``EXPORTER`` keeps those of jobfleet exporters.
+Histogram panels ask for exemplars: each bucket names the job last observed in it.
 """
 
 from __future__ import annotations
@@ -20,6 +24,9 @@ HERE = Path(__file__).resolve().parent
 S = 'target=~"$target", backend=~"$backend"'
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 EXPORTER = "and on (job, instance) jobfleet_build_info"
+NS = 'namespace=~"$namespace"'
+JOB_IN_NS = f"and on (target, backend, job_id) jobfleet_job_info{{{S}, {NS}}}"
+CLUSTER_IN_NS = f"and on (target, backend, cluster_id) jobfleet_cluster_info{{{S}, {NS}}}"
 
 
 def q(
@@ -84,6 +91,30 @@ def variable(name: str, label: str) -> dict:
         "label": label,
         "datasource": DATASOURCE,
         "query": {"query": query, "refId": f"{name}-values"},
+        "refresh": 2,
+        "multi": True,
+        "includeAll": True,
+        "allValue": ".*",
+        "current": {"text": "All", "value": "$__all"},
+        "sort": 1,
+    }
+
+
+def namespace_variable(family: str) -> dict:
+    """KubeRay's namespaces, as ``family`` has them for the chosen targets. Its All is ``.*``,
+    which Grafana puts in the query as it is (a custom all value is not escaped), so that it
+    also matches the series without a ``namespace`` label: those of the other backends."""
+    return {
+        "type": "query",
+        "name": "namespace",
+        "label": "Namespace",
+        "description": "KubeRay targets: the namespaces of their RayJobs and RayClusters. "
+        "Series of other backends have none: All shows them, a chosen namespace hides them.",
+        "datasource": DATASOURCE,
+        "query": {
+            "query": f"label_values({family}{{{S}}}, namespace)",
+            "refId": "namespace-values",
+        },
         "refresh": 2,
         "multi": True,
         "includeAll": True,
@@ -267,14 +298,14 @@ JOBS = dashboard(
         panel(
             "timeseries",
             "Tracked jobs by native status",
-            [q(f"sum by (target, status) (jobfleet_jobs{{{S}}})", "{{target}} {{status}}")],
+            [q(f"sum by (target, status) (jobfleet_jobs{{{S}, {NS}}})", "{{target}} {{status}}")],
         ),
         panel(
             "timeseries",
             "Finished per hour by native status",
             [
                 q(
-                    f"sum by (target, status) (increase(jobfleet_jobs_finished_total{{{S}}}[1h]))",
+                    f"sum by (target, status) (increase(jobfleet_jobs_finished_total{{{S}, {NS}}}[1h]))",
                     "{{target}} {{status}}",
                 )
             ],
@@ -284,12 +315,13 @@ JOBS = dashboard(
             "Tracked jobs by type",
             [
                 q(
-                    f"sum by (target, job_type) (jobfleet_jobs_by_type{{{S}}})",
+                    f"sum by (target, job_type) (jobfleet_jobs_by_type{{{S}, {NS}}})",
                     "{{target}} {{job_type}}",
                     instant=True,
                 )
             ],
             w=8,
+            description="Counted per target, not per namespace: empty when namespaces are chosen.",
             displayMode="gradient",
         ),
         panel(
@@ -297,7 +329,7 @@ JOBS = dashboard(
             "Active jobs",
             [
                 q(
-                    f'jobfleet_job_status{{{S}, phase=~"pending|running"}} * on (target, backend, job_id) group_left (job_name, job_type) jobfleet_job_info{{{S}}}',
+                    f'jobfleet_job_status{{{S}, phase=~"pending|running"}} * on (target, backend, job_id) group_left (job_name, job_type, namespace) jobfleet_job_info{{{S}, {NS}}}',
                     instant=True,
                     table=True,
                 )
@@ -310,7 +342,7 @@ JOBS = dashboard(
             "Longest running now",
             [
                 q(
-                    f'topk(10, (time() - jobfleet_job_submit_timestamp_seconds{{{S}}}) and on (target, backend, job_id) (jobfleet_job_status{{{S}, phase="running"}} == 1))',
+                    f'topk(10, (time() - jobfleet_job_submit_timestamp_seconds{{{S}}}) and on (target, backend, job_id) (jobfleet_job_status{{{S}, phase="running"}} == 1) {JOB_IN_NS})',
                     "{{target}} {{job_id}}",
                     instant=True,
                 )
@@ -324,7 +356,7 @@ JOBS = dashboard(
             "Longest pending now",
             [
                 q(
-                    f'topk(10, (time() - jobfleet_job_submit_timestamp_seconds{{{S}}}) and on (target, backend, job_id) (jobfleet_job_status{{{S}, phase="pending"}} == 1))',
+                    f'topk(10, (time() - jobfleet_job_submit_timestamp_seconds{{{S}}}) and on (target, backend, job_id) (jobfleet_job_status{{{S}, phase="pending"}} == 1) {JOB_IN_NS})',
                     "{{target}} {{job_id}}",
                     instant=True,
                 )
@@ -338,7 +370,7 @@ JOBS = dashboard(
             "Most CU-hours (EMR)",
             [
                 q(
-                    f"topk(10, jobfleet_job_cu_seconds{{{S}}}) / 3600",
+                    f"topk(10, jobfleet_job_cu_seconds{{{S}}} {JOB_IN_NS}) / 3600",
                     "{{target}} {{job_id}}",
                     instant=True,
                 )
@@ -351,7 +383,7 @@ JOBS = dashboard(
             "Most abnormal nodes (ModelArts)",
             [
                 q(
-                    f"topk(10, jobfleet_job_abnormal_nodes{{{S}}})",
+                    f"topk(10, jobfleet_job_abnormal_nodes{{{S}}} {JOB_IN_NS})",
                     "{{target}} {{job_id}}",
                     instant=True,
                 )
@@ -360,6 +392,7 @@ JOBS = dashboard(
             displayMode="gradient",
         ),
     ],
+    extra=(namespace_variable("jobfleet_jobs"),),
 )
 
 CLUSTERS = dashboard(
@@ -370,15 +403,28 @@ CLUSTERS = dashboard(
         panel(
             "state-timeline",
             "Cluster state",
-            [q(f"jobfleet_cluster_state{{{S}}} == 1", "{{target}} {{cluster_id}} {{state}}")],
+            [
+                q(
+                    f"jobfleet_cluster_state{{{S}}} == 1 {CLUSTER_IN_NS}",
+                    "{{target}} {{cluster_id}} {{state}}",
+                )
+            ],
             w=24,
             h=8,
         ),
         panel(
             "bargauge",
             "Clusters per state",
-            [q(f"sum by (state) (jobfleet_clusters{{{S}}})", "{{state}}", instant=True)],
+            [
+                q(
+                    f"sum by (state) (jobfleet_cluster_state{{{S}}} {CLUSTER_IN_NS})",
+                    "{{state}}",
+                    instant=True,
+                )
+            ],
             w=8,
+            description="Each cluster's one-hot state, summed (jobfleet_clusters counts the "
+            "same, but per target only, with no namespace to filter on).",
             displayMode="gradient",
         ),
         panel(
@@ -386,7 +432,7 @@ CLUSTERS = dashboard(
             "Nodes alive and dead",
             [
                 q(
-                    f"sum by (target, cluster_id, state) (jobfleet_cluster_nodes{{{S}}})",
+                    f"sum by (target, cluster_id, state) (jobfleet_cluster_nodes{{{S}}} {CLUSTER_IN_NS})",
                     "{{target}} {{cluster_id}} {{state}}",
                 )
             ],
@@ -397,10 +443,10 @@ CLUSTERS = dashboard(
             "CPU cores: total and used",
             [
                 q(
-                    f"sum by (target, cluster_id) (jobfleet_cluster_cpu_cores{{{S}}})",
+                    f"sum by (target, cluster_id) (jobfleet_cluster_cpu_cores{{{S}}} {CLUSTER_IN_NS})",
                     "{{cluster_id}} total",
                 ),
-                q(f"jobfleet_cluster_cpu_cores_used{{{S}}}", "{{cluster_id}} used"),
+                q(f"jobfleet_cluster_cpu_cores_used{{{S}}} {CLUSTER_IN_NS}", "{{cluster_id}} used"),
             ],
             w=8,
         ),
@@ -409,10 +455,13 @@ CLUSTERS = dashboard(
             "Memory: total and used",
             [
                 q(
-                    f"sum by (target, cluster_id) (jobfleet_cluster_memory_bytes{{{S}}})",
+                    f"sum by (target, cluster_id) (jobfleet_cluster_memory_bytes{{{S}}} {CLUSTER_IN_NS})",
                     "{{cluster_id}} total",
                 ),
-                q(f"jobfleet_cluster_memory_used_bytes{{{S}}}", "{{cluster_id}} used"),
+                q(
+                    f"jobfleet_cluster_memory_used_bytes{{{S}}} {CLUSTER_IN_NS}",
+                    "{{cluster_id}} used",
+                ),
             ],
             unit="bytes",
             w=8,
@@ -422,10 +471,10 @@ CLUSTERS = dashboard(
             "GPUs: total and used",
             [
                 q(
-                    f"sum by (target, cluster_id) (jobfleet_cluster_gpus{{{S}}})",
+                    f"sum by (target, cluster_id) (jobfleet_cluster_gpus{{{S}}} {CLUSTER_IN_NS})",
                     "{{cluster_id}} total",
                 ),
-                q(f"jobfleet_cluster_gpus_used{{{S}}}", "{{cluster_id}} used"),
+                q(f"jobfleet_cluster_gpus_used{{{S}}} {CLUSTER_IN_NS}", "{{cluster_id}} used"),
             ],
             w=8,
         ),
@@ -434,15 +483,22 @@ CLUSTERS = dashboard(
             "Worker replicas and autoscaling bounds",
             [
                 q(
-                    f'jobfleet_cluster_nodes{{{S}, role="worker", state="alive"}}',
+                    f'jobfleet_cluster_nodes{{{S}, role="worker", state="alive"}} {CLUSTER_IN_NS}',
                     "{{cluster_id}} {{group}} replicas",
                 ),
-                q(f"jobfleet_cluster_group_replicas_min{{{S}}}", "{{cluster_id}} {{group}} min"),
-                q(f"jobfleet_cluster_group_replicas_max{{{S}}}", "{{cluster_id}} {{group}} max"),
+                q(
+                    f"jobfleet_cluster_group_replicas_min{{{S}}} {CLUSTER_IN_NS}",
+                    "{{cluster_id}} {{group}} min",
+                ),
+                q(
+                    f"jobfleet_cluster_group_replicas_max{{{S}}} {CLUSTER_IN_NS}",
+                    "{{cluster_id}} {{group}} max",
+                ),
             ],
             w=24,
         ),
     ],
+    extra=(namespace_variable("jobfleet_cluster_info"),),
 )
 
 QUEUE_KEY = "target, backend, resource_queue, resource_kind"

@@ -17,6 +17,7 @@ import yaml
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models.dashboard import Dashboard
 
+from exporter.exposition.declared import all_families
 from exporter.exposition.runtime import RuntimeMetrics
 from exporter.exposition.text import TEXT
 
@@ -52,7 +53,7 @@ def test_promtool_checks_the_rule_files() -> None:
     result = run(tool("promtool"), "check", "rules", "rules/recording.yml", "rules/alerts.yml")
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.count("SUCCESS: 12 rules found") == 1  # recording
-    assert result.stdout.count("SUCCESS: 16 rules found") == 1  # alerts
+    assert result.stdout.count("SUCCESS: 17 rules found") == 1  # alerts
 
 
 @pytest.mark.slow
@@ -96,10 +97,61 @@ def test_dashboards_are_generated_and_complete() -> None:
         "queues.json",
         "usage.json",
     ]
+    extras = {"usage.json": {"label"}, **{name: {"namespace"} for name in BY_NAMESPACE}}
     for path in DASHBOARDS:
         names = {v["name"] for v in json.loads(path.read_text())["templating"]["list"]}
-        extra = {"label"} if path.name == "usage.json" else set()  # the attribution label
+        extra = extras.get(path.name, set())  # the attribution label; KubeRay's namespace
         assert names == {"datasource", "target", "backend", *extra}, path.name
+
+
+# dashboards filtered by KubeRay's namespace, and the family their variable lists it from
+BY_NAMESPACE = {"jobs.json": "jobfleet_jobs", "clusters.json": "jobfleet_cluster_info"}
+NAMESPACE_FILTER = 'namespace=~"$namespace"'
+INFO = {"job_id": "jobfleet_job_info", "cluster_id": "jobfleet_cluster_info"}
+
+
+def carries_namespace(family: str) -> bool:
+    """Whether a KubeRay target's series of ``family`` have the namespace label: the families
+    that declare it, and those with attribution labels (which always include it there)."""
+    declared = all_families()[family]
+    return "namespace" in declared.label_names or declared.attribution
+
+
+@pytest.mark.parametrize("name", sorted(BY_NAMESPACE))
+def test_jobs_and_clusters_dashboards_filter_every_query_by_namespace(name: str) -> None:
+    """A multi-value namespace variable whose All (``.*``, put in the query unescaped) also
+    matches series without the label; every query filters on it: directly on the series that
+    carry the label (and on those that cannot be split by namespace at all, which a chosen
+    namespace then hides), through a join with the info series on the per-job and per-cluster
+    series, which do not carry it (a matcher there would hide a KubeRay target's own series)."""
+    data = json.loads((ROOT / "grafana" / "dashboards" / name).read_text())
+    variable = next(v for v in data["templating"]["list"] if v["name"] == "namespace")
+    assert variable["type"] == "query"
+    assert (variable["multi"], variable["includeAll"], variable["allValue"]) == (True, True, ".*")
+    assert variable["current"]["value"] == "$__all"
+    query = (
+        f'label_values({BY_NAMESPACE[name]}{{target=~"$target", backend=~"$backend"}}, namespace)'
+    )
+    assert variable["query"]["query"] == query
+    exprs = [(p["title"], t["expr"]) for p in data["panels"] for t in p["targets"]]
+    assert len(exprs) >= 8
+    for title, expr in exprs:
+        assert NAMESPACE_FILTER in expr, title
+        parsed = promql_parser.parse(expr.replace("$namespace", "NS"))
+        filtered = {
+            s.name
+            for s in selectors(parsed)
+            if any((m.name, m.value) == ("namespace", "NS") for m in s.matchers.matchers)
+        }
+        for selector in selectors(parsed):
+            family = all_families()[selector.name]
+            keys = [key for key in INFO if key in family.label_names]
+            if selector.name in filtered:
+                assert carries_namespace(selector.name) or not keys, (title, selector.name)
+            else:
+                assert keys and not carries_namespace(selector.name), (title, selector.name)
+                assert INFO[keys[0]] in filtered, (title, selector.name)
+                assert f"on (target, backend, {keys[0]})" in expr, (title, selector.name)
 
 
 def keys(node: object, path: str = "") -> set[str]:
@@ -119,25 +171,27 @@ def test_dashboard_json_survives_the_schema_round_trip(path) -> None:
     assert keys(data) - keys(again) == set()
 
 
-def concrete(expr: str) -> str:
+def concrete(expr: str, namespace: str = ".*") -> str:
     """A dashboard expression with Grafana's variables replaced, as Prometheus would get it
-    (the attribution label: ``team``, which the demo's attribution has)."""
+    (the attribution label: ``team``, which the demo's attribution has; the namespace: All,
+    unless one is given as Grafana puts a multi-value choice in, ``(team-a)``)."""
     for variable, replacement in (
         ("$__rate_interval", "1m"),
         ("$target", ".*"),
         ("$backend", ".*"),
         ("$label", "team"),
+        ("$namespace", namespace),
     ):
         expr = expr.replace(variable, replacement)
     return expr
 
 
-def dashboard_exprs() -> list[tuple[str, str, str]]:
+def dashboard_exprs(namespace: str = ".*") -> list[tuple[str, str, str]]:
     out = []
     for path in DASHBOARDS:
         for panel in json.loads(path.read_text())["panels"]:
             for target in panel["targets"]:
-                out.append((path.stem, panel["title"], concrete(target["expr"])))
+                out.append((path.stem, panel["title"], concrete(target["expr"], namespace)))
     return out
 
 
@@ -149,16 +203,21 @@ def rule_exprs() -> list[str]:
     ]
 
 
-def metric_names(node: object) -> set[str]:
+def selectors(node: object) -> list:
+    """The vector selectors of a parsed PromQL expression."""
     if type(node).__name__ == "VectorSelector":
-        return {node.name}
-    found: set[str] = set()
+        return [node]
+    found = []
     for attr in ("lhs", "rhs", "expr", "param", "vector_selector", "args"):
         value = getattr(node, attr, None)
         for item in value if isinstance(value, list | tuple) else [value]:
             if item is not None and type(item).__module__.startswith("promql_parser"):
-                found |= metric_names(item)
+                found += selectors(item)
     return found
+
+
+def metric_names(node: object) -> set[str]:
+    return {selector.name for selector in selectors(node)}
 
 
 @cache

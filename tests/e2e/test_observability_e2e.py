@@ -20,7 +20,7 @@ from exporter.simulators.emr_serverless import EmrServerlessSimulator
 from exporter.simulators.emr_serverless.workload import SPARK_NAMES, EmrWorkload
 
 from ..helpers import ROOT, eventually, exporter_process, free_port, loopback_server, need
-from ..test_observability import dashboard_exprs, recording_names
+from ..test_observability import concrete, dashboard_exprs, recording_names
 from .prometheus import daemon, prometheus_scraping
 
 pytestmark = pytest.mark.e2e
@@ -44,6 +44,17 @@ def webhook() -> Iterator[tuple[str, list[dict]]]:
 
     with loopback_server(Handler) as url:
         yield f"{url}/alerts", received
+
+
+def values_of(result: list[dict], label: str) -> set[str]:
+    """The values of ``label`` in a query's result, absent ones left out."""
+    return {series["metric"][label] for series in result if label in series["metric"]}
+
+
+def panel_expr(dashboard: str, title: str) -> str:
+    """The first query of a dashboard's panel, as generated (its variables in place)."""
+    data = json.loads((ROOT / "grafana" / "dashboards" / f"{dashboard}.json").read_text())
+    return next(t["expr"] for p in data["panels"] if p["title"] == title for t in p["targets"])
 
 
 def test_prometheus_rules_dashboards_and_alerts_end_to_end(tmp_path: Path) -> None:
@@ -135,6 +146,32 @@ def test_prometheus_rules_dashboards_and_alerts_end_to_end(tmp_path: Path) -> No
 
         def values(expr: str, label: str) -> set[str]:
             return {series["metric"].get(label, "") for series in query(expr)}
+
+        # The Jobs and Clusters dashboards by KubeRay namespace. All (.*) keeps the series of
+        # the backends that have no namespace label; one namespace chosen keeps only KubeRay's
+        # series of that namespace, per-job and per-cluster ones included.
+        state = concrete(panel_expr("clusters", "Cluster state"))
+        assert {"kuberay", "ray"} <= values(state, "backend"), values(state, "backend")
+        namespace = min(
+            values('jobfleet_job_info{backend="kuberay"}', "namespace")
+            & values('jobfleet_cluster_info{backend="kuberay"}', "namespace")
+        )
+        chosen = [
+            (title, query(expr))
+            for dashboard, title, expr in dashboard_exprs(f"({namespace})")
+            if dashboard in ("jobs", "clusters")
+        ]
+        for title, result in chosen:
+            assert values_of(result, "backend") <= {"kuberay"}, title
+            assert values_of(result, "namespace") <= {namespace}, title
+        shown = {title for title, result in chosen if result}
+        always = {"Tracked jobs by native status", "Cluster state", "Nodes alive and dead"}
+        assert always <= shown, shown
+        assert "Tracked jobs by type" not in shown  # counted per target only
+        per_state = panel_expr("clusters", "Clusters per state")
+        every = sum(float(s["value"][1]) for s in query(concrete(per_state)))
+        some = sum(float(s["value"][1]) for s in query(concrete(per_state, f"({namespace})")))
+        assert 0 < some < every, (some, every)
 
         # the attribution labels themselves, through the exporter and the rules: EMR's
         # workloads (the names of its Ray jobs and of its Spark runs, each list on its own
