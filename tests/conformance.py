@@ -78,6 +78,7 @@ class Run:
     outcome: Outcome | None = None
     status: str = ""  # the native status it ended in
     end: float | None = None
+    removed: float | None = None  # when it was deleted before it ended
     seen: bool = False
     seen_ended: bool = False
 
@@ -91,13 +92,13 @@ class ConformanceHistory:
         seed: int,
         now: list[float],
         sim: JobResource,
-        terminal: frozenset[str],
+        terminal: dict[str, str],
         margin: int = 0,
     ) -> None:
         self.rng = random.Random(seed)
         self.now = now
         self.sim = sim
-        self.terminal = terminal  # the native statuses of an ended job
+        self.terminal = terminal  # the native statuses of an ended job -> their phases
         self.margin = margin
         self.baseline: float | None = None
         self.trace: list[str] = []
@@ -185,6 +186,8 @@ class ConformanceHistory:
         self.now[0] = at
         self.sim.remove_job(run.key)
         del self.listed[run.key]
+        if run.end is None:
+            run.removed = at
         self.trace.append(f"{at:.0f} remove {run.key}")
 
     # --- the truth ----------------------------------------------------------------------
@@ -201,11 +204,21 @@ class ConformanceHistory:
             self.baseline = answers[0].at if answers else self.now[0]
         for answer in answers:
             for key, status in answer.jobs:
-                run = self.listed[key]
+                run = self.shown_run(key)
                 run.seen = True
                 run.seen_ended |= status in self.terminal
+                if status in self.terminal and run.end is None:  # shown ended as it was deleted
+                    run.outcome, run.status = self.terminal[status], status  # type: ignore[assignment]
+                    run.end = run.removed
         shown = sum(len(answer.jobs) for answer in answers)
         self.trace.append(f"answers={len(answers)} jobs shown={shown}")
+
+    def shown_run(self, key: str) -> Run:
+        """The run an answer showed under ``key``: the one listed now, or one deleted since (a
+        watch shows the deletion, and the deleted object's last state)."""
+        if key in self.listed:
+            return self.listed[key]
+        return next(run for run in reversed(self.runs) if run.key == key)
 
     def truth(self) -> Counts:
         bt = self.baseline
@@ -237,7 +250,7 @@ def run_conformance(
     AssertionError names the seed and the end of its trace."""
     declared = registry.declaration(backend)
     job = {job.name: job for job in declared.job_resources}[resource]
-    terminal = frozenset(status for phase, status in job.known_pairs if Phase(phase).terminal)
+    terminal = {status: str(phase) for phase, status in job.known_pairs if Phase(phase).terminal}
     settings: dict[str, object] = {"resources": [resource]}
     if "requests_per_second" in declared.target.model_fields:
         settings["requests_per_second"] = 1000  # the rate limit waits on the real clock

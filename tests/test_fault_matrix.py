@@ -58,7 +58,7 @@ class FaultProxy:
                 answer = connection.getresponse()
                 body = answer.read()
                 if proxy.transform is not None and answer.status == 200:
-                    body = json.dumps(proxy.transform(json.loads(body))).encode()
+                    body = _transformed(body, proxy.transform, "watch=true" in self.path)
                 self.send_response(answer.status)
                 for name, text in answer.getheaders():
                     if name.lower() not in ("content-length", "connection", "transfer-encoding"):
@@ -86,6 +86,22 @@ class FaultProxy:
         self.released.set()
         self.server.shutdown()
         self.server.server_close()
+
+
+def _transformed(body: bytes, transform: Callable[[object], object], watch: bool) -> bytes:
+    """A JSON answer transformed; a Kubernetes watch's (one event a line), each event's object
+    transformed as the item of a list, each item it becomes an event of its own."""
+    if not watch:
+        return json.dumps(transform(json.loads(body))).encode()
+    events = []
+    for line in body.splitlines():
+        event = json.loads(line)
+        if event.get("type") in ("ADDED", "MODIFIED", "DELETED"):
+            items = _job_items(transform({"items": [event["object"]]}))
+            events.extend({**event, "object": item} for item in items)
+        else:
+            events.append(event)
+    return b"".join(json.dumps(event).encode() + b"\n" for event in events)
 
 
 def _hang(handler, proxy: FaultProxy) -> None:

@@ -270,6 +270,14 @@ def test_service_monitor_scrapes_every_shard_once() -> None:
     assert len(selected) == 1 and selected[0]["spec"].get("clusterIP") != "None"
 
 
+def test_service_monitor_keeps_the_exporters_namespace_label() -> None:
+    """A RayJob's ``namespace`` stays ``namespace``, not ``exported_namespace``."""
+    endpoint = only(render(*VALUES["all-on"]), "ServiceMonitor")["spec"]["endpoints"][0]
+    assert endpoint["honorLabels"] is True
+    docs = render(*VALUES["all-on"], "--set", "serviceMonitor.honorLabels=false")
+    assert only(docs, "ServiceMonitor")["spec"]["endpoints"][0]["honorLabels"] is False
+
+
 def test_persistence_per_workload() -> None:
     docs = render("--set", "persistence.enabled=true")
     claim = only(docs, "PersistentVolumeClaim")

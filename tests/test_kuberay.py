@@ -141,8 +141,8 @@ def test_a_continue_that_expires_mid_walk_begins_the_list_again(sim: KubeRaySimu
     pages = []
     record = sim.api.on_answer
 
-    def compact_after_the_first_page(plural: str, items: list[dict]) -> None:
-        record(plural, items)
+    def compact_after_the_first_page(plural: str, items: list[dict], deleted: bool) -> None:
+        record(plural, items, deleted)
         pages.append(len(items))
         if len(pages) == 1:
             sim.finish_job(keys[6])

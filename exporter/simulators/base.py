@@ -123,6 +123,9 @@ class JobResource:
     # Whether the answers give no end of a job that ended without having run (an API that
     # gives a start and a run's duration, no end: ModelArts training jobs)
     UNTIMED_UNLESS_RAN: ClassVar[bool] = False
+    # Whether an answer after a client's first shows only the jobs changed since its last, a
+    # deleted job once more in its last state (a Kubernetes watch), rather than every job
+    ANSWERS_CHANGES: ClassVar[bool] = False
 
     def __init__(self) -> None:
         self._shown: deque[ShownAnswer] = deque(maxlen=MAX_SHOWN_ANSWERS)

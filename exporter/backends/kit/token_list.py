@@ -27,12 +27,14 @@ from exporter.model import Job
 
 @dataclass(frozen=True, slots=True)
 class TokenEnvelope:
-    """Where a page answer holds its items, the next page's token and the total count: dotted
-    paths (``metadata.continue``); ``total`` is "" for an API that gives none."""
+    """Where a page answer holds its items, the next page's token, the total count and the
+    version of the list it shows: dotted paths (``metadata.continue``); ``total`` and
+    ``version`` are "" for an API that gives none."""
 
     items: str
     next_token: str
     total: str = ""
+    version: str = ""
 
 
 def value_at(payload: Any, path: str) -> Any:
@@ -92,7 +94,10 @@ class TokenList:
         total = number(value_at(payload, self.envelope.total)) if self.envelope.total else None
         after = text(value_at(payload, self.envelope.next_token))
         whole = int(total) if total is not None and total >= 0 else None
-        return TokenPage(jobs, size, whole, skipped, date, next_token=after or None)
+        version = text(value_at(payload, self.envelope.version)) if self.envelope.version else ""
+        return TokenPage(
+            jobs, size, whole, skipped, date, next_token=after or None, version=version
+        )
 
     def walk(self, params: Mapping[str, Any], deadline: float) -> Walk:
         return walk_tokens(self, params, deadline)

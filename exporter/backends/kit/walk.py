@@ -26,9 +26,12 @@ class Page:
 
 @dataclass(slots=True)
 class TokenPage(Page):
-    """A page of a token-paged list, and the token of the next one (None or empty: the last)."""
+    """A page of a token-paged list, the token of the next one (None or empty: the last) and
+    the version of the list it shows ("" where the API gives none: Kubernetes'
+    ``metadata.resourceVersion``, from which a watch goes on)."""
 
     next_token: str | None = None
+    version: str = ""
 
 
 @dataclass(slots=True)

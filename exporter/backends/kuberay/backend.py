@@ -1,9 +1,12 @@
-"""The KubeRay client of one target: its RayJobs as jobs, its RayClusters as clusters, each
-listed whole every poll (one list per namespace when the target names some), paged by
-``limit``/``continue`` and begun again when a ``continue`` expires (410 Gone)."""
+"""The KubeRay client of one target: its RayJobs as jobs, listed whole once and then watched
+from poll to poll (``watched_list``), and its RayClusters as clusters, listed whole every poll;
+one list per namespace when the target names some, paged by ``limit``/``continue`` and begun
+again when a ``continue`` expires (410 Gone)."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
 from exporter.backends.base import Backend, Listing
@@ -13,19 +16,34 @@ from exporter.backends.kuberay.api import open_client
 from exporter.backends.kuberay.rayclusters import parse_cluster
 from exporter.backends.kuberay.rayjobs import RayJobParser
 from exporter.backends.kuberay.target import KubeRayTarget
+from exporter.backends.kuberay.watched_list import WatchedList
 from exporter.polling.health import ApiStats
 
 GROUP_VERSION = "ray.io/v1"
-ENVELOPE = TokenEnvelope(items="items", next_token="metadata.continue")
+ENVELOPE = TokenEnvelope(
+    items="items", next_token="metadata.continue", version="metadata.resourceVersion"
+)
 
 
 class KubeRayBackend(Backend):
-    def __init__(self, target: KubeRayTarget, stats: ApiStats) -> None:
+    def __init__(
+        self, target: KubeRayTarget, stats: ApiStats, clock: Callable[[], float] = time.time
+    ) -> None:
         super().__init__(target.backend, target.attribution)
         self.target = target
         self.api = open_client(target, stats)
         self.scrub = self.api.scrub
-        self._ray_jobs = self._lists("rayjobs", "ListRayJobs", RayJobParser(self.sources()))
+        self.clock = clock  # when a deletion was read, for a RayJob without deletionTimestamp
+        self._ray_jobs = [
+            WatchedList(
+                pages,
+                "WatchRayJobs",
+                self.scrub,
+                lambda: self.clock(),
+                target.full_list_interval,
+            )
+            for pages in self._lists("rayjobs", "ListRayJobs", RayJobParser(self.sources()))
+        ]
         self._ray_clusters = self._lists("rayclusters", "ListRayClusters", parse_cluster)
 
     def _lists(self, plural: str, operation: str, parse: Any) -> list[TokenList]:
@@ -49,7 +67,7 @@ class KubeRayBackend(Backend):
         ]
 
     @staticmethod
-    def _listing(lists: list[TokenList], deadline: float) -> Listing:
+    def _listing(lists: list[TokenList] | list[WatchedList], deadline: float) -> Listing:
         whole = Listing(items=[])
         for one in lists:
             part = one.listing(deadline)

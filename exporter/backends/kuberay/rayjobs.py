@@ -29,6 +29,7 @@ from typing import Any
 from exporter.backends.kit.field_map import FieldMap, Reason, Status, Value
 from exporter.backends.kit.fields import parse_time, text, word
 from exporter.backends.kit.token_list import value_at
+from exporter.backends.kuberay.watched_list import DELETED
 from exporter.exposition.labels import OTHER
 from exporter.ledger.attribution import first_word
 from exporter.model import Job, Phase
@@ -84,8 +85,12 @@ PHASES = {
     for deployment, job in itertools.product(("", *DEPLOYMENT_STATUSES), ("", *JOB_STATUSES))
     if native_status(deployment, job) in STATUSES
 }
+# and a RayJob deleted before it ended, as its watch's DELETED event shows (``watched_list``)
 KNOWN_PAIRS = tuple(
-    sorted({(phase, status) for status, phase in STATUSES.items() if phase != Phase.UNKNOWN})
+    sorted(
+        {(phase, status) for status, phase in STATUSES.items() if phase != Phase.UNKNOWN}
+        | {(Phase.CANCELLED, DELETED)}
+    )
 )
 
 RAY_JOB_MAP = FieldMap(

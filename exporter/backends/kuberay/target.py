@@ -14,6 +14,7 @@ from exporter.config.types import (
     AttributionSettings,
     BearerCredentials,
     Defaults,
+    Duration,
     EmptyIfNone,
     FileSecret,
     HttpUrl,
@@ -45,6 +46,9 @@ class KubeRayTarget(Target):
     label_selector: str = ""
     page_size: int = Field(default=500, gt=0, le=10_000)
     max_pages: int = Field(default=1000, gt=0)
+    # RayJobs are watched from poll to poll; listed whole again this often, to mend a state
+    # an odd event left (docs/backends/kuberay.md)
+    full_list_interval: Duration = 1800.0
 
     @field_validator("namespaces")
     @classmethod

@@ -16,6 +16,7 @@ from exporter.simulators.kubernetes.store import Key
 
 NAMESPACES = ("team-a", "team-b", "research")
 ENDS: dict[Outcome, str] = {"succeeded": "SUCCEEDED", "failed": "FAILED", "cancelled": "STOPPED"}
+DELETED = "Deleted"  # what a watch shows of a RayJob deleted before it ended
 
 
 class RayJobs(JobResource):
@@ -24,6 +25,7 @@ class RayJobs(JobResource):
     JOB_SUBMIT_FIELD: ClassVar[str] = "metadata.creationTimestamp"
     RUNNING = "RUNNING"
     ENDS = ENDS
+    ANSWERS_CHANGES = True  # a watch from the last poll's version: its changes, deletions too
 
     def __init__(self, api: KubernetesApi, now: Callable[[], float]) -> None:
         super().__init__()
@@ -103,7 +105,14 @@ class RayJobs(JobResource):
         with self._lock:
             return list(self._keys)
 
-    def _record(self, plural: str, items: list[dict[str, Any]]) -> None:
+    def _record(self, plural: str, items: list[dict[str, Any]], deleted: bool) -> None:
+        """What an answer showed of each RayJob: its stage; one a watch shows deleted before
+        it ended, ``Deleted`` (as the exporter counts it)."""
         if plural == "rayjobs":
-            shown = [(item["metadata"]["uid"], stage_of(item["status"])) for item in items]
+            shown = [(item["metadata"]["uid"], self._stage_shown(item, deleted)) for item in items]
             self.record_answer(self.now(), shown)
+
+    @staticmethod
+    def _stage_shown(item: dict[str, Any], deleted: bool) -> str:
+        stage = stage_of(item["status"])
+        return DELETED if deleted and stage not in ENDED else stage

@@ -13,6 +13,10 @@ from exporter.simulators.kuberay.rayjobs import RayJobs
 from exporter.simulators.kuberay.workload import KubeRayWorkload
 from exporter.simulators.kubernetes.server import KubernetesApi
 
+# seconds a watch goes on after its replay: an API server may end a watch before the
+# ``timeoutSeconds`` asked (it spreads them), and the exporter's poll waits for that end
+WATCH_AFTER_REPLAY = 0.01
+
 
 class KubeRaySimulator(RayJobs, Simulator):
     DEFAULT_RATE_PER_MIN = 6.0
@@ -24,12 +28,16 @@ class KubeRaySimulator(RayJobs, Simulator):
         seed: int = 1,
         clock: Callable[[], float] = time.time,
         bookmark_every: float = 60.0,
+        longest_watch: float = WATCH_AFTER_REPLAY,
     ) -> None:
         self.clock = clock
         self.token = token or "kuberay-demo-token"
         self.seed = seed
         api = KubernetesApi(
-            lambda: self.clock(), tokens={self.token}, bookmark_every=bookmark_every
+            lambda: self.clock(),
+            tokens={self.token},
+            bookmark_every=bookmark_every,
+            longest_watch=longest_watch,
         )
         super().__init__(api, self.now)
 

@@ -60,10 +60,11 @@ def handler(api: KubernetesApi) -> type[BaseHTTPRequestHandler]:
                     raise ApiError(404, "NotFound", f'{kind.plural}.ray.io "{name}" not found')
                 self.reply(200, item)
             elif query.get("watch") in ("1", "true"):
+                api.take_fault(kind.plural)
+                wanted = _selector(query)
                 self._watch(
-                    Watch(
-                        api.store, kind, namespace, _selector(query), query, **api.watch_settings()
-                    )
+                    kind.plural,
+                    Watch(api.store, kind, namespace, wanted, query, **api.watch_settings()),
                 )
             else:
                 api.take_fault(kind.plural)
@@ -71,13 +72,15 @@ def handler(api: KubernetesApi) -> type[BaseHTTPRequestHandler]:
                 api.answered(kind.plural, answer["items"])
                 self.reply(200, answer)
 
-        def _watch(self, watch: Watch) -> None:
+        def _watch(self, plural: str, watch: Watch) -> None:
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Transfer-Encoding", "chunked")
             self.end_headers()
             try:
                 for event in watch.events():
+                    if event["type"] in ("ADDED", "MODIFIED", "DELETED"):
+                        api.answered(plural, [event["object"]], deleted=event["type"] == "DELETED")
                     self._chunk(json.dumps(event).encode() + b"\n")
                 self._chunk(b"")
             except OSError:  # the client went away

@@ -38,8 +38,9 @@ class KubernetesApi:
         self.longest_watch = longest_watch
         self.requests: deque[tuple[str, dict[str, str]]] = deque(maxlen=MAX_LOGGED_REQUESTS)
         self.url = ""
-        # list answers, as sent: (resource, items) -> None (a job contract's record)
-        self.on_answer: Callable[[str, list[dict[str, Any]]], None] | None = None
+        # list answers and watch events, as sent: (resource, items, deleted) -> None (a job
+        # contract's record); ``deleted``: a watch's DELETED event, its object's last state
+        self.on_answer: Callable[[str, list[dict[str, Any]], bool], None] | None = None
         self._throttled: dict[str, int] = {}
         self._fault_lock = threading.Lock()
         self._server: SimulatorServer | None = None
@@ -64,9 +65,9 @@ class KubernetesApi:
             headers={"Retry-After": "1"},
         )  # fmt: skip
 
-    def answered(self, plural: str, items: list[dict[str, Any]]) -> None:
+    def answered(self, plural: str, items: list[dict[str, Any]], *, deleted: bool = False) -> None:
         if self.on_answer is not None:
-            self.on_answer(plural, items)
+            self.on_answer(plural, items, deleted)
 
     def check_scope(self, plural: str, namespace: str | None) -> None:
         """403, as RBAC answers, for a namespace (or the cluster scope) not granted."""
@@ -91,6 +92,7 @@ class KubernetesApi:
         self, host: str = "127.0.0.1", port: int = 0, tls: tuple[Path, Path] | None = None
     ) -> str:
         """Serve in a daemon thread (TLS with ``tls``: certificate and key files); the URL."""
+        self._stopping.clear()  # a server stopped may start again
         self._server = SimulatorServer((host, port), handler(self))
         scheme = "http"
         if tls is not None:

@@ -1,7 +1,9 @@
 """A watch as the API server streams it: the changes after a resourceVersion as JSON lines
 (``{"type": ..., "object": ...}``), an object that stops matching the selector sent as DELETED
 and one that starts as ADDED, BOOKMARK events carrying the version reached when the client
-allows them, and an ERROR event with a 410 Status when the version asked is compacted away."""
+allows them (every ``bookmark_every`` seconds, and as its time runs out, so that a client of a
+quiet resource goes on from a recent version), and an ERROR event with a 410 Status when the
+version asked is compacted away."""
 
 from __future__ import annotations
 
@@ -49,10 +51,7 @@ class Watch:
             yield {"type": "ERROR", "object": status(410, "Expired", str(err))}
             return
         last_bookmark = time.monotonic()
-        while not self.stopped():
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return
+        while not self.stopped():  # the changes since the version asked first, however short
             try:
                 changes, reached = self.store.changes_after(self.kind.plural, version)
             except Gone as err:
@@ -64,6 +63,11 @@ class Watch:
             if self.bookmarks and time.monotonic() - last_bookmark >= self.bookmark_every:
                 yield self._bookmark(version)
                 last_bookmark = time.monotonic()
+            left = deadline - time.monotonic()
+            if left <= 0:
+                if self.bookmarks:  # as the watch cache does as a watch's time runs out
+                    yield self._bookmark(version)
+                return
             if not changes:
                 self.store.wait(version, min(left, self.bookmark_every))
 
