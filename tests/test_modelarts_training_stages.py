@@ -180,6 +180,36 @@ def test_a_failed_fetch_is_retried_and_a_job_is_counted_without_stages_past_the_
     assert fetched(sim).count("tj-never") == MAX_FAILURES  # never again once counted
 
 
+def test_a_job_gone_before_or_while_its_stages_wait_is_counted_without_them() -> None:
+    """A 404 for the stages (the job deleted since it was listed) counts the job at once; one
+    deleted while its count waits (a failed fetch) is counted at the next poll, as listed
+    last, though no list shows it any more; neither is observed."""
+    now = frozen_now()
+    with ModelArtsLiteSimulator(clock=lambda: now[0]) as sim:
+        jobs = sim.training_jobs
+        with exporting(sim, now) as exporter:
+            polled(exporter)
+            jobs.add_job("tj-404", phase="Running")
+            now[0] += 60
+            jobs.set_phase("tj-404", "Failed")
+            jobs.fail_stages(1, status=404, code="ModelArts.0104")
+            answered_404 = polled(exporter)
+            jobs.add_job("tj-waits", phase="Running")
+            now[0] += 60
+            jobs.set_phase("tj-waits", "Completed")
+            jobs.fail_stages(1)
+            waiting = polled(exporter)
+            jobs.remove_job("tj-waits")
+            now[0] += 30
+            gone = polled(exporter)
+            now[0] += 30
+            later = polled(exporter)
+    assert finished(answered_404) == 1
+    assert finished(waiting) == 1  # tj-waits waits for its stages
+    assert finished(gone) == finished(later) == 2  # and is counted once it is gone
+    assert training(later, f"{QUEUEING}_count") == 0
+
+
 def test_after_a_restart_nothing_is_fetched_or_observed_twice(tmp_path: Path) -> None:
     now = frozen_now()
     state = tmp_path / "state.db"

@@ -95,6 +95,8 @@ def vendor_error(
         return PollError("throttled", detail, status=status, retry_after=retry_after)
     if auth or status in (401, 403):
         return PollError("auth", detail, status=status)
+    if status == 404:  # as ``default_error`` has it: a caller may take a 404 for "gone"
+        return NotFound(detail)
     return PollError("http", detail, status=status)
 
 

@@ -15,7 +15,8 @@ a failure). At most ``FETCHES_PER_POLL`` are fetched in a poll, oldest waiting f
 wait for the next. While a job waits its count waits too (``Job.values_due``), but no longer
 than ``MAX_WAIT_POLLS`` polls, nor past ``MAX_FAILURES`` failed fetches (each logged, and
 counted in ``jobfleet_api_requests_total``), nor past an answer that the job is gone (404):
-then it is counted without them, and its stages are not observed.
+then it is counted without them, and its stages are not observed. A waiting job deleted before
+its stages came, and so listed no more, is given once more, as last listed, to be counted then.
 """
 
 from __future__ import annotations
@@ -88,18 +89,26 @@ class StageFetcher:
         self.uncounted: Callable[[Job], bool] = lambda job: False
         self._waiting: dict[str, Waiting] = {}  # in the order they began to wait
         self._read: dict[str, StageSeconds | None] = {}  # None: counted without them
+        self._last: dict[str, Job] = {}  # each waiting job as last listed
 
     def complete(self, jobs: list[Job], deadline: float) -> list[Job]:
         """``jobs`` with the stages of those ended and still to be counted: fetched now, or
-        marked ``values_due`` while they wait."""
+        marked ``values_due`` while they wait; and each job that waited and is listed no more
+        (deleted meanwhile), once, as last listed, to be counted now without its stages."""
         due = {j.key: j for j in jobs if j.phase.terminal and self.uncounted(j)}
+        listed = {job.key for job in jobs}
+        gone = [job for key, job in self._last.items() if key not in listed]
+        for job in gone:
+            log.info("training job %s: deleted before its stages were read; counted", job.key)
         for key in [k for k in (*self._waiting, *self._read) if k not in due]:
             self._waiting.pop(key, None)  # counted, or no longer listed
             self._read.pop(key, None)
-        for key in due:
+            self._last.pop(key, None)
+        for key, job in due.items():
             self._waiting.setdefault(key, Waiting())
+            self._last[key] = job
         self._fetch([key for key in self._waiting if key not in self._read], deadline)
-        return [self._completed(job) if job.key in due else job for job in jobs]
+        return [self._completed(job) if job.key in due else job for job in jobs] + gone
 
     def _fetch(self, keys: list[str], deadline: float) -> None:
         for key in keys[:FETCHES_PER_POLL]:

@@ -177,18 +177,29 @@ class TrainingJobs(JobResource):
         with self._lock:
             self._empty_answers += n
 
+    def between_pages(self, action: Callable[[], object]) -> None:
+        """Run ``action`` (a change of the jobs) before the next search for a page after the
+        first: the pages of a walk then shift under it."""
+        with self._lock:
+            self._between_pages.append(action)
+
+    def settle_pages(self) -> None:
+        """Drop the changes still waiting for a walk's second page: the pages stay put."""
+        with self._lock:
+            self._between_pages.clear()
+
     def submit_between_pages(self, n: int = 1) -> None:
         """Before each of the next ``n`` searches for a page after the first, a job is
         submitted (the newest: by the default order it lands on the first page, pushing every
         later job one place on)."""
-        with self._lock:
-            self._between_pages.extend([self.submit_job] * n)
+        for _ in range(n):
+            self.between_pages(self.submit_job)
 
     def delete_between_pages(self, keys: list[str]) -> None:
         """Before each of the next ``len(keys)`` searches for a page after the first, the next
         of these jobs is deleted (pulling every later job one place back)."""
-        with self._lock:
-            self._between_pages.extend(lambda key=key: self.remove_job(key) for key in keys)
+        for key in keys:
+            self.between_pages(lambda key=key: self.remove_job(key))
 
     # --- the answers --------------------------------------------------------------------
 
