@@ -202,8 +202,13 @@ def _source_text(given: str | dict[str, str]) -> str:
 
 
 def _tls_text(tls: TlsSettings) -> str:
-    """The backend TLS settings that differ from the default: file paths, never contents."""
-    shown = [f"{key}={value}" for key, value in vars(tls).items() if value not in (None, False)]
+    """The backend TLS settings that differ from the default: file paths, never contents
+    (PEM given inline shows as ``inline``)."""
+    shown = [
+        f"{key}={'inline' if key.endswith('_data') else value}"
+        for key, value in vars(tls).items()
+        if value not in (None, False)
+    ]
     return f" tls={','.join(shown)}" if shown else ""
 
 

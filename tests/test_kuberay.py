@@ -238,8 +238,10 @@ def test_in_cluster_over_tls_with_a_rotated_token(
 @pytest.mark.parametrize(
     ("settings", "problem"),
     [
-        ({"url": "https://k8s:6443", "in_cluster": True}, "set url, or in_cluster: true"),
+        ({"url": "https://k8s:6443", "in_cluster": True}, "set one of url, in_cluster: true"),
         ({"in_cluster": True}, "KUBERNETES_SERVICE_HOST is not set"),
+        ({"url": "https://k8s:6443", "context": "prod"}, "it goes with kubeconfig"),
+        ({}, "set one of url, in_cluster: true (the pod's own API server) or kubeconfig"),
         ({"url": "https://k8s:6443", "namespaces": ["Team_A"]}, "is not a namespace name"),
         ({"url": "https://k8s:6443", "label_selector": "app=ray;drop"}, "label selector"),
     ],

@@ -1,5 +1,6 @@
-"""The configuration of a KubeRay target: a Kubernetes API server (its URL, or the pod's own
-in-cluster API), the namespaces and label selector of the RayJobs and RayClusters it lists."""
+"""The configuration of a KubeRay target: a Kubernetes API server (its URL, the pod's own
+in-cluster API, or a kubeconfig's context), the namespaces and label selector of the RayJobs
+and RayClusters it lists."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, InstanceOf, field_validator, model_validator
 
+from exporter.backends.kuberay.kubeconfig import Kubeconfig, read_kubeconfig
 from exporter.config.types import (
     AttributionSettings,
     BearerCredentials,
@@ -21,6 +23,7 @@ from exporter.config.types import (
     Target,
     redact_url,
 )
+from exporter.http.tls import TlsSettings
 
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 NAMESPACE_LABEL = "namespace"  # every KubeRay series' own label: the RayJob's namespace
@@ -34,7 +37,9 @@ class KubeRayTarget(Target):
 
     ``url`` is its API server; ``in_cluster: true`` takes the pod's own (the
     ``KUBERNETES_SERVICE_HOST``/``_PORT`` environment, the service account's token, re-read as
-    the kubelet rotates it, and its CA) instead. ``namespaces`` limits the lists to those (a
+    the kubelet rotates it, and its CA) instead; ``kubeconfig`` those of a kubeconfig file's context
+    (``context``, else its current one: the server, its CA, the user's token, token file or
+    client certificate). ``namespaces`` limits the lists to those (a
     Role in each suffices); none means every namespace (a ClusterRole)."""
 
     backend: Literal["kuberay"]
@@ -42,6 +47,9 @@ class KubeRayTarget(Target):
     in_cluster: bool = False
     service_account_dir: Path = SERVICE_ACCOUNT_DIR
     credentials: Annotated[BearerCredentials, EmptyIfNone] = BearerCredentials()
+    # given as a path; what was read from it once the target is validated
+    kubeconfig: InstanceOf[Kubeconfig] | None = None
+    context: str | None = None
     namespaces: tuple[str, ...] = ()
     label_selector: str = ""
     page_size: int = Field(default=500, gt=0, le=10_000)
@@ -67,28 +75,32 @@ class KubeRayTarget(Target):
 
     @model_validator(mode="before")
     @classmethod
-    def _the_pods_api(cls, data: Any) -> Any:
-        """``in_cluster``: the pod's API server, its service account's token file and CA."""
-        if not isinstance(data, dict):
-            return data
-        if bool(data.get("in_cluster")) == (data.get("url") is not None):
-            raise ValueError("set url, or in_cluster: true (the pod's own API server), not both")
-        if not data.get("in_cluster"):
-            return data
-        host = os.environ.get("KUBERNETES_SERVICE_HOST", "")
-        port = os.environ.get("KUBERNETES_SERVICE_PORT", "443")
-        if not host:
-            raise ValueError("in_cluster: KUBERNETES_SERVICE_HOST is not set (not in a pod?)")
-        if data.get("credentials"):
-            raise ValueError("in_cluster takes the service account's token: drop credentials")
-        account = Path(str(data.get("service_account_dir") or SERVICE_ACCOUNT_DIR))
-        host = f"[{host}]" if ":" in host else host
-        return {
-            **data,
-            "url": f"https://{host}:{port}",
-            "credentials": {"token_file": str(account / "token")},
-            "tls": data.get("tls") or {"ca_file": str(account / "ca.crt")},
-        }
+    def _the_api_server(cls, data: Any) -> Any:
+        """The API server and how to reach it: ``url`` (with ``credentials`` and ``tls``), the
+        pod's own (``in_cluster``), or a kubeconfig's; exactly one."""
+        if not isinstance(data, dict) or isinstance(data.get("kubeconfig"), Kubeconfig):
+            return data  # not a mapping, or read already
+        given = [
+            key
+            for key, is_set in (
+                ("url", data.get("url") is not None),
+                ("in_cluster", bool(data.get("in_cluster"))),
+                ("kubeconfig", data.get("kubeconfig") is not None),
+            )
+            if is_set
+        ]
+        if len(given) != 1:
+            found = f"; found {' and '.join(given)}" if given else ""
+            raise ValueError(
+                "set one of url, in_cluster: true (the pod's own API server) or kubeconfig" + found
+            )
+        if data.get("context") is not None and given != ["kubeconfig"]:
+            raise ValueError("context names a kubeconfig's context: it goes with kubeconfig")
+        if given == ["in_cluster"]:
+            return _in_cluster(data)
+        if given == ["kubeconfig"]:
+            return _from_kubeconfig(data)
+        return data
 
     def with_defaults(self, defaults: Defaults) -> Target:
         """Also the ``namespace`` label, first, on every job series (and on the histograms):
@@ -110,10 +122,62 @@ class KubeRayTarget(Target):
             "label_selector": self.label_selector,
         }
 
+    def tls_settings(self) -> TlsSettings:
+        if self.kubeconfig is not None:
+            return self.kubeconfig.tls
+        return super().tls_settings()
+
     def auth_text(self) -> str:
         token = self.credentials.token_file or self.credentials.token
-        if token is None:
-            return "none"
+        source, parts = self.kubeconfig, []
         if isinstance(token, FileSecret):
-            return f"Authorization: Bearer token (from file {token.path}, re-read when it changes)"
-        return "Authorization: Bearer token (from credentials.token)"
+            parts.append(
+                f"Authorization: Bearer token (from file {token.path}, re-read when it changes)"
+            )
+        elif token is not None:
+            parts.append(
+                "Authorization: Bearer token" + ("" if source else " (from credentials.token)")
+            )
+        if source is None:
+            return parts[0] if parts else "none"
+        if source.tls.cert_file or source.tls.cert_data:
+            parts.append("client certificate")
+        return f"{' and '.join(parts) or 'none'} (from {source.origin()})"
+
+
+def _in_cluster(data: dict[str, Any]) -> dict[str, Any]:
+    """The pod's API server, its service account's token file and CA."""
+    host = os.environ.get("KUBERNETES_SERVICE_HOST", "")
+    port = os.environ.get("KUBERNETES_SERVICE_PORT", "443")
+    if not host:
+        raise ValueError("in_cluster: KUBERNETES_SERVICE_HOST is not set (not in a pod?)")
+    if data.get("credentials"):
+        raise ValueError("in_cluster takes the service account's token: drop credentials")
+    account = Path(str(data.get("service_account_dir") or SERVICE_ACCOUNT_DIR))
+    host = f"[{host}]" if ":" in host else host
+    return {
+        **data,
+        "url": f"https://{host}:{port}",
+        "credentials": {"token_file": str(account / "token")},
+        "tls": data.get("tls") or {"ca_file": str(account / "ca.crt")},
+    }
+
+
+def _from_kubeconfig(data: dict[str, Any]) -> dict[str, Any]:
+    """The server, credentials and TLS settings of a kubeconfig's context."""
+    conflicts = [key for key in ("credentials", "tls") if data.get(key)]
+    if conflicts:
+        raise ValueError(
+            "kubeconfig gives the server's credentials and TLS settings: drop "
+            + " and ".join(conflicts)
+        )
+    path, context = data["kubeconfig"], data.get("context")
+    if not isinstance(path, str | os.PathLike) or not str(path):
+        raise ValueError(
+            "kubeconfig: must be a file path ($KUBECONFIG is not read unless named: "
+            "kubeconfig: ${KUBECONFIG})"
+        )
+    if context is not None and (not isinstance(context, str) or not context):
+        raise ValueError("context: must be the name of a context in the kubeconfig")
+    source, settings = read_kubeconfig(str(path), context)
+    return {**data, **settings, "kubeconfig": source}

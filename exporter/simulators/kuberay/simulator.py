@@ -59,9 +59,13 @@ class KubeRaySimulator(RayJobs, Simulator):
         }
 
     def start(
-        self, host: str = "127.0.0.1", port: int = 0, tls: tuple[Path, Path] | None = None
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        tls: tuple[Path, Path] | None = None,
+        client_ca: Path | None = None,
     ) -> str:
-        self.url = self.api.start(host, port, tls)
+        self.url = self.api.start(host, port, tls, client_ca)
         return self.url
 
     def stop(self) -> None:

@@ -89,15 +89,23 @@ class KubernetesApi:
         }
 
     def start(
-        self, host: str = "127.0.0.1", port: int = 0, tls: tuple[Path, Path] | None = None
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        tls: tuple[Path, Path] | None = None,
+        client_ca: Path | None = None,
     ) -> str:
-        """Serve in a daemon thread (TLS with ``tls``: certificate and key files); the URL."""
+        """Serve in a daemon thread (TLS with ``tls``: certificate and key files; a client
+        certificate that ``client_ca`` signed required too, when given); the URL."""
         self._stopping.clear()  # a server stopped may start again
         self._server = SimulatorServer((host, port), handler(self))
         scheme = "http"
         if tls is not None:
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             context.load_cert_chain(str(tls[0]), str(tls[1]))
+            if client_ca is not None:
+                context.load_verify_locations(str(client_ca))
+                context.verify_mode = ssl.CERT_REQUIRED
             self._server.socket = context.wrap_socket(
                 self._server.socket, server_side=True, do_handshake_on_connect=False
             )
