@@ -13,9 +13,10 @@ from exporter.simulators.kuberay.rayjobs import RayJobs
 from exporter.simulators.kuberay.workload import KubeRayWorkload
 from exporter.simulators.kubernetes.server import KubernetesApi
 
-# seconds a watch goes on after its replay: an API server may end a watch before the
-# ``timeoutSeconds`` asked (it spreads them), and the exporter's poll waits for that end
-WATCH_AFTER_REPLAY = 0.01
+# seconds a watch goes on after its replay: none, so that a poll, which reads its watch to the
+# end, takes no longer than its requests (an API server may end a watch before the
+# ``timeoutSeconds`` asked: it spreads them; tests of a long watch ask for one)
+WATCH_AFTER_REPLAY = 0.0
 
 
 class KubeRaySimulator(RayJobs, Simulator):
