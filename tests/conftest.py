@@ -7,7 +7,10 @@ os.environ["JOBFLEET_STRICT_METRICS"] = "1"
 
 import pytest
 
+from exporter.simulators.kuberay import KubeRaySimulator
 from exporter.simulators.ray import RaySimulator
+
+KUBERAY_START = 1_800_000_000.0
 
 
 def _simulator(flavour: str) -> Iterator[RaySimulator]:
@@ -23,6 +26,16 @@ def ray_sim() -> Iterator[RaySimulator]:
 @pytest.fixture
 def yuanrong_sim() -> Iterator[RaySimulator]:
     yield from _simulator("openyuanrong")
+
+
+@pytest.fixture
+def kuberay_sim() -> Iterator[KubeRaySimulator]:
+    """A KubeRay simulator on a fake clock: ``fake_now[0]``, from ``KUBERAY_START``."""
+    now = [KUBERAY_START]
+    simulator = KubeRaySimulator(clock=lambda: now[0], seed=7)
+    simulator.fake_now = now  # type: ignore[attr-defined]
+    with simulator:
+        yield simulator
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -6,7 +6,6 @@ token; and the official ``kubernetes`` client's view equal to what the exporter 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,12 +25,8 @@ START = 1_800_000_000.0
 
 
 @pytest.fixture
-def sim() -> Iterator[KubeRaySimulator]:
-    now = [START]
-    simulator = KubeRaySimulator(clock=lambda: now[0])
-    simulator.fake_now = now  # type: ignore[attr-defined]
-    with simulator:
-        yield simulator
+def sim(kuberay_sim: KubeRaySimulator) -> KubeRaySimulator:
+    return kuberay_sim
 
 
 def series(body: bytes, family: str) -> dict[frozenset, float]:

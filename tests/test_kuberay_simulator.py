@@ -4,8 +4,6 @@ and a workload whose RayJobs and RayClusters come and go, read back by the offic
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import httpx
 import pytest
 from kubernetes import client
@@ -14,12 +12,8 @@ from exporter.simulators.kuberay import KubeRaySimulator
 
 
 @pytest.fixture
-def sim() -> Iterator[KubeRaySimulator]:
-    now = [1_800_000_000.0]
-    simulator = KubeRaySimulator(clock=lambda: now[0], seed=7)
-    simulator.fake_now = now  # type: ignore[attr-defined]
-    with simulator:
-        yield simulator
+def sim(kuberay_sim: KubeRaySimulator) -> KubeRaySimulator:
+    return kuberay_sim
 
 
 def objects(sim: KubeRaySimulator) -> client.CustomObjectsApi:

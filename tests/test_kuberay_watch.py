@@ -11,7 +11,6 @@ import logging
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,12 +26,8 @@ START = 1_800_000_000.0
 
 
 @pytest.fixture
-def sim() -> Iterator[KubeRaySimulator]:
-    now = [START]
-    simulator = KubeRaySimulator(clock=lambda: now[0])
-    simulator.fake_now = now  # type: ignore[attr-defined]
-    with simulator:
-        yield simulator
+def sim(kuberay_sim: KubeRaySimulator) -> KubeRaySimulator:
+    return kuberay_sim
 
 
 def finished(body: bytes, **wanted: str) -> float:
