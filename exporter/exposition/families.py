@@ -262,6 +262,13 @@ CLUSTER_STARTED_TIMESTAMP_SECONDS = Family(
     "When a cluster last started.",
     CLUSTER,
 )
+CLUSTER_IDLE_SINCE_TIMESTAMP_SECONDS = Family(
+    "jobfleet_cluster_idle_since_timestamp_seconds",
+    "gauge",
+    "Since when a ready cluster has run no job (absent while one runs).",
+    CLUSTER,
+    backends=(KUBERAY,),
+)
 # The exporter's own view of each target.
 TARGET_UP = Family(
     "jobfleet_target_up",
