@@ -100,7 +100,9 @@ class ClusterGroup:
 
 @dataclass(slots=True)
 class Cluster:
-    """One cluster as a backend reports it, normalized."""
+    """One cluster as a backend reports it, normalized. ``idle_since``: since when it has
+    been ready with no job on it (None while one is, when it is not ready, or where the
+    backend cannot tell)."""
 
     key: str
     name: str
@@ -111,4 +113,5 @@ class Cluster:
     gpus_used: float | None = None
     created_time: float | None = None
     started_time: float | None = None
+    idle_since: float | None = None
     info_labels: tuple[tuple[str, str], ...] = ()

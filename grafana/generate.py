@@ -398,7 +398,8 @@ JOBS = dashboard(
 CLUSTERS = dashboard(
     "jobfleet-clusters",
     "jobfleet / Clusters",
-    "Cluster states over time, capacity and use, nodes alive and dead, autoscaling bounds.",
+    "Cluster states over time, capacity and use, nodes alive and dead, autoscaling bounds,"
+    " idle RayClusters.",
     [
         panel(
             "state-timeline",
@@ -496,6 +497,24 @@ CLUSTERS = dashboard(
                 ),
             ],
             w=24,
+        ),
+        panel(
+            "bargauge",
+            "Idle RayClusters",
+            [
+                q(
+                    f"sort_desc((time() - jobfleet_cluster_idle_since_timestamp_seconds{{{S}}})"
+                    " * on (target, backend, cluster_id) group_left (namespace, cluster_name)"
+                    f" jobfleet_cluster_info{{{S}, {NS}}})",
+                    "{{namespace}}/{{cluster_name}}",
+                    instant=True,
+                )
+            ],
+            unit="s",
+            w=24,
+            description="KubeRay: how long each ready RayCluster has had no RayJob on it "
+            "(jobs submitted to its dashboard directly are not seen). Absent while one is.",
+            displayMode="gradient",
         ),
     ],
     extra=(namespace_variable("jobfleet_cluster_info"),),

@@ -7,13 +7,17 @@ head, each of ``spec.workerGroupSpecs``) has its ``replicas``, ``minReplicas`` a
 given) as its CPU, memory and GPUs (any ``*/gpu`` resource). The status gives ready workers
 for the whole cluster only (``readyWorkerReplicas``): they are shown alive group by group in
 spec order, the rest of each group's replicas dead (exact when every worker or none is ready).
+``status.stateTransitionTimes.ready`` (written by operators since kuberay#2053) is when it
+last became ready: where its idle time (``idle``) begins when no RayJob has run on it since.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from exporter.backends.kit.fields import mapping, parse_quantity, parse_time, text, whole_number
+from exporter.backends.kit.token_list import value_at
 from exporter.model import Cluster, ClusterGroup
 
 CLUSTER_STATES = ("pending", "ready", "suspended", "failed")
@@ -87,3 +91,30 @@ def parse_cluster(item: Any) -> Cluster | None:
         created_time=parse_time(meta.get("creationTimestamp")),
         info_labels=tuple(info),
     )
+
+
+@dataclass(slots=True)
+class ListedCluster:
+    """A RayCluster as listed: its ``Cluster``, the (namespace, name) a RayJob's
+    ``status.rayClusterName`` names it by, and when it last became ready (None where the
+    operator does not say)."""
+
+    cluster: Cluster
+    where: tuple[str, str]
+    ready_since: float | None
+
+    @property
+    def key(self) -> str:
+        """Its identity, by which a list walk keeps it."""
+        return self.cluster.key
+
+
+def read_cluster(item: Any) -> ListedCluster | None:
+    """One RayCluster as listed; None without a ``metadata.uid``."""
+    cluster = parse_cluster(item)
+    if cluster is None:
+        return None
+    meta = mapping(mapping(item).get("metadata"))
+    where = (text(meta.get("namespace")), text(meta.get("name")))
+    ready = parse_time(value_at(item, "status.stateTransitionTimes.ready"))
+    return ListedCluster(cluster, where, ready)

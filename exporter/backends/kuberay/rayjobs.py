@@ -15,7 +15,10 @@ this exporter shows is the one that says what the object is doing:
 
 Times are RFC 3339 (whole seconds): ``metadata.creationTimestamp`` (submitted),
 ``status.rayJobInfo.startTime`` (Ray began to run it: queue wait is creation to that),
-``status.endTime`` (ended). A failed job's reason is ``status.reason``.
+``status.endTime`` (ended). A failed job's reason is ``status.reason``. The RayCluster it runs
+on is ``status.rayClusterName`` (same namespace), which the operator sets at its first
+reconcile, to ``spec.clusterSelector["ray.io/cluster"]`` when the RayJob selects one that is
+already there: until then that selection names it.
 ``spec.runtimeEnvYAML``, the pod templates and ``status.message`` may carry secrets (an
 environment, a command line) and are never read; so is the last-applied annotation, which
 holds the whole spec.
@@ -27,7 +30,7 @@ import itertools
 from typing import Any
 
 from exporter.backends.kit.field_map import FieldMap, Reason, Status, Value
-from exporter.backends.kit.fields import parse_time, text, word
+from exporter.backends.kit.fields import mapping, parse_time, text, word
 from exporter.backends.kit.token_list import value_at
 from exporter.backends.kuberay.watched_list import DELETED
 from exporter.exposition.labels import OTHER
@@ -68,6 +71,8 @@ REASONS = (
     "JobDeploymentStatusTransitionGracePeriodExceeded",
 )
 FAILURE_REASONS = {status: ("", *REASONS, OTHER) for status in ("FAILED", "Failed")}
+RAY_CLUSTER = "ray_cluster"  # the label naming the RayCluster a RayJob runs on
+CLUSTER_SELECTOR = "ray.io/cluster"  # the one key of ``spec.clusterSelector`` KubeRay reads
 
 
 def native_status(deployment: str, job: str) -> str:
@@ -103,7 +108,7 @@ RAY_JOB_MAP = FieldMap(
         "start": Value("status.rayJobInfo.startTime", parse_time),
         "end": Value("status.endTime", parse_time, terminal_only=True),
     },
-    labels={"metadata.namespace": "namespace", "status.rayClusterName": "ray_cluster"},
+    labels={"metadata.namespace": "namespace", "status.rayClusterName": RAY_CLUSTER},
     # the fields an attribution label may take its value from (docs/metrics.md, "Attribution")
     attribution={
         "metadata.namespace": text,
@@ -127,7 +132,8 @@ ATTRIBUTION_FIELDS = RAY_JOB_MAP.source_fields
 
 class RayJobParser:
     """One target's parser of RayJob list items: ``RAY_JOB_MAP`` for its attribution
-    ``sources``, its status then named by ``native_status``."""
+    ``sources``, its status then named by ``native_status``, its RayCluster by its
+    ``clusterSelector`` until the operator names it."""
 
     def __init__(self, sources: tuple[str, ...] = ()) -> None:
         self._parse = RAY_JOB_MAP.parser(sources)
@@ -137,4 +143,8 @@ class RayJobParser:
         if job is not None:
             deployment = text(value_at(item, "status.jobDeploymentStatus"))
             job.status = native_status(deployment, text(value_at(item, "status.jobStatus")))
+            if all(name != RAY_CLUSTER for name, _ in job.extra_labels):
+                selector = mapping(value_at(item, "spec.clusterSelector"))
+                if selected := word(selector.get(CLUSTER_SELECTOR)):
+                    job.extra_labels = (*job.extra_labels, (RAY_CLUSTER, selected))
         return job

@@ -35,6 +35,7 @@ def _per_cluster(block: Block, cluster: Cluster, states: Sequence[str]) -> None:
         (families.CLUSTER_GPUS_USED, cluster.gpus_used),
         (families.CLUSTER_CREATED_TIMESTAMP_SECONDS, cluster.created_time),
         (families.CLUSTER_STARTED_TIMESTAMP_SECONDS, cluster.started_time),
+        (families.CLUSTER_IDLE_SINCE_TIMESTAMP_SECONDS, cluster.idle_since),
     ):
         if value is not None:
             block.add(family, value, key)

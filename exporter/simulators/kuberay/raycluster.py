@@ -1,6 +1,7 @@
 """A RayCluster object (``raycluster_types.go``): a head group and worker groups in its spec,
-and the status the operator writes: ``state``, worker replicas desired, ready and available,
-the CPU, memory and GPU it asks for (Kubernetes quantities), the head's addresses."""
+and the status the operator writes: ``state`` and when it last entered each state
+(``stateTransitionTimes``), worker replicas desired, ready and available, the CPU, memory and
+GPU it asks for (Kubernetes quantities), the head's addresses."""
 
 from __future__ import annotations
 
@@ -56,6 +57,10 @@ def become_ready(item: dict[str, Any], now: float, ready_workers: int | None = N
     groups = item["spec"]["workerGroupSpecs"]
     desired = sum(group["replicas"] for group in groups)
     ready = desired if ready_workers is None else ready_workers
+    before = item.get("status", {})
+    times = dict(before.get("stateTransitionTimes", {}))
+    if before.get("state") != "ready":  # the operator stamps a state as the cluster enters it
+        times["ready"] = rfc3339(now)
     gpus = sum(
         group["replicas"] * int(_limits(group).get("nvidia.com/gpu", "0")) for group in groups
     )
@@ -72,6 +77,7 @@ def become_ready(item: dict[str, Any], now: float, ready_workers: int | None = N
         "desiredTPU": "0",
         "head": {"podIP": "10.0.0.10", "serviceIP": "10.96.0.10"},
         "lastUpdateTime": rfc3339(now),
+        "stateTransitionTimes": times,
         "observedGeneration": 1,
         "conditions": [
             {"type": "HeadPodReady", "status": "True", "reason": "HeadPodRunningAndReady"},
@@ -88,6 +94,7 @@ def suspend(item: dict[str, Any], now: float) -> None:
     item["spec"]["suspend"] = True
     item["status"].update(state="suspended", readyWorkerReplicas=0, availableWorkerReplicas=0)
     item["status"]["lastUpdateTime"] = rfc3339(now)
+    item["status"].setdefault("stateTransitionTimes", {})["suspended"] = rfc3339(now)
 
 
 def _limits(group: dict[str, Any]) -> dict[str, str]:

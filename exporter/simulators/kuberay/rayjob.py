@@ -11,6 +11,7 @@ from typing import Any
 from exporter.simulators.kubernetes.store import rfc3339
 
 Fields = Callable[[dict[str, Any], float], None]  # (status, now) -> None
+CLUSTER_SELECTOR = "ray.io/cluster"  # the one key of ``spec.clusterSelector`` KubeRay reads
 
 
 def _initializing(status: dict[str, Any], now: float) -> None:
@@ -58,21 +59,33 @@ def stage_of(status: dict[str, Any]) -> str:
 
 
 def new_ray_job(
-    name: str, namespace: str, uid: str, *, labels: dict[str, str], entrypoint: str, ttl: int
+    name: str,
+    namespace: str,
+    uid: str,
+    *,
+    labels: dict[str, str],
+    entrypoint: str,
+    ttl: int,
+    cluster: str | None = None,
 ) -> dict[str, Any]:
-    """A RayJob as ``kubectl apply`` creates it: spec only, no status yet."""
+    """A RayJob as ``kubectl apply`` creates it: spec only, no status yet. With ``cluster``
+    it runs on that RayCluster of its namespace (``clusterSelector``), which it neither
+    creates nor deletes; else on one of its own, deleted when it ends."""
+    spec: dict[str, Any] = {
+        "entrypoint": entrypoint,
+        "metadata": {"owner": labels.get("team", "")},
+        "ttlSecondsAfterFinished": ttl,
+        "submissionMode": "K8sJobMode",
+    }
+    if cluster:
+        spec.update(clusterSelector={CLUSTER_SELECTOR: cluster}, shutdownAfterJobFinishes=False)
+    else:
+        spec.update(rayClusterSpec={"rayVersion": "2.49.0"}, shutdownAfterJobFinishes=True)
     return {
         "apiVersion": "ray.io/v1",
         "kind": "RayJob",
         "metadata": {"name": name, "namespace": namespace, "uid": uid, "labels": labels},
-        "spec": {
-            "entrypoint": entrypoint,
-            "metadata": {"owner": labels.get("team", "")},
-            "shutdownAfterJobFinishes": True,
-            "ttlSecondsAfterFinished": ttl,
-            "submissionMode": "K8sJobMode",
-            "rayClusterSpec": {"rayVersion": "2.49.0"},
-        },
+        "spec": spec,
         "status": {},
     }
 
@@ -83,5 +96,7 @@ def enter(item: dict[str, Any], stage: str, now: float) -> None:
     STAGES[stage](status, now)
     name = item["metadata"]["name"]
     status.setdefault("jobId", f"{name}-{item['metadata']['uid'][-6:]}")
-    status.setdefault("rayClusterName", f"{name}-raycluster")
+    # the operator's first reconcile: the selected RayCluster, else one named for the RayJob
+    selected = item["spec"].get("clusterSelector", {}).get(CLUSTER_SELECTOR)
+    status.setdefault("rayClusterName", selected or f"{name}-raycluster")
     status.setdefault("observedGeneration", 1)

@@ -46,19 +46,32 @@ class RayJobs(JobResource):
         return uid
 
     def create_ray_job(
-        self, name: str, *, key: str | None = None, labels: dict[str, str] | None = None
+        self,
+        name: str,
+        *,
+        key: str | None = None,
+        labels: dict[str, str] | None = None,
+        on: tuple[str, str] | None = None,
     ) -> str:
         """Create RayJob ``name`` (its uid ``key``, else a new one) in the next namespace in
-        turn, initializing; its uid. ValueError when the uid was used or the name is taken."""
+        turn, initializing, on a RayCluster of its own; ``on`` (namespace, name): in that
+        namespace, on that RayCluster (``clusterSelector``). Its uid; ValueError when the uid
+        was used or the name is taken."""
         with self._lock:
             uid = key or str(uuid.uuid4())
             if uid in self._used:
                 raise ValueError(f"RayJob uid {uid} was used before")
             self._count += 1
-            namespace = NAMESPACES[self._count % len(NAMESPACES)]
+            namespace = on[0] if on else NAMESPACES[self._count % len(NAMESPACES)]
             given = {"team": namespace.removeprefix("team-"), "app": "rayjob", **(labels or {})}
             item = new_ray_job(
-                name, namespace, uid, labels=given, entrypoint="python main.py", ttl=600
+                name,
+                namespace,
+                uid,
+                labels=given,
+                entrypoint="python main.py",
+                ttl=600,
+                cluster=on[1] if on else None,
             )
             enter(item, "Initializing", self.now())
             self.api.store.create("rayjobs", item)

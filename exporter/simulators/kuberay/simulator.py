@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from exporter.simulators.base import Simulator, Workload
+from exporter.simulators.kuberay.raycluster import become_ready, new_ray_cluster
 from exporter.simulators.kuberay.rayjobs import RayJobs
 from exporter.simulators.kuberay.workload import KubeRayWorkload
 from exporter.simulators.kubernetes.server import KubernetesApi
@@ -48,6 +49,23 @@ class KubeRaySimulator(RayJobs, Simulator):
 
     def new_workload(self, rate_per_min: float) -> Workload:
         return KubeRayWorkload(self, rate_per_min, self.seed)
+
+    def create_ray_cluster(
+        self,
+        namespace: str,
+        name: str,
+        *,
+        workers: dict[str, tuple[int, int]] | None = None,
+        ready: bool = True,
+    ) -> str:
+        """A RayCluster no RayJob owns (shared, or interactive) of ``workers`` ({group:
+        (replicas, GPUs per worker)}), ready now unless not ``ready``; its uid."""
+        item = new_ray_cluster(
+            name, namespace, workers=workers or {"workers": (1, 0)}, labels={"app": name}
+        )
+        if ready:
+            become_ready(item, self.now())
+        return str(self.api.store.create("rayclusters", item)["metadata"]["uid"])
 
     def target_config(self, name: str, **settings: Any) -> dict[str, Any]:
         """A config target that polls this simulator."""
