@@ -5,7 +5,6 @@ after a restart; the RayJobs read for it by a target that polls only clusters.""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,12 +22,8 @@ LIST_JOBS = frozenset({"target": "k", "backend": "kuberay", "resource": "jobs"}.
 
 
 @pytest.fixture
-def sim() -> Iterator[KubeRaySimulator]:
-    now = [START]
-    simulator = KubeRaySimulator(clock=lambda: now[0])
-    simulator.fake_now = now  # type: ignore[attr-defined]
-    with simulator:
-        yield simulator
+def sim(kuberay_sim: KubeRaySimulator) -> KubeRaySimulator:
+    return kuberay_sim
 
 
 def at(sim: KubeRaySimulator, seconds: float) -> None:
