@@ -40,7 +40,9 @@ class RayJobs(JobResource):
     def submit_job(
         self, key: str | None = None, *, running: bool = False, name: str | None = None
     ) -> str:
-        uid = self.create_ray_job(name or f"rayjob-{self._count + 1}", key=key)
+        # a name given is the RayJob's name and its app label (what the demo's workload reads)
+        labels = {"app": name} if name else None
+        uid = self.create_ray_job(name or f"rayjob-{self._count + 1}", key=key, labels=labels)
         if running:
             self.move(uid, "RUNNING")
         return uid
