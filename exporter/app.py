@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import platform
@@ -14,9 +15,10 @@ from exporter import __revision__, __version__
 from exporter.backends import check_backends
 from exporter.config.parse import Config
 from exporter.config.types import ConfigError, Target
+from exporter.discovery import Discovered, Discovery
 from exporter.exposition import families
 from exporter.exposition.block import Block
-from exporter.exposition.store import PROCESS_BLOCK, Exposition
+from exporter.exposition.store import PROCESS_BLOCK, BlockKey, Exposition
 from exporter.polling.counted import saved_entries
 from exporter.polling.health import StatusSnapshot
 from exporter.polling.poller import TargetPoller
@@ -26,6 +28,8 @@ from exporter.store.database import StateFile
 from exporter.web.server import MetricsServer, WebOptions
 
 log = logging.getLogger(__name__)
+
+DISCOVERY_BLOCK = BlockKey("", "~discovery")  # sources, and where each target comes from
 
 
 def process_block(reload_ok: bool, loaded_at: float, shard: Shard) -> dict[str, bytes]:
@@ -56,6 +60,9 @@ class Exporter:
 
     With ``defer_pollers`` the pollers are built by ``serve`` once the port listens (thousands
     of targets take seconds to build), else here.
+
+    Discovered targets (``discovery``) join the configured ones; a change of what a source
+    finds is applied as a reload that keeps the configuration (``refresh_discovery``).
     """
 
     def __init__(
@@ -67,7 +74,11 @@ class Exporter:
         defer_pollers: bool = False,
     ) -> None:
         self.shard = shard
-        config = shard.select(config)
+        self.static = config  # as loaded: the configured targets, unsharded
+        self.discovery = Discovery(config.discovery, config.defaults)
+        self.discovery.refresh(force=True)
+        self._applied = self.discovery.version()
+        config, self.origins = self._with_discovered(config, self.discovery)
         self.config = config
         self.load_config = load_config
         self.exposition = Exposition()
@@ -75,6 +86,7 @@ class Exporter:
         self._reload_lock = threading.Lock()
         self._scheduler: PollScheduler | None = None
         self._publish_process_block(ok=True)
+        self._publish_discovery()
         self.state = StateFile(config.state_file)
         self.state.load()
         self._forget_unconfigured()
@@ -117,8 +129,14 @@ class Exporter:
     def status(self) -> StatusSnapshot:
         """The polling of every target as it stands: what the landing page and ``/readyz``
         show. Targets whose pollers are not built yet are waiting too."""
-        pollers = list(self.pollers)
-        resources = tuple(row for poller in pollers for row in poller.status())
+        pollers, origins = list(self.pollers), self.origins
+        resources = tuple(
+            dataclasses.replace(row, source=origins[row.target].source)
+            if row.target in origins
+            else row
+            for poller in pollers
+            for row in poller.status()
+        )
         unbuilt = self.config.targets[len(pollers) :]
         waiting = (
             *(f"{row.target}/{row.resource}" for row in resources if not row.attempted),
@@ -131,6 +149,50 @@ class Exporter:
             self._loaded_at = time.time()
         self.exposition.update({PROCESS_BLOCK: process_block(ok, self._loaded_at, self.shard)})
 
+    def _with_discovered(
+        self, static: Config, discovery: Discovery
+    ) -> tuple[Config, dict[str, Discovered]]:
+        """``static`` with the targets ``discovery`` found that this shard owns, and where
+        each of those comes from. A configured target keeps its name."""
+        names = {target.name for target in static.targets}
+        origins: dict[str, Discovered] = {}
+        for item in discovery.found():
+            if item.target.name in names:
+                log.warning(
+                    "discovery %s: %s is a configured target's name: left out",
+                    item.source,
+                    item.target.name,
+                )
+            elif self.shard.owns(item.target.name):
+                origins[item.target.name] = item
+        targets = [*static.targets, *(item.target for item in origins.values())]
+        config = self.shard.select(static.model_copy(update={"targets": targets}))
+        return config, origins
+
+    def _publish_discovery(self) -> None:
+        encoded = self.discovery.block(self.config.targets, self.origins)
+        self.exposition.update({DISCOVERY_BLOCK: encoded})
+
+    def refresh_discovery(self, force: bool = False) -> None:
+        """Refresh the sources that are due (all with ``force``), and apply what changed:
+        only discovered targets are added, removed or replaced. Never raises."""
+        with self._reload_lock:
+            self.discovery.refresh(force)
+            version = self.discovery.version()
+            if version != self._applied:
+                self._applied = version  # tried once per change: a failure is not retried
+                try:
+                    config, origins = self._with_discovered(self.static, self.discovery)
+                    check_backends(t for t in config.targets if t not in self.config.targets)
+                    summary = self._apply(config)
+                    self.origins = origins
+                    log.info("discovered targets applied: %s", summary)
+                except ConfigError as err:
+                    log.error("discovered targets not applied: %s", "; ".join(err.problems))
+                except Exception as err:  # the serve loop must outlive it
+                    log.error("discovered targets not applied: %s", type(err).__name__)
+            self._publish_discovery()
+
     def reload(self) -> tuple[bool, str]:
         """Re-read the configuration and apply it; (ok, what happened). Never raises: a bad
         new configuration is refused and the running one stays; a failure while applying is
@@ -139,10 +201,16 @@ class Exporter:
             return False, "no configuration file to reload (demo mode)"
         with self._reload_lock:
             try:
-                config = self.shard.select(self.load_config())
+                static = self.load_config()
+                discovery = Discovery(static.discovery, static.defaults, self.discovery)
+                discovery.refresh(force=True)
+                config, origins = self._with_discovered(static, discovery)
                 # new clients are built first, so that a refusal leaves nothing half-applied
                 check_backends(t for t in config.targets if t not in self.config.targets)
                 summary = self._apply(config)
+                self.static, self.discovery, self.origins = static, discovery, origins
+                self._applied = discovery.version()
+                self._publish_discovery()
             except ConfigError as err:
                 self._publish_process_block(ok=False)
                 log.error("configuration reload refused: %s", "; ".join(err.problems))
@@ -264,6 +332,8 @@ class Exporter:
                     reload_requested.clear()
                     log.info("configuration reload requested")
                     self.reload()
+                if self.discovery.due():
+                    self.refresh_discovery()
         finally:
             log.info("shutting down")
             self._scheduler.shutdown()

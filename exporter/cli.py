@@ -175,6 +175,13 @@ def describe(config: Config) -> str:
             + _tls_text(target.tls_settings())
             + _attribution_text(target.attribution)
         )
+    for source in config.discovery:
+        lines.append(
+            f"discovery {source.name}: file paths={','.join(source.file.paths)} "
+            f"refresh_interval={_seconds(source.file.refresh_interval)} scheme={source.scheme} "
+            f"max_targets={source.max_targets} backend={source.template['backend']} "
+            f"(targets named {source.name}:<host>:<port>, read at start)"
+        )
     shown = config.metrics.shown()
     if shown is not None:
         chosen = "allowlist" if config.metrics.allowlist else "denylist"

@@ -250,11 +250,14 @@ def polled(exporter: Exporter, *resources: str) -> bytes:
 
 @contextlib.contextmanager
 def simulated_fleet(
-    per_job_series: str = "all", state_file: Path | None = None
+    per_job_series: str = "all",
+    state_file: Path | None = None,
+    discovery_file: Path | None = None,
 ) -> Iterator[tuple[Exporter, Callable[[], None]]]:
     """An exporter polling a simulator of every declared backend (a target named after it,
     polling what the demo's does: ``demo.demo_target``) on a fake clock, saving to
-    ``state_file`` if given; yield it and ``advance()``, which moves the workloads 5 simulated
+    ``state_file`` if given, with a file discovery source reading ``discovery_file`` (written
+    empty) if given; yield it and ``advance()``, which moves the workloads 5 simulated
     seconds on and polls every target once."""
     from exporter.backends import registry
     from exporter.config.parse import parse_config
@@ -269,6 +272,12 @@ def simulated_fleet(
         name: registry.declaration(name).simulator(name, seed=seed, clock=clock)
         for seed, name in enumerate(registry.names(), start=1)
     }
+    discovery = []
+    if discovery_file is not None:
+        discovery_file.write_text("[]")
+        template = {"backend": "ray", "resources": ["jobs"]}
+        paths = {"paths": [str(discovery_file)]}
+        discovery.append({"name": "fleet", "file": paths, "template": template})
     with contextlib.ExitStack() as stack:
         for simulator in simulators.values():
             stack.enter_context(simulator)
@@ -276,6 +285,7 @@ def simulated_fleet(
             parse_config(
                 {
                     "defaults": {"per_job_series": per_job_series},
+                    "discovery": discovery,
                     **({"state_file": str(state_file)} if state_file else {}),
                     "targets": [demo_target(name, sim, name) for name, sim in simulators.items()],
                 }

@@ -40,6 +40,11 @@ STATIC = {
     "jobfleet_pool_nodes",
     "jobfleet_pool_resource_capacity",
     "jobfleet_pools",
+    "jobfleet_target_info",  # where each target comes from: the fleet's targets stay
+    "jobfleet_discovery_targets",  # discovery: the fleet has no source
+    "jobfleet_discovery_refresh_successful",
+    "jobfleet_discovery_last_success_timestamp_seconds",
+    "jobfleet_discovery_errors_total",
 }
 
 

@@ -263,7 +263,8 @@ def test_a_fleet_of_every_backend_emits_only_what_it_declares(tmp_path) -> None:
 
     from .helpers import simulated_fleet
 
-    with simulated_fleet(state_file=tmp_path / "state.db") as (exporter, advance):
+    fleet = simulated_fleet(state_file=tmp_path / "state.db", discovery_file=tmp_path / "sd.json")
+    with fleet as (exporter, advance):
         for _ in range(40):
             advance()
         body = exporter.exposition.body().decode()

@@ -17,8 +17,9 @@ from typing import Annotated, Any, Union
 from pydantic import AfterValidator, Field, ValidationError, create_model, model_validator
 
 from exporter.backends import registry
-from exporter.backends.kit.resources import JOBS
+from exporter.config.discovery import DiscoverySource, check_sources
 from exporter.config.files import CONFIG_FILE_LIMIT, FileProblem, read_text_file
+from exporter.config.resolve import resolve_target
 from exporter.config.types import (
     HOST_NAME,
     ConfigError,
@@ -81,48 +82,25 @@ class Config(Strict):
     defaults: Annotated[Defaults, EmptyIfNone] = Defaults()
     metrics: Annotated[MetricsSelection, EmptyIfNone] = MetricsSelection()
     state_file: Annotated[Path, AfterValidator(_check_state_path)] | None = None
-    targets: list[Target] = Field(min_length=1)
+    targets: list[Target] = Field(default_factory=list)
+    discovery: list[DiscoverySource] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _resolve_targets(self) -> Config:
+        if not self.targets and not self.discovery:
+            raise ValueError("targets: required: at least one target, or a discovery source")
         seen: set[str] = set()
         for index, target in enumerate(self.targets):
             if target.name in seen:
                 raise ValueError(f"targets[{index}].name: duplicate target name {target.name!r}")
             seen.add(target.name)
-        resolved = [target.with_defaults(self.defaults) for target in self.targets]
-        for index, (given, target) in enumerate(zip(self.targets, resolved, strict=True)):
-            _check_attribution_sources(index, target, inherited=given.attribution is None)
+        resolved = [
+            resolve_target(target, self.defaults, f"targets[{index}]")
+            for index, target in enumerate(self.targets)
+        ]
         object.__setattr__(self, "targets", resolved)
+        check_sources(self.discovery, self.defaults)
         return self
-
-
-def _check_attribution_sources(index: int, target: Target, inherited: bool) -> None:
-    """Each attribution label's source is a field of every job resource the target polls
-    (the labels go on the series of each), or, given per list, of the list it names."""
-    where = f"targets[{index}].attribution.labels"
-    origin = " (from defaults.attribution)" if inherited else ""
-    declared = registry.declaration(target.backend).job_resources
-    lists = [resource.name for resource in declared]
-    for name, given in target.attribution.labels.items():
-        for resource in given if isinstance(given, dict) else ():
-            if resource not in lists:
-                raise ValueError(
-                    f"{where}.{name}.{resource}: not a list of jobs of this backend; "
-                    f"one of: {', '.join(lists)}{origin}"
-                )
-    for resource in declared:
-        if resource.name not in target.resources:
-            continue
-        sources = target.attribution.sources(resource.name)
-        for (name, given), source in zip(target.attribution.labels.items(), sources, strict=True):
-            problem = resource.attribution_fields.problem(source) if source else None
-            if problem is not None:
-                if isinstance(given, str):
-                    at, of = name, "" if resource.name == JOBS else f" (of its {resource.name})"
-                else:
-                    at, of = f"{name}.{resource.name}", ""
-                raise ValueError(f"{where}.{at}: {problem}{of}{origin}")
 
 
 def config_model() -> type[Config]:
@@ -137,7 +115,7 @@ def _config_model(models: tuple[type[Target], ...]) -> type[Config]:
     return create_model(
         "Config",
         __base__=Config,
-        targets=(list[choice], Field(min_length=1)),  # type: ignore[valid-type]
+        targets=(list[choice], Field(default_factory=list)),  # type: ignore[valid-type]
     )
 
 
@@ -224,7 +202,7 @@ def _error_line(error: dict[str, Any], names: tuple[str, ...]) -> str:
         loc.append("backend")
     elif message.startswith("Value error, "):
         message = message.removeprefix("Value error, ")
-    if message.startswith("targets[") and ": " in message:
+    if message.startswith(("targets", "discovery[")) and ": " in message:
         return message
     return f"{_path_text(tuple(loc))}: {message}"
 

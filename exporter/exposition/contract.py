@@ -51,7 +51,7 @@ def _problem(family: Family, names: set[str], attributed: bool) -> str | None:
     unknown = sorted(names - family.label_names)
     if missing or unknown:
         return f"{family.name}: labels {sorted(names)}: missing {missing}, not declared {unknown}"
-    if attributed and not family.attribution:
+    if attributed and not (family.attribution or family.discovered):
         return f"{family.name}: attribution labels on a family declared without them"
     return None
 

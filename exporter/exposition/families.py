@@ -56,6 +56,37 @@ CONFIG_LAST_RELOAD_SUCCESS_TIMESTAMP_SECONDS = Family(
     "When the configuration was last loaded successfully (epoch).",
     health=True,
 )
+# Discovery: each source's targets and problems.
+SOURCE = ("source",)
+DISCOVERY_TARGETS = Family(
+    "jobfleet_discovery_targets",
+    "gauge",
+    "Targets a discovery source gives (of its files' last good versions), before sharding.",
+    SOURCE,
+    health=True,
+)
+DISCOVERY_REFRESH_SUCCESSFUL = Family(
+    "jobfleet_discovery_refresh_successful",
+    "gauge",
+    "1 if the source's last refresh used every file it matched and every target they list.",
+    SOURCE,
+    health=True,
+)
+DISCOVERY_LAST_SUCCESS_TIMESTAMP_SECONDS = Family(
+    "jobfleet_discovery_last_success_timestamp_seconds",
+    "gauge",
+    "When a refresh of the source last used every file and target (epoch).",
+    SOURCE,
+    health=True,
+)
+DISCOVERY_ERRORS_TOTAL = Family(
+    "jobfleet_discovery_errors_total",
+    "counter",
+    "Problems of a discovery source by reason: a file version not used (read, format, labels,"
+    " target), a target listed twice (duplicate), more than max_targets (limit).",
+    (*SOURCE, "reason"),
+    health=True,
+)
 # Jobs: aggregates.
 JOBS = Family(
     "jobfleet_jobs",
@@ -270,6 +301,14 @@ CLUSTER_IDLE_SINCE_TIMESTAMP_SECONDS = Family(
     backends=(KUBERAY,),
 )
 # The exporter's own view of each target.
+TARGET_INFO = Family(
+    "jobfleet_target_info",
+    "gauge",
+    "A polled target: where it comes from (config, or the discovery source that found it)"
+    " and the labels its discovery gave it; value 1.",
+    (*TARGET, "source"),
+    discovered=True,
+)
 TARGET_UP = Family(
     "jobfleet_target_up",
     "gauge",

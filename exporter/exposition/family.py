@@ -17,7 +17,9 @@ class Family:
     labels, a reason only failures have); ``attribution``: its samples also carry the target's
     attribution labels, whose names the configuration chooses (histograms: those listed in
     ``attribution.histograms``). ``backends``: the backends whose targets emit it (empty:
-    every one). A ``deprecated`` family names the family that ``replaced_by`` it. ``health``:
+    every one). ``discovered``: its samples also carry the labels a discovery source gave
+    their target (``jobfleet_target_info``), which the source's files name. A ``deprecated``
+    family names the family that ``replaced_by`` it. ``health``:
     the exporter's own view of itself, which an allowlist or a denylist never turns off."""
 
     name: str
@@ -26,6 +28,7 @@ class Family:
     labels: tuple[str, ...] = ()
     optional: tuple[str, ...] = ()
     attribution: bool = False
+    discovered: bool = False
     stability: str = "stable"
     backends: tuple[str, ...] = ()
     replaced_by: str | None = None

@@ -68,6 +68,7 @@ class ResourceStatus:
     last_poll: float | None
     last_success: float | None
     last_error: str
+    source: str = "config"  # or the discovery source that found the target
 
     @property
     def state(self) -> str:

@@ -96,6 +96,7 @@ def landing_page(resources: Sequence[ResourceStatus]) -> bytes:
     for row in resources:
         cells = (
             row.target,
+            row.source,
             row.backend,
             row.endpoint,
             row.resource,
@@ -105,7 +106,7 @@ def landing_page(resources: Sequence[ResourceStatus]) -> bytes:
             row.last_error or "-",
         )
         rows.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
-    titles = ("target", "backend", "url", "resource", "state")
+    titles = ("target", "source", "backend", "url", "resource", "state")
     titles += ("last poll", "last success", "last error")
     head = "".join(f"<th>{title}</th>" for title in titles)
     return (

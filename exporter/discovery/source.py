@@ -1,0 +1,176 @@
+"""A file source at run time: the files its globs match, each re-read when it changes
+(inode, size or modification time), and the targets of each file's last good version.
+
+A file that cannot be used (unreadable, not file_sd, a refused label or address) keeps the
+targets of its last good version: the problem is counted by reason and logged once, when the
+file changes into it; a file that no longer matches the globs takes its targets away.
+"""
+
+from __future__ import annotations
+
+import glob
+import itertools
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from exporter.config.discovery import DiscoverySource, discovered_target
+from exporter.config.types import Defaults, Target, one_line
+from exporter.discovery.file_sd import SHOWN, FileSdProblem, Group, Labels, read_groups
+
+log = logging.getLogger(__name__)
+
+REASONS = ("read", "format", "labels", "target", "duplicate", "limit")
+_versions = itertools.count(1)  # a change of any source's targets, never the same twice
+
+Signature = tuple[int, int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Discovered:
+    """A target a source found, and the labels of its group."""
+
+    target: Target
+    source: str
+    labels: Labels
+
+
+@dataclass(frozen=True, slots=True)
+class _File:
+    signature: Signature | None
+    found: tuple[Discovered, ...]  # of its last good version
+    good: bool
+
+
+def _signature(path: str) -> Signature | None:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return (info.st_ino, info.st_size, info.st_mtime_ns)
+
+
+class FileSource:
+    """One ``file`` source; ``refresh`` re-reads what changed, ``found`` is what it gives."""
+
+    def __init__(
+        self,
+        settings: DiscoverySource,
+        defaults: Defaults,
+        errors: dict[str, int] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.defaults = defaults
+        self.name = settings.name
+        self.clock = clock
+        self.errors = dict.fromkeys(REASONS, 0) | (errors or {})
+        self.files: dict[str, _File] = {}
+        self.found: tuple[Discovered, ...] = ()
+        self.ok = False
+        self.last_success: float | None = None
+        self.version = next(_versions)
+        self.next_refresh = 0.0  # monotonic
+        self._built: dict[object, Target] = {}  # by address, while listed
+        self._within_bounds = True
+
+    def matching(self) -> list[str]:
+        """The files the paths and globs match now, each once, in order."""
+        found: dict[str, None] = {}
+        for pattern in self.settings.file.paths:
+            for path in sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]:
+                if os.path.isfile(path) or not glob.has_magic(pattern):
+                    found[path] = None
+        return list(found)
+
+    def refresh(self, force: bool = False) -> bool:
+        """Re-read the files that changed (all with ``force``); True when the targets did."""
+        self.next_refresh = time.monotonic() + self.settings.file.refresh_interval
+        files: dict[str, _File] = {}
+        for path in self.matching():
+            known = self.files.get(path)
+            signature = _signature(path)
+            if known is not None and not force and signature == known.signature:
+                files[path] = known
+            else:
+                files[path] = self._read(path, signature, known)
+        before = self.version
+        if files != self.files:
+            self.files = files
+            found = self._merge()
+            if found != self.found:
+                self.found, self.version = found, next(_versions)
+                names = {item.target.name for item in found}
+                self._built = {a: t for a, t in self._built.items() if t.name in names}
+                log.info(
+                    "discovery %s: %d targets from %d files", self.name, len(found), len(files)
+                )
+        self.ok = self._within_bounds and all(file.good for file in files.values())
+        if self.ok:
+            self.last_success = self.clock()
+        return self.version != before
+
+    def _read(self, path: str, signature: Signature | None, known: _File | None) -> _File:
+        kept = known.found if known is not None else ()
+        try:
+            if signature is None:
+                raise FileSdProblem("read", f"cannot read {path}: it does not exist")
+            found = self._targets(read_groups(path), path)
+        except FileSdProblem as problem:
+            self.errors[problem.reason] += 1
+            log.error(
+                "discovery %s: %s: keeping the %d targets of its last good version",
+                self.name,
+                problem,
+                len(kept),
+            )
+            return _File(signature, kept, good=False)
+        return _File(signature, found, good=True)
+
+    def _targets(self, groups: list[Group], path: str) -> tuple[Discovered, ...]:
+        built: dict[object, Target] = {}
+        found = []
+        for index, group in enumerate(groups):
+            for at, address in enumerate(group.addresses):
+                target = self._built.get(address) if isinstance(address, str) else None
+                if target is None:
+                    try:
+                        target = discovered_target(self.settings, self.defaults, address)
+                    except ValueError as err:
+                        shown = one_line(str(address), SHOWN)
+                        where = f"{path}: [{index}].targets[{at}] ({shown})"
+                        raise FileSdProblem("target", f"{where}: {err}") from None
+                built[address] = target
+                found.append(Discovered(target, self.name, group.labels))
+        self._built.update(built)
+        return tuple(found)
+
+    def _merge(self) -> tuple[Discovered, ...]:
+        """The targets of every file in order, each name once, at most ``max_targets``."""
+        names: dict[str, Discovered] = {}
+        for path, file in self.files.items():
+            for item in file.found:
+                if item.target.name in names:
+                    self.errors["duplicate"] += 1
+                    log.warning(
+                        "discovery %s: %s: %s is listed again: the first one is kept",
+                        self.name,
+                        path,
+                        item.target.name,
+                    )
+                    continue
+                names[item.target.name] = item
+        limit = self.settings.max_targets
+        self._within_bounds = len(names) <= limit
+        if not self._within_bounds:
+            self.errors["limit"] += 1
+            log.error(
+                "discovery %s: %d targets, more than max_targets (%d): the first %d are kept",
+                self.name,
+                len(names),
+                limit,
+                limit,
+            )
+        return tuple(itertools.islice(names.values(), limit))
