@@ -46,10 +46,16 @@ class RayJobs(JobResource):
         return uid
 
     def create_ray_job(
-        self, name: str, *, key: str | None = None, labels: dict[str, str] | None = None
+        self,
+        name: str,
+        *,
+        key: str | None = None,
+        labels: dict[str, str] | None = None,
+        backoff_limit: int | None = None,
     ) -> str:
         """Create RayJob ``name`` (its uid ``key``, else a new one) in the next namespace in
-        turn, initializing; its uid. ValueError when the uid was used or the name is taken."""
+        turn, initializing, retried up to ``backoff_limit`` times when given; its uid.
+        ValueError when the uid was used or the name is taken."""
         with self._lock:
             uid = key or str(uuid.uuid4())
             if uid in self._used:
@@ -58,7 +64,13 @@ class RayJobs(JobResource):
             namespace = NAMESPACES[self._count % len(NAMESPACES)]
             given = {"team": namespace.removeprefix("team-"), "app": "rayjob", **(labels or {})}
             item = new_ray_job(
-                name, namespace, uid, labels=given, entrypoint="python main.py", ttl=600
+                name,
+                namespace,
+                uid,
+                labels=given,
+                entrypoint="python main.py",
+                ttl=600,
+                backoff_limit=backoff_limit,
             )
             enter(item, "Initializing", self.now())
             self.api.store.create("rayjobs", item)
@@ -71,6 +83,17 @@ class RayJobs(JobResource):
             self.move(key, "Failed")  # the submission failed: Ray never ran it
             return "Failed"
         return super().end_job(key, outcome)
+
+    def retry_job(self, key: str) -> None:
+        """The attempt of RayJob ``key`` fails now and is to be retried (``Retrying``, one more
+        failed); ``restart_job`` begins the next attempt."""
+        self.move(key, "Retrying")
+
+    def restart_job(self, key: str) -> str:
+        """A retried RayJob begins its next attempt now (``Initializing``, a new RayCluster);
+        the name of that RayCluster."""
+        self.move(key, "Initializing")
+        return self.item(key)["status"]["rayClusterName"]
 
     def move(self, key: str, status: str) -> None:
         with self._lock:
