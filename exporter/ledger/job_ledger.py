@@ -35,7 +35,7 @@ from exporter.ledger.departed import DEFAULT_CAP, Departed
 from exporter.ledger.memory import RunMemory
 from exporter.ledger.observed import Observed, ObservedValues
 from exporter.ledger.runs import KnownJob, later, run_of
-from exporter.ledger.usage import Usage, UsageKey, kept, share_after_baseline
+from exporter.ledger.usage import Usage, UsageKey, kept
 from exporter.ledger.view import FinishedKey, LedgerView, UsageCounts
 from exporter.model import TERMINAL_PHASES, Job, Phase, StatusPairs
 
@@ -174,7 +174,7 @@ class JobLedger(RunMemory):
             duration=MappingProxyType(self.duration),
             queue_wait=MappingProxyType(self.queue_wait),
             usage=tuple(
-                UsageCounts(u.family, u.split_by, MappingProxyType(totals))
+                UsageCounts(u.family, u.split_by, MappingProxyType(totals), u.labels)
                 for u, totals in zip(self.usage, self.usage_totals, strict=True)
             ),
             observed=self.observed.view(),
@@ -321,9 +321,8 @@ class JobLedger(RunMemory):
     def _account_usage(
         self, job: Job, known: KnownJob, counting: bool, api_now: float, values: AttributionValues
     ) -> None:
-        """Count each usage value's increase since the run's last reading (its first: the
-        share after the baseline); a reading below the last (an estimate that dips) adds
-        nothing and is not kept."""
+        """Count each usage value's increase since the run's last reading (its first:
+        ``Usage.first_share``); a reading below the last (an estimate that dips) adds nothing."""
         readings = list(known.readings or (None,) * len(self.usage))
         for i, usage in enumerate(self.usage):
             reading = usage.reading(job)
@@ -334,7 +333,8 @@ class JobLedger(RunMemory):
             totals.setdefault(series, 0.0)  # present from 0, like every counter
             previous = readings[i]
             if previous is None:
-                share = share_after_baseline(job, self.baseline_time, api_now)
+                submitted = not self._before_baseline(job.submit_time)  # counted submitted
+                share = usage.first_share(job, self.baseline_time, api_now, submitted)
                 increase = reading * share if counting else 0.0
             else:
                 increase = reading - previous

@@ -21,13 +21,18 @@ UsageKey = tuple[tuple[str, ...], AttributionValues]  # split label values, attr
 @dataclass(frozen=True, slots=True)
 class Usage:
     """One usage value: ``Job.values[position]`` is a job's reading, counted times ``scale``
-    in ``family``, by the job labels ``split_by`` (from ``Job.extra_labels``, "" when absent)."""
+    in ``family``, by the job labels ``split_by`` (from ``Job.extra_labels``, "" when absent),
+    each sample also carrying the fixed ``labels``. A ``whole`` value counts events (attempts):
+    a run's first reading after the baseline counts whole, or not at all
+    (``JobLedger._account_usage``), never a share."""
 
     name: str
     position: int
     family: Family
     split_by: tuple[str, ...] = ()
     scale: float = 1.0
+    labels: tuple[tuple[str, str], ...] = ()
+    whole: bool = False
 
     def reading(self, job: Job) -> float | None:
         values = job.values
@@ -36,6 +41,17 @@ class Usage:
     def split_values(self, job: Job) -> tuple[str, ...]:
         labels = job.extra_labels
         return tuple(next((v for n, v in labels if n == name), "") for name in self.split_by)
+
+    def first_share(
+        self, job: Job, baseline_time: float | None, api_now: float, submitted: bool
+    ) -> float:
+        """The part of a run's first reading, taken after the baseline, that is counted: of a
+        ``whole`` value, all of it for a run counted ``submitted`` (submitted after the
+        baseline), none for another (its events so far cannot be placed after the baseline:
+        only those it adds later count); of another value, its share after the baseline."""
+        if self.whole:
+            return 1.0 if submitted else 0.0
+        return share_after_baseline(job, baseline_time, api_now)
 
 
 def kept(readings: Readings) -> Readings:

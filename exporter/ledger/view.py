@@ -22,11 +22,13 @@ FinishedKey = tuple[Phase, str, str, AttributionValues]  # phase, status, reason
 
 
 class UsageCounts(NamedTuple):
-    """A usage value's counter: its family, the job labels it is split by, its series."""
+    """A usage value's counter: its family, the job labels it is split by, its series, and
+    the fixed labels of its samples."""
 
     family: Family
     split_by: tuple[str, ...]
     totals: Mapping[UsageKey, float]
+    labels: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,10 @@ them without knowing which they are.
 
 A value may be shown per job (a gauge of each tracked job: ``gauge``) and, when it is a
 cumulative reading of a run (compute units used so far), counted (``counter``: its increase
-after the baseline, ``ledger.usage``, split by the job labels ``split_by`` and by attribution).
+after the baseline, ``ledger.usage``, split by the job labels ``split_by`` and by attribution,
+its samples also carrying the fixed ``labels``: two values may so count into one family, each
+under its own label value). A ``whole`` counter counts events (a run's attempts), not an amount
+that accrues while a job runs: its first reading after the baseline counts whole or not at all.
 A value known once a job has ended (the time it spent queueing) may be observed in a histogram
 (``histogram``, with its bucket upper bounds ``buckets``): once per job, when the job is
 counted finished (``ledger.observed``), under the target's histogram attribution labels.
@@ -31,16 +34,23 @@ class ExtraValue:
     counter: Family | None = None
     scale: float = 1.0
     split_by: tuple[str, ...] = ()
+    labels: tuple[tuple[str, str], ...] = ()
+    whole: bool = False
     histogram: Family | None = None
     buckets: tuple[float, ...] = ()
 
     def problems(self) -> list[str]:
         """What is wrong with this declaration."""
         problems = []
-        if self.counter is None and self.split_by:
-            problems.append(f"{self.name}: split_by is for a value with a counter")
+        if self.counter is None and (self.split_by or self.labels or self.whole):
+            problems.append(f"{self.name}: split_by, labels and whole are for a counter")
         if self.counter is not None and not set(self.split_by) <= self.counter.label_names:
             problems.append(f"{self.name}: {self.counter.name} lacks its split_by labels")
+        names = [name for name, _ in self.labels]
+        if self.counter is not None and not set(names) <= self.counter.label_names:
+            problems.append(f"{self.name}: {self.counter.name} lacks its labels")
+        if len(set(names) | set(self.split_by)) < len(names) + len(self.split_by):
+            problems.append(f"{self.name}: a label given twice")
         if (self.histogram is None) != (not self.buckets):
             problems.append(f"{self.name}: a histogram and its buckets come together")
         if self.histogram is not None and self.histogram.type != "histogram":
@@ -61,6 +71,9 @@ class Extras:
         if len(set(names)) != len(names):
             raise ValueError(f"extra values named twice: {names}")
         problems = [problem for value in self.values for problem in value.problems()]
+        counted = [(v.counter.name, v.labels) for v in self.values if v.counter is not None]
+        if len(set(counted)) < len(counted):
+            problems.append("two values count into one family under the same labels")
         if problems:
             raise ValueError("; ".join(problems))
 
@@ -70,17 +83,28 @@ class Extras:
 
     @property
     def families(self) -> tuple[Family, ...]:
+        """Each family once (two values may count into one, under labels of their own)."""
         return tuple(
-            family
-            for value in self.values
-            for family in (value.gauge, value.counter, value.histogram)
-            if family is not None
+            dict.fromkeys(
+                family
+                for value in self.values
+                for family in (value.gauge, value.counter, value.histogram)
+                if family is not None
+            )
         )
 
     def usage(self) -> tuple[Usage, ...]:
         """The values a ledger counts."""
         return tuple(
-            Usage(value.name, position, value.counter, value.split_by, value.scale)
+            Usage(
+                value.name,
+                position,
+                value.counter,
+                value.split_by,
+                value.scale,
+                value.labels,
+                value.whole,
+            )
             for position, value in enumerate(self.values)
             if value.counter is not None
         )

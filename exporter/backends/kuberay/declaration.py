@@ -1,11 +1,12 @@
 """The KubeRay backend as the registry knows it: its target model, client, status table,
-cluster states, attribution fields and simulator."""
+cluster states, attribution fields, per-job values (attempts) and simulator."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
 from exporter.backends.kuberay.backend import KubeRayBackend
+from exporter.backends.kuberay.families import EXTRAS
 from exporter.backends.kuberay.rayclusters import CLUSTER_STATES
 from exporter.backends.kuberay.rayjobs import ATTRIBUTION_FIELDS, FAILURE_REASONS, KNOWN_PAIRS
 from exporter.backends.kuberay.target import KubeRayTarget
@@ -31,6 +32,7 @@ DECLARATION = register(
         simulator=simulator,
         attribution_fields=ATTRIBUTION_FIELDS,
         failure_reasons=FAILURE_REASONS,
+        extras=EXTRAS,
         # the workload's RayJobs carry team and app labels (``namespace`` is always there)
         demo_attribution={
             "labels": {"team": "metadata.labels.team", "workload": "metadata.labels.app"},

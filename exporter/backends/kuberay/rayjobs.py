@@ -18,7 +18,9 @@ Times are RFC 3339 (whole seconds): ``metadata.creationTimestamp`` (submitted),
 ``status.endTime`` (ended). A failed job's reason is ``status.reason``. The RayCluster it runs
 on is ``status.rayClusterName`` (same namespace), which the operator sets at its first
 reconcile, to ``spec.clusterSelector["ray.io/cluster"]`` when the RayJob selects one that is
-already there: until then that selection names it.
+already there: until then that selection names it. Its attempts that failed and succeeded,
+``status.failed`` and ``status.succeeded``, are its values (``families``): 0 when absent,
+as the CRD defaults them.
 ``spec.runtimeEnvYAML``, the pod templates and ``status.message`` may carry secrets (an
 environment, a command line) and are never read; so is the last-applied annotation, which
 holds the whole spec.
@@ -30,8 +32,9 @@ import itertools
 from typing import Any
 
 from exporter.backends.kit.field_map import FieldMap, Reason, Status, Value
-from exporter.backends.kit.fields import mapping, parse_time, text, word
+from exporter.backends.kit.fields import mapping, parse_time, text, whole_number, word
 from exporter.backends.kit.token_list import value_at
+from exporter.backends.kuberay.families import EXTRAS
 from exporter.backends.kuberay.watched_list import DELETED
 from exporter.exposition.labels import OTHER
 from exporter.ledger.attribution import first_word
@@ -75,6 +78,12 @@ RAY_CLUSTER = "ray_cluster"  # the label naming the RayCluster a RayJob runs on
 CLUSTER_SELECTOR = "ray.io/cluster"  # the one key of ``spec.clusterSelector`` KubeRay reads
 
 
+def attempts(value: Any) -> int | None:
+    """An attempt count of the status: 0 when the operator has not written it yet (the CRD's
+    default), None when it is no number."""
+    return 0 if value is None else whole_number(value)
+
+
 def native_status(deployment: str, job: str) -> str:
     """The status shown for a RayJob's ``jobDeploymentStatus`` and ``jobStatus``."""
     if deployment in TERMINAL_DEPLOYMENT:
@@ -108,6 +117,10 @@ RAY_JOB_MAP = FieldMap(
         "start": Value("status.rayJobInfo.startTime", parse_time),
         "end": Value("status.endTime", parse_time, terminal_only=True),
     },
+    values={
+        "failed_attempts": Value("status.failed", attempts, minimum=0),
+        "succeeded_attempts": Value("status.succeeded", attempts, minimum=0),
+    },
     labels={"metadata.namespace": "namespace", "status.rayClusterName": RAY_CLUSTER},
     # the fields an attribution label may take its value from (docs/metrics.md, "Attribution")
     attribution={
@@ -126,6 +139,7 @@ RAY_JOB_MAP = FieldMap(
         "metadata.annotations.kubectl.kubernetes.io/last-applied-configuration",
     ),
     reason=Reason("status.reason", REASONS),
+    extras=EXTRAS,
 )
 ATTRIBUTION_FIELDS = RAY_JOB_MAP.source_fields
 

@@ -169,7 +169,7 @@ def render_jobs(
             block.add_histogram(observed.family, histogram, (), stored)
     for usage in ledger.usage:
         for (split, values), total in sorted(usage.totals.items()):
-            labels = tuple(zip(usage.split_by, split, strict=True))
+            labels = (*usage.labels, *zip(usage.split_by, split, strict=True))
             stored = tuple(zip(names, values, strict=True))
             block.add(usage.family, total, labels, stored)
     block.add(families.JOBS_DEPARTED, ledger.departed)

@@ -1,7 +1,14 @@
 """A RayJob object and the status fields the KubeRay operator writes as it moves through its
 life (``ray-operator/apis/ray/v1/rayjob_types.go``). The simulator names each stage by the
 status the exporter reads: the Ray job's ``jobStatus`` once it has one, else the
-``jobDeploymentStatus`` (``Failed`` for a job that failed before Ray ran it)."""
+``jobDeploymentStatus`` (``Failed`` for a job that failed before Ray ran it); ``Retrying``
+while a failed attempt waits for the next (``spec.backoffLimit``).
+
+The operator counts each attempt that ends failed in ``status.failed`` and each that succeeds
+in ``status.succeeded`` (``checkBackoffLimitAndUpdateStatusIfNeeded``). A failed attempt that
+the backoff limit allows to retry is counted, then marked ``Retrying`` instead of ``Failed``
+(no end time); the operator deletes its RayCluster, resets the attempt's fields and begins
+again from ``Initializing``, with a RayCluster of a new name."""
 
 from __future__ import annotations
 
@@ -14,7 +21,14 @@ Fields = Callable[[dict[str, Any], float], None]  # (status, now) -> None
 CLUSTER_SELECTOR = "ray.io/cluster"  # the one key of ``spec.clusterSelector`` KubeRay reads
 
 
+# what the operator resets when a retried RayJob begins its next attempt
+ATTEMPT_FIELDS = ("jobStatus", "rayJobInfo", "reason", "message", "jobId", "rayClusterName")
+
+
 def _initializing(status: dict[str, Any], now: float) -> None:
+    if status.get("jobDeploymentStatus") == "Retrying":
+        for field in ATTEMPT_FIELDS:
+            status.pop(field, None)
     status.update(jobDeploymentStatus="Initializing", startTime=rfc3339(now))
 
 
@@ -41,6 +55,16 @@ def _ended(deployment: str, job: str, reason: str = "", counter: str = "") -> Fi
     return fields
 
 
+def _retrying(status: dict[str, Any], now: float) -> None:
+    """The attempt failed, and the backoff limit allows another: counted failed, no end."""
+    reason = "AppFailed" if status.get("jobStatus") else "SubmissionFailed"
+    if status.get("jobStatus"):
+        status["jobStatus"] = "FAILED"
+        status.setdefault("rayJobInfo", {})["endTime"] = rfc3339(now)
+    status.update(jobDeploymentStatus="Retrying", reason=reason, message=f"{reason}: retrying")
+    status["failed"] = status.get("failed", 0) + 1
+
+
 STAGES: dict[str, Fields] = {
     "Initializing": _initializing,
     "PENDING": _pending,
@@ -49,12 +73,15 @@ STAGES: dict[str, Fields] = {
     "FAILED": _ended("Failed", "FAILED", "AppFailed", "failed"),
     "STOPPED": _ended("Complete", "STOPPED"),
     "Failed": _ended("Failed", "", "SubmissionFailed", "failed"),  # before Ray ran it
+    "Retrying": _retrying,  # then Initializing: the next attempt
 }
 ENDED = frozenset({"SUCCEEDED", "FAILED", "STOPPED", "Failed"})
 
 
 def stage_of(status: dict[str, Any]) -> str:
     """The stage a RayJob's status shows (a stage of ``STAGES``)."""
+    if status.get("jobDeploymentStatus") == "Retrying":
+        return "Retrying"  # whatever the failed attempt's jobStatus
     return status.get("jobStatus") or status.get("jobDeploymentStatus", "")
 
 
@@ -67,10 +94,12 @@ def new_ray_job(
     entrypoint: str,
     ttl: int,
     cluster: str | None = None,
+    backoff_limit: int | None = None,
 ) -> dict[str, Any]:
     """A RayJob as ``kubectl apply`` creates it: spec only, no status yet. With ``cluster``
     it runs on that RayCluster of its namespace (``clusterSelector``), which it neither
-    creates nor deletes; else on one of its own, deleted when it ends."""
+    creates nor deletes; else on one of its own, deleted when it ends. Retried up to
+    ``backoff_limit`` times when given."""
     spec: dict[str, Any] = {
         "entrypoint": entrypoint,
         "metadata": {"owner": labels.get("team", "")},
@@ -81,6 +110,8 @@ def new_ray_job(
         spec.update(clusterSelector={CLUSTER_SELECTOR: cluster}, shutdownAfterJobFinishes=False)
     else:
         spec.update(rayClusterSpec={"rayVersion": "2.49.0"}, shutdownAfterJobFinishes=True)
+    if backoff_limit is not None:
+        spec["backoffLimit"] = backoff_limit
     return {
         "apiVersion": "ray.io/v1",
         "kind": "RayJob",
@@ -97,6 +128,9 @@ def enter(item: dict[str, Any], stage: str, now: float) -> None:
     name = item["metadata"]["name"]
     status.setdefault("jobId", f"{name}-{item['metadata']['uid'][-6:]}")
     # the operator's first reconcile: the selected RayCluster, else one named for the RayJob
+    # (a retried RayJob's next RayCluster has a new name)
     selected = item["spec"].get("clusterSelector", {}).get(CLUSTER_SELECTOR)
-    status.setdefault("rayClusterName", selected or f"{name}-raycluster")
+    retried = status.get("failed", 0)
+    own = f"{name}-raycluster" + (f"-{retried}" if retried else "")
+    status.setdefault("rayClusterName", selected or own)
     status.setdefault("observedGeneration", 1)

@@ -54,11 +54,12 @@ class RayJobs(JobResource):
         key: str | None = None,
         labels: dict[str, str] | None = None,
         on: tuple[str, str] | None = None,
+        backoff_limit: int | None = None,
     ) -> str:
         """Create RayJob ``name`` (its uid ``key``, else a new one) in the next namespace in
         turn, initializing, on a RayCluster of its own; ``on`` (namespace, name): in that
-        namespace, on that RayCluster (``clusterSelector``). Its uid; ValueError when the uid
-        was used or the name is taken."""
+        namespace, on that RayCluster (``clusterSelector``); retried up to ``backoff_limit``
+        times when given. Its uid; ValueError when the uid was used or the name is taken."""
         with self._lock:
             uid = key or str(uuid.uuid4())
             if uid in self._used:
@@ -74,6 +75,7 @@ class RayJobs(JobResource):
                 entrypoint="python main.py",
                 ttl=600,
                 cluster=on[1] if on else None,
+                backoff_limit=backoff_limit,
             )
             enter(item, "Initializing", self.now())
             self.api.store.create("rayjobs", item)
@@ -86,6 +88,17 @@ class RayJobs(JobResource):
             self.move(key, "Failed")  # the submission failed: Ray never ran it
             return "Failed"
         return super().end_job(key, outcome)
+
+    def retry_job(self, key: str) -> None:
+        """The attempt of RayJob ``key`` fails now and is to be retried (``Retrying``, one more
+        failed); ``restart_job`` begins the next attempt."""
+        self.move(key, "Retrying")
+
+    def restart_job(self, key: str) -> str:
+        """A retried RayJob begins its next attempt now (``Initializing``, a new RayCluster);
+        the name of that RayCluster."""
+        self.move(key, "Initializing")
+        return self.item(key)["status"]["rayClusterName"]
 
     def move(self, key: str, status: str) -> None:
         with self._lock:
