@@ -21,6 +21,17 @@ _WBITS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate":
 ACCEPT_ENCODING = "gzip, deflate"
 
 
+def check_media_type(response: httpx.Response, expected: str | None, operation: str) -> None:
+    """PollError ``parse`` unless the answer's ``Content-Type`` is ``expected`` (when given),
+    whatever its parameters (``application/json; charset=utf-8``)."""
+    if expected is None:
+        return
+    media = response.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media != expected:
+        shown = ascii(media[:64]) if media else "none"
+        raise PollError("parse", f"{operation}: Content-Type {shown}, not {expected}")
+
+
 def encodings(response: httpx.Response, operation: str) -> list[str]:
     """The response's content codings, innermost first; PollError for ones not undone here."""
     header = ",".join(response.headers.get_list("content-encoding"))

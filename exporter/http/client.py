@@ -19,7 +19,7 @@ import httpx
 
 from exporter import __version__
 from exporter.errors import NotFound, PollError
-from exporter.http.body import ACCEPT_ENCODING, body_pieces, read_body
+from exporter.http.body import ACCEPT_ENCODING, body_pieces, check_media_type, read_body
 from exporter.http.decode import UndecodableJson, decode_json
 from exporter.http.items import (
     TooCostly,
@@ -159,6 +159,7 @@ class ApiClient:
 
     Connections come from a pool shared by every client with the same TLS settings; the
     client keeps its own base URL, auth and headers. Every request carries ``USER_AGENT``.
+    With ``content_type``, a 2xx answer of another media type is refused (``parse``).
     """
 
     def __init__(
@@ -173,8 +174,10 @@ class ApiClient:
         requests_per_second: float | None = None,
         tls: TlsSettings | None = None,
         scrub: Scrubber | None = None,
+        content_type: str | None = None,
     ) -> None:
         self.stats = stats
+        self.content_type = content_type
         self._interval = 1.0 / requests_per_second if requests_per_second else 0.0
         self._next_slot = 0.0
         self._slot_lock = threading.Lock()
@@ -326,6 +329,7 @@ class ApiClient:
         the reader (abandoned on any failure)."""
         limit, reading = self.max_response_bytes, 0.0
         try:
+            check_media_type(response, self.content_type, operation)
             for piece in body_pieces(response, operation, limit, deadline):
                 fed = time.monotonic()
                 try:
@@ -363,6 +367,7 @@ class ApiClient:
             raise PollError(
                 "http", f"{operation}: unexpected redirect (HTTP {response.status_code})"
             )
+        check_media_type(response, self.content_type, operation)
         try:
             return decode(body)
         except UndecodableJson as err:

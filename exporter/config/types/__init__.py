@@ -33,7 +33,7 @@ from exporter.config.types.errors import MAX_PROBLEM_LENGTH, MAX_PROBLEMS, Confi
 from exporter.config.types.metrics import MetricsSelection
 from exporter.config.types.target import Target
 from exporter.config.types.tls import ReadableFile, TlsConfig
-from exporter.config.types.urls import HttpUrl, SignedHttpUrl, redact_url
+from exporter.config.types.urls import ExactHttpUrl, HttpUrl, SignedHttpUrl, redact_url
 from exporter.config.types.values import (
     HOST_NAME,
     REGION_ID,
@@ -59,6 +59,7 @@ __all__ = [
     "Defaults",
     "Duration",
     "EmptyIfNone",
+    "ExactHttpUrl",
     "FileSecret",
     "HeaderName",
     "HeaderValue",

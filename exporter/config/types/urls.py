@@ -11,7 +11,7 @@ import httpx
 from pydantic import AfterValidator
 
 
-def _check_http_url(url: str) -> str:
+def _check_url_as_given(url: str) -> str:
     if not url.isprintable() or any(c.isspace() for c in url):
         raise ValueError("must not contain spaces or control characters")
     parts = urlsplit(url)
@@ -25,10 +25,15 @@ def _check_http_url(url: str) -> str:
         httpx.URL(url)  # what the client will parse: an invalid IDNA host, for one
     except (httpx.InvalidURL, UnicodeError):
         raise ValueError("is not a valid URL") from None
-    return url.rstrip("/")
+    return url
 
 
-HttpUrl = Annotated[str, AfterValidator(_check_http_url)]
+def _check_http_url(url: str) -> str:
+    return _check_url_as_given(url).rstrip("/")
+
+
+HttpUrl = Annotated[str, AfterValidator(_check_http_url)]  # a base URL: its paths are added
+ExactHttpUrl = Annotated[str, AfterValidator(_check_url_as_given)]  # requested as it is
 
 
 def _check_no_userinfo(url: str) -> str:
