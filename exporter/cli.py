@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from exporter import __revision__, __version__
 from exporter.app import Exporter
 from exporter.backends import check_backends
+from exporter.config.discovery import DiscoverySource
 from exporter.config.parse import Config, load_config, parse_listen_address
 from exporter.config.types import AttributionSettings, ConfigError, MetricsSelection
 from exporter.http.tls import TlsSettings
@@ -175,19 +176,32 @@ def describe(config: Config) -> str:
             + _tls_text(target.tls_settings())
             + _attribution_text(target.attribution)
         )
-    for source in config.discovery:
-        lines.append(
-            f"discovery {source.name}: file paths={','.join(source.file.paths)} "
-            f"refresh_interval={_seconds(source.file.refresh_interval)} scheme={source.scheme} "
-            f"max_targets={source.max_targets} backend={source.template['backend']} "
-            f"(targets named {source.name}:<host>:<port>, read at start)"
-        )
+    lines += [_source_line(source) for source in config.discovery]
     shown = config.metrics.shown()
     if shown is not None:
         chosen = "allowlist" if config.metrics.allowlist else "denylist"
         patterns = ",".join(getattr(config.metrics, chosen))
         lines.append(f"metrics: {chosen}={patterns} ({len(shown)} families shown)")
     return "\n".join(lines)
+
+
+def _source_line(source: DiscoverySource) -> str:
+    """A discovery source: where it reads, how often, what it makes; the URL redacted."""
+    if source.http is not None:
+        http = source.http
+        where = (
+            f"http url={http.url_text()} timeout={_seconds(http.timeout)} "
+            f"max_response_bytes={http.max_response_bytes} auth={http.auth_text()}"
+            + _tls_text(http.tls.settings() if http.tls else TlsSettings())
+        )
+    else:
+        where = f"file paths={','.join(source.file.paths) if source.file else ''}"
+    return (
+        f"discovery {source.name}: {where} "
+        f"refresh_interval={_seconds(source.refresh_interval)} scheme={source.scheme} "
+        f"max_targets={source.max_targets} backend={source.template['backend']} "
+        f"(targets named {source.name}:<host>:<port>, read at start)"
+    )
 
 
 def _attribution_text(attribution: AttributionSettings) -> str:

@@ -15,7 +15,7 @@ from exporter.config.discovery import address_url, discovered_target, target_nam
 from exporter.config.parse import parse_config
 from exporter.config.types import ConfigError
 from exporter.discovery import Discovery
-from exporter.discovery.file_sd import MAX_LABELS, FileSdProblem, parse_groups, read_groups
+from exporter.discovery.file_sd import MAX_LABELS, SdProblem, parse_groups, read_groups
 
 
 def config(paths: list[str], **source: object) -> dict:
@@ -175,7 +175,7 @@ def test_json_and_yaml_files_give_the_same_groups(tmp_path: Path, suffix: str) -
     ],
 )
 def test_a_bad_document_is_refused_with_a_reason(document: object, reason: str, problem: str):
-    with pytest.raises(FileSdProblem) as caught:
+    with pytest.raises(SdProblem) as caught:
         parse_groups(document, "sd.json")
     assert caught.value.reason == reason and problem in str(caught.value)
 
@@ -198,7 +198,7 @@ def test_an_empty_file_has_no_targets_and_empty_values_no_labels() -> None:
 def test_an_unusable_file_is_refused(tmp_path: Path, name: str, content: str, reason: str) -> None:
     path = tmp_path / name
     path.write_bytes(content.encode("utf-8", "surrogateescape"))
-    with pytest.raises(FileSdProblem) as caught:
+    with pytest.raises(SdProblem) as caught:
         read_groups(path)
     assert caught.value.reason == reason
 

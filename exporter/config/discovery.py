@@ -1,5 +1,6 @@
 """Discovery sources: targets that follow the fleet, each made from a source's ``template``
-and an address a file lists (``exporter.discovery`` reads the files at run time).
+and an address a file lists (``file``) or an HTTP endpoint answers (``http``);
+``exporter.discovery`` reads them at run time.
 
 A discovered target is named ``<source>:<host>:<port>`` (and a digest of the URL's path when
 it has one): the name, like the URL its identity holds, follows from the address alone, so a
@@ -14,14 +15,29 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import re
-from typing import Any, Literal
-from urllib.parse import urlsplit
+from typing import Annotated, Any, Literal
+from urllib.parse import parse_qsl, urlsplit
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 
 from exporter.backends import registry
 from exporter.config.resolve import resolve_target
-from exporter.config.types import HOST_NAME, Count, Defaults, Duration, Strict, Target
+from exporter.config.types import (
+    HOST_NAME,
+    BearerCredentials,
+    Count,
+    Defaults,
+    Duration,
+    EmptyIfNone,
+    ExactHttpUrl,
+    FileSecret,
+    HeaderName,
+    HeaderValue,
+    Strict,
+    Target,
+    TlsConfig,
+    redact_url,
+)
 
 SOURCE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,31}")  # no ':': it ends the prefix
 STATIC_SOURCE = "config"  # the source of a target the configuration lists
@@ -30,6 +46,8 @@ MAX_ADDRESS = 2048
 MAX_PATHS = 100
 PROBE_URL = "http://probe.invalid:8265"  # a template is checked with this address
 GIVEN_BY_ADDRESS = ("name", "url")
+REFRESH_HEADER = "X-Prometheus-Refresh-Interval-Seconds"  # as Prometheus' http_sd sends it
+HTTP_SD_LIMIT = 16 * 2**20  # bytes of an answer: some 70,000 groups of one address each
 
 
 class FileDiscovery(Strict):
@@ -47,13 +65,87 @@ class FileDiscovery(Strict):
         return paths
 
 
+class HttpDiscovery(Strict):
+    """Prometheus' http_sd: a URL answering target groups as JSON, asked every
+    ``refresh_interval``. One credential source, as a Ray target has: user info in ``url``
+    (basic auth), ``credentials`` (a bearer token) or an ``Authorization`` entry in
+    ``headers``. The URL may carry a secret (user info, a query): it is printed redacted."""
+
+    url: ExactHttpUrl = Field(repr=False)
+    refresh_interval: Duration = 60.0
+    timeout: Duration = Field(default=10.0, le=300)
+    credentials: Annotated[BearerCredentials, EmptyIfNone] = BearerCredentials()
+    headers: dict[HeaderName, HeaderValue] = Field(default_factory=dict)
+    tls: TlsConfig | None = None
+    max_response_bytes: Count = Field(default=HTTP_SD_LIMIT, gt=0, le=2**30)
+
+    @field_validator("headers")
+    @classmethod
+    def _check_headers(cls, headers: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        seen: set[str] = set()
+        for name in headers:
+            if name.lower() in seen:
+                raise ValueError(f"{name} is given twice (header names ignore case)")
+            if name.lower() in (REFRESH_HEADER.lower(), "user-agent"):
+                raise ValueError(f"{name} is set by the exporter")
+            seen.add(name.lower())
+        return headers
+
+    @model_validator(mode="after")
+    def _one_credential_source(self) -> HttpDiscovery:
+        token_field = "token_file" if self.credentials.token_file is not None else "token"
+        given = [
+            text
+            for text, present in (
+                ("user info in url", self.userinfo()),
+                (f"credentials.{token_field}", self.credentials.bearer_token()),
+                (f"headers.{self._authorization()}", self._authorization()),
+            )
+            if present
+        ]
+        if len(given) > 1:
+            raise ValueError(f"more than one credential source ({', '.join(given)}): keep one")
+        return self
+
+    def userinfo(self) -> bool:
+        return "@" in urlsplit(self.url).netloc
+
+    def _authorization(self) -> str | None:
+        return next((name for name in self.headers if name.lower() == "authorization"), None)
+
+    def url_text(self) -> str:
+        """The URL, safe to print: no user info, path parameters or query."""
+        return redact_url(self.url)
+
+    def query_values(self) -> list[str]:
+        """The values of the URL's query, which may be tokens: masked wherever text is shown."""
+        return [value for _, value in parse_qsl(urlsplit(self.url).query) if value]
+
+    def auth_text(self) -> str:
+        """How the endpoint is asked, safe to print: never a secret value."""
+        token = self.credentials.token_file or self.credentials.token
+        if self.userinfo():
+            auth = "basic auth (user and password from the URL)"
+        elif token is not None:
+            source = f"file {token.path}" if isinstance(token, FileSecret) else "credentials.token"
+            auth = f"Authorization: Bearer token (from {source})"
+        elif header := self._authorization():
+            auth = f"{header} header (from headers)"
+        else:
+            auth = "none"
+        others = sorted(name for name in self.headers if name.lower() != "authorization")
+        return auth + (f"; headers: {', '.join(others)}" if others else "")
+
+
 class DiscoverySource(Strict):
-    """One source: where its addresses come from (``file``), the URL scheme of an address
-    given as ``host:port``, at most ``max_targets`` targets, and the ``template`` every
-    target it finds is made from (any key a target has, but ``name`` and ``url``)."""
+    """One source: where its addresses come from (``file`` or ``http``, one of them), the URL
+    scheme of an address given as ``host:port``, at most ``max_targets`` targets, and the
+    ``template`` every target it finds is made from (any key a target has, but ``name`` and
+    ``url``)."""
 
     name: str
-    file: FileDiscovery
+    file: FileDiscovery | None = None
+    http: HttpDiscovery | None = None
     scheme: Literal["http", "https"] = "http"
     max_targets: Count = Field(default=1000, gt=0, le=100_000)
     template: dict[str, Any] = Field(repr=False)  # may hold a credential
@@ -69,6 +161,19 @@ class DiscoverySource(Strict):
         if name == STATIC_SOURCE:
             raise ValueError(f"{STATIC_SOURCE} is the source of the configured targets")
         return name
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> DiscoverySource:
+        if (self.file is None) == (self.http is None):
+            given = "both" if self.file is not None else "neither"
+            raise ValueError(f"a source has one of file or http ({given} given)")
+        return self
+
+    @property
+    def refresh_interval(self) -> float:
+        kind = self.file or self.http
+        assert kind is not None  # one of them: ``_one_kind``
+        return kind.refresh_interval
 
 
 def address_url(address: object, scheme: str) -> str:
@@ -144,7 +249,7 @@ def template_target(
     model = registry.declaration(backend).target
     if "url" not in model.model_fields:
         raise ValueError(
-            f"{where}.backend: {backend} targets have no url: a file source gives each target one"
+            f"{where}.backend: {backend} targets have no url: a source gives each target one"
         )
     for key in GIVEN_BY_ADDRESS:
         if key in template:

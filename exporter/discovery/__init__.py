@@ -15,20 +15,21 @@ from collections.abc import Iterable, Sequence
 
 from exporter.config.discovery import STATIC_SOURCE, DiscoverySource
 from exporter.config.types import Defaults, Target
-from exporter.discovery.source import Discovered, FileSource
+from exporter.discovery.http_source import HttpSource
+from exporter.discovery.source import Discovered, FileSource, Source
 from exporter.exposition import families
 from exporter.exposition.block import Block, Encoded
 from exporter.exposition.text import storable
 
-__all__ = ["Discovered", "Discovery", "FileSource"]
+__all__ = ["Discovered", "Discovery", "FileSource", "HttpSource", "Source"]
 
 log = logging.getLogger(__name__)
 
 
 class Discovery:
     """The sources of one configuration. Built again at each reload from the previous one:
-    a source whose settings and defaults stay keeps its files and targets, and every source
-    of the same name its error counts."""
+    a source whose settings and defaults stay keeps its files (or last answer) and targets,
+    and every source of the same name its error counts."""
 
     def __init__(
         self,
@@ -37,14 +38,15 @@ class Discovery:
         previous: Discovery | None = None,
     ) -> None:
         before = {source.name: source for source in previous.sources} if previous else {}
-        self.sources: list[FileSource] = []
+        self.sources: list[Source] = []
         for settings in sources:
             old = before.get(settings.name)
             if old is not None and old.settings == settings and old.defaults == defaults:
                 self.sources.append(old)
             else:
                 errors = old.errors if old is not None else None
-                self.sources.append(FileSource(settings, defaults, errors))
+                kind = HttpSource if settings.http is not None else FileSource
+                self.sources.append(kind(settings, defaults, errors))
 
     def refresh(self, force: bool = False) -> None:
         """Refresh the sources whose interval has passed (every one with ``force``)."""

@@ -1,5 +1,7 @@
-"""A file source at run time: the files its globs match, each re-read when it changes
-(inode, size or modification time), and the targets of each file's last good version.
+"""A source at run time: ``Source``, what every kind shares (the targets of groups made from
+the template, each name once and at most ``max_targets``, the version and health the series
+show), and ``FileSource``: the files its globs match, each re-read when it changes (inode,
+size or modification time), and the targets of each file's last good version.
 
 A file that cannot be used (unreadable, not file_sd, a refused label or address) keeps the
 targets of its last good version: the problem is counted by reason and logged once, when the
@@ -13,16 +15,16 @@ import itertools
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from exporter.config.discovery import DiscoverySource, discovered_target
 from exporter.config.types import Defaults, Target, one_line
-from exporter.discovery.file_sd import SHOWN, FileSdProblem, Group, Labels, read_groups
+from exporter.discovery.file_sd import SHOWN, Group, Labels, SdProblem, read_groups
 
 log = logging.getLogger(__name__)
 
-REASONS = ("read", "format", "labels", "target", "duplicate", "limit")
+REASONS = ("read", "format", "labels", "target", "duplicate", "limit")  # of a file source
 _versions = itertools.count(1)  # a change of any source's targets, never the same twice
 
 Signature = tuple[int, int, int]
@@ -52,8 +54,11 @@ def _signature(path: str) -> Signature | None:
     return (info.st_ino, info.st_size, info.st_mtime_ns)
 
 
-class FileSource:
-    """One ``file`` source; ``refresh`` re-reads what changed, ``found`` is what it gives."""
+class Source:
+    """What every kind of source shares; ``refresh`` (each kind's) reads what changed and
+    returns True when the targets did, ``found`` is what the source gives."""
+
+    reasons: tuple[str, ...] = ()  # of jobfleet_discovery_errors_total, each shown from 0
 
     def __init__(
         self,
@@ -66,8 +71,7 @@ class FileSource:
         self.defaults = defaults
         self.name = settings.name
         self.clock = clock
-        self.errors = dict.fromkeys(REASONS, 0) | (errors or {})
-        self.files: dict[str, _File] = {}
+        self.errors = dict.fromkeys(self.reasons, 0) | (errors or {})
         self.found: tuple[Discovered, ...] = ()
         self.ok = False
         self.last_success: float | None = None
@@ -76,60 +80,29 @@ class FileSource:
         self._built: dict[object, Target] = {}  # by address, while listed
         self._within_bounds = True
 
-    def matching(self) -> list[str]:
-        """The files the paths and globs match now, each once, in order."""
-        found: dict[str, None] = {}
-        for pattern in self.settings.file.paths:
-            for path in sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]:
-                if os.path.isfile(path) or not glob.has_magic(pattern):
-                    found[path] = None
-        return list(found)
-
     def refresh(self, force: bool = False) -> bool:
-        """Re-read the files that changed (all with ``force``); True when the targets did."""
-        self.next_refresh = time.monotonic() + self.settings.file.refresh_interval
-        files: dict[str, _File] = {}
-        for path in self.matching():
-            known = self.files.get(path)
-            signature = _signature(path)
-            if known is not None and not force and signature == known.signature:
-                files[path] = known
-            else:
-                files[path] = self._read(path, signature, known)
-        before = self.version
-        if files != self.files:
-            self.files = files
-            found = self._merge()
-            if found != self.found:
-                self.found, self.version = found, next(_versions)
-                names = {item.target.name for item in found}
-                self._built = {a: t for a, t in self._built.items() if t.name in names}
-                log.info(
-                    "discovery %s: %d targets from %d files", self.name, len(found), len(files)
-                )
-        self.ok = self._within_bounds and all(file.good for file in files.values())
+        raise NotImplementedError
+
+    def _schedule(self) -> None:
+        self.next_refresh = time.monotonic() + self.settings.refresh_interval
+
+    def _settle(self, good: bool) -> None:
+        """The health of a refresh: every part used, and within ``max_targets``."""
+        self.ok = self._within_bounds and good
         if self.ok:
             self.last_success = self.clock()
-        return self.version != before
 
-    def _read(self, path: str, signature: Signature | None, known: _File | None) -> _File:
-        kept = known.found if known is not None else ()
-        try:
-            if signature is None:
-                raise FileSdProblem("read", f"cannot read {path}: it does not exist")
-            found = self._targets(read_groups(path), path)
-        except FileSdProblem as problem:
-            self.errors[problem.reason] += 1
-            log.error(
-                "discovery %s: %s: keeping the %d targets of its last good version",
-                self.name,
-                problem,
-                len(kept),
-            )
-            return _File(signature, kept, good=False)
-        return _File(signature, found, good=True)
+    def _publish(self, found: tuple[Discovered, ...], origin: str) -> None:
+        """Give ``found`` from now on, a new version if it changed."""
+        if found == self.found:
+            return
+        self.found, self.version = found, next(_versions)
+        names = {item.target.name for item in found}
+        self._built = {a: t for a, t in self._built.items() if t.name in names}
+        log.info("discovery %s: %d targets from %s", self.name, len(found), origin)
 
-    def _targets(self, groups: list[Group], path: str) -> tuple[Discovered, ...]:
+    def _targets(self, groups: list[Group], where: str) -> tuple[Discovered, ...]:
+        """The targets of ``groups`` (read from ``where``); SdProblem for a refused address."""
         built: dict[object, Target] = {}
         found = []
         for index, group in enumerate(groups):
@@ -140,24 +113,25 @@ class FileSource:
                         target = discovered_target(self.settings, self.defaults, address)
                     except ValueError as err:
                         shown = one_line(str(address), SHOWN)
-                        where = f"{path}: [{index}].targets[{at}] ({shown})"
-                        raise FileSdProblem("target", f"{where}: {err}") from None
+                        place = f"{where}: [{index}].targets[{at}] ({shown})"
+                        raise SdProblem("target", f"{place}: {err}") from None
                 built[address] = target
                 found.append(Discovered(target, self.name, group.labels))
         self._built.update(built)
         return tuple(found)
 
-    def _merge(self) -> tuple[Discovered, ...]:
-        """The targets of every file in order, each name once, at most ``max_targets``."""
+    def _merge(self, parts: Iterable[tuple[str, tuple[Discovered, ...]]]) -> tuple[Discovered, ...]:
+        """The targets of every part (a file, an answer) in order, each name once, at most
+        ``max_targets``."""
         names: dict[str, Discovered] = {}
-        for path, file in self.files.items():
-            for item in file.found:
+        for where, found in parts:
+            for item in found:
                 if item.target.name in names:
                     self.errors["duplicate"] += 1
                     log.warning(
                         "discovery %s: %s: %s is listed again: the first one is kept",
                         self.name,
-                        path,
+                        where,
                         item.target.name,
                     )
                     continue
@@ -174,3 +148,65 @@ class FileSource:
                 limit,
             )
         return tuple(itertools.islice(names.values(), limit))
+
+
+class FileSource(Source):
+    """One ``file`` source; ``refresh`` re-reads the files that changed."""
+
+    reasons = REASONS
+
+    def __init__(
+        self,
+        settings: DiscoverySource,
+        defaults: Defaults,
+        errors: dict[str, int] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__(settings, defaults, errors, clock)
+        self.files: dict[str, _File] = {}
+
+    def matching(self) -> list[str]:
+        """The files the paths and globs match now, each once, in order."""
+        assert self.settings.file is not None
+        found: dict[str, None] = {}
+        for pattern in self.settings.file.paths:
+            for path in sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]:
+                if os.path.isfile(path) or not glob.has_magic(pattern):
+                    found[path] = None
+        return list(found)
+
+    def refresh(self, force: bool = False) -> bool:
+        """Re-read the files that changed (all with ``force``); True when the targets did."""
+        self._schedule()
+        files: dict[str, _File] = {}
+        for path in self.matching():
+            known = self.files.get(path)
+            signature = _signature(path)
+            if known is not None and not force and signature == known.signature:
+                files[path] = known
+            else:
+                files[path] = self._read(path, signature, known)
+        before = self.version
+        if files != self.files:
+            self.files = files
+            found = self._merge((path, file.found) for path, file in files.items())
+            self._publish(found, f"{len(files)} files")
+        self._settle(all(file.good for file in files.values()))
+        return self.version != before
+
+    def _read(self, path: str, signature: Signature | None, known: _File | None) -> _File:
+        kept = known.found if known is not None else ()
+        try:
+            if signature is None:
+                raise SdProblem("read", f"cannot read {path}: it does not exist")
+            found = self._targets(read_groups(path), path)
+        except SdProblem as problem:
+            self.errors[problem.reason] += 1
+            log.error(
+                "discovery %s: %s: keeping the %d targets of its last good version",
+                self.name,
+                problem,
+                len(kept),
+            )
+            return _File(signature, kept, good=False)
+        return _File(signature, found, good=True)
