@@ -1,6 +1,7 @@
-"""File discovery through a real exporter process against Ray simulators on 127.0.0.1: a
-file_sd file rewritten (add, remove, relabel, broken and kept at its last good version),
-counts across a disappearance, a return and a restart, and sharding of discovered targets."""
+"""Discovery through a real exporter process against Ray simulators on 127.0.0.1: a file_sd
+file rewritten (add, remove, relabel, broken and kept at its last good version), counts
+across a disappearance, a return and a restart, sharding of discovered targets, and an
+http_sd endpoint the test serves (add, fail and keep, remove)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from exporter.polling.sharding import owner
 from exporter.simulators.ray import RaySimulator
 
 from .helpers import eventually, exporter_process, samples, stop_with_sigterm, value
+from .test_discovery_http import Endpoint, serving
 
 
 def address(sim: RaySimulator) -> str:
@@ -172,3 +174,52 @@ def test_two_shards_split_the_discovered_targets(tmp_path: Path) -> None:
     finally:
         for sim in sims:
             sim.stop()
+
+
+@pytest.mark.slow
+def test_an_http_source_adds_and_removes_a_target(tmp_path: Path) -> None:
+    endpoint, config = Endpoint(), tmp_path / "config.yaml"
+    token = "planted-process-sd-token-41f7"
+    with RaySimulator() as one, serving(endpoint) as sd:
+        one.add_job("a", status="RUNNING")
+        endpoint.answer([])
+        source = {
+            "name": "fleet",
+            "http": {
+                "url": f"{sd}/targets",
+                "refresh_interval": "200ms",
+                "credentials": {"token": token},
+            },
+            "template": {"backend": "ray", "resources": ["jobs"]},
+        }
+        settings = {"defaults": {"poll_interval": "300ms"}, "discovery": [source]}
+        config.write_text(yaml.safe_dump(settings))
+        args = ("--config.file", str(config), "--log.level", "debug")
+        with exporter_process(*args) as (process, base):
+            assert value(scrape(base), "jobfleet_discovery_targets", source="fleet") == 0
+
+            # added at the next refresh, with its group's labels
+            endpoint.answer([{"targets": [address(one)], "labels": {"env": "prod"}}])
+            assert eventually(lambda: (info_labels(base, name(one)) or {}).get("env") == "prod")
+            assert eventually(
+                lambda: found(base, "jobfleet_jobs", target=name(one), status="RUNNING")
+            )
+
+            # the endpoint fails: the target stays, the failure is counted
+            endpoint.status, endpoint.body = 500, b"down"
+            errors = {"source": "fleet", "reason": "http"}
+            assert eventually(lambda: found(base, "jobfleet_discovery_errors_total", **errors))
+            body = scrape(base)
+            assert value(body, "jobfleet_discovery_refresh_successful", source="fleet") == 0
+            assert info_labels(base, name(one)) is not None
+
+            # removed: its series go
+            endpoint.answer([])
+            assert eventually(lambda: info_labels(base, name(one)) is None)
+            assert found(base, "jobfleet_jobs", target=name(one)) is None
+            body = scrape(base)
+            assert value(body, "jobfleet_discovery_refresh_successful", source="fleet") == 1
+            logs = stop_with_sigterm(process).decode()
+    assert all(h["Authorization"] == f"Bearer {token}" for _, h in endpoint.requests)
+    assert "keeping the 1 targets of its last good answer" in logs
+    assert token not in logs

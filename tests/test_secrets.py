@@ -1,5 +1,6 @@
 """Secrets never leave: planted keys, tokens, token-bearing URLs and runtime_env variables are
-absent from /metrics, the landing page, debug logs, --check-config output and error messages."""
+absent from /metrics, the landing page, debug logs, --check-config output and error messages,
+those of targets and of an http discovery source."""
 
 from __future__ import annotations
 
@@ -23,10 +24,12 @@ from .helpers import (
     ROOT,
     eventually,
     exporter_process,
+    run_cli,
     samples,
     stop_with_sigterm,
     wait_ready,
 )
+from .test_discovery_http import Endpoint, serving
 
 # Each declared backend's simulator wants a credential of its own, planted in its target.
 BACKEND_SECRETS = {
@@ -146,3 +149,36 @@ def test_planted_secrets_never_leave(tmp_path: Path) -> None:
         for where, text in outputs.items():
             assert secret not in text, f"{secret!r} leaked into {where}"
     assert "token=" not in metrics and "token=" not in landing
+
+
+@pytest.mark.slow
+def test_an_http_discovery_source_keeps_its_secrets(tmp_path: Path) -> None:
+    endpoint = Endpoint()
+    endpoint.status = 401  # the answer echoes the request's secrets
+    endpoint.body = f"denied {URL_SECRET} {HEADER_SECRET}".encode()
+    with serving(endpoint) as sd:
+        url = sd.replace("://", f"://sd:{URL_SECRET}@") + f"/targets?key={HEADER_SECRET}"
+        source = {
+            "name": "fleet",
+            "http": {"url": url, "refresh_interval": "200ms"},
+            "template": {"backend": "ray"},
+        }
+        path = tmp_path / "config.yaml"
+        path.write_text(yaml.safe_dump({"discovery": [source]}))
+        checked = run_cli("--config.file", str(path), "--check-config")
+        assert checked.returncode == 0, checked.stderr
+        args = ("--config.file", str(path), "--log.level", "debug", "--web.enable-lifecycle")
+        with exporter_process(*args) as (process, base):
+            errors = 'jobfleet_discovery_errors_total{source="fleet",reason="auth"}'
+            assert eventually(lambda: errors in httpx.get(f"{base}/metrics", timeout=10).text)
+            reloaded = httpx.post(f"{base}/-/reload", timeout=10)
+            metrics = httpx.get(f"{base}/metrics", timeout=10).text
+            landing = httpx.get(f"{base}/", timeout=10).text
+            logs = stop_with_sigterm(process).decode()
+    assert reloaded.status_code == 200
+    assert "denied *** ***" in logs
+    outputs = {"metrics": metrics, "landing page": landing, "logs": logs}
+    outputs["check-config"] = checked.stdout + checked.stderr
+    for secret in (URL_SECRET, HEADER_SECRET):
+        for where, text in outputs.items():
+            assert secret not in text, f"{secret!r} leaked into {where}"
