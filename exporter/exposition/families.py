@@ -61,29 +61,32 @@ SOURCE = ("source",)
 DISCOVERY_TARGETS = Family(
     "jobfleet_discovery_targets",
     "gauge",
-    "Targets a discovery source gives (of its files' last good versions), before sharding.",
+    "Targets a discovery source gives (of its files' or answer's last good version), before"
+    " sharding.",
     SOURCE,
     health=True,
 )
 DISCOVERY_REFRESH_SUCCESSFUL = Family(
     "jobfleet_discovery_refresh_successful",
     "gauge",
-    "1 if the source's last refresh used every file it matched and every target they list.",
+    "1 if the source's last refresh used every file it matched (or the answer) and every"
+    " target they list.",
     SOURCE,
     health=True,
 )
 DISCOVERY_LAST_SUCCESS_TIMESTAMP_SECONDS = Family(
     "jobfleet_discovery_last_success_timestamp_seconds",
     "gauge",
-    "When a refresh of the source last used every file and target (epoch).",
+    "When a refresh of the source last used every file (or the answer) and target (epoch).",
     SOURCE,
     health=True,
 )
 DISCOVERY_ERRORS_TOTAL = Family(
     "jobfleet_discovery_errors_total",
     "counter",
-    "Problems of a discovery source by reason: a file version not used (read, format, labels,"
-    " target), a target listed twice (duplicate), more than max_targets (limit).",
+    "Problems of a discovery source by reason: a file version or an answer not used (read,"
+    " http, auth, timeout, connection, tls, too_large, format, labels, target), a target listed"
+    " twice (duplicate), more than max_targets (limit).",
     (*SOURCE, "reason"),
     health=True,
 )
