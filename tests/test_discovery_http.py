@@ -7,9 +7,11 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import ssl
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,6 +23,7 @@ from exporter.discovery import Discovery, HttpSource
 from exporter.discovery.http_source import refresh_seconds
 
 from .helpers import free_port, loopback_server
+from .pki import server_pki
 
 TOKEN = "planted-sd-bearer-token-5e1a"
 PASSWORD = "planted-sd-url-password-77b0"
@@ -43,7 +46,9 @@ class Endpoint:
 
 
 @contextlib.contextmanager
-def serving(endpoint: Endpoint) -> Iterator[str]:
+def serving(endpoint: Endpoint, tls: Path | None = None) -> Iterator[str]:
+    """``endpoint`` on 127.0.0.1; over TLS with ``tls``'s server.crt and server.key."""
+
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             endpoint.requests.append((self.path, dict(self.headers)))
@@ -58,11 +63,25 @@ def serving(endpoint: Endpoint) -> Iterator[str]:
         def log_message(self, *args: object) -> None:
             pass
 
+    if tls is not None:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(tls / "server.crt", tls / "server.key")
+        Handler.setup = _wrapped(Handler.setup, context)  # type: ignore[method-assign]
     with loopback_server(Handler) as base:
         try:
-            yield base
+            yield base.replace("http://", "https://") if tls is not None else base
         finally:
             endpoint.release.set()
+
+
+def _wrapped(setup: Any, context: ssl.SSLContext) -> Any:
+    """A handler's ``setup`` that first takes the TLS handshake on its connection."""
+
+    def wrapped(handler: BaseHTTPRequestHandler) -> None:
+        handler.request = context.wrap_socket(handler.request, server_side=True)
+        setup(handler)
+
+    return wrapped
 
 
 def source_config(url: str, source: dict | None = None, **http: object) -> dict:
@@ -300,3 +319,14 @@ def test_a_reload_keeps_an_unchanged_source_and_refreshes_it() -> None:
         assert again.sources[0] is first.sources[0]
         again.refresh(force=True)  # as at SIGHUP: asked now
         assert [item.target.name for item in again.found()] == ["fleet:h2:8265"]
+
+
+def test_an_https_endpoint_is_verified_with_the_tls_settings(tmp_path: Path) -> None:
+    pki = server_pki(tmp_path)
+    endpoint = Endpoint()
+    endpoint.answer([{"targets": ["h1:8265"]}])
+    with serving(endpoint, tls=pki) as base:
+        trusted = source_of(f"{base}/sd", tls={"ca_file": str(pki / "ca.crt")})
+        assert trusted.refresh() and names(trusted) == ["fleet:h1:8265"]
+        unknown = source_of(f"{base}/sd")  # the system's CAs do not know the test CA
+        assert not unknown.refresh() and unknown.errors["tls"] == 1
