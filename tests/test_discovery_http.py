@@ -158,6 +158,8 @@ def test_the_url_and_token_never_show_in_a_repr_or_check_config() -> None:
     assert "auth=Authorization: Bearer token (from credentials.token)" in describe(with_token)
     for secret in (PASSWORD, QUERY_TOKEN, TOKEN):
         assert secret not in text
+    http = config.discovery[0].http
+    assert http is not None and http.url_values() == [QUERY_TOKEN, QUERY_TOKEN]
 
 
 # --- a source asking an endpoint --------------------------------------------------------------

@@ -117,9 +117,17 @@ class HttpDiscovery(Strict):
         """The URL, safe to print: no user info, path parameters or query."""
         return redact_url(self.url)
 
-    def query_values(self) -> list[str]:
-        """The values of the URL's query, which may be tokens: masked wherever text is shown."""
-        return [value for _, value in parse_qsl(urlsplit(self.url).query) if value]
+    def url_values(self) -> list[str]:
+        """The values of the URL's query and path parameters (``;jsessionid=...``), which may
+        be tokens: masked wherever text is shown, as redacted from the URL printed."""
+        parts = urlsplit(self.url)
+        parameters = [
+            item.partition("=")[2] or item
+            for segment in parts.path.split("/")
+            for item in segment.split(";")[1:]
+        ]
+        values = [value for _, value in parse_qsl(parts.query)] + parameters
+        return [value for value in values if value]
 
     def auth_text(self) -> str:
         """How the endpoint is asked, safe to print: never a secret value."""

@@ -17,6 +17,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import httpx
+
 from exporter.config.discovery import REFRESH_HEADER, DiscoverySource
 from exporter.config.types import Defaults
 from exporter.discovery.file_sd import SdProblem, parse_groups
@@ -78,7 +80,7 @@ class HttpSource(Source):
         assert settings.http is not None
         self.http = settings.http
         self.where = self.http.url_text()  # never the user info or the query
-        self.scrub = Scrubber([*model_secrets(self.http), *self.http.query_values()])
+        self.scrub = Scrubber([*model_secrets(self.http), *self.http.url_values()])
         self._digest = b""  # of the last good answer
         self._problem: str | None = None  # the key of the problem logged last
 
@@ -147,6 +149,9 @@ class HttpSource(Source):
             reason = reason_of(err)
             key = f"{err.reason} {err.status}"  # not the message: it quotes the answer
             raise SdProblem(reason, f"{self.where}: {err}", key) from None
+        except httpx.HTTPError as err:  # none expected past the client: never the serve loop's
+            name = type(err).__name__
+            raise SdProblem("http", f"{self.where}: {OPERATION}: {name}", name) from None
         finally:
             client.close()
         return answer
