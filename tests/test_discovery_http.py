@@ -323,6 +323,7 @@ def test_a_reload_keeps_an_unchanged_source_and_refreshes_it() -> None:
         assert [item.target.name for item in again.found()] == ["fleet:h2:8265"]
 
 
+@pytest.mark.slow
 def test_an_https_endpoint_is_verified_with_the_tls_settings(tmp_path: Path) -> None:
     pki = server_pki(tmp_path)
     endpoint = Endpoint()

@@ -193,6 +193,7 @@ def test_a_forbidden_cluster_scope_is_an_auth_error_that_names_the_fix(
     assert value(body, "jobfleet_poll_errors_total", resource="jobs", reason="auth") == 1
 
 
+@pytest.mark.slow
 def test_in_cluster_over_tls_with_a_rotated_token(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

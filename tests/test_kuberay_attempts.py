@@ -147,6 +147,7 @@ def test_attempts_are_counted_once_across_a_restart(sim: KubeRaySimulator, tmp_p
     assert attempts(again) == (3, 1)
 
 
+@pytest.mark.slow
 def test_the_demo_workload_moves_the_attempts_exactly(sim: KubeRaySimulator) -> None:
     """The workload's RayJobs retried (as the operator does) for 40 minutes, each poll
     watching: the counters are the increases of every RayJob's counts since the baseline,

@@ -166,6 +166,7 @@ def test_full_list_interval_and_an_unreadable_event_each_list_whole(
     assert kinds == [[True], [True, False], [True, False]]
 
 
+@pytest.mark.slow
 def test_kubectl_and_the_official_clients_list_and_watch_see_what_the_exporter_exports(
     tmp_path: Path,
 ) -> None:
