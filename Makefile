@@ -20,10 +20,15 @@ demo: $(STAMP)
 tools:
 	scripts/install-tools.sh
 
+# pytest workers: one per CPU, and at least three, since the suite waits on servers and
+# processes about a third of its time: on two cores a third worker keeps both busy
+WORKERS := $(shell n=$$(nproc 2>/dev/null || echo 2); if [ "$$n" -lt 3 ]; then echo 3; else echo auto; fi)
+
 ## test: lint, then the whole suite: unit, component and process tests in parallel (one worker
-## per CPU), then the end-to-end tests (real Ray, Prometheus, promtool, Docker) one at a time
+## per CPU, at least three), then the end-to-end tests (real Ray, Prometheus, promtool, Docker)
+## one at a time
 test: $(STAMP) tools lint
-	$(BIN)/python -m pytest -q -n auto --ignore=tests/e2e
+	$(BIN)/python -m pytest -q -n $(WORKERS) --ignore=tests/e2e
 	$(BIN)/python -m pytest -q tests/e2e
 
 ## test-fast: the unit and component tests (in-process, each under half a second), in parallel,

@@ -56,7 +56,7 @@ from .exactness_kuberay import kuberay_counts_exactly
 from .exactness_model import History, Model
 
 HISTORIES = int(os.environ.get("JOBFLEET_HISTORIES", "200"))
-JITTERED = max(1, HISTORIES // 2)  # histories run with jitter, per backend
+JITTERED = max(1, HISTORIES // 4)  # histories run with jitter, per backend
 
 
 # --- Ray ----------------------------------------------------------------------------------------

@@ -47,7 +47,7 @@ from .exactness_harness import (
 )
 
 HISTORIES = int(os.environ.get("JOBFLEET_HISTORIES", "200"))
-JITTERED = max(1, HISTORIES // 2)
+JITTERED = max(1, HISTORIES // 4)  # histories run with jitter
 SPARK = "spark_runs"
 ENDS = {"Success": "succeeded", "Failed": "failed", "Cancelled": "cancelled"}
 # each value as a reading shows it, and what its counter counts of it: CU-hours x 3600, vcore

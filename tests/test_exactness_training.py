@@ -23,7 +23,7 @@ from exporter.simulators.modelarts_lite.training_jobs import TrainingJobs
 from .conformance import ConformanceHistory, settle
 from .exactness_harness import T0, Exporting, check, fast_restarts, jittered
 
-HISTORIES = max(1, int(os.environ.get("JOBFLEET_HISTORIES", "200")) // 4)
+HISTORIES = max(1, int(os.environ.get("JOBFLEET_HISTORIES", "200")) // 8)
 RESOURCE = "training_jobs"
 PAGE = 50  # jobs a page of the exporter's search
 
