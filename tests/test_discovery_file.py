@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from exporter.config.discovery import address_url, discovered_target, target_name
-from exporter.config.parse import parse_config
+from exporter.config.parse import load_config, parse_config
 from exporter.config.types import ConfigError
 from exporter.discovery import Discovery
 from exporter.discovery.file_sd import MAX_LABELS, SdProblem, parse_groups, read_groups
@@ -246,6 +246,25 @@ def test_a_source_follows_its_files_and_keeps_the_last_good_version(tmp_path: Pa
     path.unlink()  # a file that no longer matches takes its targets away
     assert source.refresh()
     assert [d.target.name for d in source.found] == ["fleet:h2:8265", "fleet:h3:8265"]
+
+
+def test_relative_paths_are_of_the_configuration_files_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As Prometheus reads file_sd paths: wherever the exporter was started from."""
+    (tmp_path / "sd").mkdir()
+    write(tmp_path / "sd" / "a.json", [{"targets": ["h1:8265"]}])
+    config_file = tmp_path / "config.yaml"
+    config_file.write_text(yaml.safe_dump(config(["sd/*.json", str(tmp_path / "x.json")])))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    parsed = load_config(config_file)
+    paths = parsed.discovery[0].file.paths
+    assert paths == [str(tmp_path / "sd" / "*.json"), str(tmp_path / "x.json")]
+    (source,) = Discovery(parsed.discovery, parsed.defaults).sources
+    assert source.refresh() and [d.target.name for d in source.found] == ["fleet:h1:8265"]
+    assert parse_config(config(["sd/*.json"])).discovery[0].file.paths == ["sd/*.json"]
 
 
 def test_a_named_file_that_is_missing_keeps_its_targets(tmp_path: Path) -> None:

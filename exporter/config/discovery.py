@@ -14,11 +14,19 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import os
 import re
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl, urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from exporter.backends import registry
 from exporter.config.resolve import resolve_target
@@ -44,6 +52,7 @@ STATIC_SOURCE = "config"  # the source of a target the configuration lists
 MAX_NAME = 64  # a target name's length (``Target``)
 MAX_ADDRESS = 2048
 MAX_PATHS = 100
+CONFIG_DIR = "config_dir"  # the validation context's directory of the configuration file
 PROBE_URL = "http://probe.invalid:8265"  # a template is checked with this address
 GIVEN_BY_ADDRESS = ("name", "url")
 REFRESH_HEADER = "X-Prometheus-Refresh-Interval-Seconds"  # as Prometheus' http_sd sends it
@@ -58,11 +67,16 @@ class FileDiscovery(Strict):
 
     @field_validator("paths")
     @classmethod
-    def _check_paths(cls, paths: list[str]) -> list[str]:
+    def _check_paths(cls, paths: list[str], info: ValidationInfo) -> list[str]:
+        """Each a file or glob; a relative one is of the configuration file's directory (as
+        Prometheus reads file_sd paths), when the configuration came from a file."""
         for path in paths:
             if not path or len(path) > 4096 or not path.isprintable():
                 raise ValueError("each must be a file path or glob, printable, at most 4096 long")
-        return paths
+        base = (info.context or {}).get(CONFIG_DIR)
+        if base is None:
+            return paths
+        return [path if os.path.isabs(path) else os.path.join(base, path) for path in paths]
 
 
 class HttpDiscovery(Strict):

@@ -17,7 +17,7 @@ from typing import Annotated, Any, Union
 from pydantic import AfterValidator, Field, ValidationError, create_model, model_validator
 
 from exporter.backends import registry
-from exporter.config.discovery import DiscoverySource, check_sources
+from exporter.config.discovery import CONFIG_DIR, DiscoverySource, check_sources
 from exporter.config.files import CONFIG_FILE_LIMIT, FileProblem, read_text_file
 from exporter.config.resolve import resolve_target
 from exporter.config.types import (
@@ -207,8 +207,12 @@ def _error_line(error: dict[str, Any], names: tuple[str, ...]) -> str:
     return f"{_path_text(tuple(loc))}: {message}"
 
 
-def parse_config(data: Any, environ: dict[str, str] | None = None) -> Config:
-    """Validate an already-parsed YAML document; raise ConfigError listing every problem."""
+def parse_config(
+    data: Any, environ: dict[str, str] | None = None, config_dir: str | None = None
+) -> Config:
+    """Validate an already-parsed YAML document; raise ConfigError listing every problem.
+    ``config_dir``: the directory of the file it came from, which relative discovery paths
+    are read from."""
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -218,7 +222,7 @@ def parse_config(data: Any, environ: dict[str, str] | None = None) -> Config:
     if problems:
         raise ConfigError(problems)
     try:
-        return config_model().model_validate(data)
+        return config_model().model_validate(data, context={CONFIG_DIR: config_dir})
     except ValidationError as err:
         names = registry.names()
         errors = err.errors(include_input=False)
@@ -230,7 +234,7 @@ def load_config(path: str | Path, environ: dict[str, str] | None = None) -> Conf
     ``--check-config``, start and reload. Every problem is a ConfigError, never a traceback."""
     try:
         text = read_text_file(path, CONFIG_FILE_LIMIT)
-        return parse_config(load_yaml(text), environ)
+        return parse_config(load_yaml(text), environ, os.path.dirname(os.path.abspath(path)))
     except ConfigError:
         raise
     except FileProblem as err:
