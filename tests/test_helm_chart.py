@@ -5,6 +5,7 @@ security settings and secret handling, and each rendered config accepted by the 
 from __future__ import annotations
 
 import base64
+import fnmatch
 import json
 import os
 import re
@@ -606,6 +607,73 @@ def test_rendered_config_passes_the_exporters_check(name: str, tmp_path: Path) -
     assert yaml.safe_load(text)["state_file"] == "/var/lib/jobfleet-exporter/state.json"
 
 
+# --- discovery -------------------------------------------------------------------------------
+
+SD_DIR = "/etc/jobfleet-exporter/sd"
+FILE_SOURCE = '[{"name": "fleet", "file": {"paths": ["/etc/jobfleet-exporter/sd/*.json"]}, ' \
+    '"template": {"backend": "ray"}}]'  # fmt: skip
+HTTP_SOURCE = '[{"name": "fleet", "http": {"url": "https://sd.example/ray", "timeout": "5s", ' \
+    '"credentials": {"token_file": "/etc/jobfleet-exporter/secrets/sd"}}, ' \
+    '"template": {"backend": "ray"}}]'  # fmt: skip
+
+
+def test_discovery_example_carries_its_sources_and_mounts_the_files() -> None:
+    docs = render(*VALUES["discovery"])
+    config = yaml.safe_load(rendered_config(docs))
+    assert config["targets"] == []
+    (source,) = config["discovery"]
+    assert source["template"]["backend"] == "ray"
+    (glob,) = source["file"]["paths"]
+    (sd_map,) = [d for d in docs if d["metadata"]["name"] == "jf-jobfleet-exporter-sd"]
+    assert sd_map["kind"] == "ConfigMap"
+    assert sd_map["data"], "no file_sd files"
+    for name, content in sd_map["data"].items():
+        assert fnmatch.fnmatch(f"{SD_DIR}/{name}", glob), (name, glob)
+        assert json.loads(content)[0]["targets"]  # target groups, as the exporter reads them
+    pod = workloads(docs)[0]["spec"]["template"]["spec"]
+    (mount,) = [m for m in pod["containers"][0]["volumeMounts"] if m["mountPath"] == SD_DIR]
+    assert mount["readOnly"] is True
+    (volume,) = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+    assert volume["configMap"]["name"] == sd_map["metadata"]["name"]
+
+
+def test_no_discovery_files_no_configmap_and_no_mount() -> None:
+    docs = render()
+    maps = [d["metadata"]["name"] for d in docs if d["kind"] == "ConfigMap"]
+    assert maps == ["jf-jobfleet-exporter"]
+    pod = workloads(docs)[0]["spec"]["template"]["spec"]
+    assert all(m["mountPath"] != SD_DIR for m in pod["containers"][0]["volumeMounts"])
+
+
+@pytest.mark.parametrize("sources", [FILE_SOURCE, HTTP_SOURCE], ids=["file", "http"])
+def test_a_discovery_source_without_targets_passes_the_schema(sources: str) -> None:
+    args = ("--set-json", "config.targets=[]", "--set-json", f"config.discovery={sources}")
+    docs = render(*args)
+    assert yaml.safe_load(rendered_config(docs))["discovery"] == json.loads(sources)
+    linted = run(helm(), "lint", "--strict", str(CHART), *args)
+    assert linted.returncode == 0, linted.stdout + linted.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--set-json", "config.targets=[]"),
+        ("--set-json", "config.targets=[]", "--set-json", "config.discovery=[]"),
+        ("--set", "config.targets=null"),
+    ],
+    ids=["empty", "no-sources", "no-targets-key"],
+)
+def test_neither_targets_nor_a_discovery_source_fails_the_schema(args: tuple[str, ...]) -> None:
+    result = template(*args)
+    assert result.returncode != 0
+    assert "values don't meet the specifications of the schema" in result.stderr
+    # What is missing, named: a target (the discovery alternative is in the schema's description).
+    wanted = r"- config(\.targets: Array must have at least 1 items|: targets is required)\n"
+    assert re.search(wanted, result.stderr), result.stderr
+    linted = run(helm(), "lint", "--strict", str(CHART), *args)
+    assert linted.returncode != 0
+
+
 # --- values: described, and refused when wrong ---------------------------------------------
 
 
@@ -640,6 +708,26 @@ def test_schema_and_readme_cover_every_value() -> None:
         (("--set-json", "config.targets=[]"), "config.targets: Array must have at least 1"),
         (("--set", "rbac.create=maybe"), "rbac.create: Invalid type"),
         (
+            (
+                "--set-json",
+                'config.discovery=[{"name": "a", "file": {"paths": ["/x"]}, '
+                '"http": {"url": "http://sd"}, "template": {}}]',
+            ),
+            "config.discovery.0: Must validate one and only one schema (oneOf)",
+        ),
+        (
+            (
+                "--set-json",
+                'config.discovery=[{"name": "a", "file": {"paths": ["/x"]}, '
+                '"template": {"backend": "ray", "url": "http://ray:8265"}}]',
+            ),
+            'config.discovery.0.template: Property name of "url" does not match',
+        ),
+        (
+            ("--set", "discoveryFiles.a/b=x"),
+            'discoveryFiles: Property name of "a/b" does not match',
+        ),
+        (
             ("--set", "extraEnv[0].name=K", "--set", "extraEnv[0].valueFrom.secretKeyRef.name=s"),
             "Additional property secretKeyRef is not allowed",
         ),
@@ -653,6 +741,9 @@ def test_schema_and_readme_cover_every_value() -> None:
         "typo",
         "targets",
         "rbac",
+        "discovery-kind",
+        "discovery-template",
+        "discovery-file-name",
         "env",
     ],
 )

@@ -247,6 +247,11 @@ spec:
           mountPath: /etc/jobfleet-exporter/secrets
           readOnly: true
         {{- end }}
+        {{- if .Values.discoveryFiles }}
+        - name: discovery-files
+          mountPath: /etc/jobfleet-exporter/sd
+          readOnly: true
+        {{- end }}
         - name: state
           mountPath: /var/lib/jobfleet-exporter
         - name: tmp
@@ -263,6 +268,11 @@ spec:
       secret:
         secretName: {{ include "jobfleet-exporter.secretName" . }}
         defaultMode: 0440
+    {{- end }}
+    {{- if .Values.discoveryFiles }}
+    - name: discovery-files
+      configMap:
+        name: {{ include "jobfleet-exporter.fullname" . }}-sd
     {{- end }}
     {{- if not .Values.persistence.enabled }}
     - name: state
