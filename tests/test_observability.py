@@ -223,10 +223,14 @@ def metric_names(node: object) -> set[str]:
 @cache
 def exported_names() -> frozenset[str]:
     """Sample names the exporter really emits, with all four backends polled for a while (and
-    saved to a state file), and the process's own series that each scrape appends."""
+    saved to a state file) and a file discovery source, and the process's own series that each
+    scrape appends."""
     with (
         tempfile.TemporaryDirectory() as directory,
-        simulated_fleet(state_file=Path(directory) / "state.db") as (exporter, advance),
+        simulated_fleet(
+            state_file=Path(directory) / "state.db",
+            discovery_file=Path(directory) / "targets.json",
+        ) as (exporter, advance),
     ):
         for _ in range(13):
             advance()
