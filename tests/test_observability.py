@@ -53,7 +53,7 @@ def test_promtool_checks_the_rule_files() -> None:
     result = run(tool("promtool"), "check", "rules", "rules/recording.yml", "rules/alerts.yml")
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.count("SUCCESS: 12 rules found") == 1  # recording
-    assert result.stdout.count("SUCCESS: 17 rules found") == 1  # alerts
+    assert result.stdout.count("SUCCESS: 18 rules found") == 1  # alerts
 
 
 @pytest.mark.slow
@@ -223,10 +223,14 @@ def metric_names(node: object) -> set[str]:
 @cache
 def exported_names() -> frozenset[str]:
     """Sample names the exporter really emits, with all four backends polled for a while (and
-    saved to a state file), and the process's own series that each scrape appends."""
+    saved to a state file) and a file discovery source, and the process's own series that each
+    scrape appends."""
     with (
         tempfile.TemporaryDirectory() as directory,
-        simulated_fleet(state_file=Path(directory) / "state.db") as (exporter, advance),
+        simulated_fleet(
+            state_file=Path(directory) / "state.db",
+            discovery_file=Path(directory) / "targets.json",
+        ) as (exporter, advance),
     ):
         for _ in range(13):
             advance()
