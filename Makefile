@@ -34,7 +34,7 @@ test: $(STAMP) tools lint
 ## test-fast: the unit and component tests (in-process, each under half a second), in parallel,
 ## for the inner loop: under a minute
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -n auto -m "not slow and not e2e" --ignore=tests/e2e
+	$(BIN)/python -m pytest -q -n $(WORKERS) -m "not slow and not e2e" --ignore=tests/e2e
 
 ## lint: ruff, and actionlint on the GitHub Actions workflows
 lint: $(STAMP)

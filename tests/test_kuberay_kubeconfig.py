@@ -31,6 +31,9 @@ from exporter.simulators.kuberay import KubeRaySimulator
 from .helpers import run_cli, samples, value
 from .pki import server_pki
 
+# TLS servers and kubectl processes: over the fast tier's half second
+pytestmark = pytest.mark.slow
+
 KUBECTL = shutil.which("kubectl", path=str(Path(sys.executable).parent))
 TOKEN = "plantedKubeconfigToken-5f1e"
 OTHER_TOKEN = "plantedOtherClusterToken-a7c2"

@@ -20,6 +20,9 @@ from exporter.simulators.kubernetes.server import KubernetesApi
 
 from .pki import server_pki
 
+# TLS servers and kubectl processes: over the fast tier's half second
+pytestmark = pytest.mark.slow
+
 TOKEN = "sa-token-1"
 KUBECTL = shutil.which("kubectl", path=str(Path(sys.executable).parent))
 
