@@ -38,7 +38,6 @@ from exporter.config.types import (
     Duration,
     EmptyIfNone,
     ExactHttpUrl,
-    FileSecret,
     HeaderName,
     HeaderValue,
     Strict,
@@ -46,6 +45,7 @@ from exporter.config.types import (
     TlsConfig,
     redact_url,
 )
+from exporter.config.types.url_auth import auth_text, check_one_credential_source
 
 SOURCE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,31}")  # no ':': it ends the prefix
 STATIC_SOURCE = "config"  # the source of a target the configuration lists
@@ -107,25 +107,8 @@ class HttpDiscovery(Strict):
 
     @model_validator(mode="after")
     def _one_credential_source(self) -> HttpDiscovery:
-        token_field = "token_file" if self.credentials.token_file is not None else "token"
-        given = [
-            text
-            for text, present in (
-                ("user info in url", self.userinfo()),
-                (f"credentials.{token_field}", self.credentials.bearer_token()),
-                (f"headers.{self._authorization()}", self._authorization()),
-            )
-            if present
-        ]
-        if len(given) > 1:
-            raise ValueError(f"more than one credential source ({', '.join(given)}): keep one")
+        check_one_credential_source(self.url, self.credentials, self.headers)
         return self
-
-    def userinfo(self) -> bool:
-        return "@" in urlsplit(self.url).netloc
-
-    def _authorization(self) -> str | None:
-        return next((name for name in self.headers if name.lower() == "authorization"), None)
 
     def url_text(self) -> str:
         """The URL, safe to print: no user info, path parameters or query."""
@@ -145,18 +128,7 @@ class HttpDiscovery(Strict):
 
     def auth_text(self) -> str:
         """How the endpoint is asked, safe to print: never a secret value."""
-        token = self.credentials.token_file or self.credentials.token
-        if self.userinfo():
-            auth = "basic auth (user and password from the URL)"
-        elif token is not None:
-            source = f"file {token.path}" if isinstance(token, FileSecret) else "credentials.token"
-            auth = f"Authorization: Bearer token (from {source})"
-        elif header := self._authorization():
-            auth = f"{header} header (from headers)"
-        else:
-            auth = "none"
-        others = sorted(name for name in self.headers if name.lower() != "authorization")
-        return auth + (f"; headers: {', '.join(others)}" if others else "")
+        return auth_text(self.url, self.credentials, self.headers)
 
 
 class DiscoverySource(Strict):
