@@ -73,8 +73,10 @@ def stage_seconds(payload: Any) -> StageSeconds | None:
 
 @dataclass(slots=True)
 class Waiting:
-    """A job whose stages are still to come: the polls it has waited, the fetches failed."""
+    """A job whose stages are still to come: as last listed, the polls it has waited, the
+    fetches failed."""
 
+    job: Job
     polls: int = 0
     failures: int = 0
 
@@ -89,7 +91,6 @@ class StageFetcher:
         self.uncounted: Callable[[Job], bool] = lambda job: False
         self._waiting: dict[str, Waiting] = {}  # in the order they began to wait
         self._read: dict[str, StageSeconds | None] = {}  # None: counted without them
-        self._last: dict[str, Job] = {}  # each waiting job as last listed
 
     def complete(self, jobs: list[Job], deadline: float) -> list[Job]:
         """``jobs`` with the stages of those ended and still to be counted: fetched now, or
@@ -97,16 +98,14 @@ class StageFetcher:
         (deleted meanwhile), once, as last listed, to be counted now without its stages."""
         due = {j.key: j for j in jobs if j.phase.terminal and self.uncounted(j)}
         listed = {job.key for job in jobs}
-        gone = [job for key, job in self._last.items() if key not in listed]
+        gone = [waiting.job for key, waiting in self._waiting.items() if key not in listed]
         for job in gone:
             log.info("training job %s: deleted before its stages were read; counted", job.key)
         for key in [k for k in (*self._waiting, *self._read) if k not in due]:
             self._waiting.pop(key, None)  # counted, or no longer listed
             self._read.pop(key, None)
-            self._last.pop(key, None)
         for key, job in due.items():
-            self._waiting.setdefault(key, Waiting())
-            self._last[key] = job
+            self._waiting.setdefault(key, Waiting(job)).job = job
         self._fetch([key for key in self._waiting if key not in self._read], deadline)
         return [self._completed(job) if job.key in due else job for job in jobs] + gone
 
