@@ -32,8 +32,8 @@ from typing import Any
 
 from exporter.simulators.base import Outcome, SimulatorServer
 from exporter.simulators.kuberay import KubeRaySimulator
-from exporter.simulators.kuberay.raycluster import become_ready, new_ray_cluster
-from exporter.simulators.kuberay.workload import LONG_LIVED, WORKLOADS
+from exporter.simulators.kuberay.raycluster import become_ready
+from exporter.simulators.kuberay.workload import LONG_LIVED, WORKLOADS, own_cluster
 from exporter.simulators.kubernetes.handler import handler
 
 FINISHED, RUNNING = 0.90, 0.08  # of the RayJobs kept; the rest are pending
@@ -107,16 +107,7 @@ class Fleet:
         self.made += 1
         workload = WORKLOADS[self.made % len(WORKLOADS)]
         uid = self.sim.create_ray_job(f"{workload}-{self.made}", labels={"app": workload})
-        item = self.sim.item(uid)
-        where = (item["metadata"]["namespace"], item["status"]["rayClusterName"])
-        gpus = 4 if workload == "train" else 0
-        self.sim.api.store.create(
-            "rayclusters",
-            new_ray_cluster(
-                where[1], where[0], workers={"workers": (2, gpus)}, labels={"app": workload}
-            ),
-        )
-        self.clusters[uid] = where
+        self.clusters[uid] = own_cluster(self.sim, uid, workload)
         self.pending.append(uid)
         return uid
 
@@ -164,10 +155,10 @@ class Fleet:
         for i in range(jobs - finished - running):
             self.now[0] = at - 300 + i
             self.submit()
+        was, self.now[0] = self.now[0], at - WEEK  # up for a week
         for (namespace, name), workers in LONG_LIVED.items():
-            item = new_ray_cluster(name, namespace, workers=workers, labels={"app": name})
-            become_ready(item, at - WEEK)
-            self.sim.api.store.create("rayclusters", item)
+            self.sim.create_ray_cluster(namespace, name, workers=workers)
+        self.now[0] = was
         self.sim.api.store.compact()  # etcd keeps minutes of history, not the week's
 
     def churn(self, changes: int) -> None:

@@ -33,6 +33,21 @@ LONG_LIVED = {
 }
 
 
+def own_cluster(sim: KubeRaySimulator, key: str, workload: str) -> tuple[str, str]:
+    """The RayCluster of RayJob ``key``'s attempt, as the operator makes it for the RayJob
+    (not ready yet; GPUs for ``train``), created now; its (namespace, name)."""
+    item = sim.item(key)
+    cluster = (item["metadata"]["namespace"], item["status"]["rayClusterName"])
+    gpus = 4 if workload == "train" else 0
+    sim.api.store.create(
+        "rayclusters",
+        new_ray_cluster(
+            cluster[1], cluster[0], workers={"workers": (2, gpus)}, labels={"app": workload}
+        ),
+    )
+    return cluster
+
+
 @dataclass(slots=True)
 class Plan:
     """What becomes of one RayJob: when it runs and ends, how, and when it is deleted; the
@@ -80,11 +95,8 @@ class KubeRayWorkload(Workload):
     def _begin(self, now: float) -> None:
         self._next, self._compacted_at = now, now
         self._interactive_at = now + INTERACTIVE_AFTER
-        store = self.sim.api.store
         for (namespace, name), workers in LONG_LIVED.items():
-            item = new_ray_cluster(name, namespace, workers=workers, labels={"app": name})
-            become_ready(item, now)
-            store.create("rayclusters", item)
+            self.sim.create_ray_cluster(namespace, name, workers=workers)
 
     def _submit(self, at: float) -> None:
         workload = self.rng.choice(WORKLOADS)
@@ -106,26 +118,13 @@ class KubeRayWorkload(Workload):
             backoff_limit=BACKOFF_LIMIT if retries else None,
         )
         if on is None:
-            cluster = self._cluster(key, workload)
+            cluster = own_cluster(self.sim, key, workload)
         else:
             item = self.sim.item(key)
             cluster = (item["metadata"]["namespace"], item["status"]["rayClusterName"])
         self._plans[key] = Plan(
             start, end, outcome, delete_at, cluster, on is None, workload, retries
         )
-
-    def _cluster(self, key: str, workload: str) -> tuple[str, str]:
-        """The RayCluster of RayJob ``key``'s attempt, created now; its key."""
-        status = self.sim.item(key)
-        cluster = (status["metadata"]["namespace"], status["status"]["rayClusterName"])
-        gpus = 4 if workload == "train" else 0
-        self.sim.api.store.create(
-            "rayclusters",
-            new_ray_cluster(
-                cluster[1], cluster[0], workers={"workers": (2, gpus)}, labels={"app": workload}
-            ),
-        )
-        return cluster
 
     def _advance(self, key: str, plan: Plan, now: float) -> None:
         store = self.sim.api.store
@@ -163,7 +162,7 @@ class KubeRayWorkload(Workload):
     def _restart(self, key: str, plan: Plan, now: float) -> None:
         """The next attempt begins: a new RayCluster, and a run of its own."""
         self.sim.restart_job(key)
-        plan.cluster = self._cluster(key, plan.workload)
+        plan.cluster = own_cluster(self.sim, key, plan.workload)
         plan.restart_at = None
         plan.start_at = now + self.rng.uniform(5, 40)
         plan.end_at = plan.start_at + self.rng.uniform(30, 300)
