@@ -182,8 +182,7 @@ def main() -> None:
     sim.clock = time.time  # from now on, the API's clock is the real one
     counts = Counts()
     server = SimulatorServer(("127.0.0.1", 0), counting_handler(handler(sim.api), counts))
-    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
-    sim.url = f"http://127.0.0.1:{server.server_address[1]}"
+    sim.url = f"http://127.0.0.1:{server.serve_in_background('KubeRay')}"
     print("ready", json.dumps(sim.target_config("bench")), flush=True)
     for line in sys.stdin:
         command, _, argument = line.partition(" ")

@@ -99,6 +99,15 @@ class SimulatorServer(ThreadingHTTPServer):
         if not isinstance(sys.exc_info()[1], ConnectionError):
             super().handle_error(request, client_address)
 
+    def serve_in_background(self, name: str) -> int:
+        """Serve in a daemon thread called ``name``; the port."""
+        threading.Thread(target=self.serve_forever, args=(0.05,), name=name, daemon=True).start()
+        return int(self.server_address[1])
+
+    def stop_serving(self) -> None:
+        self.shutdown()
+        self.server_close()
+
 
 class JobResource:
     """The job contract of one job resource of an API, which the shared tests drive every
@@ -273,19 +282,14 @@ class Simulator(JobResource):
     def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Serve in a daemon thread; return the base URL."""
         self._server = SimulatorServer((host, port), self.handler_class())
-        name = type(self).__name__
-        threading.Thread(
-            target=self._server.serve_forever, args=(0.05,), name=name, daemon=True
-        ).start()
-        self.url = f"http://{host}:{self._server.server_address[1]}"
+        self.url = f"http://{host}:{self._server.serve_in_background(type(self).__name__)}"
         return self.url
 
     def stop(self) -> None:
         if self._workload:
             self._workload.stop()
         if self._server:
-            self._server.shutdown()
-            self._server.server_close()
+            self._server.stop_serving()
             self._server = None
 
     def __enter__(self) -> Self:

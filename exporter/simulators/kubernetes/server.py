@@ -110,18 +110,14 @@ class KubernetesApi:
                 self._server.socket, server_side=True, do_handshake_on_connect=False
             )
             scheme = "https"
-        threading.Thread(
-            target=self._server.serve_forever, args=(0.05,), name="KubernetesApi", daemon=True
-        ).start()
-        self.url = f"{scheme}://{host}:{self._server.server_address[1]}"
+        self.url = f"{scheme}://{host}:{self._server.serve_in_background('KubernetesApi')}"
         return self.url
 
     def stop(self) -> None:
         self._stopping.set()
         self.store.wake()
         if self._server:
-            self._server.shutdown()
-            self._server.server_close()
+            self._server.stop_serving()
             self._server = None
 
     def __enter__(self) -> Self:
