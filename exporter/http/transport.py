@@ -6,8 +6,9 @@ therefore given only the time left before the exchange's deadline, and a watchdo
 the exchange's sockets down shortly after it, should anything still block.
 
 Building an SSL context costs ~20 ms and ~0.7 MB; targets that agree on their TLS settings share
-one context and one connection pool (``SharedTransports``), ref-counted so that closing one
-target never closes a pool another still uses.
+one context, and those that also poll the same origin share one connection pool
+(``SharedTransports``), ref-counted so that closing one target never closes a pool another
+still uses.
 """
 
 from __future__ import annotations
@@ -204,7 +205,7 @@ class DeadlineBackend(httpcore.NetworkBackend):
         self._inner.sleep(seconds)
 
 
-# --- pools shared by TLS settings -----------------------------------------------------------
+# --- pools shared by TLS settings and origin -------------------------------------------------
 
 
 class _PoolTransport(httpx.HTTPTransport):
@@ -221,68 +222,95 @@ class _PoolTransport(httpx.HTTPTransport):
         )
 
 
+Origin = tuple[str, str, int | None]  # scheme, host, port
+
+
 class TransportHandle(httpx.BaseTransport):
-    """One user's hold on a shared transport, taken at its first request; closing the handle
-    lets go of the hold only."""
+    """One user's hold on the shared pools: the pool of each origin it sends to, taken at its
+    first request there; closing the handle lets go of its holds only."""
 
     def __init__(self, registry: SharedTransports, settings: TlsSettings) -> None:
         self._registry = registry
         self._settings = settings
-        self._transport: httpx.BaseTransport | None = None
+        self._transports: dict[Origin, httpx.BaseTransport] = {}
         self._closed = False
         self._lock = threading.Lock()
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
+        url = request.url
+        origin = (url.scheme, url.host, url.port)
         with self._lock:
             if self._closed:
                 raise httpx.TransportError("transport closed")
-            if self._transport is None:
+            transport = self._transports.get(origin)
+            if transport is None:
                 try:
-                    self._transport = self._registry.acquire(self._settings)
+                    transport = self._registry.acquire(self._settings, origin)
                 except (OSError, ValueError) as err:  # a TLS file gone bad since the config
                     raise httpx.ConnectError(f"unusable TLS settings: {err}") from err
-            transport = self._transport
+                self._transports[origin] = transport
         return transport.handle_request(request)
 
     def close(self) -> None:
         with self._lock:
-            held, self._transport, self._closed = self._transport is not None, None, True
-        if held:
-            self._registry.release(self._settings)
+            held, self._transports, self._closed = list(self._transports), {}, True
+        for origin in held:
+            self._registry.release(self._settings, origin)
 
 
 class SharedTransports:
-    """One transport (SSL context and connection pool) per distinct ``TlsSettings``."""
+    """One SSL context per distinct ``TlsSettings``, and one connection pool per such setting
+    and origin, each ref-counted by the handles that hold it.
+
+    A pool per origin, not one for all: httpcore's pool scans its connections under one lock at
+    every request and every response closed, and sizes its idle connections by a list built per
+    connection scanned, so one pool shared by 10,000 targets costs work quadratic in its
+    connections at each exchange (docs/performance.md#many-targets). An origin's pool holds
+    only the connections of the targets polling that origin.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._entries: dict[TlsSettings, list[Any]] = {}  # settings -> [transport, users]
+        self._contexts: dict[TlsSettings, list[Any]] = {}  # settings -> [context, pools]
+        self._pools: dict[tuple[TlsSettings, Origin], list[Any]] = {}  # -> [transport, users]
 
     def handle(self, settings: TlsSettings) -> TransportHandle:
         return TransportHandle(self, settings)
 
-    def acquire(self, settings: TlsSettings) -> httpx.BaseTransport:
+    def acquire(self, settings: TlsSettings, origin: Origin) -> httpx.BaseTransport:
         with self._lock:
-            entry = self._entries.get(settings)
+            entry = self._pools.get((settings, origin))
             if entry is None:
-                entry = self._entries[settings] = [_PoolTransport(ssl_context(settings)), 0]
+                context = self._contexts.get(settings)
+                if context is None:
+                    context = self._contexts[settings] = [ssl_context(settings), 0]
+                context[1] += 1
+                entry = self._pools[settings, origin] = [_PoolTransport(context[0]), 0]
             entry[1] += 1
             return entry[0]
 
-    def release(self, settings: TlsSettings) -> None:
+    def release(self, settings: TlsSettings, origin: Origin) -> None:
         with self._lock:
-            entry = self._entries[settings]
+            entry = self._pools[settings, origin]
             entry[1] -= 1
             if entry[1]:
                 return
-            del self._entries[settings]
+            del self._pools[settings, origin]
+            context = self._contexts[settings]
+            context[1] -= 1
+            if not context[1]:
+                del self._contexts[settings]
         entry[0].close()
 
     def users(self, settings: TlsSettings) -> int:
-        """How many holds the transport for ``settings`` has (0: there is none)."""
+        """How many holds the pools for ``settings`` have, over all origins (0: none)."""
         with self._lock:
-            entry = self._entries.get(settings)
-            return entry[1] if entry else 0
+            return sum(n for (held, _), (_, n) in self._pools.items() if held == settings)
+
+    def pools(self, settings: TlsSettings) -> int:
+        """How many pools (origins) ``settings`` has, all sharing its one SSL context."""
+        with self._lock:
+            return sum(held == settings for held, _ in self._pools)
 
 
 TRANSPORTS = SharedTransports()
