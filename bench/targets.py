@@ -1,23 +1,25 @@
-"""Many targets: start time, time until every target has polled, and RSS at 100, 1,000 and
-10,000 Ray targets, beside the previous design measured in the same run; and the cost of a
-publish into an exposition of 1,000 targets, joined lazily or (as before) at every publish.
+"""Many targets: start time, time until every target has polled, and then over one steady
+interval how many targets polled within it, the CPU per poll and the RSS per target, at 100,
+1,000 and 10,000 Ray targets, beside the previous design measured in the same run; and the cost
+of a publish into an exposition of 1,000 targets, joined lazily or (as before) at every publish.
 
-The previous design is the code of ``BASELINE_COMMIT`` (before the port opened first, before
-shared HTTP clients and lazy joining), exported with ``git archive`` into a temporary directory
-and run with the same interpreter. Each exporter is its own process, polling Ray simulators
-that run in this process, 250 targets per simulator; the clock starts just before the process
-is spawned.
+The previous design is the code of ``BASELINE_COMMIT`` (one connection pool for every target
+with the same TLS settings, whose bookkeeping grew quadratically with 10,000 targets), exported
+with ``git archive`` into a temporary directory and run with the same interpreter. Each exporter
+is its own process, polling Ray simulators served by two processes of their own
+(``bench.ray_fleet``), 250 targets per simulator; the clock starts just before the process is
+spawned.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
 import tempfile
 import time
-from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -27,14 +29,16 @@ import yaml
 from exporter.exposition import families
 from exporter.exposition.block import Block
 from exporter.exposition.store import BlockKey, Exposition
-from exporter.simulators.ray import RaySimulator
 
 from .common import ROOT, table
+from .ray_fleet import ray_fleet
 
-BASELINE_COMMIT = "f151005782eeb6ac341a159a0cae56ce1e7b2ae9"
+BASELINE_COMMIT = "2edae9be61bdfeb59c50cd34d1407c8580f36e00"
 TARGETS_PER_SIMULATOR = 250
-BASELINE_BUDGET_S = 90.0  # the previous design never finishes starting 10,000 targets
-BASELINE_RSS_CAP = 3 * 2**30  # nor fits them in memory: stop it before it takes the machine
+RSS_CAP = 3 * 2**30  # a design that does not fit is stopped before it takes the machine
+LAST_SUCCESS = re.compile(
+    r'^jobfleet_poll_last_success_timestamp_seconds\{target="([^"]*)".* (\S+)$', re.MULTILINE
+)
 
 
 def interval_for(targets: int) -> float:
@@ -42,28 +46,32 @@ def interval_for(targets: int) -> float:
     return 15.0 if targets <= 1_000 else 60.0
 
 
-def _rss(pid: int, field: str = "VmRSS") -> int:
+def rss(pid: int, field: str = "VmRSS") -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(f"{field}:"):
             return int(line.split()[1]) * 1024
     return 0
 
 
-def _cpu_seconds(pid: int) -> float:
+def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of process ``pid`` so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _poll_errors(base: str) -> str:
-    """Failed polls so far by reason (timeouts when the simulators fall behind), from /metrics."""
-    body = httpx.get(f"{base}/metrics", timeout=60).text
+def poll_errors(body: str) -> str:
+    """Failed polls so far by reason, from a /metrics body."""
     reasons: dict[str, int] = {}
     for line in body.splitlines():
         if line.startswith("jobfleet_poll_errors_total{"):
             reason = line.split('reason="', 1)[1].split('"', 1)[0]
             reasons[reason] = reasons.get(reason, 0) + int(float(line.rsplit(" ", 1)[1]))
     return ", ".join(f"{n} {reason}" for reason, n in sorted(reasons.items()) if n) or "0"
+
+
+def polled_since(body: str, since: float) -> int:
+    """Targets whose last successful poll, by a /metrics body, was at ``since`` or later."""
+    return sum(float(value) >= since for _, value in LAST_SUCCESS.findall(body))
 
 
 def _get(client: httpx.Client, url: str) -> int | None:
@@ -73,12 +81,9 @@ def _get(client: httpx.Client, url: str) -> int | None:
         return None
 
 
-def measure(code: Path, config: Path, port: int, budget_s: float) -> dict[str, Any]:
-    """Spawn ``python -m exporter`` from ``code``; seconds to /healthz 200 and to /readyz 200
-    (None when not within ``budget_s``), and its RSS then (or when given up)."""
-    base = f"http://127.0.0.1:{port}"
-    started = time.monotonic()
-    process = subprocess.Popen(
+def spawn(code: Path, config: Path, port: int) -> subprocess.Popen[bytes]:
+    """``python -m exporter`` from ``code`` on ``config``, serving on ``port``."""
+    return subprocess.Popen(
         [
             sys.executable,
             "-m",
@@ -94,26 +99,55 @@ def measure(code: Path, config: Path, port: int, budget_s: float) -> dict[str, A
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+
+
+def until_ready(process: subprocess.Popen[bytes], base: str, budget_s: float) -> dict[str, Any]:
+    """Seconds from now to /healthz 200 and to /readyz 200 (None when not within ``budget_s``)."""
+    started = time.monotonic()
     result: dict[str, Any] = {"healthz": None, "ready": None}
+    with httpx.Client(timeout=5) as client:
+        while time.monotonic() - started < budget_s and process.poll() is None:
+            if rss(process.pid) > RSS_CAP:
+                break
+            if result["healthz"] is None:
+                if _get(client, f"{base}/healthz") == 200:
+                    result["healthz"] = time.monotonic() - started
+                else:
+                    time.sleep(0.01)
+                    continue
+            if _get(client, f"{base}/readyz") == 200:
+                result["ready"] = time.monotonic() - started
+                break
+            time.sleep(0.1)
+    return result
+
+
+def steady(process: subprocess.Popen[bytes], base: str, interval: float) -> dict[str, Any]:
+    """Over one interval from now: CPU seconds spent, and at its end the targets that polled
+    successfully within it, the failed polls so far and the RSS."""
+    cpu, since = cpu_seconds(process.pid), time.time()
+    time.sleep(interval)  # the measurement is of this interval: nothing to wait for
+    body = httpx.get(f"{base}/metrics", timeout=60).text
+    return {
+        "steady_cpu": cpu_seconds(process.pid) - cpu,
+        "polled": polled_since(body, since),
+        "errors": poll_errors(body),
+        "rss": rss(process.pid),
+        "peak": rss(process.pid, "VmHWM"),
+    }
+
+
+def measure(code: Path, config: Path, port: int, interval: float) -> dict[str, Any]:
+    """Start the exporter of ``code`` and measure it; stop it by its PID."""
+    base = f"http://127.0.0.1:{port}"
+    process = spawn(code, config, port)
     try:
-        with httpx.Client(timeout=5) as client:
-            while time.monotonic() - started < budget_s and process.poll() is None:
-                if _rss(process.pid) > BASELINE_RSS_CAP:
-                    break
-                if result["healthz"] is None:
-                    if _get(client, f"{base}/healthz") == 200:
-                        result["healthz"] = time.monotonic() - started
-                    else:
-                        time.sleep(0.01)
-                        continue
-                if _get(client, f"{base}/readyz") == 200:
-                    result["ready"] = time.monotonic() - started
-                    break
-                time.sleep(0.1)
-        result["rss"] = _rss(process.pid)
-        result["peak"] = _rss(process.pid, "VmHWM")
-        result["cpu"] = _cpu_seconds(process.pid)
-        result["errors"] = _poll_errors(base) if result["ready"] is not None else None
+        result = until_ready(process, base, interval * 2 + 60)
+        if result["ready"] is not None:
+            result |= steady(process, base, interval)
+        else:
+            result |= {"rss": rss(process.pid), "peak": rss(process.pid, "VmHWM")}
+        result["cpu"] = cpu_seconds(process.pid)
     finally:
         process.kill()
         process.wait(timeout=30)
@@ -139,58 +173,66 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _seconds(value: float | None, budget: float) -> str:
-    return f"{value:.2f}" if value is not None else f"> {budget:.0f}"
+def _seconds(value: float | None) -> str:
+    return f"{value:.1f}" if value is not None else "not ready"
 
 
-def fleet(targets: int, work: Path, port: int) -> list[list[object]]:
+def row(
+    targets: int, design: str, interval: float, got: dict[str, Any], base_rss: int | None
+) -> list[object]:
+    """One table row; ``base_rss``: this design's RSS at the smallest size, for the RSS each
+    further target adds."""
+    polls = targets if got["ready"] is not None else 0
+    per_target = (
+        f"{(got['rss'] - base_rss) / 1024 / (targets - 100):.0f}"
+        if base_rss is not None and targets > 100
+        else "-"
+    )
+    steady_cpu = got.get("steady_cpu")
+    return [
+        f"{targets:,}",
+        design,
+        f"{interval:g}",
+        _seconds(got["healthz"]),
+        _seconds(got["ready"]),
+        f"{got['polled']:,} / {targets:,}" if "polled" in got else "-",
+        got.get("errors", "-"),
+        f"{steady_cpu / polls * 1000:.2f}" if steady_cpu is not None and polls else "-",
+        f"{steady_cpu / interval * 100:.0f}" if steady_cpu is not None else "-",
+        f"{got['rss'] / 2**20:.0f} / {got['peak'] / 2**20:.0f}",
+        per_target,
+    ]
+
+
+def fleet(targets: int, work: Path, smallest: dict[str, int]) -> list[list[object]]:
     """Rows for one size: this design, then the previous one."""
     interval = interval_for(targets)
-    with ExitStack() as stack:
-        sims = [
-            stack.enter_context(RaySimulator(seed=i))
-            for i in range(max(1, targets // TARGETS_PER_SIMULATOR))
-        ]
-        for sim in sims:
-            for j in range(5):
-                sim.add_job(f"running-{j}", status="RUNNING")
-                sim.add_job(f"done-{j}", status="SUCCEEDED")
+    with ray_fleet(max(1, targets // TARGETS_PER_SIMULATOR)) as urls:
         config = work / f"targets-{targets}.yaml"
         config.write_text(
             yaml.safe_dump(
                 {
                     "defaults": {"poll_interval": f"{interval:g}s", "timeout": "10s"},
                     "targets": [
-                        sims[i % len(sims)].target_config(f"t{i:05d}", resources=["jobs"])
+                        {
+                            "name": f"t{i:05d}",
+                            "backend": "ray",
+                            "url": urls[i % len(urls)],
+                            "resources": ["jobs"],
+                        }
                         for i in range(targets)
                     ],
                 }
             )
         )
         rows = []
-        budget = interval * 2 + 60
-        for design, code, limit in (
-            ("this", ROOT, budget),
-            ("previous", work / "baseline", min(budget, BASELINE_BUDGET_S)),
-        ):
+        for design, code in (("this", ROOT), ("previous", work / "baseline")):
             if not (code / "exporter").is_dir():
-                rows.append([f"{targets:,}", design, *["-"] * 6, "no git checkout"])
+                rows.append([f"{targets:,}", design, *["-"] * 9])
                 continue
-            got = measure(code, config, port, limit)
-            note = "" if got["ready"] is not None else "gave up"
-            rows.append(
-                [
-                    f"{targets:,}",
-                    design,
-                    f"{interval:g}",
-                    _seconds(got["healthz"], limit),
-                    _seconds(got["ready"], limit),
-                    f"{got['rss'] / 2**20:.0f} / {got['peak'] / 2**20:.0f}",
-                    f"{got['cpu']:.1f}",
-                    "-" if got["errors"] is None else got["errors"],
-                    note,
-                ]
-            )
+            got = measure(code, config, free_port(), interval)
+            rows.append(row(targets, design, interval, got, smallest.get(design)))
+            smallest.setdefault(design, got["rss"])
     return rows
 
 
@@ -226,29 +268,34 @@ def publish_cost(targets: int = 1_000, publishes: int = 200) -> tuple[list[list[
 
 def run(sizes: tuple[int, ...] = (100, 1_000, 10_000)) -> str:
     rows: list[list[object]] = []
+    smallest: dict[str, int] = {}  # design -> RSS at the smallest size
     with tempfile.TemporaryDirectory(prefix="jobfleet-bench-") as tmp:
         work = Path(tmp)
         (work / "baseline").mkdir()
         baseline_code(work / "baseline")
-        for targets in sizes:
-            rows.extend(fleet(targets, work, free_port()))
+        for targets in sorted(sizes):
+            rows.extend(fleet(targets, work, smallest))
     publish, size = publish_cost()
     return "\n\n".join(
         [
             table(
-                "Many Ray targets (jobs only, 5 running + 5 finished jobs each): seconds from "
-                "spawn to /healthz 200 and to /readyz 200 (every target polled once); "
-                "RSS / peak RSS in MiB and the exporter's CPU seconds then",
+                "Many Ray targets (jobs only, 5 running + 5 finished jobs each; simulators in two "
+                "processes of their own): seconds from spawn to /healthz 200 and to /readyz 200 "
+                "(every target polled once); then over one steady interval: targets that polled "
+                "successfully within it, failed polls so far, the exporter's CPU ms per poll and "
+                "% of a core, RSS / peak RSS in MiB, and KiB of RSS per target beyond 100",
                 [
                     "targets",
                     "design",
                     "interval s",
                     "healthz s",
                     "all polled s",
-                    "RSS MiB",
-                    "CPU s",
+                    "polled within interval",
                     "failed polls",
-                    "",
+                    "CPU ms/poll",
+                    "% core",
+                    "RSS MiB",
+                    "KiB/target",
                 ],
                 rows,
             ),
