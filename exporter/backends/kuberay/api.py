@@ -84,31 +84,20 @@ def classify_error(
     return PollError(error.reason, detail, status=error.status, retry_after=error.retry_after)
 
 
-def token_auth(access: KubernetesAccess) -> tuple[httpx.Auth | None, dict[str, str]]:
-    """How requests carry the bearer token: a ``FileToken`` for a token file (keep it, so a
-    rotation is seen), else a fixed header."""
+def open_client(access: KubernetesAccess, stats: ApiStats, max_response_bytes: int) -> ApiClient:
+    """A client of ``access``'s API server, its bearer token re-read as its file rotates."""
     token = access.credentials.token_file or access.credentials.token
+    auth: httpx.Auth | None = None
+    headers: dict[str, str] = {}
     if isinstance(token, FileSecret):
-        return FileToken(token), {}
-    if token is not None:
-        return None, {"Authorization": f"Bearer {token.get_secret_value()}"}
-    return None, {}
-
-
-def open_client(
-    access: KubernetesAccess,
-    stats: ApiStats,
-    max_response_bytes: int,
-    auth: tuple[httpx.Auth | None, dict[str, str]] | None = None,
-) -> ApiClient:
-    """A client of ``access``'s API server; ``auth`` as ``token_auth`` made it (made anew
-    when not given)."""
-    token, headers = auth if auth is not None else token_auth(access)
+        auth = FileToken(token)
+    elif token is not None:
+        headers["Authorization"] = f"Bearer {token.get_secret_value()}"
     return ApiClient(
         access.url or "",
         stats,
         max_response_bytes=max_response_bytes,
-        auth=token,
+        auth=auth,
         headers=headers,
         classify_error=classify_error,
         tls=access.tls_settings(),
