@@ -2,24 +2,28 @@
 and a source listing RayClusters from the Kubernetes API simulator on 127.0.0.1 (clusters that
 appear, become ready, are suspended or deleted; the address chosen; the dashboard port; a
 failing API keeping the last targets; bad and hostile objects left out and counted; pages,
-namespaces and an expired ``continue``)."""
+namespaces and an expired ``continue``; the targets split between shards)."""
 
 from __future__ import annotations
 
+import json
 import logging
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
 
+from exporter.app import Exporter
 from exporter.backends.kuberay.heads import dashboard_port
 from exporter.cli import describe
 from exporter.config.parse import parse_config
 from exporter.config.types import ConfigError
 from exporter.discovery import Discovery, KubeRaySource
+from exporter.polling.sharding import Shard, owner
 from exporter.simulators.kuberay import KubeRaySimulator
 from exporter.simulators.kuberay.raycluster import become_ready, suspend
 
-from .helpers import free_port
+from .helpers import free_port, loopback_server
 
 TOKEN = "kuberay-demo-token"  # the simulator's
 SHARED = ("team-a", "shared")
@@ -253,6 +257,31 @@ def test_an_api_server_that_does_not_answer(kuberay_sim: KubeRaySimulator) -> No
     assert source.last_success is None
 
 
+def test_an_answer_echoing_the_token_is_logged_masked(caplog: pytest.LogCaptureFixture) -> None:
+    class Echo(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            message = f"token {self.headers['Authorization']} is not valid"
+            body = json.dumps({"kind": "Status", "reason": "Unauthorized", "message": message})
+            self.send_response(401)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body.encode())
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    secret = "planted-kuberay-echoed-token-2b8e"
+    with loopback_server(Echo) as base, caplog.at_level(logging.DEBUG):
+        sim = KubeRaySimulator()
+        sim.url = base
+        source = source_of(sim, credentials={"token": secret})
+        assert not source.refresh() and errors(source) == {"auth": 1}
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "Unauthorized: token *** is not valid" in logged
+    assert secret not in logged
+
+
 @pytest.mark.parametrize(
     ("change", "reason"),
     [
@@ -371,3 +400,20 @@ def test_the_targets_labels_are_on_target_info(kuberay_sim: KubeRaySimulator) ->
         'namespace="team-a",raycluster="shared"} 1'
     ) in block
     assert 'jobfleet_discovery_errors_total{source="kuberay",reason="incomplete"} 0' in block
+
+
+def test_shards_split_the_discovered_clusters(kuberay_sim: KubeRaySimulator) -> None:
+    names = set()
+    for index in range(6):
+        kuberay_sim.create_ray_cluster("team-a", f"c{index}")
+        names.add(f"kuberay:c{index}-head-svc.team-a.svc:8265")
+    config = parse_config(source_config(kuberay_sim))
+    polled = []
+    for ordinal in (0, 1):
+        exporter = Exporter(config, shard=Shard(ordinal, 2))
+        try:
+            polled.append({target.name for target in exporter.config.targets})
+            assert polled[-1] == {name for name in names if owner(name, 2) == ordinal}
+        finally:
+            exporter.close()
+    assert polled[0] | polled[1] == names and not polled[0] & polled[1]
