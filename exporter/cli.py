@@ -194,13 +194,23 @@ def _source_line(source: DiscoverySource) -> str:
             f"max_response_bytes={http.max_response_bytes} auth={http.auth_text()}"
             + _tls_text(http.tls.settings() if http.tls else TlsSettings())
         )
+    elif source.kuberay is not None:
+        kuberay = source.kuberay
+        where = (
+            f"kuberay url={kuberay.endpoint_text()} "
+            f"namespaces={','.join(kuberay.namespaces) or '(all)'} "
+            f"label_selector={kuberay.label_selector or '(none)'} address={kuberay.address} "
+            f"timeout={_seconds(kuberay.timeout)} max_response_bytes={kuberay.max_response_bytes} "
+            f"auth={kuberay.auth_text()}" + _tls_text(kuberay.tls_settings())
+        )
     else:
         where = f"file paths={','.join(source.file.paths) if source.file else ''}"
+    host = "<service>.<namespace>.svc" if source.kuberay is not None else "<host>"
     return (
         f"discovery {source.name}: {where} "
         f"refresh_interval={_seconds(source.refresh_interval)} scheme={source.scheme} "
         f"max_targets={source.max_targets} backend={source.template['backend']} "
-        f"(targets named {source.name}:<host>:<port>, read at start)"
+        f"(targets named {source.name}:{host}:<port>, read at start)"
     )
 
 

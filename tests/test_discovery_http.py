@@ -120,10 +120,10 @@ def test_an_http_source_has_prometheus_defaults() -> None:
 @pytest.mark.parametrize(
     ("source", "problem"),
     [
-        ({}, "discovery[0]: a source has one of file or http (neither given)"),
+        ({}, "discovery[0]: a source has one of file, http or kuberay (none given)"),
         (
             {"file": {"paths": ["/x.json"]}, "http": {"url": "http://h/sd"}},
-            "discovery[0]: a source has one of file or http (both given)",
+            "discovery[0]: a source has one of file, http or kuberay (file and http given)",
         ),
         ({"http": {"url": "ftp://h/sd"}}, "discovery[0].http.url: must be an http:// or https://"),
         ({"http": {}}, "discovery[0].http.url: required"),
@@ -224,7 +224,7 @@ def test_recovery_is_logged_once_and_the_targets_follow(caplog) -> None:
         endpoint.answer([{"targets": ["h1:8265"]}])
         assert source.refresh() and source.ok and names(source) == ["fleet:h1:8265"]
         source.refresh()
-    again = [r for r in caplog.records if "answers usable target groups again" in r.getMessage()]
+    again = [r for r in caplog.records if "is usable again" in r.getMessage()]
     assert len(again) == 1
 
 

@@ -89,6 +89,12 @@ def in_cluster_targets(docs: list[dict]) -> list[dict]:
     return [t for t in yaml.safe_load(rendered_config(docs))["targets"] if calls_this_cluster(t)]
 
 
+def in_cluster_sources(docs: list[dict]) -> list[dict]:
+    """The kuberay discovery sources that call the API server of the cluster they run in."""
+    sources = yaml.safe_load(rendered_config(docs)).get("discovery") or []
+    return [s for s in sources if (s.get("kuberay") or {}).get("in_cluster") is True]
+
+
 def repo_rule_groups() -> list[dict]:
     return [
         group
@@ -311,8 +317,9 @@ def test_every_pod_is_locked_down(name: str) -> None:
         assert pod["securityContext"]["runAsNonRoot"] is True
         assert pod["securityContext"]["runAsUser"] == 65532
         assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
-        # The token only for a backend that calls this cluster's Kubernetes API.
-        assert pod["automountServiceAccountToken"] is bool(in_cluster_targets(docs))
+        # The token only for a target or source that calls this cluster's Kubernetes API.
+        calls = in_cluster_targets(docs) or in_cluster_sources(docs)
+        assert pod["automountServiceAccountToken"] is bool(calls)
         mounts = set()
         for container in pod["containers"]:
             context = container["securityContext"]
@@ -423,8 +430,11 @@ def account_of(docs: list[dict]) -> dict:
     return {"kind": "ServiceAccount", "name": name, "namespace": "mon"}
 
 
-def assert_namespaced_roles(docs: list[dict], namespaces: list[str]) -> None:
-    """A Role with exactly the KubeRay rules in each namespace, bound to the pods' account."""
+def assert_namespaced_roles(
+    docs: list[dict], namespaces: list[str], rules: list[dict] = KUBERAY_RULES
+) -> None:
+    """A Role with exactly the KubeRay ``rules`` in each namespace, bound to the pods'
+    account."""
     found = rbac(docs)
     assert not found["ClusterRole"] and not found["ClusterRoleBinding"]
     for kind in ("Role", "RoleBinding"):  # one of each per namespace, none twice
@@ -432,7 +442,7 @@ def assert_namespaced_roles(docs: list[dict], namespaces: list[str]) -> None:
     roles = {role["metadata"]["namespace"]: role for role in found["Role"]}
     bindings = {b["metadata"]["namespace"]: b for b in found["RoleBinding"]}
     for namespace, role in roles.items():
-        assert role["rules"] == KUBERAY_RULES
+        assert role["rules"] == rules
         binding = bindings[namespace]
         assert binding["roleRef"] == {
             "apiGroup": "rbac.authorization.k8s.io",
@@ -562,6 +572,49 @@ def test_kuberay_namespaces_the_chart_cannot_make_roles_in_are_refused(namespace
         )
 
 
+SOURCE_RULES = [{**KUBERAY_RULES[0], "resources": ["rayclusters"]}]  # no RayJobs
+
+
+def kuberay_source(name: str, **kuberay: object) -> dict:
+    return {"name": name, "kuberay": kuberay, "template": {"backend": "ray"}}
+
+
+def test_kuberay_discovery_example_gets_roles_that_read_only_rayclusters() -> None:
+    docs = render(*VALUES["kuberay-discovery"])
+    assert_namespaced_roles(docs, ["team-a", "team-b"], SOURCE_RULES)
+    assert only(docs, "Deployment")["spec"]["template"]["spec"]["automountServiceAccountToken"]
+
+
+def test_kuberay_sources_and_targets_share_the_roles() -> None:
+    sources = [kuberay_source("a", in_cluster=True, namespaces=["team-b", "team-c"])]
+    with_target = (
+        *kuberay_targets(in_cluster("k", ["team-a", "team-b"])),
+        "--set-json", f"config.discovery={json.dumps(sources)}",
+    )  # fmt: skip
+    assert_namespaced_roles(render(*with_target), ["team-a", "team-b", "team-c"])
+    # every namespace: a ClusterRole, of RayClusters only without a KubeRay target
+    sources = [kuberay_source("all", in_cluster=True), kuberay_source("far", url="https://k:6443")]
+    docs = render("--set-json", f"config.discovery={json.dumps(sources)}")
+    found = rbac(docs)
+    assert not found["Role"] and len(found["ClusterRoleBinding"]) == 1
+    assert [role["rules"] for role in found["ClusterRole"]] == [SOURCE_RULES]
+
+
+def test_a_kuberay_source_by_url_gets_no_rbac_and_no_token() -> None:
+    sources = [kuberay_source("far", url="https://k8s.example.com:6443", namespaces=["x"])]
+    docs = render("--set-json", f"config.discovery={json.dumps(sources)}")
+    assert not any(rbac(docs).values())
+    pod = only(docs, "Deployment")["spec"]["template"]["spec"]
+    assert pod["automountServiceAccountToken"] is False
+
+
+def test_kuberay_source_namespaces_that_are_not_a_list_are_refused() -> None:
+    sources = [kuberay_source("k", in_cluster=True, namespaces="team-a")]
+    result = template("--set-json", f"config.discovery={json.dumps(sources)}")
+    assert result.returncode != 0
+    assert "config.discovery.0.kuberay.namespaces: Invalid type. Expected: array" in result.stderr
+
+
 # --- the rendered config is one the exporter accepts ----------------------------------------
 
 
@@ -579,7 +632,7 @@ def test_rendered_config_passes_the_exporters_check(name: str, tmp_path: Path) -
     for file in secret_files:
         (secrets / file).write_text(f"dummy-{file}\n")
     text = text.replace(SECRETS_DIR, f"{secrets}/")
-    if in_cluster_targets(docs):  # what the kubelet mounts: the token and the cluster's CA
+    if in_cluster_targets(docs) or in_cluster_sources(docs):  # what the kubelet mounts
         account = tmp_path / "serviceaccount"
         account.mkdir()
         (account / "token").write_text("dummy-token\n")
@@ -587,6 +640,9 @@ def test_rendered_config_passes_the_exporters_check(name: str, tmp_path: Path) -
         parsed = yaml.safe_load(text)
         for target in filter(calls_this_cluster, parsed["targets"]):
             target["service_account_dir"] = str(account)
+        for source in parsed.get("discovery", []):
+            if (source.get("kuberay") or {}).get("in_cluster") is True:
+                source["kuberay"]["service_account_dir"] = str(account)
         text = yaml.safe_dump(parsed, sort_keys=False)
     config = tmp_path / "config.yaml"
     config.write_text(text)

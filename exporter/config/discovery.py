@@ -1,6 +1,6 @@
 """Discovery sources: targets that follow the fleet, each made from a source's ``template``
-and an address a file lists (``file``) or an HTTP endpoint answers (``http``);
-``exporter.discovery`` reads them at run time.
+and an address a file lists (``file``), an HTTP endpoint answers (``http``) or a ready
+RayCluster's head service gives (``kuberay``); ``exporter.discovery`` reads them at run time.
 
 A discovered target is named ``<source>:<host>:<port>`` (and a digest of the URL's path when
 it has one): the name, like the URL its identity holds, follows from the address alone, so a
@@ -29,6 +29,7 @@ from pydantic import (
 )
 
 from exporter.backends import registry
+from exporter.backends.kuberay.access import KubernetesAccess
 from exporter.config.resolve import resolve_target
 from exporter.config.types import (
     HOST_NAME,
@@ -57,6 +58,7 @@ PROBE_URL = "http://probe.invalid:8265"  # a template is checked with this addre
 GIVEN_BY_ADDRESS = ("name", "url")
 REFRESH_HEADER = "X-Prometheus-Refresh-Interval-Seconds"  # as Prometheus' http_sd sends it
 HTTP_SD_LIMIT = 16 * 2**20  # bytes of an answer: some 70,000 groups of one address each
+KINDS = ("file", "http", "kuberay")
 
 
 class FileDiscovery(Strict):
@@ -131,8 +133,21 @@ class HttpDiscovery(Strict):
         return auth_text(self.url, self.credentials, self.headers)
 
 
+class KubeRayDiscovery(KubernetesAccess):
+    """KubeRay's RayClusters, listed every ``refresh_interval``: the dashboard of each ready
+    one's head service a target. The API server and the lists' scope are a ``kuberay``
+    target's settings (``KubernetesAccess``); ``address`` says how the head is reached: its
+    service's in-cluster DNS name (the default: the exporter runs in the cluster), the
+    service's cluster IP, or the head pod's IP (an exporter outside the cluster's DNS)."""
+
+    address: Literal["service_dns", "service_ip", "head_pod_ip"] = "service_dns"
+    refresh_interval: Duration = 30.0
+    timeout: Duration = Field(default=10.0, le=300)
+    max_response_bytes: Count = Field(default=HTTP_SD_LIMIT, gt=0, le=2**30)
+
+
 class DiscoverySource(Strict):
-    """One source: where its addresses come from (``file`` or ``http``, one of them), the URL
+    """One source: where its addresses come from (``file``, ``http`` or ``kuberay``), the URL
     scheme of an address given as ``host:port``, at most ``max_targets`` targets, and the
     ``template`` every target it finds is made from (any key a target has, but ``name`` and
     ``url``)."""
@@ -140,6 +155,7 @@ class DiscoverySource(Strict):
     name: str
     file: FileDiscovery | None = None
     http: HttpDiscovery | None = None
+    kuberay: KubeRayDiscovery | None = None
     scheme: Literal["http", "https"] = "http"
     max_targets: Count = Field(default=1000, gt=0, le=100_000)
     template: dict[str, Any] = Field(repr=False)  # may hold a credential
@@ -158,16 +174,21 @@ class DiscoverySource(Strict):
 
     @model_validator(mode="after")
     def _one_kind(self) -> DiscoverySource:
-        if (self.file is None) == (self.http is None):
-            given = "both" if self.file is not None else "neither"
-            raise ValueError(f"a source has one of file or http ({given} given)")
+        given = [kind for kind in KINDS if getattr(self, kind) is not None]
+        if len(given) != 1:
+            found = " and ".join(given) or "none"
+            raise ValueError(f"a source has one of file, http or kuberay ({found} given)")
         return self
 
     @property
+    def kind(self) -> str:
+        """``file``, ``http`` or ``kuberay``: the one given."""
+        return next(kind for kind in KINDS if getattr(self, kind) is not None)
+
+    @property
     def refresh_interval(self) -> float:
-        kind = self.file or self.http
-        assert kind is not None  # one of them: ``_one_kind``
-        return kind.refresh_interval
+        settings: FileDiscovery | HttpDiscovery | KubeRayDiscovery = getattr(self, self.kind)
+        return settings.refresh_interval
 
 
 def address_url(address: object, scheme: str) -> str:
@@ -232,10 +253,15 @@ def _problem_lines(err: ValidationError, where: str) -> str:
 
 
 def template_target(
-    source: DiscoverySource, defaults: Defaults, url: str, where: str = "template"
+    source: DiscoverySource,
+    defaults: Defaults,
+    url: str,
+    where: str = "template",
+    name: str | None = None,
 ) -> Target:
-    """The target ``source``'s template makes for ``url``, with the defaults filled in;
-    ValueError, one line naming the field under ``where``."""
+    """The target ``source``'s template makes for ``url``, with the defaults filled in, named
+    ``name`` (``target_name`` of the URL when None); ValueError, one line naming the field
+    under ``where``."""
     template = source.template
     backend = template.get("backend")
     if not isinstance(backend, str) or backend not in registry.names():
@@ -248,7 +274,7 @@ def template_target(
     for key in GIVEN_BY_ADDRESS:
         if key in template:
             raise ValueError(f"{where}.{key}: given by each discovered address, not the template")
-    name = target_name(source.name, url)
+    name = name or target_name(source.name, url)
     try:
         given = model.model_validate({**template, "name": name, "url": url})
     except ValidationError as err:

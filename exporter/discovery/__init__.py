@@ -16,12 +16,15 @@ from collections.abc import Iterable, Sequence
 from exporter.config.discovery import STATIC_SOURCE, DiscoverySource
 from exporter.config.types import Defaults, Target
 from exporter.discovery.http_source import HttpSource
+from exporter.discovery.kuberay_source import KubeRaySource
 from exporter.discovery.source import Discovered, FileSource, Source
 from exporter.exposition import families
 from exporter.exposition.block import Block, Encoded
 from exporter.exposition.text import storable
 
-__all__ = ["Discovered", "Discovery", "FileSource", "HttpSource", "Source"]
+__all__ = ["Discovered", "Discovery", "FileSource", "HttpSource", "KubeRaySource", "Source"]
+
+KINDS: dict[str, type[Source]] = {"file": FileSource, "http": HttpSource, "kuberay": KubeRaySource}
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +48,7 @@ class Discovery:
                 self.sources.append(old)
             else:
                 errors = old.errors if old is not None else None
-                kind = HttpSource if settings.http is not None else FileSource
-                self.sources.append(kind(settings, defaults, errors))
+                self.sources.append(KINDS[settings.kind](settings, defaults, errors))
 
     def refresh(self, force: bool = False) -> None:
         """Refresh the sources whose interval has passed (every one with ``force``)."""

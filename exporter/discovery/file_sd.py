@@ -86,6 +86,13 @@ def _group(group: Any, where: str) -> Group:
     return Group(tuple(addresses), _labels(labels, f"{where}.labels"))
 
 
+def label_value_problem(value: str) -> str | None:
+    """Why ``value`` cannot be a discovered target's label value, or None when it can."""
+    if len(value) > MAX_LABEL_VALUE or not value.isprintable():
+        return f"a label value is at most {MAX_LABEL_VALUE} printable characters"
+    return None
+
+
 def _labels(labels: dict[Any, Any], where: str) -> Labels:
     kept = []
     for name, value in labels.items():
@@ -101,11 +108,9 @@ def _labels(labels: dict[Any, Any], where: str) -> Labels:
             raise SdProblem("labels", f"{where}.{shown}: a label value must be a string")
         if not value:  # an empty value is no label, as in Prometheus
             continue
-        if len(value) > MAX_LABEL_VALUE or not value.isprintable():
-            raise SdProblem(
-                "labels",
-                f"{where}.{shown}: a label value is at most {MAX_LABEL_VALUE} printable characters",
-            )
+        problem = label_value_problem(value)
+        if problem is not None:
+            raise SdProblem("labels", f"{where}.{shown}: {problem}")
         kept.append((name, value))
     if len(kept) > MAX_LABELS:
         raise SdProblem("labels", f"{where}: more than {MAX_LABELS} labels")

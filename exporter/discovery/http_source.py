@@ -82,7 +82,6 @@ class HttpSource(Source):
         self.where = self.http.url_text()  # never the user info or the query
         self.scrub = Scrubber([*model_secrets(self.http), *self.http.url_values()])
         self._digest = b""  # of the last good answer
-        self._problem: str | None = None  # the key of the problem logged last
 
     def refresh(self, force: bool = False) -> bool:
         """Ask the URL; True when the targets changed. Never raises for what it answers."""
@@ -96,28 +95,12 @@ class HttpSource(Source):
                 self._digest = digest
         except SdProblem as problem:
             self.errors[problem.reason] += 1
-            self._report(problem)
+            self._report(problem, self.where, "last good answer")
             self._settle(False)
         else:
-            self._report(None)
+            self._report(None, self.where, "last good answer")
             self._settle(True)
         return self.version != before
-
-    def _report(self, problem: SdProblem | None) -> None:
-        """Log a problem when it is another than the last one, and the recovery from one."""
-        key = problem.key if problem is not None else None
-        if key == self._problem:
-            return
-        self._problem = key
-        if problem is None:
-            log.info("discovery %s: %s answers usable target groups again", self.name, self.where)
-        else:
-            log.error(
-                "discovery %s: %s: keeping the %d targets of its last good answer",
-                self.name,
-                problem,
-                len(self.found),
-            )
 
     def _decode(self, body: bytes) -> tuple[bytes, Any]:
         digest = hashlib.sha256(body).digest()

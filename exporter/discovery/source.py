@@ -79,12 +79,32 @@ class Source:
         self.next_refresh = 0.0  # monotonic
         self._built: dict[object, Target] = {}  # by address, while listed
         self._within_bounds = True
+        self._problem: str | None = None  # the key of the problem ``_report`` logged last
 
     def refresh(self, force: bool = False) -> bool:
         raise NotImplementedError
 
     def _schedule(self) -> None:
         self.next_refresh = time.monotonic() + self.settings.refresh_interval
+
+    def _report(self, problem: SdProblem | None, where: str, kept: str) -> None:
+        """Log a problem of a whole refresh (``where`` could not be used) when it is another
+        than the last one, and the recovery from one; ``kept`` names what the targets kept
+        are of."""
+        key = problem.key if problem is not None else None
+        if key == self._problem:
+            return
+        self._problem = key
+        if problem is None:
+            log.info("discovery %s: %s is usable again", self.name, where)
+        else:
+            log.error(
+                "discovery %s: %s: keeping the %d targets of its %s",
+                self.name,
+                problem,
+                len(self.found),
+                kept,
+            )
 
     def _settle(self, good: bool) -> None:
         """The health of a refresh: every part used, and within ``max_targets``."""

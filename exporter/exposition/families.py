@@ -84,9 +84,9 @@ DISCOVERY_LAST_SUCCESS_TIMESTAMP_SECONDS = Family(
 DISCOVERY_ERRORS_TOTAL = Family(
     "jobfleet_discovery_errors_total",
     "counter",
-    "Problems of a discovery source by reason: a file version or an answer not used (read,"
-    " http, auth, timeout, connection, tls, too_large, format, labels, target), a target listed"
-    " twice (duplicate), more than max_targets (limit).",
+    "Problems of a discovery source by reason: a file version, an answer or a list not used (read,"
+    " http, auth, timeout, connection, tls, too_large, format, incomplete, labels, target), a"
+    " target listed twice (duplicate), more than max_targets (limit).",
     (*SOURCE, "reason"),
     health=True,
 )

@@ -1,17 +1,22 @@
-"""The Kubernetes API client of one KubeRay target: a bearer token re-read when its file
-changes (the kubelet rotates a projected service-account token every hour or so), TLS as
-configured, and error answers named by their ``Status`` reason and message."""
+"""The Kubernetes API client of one KubeRay target or ``kuberay`` discovery source: a bearer
+token re-read when its file changes (the kubelet rotates a projected service-account token
+every hour or so), TLS as configured, error answers named by their ``Status`` reason and
+message, and the lists of a ``ray.io`` resource, one per namespace, paged by
+``limit``/``continue`` and begun again when a ``continue`` expires (410 Gone)."""
 
 from __future__ import annotations
 
 import logging
 import os
 import threading
-from collections.abc import Generator
+from collections.abc import Callable, Generator
+from typing import Any
 
 import httpx
 
-from exporter.backends.kuberay.target import KubeRayTarget
+from exporter.backends.kit.token_list import TokenEnvelope, TokenList
+from exporter.backends.kit.token_walk import CONTINUE
+from exporter.backends.kuberay.access import KubernetesAccess
 from exporter.config.files import FileProblem, read_secret_file
 from exporter.config.types import FileSecret
 from exporter.errors import NotFound, PollError
@@ -20,6 +25,11 @@ from exporter.http.scrub import Scrubber, model_secrets
 from exporter.polling.health import ApiStats
 
 log = logging.getLogger(__package__)
+
+GROUP_VERSION = "ray.io/v1"
+ENVELOPE = TokenEnvelope(
+    items="items", next_token="metadata.continue", version="metadata.resourceVersion"
+)
 
 
 class FileToken(httpx.Auth):
@@ -74,8 +84,9 @@ def classify_error(
     return PollError(error.reason, detail, status=error.status, retry_after=error.retry_after)
 
 
-def open_client(target: KubeRayTarget, stats: ApiStats) -> ApiClient:
-    token = target.credentials.token_file or target.credentials.token
+def open_client(access: KubernetesAccess, stats: ApiStats, max_response_bytes: int) -> ApiClient:
+    """A client of ``access``'s API server, its bearer token re-read as its file rotates."""
+    token = access.credentials.token_file or access.credentials.token
     auth: httpx.Auth | None = None
     headers: dict[str, str] = {}
     if isinstance(token, FileSecret):
@@ -83,12 +94,41 @@ def open_client(target: KubeRayTarget, stats: ApiStats) -> ApiClient:
     elif token is not None:
         headers["Authorization"] = f"Bearer {token.get_secret_value()}"
     return ApiClient(
-        target.url or "",
+        access.url or "",
         stats,
-        max_response_bytes=target.max_response_bytes,
+        max_response_bytes=max_response_bytes,
         auth=auth,
         headers=headers,
         classify_error=classify_error,
-        tls=target.tls_settings(),
-        scrub=Scrubber(model_secrets(target)),
+        tls=access.tls_settings(),
+        scrub=Scrubber(model_secrets(access)),
     )
+
+
+def namespaced_lists(
+    api: ApiClient,
+    access: KubernetesAccess,
+    plural: str,
+    operation: str,
+    parse: Callable[[Any], Any],
+    who: str,
+) -> list[TokenList]:
+    """One token list of ``plural`` per namespace of ``access`` (one for all when it names
+    none), with its label selector; ``who`` names the lister in log lines."""
+    params = {"labelSelector": access.label_selector} if access.label_selector else {}
+    scopes = [f"namespaces/{ns}/" for ns in access.namespaces] or [""]
+    return [
+        TokenList(
+            api,
+            f"/apis/{GROUP_VERSION}/{scope}{plural}",
+            operation,
+            parse,
+            ENVELOPE,
+            name=f"{who}: {operation}",
+            form=CONTINUE,
+            page_size=access.page_size,
+            max_pages=access.max_pages,
+            params=params,
+        )
+        for scope in scopes
+    ]

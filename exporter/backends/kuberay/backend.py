@@ -14,9 +14,8 @@ from typing import Any
 
 from exporter.backends.base import Backend, Listing
 from exporter.backends.kit.resources import CLUSTERS, JOBS
-from exporter.backends.kit.token_list import TokenEnvelope, TokenList
-from exporter.backends.kit.token_walk import CONTINUE
-from exporter.backends.kuberay.api import open_client
+from exporter.backends.kit.token_list import TokenList
+from exporter.backends.kuberay.api import namespaced_lists, open_client
 from exporter.backends.kuberay.idle import ClusterActivity
 from exporter.backends.kuberay.rayclusters import read_cluster
 from exporter.backends.kuberay.rayjobs import RayJobParser
@@ -27,11 +26,6 @@ from exporter.polling.health import ApiStats
 
 log = logging.getLogger(__name__)
 
-GROUP_VERSION = "ray.io/v1"
-ENVELOPE = TokenEnvelope(
-    items="items", next_token="metadata.continue", version="metadata.resourceVersion"
-)
-
 
 class KubeRayBackend(Backend):
     def __init__(
@@ -39,7 +33,7 @@ class KubeRayBackend(Backend):
     ) -> None:
         super().__init__(target.backend, target.attribution)
         self.target = target
-        self.api = open_client(target, stats)
+        self.api = open_client(target, stats, target.max_response_bytes)
         self.scrub = self.api.scrub
         self.clock = clock  # when a deletion was read, for a RayJob without deletionTimestamp
         self._ray_jobs = [
@@ -61,23 +55,8 @@ class KubeRayBackend(Backend):
 
     def _lists(self, plural: str, operation: str, parse: Any) -> list[TokenList]:
         """One token list per namespace of the target (one for all when it names none)."""
-        params = {"labelSelector": self.target.label_selector} if self.target.label_selector else {}
-        scopes = [f"namespaces/{ns}/" for ns in self.target.namespaces] or [""]
-        return [
-            TokenList(
-                self.api,
-                f"/apis/{GROUP_VERSION}/{scope}{plural}",
-                operation,
-                parse,
-                ENVELOPE,
-                name=f"target {self.target.name}: {operation}",
-                form=CONTINUE,
-                page_size=self.target.page_size,
-                max_pages=self.target.max_pages,
-                params=params,
-            )
-            for scope in scopes
-        ]
+        who = f"target {self.target.name}"
+        return namespaced_lists(self.api, self.target, plural, operation, parse, who)
 
     @staticmethod
     def _listing(lists: list[TokenList] | list[WatchedList], deadline: float) -> Listing:

@@ -1,7 +1,9 @@
 """A RayCluster object (``raycluster_types.go``): a head group and worker groups in its spec,
 and the status the operator writes: ``state`` and when it last entered each state
 (``stateTransitionTimes``), worker replicas desired, ready and available, the CPU, memory and
-GPU it asks for (Kubernetes quantities), the head's addresses."""
+GPU it asks for (Kubernetes quantities), the head's addresses (``head``: the pod's IP and
+name, the head service's cluster IP and name, ``<cluster>-head-svc``) and the service's ports
+by name (``endpoints``)."""
 
 from __future__ import annotations
 
@@ -13,6 +15,9 @@ WORKER_CPU = 4
 WORKER_MEMORY_GI = 16
 HEAD_CPU = 2
 HEAD_MEMORY_GI = 8
+DASHBOARD_PORT = 8265
+SERVICE_IP = "10.96.0.10"
+POD_IP = "10.0.0.10"
 
 
 def _group(name: str, replicas: int, gpus: int) -> dict[str, Any]:
@@ -35,10 +40,22 @@ def _group(name: str, replicas: int, gpus: int) -> dict[str, Any]:
 
 
 def new_ray_cluster(
-    name: str, namespace: str, *, workers: dict[str, tuple[int, int]], labels: dict[str, str]
+    name: str,
+    namespace: str,
+    *,
+    workers: dict[str, tuple[int, int]],
+    labels: dict[str, str],
+    dashboard_port: int = DASHBOARD_PORT,
 ) -> dict[str, Any]:
-    """A RayCluster of ``workers`` ({group: (replicas, GPUs per worker)}), not yet ready."""
-    head = {"resources": {"limits": {"cpu": str(HEAD_CPU), "memory": f"{HEAD_MEMORY_GI}Gi"}}}
+    """A RayCluster of ``workers`` ({group: (replicas, GPUs per worker)}), not yet ready, its
+    head container's ports named as KubeRay's samples name them."""
+    ports = {"gcs-server": 6379, "dashboard": dashboard_port, "client": 10001}
+    head = {
+        "name": "ray-head",
+        "image": "rayproject/ray:2.49.0",
+        "ports": [{"name": port, "containerPort": number} for port, number in ports.items()],
+        "resources": {"limits": {"cpu": str(HEAD_CPU), "memory": f"{HEAD_MEMORY_GI}Gi"}},
+    }
     return {
         "apiVersion": "ray.io/v1",
         "kind": "RayCluster",
@@ -52,8 +69,17 @@ def new_ray_cluster(
     }
 
 
-def become_ready(item: dict[str, Any], now: float, ready_workers: int | None = None) -> None:
+def become_ready(
+    item: dict[str, Any],
+    now: float,
+    ready_workers: int | None = None,
+    *,
+    service_ip: str = SERVICE_IP,
+    pod_ip: str = POD_IP,
+) -> None:
     """The operator's status once the head is up and ``ready_workers`` (default: all) run."""
+    name = item["metadata"]["name"]
+    head_ports = item["spec"]["headGroupSpec"]["template"]["spec"]["containers"][0]["ports"]
     groups = item["spec"]["workerGroupSpecs"]
     desired = sum(group["replicas"] for group in groups)
     ready = desired if ready_workers is None else ready_workers
@@ -75,7 +101,13 @@ def become_ready(item: dict[str, Any], now: float, ready_workers: int | None = N
         "desiredMemory": f"{HEAD_MEMORY_GI + desired * WORKER_MEMORY_GI}Gi",
         "desiredGPU": str(gpus),
         "desiredTPU": "0",
-        "head": {"podIP": "10.0.0.10", "serviceIP": "10.96.0.10"},
+        "head": {
+            "podIP": pod_ip,
+            "podName": f"{name}-head-x7k2p",
+            "serviceIP": service_ip,
+            "serviceName": f"{name}-head-svc",
+        },
+        "endpoints": {port["name"]: str(port["containerPort"]) for port in head_ports},
         "lastUpdateTime": rfc3339(now),
         "stateTransitionTimes": times,
         "observedGeneration": 1,

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from exporter.simulators.base import Simulator, Workload
-from exporter.simulators.kuberay.raycluster import become_ready, new_ray_cluster
+from exporter.simulators.kuberay.raycluster import DASHBOARD_PORT, become_ready, new_ray_cluster
 from exporter.simulators.kuberay.rayjobs import RayJobs
 from exporter.simulators.kuberay.workload import KubeRayWorkload
 from exporter.simulators.kubernetes.server import KubernetesApi
@@ -57,14 +57,21 @@ class KubeRaySimulator(RayJobs, Simulator):
         *,
         workers: dict[str, tuple[int, int]] | None = None,
         ready: bool = True,
+        dashboard_port: int = DASHBOARD_PORT,
+        **head: str,
     ) -> str:
         """A RayCluster no RayJob owns (shared, or interactive) of ``workers`` ({group:
-        (replicas, GPUs per worker)}), ready now unless not ``ready``; its uid."""
+        (replicas, GPUs per worker)}), its dashboard on ``dashboard_port``, ready now unless
+        not ``ready`` (with the ``head`` addresses given: ``service_ip``, ``pod_ip``); its uid."""
         item = new_ray_cluster(
-            name, namespace, workers=workers or {"workers": (1, 0)}, labels={"app": name}
+            name,
+            namespace,
+            workers=workers or {"workers": (1, 0)},
+            labels={"app": name},
+            dashboard_port=dashboard_port,
         )
         if ready:
-            become_ready(item, self.now())
+            become_ready(item, self.now(), **head)
         return str(self.api.store.create("rayclusters", item)["metadata"]["uid"])
 
     def target_config(self, name: str, **settings: Any) -> dict[str, Any]:

@@ -85,28 +85,43 @@ Whether the pod mounts credentials: a Secret the chart makes, or an existing one
 {{- end }}
 
 {{/*
-What the KubeRay targets ask of this cluster, as JSON. Only `in_cluster: true` targets call this
-cluster's API server as the chart's service account; a `url` target brings its own token, for
-its own identity. inCluster: there is such a target. allNamespaces: one of them names no
-namespaces (it lists every namespace). namespaces: the ones they name, sorted, once each.
-mountsToken: one of them reads the token from the default service_account_dir, where
-automountServiceAccountToken puts it.
+What the KubeRay targets and kuberay discovery sources ask of this cluster, as JSON. Only
+`in_cluster: true` ones call this cluster's API server as the chart's service account; a `url`
+one brings its own token, for its own identity. inCluster: there is such a one. allNamespaces:
+one of them names no namespaces (it lists every namespace). namespaces: the ones they name,
+sorted, once each. resources: what they read, rayclusters always, rayjobs for a target (a
+discovery source reads only RayClusters). mountsToken: one of them reads the token from the
+default service_account_dir, where automountServiceAccountToken puts it.
 */}}
 {{- define "jobfleet-exporter.kuberay" -}}
+{{- $callers := list }}
+{{- range .Values.config.targets }}
+{{- if eq (toString (get . "backend")) "kuberay" }}
+{{- $callers = append $callers (dict "settings" . "at" (printf "config.targets: %s: namespaces" (toString (get . "name"))) "reads" (list "rayjobs" "rayclusters")) }}
+{{- end }}
+{{- end }}
+{{- range (.Values.config.discovery | default list) }}
+{{- if kindIs "map" (get . "kuberay") }}
+{{- $callers = append $callers (dict "settings" (get . "kuberay") "at" (printf "config.discovery: %s: kuberay.namespaces" (toString (get . "name"))) "reads" (list "rayclusters")) }}
+{{- end }}
+{{- end }}
 {{- $inCluster := false }}
 {{- $all := false }}
 {{- $mounts := false }}
 {{- $namespaces := list }}
-{{- range .Values.config.targets }}
-{{- if and (eq (toString (get . "backend")) "kuberay") (has (lower (toString (get . "in_cluster"))) (list "true" "yes" "on" "1" "y" "t")) }}
+{{- $resources := list }}
+{{- range $callers }}
+{{- $settings := .settings }}
+{{- if has (lower (toString (get $settings "in_cluster"))) (list "true" "yes" "on" "1" "y" "t") }}
 {{- $inCluster = true }}
-{{- $dir := toString (default "/var/run/secrets/kubernetes.io/serviceaccount" (get . "service_account_dir")) }}
+{{- $resources = concat $resources .reads }}
+{{- $dir := toString (default "/var/run/secrets/kubernetes.io/serviceaccount" (get $settings "service_account_dir")) }}
 {{- if eq (trimSuffix "/" $dir) "/var/run/secrets/kubernetes.io/serviceaccount" }}
 {{- $mounts = true }}
 {{- end }}
-{{- $named := get . "namespaces" }}
+{{- $named := get $settings "namespaces" }}
 {{- if and $named (not (kindIs "slice" $named)) }}
-{{- fail (printf "config.targets: %s: namespaces must be a list, e.g. [team-a, team-b]" (toString (get . "name"))) }}
+{{- fail (printf "%s must be a list, e.g. [team-a, team-b]" .at) }}
 {{- end }}
 {{- if $named }}
 {{- range $named }}
@@ -117,7 +132,13 @@ automountServiceAccountToken puts it.
 {{- end }}
 {{- end }}
 {{- end }}
-{{- dict "inCluster" $inCluster "allNamespaces" $all "namespaces" ($namespaces | uniq | sortAlpha) "mountsToken" $mounts | toJson }}
+{{- $read := list }}
+{{- range list "rayjobs" "rayclusters" }}
+{{- if has . $resources }}
+{{- $read = append $read . }}
+{{- end }}
+{{- end }}
+{{- dict "inCluster" $inCluster "allNamespaces" $all "namespaces" ($namespaces | uniq | sortAlpha) "resources" $read "mountsToken" $mounts | toJson }}
 {{- end }}
 
 {{/*
@@ -130,11 +151,12 @@ name installed in another namespace.
 {{- end }}
 
 {{/*
-What a KubeRay target reads: RayJobs and RayClusters, never anything else, never a write.
+What the KubeRay targets and sources read: RayJobs (for a target) and RayClusters, never
+anything else, never a write.
 */}}
 {{- define "jobfleet-exporter.kuberayRules" -}}
 - apiGroups: ["ray.io"]
-  resources: ["rayjobs", "rayclusters"]
+  resources: {{ (include "jobfleet-exporter.kuberay" . | fromJson).resources | toJson }}
   verbs: ["get", "list", "watch"]
 {{- end }}
 
