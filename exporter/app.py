@@ -83,7 +83,8 @@ class Exporter:
         self.load_config = load_config
         self.exposition = Exposition()
         self.exposition.select(config.metrics.shown())
-        self._reload_lock = threading.Lock()
+        self._reloading = threading.Lock()  # one reload at a time, from reading to applying
+        self._apply_lock = threading.Lock()  # held while a configuration is applied
         self._scheduler: PollScheduler | None = None
         self._publish_process_block(ok=True)
         self._publish_discovery()
@@ -114,7 +115,7 @@ class Exporter:
         """Build the pollers of the configured targets not built yet, in configuration order;
         when serving, each is scheduled as it is built, the first polls of all spread over an
         interval from ``start``."""
-        with self._reload_lock:
+        with self._apply_lock:
             start = start or dt.datetime.now(dt.UTC)
             targets = self.config.targets
             for rank, target in enumerate(targets[len(self.pollers) :], len(self.pollers)):
@@ -174,10 +175,16 @@ class Exporter:
         self.exposition.update({DISCOVERY_BLOCK: encoded})
 
     def refresh_discovery(self, force: bool = False) -> None:
-        """Refresh the sources that are due (all with ``force``), and apply what changed:
-        only discovered targets are added, removed or replaced. Never raises."""
-        with self._reload_lock:
-            self.discovery.refresh(force)
+        """Refresh the sources that are due (all with ``force``), and apply what changed."""
+        self.discovery.refresh(force)
+        self.apply_discovery()
+
+    def apply_discovery(self) -> None:
+        """Apply what the sources found, if it changed since last applied: only discovered
+        targets are added, removed or replaced. Never raises. The sources are read before,
+        without the lock this holds, so that a slow one holds neither a reload nor another
+        source's changes."""
+        with self._apply_lock:
             version = self.discovery.version()
             if version != self._applied:
                 self._applied = version  # tried once per change: a failure is not retried
@@ -199,18 +206,19 @@ class Exporter:
         logged and reported as a failed reload."""
         if self.load_config is None:
             return False, "no configuration file to reload (demo mode)"
-        with self._reload_lock:
+        with self._reloading:
             try:
                 static = self.load_config()
                 discovery = Discovery(static.discovery, static.defaults, self.discovery)
-                discovery.refresh(force=True)
-                config, origins = self._with_discovered(static, discovery)
-                # new clients are built first, so that a refusal leaves nothing half-applied
-                check_backends(t for t in config.targets if t not in self.config.targets)
-                summary = self._apply(config)
-                self.static, self.discovery, self.origins = static, discovery, origins
-                self._applied = discovery.version()
-                self._publish_discovery()
+                discovery.refresh_files()  # endpoints are asked right after, in the background
+                with self._apply_lock:
+                    config, origins = self._with_discovered(static, discovery)
+                    # new clients are built first, so that a refusal leaves nothing half-applied
+                    check_backends(t for t in config.targets if t not in self.config.targets)
+                    summary = self._apply(config)
+                    self.static, self.discovery, self.origins = static, discovery, origins
+                    self._applied = discovery.version()
+                    self._publish_discovery()
             except ConfigError as err:
                 self._publish_process_block(ok=False)
                 log.error("configuration reload refused: %s", "; ".join(err.problems))
@@ -333,7 +341,7 @@ class Exporter:
                     log.info("configuration reload requested")
                     self.reload()
                 if self.discovery.due():
-                    self.refresh_discovery()
+                    self.discovery.refresh_in_background(self.apply_discovery)
         finally:
             log.info("shutting down")
             self._scheduler.shutdown()

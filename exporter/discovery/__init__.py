@@ -10,8 +10,9 @@ its name and identity keeps its counts, also across a restart and when it comes 
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from exporter.config.discovery import STATIC_SOURCE, DiscoverySource
 from exporter.config.types import Defaults, Target
@@ -50,12 +51,48 @@ class Discovery:
                 errors = old.errors if old is not None else None
                 self.sources.append(KINDS[settings.kind](settings, defaults, errors))
 
-    def refresh(self, force: bool = False) -> None:
-        """Refresh the sources whose interval has passed (every one with ``force``)."""
+    def _due(self, force: bool = False) -> list[Source]:
         now = time.monotonic()
+        return [s for s in self.sources if force or now >= s.next_refresh]
+
+    def refresh(self, force: bool = False) -> None:
+        """Refresh the sources whose interval has passed (every one with ``force``), side by
+        side, and wait for them all: the slowest bounds the wait, not their sum."""
+        threads = [
+            threading.Thread(target=source.refresh_once, args=(force,), daemon=True)
+            for source in self._due(force)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    def refresh_files(self) -> None:
+        """What a reload does: re-read the file sources now, and make the others due, to be
+        asked in the background right after (``refresh_in_background``), so that a slow
+        endpoint never holds a reload; meanwhile they keep the targets they found."""
         for source in self.sources:
-            if force or now >= source.next_refresh:
-                source.refresh(force)
+            if source.local:
+                source.refresh_once(force=True)
+            else:
+                source.next_refresh = 0.0
+
+    def refresh_in_background(self, done: Callable[[], None]) -> None:
+        """Refresh each due source not being refreshed in a thread of its own, which calls
+        ``done`` when it is through: a slow source (an endpoint answering within its
+        ``timeout``) delays neither the others nor the caller."""
+        for source in self._due():
+            threading.Thread(
+                target=self._refresh_then,
+                args=(source, done),
+                name=f"discovery-{source.name}",
+                daemon=True,
+            ).start()
+
+    @staticmethod
+    def _refresh_then(source: Source, done: Callable[[], None]) -> None:
+        source.refresh_once(wait=False)
+        done()
 
     def due(self) -> bool:
         now = time.monotonic()

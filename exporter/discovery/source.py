@@ -14,6 +14,7 @@ import glob
 import itertools
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -59,6 +60,7 @@ class Source:
     returns True when the targets did, ``found`` is what the source gives."""
 
     reasons: tuple[str, ...] = ()  # of jobfleet_discovery_errors_total, each shown from 0
+    local = False  # read from this machine (files): quick enough to read while a reload waits
 
     def __init__(
         self,
@@ -80,9 +82,22 @@ class Source:
         self._built: dict[object, Target] = {}  # by address, while listed
         self._within_bounds = True
         self._problem: str | None = None  # the key of the problem ``_report`` logged last
+        self._refreshing = threading.Lock()
 
     def refresh(self, force: bool = False) -> bool:
         raise NotImplementedError
+
+    def refresh_once(self, force: bool = False, wait: bool = True) -> None:
+        """``refresh``, never two at once (a reload and the background may both ask): without
+        ``wait``, nothing when a refresh is under way. Never raises: a bug is logged."""
+        if not self._refreshing.acquire(blocking=wait):
+            return
+        try:
+            self.refresh(force)
+        except Exception as err:  # a bug: the source keeps what it found, the loop goes on
+            log.error("discovery %s: refresh failed: %s", self.name, type(err).__name__)
+        finally:
+            self._refreshing.release()
 
     def _schedule(self) -> None:
         self.next_refresh = time.monotonic() + self.settings.refresh_interval
@@ -174,6 +189,7 @@ class FileSource(Source):
     """One ``file`` source; ``refresh`` re-reads the files that changed."""
 
     reasons = REASONS
+    local = True
 
     def __init__(
         self,
