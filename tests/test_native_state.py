@@ -6,6 +6,7 @@ formats unchanged."""
 from __future__ import annotations
 
 import json
+import logging
 import random
 import re
 from collections.abc import Callable
@@ -13,8 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from exporter.app import Exporter
 from exporter.backends.emr_serverless.declaration import DECLARATION as EMR
 from exporter.backends.modelarts_lite.declaration import DECLARATION as MODELARTS
+from exporter.config.parse import parse_config
 from exporter.exposition.block import Block
 from exporter.exposition.histogram import Histogram
 from exporter.exposition.native_histogram import NativeSettings
@@ -22,11 +25,12 @@ from exporter.exposition.renderers.jobs import render_jobs
 from exporter.ledger.attribution import Slots
 from exporter.ledger.job_ledger import JobLedger
 from exporter.model import Job, Phase
+from exporter.simulators.ray import RaySimulator
 from exporter.store import ledger_form
 from exporter.store.database import StateFile
 from exporter.store.saved_fields import SavedStateError
 
-from .helpers import ROOT
+from .helpers import ROOT, on_clock
 
 T0 = 1_780_000_000.0
 PAIRS = ((Phase.PENDING, "PENDING"), (Phase.RUNNING, "RUNNING"), (Phase.SUCCEEDED, "SUCCEEDED"))
@@ -238,3 +242,43 @@ def test_the_stage_histograms_keep_native_parts_too() -> None:
     )
     stages = counted.observed.series
     assert stages and all(h.native is not None for series in stages for h in series.values())
+
+
+def test_a_restart_with_another_schema_logs_what_it_did_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    now = [T0]
+    with RaySimulator(clock=lambda: now[0]) as head:
+
+        def run(schema: int) -> list[Histogram]:
+            target = head.target_config("ray", resources=["jobs"])
+            config = parse_config(
+                {
+                    "state_file": str(tmp_path / "state.db"),
+                    "defaults": {"native_histograms": {"schema": schema}},
+                    "targets": [target],
+                }
+            )
+            exporter = Exporter(config)
+            on_clock(exporter.pollers[0], lambda: now[0])
+            try:
+                for i in range(3):
+                    key = f"j{schema}-{i}"
+                    head.add_job(key, status="SUCCEEDED", start_time=now[0], end_time=now[0] + i)
+                    assert exporter.pollers[0].poll("jobs")
+                    now[0] += 30
+                return histograms(exporter.pollers[0].counted["jobs"].ledger)
+            finally:
+                exporter.close()
+
+        caplog.set_level(logging.INFO, logger="exporter.polling.counted")
+        first = run(5)
+        assert all(h.native is not None and h.native.schema == 5 for h in first)
+        second = run(2)
+    lines = [r.getMessage() for r in caplog.records if "native histograms" in r.getMessage()]
+    assert lines == [
+        f"target ray: native histograms: {len(first)} histograms saved at a higher schema: "
+        "reduced to schema 2"
+    ]
+    assert all(h.native is not None and h.native.schema == 2 for h in second)
+    assert all(h.native.count == h.count for h in second)
