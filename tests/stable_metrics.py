@@ -1,6 +1,7 @@
 """The metrics contract as a file: ``tests/data/stable-metrics.yaml`` lists every family the
 exporter can emit, with its type, its labels (sorted; attribution labels, which the
-configuration names, are not listed) and its stability. ``test_metrics_contract`` fails when
+configuration names, are not listed), its stability, and ``native: true`` on a histogram that
+carries a native histogram beside its classic buckets. ``test_metrics_contract`` fails when
 the declarations (``exporter/exposition/families.py``) and the file differ; ``make
 stable-metrics`` rewrites the file from them, so that a change of the contract is a diff that
 is reviewed, not a dashboard that breaks.
@@ -33,6 +34,7 @@ def declared_contract() -> list[dict[str, Any]]:
             "type": family.type,
             "labels": sorted(family.label_names),
             "stability": family.stability,
+            **({"native": True} if family.native else {}),
         }
         for family in all_families().values()
     ]

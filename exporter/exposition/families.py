@@ -122,6 +122,7 @@ JOB_DURATION_SECONDS = Family(
     (*TARGET, "phase"),
     attribution=True,
     optional=RESOURCE,
+    native=True,
 )
 JOB_QUEUE_WAIT_SECONDS = Family(
     "jobfleet_job_queue_wait_seconds",
@@ -130,6 +131,7 @@ JOB_QUEUE_WAIT_SECONDS = Family(
     TARGET,
     attribution=True,
     optional=RESOURCE,
+    native=True,
 )
 JOBS_BY_TYPE = Family(
     "jobfleet_jobs_by_type",

@@ -20,7 +20,9 @@ class Family:
     every one). ``discovered``: its samples also carry the labels a discovery source gave
     their target (``jobfleet_target_info``), which the source's files name. A ``deprecated``
     family names the family that ``replaced_by`` it. ``health``:
-    the exporter's own view of itself, which an allowlist or a denylist never turns off."""
+    the exporter's own view of itself, which an allowlist or a denylist never turns off.
+    ``native``: a histogram also kept as a native histogram, sent beside its classic buckets
+    in the protobuf format (``exposition.native_histogram``)."""
 
     name: str
     type: str
@@ -33,6 +35,7 @@ class Family:
     backends: tuple[str, ...] = ()
     replaced_by: str | None = None
     health: bool = False  # the exporter's own view of itself: never turned off
+    native: bool = False  # a histogram with a native histogram beside its classic buckets
 
     @property
     def label_names(self) -> frozenset[str]:
@@ -85,6 +88,8 @@ def _problems(family: Family, declared: dict[str, Family]) -> list[str]:
     for name in sorted(family.label_names):
         if not _LABEL_NAME.fullmatch(name) or name.startswith("__") or name == "le":
             problems.append(f"label name {name!r} is not one a family may declare")
+    if family.native and family.type != "histogram":
+        problems.append("native is for histograms")
     if (family.stability == "deprecated") != (family.replaced_by is not None):
         problems.append("replaced_by is for deprecated families, and they need it")
     return problems

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from exporter.exposition.native_histogram import NativeState
 from exporter.ledger.departed import DepartedRecord
 from exporter.ledger.usage import Readings, UsageKey
 from exporter.model import Phase
@@ -20,11 +21,13 @@ Values = tuple[str, ...]  # attribution label values; () without attribution
 
 @dataclass(frozen=True, slots=True)
 class HistogramState:
-    """A histogram's buckets, or None when they were kept with another bucket layout."""
+    """A histogram's buckets, or None when they were kept with another bucket layout; its
+    native part (None: saved without one)."""
 
     buckets: list[int] | None
     count: int
     total: float
+    native: NativeState | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,8 @@ Counters and histograms are kept by the job's attribution label values (``attrib
 of a combination of label values start at 0 when its first job is seen. The usage values a
 backend declares (``usage``) are counted from each run's cumulative readings, by the job labels
 each is split by too; the values it observes (``observed``) are observed once, in histograms,
-when the job is counted finished.
+when the job is counted finished. Histograms of the families that declare it keep a native
+histogram beside their classic buckets, made with the ledger's ``native`` settings.
 """
 
 from __future__ import annotations
@@ -26,12 +27,14 @@ import logging
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 
-from exporter.exposition.histogram import JOB_DURATION_BUCKETS, QUEUE_WAIT_BUCKETS, Histogram
+from exporter.exposition.histogram import Histogram
 from exporter.exposition.labels import OTHER
+from exporter.exposition.native_histogram import NativeSettings
 from exporter.ledger.attribution import AttributionValues, Slots
 from exporter.ledger.baseline import answer_made_by
 from exporter.ledger.counts import LedgerState
 from exporter.ledger.departed import DEFAULT_CAP, Departed
+from exporter.ledger.histograms import Layouts, restore_into
 from exporter.ledger.memory import RunMemory
 from exporter.ledger.observed import Observed, ObservedValues
 from exporter.ledger.runs import KnownJob, later, run_of
@@ -59,6 +62,7 @@ class JobLedger(RunMemory):
         usage: tuple[Usage, ...] = (),
         open_reasons: int = 0,
         observed: tuple[Observed, ...] = (),
+        native: NativeSettings | None = None,
     ) -> None:
         super().__init__(max(forget_after, retention), max_departed, len(usage))
         self.known_pairs = known_pairs
@@ -86,9 +90,10 @@ class JobLedger(RunMemory):
         self.finished: dict[FinishedKey, int] = {}
         self.duration: dict[tuple[Phase, AttributionValues], Histogram] = {}
         self.queue_wait: dict[AttributionValues, Histogram] = {}
+        self.native, self.layouts = native, Layouts.of(native)
         self.usage = usage
         self.usage_totals: tuple[dict[UsageKey, float], ...] = tuple({} for _ in usage)
-        self.observed = ObservedValues(observed)  # by histogram label values, as durations
+        self.observed = ObservedValues(observed, native)  # by histogram label values
         if slots is None:
             self._open(())
         elif not histogram_labels:  # the histograms carry no label: there from the start
@@ -111,16 +116,8 @@ class JobLedger(RunMemory):
         self._admitted_reasons = {}
         for _, status, reason, _ in self.finished:
             self._admit_reason(status, reason)
-        for (phase, values), histogram in state.duration.items():
-            if histogram.buckets is not None:
-                self.duration.setdefault((phase, values), Histogram(JOB_DURATION_BUCKETS)).restore(
-                    histogram.buckets, histogram.count, histogram.total
-                )
-        for values, wait in state.queue_wait.items():
-            if wait.buckets is not None:
-                self.queue_wait.setdefault(values, Histogram(QUEUE_WAIT_BUCKETS)).restore(
-                    wait.buckets, wait.count, wait.total
-                )
+        restore_into(self.duration, state.duration, self.layouts.duration)
+        restore_into(self.queue_wait, state.queue_wait, self.layouts.queue_wait)
         self.usage_totals = tuple(dict(state.usage_totals.get(u.name, {})) for u in self.usage)
         self.observed.restore(state.observed)
         self.known = {
@@ -147,8 +144,8 @@ class JobLedger(RunMemory):
 
     def _open_histograms(self, values: AttributionValues) -> None:
         for phase in TERMINAL_PHASES:
-            self.duration.setdefault((phase, values), Histogram(JOB_DURATION_BUCKETS))
-        self.queue_wait.setdefault(values, Histogram(QUEUE_WAIT_BUCKETS))
+            self.duration.setdefault((phase, values), self.layouts.duration.new())
+        self.queue_wait.setdefault(values, self.layouts.queue_wait.new())
         self.observed.open(values)
 
     def histogram_values(self, values: AttributionValues) -> AttributionValues:

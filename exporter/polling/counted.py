@@ -61,14 +61,16 @@ def counted_jobs(
     jobs were not finished."""
     ledger = _new_ledger(target, resource)
     if saved is not None:
+        where = target.name if resource.name == JOBS else f"{target.name} {resource.name}"
         try:
-            ledger_form.restore(ledger, saved)
+            notes = ledger_form.restore(ledger, saved)
         except (KeyError, TypeError, ValueError) as err:
-            where = target.name if resource.name == JOBS else f"{target.name} {resource.name}"
             log.error("target %s: saved state unusable (%s): starting clean", where, err)
             ledger = _new_ledger(target, resource)
         else:
             backend.resume(ledger.unfinished(), resource.name)
+            if notes:
+                log.info("target %s: native histograms: %s", where, "; ".join(notes))
     backend.follow_counting(resource.name, ledger.uncounted)
     base = (("target", target.name), ("backend", target.backend))
     labels = base if resource.name == JOBS else (*base, ("resource", resource.name))
@@ -95,4 +97,5 @@ def _new_ledger(target: Target, resource: JobResource) -> JobLedger:
         usage=resource.extras.usage(),
         observed=resource.extras.observed(),
         open_reasons=resource.open_reasons,
+        native=target.native_histograms.settings() if target.native_histograms else None,
     )

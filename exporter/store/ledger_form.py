@@ -20,6 +20,7 @@ from exporter.ledger.departed import DepartedRecord
 from exporter.ledger.job_ledger import JobLedger
 from exporter.ledger.journal import Changes
 from exporter.ledger.runs import KnownJob, Remembered
+from exporter.store.native_notes import native_notes
 from exporter.store.saved_ledger import check_ledger_state
 from exporter.store.saved_observed import saved_observed
 from exporter.store.saved_usage import aligned, saved_readings, saved_usage
@@ -111,10 +112,11 @@ def changed_runs(ledger: JobLedger, changes: Changes) -> dict[str, list]:
     return {key: saved_runs(known[key]) for key in changes.runs if key in known}
 
 
-def restore(ledger: JobLedger, state: object) -> None:
+def restore(ledger: JobLedger, state: object) -> tuple[str, ...]:
     """``ledger`` (new) continues from ``to_state`` data: counters carry on from their saved
     values. Everything is checked before anything is taken: SavedStateError (naming the field)
-    or ValueError leaves the ledger as it was."""
+    or ValueError leaves the ledger as it was. Returns what became of the native histograms
+    (``native_notes``), for the log."""
     saved = aligned(check_ledger_state(state), tuple(u.name for u in ledger.usage))
     _check_labels(ledger, saved)
     _check_usage(ledger, saved)
@@ -122,6 +124,7 @@ def restore(ledger: JobLedger, state: object) -> None:
     ledger.journal.clear()  # the store it came from holds all of it
     if saved.departed_key is None:  # saved before: its counted absent runs depart now
         ledger.depart_absent()
+    return native_notes(ledger, saved)
 
 
 def _check_labels(ledger: JobLedger, saved: LedgerState) -> None:

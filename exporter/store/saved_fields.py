@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from exporter.exposition.native_histogram import NATIVE_FORM, SCHEMA_MAX, SCHEMA_MIN, NativeState
 from exporter.ledger.counts import HistogramState
 
 
@@ -66,4 +67,41 @@ def as_histogram(value: Any, field: str, layout: tuple[float, ...]) -> Histogram
     total = as_number(saved.get("total"), f"{field}.total")
     if sum(buckets) > count:
         raise SavedStateError(f"{field}: more observations in buckets than in count")
-    return HistogramState(buckets if len(buckets) == len(layout) else None, count, total)
+    native = saved.get("native")
+    if native is not None:
+        native = as_native(native, f"{field}.native", count)
+    return HistogramState(buckets if len(buckets) == len(layout) else None, count, total, native)
+
+
+def as_native(value: Any, field: str, count: int) -> NativeState:
+    """A saved native histogram (``NativeHistogram.to_state``) of a histogram of ``count``
+    observations: its buckets by increasing index, each populated, adding up to its count."""
+    saved = as_mapping(value, field)
+    if saved.get("form") != NATIVE_FORM:
+        raise SavedStateError(f"{field}.form: must be {NATIVE_FORM}")
+    schema = saved.get("schema")
+    if type(schema) is not int or not SCHEMA_MIN <= schema <= SCHEMA_MAX:
+        raise SavedStateError(f"{field}.schema: must be a whole number from -4 to 8")
+    limit = 1100 << max(schema, 0)  # beyond the bucket of the largest and smallest floats
+    buckets: list[tuple[int, int]] = []
+    for i, entry in enumerate(as_list(saved.get("buckets"), f"{field}.buckets")):
+        entry = as_list(entry, f"{field}.buckets[{i}]")
+        index = entry[0] if len(entry) == 2 else None
+        if type(index) is not int or abs(index) > limit or (buckets and index <= buckets[-1][0]):
+            raise SavedStateError(f"{field}.buckets[{i}]: must be [index, count], by index")
+        if as_count(entry[1], f"{field}.buckets[{i}][1]") == 0:
+            raise SavedStateError(f"{field}.buckets[{i}][1]: must be at least 1")
+        buckets.append((index, entry[1]))
+    state = NativeState(
+        schema,
+        as_number(saved.get("zero_threshold"), f"{field}.zero_threshold"),
+        as_count(saved.get("zero_count"), f"{field}.zero_count"),
+        as_count(saved.get("count"), f"{field}.count"),
+        as_number(saved.get("sum"), f"{field}.sum"),
+        tuple(buckets),
+    )
+    if state.zero_count + sum(n for _, n in buckets) != state.count:
+        raise SavedStateError(f"{field}: its buckets do not add up to its count")
+    if state.count > count:
+        raise SavedStateError(f"{field}.count: more than the histogram's count")
+    return state

@@ -50,6 +50,7 @@ JOB_QUEUEING_SECONDS = Family(
     optional=RESOURCE,
     attribution=True,
     backends=(MODELARTS,),
+    native=True,
 )
 JOB_PREPARING_SECONDS = Family(
     "jobfleet_job_preparing_seconds",
@@ -59,6 +60,7 @@ JOB_PREPARING_SECONDS = Family(
     optional=RESOURCE,
     attribution=True,
     backends=(MODELARTS,),
+    native=True,
 )
 PREPARING_BUCKETS = (5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600)
 TRAINING_EXTRAS = Extras(  # of training jobs; each name is its name in the state file

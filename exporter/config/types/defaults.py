@@ -1,14 +1,22 @@
 """Settings every target has, and the ``defaults`` section they are inherited from:
-poll timing, retention, per-job series, response caps and attribution."""
+poll timing, retention, per-job series, response caps, attribution and native histograms."""
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from exporter.config.types.errors import one_line
 from exporter.config.types.values import Count, Duration, EmptyIfNone, Strict, one_of
+from exporter.exposition.native_histogram import (
+    DEFAULT_SCHEMA,
+    DEFAULT_ZERO_THRESHOLD,
+    SCHEMA_MAX,
+    SCHEMA_MIN,
+    NativeSettings,
+)
 from exporter.ledger.attribution import label_name_problem
 from exporter.model import RESOURCE_NAME
 
@@ -82,6 +90,38 @@ class AttributionSettings(Strict):
         return self
 
 
+class NativeHistogramSettings(Strict):
+    """The native histograms kept beside the classic buckets of the histograms that declare
+    them (docs/metrics.md, "Native histograms"): ``schema`` (-4 to 8; bucket width factor
+    ``2^(2^-schema)``) and ``zero_threshold`` (observations at most it count in the zero
+    bucket)."""
+
+    # ``schema`` in the file: the name pydantic's BaseModel keeps for a method of its own
+    schema_: Count = Field(default=DEFAULT_SCHEMA, alias="schema")
+    zero_threshold: float = DEFAULT_ZERO_THRESHOLD
+
+    @field_validator("schema_")
+    @classmethod
+    def _check_schema(cls, schema: int) -> int:
+        if not SCHEMA_MIN <= schema <= SCHEMA_MAX:
+            raise ValueError(f"must be a whole number from {SCHEMA_MIN} to {SCHEMA_MAX}")
+        return schema
+
+    @field_validator("zero_threshold", mode="before")
+    @classmethod
+    def _check_zero_threshold(cls, given: object) -> object:
+        try:  # a text from ``${NAME}`` too; the problem never quotes it
+            number = math.nan if isinstance(given, bool) else float(given)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            number = math.nan
+        if not math.isfinite(number) or number < 0:
+            raise ValueError("must be a number of at least 0")
+        return number
+
+    def settings(self) -> NativeSettings:
+        return NativeSettings(self.schema_, self.zero_threshold)
+
+
 class Defaults(Strict):
     poll_interval: Duration = 30.0
     timeout: Duration = 10.0
@@ -91,3 +131,4 @@ class Defaults(Strict):
     max_retry_after: Duration = 600.0
     max_departed_jobs: Count = Field(default=1_000_000, gt=0)
     attribution: Annotated[AttributionSettings, EmptyIfNone] = AttributionSettings()
+    native_histograms: Annotated[NativeHistogramSettings, EmptyIfNone] = NativeHistogramSettings()

@@ -7,7 +7,12 @@ from typing import Literal, get_args, get_origin
 
 from pydantic import Field, field_validator
 
-from exporter.config.types.defaults import AttributionSettings, Defaults, PerJobSeries
+from exporter.config.types.defaults import (
+    AttributionSettings,
+    Defaults,
+    NativeHistogramSettings,
+    PerJobSeries,
+)
 from exporter.config.types.tls import TlsConfig
 from exporter.config.types.values import Count, Duration, Strict
 from exporter.http.tls import TlsSettings
@@ -30,6 +35,7 @@ class Target(Strict):
     max_retry_after: Duration | None = None
     max_departed_jobs: Count | None = Field(default=None, gt=0)
     attribution: AttributionSettings | None = None
+    native_histograms: NativeHistogramSettings | None = None
     tls: TlsConfig | None = None
     resources: tuple[Literal["jobs", "clusters"], ...] = ("jobs", "clusters")
 
