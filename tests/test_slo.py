@@ -4,6 +4,7 @@ rule file is the generator's output, promtool accepts it, its alerts follow the 
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from pathlib import Path
 
@@ -16,10 +17,10 @@ from exporter.config.types import ConfigError
 from exporter.exposition.declared import families
 from exporter.slo.model import parse_selector
 from exporter.slo.render import rules_text
-from exporter.slo.rules import ALERTS, WINDOWS, rule_groups
+from exporter.slo.rules import ALERTS, OBJECTIVE, REMAINING, WINDOWS, rule_groups
 
 from .helpers import ROOT, run_cli
-from .test_observability import metric_names, run, tool
+from .test_observability import SLO_RULES, concrete, metric_names, recording_names, run, tool
 
 EXAMPLE = "docs/slo.example.yaml"
 RULES = ROOT / "rules" / "slo.example.yml"
@@ -225,3 +226,15 @@ def test_print_rules_without_objectives_exits_2(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stdout == ""
     assert result.stderr.strip() == f"{path}: slos: none configured"
+
+
+def test_the_fleet_overview_row_reads_the_generated_records() -> None:
+    panels = json.loads((ROOT / "grafana" / "dashboards" / "fleet-overview.json").read_text())[
+        "panels"
+    ]
+    row = next(i for i, p in enumerate(panels) if p["type"] == "row")
+    assert panels[row]["title"] == "Service level objectives"
+    exprs = [concrete(t["expr"]) for p in panels[row + 1 :] for t in p["targets"]]
+    names = {name for expr in exprs for name in metric_names(promql_parser.parse(expr))}
+    assert {OBJECTIVE, REMAINING, "jobfleet:slo_errors:ratio_rate1h"} <= names
+    assert names <= recording_names(SLO_RULES)
