@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast lint bench tools lock image clean stable-metrics
+.PHONY: demo test test-fast lint bench tools lock image clean stable-metrics slo-rules
 
 $(STAMP): pyproject.toml exporter/__init__.py  # the version lives in the latter
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,11 @@ lint: $(STAMP)
 ## declarations in exporter/exposition/families.py (review the diff: it is an API change)
 stable-metrics: $(STAMP)
 	$(BIN)/python -m tests.stable_metrics --write
+
+## slo-rules: rewrite rules/slo.example.yml, the rules of docs/slo.example.yaml's objectives
+slo-rules: $(STAMP)
+	$(BIN)/jobfleet-exporter --config.file docs/slo.example.yaml --slo.print-rules \
+		> rules/slo.example.yml
 
 ## bench: measure scrape and poll cost (figures printed beside their baselines)
 bench: $(STAMP)

@@ -24,6 +24,8 @@ from exporter.config.types import AttributionSettings, ConfigError, MetricsSelec
 from exporter.http.tls import TlsSettings
 from exporter.logs import LEVELS, setup_logging
 from exporter.polling.sharding import shard_from
+from exporter.slo.model import Slo, duration_text
+from exporter.slo.render import rules_text
 from exporter.store.checks import check_state_path, real_path
 from exporter.web.server import WebOptions
 from exporter.web.web_config import WebSecurity
@@ -133,6 +135,12 @@ def _run_flags(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="poll every target once, print the exposition to stdout, and exit",
     )
+    mode.add_argument(
+        "--slo.print-rules",
+        dest="slo_print_rules",
+        action="store_true",
+        help="print the Prometheus rules of the configuration's slos (docs/slo.md), and exit",
+    )
     parser.add_argument(
         "--demo", action="store_true", help="run against the built-in simulators on loopback"
     )
@@ -177,6 +185,7 @@ def describe(config: Config) -> str:
             + _attribution_text(target.attribution)
         )
     lines += [_source_line(source) for source in config.discovery]
+    lines += [_slo_line(slo) for slo in config.slos]
     shown = config.metrics.shown()
     if shown is not None:
         chosen = "allowlist" if config.metrics.allowlist else "denylist"
@@ -211,6 +220,21 @@ def _source_line(source: DiscoverySource) -> str:
         f"refresh_interval={_seconds(source.refresh_interval)} scheme={source.scheme} "
         f"max_targets={source.max_targets} backend={source.template['backend']} "
         f"(targets named {source.name}:{host}:<port>, read at start)"
+    )
+
+
+def _slo_line(slo: Slo) -> str:
+    """An objective: what counts as good, the objective, its window and grouping."""
+    kind = (
+        f"queue_wait under={duration_text(slo.queue_wait.under)}"
+        if slo.queue_wait is not None
+        else "success_ratio"
+    )
+    selector = f" selector={slo.selector}" if slo.selector else ""
+    return (
+        f"slo {slo.name}: {kind} objective={slo.objective:g}% "
+        f"window={duration_text(slo.window)} by={slo.by}{selector} "
+        "(rules: --slo.print-rules)"
     )
 
 
@@ -298,6 +322,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.check_config:
                 check(config, web_config)
                 print(describe(config))
+                return 0
+            if args.slo_print_rules:
+                if not config.slos:
+                    print(f"{args.config_file}: slos: none configured", file=sys.stderr)
+                    return 2
+                print(rules_text(config.slos, args.config_file), end="")
                 return 0
             try:
                 shard = shard_from(args.shard, args.total_shards, socket.gethostname())

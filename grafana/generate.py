@@ -68,6 +68,11 @@ def panel(
     }
 
 
+def row(title: str) -> dict:
+    """A row header: the panels after it, up to the next row, are its (shown, not collapsed)."""
+    return {"type": "row", "title": title, "collapsed": False, "panels": [], "_size": (24, 1)}
+
+
 def layout(panels: list[dict]) -> list[dict]:
     """Place panels left to right, wrapping at Grafana's 24 columns; number them and refIds."""
     x = y = row_height = 0
@@ -77,7 +82,7 @@ def layout(panels: list[dict]) -> list[dict]:
             x, y, row_height = 0, y + row_height, 0
         item["id"] = number
         item["gridPos"] = {"h": h, "w": w, "x": x, "y": y}
-        for index, target in enumerate(item["targets"]):
+        for index, target in enumerate(item.get("targets", [])):
             target["refId"] = chr(ord("A") + index)
         x, row_height = x + w, max(row_height, h)
     return panels
@@ -193,6 +198,52 @@ def quantiles(metric: str, selector: str, by: str = "") -> list[dict]:
     ]
 
 
+# The records of the SLO rules generated from the configuration's objectives (docs/slo.md),
+# each with its ``slo`` label; the series of an objective by target carry target and backend.
+SLO_OBJECTIVE = "jobfleet:slo_objective:ratio"
+SLO_LEFT = "jobfleet:slo_error_budget:remaining_ratio"
+
+
+def burn_rate(window: str, alert: str) -> dict:
+    return panel(
+        "timeseries",
+        f"SLO burn rate over {window}",
+        [
+            q(
+                f"jobfleet:slo_errors:ratio_rate{window}{{{S}}} / on (slo) group_left () (1 - {SLO_OBJECTIVE})"
+            )
+        ],
+        w=8,
+        description=f"Bad jobs over the error budget (1 spends it exactly in the objective's window); {alert}.",
+    )
+
+
+SLO_ROW = [
+    row("Service level objectives"),
+    panel(
+        "table",
+        "SLO objectives",
+        [q(SLO_OBJECTIVE, instant=True, table=True)],
+        unit="percentunit",
+        w=8,
+        description="Each objective of the generated SLO rules: the share of jobs that must be "
+        "good over its window (slo_window). Empty without the SLO rules (docs/slo.md).",
+    ),
+    panel(
+        "bargauge",
+        "SLO error budget left",
+        [q(f"sort({SLO_LEFT}{{{S}}})", instant=True)],
+        unit="percentunit",
+        w=16,
+        description="Share of the error budget not yet spent over the objective's window, per "
+        "objective and group (target or attribution value); below 0 the objective is missed.",
+        displayMode="gradient",
+    ),
+    burn_rate("1h", "JobfleetSloFastBurn pages above 14.4 (with the 5 m window)"),
+    burn_rate("6h", "JobfleetSloFastBurn pages above 6 (with the 30 m window)"),
+    burn_rate("1d", "JobfleetSloSlowBurn opens a ticket above 3 (with the 2 h window)"),
+]
+
 OVERVIEW = dashboard(
     "jobfleet-overview",
     "jobfleet / Fleet overview",
@@ -287,6 +338,7 @@ OVERVIEW = dashboard(
             ],
             unit="short",
         ),
+        *SLO_ROW,
     ],
 )
 

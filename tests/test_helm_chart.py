@@ -213,6 +213,35 @@ def test_rules_can_be_disabled_and_groups_added() -> None:
     ]
 
 
+def test_generated_slo_rules_join_the_prometheus_rule_as_printed() -> None:
+    """The file --slo.print-rules wrote, given with --set-file, its groups after the
+    repository's, ``disabled`` applied to its rules too, its templates left to Prometheus."""
+    slo_rules = ROOT / "rules" / "slo.example.yml"
+    docs = render(
+        "--set", "prometheusRule.enabled=true",
+        "--set", "prometheusRule.disabled={JobfleetSloSlowBurn}",
+        "--set-file", f"prometheusRule.sloRules={slo_rules}",
+    )  # fmt: skip
+    groups = only(docs, "PrometheusRule")["spec"]["groups"]
+    expected = [
+        {**group, "rules": [r for r in group["rules"] if r.get("alert") != "JobfleetSloSlowBurn"]}
+        for group in yaml.safe_load(slo_rules.read_text())["groups"]
+    ]
+    assert groups == [*repo_rule_groups(), *expected]
+    pages = [r for g in groups for r in g["rules"] if r.get("alert") == "JobfleetSloFastBurn"]
+    assert len(pages) == 2
+    assert "{{ $labels.target }}" in pages[0]["annotations"]["summary"]
+
+
+@pytest.mark.parametrize("text", ["not a rule file", "groups: []", "groups: [a"])
+def test_slo_rules_that_are_not_a_rule_file_are_refused(text: str) -> None:
+    result = template(
+        "--set", "prometheusRule.enabled=true", "--set-string", f"prometheusRule.sloRules={text}"
+    )
+    assert result.returncode != 0
+    assert "prometheusRule.sloRules: must be a rule file with groups" in result.stderr
+
+
 def test_dashboards_label_folder_and_namespace_are_configurable() -> None:
     docs = render(
         "--set", "dashboards.enabled=true", "--set", "dashboards.namespace=grafana",

@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from exporter.backends.kuberay.target import NAMESPACE_LABEL
+from exporter.config.parse import load_config
 from exporter.exposition.declared import all_families, families
 from exporter.exposition.family import Family, index_families
 
@@ -164,6 +165,15 @@ def _family(series: str) -> Family | None:
     return None
 
 
+def _configured_attribution(where: str) -> frozenset[str]:
+    """The attribution labels of the configuration a generated rule file comes from: the SLO
+    example's rules group by one."""
+    if where != "slo.example.yml":
+        return frozenset()
+    config = load_config(ROOT / "docs" / "slo.example.yaml", environ={})
+    return frozenset(config.defaults.attribution.labels)
+
+
 def test_dashboards_and_rules_use_only_declared_families_and_labels() -> None:
     found = expressions()
     assert len(found) >= 40
@@ -174,7 +184,7 @@ def test_dashboards_and_rules_use_only_declared_families_and_labels() -> None:
             assert family is not None, f"{where}: {series} is not a declared family"
             allowed = family.label_names | PROMETHEUS_LABELS
             if family.attribution:
-                allowed |= FIXED_ATTRIBUTION
+                allowed |= FIXED_ATTRIBUTION | _configured_attribution(where)
             if (where, family.name) in UNSPLIT_BY_NAMESPACE:
                 allowed |= {NAMESPACE_LABEL}
             used = {name for name in MATCHER.findall(matchers) if not name.startswith("$")}

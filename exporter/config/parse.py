@@ -17,7 +17,13 @@ from typing import Annotated, Any, Union
 from pydantic import AfterValidator, Field, ValidationError, create_model, model_validator
 
 from exporter.backends import registry
-from exporter.config.discovery import CONFIG_DIR, DiscoverySource, check_sources
+from exporter.config.discovery import (
+    CONFIG_DIR,
+    PROBE_URL,
+    DiscoverySource,
+    check_sources,
+    template_target,
+)
 from exporter.config.files import CONFIG_FILE_LIMIT, FileProblem, read_text_file
 from exporter.config.resolve import resolve_target
 from exporter.config.types import (
@@ -30,6 +36,8 @@ from exporter.config.types import (
     Target,
 )
 from exporter.config.yaml_loader import YamlProblem, load_yaml
+from exporter.slo.checks import check_slos
+from exporter.slo.model import Slo
 
 DEFAULT_LISTEN_ADDRESS = ":9760"
 
@@ -84,6 +92,7 @@ class Config(Strict):
     state_file: Annotated[Path, AfterValidator(_check_state_path)] | None = None
     targets: list[Target] = Field(default_factory=list)
     discovery: list[DiscoverySource] = Field(default_factory=list)
+    slos: list[Slo] = Field(default_factory=list)  # for rules only (docs/slo.md)
 
     @model_validator(mode="after")
     def _resolve_targets(self) -> Config:
@@ -100,6 +109,11 @@ class Config(Strict):
         ]
         object.__setattr__(self, "targets", resolved)
         check_sources(self.discovery, self.defaults)
+        templates = (template_target(s, self.defaults, PROBE_URL) for s in self.discovery)
+        check_slos(
+            self.slos,
+            [self.defaults.attribution, *(t.attribution for t in (*resolved, *templates))],
+        )
         return self
 
 
@@ -202,7 +216,7 @@ def _error_line(error: dict[str, Any], names: tuple[str, ...]) -> str:
         loc.append("backend")
     elif message.startswith("Value error, "):
         message = message.removeprefix("Value error, ")
-    if message.startswith(("targets", "discovery[")) and ": " in message:
+    if message.startswith(("targets", "discovery[", "slos[")) and ": " in message:
         return message
     return f"{_path_text(tuple(loc))}: {message}"
 

@@ -20,7 +20,7 @@ from exporter.simulators.emr_serverless import EmrServerlessSimulator
 from exporter.simulators.emr_serverless.workload import SPARK_NAMES, EmrWorkload
 
 from ..helpers import ROOT, eventually, exporter_process, free_port, loopback_server, need
-from ..test_observability import concrete, dashboard_exprs, recording_names
+from ..test_observability import SLO_RULES, concrete, dashboard_exprs, recording_names
 from .prometheus import daemon, prometheus_scraping
 
 pytestmark = pytest.mark.e2e
@@ -110,8 +110,10 @@ def test_prometheus_rules_dashboards_and_alerts_end_to_end(tmp_path: Path) -> No
             )
         )
 
-        # The shipped rules, evaluated every second (the recording group's 30 s is dropped).
-        for name in ("recording.yml", "alerts.yml"):
+        # The shipped rules and the example's SLO rules (which the dashboards' SLO row reads),
+        # evaluated every second (the groups' own intervals are dropped).
+        rule_names = ("recording.yml", "alerts.yml", SLO_RULES)
+        for name in rule_names:
             rules = yaml.safe_load((ROOT / "rules" / name).read_text())
             for group in rules["groups"]:
                 group.pop("interval", None)
@@ -121,7 +123,7 @@ def test_prometheus_rules_dashboards_and_alerts_end_to_end(tmp_path: Path) -> No
             prometheus_scraping(
                 exporter_url,
                 tmp_path,
-                rule_files=[str(tmp_path / "recording.yml"), str(tmp_path / "alerts.yml")],
+                rule_files=[str(tmp_path / name) for name in rule_names],
                 alerting={"alertmanagers": [{"static_configs": [{"targets": [alerts_to]}]}]},
             )
         )
@@ -139,7 +141,7 @@ def test_prometheus_rules_dashboards_and_alerts_end_to_end(tmp_path: Path) -> No
         assert empty == [], f"dashboard queries without data: {empty}"
         missing = [
             name
-            for name in sorted(recording_names())
+            for name in sorted(recording_names() | recording_names(SLO_RULES))
             if not eventually(lambda n=name: query(n), 15, step=0.5)
         ]
         assert missing == [], f"recording rules without data: {missing}"
