@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import email.utils
 import sys
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
+
+from exporter.simulators.base import SimulatorServer
 
 
 def serve(path: Path) -> None:
@@ -26,7 +28,7 @@ def serve(path: Path) -> None:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = SimulatorServer(("127.0.0.1", 0), Handler)
     print(f"port {server.server_address[1]}", flush=True)
     server.serve_forever()
 

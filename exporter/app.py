@@ -21,6 +21,7 @@ from exporter.exposition.block import Block
 from exporter.exposition.store import PROCESS_BLOCK, BlockKey, Exposition
 from exporter.polling.counted import saved_entries
 from exporter.polling.health import StatusSnapshot
+from exporter.polling.heap import release_free_heap
 from exporter.polling.poller import TargetPoller
 from exporter.polling.scheduler import PollScheduler, first_poll
 from exporter.polling.sharding import Shard
@@ -273,6 +274,8 @@ class Exporter:
         self._forget_unconfigured()
         for poller in retired:
             poller.close()
+        if retired:
+            release_free_heap()  # what the retired targets held, given back (heap.py)
         return (
             f"{len(self.pollers)} targets: {len(changed)} new or changed, "
             f"{len(retired)} removed or replaced, {len(unchanged)} unchanged"

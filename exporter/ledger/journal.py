@@ -29,6 +29,17 @@ class Changes:
     departed_added: tuple[RecordKey, ...]
     departed_removed: tuple[RecordKey, ...]
 
+    def none(self) -> bool:
+        """Nothing changed: no remembered run, no departed record."""
+        return not (
+            self.whole
+            or self.runs
+            or self.forgotten
+            or self.departed_whole
+            or self.departed_added
+            or self.departed_removed
+        )
+
 
 class Journal:
     """The changes of one ledger since ``draining`` last ended without an error."""

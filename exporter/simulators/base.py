@@ -94,6 +94,9 @@ class SimulatorServer(ThreadingHTTPServer):
     test's fault): that is the client's business, not a traceback on stderr."""
 
     daemon_threads = True
+    # the listen backlog of aiohttp, which serves Ray's dashboard (socketserver's is 5: a burst
+    # of connections beyond it waits for SYN retries, seconds, which no real API makes them do)
+    request_queue_size = 128
 
     def handle_error(self, request: object, client_address: object) -> None:
         if not isinstance(sys.exc_info()[1], ConnectionError):

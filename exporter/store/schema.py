@@ -39,6 +39,7 @@ class Entry:
     identity: str | None  # None: written by version 1, adopted by the first target of its name
     counts: str | None  # the ledger's state, JSON-encoded; None: it is in the database
     absent_since: float | None = None
+    saved: bytes | None = None  # a digest of the counts this process last committed
 
 
 def connect(path: Path) -> sqlite3.Connection:
