@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+from exporter.exposition import protobuf
 from exporter.exposition.contract import declared, refusal, refuse
 from exporter.exposition.family import Family
 from exporter.exposition.histogram import Histogram
@@ -19,13 +20,20 @@ from exporter.exposition.text import (
 
 class Encoded(dict[str, bytes]):
     """A block's samples in the text format, by family; ``openmetrics`` holds the samples of
-    the families whose OpenMetrics form differs (buckets with exemplars)."""
+    the families whose OpenMetrics form differs (buckets with exemplars), ``protobuf`` every
+    family's samples as encoded ``metric`` entries (``protobuf``)."""
 
-    __slots__ = ("openmetrics",)
+    __slots__ = ("openmetrics", "protobuf")
 
-    def __init__(self, text: dict[str, bytes], openmetrics: dict[str, bytes]) -> None:
+    def __init__(
+        self,
+        text: dict[str, bytes],
+        openmetrics: dict[str, bytes],
+        protobuf: dict[str, bytes] | None = None,
+    ) -> None:
         super().__init__(text)
         self.openmetrics = openmetrics
+        self.protobuf = protobuf if protobuf is not None else {}
 
     def merged(self, other: Encoded) -> Encoded:
         """This block's samples followed by ``other``'s, family by family."""
@@ -35,7 +43,9 @@ class Encoded(dict[str, bytes]):
             + other.openmetrics.get(f, other.get(f, b""))
             for f in self.openmetrics.keys() | other.openmetrics.keys()
         }
-        return Encoded(text, openmetrics)
+        mine, theirs = self.protobuf, other.protobuf
+        entries = {f: mine.get(f, b"") + theirs.get(f, b"") for f in mine.keys() | theirs.keys()}
+        return Encoded(text, openmetrics, entries)
 
 
 class Block:
@@ -46,9 +56,11 @@ class Block:
 
     def __init__(self, base: Labels) -> None:
         self._base = label_text(base)
+        self._base_protobuf = protobuf.labels(base)
         self._base_names = tuple(name for name, _ in base)
         self._lines: dict[str, list[str]] = {}
         self._openmetrics: dict[str, list[str]] = {}  # families with exemplars only
+        self._protobuf: dict[str, list[bytes]] = {}  # encoded ``metric`` entries
         self.refused: list[str] = []  # samples the contract refused (``contract``), why
 
     def _labels(self, labels: Labels, stored: Labels = ()) -> str:
@@ -59,6 +71,14 @@ class Block:
             kept = stored_label_text(stored)
             extra = f"{extra},{kept}" if extra else kept
         return f"{self._base},{extra}" if self._base else extra
+
+    def _protobuf_labels(self, labels: Labels, stored: Labels = ()) -> bytes:
+        encoded = self._base_protobuf
+        if labels:
+            encoded += protobuf.labels(labels)
+        if stored:
+            encoded += protobuf.stored_labels(stored)
+        return encoded
 
     def _keeps_contract(self, family: Family, labels: Labels, stored: Labels) -> bool:
         problem = refusal(family, self._base_names, labels, bool(stored))
@@ -77,6 +97,17 @@ class Block:
             refuse(f"{family.name} is not a declared family", self.refused)
         return self._lines.setdefault(family.name, [])
 
+    def protobuf_series(self, family: Family, labels: Labels) -> tuple[list[bytes], bytes]:
+        """``series`` in protobuf: the family's encoded ``metric`` entries and the encoded
+        ``label`` entries of ``labels`` (the block's base labels first)."""
+        return self.protobuf_entries(family), self._protobuf_labels(labels)
+
+    def protobuf_entries(self, family: Family) -> list[bytes]:
+        """The family's encoded ``metric`` entries, to which ``lines``' writers add theirs."""
+        if not declared(family):
+            refuse(f"{family.name} is not a declared family", self.refused)
+        return self._protobuf.setdefault(family.name, [])
+
     def add(self, family: Family, value: float, labels: Labels = (), stored: Labels = ()) -> None:
         if not self._keeps_contract(family, labels, stored):
             return
@@ -84,6 +115,8 @@ class Block:
         name = family.name
         series = f"{name}{{{text}}}" if text else name
         self._lines.setdefault(name, []).append(f"{series} {format_value(value)}\n")
+        encoded = protobuf.sample(family.type, self._protobuf_labels(labels, stored), value)
+        self._protobuf.setdefault(name, []).append(encoded)
 
     def add_histogram(
         self, family: Family, histogram: Histogram, labels: Labels = (), stored: Labels = ()
@@ -99,7 +132,8 @@ class Block:
         om = self._openmetrics.get(name)
         if om is None and exemplars is not None:
             om = self._openmetrics[name] = list(lines)
-        for index, (bound, count) in enumerate(histogram.cumulative()):
+        cumulative = histogram.cumulative()
+        for index, (bound, count) in enumerate(cumulative):
             le = format_value(bound if math.isinf(bound) else float(bound))
             line = f'{name}_bucket{{{text},le="{le}"}} {count}'
             lines.append(f"{line}\n")
@@ -113,6 +147,14 @@ class Block:
         lines.extend(tail)
         if om is not None:
             om.extend(tail)
+        encoded = protobuf.histogram(
+            self._protobuf_labels(labels, stored),
+            histogram.count,
+            histogram.total,
+            cumulative,
+            exemplars,
+        )
+        self._protobuf.setdefault(name, []).append(encoded)
 
     def encode(self) -> Encoded:
         def joined(by_family: dict[str, list[str]]) -> dict[str, bytes]:
@@ -121,4 +163,5 @@ class Block:
                 for family, lines in by_family.items()
             }
 
-        return Encoded(joined(self._lines), joined(self._openmetrics))
+        entries = {family: b"".join(parts) for family, parts in self._protobuf.items()}
+        return Encoded(joined(self._lines), joined(self._openmetrics), entries)
