@@ -14,6 +14,7 @@ text formats (``text.storable``), so every format gives a series the same label 
 
 from __future__ import annotations
 
+import functools
 import math
 import struct
 from collections.abc import Iterable, Sequence
@@ -54,9 +55,17 @@ def field(tag: bytes, payload: bytes) -> bytes:
     return tag + varint(len(payload)) + payload
 
 
+@functools.cache
+def _name_field(name: str) -> bytes:
+    """A LabelPair's name field: label names are few, so each is encoded once."""
+    return field(b"\x0a", name.encode())
+
+
 def label_pair(name: str, value: str) -> bytes:
     """One ``label`` entry (field 1 of Metric and of Exemplar) of a stored label value."""
-    return field(b"\x0a", field(b"\x0a", name.encode()) + field(b"\x12", value.encode()))
+    encoded = value.encode()
+    pair = _name_field(name) + b"\x12" + varint(len(encoded)) + encoded
+    return b"\x0a" + varint(len(pair)) + pair
 
 
 def labels(pairs: Iterable[tuple[str, str]]) -> bytes:
@@ -71,7 +80,8 @@ def stored_labels(pairs: Iterable[tuple[str, str]]) -> bytes:
 
 def sample(kind: str, encoded_labels: bytes, value: float) -> bytes:
     """A ``metric`` entry (field 4 of MetricFamily) of a gauge, counter or untyped sample."""
-    return field(b"\x22", encoded_labels + _VALUE_FIELD[kind] + _DOUBLE(value))
+    size = len(encoded_labels) + 11  # the value: a 2-byte key and length, a 9-byte double
+    return b"\x22" + varint(size) + encoded_labels + _VALUE_FIELD[kind] + _DOUBLE(value)
 
 
 def timestamp(at: float) -> bytes:
