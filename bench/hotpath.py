@@ -24,10 +24,9 @@ BACKEND_JOBS = 2_000  # EMR and ModelArts jobs per target, 10% active
 PREVIOUS_COMMIT = "7e6506ae28766d82fd335b210cf13bb127408a62"
 
 
-def previous_code(directory: Path, commit: str = PREVIOUS_COMMIT) -> Path:
-    """The ``exporter`` package of ``commit``, exported into ``directory``."""
+def _previous_code(directory: Path) -> Path:
     archive = subprocess.run(
-        ["git", "-C", str(ROOT), "archive", commit, "exporter"],
+        ["git", "-C", str(ROOT), "archive", PREVIOUS_COMMIT, "exporter"],
         capture_output=True,
         check=True,
     )
@@ -103,7 +102,7 @@ def run(jobs: int = 100_000) -> str:
         (work / "previous").mkdir()
         (work / "code").mkdir()
         ours = measure(ROOT, jobs, active, work / "this")
-        previous = previous_code(work / "code")
+        previous = _previous_code(work / "code")
         before = measure(previous, jobs, active, work / "previous")
         ours |= measure_backends(ROOT, BACKEND_JOBS, work / "this-backends")
         before |= measure_backends(previous, BACKEND_JOBS, work / "previous-backends")

@@ -12,17 +12,20 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.app import process_block
+from exporter.app import Exporter, process_block
+from exporter.config.parse import parse_config
 from exporter.exposition import families, protobuf
 from exporter.exposition.block import Block
 from exporter.exposition.family import Family, index_families
 from exporter.exposition.histogram import JOB_DURATION_BUCKETS, Histogram
 from exporter.exposition.protobuf import PROTOBUF
 from exporter.exposition.runtime import RuntimeMetrics
-from exporter.exposition.store import PROCESS_BLOCK, BlockKey, Exposition
+from exporter.exposition.store import PROCESS_BLOCK, BlockKey, Exposition, NotRendered
 from exporter.exposition.text import MAX_EXEMPLAR_JOB_ID_LENGTH, OPENMETRICS, TEXT
 from exporter.polling.health import StatusSnapshot
 from exporter.polling.sharding import Shard
+from exporter.simulators.ray import RaySimulator
+from exporter.web.app import Application, Request
 from exporter.web.negotiation import (
     OPENMETRICS_1_0_0,
     PROTOBUF_DELIMITED,
@@ -357,6 +360,7 @@ def test_an_empty_native_histogram_gets_the_no_op_span() -> None:
 @pytest.mark.slow
 def test_every_simulated_backend_says_the_same_in_protobuf_and_text() -> None:
     with simulated_fleet() as (exporter, advance):
+        exporter.exposition.wants_protobuf = True  # as a scrape asking for it sets it
         for _ in range(3):
             advance()
         exposition = exporter.exposition
@@ -364,3 +368,49 @@ def test_every_simulated_backend_says_the_same_in_protobuf_and_text() -> None:
         assert protobuf_samples(pb) == text_samples(exposition.body(TEXT))
         kinds = {f.type for f in parse_delimited(pb)}
         assert kinds == {COUNTER, GAUGE, HISTOGRAM}
+
+
+def test_a_block_rendered_without_protobuf_keeps_protobuf_scrapes_on_the_text_formats() -> None:
+    block = Block(BASE, protobuf=False)
+    block.add(families.TARGET_UP, 1, (("resource", "jobs"),))
+    assert not block.renders_protobuf and block.encode().protobuf is None
+    exposition = _exposition(_block(), block)
+    assert not exposition.wants_protobuf
+    with pytest.raises(NotRendered):
+        exposition.body(PROTOBUF)
+    with pytest.raises(NotRendered):
+        exposition.response(PROTOBUF, compress=True)
+    assert exposition.wants_protobuf  # what pollers read to render it from then on
+    assert b"jobfleet_target_up" in exposition.body(TEXT)
+
+
+def _scrape(app: Application) -> tuple[str, bytes]:
+    headers = (("Accept", PROMETHEUS_2_42_NATIVE_ACCEPT),)
+    response = app(Request.of("GET", "/metrics", headers))
+    return dict(response.headers)["Content-Type"], b"".join(response.body)
+
+
+def test_targets_render_protobuf_from_the_first_poll_after_a_scrape_asked_for_it() -> None:
+    """Until a scrape asks, polls render the text formats only (per-job protobuf entries
+    cost memory); that scrape gets the client's next choice, OpenMetrics for Prometheus, and
+    from the next poll on protobuf, with the jobs listed unchanged encoded then too."""
+    with RaySimulator(seed=3) as ray:
+        for n in range(5):
+            ray.add_job(f"raysubmit_{n}", status="RUNNING", start_time=1.7e9 + n)
+        config = {"targets": [ray.target_config("ray", resources=["jobs"])]}
+        exporter = Exporter(parse_config(config))
+        try:
+            app = Application(exporter.exposition, exporter.status)
+            assert exporter.poll_all_once()
+            content_type, _ = _scrape(app)
+            assert content_type.startswith(OPENMETRICS_1_0_0)
+            assert exporter.poll_all_once()  # the jobs unchanged: their text lines are kept
+            content_type, body = _scrape(app)
+            text = exporter.exposition.body(TEXT)
+        finally:
+            exporter.close()
+    assert content_type == PROTOBUF_DELIMITED
+    families_ = {f.name: f for f in parse_delimited(body)}
+    assert len(families_["jobfleet_job_info"].metric) == 5
+    assert "process_open_fds" in families_
+    assert protobuf_samples(exporter.exposition.body(PROTOBUF)) == text_samples(text)

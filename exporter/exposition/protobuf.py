@@ -62,8 +62,9 @@ def _name_field(name: str) -> bytes:
 
 
 def label_pair(name: str, value: str) -> bytes:
-    """One ``label`` entry (field 1 of Metric and of Exemplar) of a stored label value."""
-    encoded = value.encode()
+    """One ``label`` entry (field 1 of Metric and of Exemplar) of a stored label value (one
+    that is not would be sent as the text formats send it: invalid UTF-8 replaced)."""
+    encoded = value.encode("utf-8", "replace")
     pair = _name_field(name) + b"\x12" + varint(len(encoded)) + encoded
     return b"\x0a" + varint(len(pair)) + pair
 

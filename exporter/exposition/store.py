@@ -55,6 +55,10 @@ def _renamed(samples: list[bytes] | None, old: str, new: str) -> list[bytes] | N
     return [start.sub(new.encode(), chunk) for chunk in samples]
 
 
+class NotRendered(Exception):
+    """A block of the exposition has no protobuf entries yet (``Exposition.wants_protobuf``)."""
+
+
 def _protobuf_header(family: Family) -> bytes:
     """A family's MetricFamily header: a counter keeps its ``_total``, which Prometheus reads
     as the name of its series (model/textparse/protobufparse.go)."""
@@ -87,6 +91,9 @@ class Exposition:
         self._streams: dict[str, tuple[int, bytes, zlib._Compress]] = {}
         self._gzipped: dict[str, tuple[int, bytes]] = {}
         self.shown: frozenset[str] | None = None  # the families scrapes show (None: all)
+        # Whether a scrape asked for protobuf: until one does, pollers render their blocks in
+        # the text formats only, so a process no one scrapes in protobuf never holds it.
+        self.wants_protobuf = False
 
     def select(self, shown: frozenset[str] | None) -> None:
         """Show only the families named in ``shown`` (``selection.selected_families``)."""
@@ -170,12 +177,16 @@ class Exposition:
         return body
 
     def _joined_protobuf(self) -> bytes:
-        """The protobuf body: each shown family with samples, as a delimited MetricFamily."""
+        """The protobuf body: each shown family with samples, as a delimited MetricFamily.
+        NotRendered while a block has none (rendered before a scrape asked for protobuf)."""
+        self.wants_protobuf = True
         by_family: dict[str, list[bytes]] = {}
         for key in self._order or ():
-            for name, entries in self._blocks[key].protobuf.items():
-                if entries:
-                    by_family.setdefault(name, []).append(entries)
+            encoded = self._blocks[key].protobuf
+            if encoded is None:
+                raise NotRendered(f"{key.target} {key.part}")
+            for name, entries in encoded.items():
+                by_family.setdefault(name, []).extend(entries)
         parts: list[bytes] = []
         shown = self.shown
         for name, family in families().items():

@@ -63,7 +63,7 @@ def _version(text: str) -> tuple[int, ...] | None:
         return None
 
 
-def choose_format(accept: str | None) -> tuple[str, str]:
+def choose_format(accept: str | None, protobuf: bool = True) -> tuple[str, str]:
     """(``text``, ``openmetrics`` or ``protobuf``, Content-Type) for an ``Accept`` header, by
     client_python's rules (prometheus_client.exposition.choose_encoder) and, for protobuf,
     client_golang's (expfmt.Negotiate), with q-values honoured first.
@@ -74,7 +74,8 @@ def choose_format(accept: str | None) -> tuple[str, str]:
     over; Prometheus asks for it first when native histograms are enabled);
     ``application/openmetrics-text`` with no version or a version from 1.0.0 up gets
     OpenMetrics 1.0.0, a lower version is passed over; ``text/plain`` gets the text format;
-    anything else is passed over (``*/*`` too), and the text format 0.0.4 is the default. As
+    anything else is passed over (``*/*`` too), and the text format 0.0.4 is the default
+    (without ``protobuf``, protobuf is passed over too: the client's next choice). As
     client_python does, an explicit version is answered with the ``escaping`` scheme asked for
     (underscores when none or an unknown one): every name the exporter serves is a legacy
     name, the same under every scheme.
@@ -98,7 +99,11 @@ def choose_format(accept: str | None) -> tuple[str, str]:
         escaping = params.get("escaping")
         escaping = escaping if escaping in ESCAPING_SCHEMES else "underscores"
         if media == PROTOBUF_MEDIA:
-            if params.get("proto") == PROTOBUF_MESSAGE and params.get("encoding") == "delimited":
+            if (
+                protobuf
+                and params.get("proto") == PROTOBUF_MESSAGE
+                and (params.get("encoding") == "delimited")
+            ):
                 return PROTOBUF, PROTOBUF_DELIMITED
         elif media == "application/openmetrics-text":
             if version is None:
