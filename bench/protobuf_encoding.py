@@ -1,8 +1,8 @@
 """The protobuf exposition's encoder: the small one of ``exporter/exposition/protobuf.py``
 beside the ``protobuf`` package building the same messages from client_model's reference
 ``metrics.proto`` (compiled by protoc, ``tests/reference_proto.py``), for one block of a Ray
-target as a poll renders it; and what rendering protobuf beside the text formats costs a poll,
-beside the code before it (``BEFORE``).
+target as a poll renders it; and what rendering protobuf beside the text formats costs a poll
+and memory, beside not rendering it (as before a scrape asks for protobuf).
 
 Both encoders get the same samples and give bytes the reference parses to equal messages. The
 package is measured two ways: a Metric message per sample serialized alone (what a block must
@@ -12,7 +12,10 @@ family (one serialization per family, nothing kept per sample).
 
 from __future__ import annotations
 
+import gc
+import json
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -22,10 +25,8 @@ from pathlib import Path
 from exporter.exposition import protobuf
 from exporter.exposition.histogram import JOB_DURATION_BUCKETS, Histogram
 
-from .common import ROOT, table
-from .hotpath import measure, previous_code
+from .common import ROOT, ingest, loaded_exporter, ray_listing, rss_bytes, table
 
-BEFORE = "2edae9be61bdfeb59c50cd34d1407c8580f36e00"  # the commit before protobuf blocks
 BASE = (("target", "ray-prod"), ("backend", "ray"))
 Gauges = list[tuple[str, tuple[tuple[str, str], ...], float]]  # family, labels, value
 
@@ -220,28 +221,55 @@ def encoders(running: int) -> list[list[object]]:
     return rows
 
 
+def measure_polls(listing: Path, jobs: int, protobuf_wanted: bool) -> dict[str, float]:
+    """In this process: the CPU of a first and of a steady poll (the listing again, unchanged)
+    of ``jobs`` jobs, with protobuf rendered or not; RSS per tracked job after the first, the
+    answer dropped (as ``bench/memory.py`` measures it)."""
+    exporter = loaded_exporter(0, 0)
+    exporter.exposition.wants_protobuf = protobuf_wanted
+    raw = listing.read_bytes()  # counted in the idle RSS, as bench/memory.py counts it
+    gc.collect()
+    idle = rss_bytes()
+    polls = []
+    for _ in range(2):
+        raw = raw or listing.read_bytes()
+        started = time.process_time()
+        ingest(exporter, raw, time.time())
+        polls.append(time.process_time() - started)
+        raw = b""
+        gc.collect()
+        if len(polls) == 1:
+            per_job = (rss_bytes() - idle) / jobs
+    return {"first": polls[0], "steady": polls[1], "per_job": per_job}
+
+
 def poll_cost(jobs: int) -> list[list[object]]:
-    """CPU and RSS of polls at ``jobs`` Ray jobs (``hotpath.measure``), this tree and ``BEFORE``."""
-    with tempfile.TemporaryDirectory() as temporary:
-        work = Path(temporary)
-        for name in ("this", "before", "code"):
-            (work / name).mkdir()
-        ours_ = measure(ROOT, jobs, jobs // 5, work / "this")
-        code = previous_code(work / "code", BEFORE)
-        before = measure(code, jobs, jobs // 5, work / "before")
+    """``measure_polls`` in fresh processes, at 1% and 40% of the jobs running: protobuf
+    rendered (a scrape asked for it) beside not (no scrape did: the text formats only)."""
     rows = []
-    for label, key, scale, unit in (
-        ("CPU of the first poll", "first_cpu", 1, "s"),
-        ("CPU of a poll, 1% of jobs finished", "changed_cpu", 1, "s"),
-        ("CPU of a steady-state poll", "steady_cpu", 1, "s"),
-        ("RSS after a poll", "steady_rss", 2**20, "MiB"),
-    ):
+    for active in (jobs // 100, jobs * 2 // 5):
+        with tempfile.NamedTemporaryFile(suffix=".json") as listing:
+            listing.write(ray_listing(jobs, active, time.time()))
+            listing.flush()
+            got = {}
+            for wanted in ("on", "off"):
+                command = ["poll", listing.name, str(jobs), wanted]
+                output = subprocess.run(
+                    [sys.executable, "-m", "bench.protobuf_encoding", *command],
+                    capture_output=True,
+                    text=True,
+                    cwd=ROOT,
+                    timeout=600,
+                    check=True,
+                )
+                got[wanted] = json.loads(output.stdout)
+        on, off = got["on"], got["off"]
         rows.append(
             [
-                label,
-                f"{ours_[key] / scale:.2f} {unit}",
-                f"{before[key] / scale:.2f} {unit}",
-                f"{ours_[key] / before[key]:.2f}x",
+                f"{jobs:,} tracked, {active:,} running",
+                f"{on['first']:.2f} / {off['first']:.2f} s",
+                f"{on['steady']:.2f} / {off['steady']:.2f} s",
+                f"{on['per_job']:,.0f} / {off['per_job']:,.0f} B",
             ]
         )
     return rows
@@ -257,9 +285,10 @@ def run(running: int = 10_000, jobs: int = 100_000) -> str:
                 encoders(running),
             ),
             table(
-                f"A poll rendering protobuf beside text and OpenMetrics: {jobs:,} Ray jobs, "
-                f"{jobs // 5:,} running (bench/hotpath.py's measure)",
-                ["measure", "this", f"before protobuf ({BEFORE[:7]})", "this / before"],
+                "A poll with protobuf rendered (once a scrape asked for it) / without (text "
+                "formats only), per_job_series=active: CPU of the first and of a steady poll "
+                "(decode, reconcile, render), RSS per tracked job (target: <= 1024 B)",
+                ["workload", "first poll", "steady poll", "RSS per tracked job"],
                 poll_cost(jobs),
             ),
         ]
@@ -267,4 +296,7 @@ def run(running: int = 10_000, jobs: int = 100_000) -> str:
 
 
 if __name__ == "__main__":
-    print(run(*(int(n) for n in sys.argv[1:])))
+    if sys.argv[1:2] == ["poll"]:
+        print(json.dumps(measure_polls(Path(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "on")))
+    else:
+        print(run(*(int(n) for n in sys.argv[1:])))

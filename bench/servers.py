@@ -86,7 +86,7 @@ def main() -> None:
     if kind == "raysim":
         print(f"port {ray_simulator(jobs, active)}", flush=True)
         threading.Event().wait()
-    exporter = loaded_exporter(jobs, active)
+    exporter = loaded_exporter(jobs, active, protobuf=True)  # every format ready to scrape
     body = exporter.exposition.body()
     if kind == "ours":
         server = MetricsServer("127.0.0.1", 0, exporter.exposition, exporter.status)
