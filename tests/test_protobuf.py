@@ -18,6 +18,7 @@ from exporter.exposition import families, protobuf
 from exporter.exposition.block import Block
 from exporter.exposition.family import Family, index_families
 from exporter.exposition.histogram import JOB_DURATION_BUCKETS, Histogram
+from exporter.exposition.native_histogram import NativeHistogram, NativeSettings
 from exporter.exposition.protobuf import PROTOBUF
 from exporter.exposition.runtime import RuntimeMetrics
 from exporter.exposition.store import PROCESS_BLOCK, BlockKey, Exposition, NotRendered
@@ -348,6 +349,38 @@ def test_the_native_histogram_fields_read_back_through_the_reference() -> None:
     header = protobuf.family_header("jobfleet_x_seconds", "x", "histogram")
     (family,) = parse_delimited(b"".join(protobuf.delimited(header, [entry])))
     assert family.metric[0].histogram == h
+
+
+def test_the_exporters_native_histograms_encode_to_their_buckets() -> None:
+    """What ``NativeHistogram.buckets()`` gives, through the encoder and the reference proto,
+    decodes to the histogram's own populated buckets (spans and deltas walked as Prometheus
+    walks them), its zero bucket and its exemplars."""
+    native = NativeHistogram(NativeSettings(schema=3))
+    for n, value in enumerate((0.0, 5.0, 5.2, 5.9, 7.0, 700.0, 86_000.0, 1e-3)):
+        native.observe(value, (f"raysubmit_{n}", value, 1.7e9 + n) if n % 2 else None)
+    got = native.buckets()
+    encoded = protobuf.native_histogram(
+        got.count,
+        got.sum,
+        got.schema,
+        got.zero_threshold,
+        got.zero_count,
+        positive=(got.spans, got.deltas),
+        exemplars=got.exemplars,
+    )
+    h = message_class("Histogram").FromString(encoded)
+    counts, index, count = {}, 0, 0
+    deltas = iter(h.positive_delta)
+    for span in h.positive_span:
+        index += span.offset
+        for _ in range(span.length):
+            count += next(deltas)
+            counts[index] = count
+            index += 1
+    assert {i: c for i, c in counts.items() if c} == native.positive
+    assert (h.schema, h.zero_count, h.sample_count, h.sample_sum) == (3, 1, 8, native.sum)
+    assert h.zero_threshold == native.zero_threshold
+    assert sorted(e.label[0].value for e in h.exemplars) == [f"raysubmit_{n}" for n in (1, 3, 5, 7)]
 
 
 def test_an_empty_native_histogram_gets_the_no_op_span() -> None:
