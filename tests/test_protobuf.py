@@ -1,19 +1,15 @@
 """The protobuf exposition format, read back with client_model's reference ``metrics.proto``
 (compiled by protoc at test time, ``tests/reference_proto.py``): every family kind, labels
-escaped in text and raw here, exemplars, renamed families, the runtime tail, gzip, the native
-histogram fields; and that a body says what the text body says, sample for sample."""
+escaped in text and raw here, exemplars, renamed families, the runtime tail, the native
+histogram fields; and that a body says what the text body says, sample for sample. How it is
+negotiated and served: ``test_protobuf_serving.py``."""
 
 from __future__ import annotations
 
-import gzip
 import math
 
-import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.app import Exporter, process_block
-from exporter.config.parse import parse_config
 from exporter.exposition import families, protobuf
 from exporter.exposition.block import Block
 from exporter.exposition.family import Family, index_families
@@ -21,81 +17,25 @@ from exporter.exposition.histogram import JOB_DURATION_BUCKETS, Histogram
 from exporter.exposition.native_histogram import NativeHistogram, NativeSettings
 from exporter.exposition.protobuf import PROTOBUF
 from exporter.exposition.runtime import RuntimeMetrics
-from exporter.exposition.store import PROCESS_BLOCK, BlockKey, Exposition, NotRendered
-from exporter.exposition.text import MAX_EXEMPLAR_JOB_ID_LENGTH, OPENMETRICS, TEXT
-from exporter.polling.health import StatusSnapshot
-from exporter.polling.sharding import Shard
-from exporter.simulators.ray import RaySimulator
-from exporter.web.app import Application, Request
-from exporter.web.negotiation import (
-    OPENMETRICS_1_0_0,
-    PROTOBUF_DELIMITED,
-    TEXT_0_0_4,
-    choose_format,
-)
-from exporter.web.server import MetricsServer
+from exporter.exposition.store import BlockKey, Exposition
+from exporter.exposition.text import MAX_EXEMPLAR_JOB_ID_LENGTH, TEXT
 
 from .helpers import simulated_fleet
-from .reference_proto import message_class, parse_delimited
+from .reference_proto import (
+    COUNTER,
+    GAUGE,
+    HISTOGRAM,
+    message_class,
+    parse_delimited,
+    protobuf_samples,
+    text_samples,
+)
 
-PROMETHEUS_2_42_NATIVE_ACCEPT = (  # scrape/scrape.go, scrapeAcceptHeaderWithProtobuf, v2.42.0
-    "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited,"
-    "application/openmetrics-text;version=1.0.0;q=0.8,application/openmetrics-text;"
-    "version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
-)
-PROMETHEUS_2_42_ACCEPT = (  # scrapeAcceptHeader: without --enable-feature=native-histograms
-    "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;"
-    "q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
-)
-DELIMITED = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;" + (
-    "encoding=delimited"
-)
-COUNTER, GAUGE, HISTOGRAM = 0, 1, 4  # MetricType
 BASE = (("target", "t1"), ("backend", "ray"))
 AWKWARD = {  # label value -> the value stored (text.storable): the same in every format
     'a "quoted" \\ back\\slash\nnew line': 'a "quoted" \\ back\\slash\nnew line',
     "日本語のジョブ": "日本語のジョブ",
 }
-
-Sample = tuple[str, tuple[tuple[str, str], ...], float]
-
-
-def _le(labels: dict[str, str]) -> tuple[tuple[str, str], ...]:
-    """Labels sorted, ``le`` as a number: text writes ``10``, Prometheus reads protobuf's 10.0."""
-    if "le" in labels:
-        labels = {**labels, "le": repr(float(labels["le"]))}
-    return tuple(sorted(labels.items()))
-
-
-def protobuf_samples(body: bytes) -> list[Sample]:
-    """The samples Prometheus 2.42 reads from a protobuf body (model/textparse/protobufparse.go:
-    a counter's series is named as its family, a classic histogram is its _bucket, _sum and
-    _count series, its +Inf bucket the sample count when not sent)."""
-    out: list[Sample] = []
-    for family in parse_delimited(body):
-        for metric in family.metric:
-            labels = {pair.name: pair.value for pair in metric.label}
-            if family.type == HISTOGRAM:
-                h = metric.histogram
-                out.append((f"{family.name}_count", _le(labels), h.sample_count))
-                out.append((f"{family.name}_sum", _le(labels), h.sample_sum))
-                bounds = [b.upper_bound for b in h.bucket]
-                buckets = [(b.upper_bound, b.cumulative_count) for b in h.bucket]
-                if not bounds or not math.isinf(bounds[-1]):
-                    buckets.append((math.inf, h.sample_count))
-                for bound, count in buckets:
-                    out.append((f"{family.name}_bucket", _le({**labels, "le": bound}), count))
-            else:
-                kind = {COUNTER: "counter", GAUGE: "gauge"}[family.type]
-                out.append((family.name, _le(labels), getattr(metric, kind).value))
-    return sorted(out)
-
-
-def text_samples(body: bytes) -> list[Sample]:
-    out = []
-    for family in text_string_to_metric_families(body.decode()):
-        out.extend((s.name, _le(s.labels), s.value) for s in family.samples)
-    return sorted(out)
 
 
 def _histogram() -> Histogram:
@@ -121,40 +61,6 @@ def _exposition(*blocks: Block) -> Exposition:
     exposition = Exposition()
     exposition.update({BlockKey(f"t{n}", "jobs"): b.encode() for n, b in enumerate(blocks)})
     return exposition
-
-
-@pytest.mark.parametrize(
-    ("accept", "chosen"),
-    [
-        (PROMETHEUS_2_42_NATIVE_ACCEPT, PROTOBUF),
-        (PROMETHEUS_2_42_ACCEPT, OPENMETRICS),
-        (DELIMITED, PROTOBUF),
-        (f"text/plain;version=0.0.4;q=0.3,{DELIMITED};q=0.7,*/*;q=0.2", PROTOBUF),
-        (
-            'application/vnd.google.protobuf; proto="io.prometheus.client.MetricFamily"; '
-            'encoding="delimited"',
-            PROTOBUF,
-        ),
-        (f"{DELIMITED};q=0.5,application/openmetrics-text;version=1.0.0", OPENMETRICS),
-        (f"{DELIMITED};q=0,text/plain", TEXT),
-        # what the exporter does not write is passed over: other encodings and messages
-        ("application/vnd.google.protobuf", TEXT),
-        (DELIMITED.replace("delimited", "text") + ",application/openmetrics-text", OPENMETRICS),
-        (DELIMITED.replace("MetricFamily", "Metric"), TEXT),
-        # clients that did not ask never get it
-        (None, TEXT),
-        ("*/*", TEXT),
-        ("application/*", TEXT),
-        ("text/plain;version=0.0.4", TEXT),
-    ],
-)
-def test_protobuf_only_for_those_who_ask_for_it(accept: str | None, chosen: str) -> None:
-    fmt, content_type = choose_format(accept)
-    assert fmt == chosen
-    if chosen == PROTOBUF:
-        assert content_type == PROTOBUF_DELIMITED
-    else:
-        assert content_type.startswith((OPENMETRICS_1_0_0, TEXT_0_0_4))
 
 
 def test_every_sample_of_the_text_body_is_in_the_protobuf_body() -> None:
@@ -281,30 +187,6 @@ def test_the_runtime_tail_has_the_families_of_the_text_format() -> None:
     assert generations == ["0", "1", "2"]
 
 
-def test_prometheus_with_native_histograms_gets_protobuf_plain_and_gzip() -> None:
-    exposition = _exposition(_block())
-    exposition.update({PROCESS_BLOCK: process_block(True, 1e9, Shard())})
-    server = MetricsServer("127.0.0.1", 0, exposition, StatusSnapshot)
-    server.start()
-    try:
-        bodies = {}
-        for coding in ("identity", "gzip"):
-            headers = {"Accept": PROMETHEUS_2_42_NATIVE_ACCEPT, "Accept-Encoding": coding}
-            with httpx.stream(
-                "GET", f"http://127.0.0.1:{server.port}/metrics", headers=headers
-            ) as r:
-                assert r.headers["content-type"] == PROTOBUF_DELIMITED
-                assert r.headers.get("content-encoding", "identity") == coding
-                raw = b"".join(r.iter_raw())
-            bodies[coding] = gzip.decompress(raw) if coding == "gzip" else raw
-    finally:
-        server.stop()
-    names = [f.name for f in parse_delimited(bodies["gzip"])]
-    assert names == [f.name for f in parse_delimited(bodies["identity"])]
-    assert {"jobfleet_build_info", "jobfleet_jobs", "process_open_fds"} <= set(names)
-    assert bodies["identity"].startswith(exposition.body(PROTOBUF))
-
-
 def _varint_edges() -> Histogram:
     histogram = Histogram((0.5, 2**20))
     for _ in range(200):  # counts over one varint byte
@@ -401,49 +283,3 @@ def test_every_simulated_backend_says_the_same_in_protobuf_and_text() -> None:
         assert protobuf_samples(pb) == text_samples(exposition.body(TEXT))
         kinds = {f.type for f in parse_delimited(pb)}
         assert kinds == {COUNTER, GAUGE, HISTOGRAM}
-
-
-def test_a_block_rendered_without_protobuf_keeps_protobuf_scrapes_on_the_text_formats() -> None:
-    block = Block(BASE, protobuf=False)
-    block.add(families.TARGET_UP, 1, (("resource", "jobs"),))
-    assert not block.renders_protobuf and block.encode().protobuf is None
-    exposition = _exposition(_block(), block)
-    assert not exposition.wants_protobuf
-    with pytest.raises(NotRendered):
-        exposition.body(PROTOBUF)
-    with pytest.raises(NotRendered):
-        exposition.response(PROTOBUF, compress=True)
-    assert exposition.wants_protobuf  # what pollers read to render it from then on
-    assert b"jobfleet_target_up" in exposition.body(TEXT)
-
-
-def _scrape(app: Application) -> tuple[str, bytes]:
-    headers = (("Accept", PROMETHEUS_2_42_NATIVE_ACCEPT),)
-    response = app(Request.of("GET", "/metrics", headers))
-    return dict(response.headers)["Content-Type"], b"".join(response.body)
-
-
-def test_targets_render_protobuf_from_the_first_poll_after_a_scrape_asked_for_it() -> None:
-    """Until a scrape asks, polls render the text formats only (per-job protobuf entries
-    cost memory); that scrape gets the client's next choice, OpenMetrics for Prometheus, and
-    from the next poll on protobuf, with the jobs listed unchanged encoded then too."""
-    with RaySimulator(seed=3) as ray:
-        for n in range(5):
-            ray.add_job(f"raysubmit_{n}", status="RUNNING", start_time=1.7e9 + n)
-        config = {"targets": [ray.target_config("ray", resources=["jobs"])]}
-        exporter = Exporter(parse_config(config))
-        try:
-            app = Application(exporter.exposition, exporter.status)
-            assert exporter.poll_all_once()
-            content_type, _ = _scrape(app)
-            assert content_type.startswith(OPENMETRICS_1_0_0)
-            assert exporter.poll_all_once()  # the jobs unchanged: their text lines are kept
-            content_type, body = _scrape(app)
-            text = exporter.exposition.body(TEXT)
-        finally:
-            exporter.close()
-    assert content_type == PROTOBUF_DELIMITED
-    families_ = {f.name: f for f in parse_delimited(body)}
-    assert len(families_["jobfleet_job_info"].metric) == 5
-    assert "process_open_fds" in families_
-    assert protobuf_samples(exporter.exposition.body(PROTOBUF)) == text_samples(text)
