@@ -45,8 +45,11 @@ def ray_listing(jobs: int, active: int, now: float) -> bytes:
     return json.dumps(items).encode()
 
 
-def loaded_exporter(jobs: int, active: int, per_job_series: str = "active") -> Exporter:
-    """An exporter whose one Ray target has ingested ``ray_listing(jobs, active)``."""
+def loaded_exporter(
+    jobs: int, active: int, per_job_series: str = "active", protobuf: bool = False
+) -> Exporter:
+    """An exporter whose one Ray target has ingested ``ray_listing(jobs, active)``; with
+    ``protobuf``, rendered in protobuf too, as once a scrape asked for it."""
     now = time.time()
     exporter = Exporter(
         parse_config(
@@ -63,6 +66,7 @@ def loaded_exporter(jobs: int, active: int, per_job_series: str = "active") -> E
             }
         )
     )
+    exporter.exposition.wants_protobuf = protobuf
     ingest(exporter, ray_listing(jobs, active, now), now)
     return exporter
 

@@ -1,5 +1,5 @@
 """Scrape cost: /metrics latency over loopback at 10k and 100k per-job series, in the text
-format and in OpenMetrics.
+format, in OpenMetrics and in protobuf (as Prometheus asks for it with native histograms).
 
 Each server runs in its own process; this process is the only client, scraping one request at a
 time (httpx asks for gzip). Ours is compared with a naive client_python exporter holding the same
@@ -8,19 +8,25 @@ series (text only), and with a static-bytes server of the same format (the floor
 
 from __future__ import annotations
 
+from exporter.web.negotiation import PROTOBUF_DELIMITED
+
 from .common import latencies, start_server, table
 
 SERIES_PER_RUNNING_JOB = 3  # jobfleet_job_info, jobfleet_job_status, submit timestamp (Ray)
 
 
 OPENMETRICS_ACCEPT = {"Accept": "application/openmetrics-text;version=1.0.0"}
+PROTOBUF_ACCEPT = {"Accept": PROTOBUF_DELIMITED}
 RUNS = (  # format, server kind, scrapes, request headers
     ("text", "ours", 200, None),
     ("text", "static", 200, None),
     ("text", "naive", 20, None),
     ("openmetrics", "ours", 200, OPENMETRICS_ACCEPT),
     ("openmetrics", "static-openmetrics", 200, None),
+    ("protobuf", "ours", 200, PROTOBUF_ACCEPT),
+    ("protobuf", "static-protobuf", 200, None),
 )
+STATIC = {"text": "static", "openmetrics": "static-openmetrics", "protobuf": "static-protobuf"}
 
 
 def run(sizes: tuple[int, ...] = (10_000, 100_000)) -> str:
@@ -35,9 +41,9 @@ def run(sizes: tuple[int, ...] = (10_000, 100_000)) -> str:
             finally:
                 process.kill()
                 process.wait(timeout=10)
-        for fmt in ("text", "openmetrics"):
+        for fmt, static_kind in STATIC.items():
             ours = results[fmt, "ours"]
-            static = results[fmt, "static" if fmt == "text" else "static-openmetrics"]
+            static = results[fmt, static_kind]
             naive = results.get((fmt, "naive"))
             rows.append(
                 [

@@ -5,6 +5,7 @@
           holding exactly the series our exposition holds;
 - static: the same bytes from a constant, over the same kind of HTTP server (the floor);
 - static-openmetrics: the same, for the OpenMetrics body;
+- static-protobuf: the same, for the protobuf body;
 - raysim: the Ray Jobs API simulator holding the workload's jobs (for the ingest benchmark).
 Prints ``port N`` when ready, then serves until killed.
 """
@@ -19,9 +20,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
 from prometheus_client.parser import text_string_to_metric_families
 
+from exporter.exposition.protobuf import PROTOBUF
 from exporter.exposition.text import OPENMETRICS
 from exporter.simulators.ray import RaySimulator
-from exporter.web.negotiation import OPENMETRICS_1_0_0
+from exporter.web.negotiation import OPENMETRICS_1_0_0, PROTOBUF_DELIMITED
 from exporter.web.server import MetricsServer
 
 from .common import STATUSES, loaded_exporter
@@ -84,7 +86,7 @@ def main() -> None:
     if kind == "raysim":
         print(f"port {ray_simulator(jobs, active)}", flush=True)
         threading.Event().wait()
-    exporter = loaded_exporter(jobs, active)
+    exporter = loaded_exporter(jobs, active, protobuf=True)  # every format ready to scrape
     body = exporter.exposition.body()
     if kind == "ours":
         server = MetricsServer("127.0.0.1", 0, exporter.exposition, exporter.status)
@@ -96,6 +98,8 @@ def main() -> None:
     elif kind == "static-openmetrics":
         om = exporter.exposition.body(OPENMETRICS) + b"# EOF\n"
         port = static_server(om, OPENMETRICS_1_0_0).server_port
+    elif kind == "static-protobuf":
+        port = static_server(exporter.exposition.body(PROTOBUF), PROTOBUF_DELIMITED).server_port
     else:
         port = static_server(body).server_port
     print(f"port {port}", flush=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+from exporter.exposition import protobuf as _protobuf
 from exporter.exposition.contract import declared, refusal, refuse
 from exporter.exposition.family import Family
 from exporter.exposition.histogram import Histogram
@@ -19,13 +20,22 @@ from exporter.exposition.text import (
 
 class Encoded(dict[str, bytes]):
     """A block's samples in the text format, by family; ``openmetrics`` holds the samples of
-    the families whose OpenMetrics form differs (buckets with exemplars)."""
+    the families whose OpenMetrics form differs (buckets with exemplars), ``protobuf`` every
+    family's samples as encoded ``metric`` entries (``protobuf``), or None when the block was
+    rendered without them. The entries of per-job series are the very objects the job lines
+    keep (``renderers.jobs.JobLines``): a block holds a reference per job series, not a copy."""
 
-    __slots__ = ("openmetrics",)
+    __slots__ = ("openmetrics", "protobuf")
 
-    def __init__(self, text: dict[str, bytes], openmetrics: dict[str, bytes]) -> None:
+    def __init__(
+        self,
+        text: dict[str, bytes],
+        openmetrics: dict[str, bytes],
+        protobuf: dict[str, list[bytes]] | None = None,
+    ) -> None:
         super().__init__(text)
         self.openmetrics = openmetrics
+        self.protobuf = protobuf
 
     def merged(self, other: Encoded) -> Encoded:
         """This block's samples followed by ``other``'s, family by family."""
@@ -35,20 +45,30 @@ class Encoded(dict[str, bytes]):
             + other.openmetrics.get(f, other.get(f, b""))
             for f in self.openmetrics.keys() | other.openmetrics.keys()
         }
-        return Encoded(text, openmetrics)
+        mine, theirs = self.protobuf, other.protobuf
+        if mine is None or theirs is None:
+            return Encoded(text, openmetrics)
+        entries = {f: mine.get(f, []) + theirs.get(f, []) for f in mine.keys() | theirs.keys()}
+        return Encoded(text, openmetrics, entries)
 
 
 class Block:
     """The samples of one (target, resource), grouped by family.
 
     A sample's labels are ``labels``, whose values are made label values here, then ``stored``,
-    whose values already are (attribution values, ``storable``'s since a job was admitted)."""
+    whose values already are (attribution values, ``storable``'s since a job was admitted).
+    Without ``protobuf``, the samples are rendered in the text formats only."""
 
-    def __init__(self, base: Labels) -> None:
+    def __init__(self, base: Labels, protobuf: bool = True) -> None:
         self._base = label_text(base)
+        self._base_protobuf = _protobuf.labels(base)
         self._base_names = tuple(name for name, _ in base)
         self._lines: dict[str, list[str]] = {}
         self._openmetrics: dict[str, list[str]] = {}  # families with exemplars only
+        # encoded ``metric`` entries, when rendered; those of ``_kept`` families are
+        # referenced by their writers too (``protobuf_entries``), the others are joined
+        self._protobuf: dict[str, list[bytes]] | None = {} if protobuf else None
+        self._kept: set[str] = set()
         self.refused: list[str] = []  # samples the contract refused (``contract``), why
 
     def _labels(self, labels: Labels, stored: Labels = ()) -> str:
@@ -59,6 +79,14 @@ class Block:
             kept = stored_label_text(stored)
             extra = f"{extra},{kept}" if extra else kept
         return f"{self._base},{extra}" if self._base else extra
+
+    def _protobuf_labels(self, labels: Labels, stored: Labels = ()) -> bytes:
+        encoded = self._base_protobuf
+        if labels:
+            encoded += _protobuf.labels(labels)
+        if stored:
+            encoded += _protobuf.stored_labels(stored)
+        return encoded
 
     def _keeps_contract(self, family: Family, labels: Labels, stored: Labels) -> bool:
         problem = refusal(family, self._base_names, labels, bool(stored))
@@ -77,6 +105,24 @@ class Block:
             refuse(f"{family.name} is not a declared family", self.refused)
         return self._lines.setdefault(family.name, [])
 
+    def protobuf_series(self, family: Family, labels: Labels) -> tuple[list[bytes], bytes]:
+        """``series`` in protobuf: the family's encoded ``metric`` entries and the encoded
+        ``label`` entries of ``labels`` (the block's base labels first)."""
+        return self.protobuf_entries(family), self._protobuf_labels(labels)
+
+    @property
+    def renders_protobuf(self) -> bool:
+        return self._protobuf is not None
+
+    def protobuf_entries(self, family: Family) -> list[bytes]:
+        """The family's encoded ``metric`` entries, to which ``lines``' writers add theirs
+        (only when ``renders_protobuf``), each an object they keep: the block refers to them."""
+        if not declared(family):
+            refuse(f"{family.name} is not a declared family", self.refused)
+        assert self._protobuf is not None, "a block rendered without protobuf"
+        self._kept.add(family.name)
+        return self._protobuf.setdefault(family.name, [])
+
     def add(self, family: Family, value: float, labels: Labels = (), stored: Labels = ()) -> None:
         if not self._keeps_contract(family, labels, stored):
             return
@@ -84,6 +130,9 @@ class Block:
         name = family.name
         series = f"{name}{{{text}}}" if text else name
         self._lines.setdefault(name, []).append(f"{series} {format_value(value)}\n")
+        if self._protobuf is not None:
+            encoded = _protobuf.sample(family.type, self._protobuf_labels(labels, stored), value)
+            self._protobuf.setdefault(name, []).append(encoded)
 
     def add_histogram(
         self, family: Family, histogram: Histogram, labels: Labels = (), stored: Labels = ()
@@ -99,7 +148,8 @@ class Block:
         om = self._openmetrics.get(name)
         if om is None and exemplars is not None:
             om = self._openmetrics[name] = list(lines)
-        for index, (bound, count) in enumerate(histogram.cumulative()):
+        cumulative = histogram.cumulative()
+        for index, (bound, count) in enumerate(cumulative):
             le = format_value(bound if math.isinf(bound) else float(bound))
             line = f'{name}_bucket{{{text},le="{le}"}} {count}'
             lines.append(f"{line}\n")
@@ -113,12 +163,29 @@ class Block:
         lines.extend(tail)
         if om is not None:
             om.extend(tail)
+        if self._protobuf is not None:
+            encoded = _protobuf.histogram(
+                self._protobuf_labels(labels, stored),
+                histogram.count,
+                histogram.total,
+                cumulative,
+                exemplars,
+            )
+            self._protobuf.setdefault(name, []).append(encoded)
 
     def encode(self) -> Encoded:
+        """The block's samples in every format; the block is complete: none is added after."""
+
         def joined(by_family: dict[str, list[str]]) -> dict[str, bytes]:
             return {
                 family: "".join(lines).encode("utf-8", "replace")
                 for family, lines in by_family.items()
             }
 
-        return Encoded(joined(self._lines), joined(self._openmetrics))
+        entries = self._protobuf
+        if entries is not None:
+            entries = {
+                family: parts if family in self._kept else [b"".join(parts)]
+                for family, parts in entries.items()
+            }
+        return Encoded(joined(self._lines), joined(self._openmetrics), entries)

@@ -1,7 +1,8 @@
 """The exporter process's standard metrics (``process_*``, ``python_*``) from client_python.
 
 Its ProcessCollector, PlatformCollector and GCCollector, in a registry of their own, rendered
-at each scrape: a dozen series that change between scrapes, appended to the stored body.
+at each scrape: a dozen series that change between scrapes, appended to the stored body. In
+protobuf they are encoded here (client_python writes only the text formats).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from prometheus_client import (
 from prometheus_client.metrics_core import Metric
 from prometheus_client.openmetrics import exposition as openmetrics
 
+from exporter.exposition import protobuf
+from exporter.exposition.protobuf import PROTOBUF
 from exporter.exposition.text import OPENMETRICS
 
 
@@ -36,7 +39,30 @@ class RuntimeMetrics:
         source = self._registry if shown is None else _Shown(self._registry, shown)
         if fmt == OPENMETRICS:
             return openmetrics.generate_latest(source)  # ends with its own # EOF
+        if fmt == PROTOBUF:
+            return protobuf_families(source.collect())
         return generate_latest(source)
+
+
+def protobuf_families(metrics: Iterator[Metric]) -> bytes:
+    """client_python's gauge, counter and untyped families as delimited MetricFamily messages
+    (the collectors above make no others). A counter is named as its samples are, with
+    ``_total``, as in the text format; its ``_created`` samples are left out, as there."""
+    parts: list[bytes] = []
+    for metric in metrics:
+        kind = "untyped" if metric.type == "unknown" else metric.type
+        if kind not in ("gauge", "counter", "untyped"):
+            continue
+        name = f"{metric.name}_total" if kind == "counter" else metric.name
+        entries = [
+            protobuf.sample(kind, protobuf.labels(s.labels.items()), s.value)
+            for s in metric.samples
+            if s.name == name
+        ]
+        if entries:
+            header = protobuf.family_header(name, metric.documentation, kind)
+            parts.extend(protobuf.delimited(header, entries))
+    return b"".join(parts)
 
 
 class _Shown:

@@ -1,12 +1,13 @@
 """The store that serves the exposition: every block, by where it comes from, joined into
 the body of each format (sample lines are written by ``text``, blocks by ``block``).
 
-Each (target, resource) renders its samples into one block per poll. The two formats share
-every sample line but a histogram bucket's exemplar (OpenMetrics only), so a block holds the
-text lines, and the OpenMetrics lines only of the families that carry exemplars. The store
-joins blocks family by family (a family's samples must be contiguous), for each format when a
-scrape of it follows a change, and keeps the plain and gzip bodies until the next change, so
-other scrapes only hand out bytes.
+Each (target, resource) renders its samples into one block per poll. The two text formats
+share every sample line but a histogram bucket's exemplar (OpenMetrics only), so a block holds
+the text lines, the OpenMetrics lines only of the families that carry exemplars, and every
+family's samples as protobuf ``metric`` entries. The store joins blocks family by family (a
+family's samples must be contiguous; in protobuf, a family is its header and its entries
+behind their length), for each format when a scrape of it follows a change, and keeps the
+plain and gzip bodies until the next change, so other scrapes only hand out bytes.
 """
 
 from __future__ import annotations
@@ -17,8 +18,11 @@ import zlib
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
+from exporter.exposition import protobuf
 from exporter.exposition.block import Encoded
 from exporter.exposition.declared import families
+from exporter.exposition.family import Family
+from exporter.exposition.protobuf import PROTOBUF
 from exporter.exposition.text import OPENMETRICS, TEXT
 
 
@@ -51,6 +55,16 @@ def _renamed(samples: list[bytes] | None, old: str, new: str) -> list[bytes] | N
     return [start.sub(new.encode(), chunk) for chunk in samples]
 
 
+class NotRendered(Exception):
+    """A block of the exposition has no protobuf entries yet (``Exposition.wants_protobuf``)."""
+
+
+def _protobuf_header(family: Family) -> bytes:
+    """A family's MetricFamily header: a counter keeps its ``_total``, which Prometheus reads
+    as the name of its series (model/textparse/protobufparse.go)."""
+    return protobuf.family_header(family.name, family.help_text, family.type)
+
+
 class Exposition:
     """Thread-safe store of rendered blocks, by ``BlockKey``.
 
@@ -77,6 +91,9 @@ class Exposition:
         self._streams: dict[str, tuple[int, bytes, zlib._Compress]] = {}
         self._gzipped: dict[str, tuple[int, bytes]] = {}
         self.shown: frozenset[str] | None = None  # the families scrapes show (None: all)
+        # Whether a scrape asked for protobuf: until one does, pollers render their blocks in
+        # the text formats only, so a process no one scrapes in protobuf never holds it.
+        self.wants_protobuf = False
 
     def select(self, shown: frozenset[str] | None) -> None:
         """Show only the families named in ``shown`` (``selection.selected_families``)."""
@@ -137,6 +154,9 @@ class Exposition:
         if body is None:
             if self._order is None:
                 self._order = sorted(self._blocks)
+            if fmt == PROTOBUF:
+                body = self._bodies[fmt] = self._joined_protobuf()
+                return body
             openmetrics = fmt == OPENMETRICS
             by_family: dict[str, list[bytes]] = {}
             for key in self._order:
@@ -155,6 +175,26 @@ class Exposition:
                     parts.extend(samples)
             body = self._bodies[fmt] = b"".join(parts)
         return body
+
+    def _joined_protobuf(self) -> bytes:
+        """The protobuf body: each shown family with samples, as a delimited MetricFamily.
+        NotRendered while a block has none (rendered before a scrape asked for protobuf)."""
+        self.wants_protobuf = True
+        by_family: dict[str, list[bytes]] = {}
+        for key in self._order or ():
+            encoded = self._blocks[key].protobuf
+            if encoded is None:
+                raise NotRendered(f"{key.target} {key.part}")
+            for name, entries in encoded.items():
+                by_family.setdefault(name, []).extend(entries)
+        parts: list[bytes] = []
+        shown = self.shown
+        for name, family in families().items():
+            # deprecated: the new family's samples, which carry no name, under the old name
+            entries = by_family.get(family.replaced_by or name)
+            if entries and (shown is None or name in shown):
+                parts.extend(protobuf.delimited(_protobuf_header(family), entries))
+        return b"".join(parts)
 
     def body(self, fmt: str = TEXT) -> bytes:
         """The stored series in ``fmt`` (OpenMetrics without its ``# EOF``)."""

@@ -192,7 +192,7 @@ class TargetPoller:
             self.backoffs[resource].throttled(retry_after)
 
     def publish(self, resource: str) -> None:
-        block = Block(self.base)
+        block = Block(self.base, self.exposition.wants_protobuf)
         render_health(block, resource, self.health[resource])
         with self._lock:
             rendered_apart = self.kinds[resource].render(self, block)
@@ -203,7 +203,7 @@ class TargetPoller:
         # and store them under one lock, or a slower poll could store an older snapshot last.
         with self._api_lock:
             self._note_refused(resource, block.refused)
-            api = Block(self.base)
+            api = Block(self.base, self.exposition.wants_protobuf)
             render_api(api, self.stats, self.refused)
             if self.saves is not None:  # the saves of all its ledgers: one series per target
                 render_saves(api, self.saves)

@@ -62,7 +62,7 @@ def _render_jobs(name: str, poller: TargetPoller, block: Block) -> Encoded | Non
     counted is saved; else the ones published before (a failed save publishes nothing new)."""
     counted = poller.counted[name]
     if counted.ledger.baselined and not counted.pending:
-        jobs = Block(counted.labels)
+        jobs = Block(counted.labels, poller.exposition.wants_protobuf)
         render_jobs(jobs, counted.ledger.view(), poller.target.per_job_series, counted.lines)
         block.refused += jobs.refused  # counted with the resource's own
         counted.published = jobs.encode()

@@ -16,7 +16,7 @@ from typing import Protocol
 
 from exporter import __version__
 from exporter.exposition.runtime import RuntimeMetrics
-from exporter.exposition.store import Exposition
+from exporter.exposition.store import Exposition, NotRendered
 from exporter.polling.health import ResourceStatus, StatusSnapshot
 from exporter.web.negotiation import GZIP, choose_encoding, choose_format
 
@@ -168,13 +168,20 @@ class Application:
         encoding = choose_encoding(request.header("Accept-Encoding"))
         if encoding is None:
             return NOT_ACCEPTABLE
-        fmt, content_type = choose_format(request.header("Accept"))
+        accept = request.header("Accept")
+        fmt, content_type = choose_format(accept)
         compress = encoding == GZIP
-        body = self._exposition.response(
-            fmt, compress, self._runtime.tail(fmt, self._exposition.shown)
-        )
+        try:
+            body = self._body(fmt, compress)
+        except NotRendered:  # asked for the first time: from the targets' next polls on
+            fmt, content_type = choose_format(accept, protobuf=False)
+            body = self._body(fmt, compress)
         headers = VARY | ({"Content-Encoding": "gzip"} if compress else {})
         return Response.of(200, body, content_type, headers)
+
+    def _body(self, fmt: str, compress: bool) -> Sequence[bytes]:
+        exposition = self._exposition
+        return exposition.response(fmt, compress, self._runtime.tail(fmt, exposition.shown))
 
     def _landing(self, _: Request) -> Response:
         return Response.of(200, landing_page(self._status().resources), HTML)

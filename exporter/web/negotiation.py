@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+from exporter.exposition.protobuf import PROTOBUF
 from exporter.exposition.text import OPENMETRICS, TEXT
 
 GZIP = "gzip"
@@ -49,6 +50,9 @@ def choose_encoding(accept_encoding: str | None) -> str | None:
 TEXT_0_0_4 = "text/plain; version=0.0.4; charset=utf-8"
 TEXT_1_0_0 = "text/plain; version=1.0.0; charset=utf-8"
 OPENMETRICS_1_0_0 = "application/openmetrics-text; version=1.0.0; charset=utf-8"
+PROTOBUF_MEDIA = "application/vnd.google.protobuf"
+PROTOBUF_MESSAGE = "io.prometheus.client.MetricFamily"
+PROTOBUF_DELIMITED = f"{PROTOBUF_MEDIA}; proto={PROTOBUF_MESSAGE}; encoding=delimited"
 ESCAPING_SCHEMES = ("allow-utf-8", "underscores", "dots", "values")
 
 
@@ -59,17 +63,22 @@ def _version(text: str) -> tuple[int, ...] | None:
         return None
 
 
-def choose_format(accept: str | None) -> tuple[str, str]:
-    """(``text`` or ``openmetrics``, Content-Type) for an ``Accept`` header, by client_python's
-    rules (prometheus_client.exposition.choose_encoder), with q-values honoured first.
+def choose_format(accept: str | None, protobuf: bool = True) -> tuple[str, str]:
+    """(``text``, ``openmetrics`` or ``protobuf``, Content-Type) for an ``Accept`` header, by
+    client_python's rules (prometheus_client.exposition.choose_encoder) and, for protobuf,
+    client_golang's (expfmt.Negotiate), with q-values honoured first.
 
     Media ranges are tried from the highest q down (in their order at equal q; q=0 never):
+    ``application/vnd.google.protobuf`` with ``proto=io.prometheus.client.MetricFamily`` and
+    ``encoding=delimited`` gets the protobuf format (another message or encoding is passed
+    over; Prometheus asks for it first when native histograms are enabled);
     ``application/openmetrics-text`` with no version or a version from 1.0.0 up gets
     OpenMetrics 1.0.0, a lower version is passed over; ``text/plain`` gets the text format;
-    anything else is passed over, and the text format 0.0.4 is the default. As client_python
-    does, an explicit version is answered with the ``escaping`` scheme asked for (underscores
-    when none or an unknown one): every name the exporter serves is a legacy name, the same
-    under every scheme.
+    anything else is passed over (``*/*`` too), and the text format 0.0.4 is the default
+    (without ``protobuf``, protobuf is passed over too: the client's next choice). As
+    client_python does, an explicit version is answered with the ``escaping`` scheme asked for
+    (underscores when none or an unknown one): every name the exporter serves is a legacy
+    name, the same under every scheme.
     """
     ranges: list[tuple[float, str, dict[str, str]]] = []
     for element in (accept or "").split(","):
@@ -89,7 +98,14 @@ def choose_format(accept: str | None) -> tuple[str, str]:
         version = params.get("version")
         escaping = params.get("escaping")
         escaping = escaping if escaping in ESCAPING_SCHEMES else "underscores"
-        if media == "application/openmetrics-text":
+        if media == PROTOBUF_MEDIA:
+            if (
+                protobuf
+                and params.get("proto") == PROTOBUF_MESSAGE
+                and (params.get("encoding") == "delimited")
+            ):
+                return PROTOBUF, PROTOBUF_DELIMITED
+        elif media == "application/openmetrics-text":
             if version is None:
                 return OPENMETRICS, OPENMETRICS_1_0_0
             if (_version(version) or (0,)) >= (1, 0, 0):

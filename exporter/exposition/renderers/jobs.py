@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from exporter.exposition import families
+from exporter.exposition import families, protobuf
 from exporter.exposition.block import Block
 from exporter.exposition.contract import refusal, refuse
 from exporter.exposition.family import Family
@@ -20,6 +20,12 @@ _TIME_FAMILIES = (
     families.JOB_UPDATED_TIMESTAMP_SECONDS,
 )
 JobGauge = tuple[int, Family, float]  # a backend's value: position in Job.values, family, scale
+# A job's series, in the order of JobLines' families (info, status, then its values; None:
+# no value), as text lines or as protobuf ``metric`` entries
+Series = tuple[str | None, ...]
+EncodedSeries = tuple[bytes | None, ...]
+# its record, its series as text and, once a block asked for them, as protobuf
+JobEntry = tuple[Job, Series, EncodedSeries | None]
 
 
 def _times(job: Job) -> tuple[float | None, ...]:
@@ -39,7 +45,8 @@ class JobLines:
 
     The ledger keeps the same ``Job`` object for a job listed unchanged, so a job whose record
     is the one its lines were made from is not formatted again: a publish formats only the jobs
-    that changed. Lines of jobs no longer rendered are dropped at each publish.
+    that changed. Lines of jobs no longer rendered are dropped at each publish. In a block that
+    renders protobuf, each job's series are kept encoded too, made once like its lines.
 
     ``gauges`` are the per-job gauges of the backend's own values (``Job.values``)."""
 
@@ -47,29 +54,39 @@ class JobLines:
         self._gauges = gauges
         self._families = (*_TIME_FAMILIES, *(family for _, family, _ in gauges))
         self._base = ""
-        self._by_key: dict[str, tuple[Job, str, str, tuple[str | None, ...]]] = {}
+        self._by_key: dict[str, JobEntry] = {}
 
     def render(self, block: Block, jobs: Iterable[Job]) -> None:
         """Per-job series of ``jobs``, written straight into the block."""
         info, base = block.series(families.JOB_INFO, ())
         if base != self._base:
             self._base, self._by_key = base, {}
-        status = block.lines(families.JOB_STATUS)
-        value_lines = [block.lines(family) for family in self._families]
+        value_families = (families.JOB_STATUS, *self._families)
+        lines = (info, *(block.lines(family) for family in value_families))
+        entries, base_pb = None, b""
+        if block.renders_protobuf:
+            info_pb, base_pb = block.protobuf_series(families.JOB_INFO, ())
+            entries = (info_pb, *(block.protobuf_entries(f) for f in value_families))
         previous, kept = self._by_key, {}
         for job in jobs:
             entry = previous.get(job.key)
             if entry is None or entry[0] is not job:
                 if job.extra_labels and not _extra_labels_declared(block, job):
                     continue
-                entry = _format(base, job, self._families, self._gauges)
+                entry = (job, _format(base, job, self._families, self._gauges), None)
+            if entries is not None and entry[2] is None:
+                entry = (job, entry[1], _encode(base_pb, job, self._families, self._gauges))
             kept[job.key] = entry
-            info.append(entry[1])
-            status.append(entry[2])
-            for lines, line in zip(value_lines, entry[3], strict=True):
-                if line is not None:
-                    lines.append(line)
+            _append(lines, entry[1])
+            if entries is not None:
+                _append(entries, entry[2])
         self._by_key = kept
+
+
+def _append(into: tuple[list, ...], series: Series | EncodedSeries | None) -> None:
+    for target, item in zip(into, series or (), strict=True):
+        if item is not None:
+            target.append(item)
 
 
 def _extra_labels_declared(block: Block, job: Job) -> bool:
@@ -82,7 +99,7 @@ def _extra_labels_declared(block: Block, job: Job) -> bool:
 
 def _format(
     base: str, job: Job, value_families: tuple[Family, ...], gauges: tuple[JobGauge, ...]
-) -> tuple[Job, str, str, tuple[str | None, ...]]:
+) -> Series:
     """One job's lines: labels escaped once, each line one f-string."""
     ident = f'{base},job_id="{escape(job.key)}"'
     extra = label_text(job.extra_labels)
@@ -94,11 +111,27 @@ def _format(
         f'{families.JOB_STATUS.name}{{{ident},phase="{job.phase.value}",'
         f'status="{escape(job.status)}"}} 1\n'
     )
-    values = tuple(
+    values = (
         None if value is None else f"{family.name}{{{ident}}} {format_value(value)}\n"
         for family, value in zip(value_families, (*_times(job), *_scaled(job, gauges)), strict=True)
     )
-    return job, info, status, values
+    return (info, status, *values)
+
+
+def _encode(
+    base: bytes, job: Job, value_families: tuple[Family, ...], gauges: tuple[JobGauge, ...]
+) -> EncodedSeries:
+    """One job's series as protobuf ``metric`` entries: its identity's labels encoded once."""
+    ident = base + protobuf.labels((("job_id", job.key),))
+    names = (("job_name", job.name), ("job_type", job.job_type), *job.extra_labels)
+    info = protobuf.sample(families.JOB_INFO.type, ident + protobuf.labels(names), 1)
+    phase = (("phase", job.phase.value), ("status", job.status))
+    status = protobuf.sample(families.JOB_STATUS.type, ident + protobuf.labels(phase), 1)
+    values = (
+        None if value is None else protobuf.sample(family.type, ident, value)
+        for family, value in zip(value_families, (*_times(job), *_scaled(job, gauges)), strict=True)
+    )
+    return (info, status, *values)
 
 
 def _tracked_counts(
