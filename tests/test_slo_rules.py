@@ -194,7 +194,9 @@ def no_jobs_test(slo: Slo) -> dict:
     return test
 
 
-def write_tests(directory: Path, step: int) -> Path:
+def write_tests(directory: Path, step: int, le: str = "600") -> Path:
+    """The promtool tests of the scenarios of ``step``, the queue-wait bucket spelled ``le``:
+    as the text formats write it, or as Prometheus 2.x stores it from protobuf (``600.0``)."""
     slos = example_slos()
     tests = [
         unit_test(slo, name, scenario)
@@ -206,7 +208,8 @@ def write_tests(directory: Path, step: int) -> Path:
         tests += [no_jobs_test(slo) for slo in slos]
     path = directory / f"slo_test_{step}m.yml"
     document = {"rule_files": [str(RULES)], "evaluation_interval": f"{step}m", "tests": tests}
-    path.write_text(yaml.safe_dump(document, sort_keys=False, width=1000))
+    text = yaml.safe_dump(document, sort_keys=False, width=1000)
+    path.write_text(text.replace('le="600"', f'le="{le}"'))
     return path
 
 
@@ -225,11 +228,12 @@ def test_every_alert_of_each_kind_has_its_scenarios() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("le", ["600", "600.0"])
 @pytest.mark.parametrize("step", sorted({s.step for s in SCENARIOS.values()}))
 def test_generated_alerts_fire_resolve_and_stay_quiet_under_promtool(
-    step: int, tmp_path: Path
+    step: int, le: str, tmp_path: Path
 ) -> None:
-    path = write_tests(tmp_path, step)
+    path = write_tests(tmp_path, step, le)
     result = run(tool("promtool"), "test", "rules", str(path))
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     assert "SUCCESS" in result.stdout

@@ -101,7 +101,9 @@ def error_ratio(slo: Slo, window: str) -> str:
 
     if slo.queue_wait is not None:
         total = summed(f"{QUEUE_WAIT}_count")
-        le = 'le="' + format_value(float(slo.queue_wait.under)) + '"'
+        bound = format_value(float(slo.queue_wait.under))
+        # the text formats write le="600"; Prometheus 2.x stores protobuf's as le="600.0"
+        le = f'le=~"{bound}(\\\\.0)?"' if bound.isdigit() else f'le="{bound}"'
         bad = f"({total} - {summed(f'{QUEUE_WAIT}_bucket', le)})"
     else:
         total = summed(FINISHED)
