@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from exporter.polling.poller import TargetPoller
+from exporter.polling.pool import ElasticExecutor
 
 
 def job_id(poller: TargetPoller, resource: str) -> str:
@@ -29,8 +29,9 @@ class PollScheduler:
     """Polls run in a thread pool, so a slow or hung target never delays another.
 
     ``max_instances=1`` keeps one resource from being polled twice at once; ``coalesce`` folds
-    runs missed while a poll overran into one. Threads start only as polls overlap; the pool
-    is sized for the configured (target, resource) pairs, within ``MAX_WORKERS``.
+    runs missed while a poll overran into one. Threads start only as polls overlap, and end
+    after a minute idle (``pool``); the pool is sized for the configured (target, resource)
+    pairs, within ``MAX_WORKERS``.
     """
 
     MIN_WORKERS = 64  # room for targets added by a reload
@@ -39,7 +40,7 @@ class PollScheduler:
     def __init__(self, resources: int) -> None:
         workers = min(max(resources * 2, self.MIN_WORKERS), self.MAX_WORKERS)
         self._scheduler = BackgroundScheduler(
-            executors={"default": ThreadPoolExecutor(workers)},
+            executors={"default": ElasticExecutor(workers)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
             timezone=dt.UTC,
         )
