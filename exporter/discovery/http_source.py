@@ -22,7 +22,7 @@ import httpx
 from exporter.config.discovery import REFRESH_HEADER, DiscoverySource
 from exporter.config.types import Defaults
 from exporter.discovery.file_sd import SdProblem, parse_groups
-from exporter.discovery.source import Source
+from exporter.discovery.source import RemoteSource
 from exporter.errors import PollError
 from exporter.http.client import ApiClient
 from exporter.http.decode import decode_json
@@ -64,7 +64,7 @@ def reason_of(error: PollError) -> str:
     return "format" if error.reason == "parse" else "http"
 
 
-class HttpSource(Source):
+class HttpSource(RemoteSource):
     """One ``http`` source; ``refresh`` asks the URL again."""
 
     reasons = REASONS
@@ -83,24 +83,14 @@ class HttpSource(Source):
         self.scrub = Scrubber([*model_secrets(self.http), *self.http.url_values()])
         self._digest = b""  # of the last good answer
 
-    def refresh(self, force: bool = False) -> bool:
-        """Ask the URL; True when the targets changed. Never raises for what it answers."""
-        self._schedule()
-        before = self.version
-        try:
-            digest, document = self._fetch()
-            if document is not _SAME:
-                found = self._targets(parse_groups(document, self.where), self.where)
-                self._publish(self._merge([(self.where, found)]), self.where)
-                self._digest = digest
-        except SdProblem as problem:
-            self.errors[problem.reason] += 1
-            self._report(problem, self.where, "last good answer")
-            self._settle(False)
-        else:
-            self._report(None, self.where, "last good answer")
-            self._settle(True)
-        return self.version != before
+    def _read(self, force: bool) -> bool:
+        """Ask the URL; publish the targets of an answer other than the last good one."""
+        digest, document = self._fetch()
+        if document is not _SAME:
+            found = self._targets(parse_groups(document, self.where), self.where)
+            self._publish(self._merge([(self.where, found)]), self.where)
+            self._digest = digest
+        return True
 
     def _decode(self, body: bytes) -> tuple[bytes, Any]:
         digest = hashlib.sha256(body).digest()

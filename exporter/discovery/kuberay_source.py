@@ -27,7 +27,7 @@ from exporter.config.discovery import DiscoverySource, target_name, template_tar
 from exporter.config.types import Defaults, one_line
 from exporter.discovery.file_sd import SHOWN, Labels, SdProblem, label_value_problem
 from exporter.discovery.http_source import reason_of
-from exporter.discovery.source import Discovered, Source
+from exporter.discovery.source import Discovered, RemoteSource
 from exporter.errors import PollError
 from exporter.polling.health import ApiStats
 
@@ -50,10 +50,11 @@ REASONS = (
 )
 
 
-class KubeRaySource(Source):
+class KubeRaySource(RemoteSource):
     """One ``kuberay`` source; ``refresh`` lists the RayClusters again."""
 
     reasons = REASONS
+    kept = "last good list"
 
     def __init__(
         self,
@@ -75,26 +76,16 @@ class KubeRaySource(Source):
         self._listed: tuple[tuple[str, str], ...] | None = None  # (uid, version) last used
         self._refused: set[str] = set()  # the objects' problems of the last list used
 
-    def refresh(self, force: bool = False) -> bool:
-        """List the RayClusters; True when the targets changed. Never raises for what the API
-        answers."""
-        self._schedule()
-        before = self.version
-        try:
-            heads, skipped = self._list()
-        except SdProblem as problem:
-            self.errors[problem.reason] += 1
-            self._report(problem, self.where, "last good list")
-            self._settle(False)
-            return False
-        self._report(None, self.where, "last good list")
+    def _read(self, force: bool) -> bool:
+        """List the RayClusters; publish their targets when a cluster changed (or ``force``);
+        whether every object listed could be used."""
+        heads, skipped = self._list()
         listed = (*((head.key, head.version) for head in heads), ("", str(skipped)))
         if listed != self._listed or force:
             found = self._found(heads, skipped)
             self._publish(self._merge([(self.where, found)]), self.where)
             self._listed = listed
-        self._settle(not self._refused)
-        return self.version != before
+        return not self._refused
 
     def _list(self) -> tuple[list[RayClusterHead], int]:
         """Every RayCluster's head, and how many objects could not be read; SdProblem."""

@@ -185,6 +185,34 @@ class Source:
         return tuple(itertools.islice(names.values(), limit))
 
 
+class RemoteSource(Source):
+    """A source read over the network (``http``, ``kuberay``): each refresh reads it whole
+    (``_read``, which publishes what it found); one that fails keeps the last good targets,
+    counts the problem and logs it once per change."""
+
+    kept = "last good answer"  # what a failed refresh keeps, as the log says it
+    where = ""  # the source's address, safe to print
+
+    def refresh(self, force: bool = False) -> bool:
+        """Read the source; True when the targets changed. Never raises for what it answers."""
+        self._schedule()
+        before = self.version
+        try:
+            good = self._read(force)
+        except SdProblem as problem:
+            self.errors[problem.reason] += 1
+            self._report(problem, self.where, self.kept)
+            self._settle(False)
+        else:
+            self._report(None, self.where, self.kept)
+            self._settle(good)
+        return self.version != before
+
+    def _read(self, force: bool) -> bool:
+        """Read and publish what the source gives; whether all of it was usable. SdProblem."""
+        raise NotImplementedError
+
+
 class FileSource(Source):
     """One ``file`` source; ``refresh`` re-reads the files that changed."""
 
