@@ -52,6 +52,35 @@ class Encoded(dict[str, bytes]):
         return Encoded(text, openmetrics, entries)
 
 
+def _histogram_entry(
+    family: Family,
+    histogram: Histogram,
+    encoded_labels: bytes,
+    cumulative: list[tuple[float, int]],
+) -> bytes:
+    """The ``metric`` entry of a histogram: classic, or, where the family declares ``native``
+    and ``histogram.native`` holds every observation, the native fields and exemplars beside
+    the classic buckets in the same message (a Prometheus reading only the classic ones loses
+    nothing), under the classic count and sum, which the text formats send."""
+    native = histogram.native if family.native else None
+    if native is None:
+        return _protobuf.histogram(
+            encoded_labels, histogram.count, histogram.total, cumulative, histogram.exemplars
+        )
+    b = native.buckets()
+    message = _protobuf.native_histogram(
+        histogram.count,
+        histogram.total,
+        b.schema,
+        b.zero_threshold,
+        b.zero_count,
+        positive=(b.spans, b.deltas),
+        exemplars=b.exemplars,
+        buckets=_protobuf.classic_buckets(cumulative, histogram.exemplars),
+    )
+    return _protobuf.native_sample(encoded_labels, message)
+
+
 class Block:
     """The samples of one (target, resource), grouped by family.
 
@@ -138,7 +167,9 @@ class Block:
         self, family: Family, histogram: Histogram, labels: Labels = (), stored: Labels = ()
     ) -> None:
         """Buckets, sum and count; in OpenMetrics, each bucket with its exemplar if it has one
-        (the family's lines written so far in this block are shared up to here)."""
+        (the family's lines written so far in this block are shared up to here). In protobuf,
+        a family that declares ``native`` sends its native histogram beside the classic
+        buckets, in the same message, while ``histogram.native`` holds every observation."""
         if not self._keeps_contract(family, labels, stored):
             return
         name = family.name
@@ -164,12 +195,8 @@ class Block:
         if om is not None:
             om.extend(tail)
         if self._protobuf is not None:
-            encoded = _protobuf.histogram(
-                self._protobuf_labels(labels, stored),
-                histogram.count,
-                histogram.total,
-                cumulative,
-                exemplars,
+            encoded = _histogram_entry(
+                family, histogram, self._protobuf_labels(labels, stored), cumulative
             )
             self._protobuf.setdefault(name, []).append(encoded)
 

@@ -1,11 +1,13 @@
 """A real Prometheus 2.42 scrapes a real exporter process in the protobuf format when started
 with native histograms enabled, and in OpenMetrics without: two Prometheus servers scrape the
-same exporter at once, and each stores the classic histogram, the counters and the process's
-own series.
+same exporter at once. The one with native histograms stores the job duration as a native
+histogram (2.42 then ingests no classic bucket of it), the other its classic buckets; both
+store the counters and the process's own series. How exact the native histogram is:
+``test_native_histograms_e2e.py``.
 
 Which format a scrape used is told by what Prometheus stored, not by asking the exporter:
-Prometheus 2.42 writes a classic bucket's ``le`` from the protobuf double as ``600.0``
-(model/textparse/protobufparse.go, formatOpenMetricsFloat) and takes the text formats' ``600``
+Prometheus 2.42 writes a classic bucket's ``le`` from the protobuf double as ``1.0``
+(model/textparse/protobufparse.go, formatOpenMetricsFloat) and takes the text formats' ``1``
 as written, and only the OpenMetrics parser reports a counter's family without ``_total``.
 """
 
@@ -34,11 +36,11 @@ def _value(prometheus: Prometheus, expr: str) -> float | None:
     return float(result[0]["value"][1]) if len(result) == 1 else None
 
 
-def _exemplar_job_ids(prometheus: Prometheus) -> set[str]:
+def _exemplar_job_ids(prometheus: Prometheus, query: str) -> set[str]:
     now = time.time()
     found = prometheus.api(
         "query_exemplars",
-        query="jobfleet_job_duration_seconds_bucket",
+        query=query,
         start=str(now - 600),
         end=str(now + 60),
     )
@@ -72,23 +74,35 @@ def test_prometheus_with_native_histograms_scrapes_protobuf_and_without_openmetr
         ray.set_status(JOB, "SUCCEEDED")
 
         finished = 'jobfleet_jobs_finished_total{phase="succeeded"}'
+        duration = 'jobfleet_job_duration_seconds{phase="succeeded"}'
         bucket = 'jobfleet_job_duration_seconds_bucket{phase="succeeded",le="%s"}'
-        for prometheus, le in ((native, "600.0"), (classic, "600")):
+        poll_bucket = 'jobfleet_poll_duration_seconds_bucket{resource="jobs",le="%s"}'
+        for prometheus in (native, classic):
             assert eventually(lambda p=prometheus: _value(p, finished) == 1, 30, step=0.5)
-            assert eventually(lambda p=prometheus, le=le: _value(p, bucket % le) == 1, 30, 0.5)
-            assert _value(prometheus, bucket % "300" + " or " + bucket % "300.0") == 0
-            assert _value(prometheus, 'jobfleet_job_duration_seconds_count{phase="succeeded"}')
             assert _value(prometheus, "jobfleet_jobs_submitted_total") == 0  # at the baseline
             assert _value(prometheus, "process_resident_memory_bytes > 1e6")
             assert _value(prometheus, "sum(process_cpu_seconds_total)") is not None
-            assert eventually(lambda p=prometheus: JOB in _exemplar_job_ids(p), 30, step=0.5)
-        # protobuf: le written from a double, no other spelling; counters named with _total
-        assert not native.query(bucket % "600")
+        # protobuf: the duration is a native histogram (Prometheus 2.42 then ingests its classic
+        # buckets no more), with the exemplars of its classic buckets
+        count = f"histogram_count({duration})"
+        assert eventually(lambda: _value(native, count) == 1, 30, step=0.5)
+        assert not native.query(bucket % "600.0") and not native.query(bucket % "600")
+        assert eventually(lambda: JOB in _exemplar_job_ids(native, duration), 30, step=0.5)
+        # a family without a native part stays classic: le written from a double, no other
+        # spelling; counters named with _total
+        assert eventually(lambda: native.query(poll_bucket % "1.0"), 30, step=0.5)
+        assert not native.query(poll_bucket % "1")
         native_metadata = native.api("metadata")
         assert native_metadata["jobfleet_jobs_submitted_total"][0]["type"] == "counter"
         assert native_metadata["jobfleet_build_info"][0]["type"] == "gauge"
         # OpenMetrics, with its classic buckets as written
+        assert eventually(lambda: _value(classic, bucket % "600") == 1, 30, step=0.5)
+        assert _value(classic, bucket % "300") == 0
+        assert _value(classic, 'jobfleet_job_duration_seconds_count{phase="succeeded"}') == 1
         assert not classic.query(bucket % "600.0")
+        assert not classic.query(f"histogram_count({duration})")
+        buckets = "jobfleet_job_duration_seconds_bucket"
+        assert eventually(lambda: JOB in _exemplar_job_ids(classic, buckets), 30, step=0.5)
         classic_metadata = classic.api("metadata")
         assert classic_metadata["jobfleet_jobs_submitted"][0]["type"] == "counter"
         assert classic_metadata["jobfleet_build"][0]["type"] == "info"
