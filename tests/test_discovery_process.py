@@ -1,7 +1,7 @@
 """Discovery through a real exporter process against Ray simulators on 127.0.0.1: a file_sd
 file rewritten (add, remove, relabel, broken and kept at its last good version), counts
 across a disappearance, a return and a restart, sharding of discovered targets, and an
-http_sd endpoint the test serves (add, fail and keep, remove)."""
+http_sd endpoint the test serves (add, fail and keep, oversized and keep, remove)."""
 
 from __future__ import annotations
 
@@ -189,6 +189,7 @@ def test_an_http_source_adds_and_removes_a_target(tmp_path: Path) -> None:
                 "url": f"{sd}/targets",
                 "refresh_interval": "200ms",
                 "credentials": {"token": token},
+                "max_response_bytes": 4096,
             },
             "template": {"backend": "ray", "resources": ["jobs"]},
         }
@@ -212,6 +213,15 @@ def test_an_http_source_adds_and_removes_a_target(tmp_path: Path) -> None:
             body = scrape(base)
             assert value(body, "jobfleet_discovery_refresh_successful", source="fleet") == 0
             assert info_labels(base, name(one)) is not None
+
+            # an answer over max_response_bytes: refused, counted, the target stays
+            many = [{"targets": [f"ray-{n}.example:8265"]} for n in range(200)]
+            endpoint.answer(many)
+            assert len(endpoint.body) > 4096
+            too_large = {"source": "fleet", "reason": "too_large"}
+            assert eventually(lambda: found(base, "jobfleet_discovery_errors_total", **too_large))
+            assert info_labels(base, name(one)) is not None
+            assert info_labels(base, "fleet:ray-0.example:8265") is None
 
             # removed: its series go
             endpoint.answer([])
