@@ -34,6 +34,23 @@ def test_targets_inherit_the_defaults_and_may_override_them() -> None:
     assert plain.settings() == NativeSettings(3, 2.0**-128)
 
 
+def test_enabled_false_keeps_none_and_a_target_may_turn_them_back_on() -> None:
+    config = parse_config(
+        {
+            "defaults": {"native_histograms": {"enabled": False, "schema": 5}},
+            "targets": [
+                RAY,
+                {**RAY, "name": "b", "native_histograms": {"enabled": True}},
+                {**RAY, "name": "c", "native_histograms": {"enabled": "${NATIVE}"}},
+            ],
+        },
+        environ={"NATIVE": "False"},  # a text from the environment reads as the boolean
+    )
+    settings = [t.native_histograms.settings() for t in config.targets]
+    # a target's own section replaces the defaults' whole: b's schema is the default again
+    assert settings == [None, NativeSettings(DEFAULT_SCHEMA, DEFAULT_ZERO_THRESHOLD), None]
+
+
 @pytest.mark.slow
 def test_a_target_s_ledgers_keep_native_histograms_of_its_settings() -> None:
     with RaySimulator() as head:
@@ -59,6 +76,10 @@ def test_a_target_s_ledgers_keep_native_histograms_of_its_settings() -> None:
         ({"zero_threshold": ".nan"}, "defaults.native_histograms.zero_threshold: must be a number"),
         ({"zero_threshold": "s3cr3t"}, "defaults.native_histograms.zero_threshold: must be a"),
         ({"max_buckets": 10}, "defaults.native_histograms.max_buckets: "),
+        ({"enabled": 1}, "defaults.native_histograms.enabled: must be true or false"),
+        ({"enabled": "yes"}, "defaults.native_histograms.enabled: must be true or false"),
+        ({"enabled": "s3cr3t"}, "defaults.native_histograms.enabled: must be true or false"),
+        ({"enabled": None}, "defaults.native_histograms.enabled: must be true or false"),
     ],
 )
 def test_a_bad_setting_is_refused_naming_the_field(given: dict, line: str) -> None:

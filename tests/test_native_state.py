@@ -1,14 +1,17 @@
 """Native histograms in the state file: exact across restarts as every counter, in agreement
 with the classic histograms they ride beside, a state saved before them loading with them
-empty (logged once), a change of schema converting or keeping what was saved, and the text
+empty (logged once), a change of schema converting or keeping what was saved, native parts
+turned off (none kept or saved) and on again (empty, the series sent classic), and the text
 formats unchanged."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import random
 import re
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
@@ -282,3 +285,114 @@ def test_a_restart_with_another_schema_logs_what_it_did_once(
     ]
     assert all(h.native is not None and h.native.schema == 2 for h in second)
     assert all(h.native.count == h.count for h in second)
+
+
+def saved_native_parts(path: Path) -> int:
+    """How many native parts the state file at ``path`` holds, in every target's counts."""
+
+    def parts(node: object) -> int:
+        if isinstance(node, dict):
+            return ("native" in node) + sum(parts(value) for value in node.values())
+        return sum(parts(value) for value in node) if isinstance(node, list) else 0
+
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        rows = db.execute("SELECT counts FROM targets WHERE counts IS NOT NULL").fetchall()
+    return sum(parts(json.loads(counts)) for (counts,) in rows)
+
+
+def switched(on: list[Histogram], off: list[Histogram], again: list[Histogram]) -> list[str]:
+    """What the log is to say when native histograms are turned off after ``on``, then on
+    again after ``off``; and the checks of each stage."""
+    assert on and all(h.native is not None for h in on)
+    assert all(h.native is None and "native" not in h.to_state() for h in off)
+    # the upgrade rule: a series whose native part misses observations, as each counted
+    # before it was turned on again does, is sent classic; one still empty then is native
+    restored = sum(1 for h in off if h.count)
+    missing = [h for h in again if h.to_state()["native"]["count"] < h.count]
+    assert len(missing) == restored > 0 and all(h.native is None for h in missing)
+    assert all(h.native is not None for h in again if h not in missing)
+    return [
+        f"target ray: native histograms: {len(on)} histograms saved with a native part: "
+        "dropped (not enabled)",
+        f"target ray: native histograms: {restored} histograms saved without native "
+        "histograms: they count from now on, and until they hold every observation only the "
+        "classic buckets are sent",
+    ]
+
+
+def native_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if "native histograms:" in r.getMessage()]
+
+
+@pytest.mark.slow
+def test_turned_off_no_native_part_is_kept_and_turned_on_again_it_starts_empty(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    now, state = [T0], tmp_path / "state.db"
+    with RaySimulator(clock=lambda: now[0]) as head:
+
+        def run(enabled: bool, tag: str) -> list[Histogram]:
+            config = parse_config(
+                {
+                    "state_file": str(state),
+                    "defaults": {"native_histograms": {"enabled": enabled}},
+                    "targets": [head.target_config("ray", resources=["jobs"])],
+                }
+            )
+            exporter = Exporter(config)
+            on_clock(exporter.pollers[0], lambda: now[0])
+            try:
+                for i in range(2):
+                    end = now[0] + 5 * i + 1
+                    head.add_job(f"{tag}{i}", status="SUCCEEDED", start_time=now[0], end_time=end)
+                    assert exporter.pollers[0].poll("jobs")
+                    now[0] += 30
+                return histograms(exporter.pollers[0].counted["jobs"].ledger)
+            finally:
+                exporter.close()
+
+        caplog.set_level(logging.INFO, logger="exporter.polling.counted")
+        on = run(True, "a")
+        assert saved_native_parts(state) == len(on)
+        off = run(False, "b")
+        assert saved_native_parts(state) == 0
+        again = run(True, "c")
+        assert saved_native_parts(state) == len(again)
+    assert native_lines(caplog) == switched(on, off, again)
+
+
+def test_a_reload_turning_them_off_and_on_again_restores_as_a_restart_does(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    now = [T0]
+    with RaySimulator(clock=lambda: now[0]) as head:
+        target = head.target_config("ray", resources=["jobs"])
+        configs = {
+            enabled: parse_config(
+                {"defaults": {"native_histograms": {"enabled": enabled}}, "targets": [target]}
+            )
+            for enabled in (True, False)
+        }
+        current = [configs[True]]
+        exporter = Exporter(current[0], lambda: current[0])
+        try:
+
+            def poll(tag: str) -> list[Histogram]:
+                on_clock(exporter.pollers[0], lambda: now[0])
+                head.add_job(tag, status="SUCCEEDED", start_time=now[0], end_time=now[0] + 7)
+                assert exporter.pollers[0].poll("jobs")
+                now[0] += 30
+                return histograms(exporter.pollers[0].counted["jobs"].ledger)
+
+            caplog.set_level(logging.INFO, logger="exporter.polling.counted")
+            on = poll("a")
+            current[0] = configs[False]
+            changed = "1 targets: 1 new or changed, 1 removed or replaced, 0 unchanged"
+            assert exporter.reload() == (True, changed)
+            off = poll("b")
+            current[0] = configs[True]
+            assert exporter.reload() == (True, changed)
+            again = poll("c")
+        finally:
+            exporter.close()
+    assert native_lines(caplog) == switched(on, off, again)

@@ -8,10 +8,13 @@ alone; the text formats are the same with or without a native part. The encoder 
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
 import pytest
 
+from exporter.app import Exporter
+from exporter.config.parse import parse_config
 from exporter.exposition import families, store
 from exporter.exposition.block import Block
 from exporter.exposition.histogram import (
@@ -24,6 +27,7 @@ from exporter.exposition.native_histogram import NativeSettings
 from exporter.exposition.protobuf import PROTOBUF
 from exporter.exposition.store import BlockKey, Exposition
 from exporter.exposition.text import OPENMETRICS, TEXT
+from exporter.simulators.ray import RaySimulator
 
 from .helpers import simulated_fleet
 from .reference_proto import parse_delimited, protobuf_samples, text_samples
@@ -43,6 +47,7 @@ OBSERVED = [
 
 
 SCHEMA_3 = NativeSettings(schema=3)
+NATIVE_FAMILIES = {f.name for f in store.families().values() if f.native}
 
 
 def _layout(settings: NativeSettings | None) -> Layout:
@@ -190,3 +195,31 @@ def test_every_native_family_of_a_simulated_fleet_is_native_in_protobuf() -> Non
     assert {name for name, natives in seen.items() if natives == {True}} == declared & set(seen)
     assert {name for name, natives in seen.items() if natives == {False}} == set(seen) - declared
     assert "jobfleet_job_duration_seconds" in seen
+
+
+def test_a_target_with_native_histograms_off_sends_its_histograms_classic() -> None:
+    """``native_histograms.enabled: false`` on one target: its histograms have no native field
+    in protobuf, while those of a target left on have them, both from the same jobs."""
+    with RaySimulator() as head:
+        on = head.target_config("on", resources=["jobs"])
+        off = {**on, "name": "off", "native_histograms": {"enabled": False}}
+        exporter = Exporter(parse_config({"targets": [on, off]}))
+        try:
+            exporter.exposition.wants_protobuf = True  # as a scrape asking for it sets it
+            assert all(poller.poll("jobs") for poller in exporter.pollers)  # the baseline
+            start = time.time()  # the simulator's clock
+            for n, (value, _) in enumerate(OBSERVED):
+                head.add_job(f"j{n}", status="SUCCEEDED", start_time=start, end_time=start + value)
+            assert all(poller.poll("jobs") for poller in exporter.pollers)
+            body = exporter.exposition.body(PROTOBUF)
+        finally:
+            exporter.close()
+    native: dict[str, list[bool]] = {"on": [], "off": []}
+    for family in parse_delimited(body):
+        for metric in family.metric:
+            if family.name in NATIVE_FAMILIES and metric.histogram.sample_count:
+                target = {label.name: label.value for label in metric.label}["target"]
+                h = metric.histogram
+                native[target].append(h.HasField("schema") or bool(h.positive_span))
+                assert h.sample_count == len(OBSERVED) and len(h.bucket) > 1
+    assert native == {"on": [True], "off": [False]}

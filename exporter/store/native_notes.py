@@ -1,7 +1,8 @@
 """What restoring a ledger's saved histograms does to their native parts, in words for the log:
 the rules are those of ``NativeHistogram.restore`` (a saved histogram keeps its resolution and
 zero threshold, reduced to a lower configured schema; one saved without a native part starts
-it empty)."""
+it empty), and a ledger keeping no native parts (``native_histograms.enabled: false``) drops
+the saved ones."""
 
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ def native_notes(ledger: JobLedger, saved: LedgerState) -> tuple[str, ...]:
     """One line for each kind of change restoring ``saved`` makes to native histograms."""
     settings = ledger.native
     if settings is None:
-        return ()
+        return _dropped(saved)
     states = _restored(ledger, saved)
     natives = [state.native for state in states if state.native is not None]
     schema, threshold = settings.schema, settings.zero_threshold
@@ -51,3 +52,15 @@ def native_notes(ledger: JobLedger, saved: LedgerState) -> tuple[str, ...]:
         "saved with another zero threshold: kept",
     )
     return tuple(f"{n} histograms {note}" for n, note in zip(counts, notes, strict=True) if n)
+
+
+def _dropped(saved: LedgerState) -> tuple[str, ...]:
+    """The note of a ledger keeping no native parts restoring ``saved``: those saved are gone,
+    and if they are kept again later they start empty."""
+    states = [
+        *saved.duration.values(),
+        *saved.queue_wait.values(),
+        *(state for kept in saved.observed.values() for state in kept.series.values()),
+    ]
+    n = sum(1 for state in states if state.native is not None and state.buckets is not None)
+    return (f"{n} histograms saved with a native part: dropped (not enabled)",) if n else ()

@@ -92,13 +92,26 @@ class AttributionSettings(Strict):
 
 class NativeHistogramSettings(Strict):
     """The native histograms kept beside the classic buckets of the histograms that declare
-    them (docs/metrics.md, "Native histograms"): ``schema`` (-4 to 8; bucket width factor
-    ``2^(2^-schema)``) and ``zero_threshold`` (observations at most it count in the zero
-    bucket)."""
+    them (docs/metrics.md, "Native histograms"): ``enabled`` (false: none kept, so a Prometheus
+    2.42-2.44 with native histograms on stores the classic series), ``schema`` (-4 to 8; bucket
+    width factor ``2^(2^-schema)``) and ``zero_threshold`` (observations at most it count in
+    the zero bucket)."""
 
+    enabled: bool = True
     # ``schema`` in the file: the name pydantic's BaseModel keeps for a method of its own
     schema_: Count = Field(default=DEFAULT_SCHEMA, alias="schema")
     zero_threshold: float = DEFAULT_ZERO_THRESHOLD
+
+    @field_validator("enabled", mode="before")
+    @classmethod
+    def _check_enabled(cls, given: object) -> object:
+        # true or false, also as the text ``${NAME}`` gives; not 1, "yes" or "on", which
+        # pydantic would read as true. The problem never quotes the value.
+        if isinstance(given, str) and given.strip().lower() in ("true", "false"):
+            return given.strip().lower() == "true"
+        if not isinstance(given, bool):
+            raise ValueError("must be true or false")
+        return given
 
     @field_validator("schema_")
     @classmethod
@@ -118,8 +131,9 @@ class NativeHistogramSettings(Strict):
             raise ValueError("must be a number of at least 0")
         return number
 
-    def settings(self) -> NativeSettings:
-        return NativeSettings(self.schema_, self.zero_threshold)
+    def settings(self) -> NativeSettings | None:
+        """The settings a target's ledgers make native parts with; None when not enabled."""
+        return NativeSettings(self.schema_, self.zero_threshold) if self.enabled else None
 
 
 class Defaults(Strict):
