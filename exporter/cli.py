@@ -23,6 +23,7 @@ from exporter.config.parse import Config, load_config, parse_listen_address
 from exporter.config.types import AttributionSettings, ConfigError, MetricsSelection
 from exporter.http.tls import TlsSettings
 from exporter.logs import LEVELS, setup_logging
+from exporter.polling.heap import limit_arenas
 from exporter.polling.sharding import shard_from
 from exporter.slo.model import Slo, duration_text
 from exporter.slo.render import rules_text
@@ -316,6 +317,7 @@ def check(config: Config, web_config: str | Path | None) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.log_level, args.log_format)
+    limit_arenas()  # before any thread: see polling/heap.py
     try:
         with _config(args) as config:
             web_config = args.web_config_file or config.web.config_file
