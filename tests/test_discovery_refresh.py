@@ -5,22 +5,19 @@ changes another source found."""
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 from exporter.app import Exporter
 from exporter.config.parse import parse_config
 
+from .helpers import eventually
 from .test_discovery_http import Endpoint, serving
 
 DEADLINE_S = 10.0
 
 
 def wait_for(condition, what: str) -> None:
-    deadline = time.monotonic() + DEADLINE_S
-    while not condition():
-        assert time.monotonic() < deadline, f"not within {DEADLINE_S} s: {what}"
-        time.sleep(0.01)
+    eventually(condition, DEADLINE_S, 0.005, what)
 
 
 def names(exporter: Exporter) -> set[str]:

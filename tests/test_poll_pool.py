@@ -4,20 +4,18 @@ once idle, so a burst's threads (and their memory) do not stay for the life of t
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 
 from exporter.polling.pool import ElasticThreadPool
 
+from .helpers import eventually
+
 DEADLINE_S = 10.0
 
 
 def wait_for(condition, what: str) -> None:
-    deadline = time.monotonic() + DEADLINE_S
-    while not condition():
-        assert time.monotonic() < deadline, f"not within {DEADLINE_S} s: {what}"
-        time.sleep(0.005)
+    eventually(condition, DEADLINE_S, 0.005, what)
 
 
 def test_a_bursts_threads_end_once_idle_and_its_work_is_all_done() -> None:
